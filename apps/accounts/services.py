@@ -1,0 +1,82 @@
+"""Wallet services: what a person can do with their own ATH.
+
+Views, the API and the demo seeding all call these; none of them touch
+balances directly.
+"""
+
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from apps.core import ledger
+from apps.core.amounts import ath, format_uath
+from apps.core.models import Account, AccountKind, Entry, ModuleAccount, TxKind
+
+
+class WalletError(ValueError):
+    """A wallet action that was refused; the message is for the person."""
+
+
+def open_wallet(user) -> Account:
+    """The user's wallet, created on first use (idempotent)."""
+    account, _ = Account.objects.get_or_create(owner=user, defaults={"kind": AccountKind.USER})
+    return account
+
+
+def faucet_claims_today(account: Account) -> int:
+    since = timezone.now() - timedelta(days=1)
+    return Entry.objects.filter(
+        account=account, tx__kind=TxKind.FAUCET, amount__gt=0, tx__created_at__gte=since
+    ).count()
+
+
+def faucet_status(account: Account) -> dict:
+    used = faucet_claims_today(account)
+    return {
+        "enabled": settings.DEMO_MODE,
+        "amount": ath(settings.FAUCET_AMOUNT_ATH),
+        "limit": settings.FAUCET_CLAIMS_PER_DAY,
+        "used": used,
+        "left": max(0, settings.FAUCET_CLAIMS_PER_DAY - used),
+    }
+
+
+def claim_faucet(user):
+    """Send the demo faucet amount to ``user``'s wallet, at most
+    ``FAUCET_CLAIMS_PER_DAY`` times in any 24 hours."""
+    if not settings.DEMO_MODE:
+        raise WalletError("The faucet only runs in demo mode.")
+    amount = ath(settings.FAUCET_AMOUNT_ATH)
+    with transaction.atomic():
+        wallet = open_wallet(user)
+        # Lock the wallet so two simultaneous claims cannot both pass the limit.
+        wallet = Account.objects.select_for_update().get(pk=wallet.pk)
+        if faucet_claims_today(wallet) >= settings.FAUCET_CLAIMS_PER_DAY:
+            raise WalletError(
+                f"You have used the faucet {settings.FAUCET_CLAIMS_PER_DAY} times in the last 24 hours; "
+                "try again later."
+            )
+        faucet = ledger.module_account(ModuleAccount.FAUCET)
+        if faucet.available < amount:
+            raise WalletError("The faucet is empty.")
+        return ledger.transfer(
+            faucet, wallet, amount, kind=TxKind.FAUCET, memo=f"Faucet: {format_uath(amount)}", actor=user
+        )
+
+
+def send(user, to_address: str, amount: int, memo: str = ""):
+    """Send ``amount`` micro-ATH from ``user``'s available balance."""
+    wallet = open_wallet(user)
+    to_address = (to_address or "").strip()
+    try:
+        recipient = Account.objects.get(address=to_address, kind=AccountKind.USER)
+    except Account.DoesNotExist:
+        raise WalletError("No wallet has that address.") from None
+    if recipient.pk == wallet.pk:
+        raise WalletError("You cannot send to your own wallet.")
+    try:
+        return ledger.transfer(wallet, recipient, amount, memo=memo, actor=user)
+    except ledger.LedgerError as exc:
+        raise WalletError(str(exc)) from None

@@ -1,0 +1,72 @@
+from django.contrib import messages
+from django.contrib.auth import login
+from django.contrib.auth.decorators import login_required
+from django.core.paginator import Paginator
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_POST
+
+from apps.core.models import Entry
+
+from . import services
+from .forms import SendForm, SignUpForm
+
+
+def signup(request):
+    if request.user.is_authenticated:
+        return redirect("accounts:wallet")
+    form = SignUpForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        user = form.save()
+        login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+        messages.success(request, "Welcome! Your wallet is ready.")
+        return redirect("accounts:wallet")
+    return render(request, "registration/signup.html", {"form": form})
+
+
+def _wallet_context(request, send_form=None):
+    wallet = services.open_wallet(request.user)
+    entries = Entry.objects.filter(account=wallet).select_related("tx").order_by("-tx__height", "-seq")
+    page = Paginator(entries, 20).get_page(request.GET.get("page"))
+    return {
+        "wallet": wallet,
+        "faucet": services.faucet_status(wallet),
+        "page": page,
+        "send_form": send_form or SendForm(),
+    }
+
+
+@login_required
+def wallet(request):
+    template = "accounts/wallet.html#wallet-panel" if request.htmx else "accounts/wallet.html"
+    return render(request, template, _wallet_context(request))
+
+
+@login_required
+@require_POST
+def faucet(request):
+    try:
+        services.claim_faucet(request.user)
+        messages.success(request, "Faucet funds received.")
+    except services.WalletError as exc:
+        messages.error(request, str(exc))
+    if request.htmx:
+        return render(request, "accounts/wallet.html#wallet-panel", _wallet_context(request))
+    return redirect("accounts:wallet")
+
+
+@login_required
+@require_POST
+def send(request):
+    form = SendForm(request.POST)
+    if form.is_valid():
+        try:
+            tx = services.send(
+                request.user, form.cleaned_data["to_address"], form.cleaned_data["amount"], form.cleaned_data["memo"]
+            )
+            messages.success(request, f"Sent. Transaction #{tx.height}.")
+            form = None
+        except services.WalletError as exc:
+            form.add_error(None, str(exc))
+    status = 200 if form is None else 400
+    template = "accounts/wallet.html#wallet-panel" if request.htmx else "accounts/wallet.html"
+    return render(request, template, _wallet_context(request, form), status=status)

@@ -1,0 +1,22 @@
+from django.urls import path
+from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerSplitView
+
+from . import views
+
+app_name = "api"
+
+urlpatterns = [
+    path("schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("docs/", SpectacularSwaggerSplitView.as_view(url_name="api:schema"), name="docs"),
+    path("redoc/", SpectacularRedocView.as_view(url_name="api:schema"), name="redoc"),
+    path("ledger/", views.LedgerSummary.as_view(), name="ledger-summary"),
+    path("ledger/verify/", views.LedgerVerify.as_view(), name="ledger-verify"),
+    path("transactions/", views.TransactionList.as_view(), name="transactions"),
+    path("transactions/<int:height>/", views.TransactionDetail.as_view(), name="transaction"),
+    path("accounts/", views.AccountList.as_view(), name="accounts"),
+    path("accounts/<str:address>/", views.AccountDetail.as_view(), name="account"),
+    path("accounts/<str:address>/entries/", views.AccountEntries.as_view(), name="account-entries"),
+    path("wallet/", views.Wallet.as_view(), name="wallet"),
+    path("wallet/faucet/", views.Faucet.as_view(), name="faucet"),
+    path("wallet/send/", views.Send.as_view(), name="send"),
+]

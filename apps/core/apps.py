@@ -1,0 +1,13 @@
+from django.apps import AppConfig
+
+
+class CoreConfig(AppConfig):
+    """The shared domain model: ledger, accounts, parameters.
+
+    Feature apps (marketplace, staking, governance, monitoring) build on these
+    models and move money only through :mod:`apps.core.ledger`.
+    """
+
+    name = "apps.core"
+    label = "core"
+    verbose_name = "Network core"

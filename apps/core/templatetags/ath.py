@@ -1,0 +1,25 @@
+"""Template filters for amounts: ``{{ value|ath }}`` -> "1,234.5 ATH"."""
+
+from django import template
+
+from apps.core.amounts import format_uath
+
+register = template.Library()
+
+
+@register.filter
+def ath(value, places=None):
+    if value is None or value == "":
+        return "—"
+    return format_uath(int(value), places=None if places is None else int(places))
+
+
+@register.filter
+def ath_plain(value):
+    return "—" if value is None else format_uath(int(value), unit=False)
+
+
+@register.filter
+def signed_ath(value):
+    value = int(value)
+    return ("+" if value > 0 else "") + format_uath(value)
