@@ -1,0 +1,36 @@
+import pytest
+from django.core.cache import cache
+
+from apps.core import ledger
+from apps.core.parameters import ensure_defaults
+
+from .factories import UserFactory
+
+
+@pytest.fixture(autouse=True)
+def _clear_cache():
+    # Throttle counters live in the cache (Redis in the PostgreSQL run).
+    cache.clear()
+    yield
+
+
+@pytest.fixture
+def genesis(db):
+    ensure_defaults()
+    return ledger.genesis()
+
+
+@pytest.fixture
+def user(genesis):
+    return UserFactory()
+
+
+@pytest.fixture
+def other_user(genesis):
+    return UserFactory()
+
+
+@pytest.fixture
+def logged_in(client, user):
+    client.force_login(user)
+    return client
