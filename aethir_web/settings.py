@@ -34,7 +34,7 @@ SECRET_KEY = os.environ.get("SECRET_KEY") or (
 if not DEBUG and SECRET_KEY.startswith("insecure-development-key"):
     raise RuntimeError("Set SECRET_KEY when DEBUG is off.")
 
-ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "127.0.0.1,localhost,[::1]" if not DEBUG else "*")
+ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "127.0.0.1,localhost,[::1]")
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", "")
 
 # Demo mode: short epochs, the faucet, the demo accounts.
@@ -225,6 +225,12 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    "ENUM_NAME_OVERRIDES": {
+        "AccountKindEnum": "apps.core.models.AccountKind",
+        "TxKindEnum": "apps.core.models.TxKind",
+        "BucketEnum": "apps.core.models.Bucket",
+        "ModuleEnum": "apps.core.models.ModuleAccount",
+    },
 }
 
 # --- The network ------------------------------------------------------------

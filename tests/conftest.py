@@ -8,6 +8,12 @@ from .factories import UserFactory
 
 
 @pytest.fixture(autouse=True)
+def _fast_passwords(settings):
+    # Real hashing costs ~0.3 s a user; the tests are about behaviour, not PBKDF2.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture(autouse=True)
 def _clear_cache():
     # Throttle counters live in the cache (Redis in the PostgreSQL run).
     cache.clear()

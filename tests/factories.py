@@ -1,4 +1,5 @@
 import factory
+from django.contrib.auth.hashers import make_password
 from django.contrib.auth import get_user_model
 
 from apps.core import ledger
@@ -13,7 +14,7 @@ class UserFactory(factory.django.DjangoModelFactory):
         skip_postgeneration_save = True
 
     username = factory.Sequence(lambda n: f"person{n}")
-    password = factory.django.Password(PASSWORD)
+    password = factory.LazyFunction(lambda: make_password(PASSWORD))
 
 
 class WalletFactory(factory.django.DjangoModelFactory):

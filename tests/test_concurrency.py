@@ -1,0 +1,54 @@
+"""Concurrent spends against one account on PostgreSQL: only the affordable
+ones succeed and the balance ends exact."""
+
+import threading
+
+import pytest
+from django.db import connection, connections
+
+from apps.core import ledger
+from apps.core.amounts import ath
+from apps.core.models import Account, LedgerTransaction
+from apps.core.verify import verify_ledger
+
+from .factories import WalletFactory, fund
+
+pytestmark = pytest.mark.skipif(connection.vendor != "postgresql", reason="row locks need PostgreSQL")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_twenty_concurrent_spends_only_the_affordable_ones_succeed():
+    ledger.genesis()
+    payer = WalletFactory()
+    payees = [WalletFactory() for _ in range(20)]
+    fund(payer, ath(7) + 500_000)  # affords exactly 7 spends of 1 ATH
+    start = threading.Barrier(20)
+    results = []
+    lock = threading.Lock()
+
+    def spend(payee):
+        try:
+            start.wait()
+            ledger.transfer(Account.objects.get(pk=payer.pk), payee, ath(1))
+            outcome = "ok"
+        except ledger.InsufficientFunds:
+            outcome = "refused"
+        finally:
+            connections.close_all()
+        with lock:
+            results.append(outcome)
+
+    threads = [threading.Thread(target=spend, args=(p,)) for p in payees]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+
+    assert results.count("ok") == 7
+    assert results.count("refused") == 13
+    payer.refresh_from_db()
+    assert payer.available == 500_000
+    assert sum(Account.objects.get(pk=p.pk).available for p in payees) == ath(7)
+    heights = list(LedgerTransaction.objects.order_by("height").values_list("height", flat=True))
+    assert heights == list(range(1, len(heights) + 1))  # no gaps, no duplicates
+    assert verify_ledger().ok
