@@ -178,7 +178,8 @@ def post(
         head.hash = digest
         if _minting:
             head.supply = sum(leg.amount for leg in legs)
-        head.save(update_fields=["height", "hash", "supply"])
+            head.genesis_at = created_at
+        head.save(update_fields=["height", "hash", "supply", "genesis_at"])
 
         events.ledger_changed(height=height, kind=kind, account_ids=ids)
     return tx
@@ -253,9 +254,10 @@ def genesis(supply_ath: int | None = None) -> LedgerTransaction | None:
     with transaction.atomic():
         ChainHead.objects.get_or_create(pk=1)
         head = ChainHead.objects.select_for_update().get(pk=1)
+        # Module accounts added in later releases appear on existing ledgers too.
+        modules = ensure_module_accounts()
         if head.height:
             return None
-        modules = ensure_module_accounts()
         shares = dict(GENESIS_SHARES_PPM)
         if not settings.DEMO_MODE:
             shares[ModuleAccount.COMMUNITY_POOL] += shares.pop(ModuleAccount.FAUCET)

@@ -1,6 +1,5 @@
-"""The shared domain model.
+"""The ledger.
 
-Ledger
     ``Account`` holds one row per wallet or module account with a column per
     bucket; ``LedgerTransaction`` is one hash-chained, double-entry movement;
     ``Entry`` is one signed leg of it; ``Checkpoint`` records every bucket of
@@ -8,10 +7,6 @@ Ledger
     at any past ledger height is one indexed lookup (governance snapshots).
     ``ChainHead`` is the single row every posting locks: it hands out heights
     and the previous hash, which serialises the chain.
-
-Parameters
-    ``ParameterChange`` is the history of protocol parameters (PROTOCOL
-    section 9); the definitions and defaults live in ``parameters.py``.
 
 Balances only ever change through :func:`apps.core.ledger.post`.
 """
@@ -49,6 +44,8 @@ class ModuleAccount(models.TextChoices):
     BURN = "burn", "Burn"
     FAUCET = "faucet", "Faucet"
     DUST = "dust", "Rounding remainder (dust)"
+    REWARDS_POOL = "rewards_pool", "Staking rewards (unclaimed)"
+    GOV_DEPOSITS = "gov_deposits", "Proposal deposits"
 
 
 def new_address() -> str:
@@ -150,6 +147,8 @@ class ChainHead(models.Model):
     height = models.BigIntegerField(default=0)
     hash = models.CharField(max_length=64, default="0" * 64)
     supply = models.BigIntegerField(default=0)
+    # Epoch 0 starts here (see ``apps.core.epochs``).
+    genesis_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         constraints = [models.CheckConstraint(condition=Q(id=1), name="single_chain_head")]
@@ -216,24 +215,3 @@ class Checkpoint(models.Model):
     @property
     def voting_power(self) -> int:
         return sum(getattr(self, b) for b in VOTING_BUCKETS)
-
-
-class ParameterChange(models.Model):
-    """One value of one protocol parameter, in force from ``effective_epoch``.
-
-    Values are integers in the unit that ``parameters.py`` declares for the
-    key (micro-ATH, parts per million, milliseconds, ...), never floats.
-    """
-
-    key = models.CharField(max_length=64)
-    value = models.BigIntegerField()
-    effective_epoch = models.BigIntegerField(default=0)
-    source = models.CharField(max_length=200, blank=True, default="")
-    created_at = models.DateTimeField(auto_now_add=True)
-
-    class Meta:
-        ordering = ["key", "-effective_epoch", "-id"]
-        indexes = [models.Index(fields=["key", "effective_epoch"])]
-
-    def __str__(self):
-        return f"{self.key}={self.value} from epoch {self.effective_epoch}"
