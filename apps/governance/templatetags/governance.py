@@ -1,0 +1,30 @@
+from django import template
+
+from apps.core import parameters
+
+from .. import markdown
+
+register = template.Library()
+
+
+@register.filter
+def render_markdown(text):
+    return markdown.render(text)
+
+
+@register.filter
+def ppm_pct(value):
+    """Parts per million as a percentage, exactly ("334000" -> "33.4%")."""
+    if value is None or value == "":
+        return "—"
+    return parameters.DEFINITIONS["quorum"].format(int(value))
+
+
+@register.filter
+def param_format(value, key):
+    return parameters.definition(key).format(int(value))
+
+
+@register.filter
+def param_label(key):
+    return parameters.definition(key).label
