@@ -214,7 +214,7 @@ REST_FRAMEWORK = {
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
     "PAGE_SIZE": 50,
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
-    "DEFAULT_THROTTLE_RATES": {"faucet": "30/hour", "transfer": "120/minute"},
+    "DEFAULT_THROTTLE_RATES": {"faucet": "30/hour", "transfer": "120/minute", "agent": os.environ.get("AGENT_RATE", "600/minute")},
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Aethir network dashboard API",

@@ -1,4 +1,4 @@
-from django.urls import path
+from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerSplitView
 
 from . import views
@@ -19,4 +19,6 @@ urlpatterns = [
     path("wallet/", views.Wallet.as_view(), name="wallet"),
     path("wallet/faucet/", views.Faucet.as_view(), name="faucet"),
     path("wallet/send/", views.Send.as_view(), name="send"),
+    # Agents and the public monitoring data.
+    path("", include("apps.monitoring.api_urls")),
 ]

@@ -20,7 +20,7 @@ def account_group(account_id: int) -> str:
     return f"account-{account_id}"
 
 
-def _send(group: str, message: dict) -> None:
+def send(group: str, message: dict) -> None:
     layer = get_channel_layer()
     if layer is None:
         return
@@ -31,9 +31,9 @@ def _send(group: str, message: dict) -> None:
 
 
 def ledger_changed(*, height: int, kind: str, account_ids: list[int]) -> None:
-    def send():
-        _send(LEDGER_GROUP, {"type": "ledger.changed", "height": height, "kind": kind})
+    def notify():
+        send(LEDGER_GROUP, {"type": "ledger.changed", "height": height, "kind": kind})
         for account_id in account_ids:
-            _send(account_group(account_id), {"type": "ledger.changed", "height": height, "kind": kind})
+            send(account_group(account_id), {"type": "ledger.changed", "height": height, "kind": kind})
 
-    transaction.on_commit(send)
+    transaction.on_commit(notify)

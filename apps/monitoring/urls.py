@@ -6,4 +6,9 @@ app_name = "monitoring"
 
 urlpatterns = [
     path("", views.index, name="index"),
+    path("nodes/", views.node_list, name="nodes"),
+    path("nodes/<int:pk>/", views.node_detail, name="node"),
+    path("checkers/", views.checker_list, name="checkers"),
+    path("checkers/<int:pk>/", views.checker_detail, name="checker"),
+    path("assignments/", views.assignments, name="assignments"),
 ]

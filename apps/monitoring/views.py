@@ -1,5 +1,80 @@
-from django.shortcuts import render
+from django.core.paginator import Paginator
+from django.shortcuts import get_object_or_404, render
+
+from apps.core import epochs
+from apps.core.models import CheckerNode, GpuNode, NodeStatus
+
+from . import assignment, queries
+from .models import NodeEpoch
+
+
+def overview_context() -> dict:
+    return {"overview": queries.overview(), "top_nodes": queries.node_rows(limit=12)}
 
 
 def index(request):
-    return render(request, "monitoring/index.html")
+    return render(request, "monitoring/index.html", overview_context())
+
+
+def node_list(request):
+    status = request.GET.get("status") or None
+    if status not in NodeStatus.values:
+        status = None
+    qs = GpuNode.objects.select_related("gpu_model", "region").order_by("id")
+    if status:
+        qs = qs.filter(status=status)
+    page = Paginator(qs, 50).get_page(request.GET.get("page"))
+    return render(request, "monitoring/nodes.html", {"page": page, "status": status, "statuses": NodeStatus.choices})
+
+
+def node_context(node: GpuNode) -> dict:
+    return {
+        "node": node,
+        "series": queries.node_series(node),
+        "reports": queries.recent_reports(node=node, limit=15),
+        "epochs": NodeEpoch.objects.filter(node=node).order_by("-epoch")[:10],
+    }
+
+
+def node_detail(request, pk: int):
+    node = get_object_or_404(GpuNode.objects.select_related("gpu_model", "region", "provider"), pk=pk)
+    return render(request, "monitoring/node.html", node_context(node))
+
+
+def checker_context(checker: CheckerNode) -> dict:
+    return {
+        "checker": checker,
+        "history": queries.checker_history(checker),
+        "reports": queries.recent_reports(checker=checker, limit=20),
+    }
+
+
+def checker_list(request):
+    return render(request, "monitoring/checkers.html", {"checkers": queries.checker_rows()})
+
+
+def checker_detail(request, pk: int):
+    checker = get_object_or_404(CheckerNode.objects.select_related("operator"), pk=pk)
+    return render(request, "monitoring/checker.html", checker_context(checker))
+
+
+def assignments(request):
+    try:
+        current = epochs.current_number()
+    except LookupError:
+        current = 0
+    try:
+        number = int(request.GET.get("epoch", current))
+    except ValueError:
+        number = current
+    number = max(0, min(number, current))
+    result = assignment.verify(number)
+    rows = (
+        assignment.Assignment.objects.filter(epoch=number)
+        .select_related("node", "checker")
+        .order_by("node_id", "checker_id")
+    )
+    page = Paginator(rows, 60).get_page(request.GET.get("page"))
+    return render(
+        request, "monitoring/assignments.html", {"epoch": number, "current": current, "result": result, "page": page}
+    )

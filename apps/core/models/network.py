@@ -134,6 +134,9 @@ class CheckerNode(models.Model):
     self_stake = models.BigIntegerField(default=0)
     total_stake = models.BigIntegerField(default=0)
     jailed_until_epoch = models.BigIntegerField(null=True, blank=True)
+    # Ed25519 public key (hex) the checker agent signs its reports with;
+    # registered by the agent itself, authenticated by its token.
+    public_key = models.CharField(max_length=64, blank=True, default="")
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

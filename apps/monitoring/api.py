@@ -1,0 +1,233 @@
+"""Agent endpoints (token per agent) and the public monitoring API."""
+
+from django.db import transaction
+from django.shortcuts import get_object_or_404
+from drf_spectacular.utils import OpenApiTypes, extend_schema
+from rest_framework import generics, serializers, status
+from rest_framework.permissions import AllowAny
+from rest_framework.response import Response
+from rest_framework.throttling import SimpleRateThrottle
+from rest_framework.views import APIView
+
+from apps.core import epochs, parameters
+from apps.core.models import CHECKED_STATUSES, CheckerNode, GpuNode
+
+from . import assignment, ingest, live, queries
+from .auth import AgentTokenAuthentication, IsCheckerAgent, IsNodeAgent
+from .models import Assignment, CheckerReport, NodeEpoch
+
+
+class AgentThrottle(SimpleRateThrottle):
+    """Per agent token, so one runaway agent cannot starve the others."""
+
+    scope = "agent"
+
+    def get_cache_key(self, request, view):
+        return self.cache_format % {"scope": self.scope, "ident": request.auth.pk}
+
+
+class AgentView(APIView):
+    authentication_classes = [AgentTokenAuthentication]
+    throttle_classes = [AgentThrottle]
+
+    def bad(self, exc: ingest.IngestError) -> Response:
+        code = status.HTTP_409_CONFLICT if isinstance(exc, ingest.Conflict) else status.HTTP_400_BAD_REQUEST
+        return Response({"detail": str(exc)}, status=code)
+
+
+class AgentMe(AgentView):
+    """Who this token acts for, and the epoch clock."""
+
+    permission_classes = [IsNodeAgent | IsCheckerAgent]
+
+    @extend_schema(responses=OpenApiTypes.OBJECT)
+    def get(self, request):
+        token = request.auth
+        current = epochs.current()
+        data = {
+            "epoch": current.number,
+            "epoch_start": current.start,
+            "epoch_end": current.end,
+            "epoch_seconds": int(epochs.length().total_seconds()),
+        }
+        if token.node_id:
+            node = token.node
+            data["node"] = {
+                "id": node.pk, "name": node.name, "gpu_model": node.gpu_model.name, "gpu_count": node.gpu_count,
+                "vram_gb": node.gpu_model.vram_gb, "endpoint": node.endpoint, "status": node.status,
+            }
+        else:
+            data["checker"] = {"id": token.checker_id, "name": token.checker.name, "status": token.checker.status,
+                               "has_key": bool(token.checker.public_key)}
+        return Response(data)
+
+
+class AgentHeartbeats(AgentView):
+    """A provider agent posts a batch of GPU telemetry samples for its node."""
+
+    permission_classes = [IsNodeAgent]
+
+    @extend_schema(request=OpenApiTypes.OBJECT, responses={201: OpenApiTypes.OBJECT})
+    def post(self, request):
+        node = request.auth.node
+        try:
+            with transaction.atomic():
+                stored = ingest.record_heartbeats(node, request.data)
+        except ingest.IngestError as exc:
+            return self.bad(exc)
+        live.telemetry_arrived(node.pk)
+        return Response({"stored": stored}, status=status.HTTP_201_CREATED)
+
+
+class AgentKey(AgentView):
+    """A checker agent registers the Ed25519 public key its reports are signed with."""
+
+    permission_classes = [IsCheckerAgent]
+
+    @extend_schema(request=OpenApiTypes.OBJECT, responses=OpenApiTypes.OBJECT)
+    def post(self, request):
+        try:
+            ingest.register_key(request.auth.checker, request.data.get("public_key") if isinstance(request.data, dict) else None)
+        except ingest.IngestError as exc:
+            return self.bad(exc)
+        return Response({"public_key": request.data["public_key"]})
+
+
+class AgentAssignments(AgentView):
+    """The nodes this checker must probe in the current (or a named) epoch."""
+
+    permission_classes = [IsCheckerAgent]
+
+    @extend_schema(responses=OpenApiTypes.OBJECT)
+    def get(self, request):
+        checker = request.auth.checker
+        current = epochs.current_number()
+        try:
+            number = int(request.query_params.get("epoch", current))
+        except ValueError:
+            return Response({"detail": "epoch must be an integer."}, status=400)
+        if number > current or number < 0:
+            return Response({"detail": f"Epoch {number} has not started (current: {current})."}, status=400)
+        assignment.ensure_assignments(number)
+        e = epochs.epoch(number)
+        rows = (
+            Assignment.objects.filter(epoch=number, checker=checker)
+            .select_related("node", "node__gpu_model")
+            .order_by("node_id")
+        )
+        reported = set(
+            CheckerReport.objects.filter(epoch=number, checker=checker).values_list("node_id", flat=True)
+        )
+        return Response(
+            {
+                "epoch": number,
+                "epoch_start": e.start,
+                "epoch_end": e.end,
+                "checker": checker.pk,
+                "checker_status": checker.status,
+                "assignments": [
+                    {
+                        "node": a.node_id,
+                        "endpoint": a.node.endpoint,
+                        "gpu_model": a.node.gpu_model.name,
+                        "gpu_count": a.node.gpu_count,
+                        "vram_gb": a.node.gpu_model.vram_gb,
+                        "reported": a.node_id in reported,
+                    }
+                    for a in rows
+                ],
+            }
+        )
+
+
+class AgentReports(AgentView):
+    """One signed report per assignment; resending the same report is a no-op."""
+
+    permission_classes = [IsCheckerAgent]
+
+    @extend_schema(request=OpenApiTypes.OBJECT, responses={201: OpenApiTypes.OBJECT, 200: OpenApiTypes.OBJECT})
+    def post(self, request):
+        checker = request.auth.checker
+        try:
+            report, created = ingest.submit_report(checker, request.data)
+        except ingest.IngestError as exc:
+            return self.bad(exc)
+        if created:
+            live.report_arrived(report.node_id, checker.pk)
+        return Response(
+            {"id": report.pk, "epoch": report.epoch, "node": report.node_id, "created": created},
+            status=status.HTTP_201_CREATED if created else status.HTTP_200_OK,
+        )
+
+
+# --- Public, read-only ------------------------------------------------------------
+
+
+class NodeSerializer(serializers.ModelSerializer):
+    gpu_model = serializers.CharField(source="gpu_model.name")
+    region = serializers.CharField(source="region.code")
+    price_per_gpu_hour = serializers.SerializerMethodField()
+
+    class Meta:
+        model = GpuNode
+        fields = ["id", "name", "gpu_model", "gpu_count", "region", "status", "health_score", "price_per_gpu_hour",
+                  "last_heartbeat_at", "epochs_below_cutoff"]
+
+    def get_price_per_gpu_hour(self, obj) -> str:
+        return str(obj.price_per_gpu_hour)
+
+
+class NodeEpochSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = NodeEpoch
+        exclude = ["id", "node"]
+
+
+class OverviewView(APIView):
+    permission_classes = [AllowAny]
+
+    @extend_schema(responses=OpenApiTypes.OBJECT)
+    def get(self, request):
+        return Response(queries.overview())
+
+
+class NodeList(generics.ListAPIView):
+    permission_classes = [AllowAny]
+    serializer_class = NodeSerializer
+    queryset = GpuNode.objects.select_related("gpu_model", "region").order_by("id")
+
+
+class NodeDetail(generics.RetrieveAPIView):
+    permission_classes = [AllowAny]
+    serializer_class = NodeSerializer
+    queryset = GpuNode.objects.select_related("gpu_model", "region")
+
+
+class NodeEpochs(generics.ListAPIView):
+    """Consensus and telemetry per epoch for one node, newest first."""
+
+    permission_classes = [AllowAny]
+    serializer_class = NodeEpochSerializer
+
+    def get_queryset(self):
+        node = get_object_or_404(GpuNode, pk=self.kwargs["pk"])
+        return NodeEpoch.objects.filter(node=node).order_by("-epoch")
+
+
+class AssignmentVerify(APIView):
+    """Recompute an epoch's checker assignments from its participants."""
+
+    permission_classes = [AllowAny]
+
+    @extend_schema(responses=OpenApiTypes.OBJECT)
+    def get(self, request, epoch: int):
+        return Response(assignment.verify(epoch))
+
+
+class CheckerEpochs(APIView):
+    permission_classes = [AllowAny]
+
+    @extend_schema(responses=OpenApiTypes.OBJECT)
+    def get(self, request, pk: int):
+        checker = get_object_or_404(CheckerNode, pk=pk)
+        return Response(queries.checker_history(checker))

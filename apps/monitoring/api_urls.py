@@ -1,0 +1,17 @@
+from django.urls import path
+
+from . import api
+
+urlpatterns = [
+    path("agent/me/", api.AgentMe.as_view(), name="agent-me"),
+    path("agent/heartbeats/", api.AgentHeartbeats.as_view(), name="agent-heartbeats"),
+    path("agent/key/", api.AgentKey.as_view(), name="agent-key"),
+    path("agent/assignments/", api.AgentAssignments.as_view(), name="agent-assignments"),
+    path("agent/reports/", api.AgentReports.as_view(), name="agent-reports"),
+    path("monitoring/overview/", api.OverviewView.as_view(), name="monitoring-overview"),
+    path("monitoring/nodes/", api.NodeList.as_view(), name="monitoring-nodes"),
+    path("monitoring/nodes/<int:pk>/", api.NodeDetail.as_view(), name="monitoring-node"),
+    path("monitoring/nodes/<int:pk>/epochs/", api.NodeEpochs.as_view(), name="monitoring-node-epochs"),
+    path("monitoring/checkers/<int:pk>/epochs/", api.CheckerEpochs.as_view(), name="monitoring-checker-epochs"),
+    path("monitoring/assignments/<int:epoch>/verify/", api.AssignmentVerify.as_view(), name="assignments-verify"),
+]

@@ -1,0 +1,91 @@
+"""Who checks whom: rendezvous (highest-random-weight) hashing.
+
+For epoch ``e`` and node ``n`` every active checker ``c`` gets the score
+``SHA-256("e:n:c")`` read as a big-endian integer; the ``R`` checkers with
+the highest scores are assigned. Anyone holding the list of checkers active
+when the epoch's assignments were fixed can recompute every pair: the page
+and the API publish that list and re-derive the assignments from it.
+"""
+
+import hashlib
+
+from django.db import IntegrityError, transaction
+
+from apps.core import parameters
+from apps.core.models import CHECKED_STATUSES, CheckerNode, CheckerStatus, GpuNode
+
+from .models import Assignment
+
+
+def score(epoch: int, node_id: int, checker_id: int) -> int:
+    return int.from_bytes(hashlib.sha256(f"{epoch}:{node_id}:{checker_id}".encode()).digest(), "big")
+
+
+def choose(epoch: int, node_id: int, checker_ids: list[int], replication: int) -> list[int]:
+    """The ``replication`` checkers for ``node_id`` in ``epoch``, best first."""
+    ranked = sorted(checker_ids, key=lambda c: (score(epoch, node_id, c), c), reverse=True)
+    return ranked[:replication]
+
+
+def ensure_assignments(epoch: int) -> int:
+    """Fix the epoch's assignments the first time anyone asks (idempotent).
+
+    Uses the checkers active and the nodes in a checked status at that
+    moment; returns the number of assignment rows for the epoch."""
+    existing = Assignment.objects.filter(epoch=epoch).count()
+    if existing:
+        return existing
+    checker_ids = list(
+        CheckerNode.objects.filter(status=CheckerStatus.ACTIVE).order_by("id").values_list("id", flat=True)
+    )
+    node_ids = list(GpuNode.objects.filter(status__in=CHECKED_STATUSES).order_by("id").values_list("id", flat=True))
+    if not checker_ids or not node_ids:
+        return 0
+    replication = parameters.get("replication", epoch)
+    rows = [
+        Assignment(epoch=epoch, node_id=n, checker_id=c)
+        for n in node_ids
+        for c in choose(epoch, n, checker_ids, replication)
+    ]
+    try:
+        with transaction.atomic():
+            # A concurrent caller may have won the race; its rows are identical.
+            if not Assignment.objects.filter(epoch=epoch).exists():
+                Assignment.objects.bulk_create(rows, batch_size=2000)
+    except IntegrityError:
+        pass
+    return Assignment.objects.filter(epoch=epoch).count()
+
+
+def participants(epoch: int) -> tuple[list[int], list[int]]:
+    """The checker ids and node ids that took part in ``epoch``'s assignment."""
+    pairs = Assignment.objects.filter(epoch=epoch).values_list("node_id", "checker_id")
+    nodes, checkers = set(), set()
+    for n, c in pairs:
+        nodes.add(n)
+        checkers.add(c)
+    return sorted(checkers), sorted(nodes)
+
+
+def verify(epoch: int) -> dict:
+    """Recompute ``epoch``'s assignments from its published participants and
+    compare them with the stored ones."""
+    checker_ids, node_ids = participants(epoch)
+    replication = parameters.get("replication", epoch)
+    stored: dict[int, set[int]] = {}
+    for n, c in Assignment.objects.filter(epoch=epoch).values_list("node_id", "checker_id"):
+        stored.setdefault(n, set()).add(c)
+    # Checkers that were active but drew no node cannot be seen from the
+    # stored rows; with R <= active checkers every node still has R rows.
+    mismatches = [
+        n for n in node_ids if set(choose(epoch, n, checker_ids, replication)) != stored.get(n, set())
+    ]
+    return {
+        "epoch": epoch,
+        "replication": replication,
+        "checkers": checker_ids,
+        "nodes": len(node_ids),
+        "assignments": sum(len(v) for v in stored.values()),
+        "mismatches": mismatches,
+        "ok": not mismatches,
+    }

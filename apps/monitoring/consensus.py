@@ -1,0 +1,189 @@
+"""Checker consensus per node and epoch (PROTOCOL section 5), the health
+score, and the node status transitions it drives (section 3).
+
+``finalize(epoch)`` runs once per epoch (a unique row marks it done), in one
+database transaction, with a fixed number of set-based queries however many
+nodes there are; settlement calls it as its first step.
+"""
+
+from collections import defaultdict
+from dataclasses import dataclass
+from statistics import median_low
+
+from django.db import IntegrityError, transaction
+from django.db.models import Avg, Count, Max
+
+from apps.core import parameters
+from apps.core.models import CHECKED_STATUSES, GpuNode, NodeStatus
+
+from .models import Assignment, CheckerEpoch, CheckerReport, EpochConsensus, Heartbeat, NodeEpoch
+
+PPM = 1_000_000
+# Health score weights (ppm of the score); they sum to 100%.
+HEALTH_WEIGHTS = {"uptime": 500_000, "task": 200_000, "latency": 150_000, "spec": 150_000}
+
+
+@dataclass(frozen=True)
+class Verdict:
+    reports: int
+    valid: bool
+    uptime_ppm: int | None = None
+    task_ppm: int | None = None
+    latency_ms: int | None = None
+    spec_ok: bool | None = None
+
+
+def consensus(reports: list[dict], quorum: int) -> Verdict:
+    """Median of the reports' values; valid only with at least ``quorum``.
+
+    ``median_low`` keeps the result one of the reported integers (no
+    averaging, no floats). Latency is the median of the reports that saw
+    any answer; spec is the majority (ties count as not verified)."""
+    if len(reports) < quorum or not reports:
+        return Verdict(reports=len(reports), valid=False)
+    latencies = [r["latency_ms"] for r in reports if r["latency_ms"] is not None]
+    spec_votes = sum(1 for r in reports if r["spec_ok"])
+    return Verdict(
+        reports=len(reports),
+        valid=True,
+        uptime_ppm=median_low(r["uptime_ppm"] for r in reports),
+        task_ppm=median_low(r["task_ppm"] for r in reports),
+        latency_ms=median_low(latencies) if latencies else None,
+        spec_ok=spec_votes * 2 > len(reports),
+    )
+
+
+def is_correct(report: dict, verdict: Verdict, uptime_tol: int, latency_tol: int) -> bool:
+    """A report far from the consensus (beyond a tolerance) is incorrect."""
+    if abs(report["uptime_ppm"] - verdict.uptime_ppm) > uptime_tol:
+        return False
+    if bool(report["spec_ok"]) != verdict.spec_ok:
+        return False
+    if verdict.latency_ms is not None and report["latency_ms"] is not None:
+        # |mine - consensus| <= tol * consensus, in integers.
+        if abs(report["latency_ms"] - verdict.latency_ms) * PPM > latency_tol * max(verdict.latency_ms, 1):
+            return False
+    elif (verdict.latency_ms is None) != (report["latency_ms"] is None):
+        return False
+    return True
+
+
+def health_score(verdict: Verdict, max_latency_ms: int) -> int:
+    if not verdict.valid:
+        return 0
+    if verdict.latency_ms is None:
+        latency = 0
+    elif verdict.latency_ms <= max_latency_ms:
+        latency = PPM
+    else:
+        latency = max_latency_ms * PPM // verdict.latency_ms
+    parts = {
+        "uptime": verdict.uptime_ppm,
+        "task": verdict.task_ppm,
+        "latency": latency,
+        "spec": PPM if verdict.spec_ok else 0,
+    }
+    return sum(parts[k] * w for k, w in HEALTH_WEIGHTS.items()) // PPM
+
+
+def next_status(node_status: str, below: int, verdict: Verdict, p: dict) -> tuple[str, int]:
+    """The node's status and consecutive epochs below the cut-off after an
+    epoch with ``verdict``."""
+    if not verdict.valid:
+        return node_status, below  # no valid consensus: no reward, no penalty
+    if verdict.spec_ok is False:
+        return NodeStatus.SUSPENDED, below
+    latency_ok = verdict.latency_ms is not None and verdict.latency_ms <= p["sla_max_latency_ms"]
+    if verdict.uptime_ppm >= p["sla_uptime_target"] and latency_ok:
+        return NodeStatus.ONLINE, 0
+    below = below + 1 if verdict.uptime_ppm < p["sla_uptime_cutoff"] else 0
+    if below >= p["suspend_after_epochs"]:
+        return NodeStatus.SUSPENDED, below
+    return NodeStatus.DEGRADED, below
+
+
+REPORT_FIELDS = ("id", "node_id", "checker_id", "uptime_ppm", "task_ppm", "latency_ms", "spec_ok")
+
+
+def finalize(epoch: int) -> EpochConsensus | None:
+    """Compute ``epoch``'s consensus and apply it; ``None`` if already done."""
+    p = parameters.current(epoch)
+    try:
+        with transaction.atomic():
+            marker = EpochConsensus.objects.create(epoch=epoch)
+            _apply(epoch, p, marker)
+            return marker
+    except IntegrityError:
+        return None
+
+
+def _apply(epoch: int, p: dict, marker: EpochConsensus) -> None:
+    assigned: dict[int, set[int]] = defaultdict(set)
+    checker_assigned: dict[int, int] = defaultdict(int)
+    for node_id, checker_id in Assignment.objects.filter(epoch=epoch).values_list("node_id", "checker_id"):
+        assigned[node_id].add(checker_id)
+        checker_assigned[checker_id] += 1
+
+    by_node: dict[int, list[dict]] = defaultdict(list)
+    for r in CheckerReport.objects.filter(epoch=epoch).values(*REPORT_FIELDS):
+        if r["checker_id"] in assigned.get(r["node_id"], ()):
+            by_node[r["node_id"]].append(r)
+
+    telemetry = {
+        row["node_id"]: row
+        for row in Heartbeat.objects.filter(epoch=epoch)
+        .values("node_id")
+        .annotate(samples=Count("id"), util=Avg("gpu_util"), temp=Max("temperature_c"), power=Avg("power_w"))
+    }
+
+    nodes = GpuNode.objects.select_for_update().filter(pk__in=set(assigned) | set(telemetry))
+    correct_ids, incorrect_ids = [], []
+    delivered: dict[int, int] = defaultdict(int)
+    correct_count: dict[int, int] = defaultdict(int)
+    incorrect_count: dict[int, int] = defaultdict(int)
+    node_epochs, changed = [], []
+    for node in nodes:
+        reports = by_node.get(node.pk, [])
+        verdict = consensus(reports, p["report_quorum"])
+        for r in reports:
+            delivered[r["checker_id"]] += 1
+            if verdict.valid:
+                ok = is_correct(r, verdict, p["uptime_tolerance"], p["latency_tolerance"])
+                (correct_ids if ok else incorrect_ids).append(r["id"])
+                (correct_count if ok else incorrect_count)[r["checker_id"]] += 1
+        before = node.status
+        score = health_score(verdict, p["sla_max_latency_ms"]) if verdict.valid else None
+        if node.status in CHECKED_STATUSES and node.pk in assigned:
+            node.status, node.epochs_below_cutoff = next_status(node.status, node.epochs_below_cutoff, verdict, p)
+            if score is not None:
+                node.health_score = score
+            changed.append(node)
+        t = telemetry.get(node.pk, {})
+        node_epochs.append(
+            NodeEpoch(
+                epoch=epoch, node=node, assigned=len(assigned.get(node.pk, ())), reports=verdict.reports,
+                valid=verdict.valid, uptime_ppm=verdict.uptime_ppm, task_ppm=verdict.task_ppm,
+                latency_ms=verdict.latency_ms, spec_ok=verdict.spec_ok, health_score=score,
+                status_before=before, status_after=node.status, samples=t.get("samples", 0),
+                gpu_util_avg=int(t["util"]) if t.get("util") is not None else None,
+                temperature_max=t.get("temp"),
+                power_avg=int(t["power"]) if t.get("power") is not None else None,
+            )
+        )
+    GpuNode.objects.bulk_update(changed, ["status", "epochs_below_cutoff", "health_score"], batch_size=1000)
+    NodeEpoch.objects.bulk_create(node_epochs, batch_size=1000)
+    CheckerReport.objects.filter(pk__in=correct_ids).update(correct=True)
+    CheckerReport.objects.filter(pk__in=incorrect_ids).update(correct=False)
+    CheckerEpoch.objects.bulk_create(
+        [
+            CheckerEpoch(
+                epoch=epoch, checker_id=c, assigned=n, delivered=delivered[c],
+                correct=correct_count[c], incorrect=incorrect_count[c],
+            )
+            for c, n in checker_assigned.items()
+        ],
+        batch_size=1000,
+    )
+    marker.nodes = len(node_epochs)
+    marker.valid_nodes = sum(1 for ne in node_epochs if ne.valid)
+    marker.save(update_fields=["nodes", "valid_nodes"])

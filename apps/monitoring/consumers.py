@@ -1,0 +1,43 @@
+"""Live monitoring pages: the network overview, a node, a checker."""
+
+from channels.db import database_sync_to_async
+from django.template.loader import render_to_string
+
+from apps.core.consumers import CoalescedFragmentConsumer
+from apps.core.models import CheckerNode, GpuNode
+
+from . import live, views
+
+
+class OverviewConsumer(CoalescedFragmentConsumer):
+    def groups_for(self):
+        return [live.OVERVIEW_GROUP]
+
+    def render(self):
+        return render_to_string("monitoring/_overview_live.html", views.overview_context())
+
+
+class NodeConsumer(CoalescedFragmentConsumer):
+    async def accept_or_close(self):
+        self.node_id = int(self.scope["url_route"]["kwargs"]["pk"])
+        return await database_sync_to_async(GpuNode.objects.filter(pk=self.node_id).exists)()
+
+    def groups_for(self):
+        return [live.node_group(self.node_id)]
+
+    def render(self):
+        node = GpuNode.objects.select_related("gpu_model", "region", "provider").get(pk=self.node_id)
+        return render_to_string("monitoring/_node_live.html", views.node_context(node))
+
+
+class CheckerConsumer(CoalescedFragmentConsumer):
+    async def accept_or_close(self):
+        self.checker_id = int(self.scope["url_route"]["kwargs"]["pk"])
+        return await database_sync_to_async(CheckerNode.objects.filter(pk=self.checker_id).exists)()
+
+    def groups_for(self):
+        return [live.checker_group(self.checker_id)]
+
+    def render(self):
+        checker = CheckerNode.objects.select_related("operator").get(pk=self.checker_id)
+        return render_to_string("monitoring/_checker_live.html", views.checker_context(checker))

@@ -1,0 +1,151 @@
+"""What agents send: heartbeats (telemetry) and checker reports.
+
+Validation is hand-written rather than a serializer per sample: heartbeats
+are the hottest path in the product (see bench/ingest.py), and a batch is
+all-or-nothing: one bad sample refuses the whole batch with its index.
+"""
+
+from datetime import timedelta
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
+
+from apps.core import epochs
+from apps.core.models import CheckerNode, GpuNode
+
+from . import signing
+from .models import Assignment, CheckerReport, EpochConsensus, Heartbeat
+
+MAX_BATCH = 500
+# (field, minimum, maximum)
+SAMPLE_FIELDS = (
+    ("gpu_util", 0, 100),
+    ("mem_used_mb", 0, 10_000_000),
+    ("mem_total_mb", 0, 10_000_000),
+    ("temperature_c", -50, 150),
+    ("power_w", 0, 100_000),
+    ("workloads", 0, 10_000),
+)
+CLOCK_SKEW = timedelta(minutes=5)
+MAX_AGE = timedelta(hours=1)
+
+
+class IngestError(ValueError):
+    """Bad payload: the message says what and where; nothing was written."""
+
+
+class Conflict(IngestError):
+    pass
+
+
+def _int(value, name, lo, hi, where=""):
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise IngestError(f"{where}{name} must be an integer.")
+    if not lo <= value <= hi:
+        raise IngestError(f"{where}{name} must be between {lo} and {hi}.")
+    return value
+
+
+def record_heartbeats(node: GpuNode, payload) -> int:
+    """Store a batch of telemetry samples for ``node``; returns how many."""
+    samples = payload.get("samples") if isinstance(payload, dict) else None
+    if not isinstance(samples, list) or not samples:
+        raise IngestError('Send {"samples": [...]} with at least one sample.')
+    if len(samples) > MAX_BATCH:
+        raise IngestError(f"At most {MAX_BATCH} samples per batch.")
+    now = timezone.now()
+    start0 = epochs.genesis_time()
+    size = epochs.length()
+    rows = []
+    for i, sample in enumerate(samples):
+        where = f"samples[{i}]."
+        if not isinstance(sample, dict):
+            raise IngestError(f"samples[{i}] must be an object.")
+        values = {name: _int(sample.get(name), name, lo, hi, where) for name, lo, hi in SAMPLE_FIELDS}
+        at = now
+        if sample.get("at") is not None:
+            at = parse_datetime(str(sample["at"])) if isinstance(sample["at"], str) else None
+            if at is None or at.tzinfo is None:
+                raise IngestError(f"{where}at must be an ISO 8601 time with a zone.")
+            if at > now + CLOCK_SKEW or at < now - MAX_AGE:
+                raise IngestError(f"{where}at is too far from the server's clock.")
+        epoch = int((at - start0) // size) if start0 and at >= start0 else 0
+        rows.append(Heartbeat(node=node, at=at, epoch=epoch, **values))
+    Heartbeat.objects.bulk_create(rows)
+    last = max(r.at for r in rows)
+    if node.last_heartbeat_at is None or last > node.last_heartbeat_at:
+        GpuNode.objects.filter(pk=node.pk).update(last_heartbeat_at=last)
+    return len(rows)
+
+
+def register_key(checker: CheckerNode, public_key: str) -> None:
+    """Trust on first use: the token proves who the agent is; the key it
+    registers then signs every report. A different key is refused."""
+    if not isinstance(public_key, str) or len(public_key) != 64:
+        raise IngestError("public_key must be 64 hex characters (Ed25519).")
+    try:
+        bytes.fromhex(public_key)
+    except ValueError:
+        raise IngestError("public_key must be hex.") from None
+    with transaction.atomic():
+        checker = CheckerNode.objects.select_for_update().get(pk=checker.pk)
+        if checker.public_key and checker.public_key != public_key:
+            raise Conflict("This checker already has a different key; ask its operator to reset it.")
+        if not checker.public_key:
+            checker.public_key = public_key
+            checker.save(update_fields=["public_key"])
+
+
+def submit_report(checker: CheckerNode, payload) -> tuple[CheckerReport, bool]:
+    """Store one signed report; returns (report, created). Resending the same
+    report changes nothing; a different one for the same assignment is a conflict."""
+    if not isinstance(payload, dict):
+        raise IngestError("Send a JSON object.")
+    epoch = _int(payload.get("epoch"), "epoch", 0, 10**12)
+    node_id = _int(payload.get("node"), "node", 1, 2**62)
+    report = {
+        "epoch": epoch,
+        "node": node_id,
+        "probes": _int(payload.get("probes"), "probes", 1, 100_000),
+        "uptime_ppm": _int(payload.get("uptime_ppm"), "uptime_ppm", 0, 1_000_000),
+        "task_ppm": _int(payload.get("task_ppm"), "task_ppm", 0, 1_000_000),
+        "latency_ms": None if payload.get("latency_ms") is None else _int(payload.get("latency_ms"), "latency_ms", 0, 600_000),
+        "spec_ok": payload.get("spec_ok"),
+        "gpu_name_seen": payload.get("gpu_name_seen", ""),
+        "gpu_count_seen": _int(payload.get("gpu_count_seen", 0), "gpu_count_seen", 0, 1024),
+    }
+    if not isinstance(report["spec_ok"], bool):
+        raise IngestError("spec_ok must be true or false.")
+    if not isinstance(report["gpu_name_seen"], str) or len(report["gpu_name_seen"]) > 80:
+        raise IngestError("gpu_name_seen must be a string of at most 80 characters.")
+    signature = payload.get("signature")
+    if not checker.public_key:
+        raise IngestError("Register the checker's public key first (POST /api/agent/key/).")
+    if not isinstance(signature, str) or not signing.verify(checker.public_key, report, signature):
+        raise IngestError("The signature does not match the report.")
+    current = epochs.current_number()
+    if epoch > current:
+        raise IngestError(f"Epoch {epoch} has not started (current: {current}).")
+    if EpochConsensus.objects.filter(epoch=epoch).exists():
+        raise Conflict(f"Epoch {epoch} is closed: its consensus is already computed.")
+    if not Assignment.objects.filter(epoch=epoch, node_id=node_id, checker=checker).exists():
+        raise IngestError(f"This checker is not assigned to node {node_id} in epoch {epoch}.")
+    digest = signing.payload_hash(report)
+    existing = CheckerReport.objects.filter(epoch=epoch, node_id=node_id, checker=checker).first()
+    if existing:
+        if existing.payload_hash == digest:
+            return existing, False
+        raise Conflict("A different report for this assignment was already submitted.")
+    fields = {k: v for k, v in report.items() if k not in {"epoch", "node"}}
+    try:
+        with transaction.atomic():
+            row = CheckerReport.objects.create(
+                epoch=epoch, node_id=node_id, checker=checker, payload_hash=digest, signature=signature, **fields
+            )
+    except IntegrityError:  # the same report raced itself
+        row = CheckerReport.objects.get(epoch=epoch, node_id=node_id, checker=checker)
+        if row.payload_hash != digest:
+            raise Conflict("A different report for this assignment was already submitted.") from None
+        return row, False
+    return row, True

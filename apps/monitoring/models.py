@@ -1,0 +1,115 @@
+"""What the agents send and what checker consensus concludes.
+
+``Heartbeat``      one GPU telemetry sample from a provider agent (raw,
+                   pruned after the retention window);
+``Assignment``     which checkers must check which node in an epoch, fixed
+                   when the epoch's assignments are first asked for;
+``CheckerReport``  one signed report per assignment;
+``NodeEpoch``      per node and epoch: the consensus, the health score and
+                   the telemetry rolled up from heartbeats (kept);
+``CheckerEpoch``   per checker and epoch: assignments, reports delivered,
+                   correct and incorrect (what rewards and penalties use).
+"""
+
+from django.db import models
+
+from apps.core.models import CheckerNode, GpuNode
+
+
+class Heartbeat(models.Model):
+    node = models.ForeignKey(GpuNode, on_delete=models.CASCADE, related_name="heartbeats")
+    at = models.DateTimeField()
+    epoch = models.BigIntegerField()
+    gpu_util = models.PositiveSmallIntegerField(help_text="percent, mean over the node's GPUs")
+    mem_used_mb = models.PositiveIntegerField()
+    mem_total_mb = models.PositiveIntegerField()
+    temperature_c = models.SmallIntegerField()
+    power_w = models.PositiveIntegerField()
+    workloads = models.PositiveSmallIntegerField(default=0)
+
+    class Meta:
+        indexes = [models.Index(fields=["node", "at"]), models.Index(fields=["epoch"])]
+
+
+class Assignment(models.Model):
+    epoch = models.BigIntegerField()
+    node = models.ForeignKey(GpuNode, on_delete=models.CASCADE, related_name="assignments")
+    checker = models.ForeignKey(CheckerNode, on_delete=models.CASCADE, related_name="assignments")
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["epoch", "node", "checker"], name="assignment_unique")]
+        indexes = [models.Index(fields=["epoch", "checker"])]
+
+
+class CheckerReport(models.Model):
+    epoch = models.BigIntegerField()
+    node = models.ForeignKey(GpuNode, on_delete=models.CASCADE, related_name="reports")
+    checker = models.ForeignKey(CheckerNode, on_delete=models.CASCADE, related_name="reports")
+    probes = models.PositiveIntegerField()
+    # Share of probes whose TCP connect succeeded / whose health request
+    # answered correctly, in ppm.
+    uptime_ppm = models.PositiveIntegerField()
+    task_ppm = models.PositiveIntegerField()
+    latency_ms = models.PositiveIntegerField(null=True, blank=True, help_text="median request latency")
+    spec_ok = models.BooleanField()
+    gpu_name_seen = models.CharField(max_length=80, blank=True, default="")
+    gpu_count_seen = models.PositiveSmallIntegerField(default=0)
+    payload_hash = models.CharField(max_length=64)
+    signature = models.CharField(max_length=128)
+    submitted_at = models.DateTimeField(auto_now_add=True)
+    # Set when the epoch's consensus is computed.
+    correct = models.BooleanField(null=True, blank=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["epoch", "node", "checker"], name="one_report_per_assignment")]
+        indexes = [models.Index(fields=["checker", "epoch"])]
+
+
+class NodeEpoch(models.Model):
+    epoch = models.BigIntegerField()
+    node = models.ForeignKey(GpuNode, on_delete=models.CASCADE, related_name="epochs")
+    assigned = models.PositiveSmallIntegerField(default=0)
+    reports = models.PositiveSmallIntegerField(default=0)
+    valid = models.BooleanField(default=False, help_text="at least a quorum of reports")
+    uptime_ppm = models.PositiveIntegerField(null=True, blank=True)
+    task_ppm = models.PositiveIntegerField(null=True, blank=True)
+    latency_ms = models.PositiveIntegerField(null=True, blank=True)
+    spec_ok = models.BooleanField(null=True, blank=True)
+    health_score = models.PositiveIntegerField(null=True, blank=True)
+    status_before = models.CharField(max_length=16, blank=True, default="")
+    status_after = models.CharField(max_length=16, blank=True, default="")
+    # Telemetry rolled up from heartbeats.
+    samples = models.PositiveIntegerField(default=0)
+    gpu_util_avg = models.PositiveSmallIntegerField(null=True, blank=True)
+    temperature_max = models.SmallIntegerField(null=True, blank=True)
+    power_avg = models.PositiveIntegerField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-epoch", "node_id"]
+        constraints = [models.UniqueConstraint(fields=["epoch", "node"], name="node_epoch_unique")]
+
+
+class CheckerEpoch(models.Model):
+    epoch = models.BigIntegerField()
+    checker = models.ForeignKey(CheckerNode, on_delete=models.CASCADE, related_name="epochs")
+    assigned = models.PositiveIntegerField(default=0)
+    delivered = models.PositiveIntegerField(default=0)
+    correct = models.PositiveIntegerField(default=0)
+    incorrect = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["-epoch", "checker_id"]
+        constraints = [models.UniqueConstraint(fields=["epoch", "checker"], name="checker_epoch_unique")]
+
+    @property
+    def missed(self) -> int:
+        return self.assigned - self.delivered
+
+
+class EpochConsensus(models.Model):
+    """Marks an epoch's consensus as computed (once; see consensus.finalize)."""
+
+    epoch = models.BigIntegerField(unique=True)
+    computed_at = models.DateTimeField(auto_now_add=True)
+    nodes = models.PositiveIntegerField(default=0)
+    valid_nodes = models.PositiveIntegerField(default=0)

@@ -1,0 +1,75 @@
+// Plotly charts fed by JSON islands (<script type="application/json">), so
+// pages need no inline script (CSP) and live updates can replace the data:
+// when htmx swaps a JSON island in over the WebSocket, its charts redraw.
+(function () {
+  "use strict";
+  var layoutBase = {
+    margin: { l: 48, r: 16, t: 28, b: 40 },
+    paper_bgcolor: "rgba(0,0,0,0)",
+    plot_bgcolor: "rgba(0,0,0,0)",
+    font: { family: "system-ui, sans-serif", size: 12, color: "#334155" },
+    legend: { orientation: "h", y: -0.2 },
+  };
+  var config = { displayModeBar: false, responsive: true };
+
+  function data(id) {
+    var el = document.getElementById(id);
+    return el ? JSON.parse(el.textContent) : null;
+  }
+  function merge(a, b) { var o = {}; var k; for (k in a) o[k] = a[k]; for (k in b) o[k] = b[k]; return o; }
+
+  var charts = {
+    "region-map": function (d) {
+      return [[{
+        type: "scatter", mode: "markers+text",
+        x: d.by_region.map(function (r) { return Number(r.lon); }),
+        y: d.by_region.map(function (r) { return Number(r.lat); }),
+        text: d.by_region.map(function (r) { return r.code + " · " + r.gpus; }),
+        textposition: "top center",
+        marker: { size: d.by_region.map(function (r) { return 8 + Math.sqrt(r.gpus) * 2; }), color: "#0891b2", opacity: 0.7 },
+        hovertext: d.by_region.map(function (r) { return r.name + ": " + r.gpus + " GPUs on " + r.nodes + " nodes"; }),
+        hoverinfo: "text",
+      }], { xaxis: { range: [-180, 180], title: "longitude", zeroline: false }, yaxis: { range: [-60, 75], title: "latitude", zeroline: false } }];
+    },
+    "model-bars": function (d) {
+      return [[{ type: "bar", x: d.by_model.map(function (r) { return r.model.replace("NVIDIA ", ""); }), y: d.by_model.map(function (r) { return r.gpus; }), marker: { color: "#22d3ee" } }],
+        { yaxis: { title: "GPUs online" } }];
+    },
+    "node-uptime": function (d) {
+      return [[
+        { x: d.epochs, y: d.uptime, name: "uptime %", mode: "lines+markers", line: { color: "#15803d" } },
+        { x: d.epochs, y: d.health, name: "health %", mode: "lines", line: { color: "#0891b2", dash: "dot" } },
+      ], { xaxis: { title: "epoch" }, yaxis: { range: [0, 105] } }];
+    },
+    "node-latency": function (d) {
+      return [[{ x: d.epochs, y: d.latency, name: "latency ms", mode: "lines+markers", line: { color: "#b45309" } }], { xaxis: { title: "epoch" }, yaxis: { title: "ms", rangemode: "tozero" } }];
+    },
+    "node-telemetry": function (d) {
+      return [[
+        { x: d.sample_times, y: d.sample_util, name: "GPU util %", mode: "lines", line: { color: "#0891b2" } },
+        { x: d.sample_times, y: d.sample_temp, name: "temperature °C", mode: "lines", yaxis: "y2", line: { color: "#b91c1c" } },
+      ], { yaxis: { range: [0, 100], title: "%" }, yaxis2: { overlaying: "y", side: "right", title: "°C", range: [20, 100] } }];
+    },
+    "checker-reports": function (d) {
+      return [[
+        { type: "bar", x: d.epochs, y: d.correct, name: "correct", marker: { color: "#15803d" } },
+        { type: "bar", x: d.epochs, y: d.incorrect, name: "incorrect", marker: { color: "#b91c1c" } },
+        { type: "scatter", x: d.epochs, y: d.assigned, name: "assigned", mode: "lines", line: { color: "#64748b" } },
+      ], { barmode: "stack", xaxis: { title: "epoch" } }];
+    },
+  };
+
+  function draw(root) {
+    if (!window.Plotly) return;
+    (root || document).querySelectorAll("[data-chart]").forEach(function (el) {
+      var d = data(el.dataset.source);
+      var make = charts[el.dataset.chart];
+      if (!d || !make) return;
+      var spec = make(d);
+      window.Plotly.react(el, spec[0], merge(layoutBase, spec[1]), config);
+    });
+  }
+  document.addEventListener("DOMContentLoaded", function () { draw(); });
+  document.addEventListener("htmx:wsAfterMessage", function () { draw(); });
+  window.aethirCharts = { draw: draw };
+})();
