@@ -31,3 +31,45 @@ def fund(account: Account, amount: int) -> None:
     """Give ``account`` ``amount`` uATH from the faucet module account."""
     ledger.transfer(ledger.module_account(ModuleAccount.FAUCET), account, amount, kind=TxKind.FAUCET, memo="test funds")
     account.refresh_from_db()
+
+
+# --- The network ------------------------------------------------------------------
+
+
+def make_node(provider=None, *, gpu="h100-80gb", count=1, region="eu-west", price_ath="2", endpoint="http://127.0.0.1:1/health",
+              bandwidth=1000, name=None):
+    """Register a GPU node the way a provider does (floor + collateral),
+    funding the provider first. Returns (node, agent_token)."""
+    from apps.core.amounts import parse_ath
+    from apps.core.models import GpuModel, Region
+    from apps.marketplace.onboarding import NodeSpec, register_node, required_collateral
+
+    provider = provider or UserFactory()
+    model = GpuModel.objects.get(slug=gpu)
+    fund(provider.wallet, required_collateral(model, count))
+    spec = NodeSpec(
+        name=name or f"{provider.username}-{gpu}-{GpuNodeCounter.next()}", gpu_model=model, gpu_count=count, vcpu=16 * count,
+        ram_gb=64 * count, region=Region.objects.get(code=region), bandwidth_mbps=bandwidth,
+        price_per_gpu_hour=parse_ath(price_ath), endpoint=endpoint,
+    )
+    return register_node(provider, spec)
+
+
+class GpuNodeCounter:
+    n = 0
+
+    @classmethod
+    def next(cls):
+        cls.n += 1
+        return cls.n
+
+
+def make_checker(operator=None, *, name=None, status="active"):
+    """A checker node with its agent token. Staking services own activation;
+    tests that are about monitoring only need an active row."""
+    from apps.core.models import AgentToken, CheckerNode
+
+    operator = operator or UserFactory()
+    checker = CheckerNode.objects.create(operator=operator, name=name or f"checker-{operator.username}", status=status)
+    _, raw = AgentToken.issue(checker=checker)
+    return checker, raw

@@ -187,3 +187,20 @@ def _apply(epoch: int, p: dict, marker: EpochConsensus) -> None:
     marker.nodes = len(node_epochs)
     marker.valid_nodes = sum(1 for ne in node_epochs if ne.valid)
     marker.save(update_fields=["nodes", "valid_nodes"])
+
+
+def close_finished(grace_seconds: float = 5.0, limit: int = 100) -> list[int]:
+    """Finalize every finished epoch (past its grace period) that has
+    assignments and no consensus yet, oldest first."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from apps.core import epochs
+
+    done_before = set(EpochConsensus.objects.values_list("epoch", flat=True))
+    cutoff = epochs.number_at(timezone.now() - timedelta(seconds=grace_seconds))
+    todo = sorted(
+        set(Assignment.objects.filter(epoch__lt=cutoff).values_list("epoch", flat=True).distinct()) - done_before
+    )[:limit]
+    return [e for e in todo if finalize(e) is not None]

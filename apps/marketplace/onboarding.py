@@ -1,0 +1,80 @@
+"""Provider onboarding (PROTOCOL section 3): the hardware floor, the
+collateral lock, and the agent token a new node starts with."""
+
+from dataclasses import dataclass
+
+from django.db import transaction
+
+from apps.accounts.services import open_wallet
+from apps.core import ledger, parameters
+from apps.core.amounts import format_uath
+from apps.core.models import AgentToken, Bucket, GpuModel, GpuNode, Region, SlaTier, TxKind
+
+
+class OnboardingError(ValueError):
+    """A registration that was refused; the message says why."""
+
+
+@dataclass(frozen=True)
+class NodeSpec:
+    name: str
+    gpu_model: GpuModel
+    gpu_count: int
+    vcpu: int
+    ram_gb: int
+    region: Region
+    bandwidth_mbps: int
+    price_per_gpu_hour: int
+    endpoint: str
+    sla_tier: str = SlaTier.STANDARD
+
+
+def required_collateral(gpu_model: GpuModel, gpu_count: int, epoch: int | None = None) -> int:
+    """Stake weight (the model's K-value) x GPU count x the collateral coefficient."""
+    return gpu_model.stake_weight * gpu_count * parameters.get("collateral_coefficient", epoch)
+
+
+def check_floor(spec: NodeSpec) -> None:
+    p = parameters.current()
+    if spec.gpu_model.vram_gb < p["min_vram_gb"]:
+        raise OnboardingError(
+            f"{spec.gpu_model.name} has {spec.gpu_model.vram_gb} GB of VRAM; the network's floor is {p['min_vram_gb']} GB."
+        )
+    if spec.bandwidth_mbps < p["min_bandwidth_mbps"]:
+        raise OnboardingError(
+            f"{spec.bandwidth_mbps} Mbps is below the network's bandwidth floor of {p['min_bandwidth_mbps']} Mbps."
+        )
+    if spec.gpu_count < 1:
+        raise OnboardingError("A node needs at least one GPU.")
+    if spec.price_per_gpu_hour < 0:
+        raise OnboardingError("The price cannot be negative.")
+
+
+def register_node(provider, spec: NodeSpec) -> tuple[GpuNode, str]:
+    """Register a node as ``pending`` and lock its collateral; returns the
+    node and its agent token (shown once)."""
+    check_floor(spec)
+    collateral = required_collateral(spec.gpu_model, spec.gpu_count)
+    wallet = open_wallet(provider)
+    with transaction.atomic():
+        node = GpuNode.objects.create(
+            provider=provider, name=spec.name, gpu_model=spec.gpu_model, gpu_count=spec.gpu_count, vcpu=spec.vcpu,
+            ram_gb=spec.ram_gb, region=spec.region, bandwidth_mbps=spec.bandwidth_mbps,
+            price_per_gpu_hour=spec.price_per_gpu_hour, endpoint=spec.endpoint, sla_tier=spec.sla_tier,
+            required_collateral=collateral, collateral=collateral,
+        )
+        if collateral:
+            try:
+                ledger.move(
+                    wallet, Bucket.AVAILABLE, Bucket.COLLATERAL, collateral, kind=TxKind.COLLATERAL_LOCK,
+                    memo=f"Collateral for node {spec.name}", meta={"node": node.pk}, actor=provider,
+                )
+            except ledger.InsufficientFunds:
+                raise OnboardingError(
+                    f"This node needs {format_uath(collateral)} of collateral "
+                    f"({spec.gpu_model.stake_weight} x {spec.gpu_count} GPUs x "
+                    f"{format_uath(parameters.get('collateral_coefficient'))}); your available balance is "
+                    f"{format_uath(wallet.available)}."
+                ) from None
+        _, raw = AgentToken.issue(node=node)
+    return node, raw

@@ -1,0 +1,216 @@
+"""The checker agent: fetches its assignments, probes each node's endpoint
+over the network through the epoch, and submits one signed report per
+assignment before the epoch ends.
+
+A probe is a TCP connect (availability: uptime), then ``GET /health``
+answered with the node's GPU facts within the timeout (task completion);
+its round-trip time is the latency. The GPU facts are compared with the
+declared spec.
+"""
+
+import asyncio
+import logging
+import random
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from statistics import median_low
+from urllib.parse import urlsplit
+
+import aiohttp
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat, load_pem_private_key
+from django.utils.dateparse import parse_datetime
+
+from .. import signing
+
+log = logging.getLogger(__name__)
+PPM = 1_000_000
+
+
+@dataclass
+class Tally:
+    probes: int = 0
+    connected: int = 0
+    answered: int = 0
+    latencies: list = field(default_factory=list)
+    gpu_name: str = ""
+    gpu_count: int = 0
+    spec_mismatch: int = 0
+    spec_match: int = 0
+
+
+def load_or_create_key(path: Path | None) -> Ed25519PrivateKey:
+    if path and path.exists():
+        return load_pem_private_key(path.read_bytes(), password=None)
+    key = signing.new_key()
+    if path:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(key.private_bytes(Encoding.PEM, PrivateFormat.PKCS8, NoEncryption()))
+        path.chmod(0o600)
+    return key
+
+
+@dataclass
+class CheckerAgent:
+    api_url: str
+    token: str
+    key: Ed25519PrivateKey | None = None
+    key_path: Path | None = None
+    probe_every: float = 5.0
+    timeout: float = 2.0
+    concurrency: int = 64
+    liar: bool = False  # fault injection: reports made-up numbers
+    session: aiohttp.ClientSession | None = None
+
+    def __post_init__(self):
+        self.key = self.key or load_or_create_key(self.key_path)
+        self.tallies: dict[tuple[int, int], Tally] = {}
+        self.submitted: set[tuple[int, int]] = set()
+        self.reports_sent = 0
+        self.rng = random.Random()
+
+    @property
+    def headers(self):
+        return {"Authorization": f"Agent {self.token}"}
+
+    async def _session(self):
+        if self.session is None:
+            self.session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=15))
+        return self.session
+
+    async def _api(self, method: str, path: str, **kwargs):
+        session = await self._session()
+        async with session.request(method, f"{self.api_url}{path}", headers=self.headers, **kwargs) as r:
+            body = await r.json(content_type=None)
+            return r.status, body
+
+    async def register(self):
+        """Identify, and register the signing key on first use (retrying until the dashboard answers)."""
+        delay = 1.0
+        while True:
+            try:
+                status, me = await self._api("GET", "/api/agent/me/")
+                if status in (401, 403):
+                    raise RuntimeError(f"the dashboard refused this token: {me}")
+                if status == 200:
+                    self.checker_id = me["checker"]["id"]
+                    status, body = await self._api("POST", "/api/agent/key/", json={"public_key": signing.public_hex(self.key)})
+                    if status != 200:
+                        raise RuntimeError(f"key registration refused: {body}")
+                    return me
+            except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+                log.warning("dashboard unreachable (%s); retrying in %.0fs", exc, delay)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 30)
+
+    async def probe(self, epoch: int, a: dict, sem: asyncio.Semaphore):
+        tally = self.tallies.setdefault((epoch, a["node"]), Tally())
+        url = urlsplit(a["endpoint"])
+        async with sem:
+            tally.probes += 1
+            try:
+                reader, writer = await asyncio.wait_for(
+                    asyncio.open_connection(url.hostname, url.port or 80), timeout=self.timeout
+                )
+                writer.close()
+                tally.connected += 1
+            except (OSError, asyncio.TimeoutError):
+                return
+            session = await self._session()
+            started = time.monotonic()
+            try:
+                async with session.get(a["endpoint"], timeout=aiohttp.ClientTimeout(total=self.timeout)) as r:
+                    facts = await r.json(content_type=None)
+                    if r.status != 200:
+                        return
+            except (aiohttp.ClientError, asyncio.TimeoutError, ValueError):
+                return
+            tally.latencies.append(int((time.monotonic() - started) * 1000))
+            tally.answered += 1
+            tally.gpu_name = str(facts.get("gpu_name", ""))[:80]
+            tally.gpu_count = int(facts.get("gpu_count") or 0)
+            if tally.gpu_name == a["gpu_model"] and tally.gpu_count == a["gpu_count"]:
+                tally.spec_match += 1
+            else:
+                tally.spec_mismatch += 1
+
+    def build_report(self, epoch: int, node: int) -> dict:
+        t = self.tallies.get((epoch, node)) or Tally()
+        probes = max(t.probes, 1)
+        report = {
+            "epoch": epoch,
+            "node": node,
+            "probes": probes,
+            "uptime_ppm": t.connected * PPM // probes,
+            "task_ppm": t.answered * PPM // probes,
+            "latency_ms": median_low(t.latencies) if t.latencies else None,
+            "spec_ok": t.spec_match > 0 and t.spec_match >= t.spec_mismatch,
+            "gpu_name_seen": t.gpu_name,
+            "gpu_count_seen": min(t.gpu_count, 1024),
+        }
+        if self.liar:
+            report.update(uptime_ppm=self.rng.randint(0, PPM), latency_ms=self.rng.randint(1, 2000), spec_ok=not report["spec_ok"])
+        report["signature"] = signing.sign(self.key, report)
+        return report
+
+    async def submit(self, epoch: int, nodes: list[int]):
+        for node in nodes:
+            if (epoch, node) in self.submitted:
+                continue
+            try:
+                status, body = await self._api("POST", "/api/agent/reports/", json=self.build_report(epoch, node))
+            except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+                log.warning("report for node %s failed (%s); will retry", node, exc)
+                continue
+            if status in (200, 201, 409):  # stored, already stored, or epoch closed: done either way
+                self.submitted.add((epoch, node))
+                self.reports_sent += status == 201
+            else:
+                log.error("report for node %s refused: %s", node, body)
+                self.submitted.add((epoch, node))
+        # Forget what can no longer be submitted.
+        for key in [k for k in self.tallies if k[0] < epoch]:
+            del self.tallies[key]
+
+    async def cycle(self, sem: asyncio.Semaphore) -> float:
+        """One probe round; returns seconds to sleep."""
+        status, data = await self._api("GET", "/api/agent/assignments/")
+        if status != 200:
+            log.warning("assignments unavailable: %s", data)
+            return self.probe_every
+        epoch = data["epoch"]
+        assignments = data["assignments"]
+        nodes = [a["node"] for a in assignments]
+        # Reports of the previous epoch that did not go out in time.
+        pending_prev = {(e, n) for (e, n) in self.tallies if e < epoch and (e, n) not in self.submitted}
+        for e in sorted({e for e, _ in pending_prev}):
+            await self.submit(e, [n for (pe, n) in pending_prev if pe == e])
+        await asyncio.gather(*(self.probe(epoch, a, sem) for a in assignments))
+        end = parse_datetime(data["epoch_end"])
+        left = (end - datetime.now(UTC)).total_seconds()
+        if left <= self.probe_every * 1.5:
+            # Last round of this epoch: report now so consensus has us.
+            await self.submit(epoch, nodes)
+            return max(left, 0) + 0.2
+        return self.probe_every
+
+    async def run(self, stop: asyncio.Event | None = None):
+        stop = stop or asyncio.Event()
+        await self.register()
+        sem = asyncio.Semaphore(self.concurrency)
+        while not stop.is_set():
+            try:
+                wait = await self.cycle(sem)
+            except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+                log.warning("dashboard unreachable (%s); retrying", exc)
+                wait = self.probe_every
+            try:
+                await asyncio.wait_for(stop.wait(), timeout=wait)
+            except asyncio.TimeoutError:
+                pass
+
+    async def close(self):
+        if self.session:
+            await self.session.close()

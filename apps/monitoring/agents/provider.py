@@ -1,0 +1,185 @@
+"""The provider agent: serves the health endpoint checkers probe, and posts
+GPU telemetry to the dashboard in batches.
+
+Faults can be injected (for the simulator and tests): ``down`` closes the
+listening socket, ``slow_ms`` delays every answer, ``lie`` reports another
+GPU than the one declared.
+"""
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+import aiohttp
+from aiohttp import web
+
+from .telemetry import GpuFacts, open_source
+
+log = logging.getLogger(__name__)
+MAX_BUFFER = 2_000
+
+
+@dataclass
+class Faults:
+    down: bool = False
+    slow_ms: int = 0
+    lie: bool = False
+
+
+@dataclass
+class ProviderAgent:
+    api_url: str
+    token: str
+    host: str = "127.0.0.1"
+    port: int = 0
+    sample_every: float = 5.0
+    post_every: float = 15.0
+    seed: int = 0
+    allow_nvml: bool = True
+    session: aiohttp.ClientSession | None = None
+    faults: Faults = field(default_factory=Faults)
+
+    def __post_init__(self):
+        self.buffer: list[dict] = []
+        self.facts: GpuFacts | None = None
+        self.source = None
+        self.node_id: int | None = None
+        self._runner: web.AppRunner | None = None
+        self._site: web.TCPSite | None = None
+        self.posted = 0
+        self.post_errors = 0
+
+    @property
+    def headers(self):
+        return {"Authorization": f"Agent {self.token}"}
+
+    async def _session(self) -> aiohttp.ClientSession:
+        if self.session is None:
+            self.session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=15))
+        return self.session
+
+    async def identify(self) -> dict:
+        """Ask the dashboard which node this token is for (retrying until it answers)."""
+        session = await self._session()
+        delay = 1.0
+        while True:
+            try:
+                async with session.get(f"{self.api_url}/api/agent/me/", headers=self.headers) as r:
+                    if r.status == 200:
+                        me = await r.json()
+                        node = me["node"]
+                        self.node_id = node["id"]
+                        declared = GpuFacts(node["gpu_model"], node["gpu_count"], node["vram_gb"])
+                        self.source = open_source(declared, seed=self.seed or node["id"], allow_nvml=self.allow_nvml)
+                        self.facts = getattr(self.source, "facts", declared)
+                        return me
+                    if r.status in (401, 403):
+                        raise RuntimeError(f"the dashboard refused this token: {await r.text()}")
+            except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+                log.warning("dashboard unreachable (%s); retrying in %.0fs", exc, delay)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 30)
+
+    # --- the health endpoint -------------------------------------------------------
+
+    async def health(self, request):
+        if self.faults.slow_ms:
+            await asyncio.sleep(self.faults.slow_ms / 1000)
+        facts = self.facts
+        name, count = facts.name, facts.count
+        if self.faults.lie:
+            name, count = "NVIDIA GeForce RTX 3090 24GB", max(1, count * 2)
+        latest = self.buffer[-1] if self.buffer else {}
+        return web.json_response(
+            {"node": self.node_id, "gpu_name": name, "gpu_count": count, "vram_gb": facts.vram_gb,
+             "gpu_util": latest.get("gpu_util"), "time": datetime.now(UTC).isoformat()}
+        )
+
+    async def serve(self) -> int:
+        app = web.Application()
+        app.router.add_get("/health", self.health)
+        self._runner = web.AppRunner(app, access_log=None)
+        await self._runner.setup()
+        await self._bind()
+        return self.port
+
+    async def _bind(self):
+        self._site = web.TCPSite(self._runner, self.host, self.port, reuse_address=True)
+        await self._site.start()
+        if not self.port:
+            self.port = self._site._server.sockets[0].getsockname()[1]
+
+    async def set_down(self, down: bool):
+        """Fault injection: stop or restart listening (connections are refused)."""
+        if down == self.faults.down:
+            return
+        self.faults.down = down
+        if down and self._site:
+            await self._site.stop()
+            self._site = None
+        elif not down and self._runner:
+            await self._bind()
+
+    @property
+    def endpoint(self) -> str:
+        return f"http://{self.host}:{self.port}/health"
+
+    # --- telemetry -----------------------------------------------------------------
+
+    def sample(self):
+        if self.faults.down:
+            return  # a down node sends nothing
+        s = self.source.sample()
+        s["at"] = datetime.now(UTC).isoformat()
+        self.buffer.append(s)
+        if len(self.buffer) > MAX_BUFFER:  # dashboard unreachable for long: keep the newest
+            del self.buffer[: len(self.buffer) - MAX_BUFFER]
+
+    async def flush(self) -> bool:
+        if not self.buffer:
+            return True
+        batch = self.buffer[:500]
+        session = await self._session()
+        try:
+            async with session.post(
+                f"{self.api_url}/api/agent/heartbeats/", json={"samples": batch}, headers=self.headers
+            ) as r:
+                if r.status == 201:
+                    del self.buffer[: len(batch)]
+                    self.posted += len(batch)
+                    return True
+                if r.status == 400:
+                    log.error("dashboard refused a batch: %s", await r.text())
+                    del self.buffer[: len(batch)]  # it will never be accepted
+                    return False
+                self.post_errors += 1
+        except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+            self.post_errors += 1
+            log.warning("heartbeat post failed (%s); will retry", exc)
+        return False
+
+    async def run(self, stop: asyncio.Event | None = None):
+        stop = stop or asyncio.Event()
+        if self.node_id is None:
+            await self.identify()
+        if self._runner is None:
+            await self.serve()
+        next_post = time.monotonic() + self.post_every
+        while not stop.is_set():
+            self.sample()
+            if time.monotonic() >= next_post:
+                await self.flush()
+                next_post = time.monotonic() + self.post_every
+            try:
+                await asyncio.wait_for(stop.wait(), timeout=self.sample_every)
+            except asyncio.TimeoutError:
+                pass
+        await self.flush()
+
+    async def close(self):
+        if self._runner:
+            await self._runner.cleanup()
+        if self.session:
+            await self.session.close()

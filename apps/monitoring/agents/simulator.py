@@ -1,0 +1,104 @@
+"""Many provider and checker agents in one process, on loopback, with
+fault injection: nodes that go down, slow down or lie about their GPU, and
+checkers that report falsely. Each agent is the real agent class talking to
+the dashboard over HTTP and probing real sockets."""
+
+import asyncio
+import logging
+import random
+from dataclasses import dataclass, field
+
+import aiohttp
+
+from .checker import CheckerAgent
+from .provider import Faults, ProviderAgent
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class SimNode:
+    node_id: int
+    token: str
+    faults: Faults = field(default_factory=Faults)
+
+
+@dataclass
+class SimChecker:
+    checker_id: int
+    token: str
+    liar: bool = False
+
+
+class Simulator:
+    def __init__(self, api_url: str, nodes: list[SimNode], checkers: list[SimChecker], *, sample_every=5.0,
+                 post_every=15.0, probe_every=5.0, churn: float = 0.0, seed: int = 0, on_endpoints=None):
+        self.api_url = api_url
+        self.nodes = nodes
+        self.checkers = checkers
+        self.sample_every, self.post_every, self.probe_every = sample_every, post_every, probe_every
+        self.churn = churn
+        self.rng = random.Random(seed)
+        self.on_endpoints = on_endpoints  # called with {node_id: endpoint} once ports are bound
+        self.providers: dict[int, ProviderAgent] = {}
+        self.checker_agents: list[CheckerAgent] = []
+
+    async def start(self, session: aiohttp.ClientSession):
+        for n in self.nodes:
+            agent = ProviderAgent(
+                api_url=self.api_url, token=n.token, sample_every=self.sample_every, post_every=self.post_every,
+                seed=n.node_id, allow_nvml=False, session=session, faults=Faults(slow_ms=n.faults.slow_ms, lie=n.faults.lie),
+            )
+            agent.node_id = n.node_id
+            self.providers[n.node_id] = agent
+        # Identify and bind all health endpoints first, so checkers find them.
+        await asyncio.gather(*(a.identify() for a in self.providers.values()))
+        for a in self.providers.values():
+            await a.serve()
+        if self.on_endpoints:
+            await asyncio.to_thread(self.on_endpoints, {nid: a.endpoint for nid, a in self.providers.items()})
+        for n in self.nodes:
+            if n.faults.down:
+                await self.providers[n.node_id].set_down(True)
+        for c in self.checkers:
+            self.checker_agents.append(
+                CheckerAgent(api_url=self.api_url, token=c.token, probe_every=self.probe_every, liar=c.liar, session=session)
+            )
+
+    async def set_fault(self, node_id: int, *, down=None, slow_ms=None, lie=None):
+        agent = self.providers[node_id]
+        if down is not None:
+            await agent.set_down(down)
+        if slow_ms is not None:
+            agent.faults.slow_ms = slow_ms
+        if lie is not None:
+            agent.faults.lie = lie
+
+    async def _churn(self, stop: asyncio.Event):
+        """Keep the demo alive: now and then a node goes down or comes back."""
+        while not stop.is_set():
+            try:
+                await asyncio.wait_for(stop.wait(), timeout=10)
+            except asyncio.TimeoutError:
+                pass
+            for agent in self.providers.values():
+                if self.rng.random() < self.churn:
+                    await agent.set_down(not agent.faults.down)
+
+    async def run(self, stop: asyncio.Event):
+        tasks = [asyncio.create_task(a.run(stop)) for a in self.providers.values()]
+        tasks += [asyncio.create_task(c.run(stop)) for c in self.checker_agents]
+        if self.churn:
+            tasks.append(asyncio.create_task(self._churn(stop)))
+        await stop.wait()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        for a in self.providers.values():
+            if a._runner:
+                await a._runner.cleanup()
+
+    def stats(self) -> dict:
+        return {
+            "samples_posted": sum(a.posted for a in self.providers.values()),
+            "post_errors": sum(a.post_errors for a in self.providers.values()),
+            "reports_sent": sum(c.reports_sent for c in self.checker_agents),
+        }

@@ -1,0 +1,43 @@
+"""Setting up simulated agents: which nodes and checkers the simulator
+drives, their (fresh) tokens and their endpoints on this machine."""
+
+from django.db import transaction
+
+from apps.core.models import AgentToken, CheckerNode, CheckerStatus, GpuNode, NodeStatus
+
+from .agents.simulator import SimChecker, SimNode
+
+
+def adopt_nodes(limit: int | None = None, statuses=(NodeStatus.PENDING, NodeStatus.ONLINE, NodeStatus.DEGRADED)):
+    """Take over the agents of existing nodes: issue each a fresh token (the
+    simulator is their provider's agent now)."""
+    nodes = GpuNode.objects.filter(status__in=statuses).order_by("id")
+    if limit:
+        nodes = nodes[:limit]
+    out = []
+    with transaction.atomic():
+        for node in nodes:
+            _, raw = AgentToken.issue(node=node)
+            out.append(SimNode(node_id=node.pk, token=raw))
+    return out
+
+
+def adopt_checkers(limit: int | None = None):
+    checkers = CheckerNode.objects.exclude(status=CheckerStatus.INACTIVE).order_by("id")
+    if limit:
+        checkers = checkers[:limit]
+    out = []
+    with transaction.atomic():
+        for checker in checkers:
+            _, raw = AgentToken.issue(checker=checker)
+            # A new agent brings a new signing key.
+            CheckerNode.objects.filter(pk=checker.pk).update(public_key="")
+            out.append(SimChecker(checker_id=checker.pk, token=raw))
+    return out
+
+
+def set_endpoints(endpoints: dict[int, str]) -> None:
+    nodes = list(GpuNode.objects.filter(pk__in=endpoints))
+    for node in nodes:
+        node.endpoint = endpoints[node.pk]
+    GpuNode.objects.bulk_update(nodes, ["endpoint"], batch_size=1000)
