@@ -7,6 +7,7 @@ Production sets ``DEBUG=0``, a real ``SECRET_KEY``, ``ALLOWED_HOSTS``,
 """
 
 import os
+import tempfile
 from pathlib import Path
 
 import dj_database_url
@@ -120,7 +121,13 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         "timeout": 30,
         "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
     }
-    DATABASES["default"]["TEST"] = {"NAME": os.environ.get("SQLITE_TEST_NAME") or None}
+    # Tests use a file, not shared-cache memory: live-server tests run real
+    # agents against the app from other threads, and shared-cache SQLite
+    # locks whole tables instead of waiting like a file database does.
+    # One file per test process, so parallel runs never share a database.
+    DATABASES["default"]["TEST"] = {
+        "NAME": os.environ.get("SQLITE_TEST_NAME") or str(Path(tempfile.gettempdir()) / f"aethir-test-{os.getpid()}.sqlite3")
+    }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Channels and cache -----------------------------------------------------

@@ -19,6 +19,10 @@ from apps.core.models import CHECKED_STATUSES, GpuNode, NodeStatus
 from .models import Assignment, CheckerEpoch, CheckerReport, EpochConsensus, Heartbeat, NodeEpoch
 
 PPM = 1_000_000
+# Relative latency tolerance is meaningless for a few milliseconds: 2 ms vs
+# 4 ms is "100% off" but only scheduling noise. Differences up to this many
+# ms always count as agreeing.
+LATENCY_NOISE_MS = 20
 # Health score weights (ppm of the score); they sum to 100%.
 HEALTH_WEIGHTS = {"uptime": 500_000, "task": 200_000, "latency": 150_000, "spec": 150_000}
 
@@ -38,18 +42,20 @@ def consensus(reports: list[dict], quorum: int) -> Verdict:
 
     ``median_low`` keeps the result one of the reported integers (no
     averaging, no floats). Latency is the median of the reports that saw
-    any answer; spec is the majority (ties count as not verified)."""
+    any answer; spec is the majority of the reports that saw the GPU facts
+    (a tie is not verified; ``None`` when nobody got an answer)."""
     if len(reports) < quorum or not reports:
         return Verdict(reports=len(reports), valid=False)
     latencies = [r["latency_ms"] for r in reports if r["latency_ms"] is not None]
-    spec_votes = sum(1 for r in reports if r["spec_ok"])
+    spec_known = [r["spec_ok"] for r in reports if r["spec_ok"] is not None]
+    spec_votes = sum(1 for ok in spec_known if ok)
     return Verdict(
         reports=len(reports),
         valid=True,
         uptime_ppm=median_low(r["uptime_ppm"] for r in reports),
         task_ppm=median_low(r["task_ppm"] for r in reports),
         latency_ms=median_low(latencies) if latencies else None,
-        spec_ok=spec_votes * 2 > len(reports),
+        spec_ok=(spec_votes * 2 > len(spec_known)) if spec_known else None,
     )
 
 
@@ -57,11 +63,14 @@ def is_correct(report: dict, verdict: Verdict, uptime_tol: int, latency_tol: int
     """A report far from the consensus (beyond a tolerance) is incorrect."""
     if abs(report["uptime_ppm"] - verdict.uptime_ppm) > uptime_tol:
         return False
-    if bool(report["spec_ok"]) != verdict.spec_ok:
+    if report["spec_ok"] is not None and verdict.spec_ok is not None and report["spec_ok"] != verdict.spec_ok:
+        return False
+    if (report["spec_ok"] is None) != (verdict.spec_ok is None):
         return False
     if verdict.latency_ms is not None and report["latency_ms"] is not None:
-        # |mine - consensus| <= tol * consensus, in integers.
-        if abs(report["latency_ms"] - verdict.latency_ms) * PPM > latency_tol * max(verdict.latency_ms, 1):
+        # |mine - consensus| <= max(tol * consensus, noise), in integers.
+        diff = abs(report["latency_ms"] - verdict.latency_ms)
+        if diff > LATENCY_NOISE_MS and diff * PPM > latency_tol * verdict.latency_ms:
             return False
     elif (verdict.latency_ms is None) != (report["latency_ms"] is None):
         return False
@@ -81,7 +90,7 @@ def health_score(verdict: Verdict, max_latency_ms: int) -> int:
         "uptime": verdict.uptime_ppm,
         "task": verdict.task_ppm,
         "latency": latency,
-        "spec": PPM if verdict.spec_ok else 0,
+        "spec": PPM if verdict.spec_ok else 0,  # unverified earns nothing
     }
     return sum(parts[k] * w for k, w in HEALTH_WEIGHTS.items()) // PPM
 

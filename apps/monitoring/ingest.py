@@ -115,8 +115,8 @@ def submit_report(checker: CheckerNode, payload) -> tuple[CheckerReport, bool]:
         "gpu_name_seen": payload.get("gpu_name_seen", ""),
         "gpu_count_seen": _int(payload.get("gpu_count_seen", 0), "gpu_count_seen", 0, 1024),
     }
-    if not isinstance(report["spec_ok"], bool):
-        raise IngestError("spec_ok must be true or false.")
+    if report["spec_ok"] is not None and not isinstance(report["spec_ok"], bool):
+        raise IngestError("spec_ok must be true, false or null (no probe answered).")
     if not isinstance(report["gpu_name_seen"], str) or len(report["gpu_name_seen"]) > 80:
         raise IngestError("gpu_name_seen must be a string of at most 80 characters.")
     signature = payload.get("signature")

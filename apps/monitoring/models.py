@@ -51,7 +51,8 @@ class CheckerReport(models.Model):
     uptime_ppm = models.PositiveIntegerField()
     task_ppm = models.PositiveIntegerField()
     latency_ms = models.PositiveIntegerField(null=True, blank=True, help_text="median request latency")
-    spec_ok = models.BooleanField()
+    # None when no probe was answered: a node that is down is not lying.
+    spec_ok = models.BooleanField(null=True, blank=True)
     gpu_name_seen = models.CharField(max_length=80, blank=True, default="")
     gpu_count_seen = models.PositiveSmallIntegerField(default=0)
     payload_hash = models.CharField(max_length=64)

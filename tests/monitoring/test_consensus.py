@@ -39,6 +39,10 @@ def test_tolerances_decide_correctness():
     assert consensus.is_correct(r(1_000_000, 130), v, uptime_tol=50_000, latency_tol=300_000)
     assert not consensus.is_correct(r(1_000_000, 131), v, uptime_tol=50_000, latency_tol=300_000)
     assert not consensus.is_correct(r(1_000_000, 100, spec=False), v, uptime_tol=50_000, latency_tol=300_000)
+    # A few milliseconds apart always agree, whatever the percentage.
+    tiny = consensus.consensus([r(1_000_000, 2)] * 3, quorum=2)
+    assert consensus.is_correct(r(1_000_000, 22), tiny, uptime_tol=50_000, latency_tol=300_000)
+    assert not consensus.is_correct(r(1_000_000, 23), tiny, uptime_tol=50_000, latency_tol=300_000)
 
 
 def test_health_score():

@@ -146,12 +146,13 @@ class CheckerAgent:
             "uptime_ppm": t.connected * PPM // probes,
             "task_ppm": t.answered * PPM // probes,
             "latency_ms": median_low(t.latencies) if t.latencies else None,
-            "spec_ok": t.spec_match > 0 and t.spec_match >= t.spec_mismatch,
+            "spec_ok": None if not t.answered else t.spec_match >= t.spec_mismatch,
             "gpu_name_seen": t.gpu_name,
             "gpu_count_seen": min(t.gpu_count, 1024),
         }
         if self.liar:
             report.update(uptime_ppm=self.rng.randint(0, PPM), latency_ms=self.rng.randint(1, 2000), spec_ok=not report["spec_ok"])
+            report["task_ppm"] = self.rng.randint(0, PPM)
         report["signature"] = signing.sign(self.key, report)
         return report
 
