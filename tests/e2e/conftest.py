@@ -22,35 +22,73 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+class Server:
+    """A real Daphne process on its own SQLite file, migrated, with genesis."""
+
+    def __init__(self, var: Path):
+        self.var = var
+        self.env = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "REDIS_URL"}}
+        self.env.update(AETHIR_VAR_DIR=str(var), DEBUG="1", DEMO_MODE="1", PYTHONUNBUFFERED="1")
+        self.process = None
+        self.url = ""
+
+    def manage(self, *args, check=True) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [sys.executable, str(ROOT / "manage.py"), *args], env=self.env, cwd=ROOT, check=check,
+            capture_output=True, text=True,
+        )
+
+    def start(self) -> "Server":
+        self.manage("migrate", "--noinput", "-v0")
+        self.manage("genesis")
+        port = free_port()
+        self.log = open(self.var / "server.log", "w")
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "aethir_web.asgi:application"],
+            env=self.env, cwd=ROOT, stdout=self.log, stderr=subprocess.STDOUT,
+        )
+        self.url = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                urllib.request.urlopen(self.url + "/healthz", timeout=2)
+                return self
+            except OSError:
+                if self.process.poll() is not None or time.monotonic() > deadline:
+                    self.stop()
+                    raise RuntimeError("server did not start:\n" + (self.var / "server.log").read_text())
+                time.sleep(0.3)
+
+    def stop(self):
+        if self.process and self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(timeout=10)
+        if getattr(self, "log", None):
+            self.log.close()
+
+
 @pytest.fixture(scope="session")
 def live_server_url(tmp_path_factory):
-    var = tmp_path_factory.mktemp("e2e-server")
-    env = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "REDIS_URL"}}
-    env.update(AETHIR_VAR_DIR=str(var), DEBUG="1", DEMO_MODE="1", PYTHONUNBUFFERED="1")
-    manage = [sys.executable, str(ROOT / "manage.py")]
-    subprocess.run([*manage, "migrate", "--noinput", "-v0"], env=env, check=True, cwd=ROOT)
-    subprocess.run([*manage, "genesis"], env=env, check=True, cwd=ROOT, capture_output=True)
-    port = free_port()
-    log = open(var / "server.log", "w")
-    server = subprocess.Popen(
-        [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "aethir_web.asgi:application"],
-        env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            urllib.request.urlopen(url + "/healthz", timeout=2)
-            break
-        except OSError:
-            if server.poll() is not None or time.monotonic() > deadline:
-                log.close()
-                raise RuntimeError("server did not start:\n" + (var / "server.log").read_text())
-            time.sleep(0.3)
-    yield url
-    server.terminate()
-    server.wait(timeout=10)
-    log.close()
+    server = Server(tmp_path_factory.mktemp("e2e-server")).start()
+    yield server.url
+    server.stop()
+
+
+@pytest.fixture
+def private_server(tmp_path):
+    """A server of the test's own, for tests that change network parameters."""
+    servers = []
+
+    def start(**env):
+        server = Server(tmp_path / f"server{len(servers)}")
+        server.var.mkdir()
+        server.env.update(env)
+        servers.append(server)
+        return server
+
+    yield start
+    for server in servers:
+        server.stop()
 
 
 @pytest.fixture(scope="session")
