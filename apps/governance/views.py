@@ -103,7 +103,16 @@ def _voters_page(proposal, number):
 def tally_context(proposal, voters_page=1) -> dict:
     """What the live parts of a proposal page need (also pushed over WebSocket)."""
     result = services.tally(proposal)
+    fmt = params.DEFINITIONS["quorum"].format  # exact ppm -> "33.4%"
     chart = {
+        "text": {
+            "turnout": fmt(result.turnout_ppm),
+            "quorum": fmt(result.quorum),
+            "veto_share": fmt(result.veto_ppm),
+            "veto": fmt(result.veto),
+            "yes_share": fmt(result.yes_ppm),
+            "threshold": fmt(result.threshold),
+        },
         "turnout": result.turnout_ppm,
         "quorum": result.quorum,
         "veto_share": result.veto_ppm,

@@ -11,37 +11,35 @@
     var island = document.getElementById("tally");
     if (!holder || !island || !island.dataset.chart || !window.Plotly) { return; }
     var d = JSON.parse(island.dataset.chart);
+    var t = d.text;
     var rows = [
-      { name: "Yes (of non-abstain)", value: d.yes_share, bar: d.threshold, barName: "threshold", ok: d.threshold_reached },
-      { name: "No with veto (of cast)", value: d.veto_share, bar: d.veto, barName: "veto", ok: !d.vetoed },
-      { name: "Turnout (of snapshot)", value: d.turnout, bar: d.quorum, barName: "quorum", ok: d.quorum_reached }
+      { name: "Yes · must exceed " + t.threshold, value: d.yes_share, text: t.yes_share + " of non-abstain", bar: d.threshold, ok: d.threshold_reached },
+      { name: "No with veto · vetoes at " + t.veto, value: d.veto_share, text: t.veto_share + " of cast", bar: d.veto, ok: !d.vetoed },
+      { name: "Turnout · quorum " + t.quorum, value: d.turnout, text: t.turnout + " of snapshot", bar: d.quorum, ok: d.quorum_reached }
     ];
-    var names = rows.map(function (r) { return r.name; });
     var trace = {
       type: "bar",
       orientation: "h",
-      y: names,
+      y: rows.map(function (r) { return r.name; }),
       x: rows.map(function (r) { return pct(r.value); }),
-      text: rows.map(function (r) { return pct(r.value).toFixed(2) + "%"; }),
+      text: rows.map(function (r) { return r.text; }),
       textposition: "outside",
       cliponaxis: false,
       marker: { color: rows.map(function (r) { return r.ok ? "#15803d" : "#b91c1c"; }) },
-      hovertemplate: "%{y}: %{x:.4f}%<extra></extra>"
+      hoverinfo: "text"
     };
-    var shapes = [], notes = [];
-    rows.forEach(function (r, i) {
-      shapes.push({ type: "line", xref: "x", yref: "y", x0: pct(r.bar), x1: pct(r.bar), y0: i - 0.45, y1: i + 0.45,
-                    line: { color: "#0f172a", width: 2, dash: "dot" } });
-      notes.push({ x: pct(r.bar), y: i + 0.45, xref: "x", yref: "y", text: r.barName + " " + pct(r.bar) + "%",
-                   showarrow: false, yanchor: "bottom", font: { size: 11, color: "#334155" } });
+    // The bar each share is judged against: a dotted marker across its row.
+    var shapes = rows.map(function (r, i) {
+      return { type: "line", xref: "x", yref: "y", x0: pct(r.bar), x1: pct(r.bar), y0: i - 0.42, y1: i + 0.42,
+               line: { color: "#0f172a", width: 2, dash: "dot" } };
     });
     var layout = {
-      margin: { l: 160, r: 40, t: 10, b: 36 },
-      height: 230,
-      xaxis: { range: [0, 105], ticksuffix: "%", zeroline: false, gridcolor: "#e2e8f0" },
-      yaxis: { automargin: true },
+      margin: { l: 10, r: 20, t: 10, b: 36 },
+      height: 220,
+      bargap: 0.35,
+      xaxis: { range: [0, 130], tickvals: [0, 20, 40, 60, 80, 100], ticktext: ["0%", "20%", "40%", "60%", "80%", "100%"], zeroline: false, gridcolor: "#e2e8f0" },
+      yaxis: { automargin: true, ticksuffix: "   " },
       shapes: shapes,
-      annotations: notes,
       showlegend: false,
       paper_bgcolor: "rgba(0,0,0,0)",
       plot_bgcolor: "rgba(0,0,0,0)",
