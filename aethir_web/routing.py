@@ -3,10 +3,12 @@
 from django.urls import path
 
 from apps.explorer.consumers import LedgerFeedConsumer
+from apps.governance.consumers import ProposalConsumer
 from apps.monitoring import consumers as monitoring
 
 websocket_urlpatterns = [
     path("ws/ledger/", LedgerFeedConsumer.as_asgi()),
+    path("ws/governance/<int:pk>/", ProposalConsumer.as_asgi()),
     path("ws/monitoring/", monitoring.OverviewConsumer.as_asgi()),
     path("ws/monitoring/nodes/<int:pk>/", monitoring.NodeConsumer.as_asgi()),
     path("ws/monitoring/checkers/<int:pk>/", monitoring.CheckerConsumer.as_asgi()),

@@ -19,6 +19,7 @@ urlpatterns = [
     path("wallet/", views.Wallet.as_view(), name="wallet"),
     path("wallet/faucet/", views.Faucet.as_view(), name="faucet"),
     path("wallet/send/", views.Send.as_view(), name="send"),
+    path("governance/", include("apps.governance.api_urls")),
     # Agents and the public monitoring data.
     path("", include("apps.monitoring.api_urls")),
 ]
