@@ -6,15 +6,29 @@ from channels.db import database_sync_to_async
 from channels.testing import WebsocketCommunicator
 
 from aethir_web.asgi import application
+from apps.accounts.services import open_wallet
 from apps.core import ledger
 from apps.core.amounts import ath
 from apps.core.parameters import ensure_defaults
 from apps.governance import consumers, services
 
 from ..factories import UserFactory, fund
-from apps.accounts.services import open_wallet
 
 ORIGIN = [(b"origin", b"http://localhost")]
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _restore_seeded_rows(django_db_setup, django_db_blocker):
+    # These tests commit for real (the consumer reads from another thread), so
+    # each is followed by a flush that also empties the GPU catalogue a data
+    # migration seeded; later transactional tests rely on it, so put it back
+    # once this module is done (after the last flush).
+    yield
+    from apps.core import catalogue
+    from apps.core.models import GpuModel, Region
+
+    with django_db_blocker.unblock():
+        catalogue.load(GpuModel, Region)
 
 
 def setup_proposal(voters: int):
