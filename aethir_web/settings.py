@@ -245,6 +245,10 @@ SPECTACULAR_SETTINGS = {
 GENESIS_SUPPLY_ATH = int(os.environ.get("GENESIS_SUPPLY_ATH", "42000000000"))
 FAUCET_AMOUNT_ATH = int(os.environ.get("FAUCET_AMOUNT_ATH", "10000"))
 FAUCET_CLAIMS_PER_DAY = int(os.environ.get("FAUCET_CLAIMS_PER_DAY", "3"))
+# Raw heartbeats are kept this many epochs (per-epoch roll-ups forever);
+# raw checker reports and assignments longer, for audits.
+TELEMETRY_RETENTION_EPOCHS = int(os.environ.get("TELEMETRY_RETENTION_EPOCHS", "60"))
+REPORT_RETENTION_EPOCHS = int(os.environ.get("REPORT_RETENTION_EPOCHS", "2000"))
 
 LOGGING = {
     "version": 1,

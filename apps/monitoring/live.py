@@ -2,11 +2,26 @@
 Consumers coalesce them, so a burst of heartbeats costs a browser at most
 one update a second."""
 
+import time
+
 from django.db import transaction
 
 from apps.core.events import send
 
 OVERVIEW_GROUP = "monitoring"
+# Consumers coalesce too, but a thousand agents would still cost a thousand
+# channel-layer sends a second; at most one hint per group per second per
+# process is plenty for pages that redraw at most once a second.
+HINT_INTERVAL = 1.0
+_last_hint: dict[str, float] = {}
+
+
+def _due(group: str) -> bool:
+    now = time.monotonic()
+    if now - _last_hint.get(group, 0.0) < HINT_INTERVAL:
+        return False
+    _last_hint[group] = now
+    return True
 
 
 def node_group(node_id: int) -> str:
@@ -19,8 +34,9 @@ def checker_group(checker_id: int) -> str:
 
 def telemetry_arrived(node_id: int) -> None:
     def notify():
-        send(OVERVIEW_GROUP, {"type": "monitoring.changed"})
-        send(node_group(node_id), {"type": "monitoring.changed"})
+        for group in (OVERVIEW_GROUP, node_group(node_id)):
+            if _due(group):
+                send(group, {"type": "monitoring.changed"})
 
     transaction.on_commit(notify)
 
