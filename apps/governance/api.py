@@ -4,6 +4,7 @@ or a voter, so nobody can act for another. Amounts and voting power are
 micro-ATH strings; fractions are integer parts per million."""
 
 from django.shortcuts import get_object_or_404
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field
 from rest_framework import generics, permissions, serializers, status
 from rest_framework.exceptions import ValidationError
@@ -17,6 +18,18 @@ from . import services
 from .models import Choice, Proposal, ProposalEvent, ProposalKind, ProposalStatus, Vote
 
 
+def _one_of(choices) -> str:
+    return "One of: " + ", ".join(f'"{c}"' for c in choices.values) + "."
+
+
+# Choice sets go out as plain strings with their values listed, rather than as
+# OpenAPI enums: several apps have fields named "kind" and "status", and their
+# enum components would collide in the schema.
+def _choice(choices, **kwargs):
+    return serializers.CharField(help_text=_one_of(choices), **kwargs)
+
+
+@extend_schema_field(OpenApiTypes.STR)
 class ParameterValueField(serializers.Field):
     """A parameter value as an integer in the parameter's unit, on the wire
     as a string of digits (some micro-ATH values exceed what a JSON float
@@ -54,6 +67,8 @@ class ChangeSerializer(serializers.Serializer):
 
 
 class EventSerializer(serializers.ModelSerializer):
+    kind = _choice(ProposalEvent.Kind, read_only=True)
+
     class Meta:
         model = ProposalEvent
         fields = ["kind", "note", "height", "epoch", "at"]
@@ -73,7 +88,7 @@ class TallySerializer(serializers.Serializer):
     quorum_reached = serializers.BooleanField()
     vetoed = serializers.BooleanField()
     threshold_reached = serializers.BooleanField()
-    outcome = serializers.CharField()
+    outcome = _choice(ProposalStatus)
 
 
 class ProposalSerializer(serializers.ModelSerializer):
@@ -84,6 +99,8 @@ class ProposalSerializer(serializers.ModelSerializer):
     snapshot_power = MicroAthField(allow_null=True)
     changes = ChangeSerializer(many=True)
     url = serializers.CharField(source="get_absolute_url")
+    kind = _choice(ProposalKind, read_only=True)
+    status = _choice(ProposalStatus, read_only=True)
 
     class Meta:
         model = Proposal
@@ -107,13 +124,18 @@ class ProposalDetailSerializer(ProposalSerializer):
 
 
 class CreateSerializer(serializers.Serializer):
-    kind = serializers.ChoiceField(choices=ProposalKind.choices)
+    kind = _choice(ProposalKind)
     title = serializers.CharField(max_length=services.TITLE_MAX)
     description = serializers.CharField(max_length=services.DESCRIPTION_MAX)
     deposit = MicroAthField()
     changes = serializers.DictField(child=ParameterValueField(), required=False)
     recipient = serializers.CharField(max_length=64, required=False)
     amount = MicroAthField(required=False)
+
+    def validate_kind(self, value):
+        if value not in ProposalKind.values:
+            raise ValidationError(f"\"{value}\" is not a valid choice. {_one_of(ProposalKind)}")
+        return value
 
     def validate(self, data):
         kind = data["kind"]
@@ -130,6 +152,7 @@ class VoteSerializer(serializers.ModelSerializer):
     voter = serializers.CharField(source="voter.address", read_only=True)
     name = serializers.CharField(source="voter.display_name", read_only=True)
     power = MicroAthField(read_only=True)
+    choice = _choice(Choice, read_only=True)
 
     class Meta:
         model = Vote
@@ -137,7 +160,12 @@ class VoteSerializer(serializers.ModelSerializer):
 
 
 class CastSerializer(serializers.Serializer):
-    choice = serializers.ChoiceField(choices=Choice.choices)
+    choice = _choice(Choice)
+
+    def validate_choice(self, value):
+        if value not in Choice.values:
+            raise ValidationError(f"\"{value}\" is not a valid choice. {_one_of(Choice)}")
+        return value
 
 
 def _refused(exc) -> ValidationError:
@@ -150,7 +178,7 @@ class ProposalList(generics.ListAPIView):
 
     serializer_class = ProposalSerializer
 
-    @extend_schema(parameters=[OpenApiParameter("status", str, enum=ProposalStatus.values)])
+    @extend_schema(parameters=[OpenApiParameter("status", str, description=_one_of(ProposalStatus))])
     def get(self, request, *args, **kwargs):
         return super().get(request, *args, **kwargs)
 
