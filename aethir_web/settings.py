@@ -66,6 +66,7 @@ INSTALLED_APPS = [
     "apps.staking",
     "apps.governance",
     "apps.monitoring",
+    "apps.settlement",
 ]
 
 MIDDLEWARE = [

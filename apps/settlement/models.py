@@ -1,0 +1,75 @@
+"""What settlement did, epoch by epoch: totals and one explained line per
+amount, so every page and the API show the same number with its reason."""
+
+from django.db import models
+
+from apps.core.models import Account, CheckerNode, GpuNode
+
+
+class EpochSettlement(models.Model):
+    """One row per settled epoch. Created inside the settlement transaction:
+    its unique epoch is what makes settling twice, or twice at once, pay once."""
+
+    epoch = models.BigIntegerField(unique=True)
+    settled_at = models.DateTimeField(auto_now_add=True)
+    ledger_height = models.BigIntegerField(default=0, help_text="chain height after this epoch's postings")
+    emission = models.BigIntegerField(default=0)
+    provider_emission = models.BigIntegerField(default=0)
+    checker_emission = models.BigIntegerField(default=0)
+    community_emission = models.BigIntegerField(default=0)
+    emission_dust = models.BigIntegerField(default=0)
+    rental_fees = models.BigIntegerField(default=0)
+    protocol_fees = models.BigIntegerField(default=0)
+    refunds = models.BigIntegerField(default=0)
+    sla_credits = models.BigIntegerField(default=0)
+    collateral_slashed = models.BigIntegerField(default=0)
+    stake_slashed = models.BigIntegerField(default=0)
+    nodes_paid = models.PositiveIntegerField(default=0)
+    checkers_paid = models.PositiveIntegerField(default=0)
+    nodes_valid = models.PositiveIntegerField(default=0)
+    breaches = models.PositiveIntegerField(default=0)
+    jailed = models.PositiveIntegerField(default=0)
+    unbonded = models.BigIntegerField(default=0)
+    proposals_tallied = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["-epoch"]
+
+    def __str__(self):
+        return f"epoch {self.epoch}"
+
+
+class LineKind(models.TextChoices):
+    PROVIDER_REWARD = "provider_reward", "Provider capacity reward"
+    CHECKER_REWARD = "checker_reward", "Checker reward"
+    COMMUNITY = "community", "Community pool share"
+    FALSE_SPEC_SLASH = "false_spec_slash", "False-spec collateral slash"
+    CHECKER_SLASH = "checker_slash", "Checker misreport slash"
+    CHECKER_JAIL = "checker_jail", "Checker jailed"
+    SLA_BREACH = "sla_breach", "SLA breach"
+
+
+class SettlementLine(models.Model):
+    epoch = models.BigIntegerField(db_index=True)
+    kind = models.CharField(max_length=24, choices=LineKind.choices)
+    account = models.ForeignKey(Account, null=True, blank=True, on_delete=models.PROTECT, related_name="settlement_lines")
+    node = models.ForeignKey(GpuNode, null=True, blank=True, on_delete=models.CASCADE, related_name="settlement_lines")
+    checker = models.ForeignKey(
+        CheckerNode, null=True, blank=True, on_delete=models.CASCADE, related_name="settlement_lines"
+    )
+    amount = models.BigIntegerField(default=0, help_text="micro-ATH; negative for a penalty")
+    reason = models.CharField(max_length=300)
+    details = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["epoch", "kind", "id"]
+        indexes = [models.Index(fields=["account", "epoch"]), models.Index(fields=["node", "epoch"]),
+                   models.Index(fields=["checker", "epoch"])]
+
+
+class SchedulerLease(models.Model):
+    """Which ``run_scheduler`` process leads; the lease expires if it dies."""
+
+    name = models.CharField(max_length=40, unique=True)
+    holder = models.CharField(max_length=120, blank=True, default="")
+    expires_at = models.DateTimeField(null=True, blank=True)

@@ -1,0 +1,145 @@
+"""Settling an epoch: the steps of PROTOCOL section 7, all-or-nothing.
+
+``settle(epoch)`` runs every step inside one database transaction that
+starts by inserting the epoch's ``EpochSettlement`` row. Its unique epoch
+makes the whole thing exactly-once: a second run (or a second settler on
+another machine, blocked on that insert until the first commits) finds the
+row and pays nothing; a process killed half-way leaves no row and no
+postings, and the next run settles the epoch from scratch.
+"""
+
+import logging
+import os
+import time
+from collections.abc import Callable
+from datetime import timedelta
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from apps.core import epochs, parameters
+from apps.core.models import ChainHead
+from apps.monitoring import consensus
+from apps.monitoring.models import NodeEpoch
+
+from . import emission, penalties
+from .models import EpochSettlement, LineKind, SettlementLine
+
+log = logging.getLogger(__name__)
+
+# Reports may arrive a moment after an epoch ends; settle after this grace.
+GRACE_SECONDS = 5
+STEPS = ("consensus", "rentals", "sla", "emission", "checkers", "unbonding", "governance")
+
+
+class AlreadySettled(Exception):
+    pass
+
+
+def _pause_for_fault_tests(step: str) -> None:
+    # Lets the crash test kill a real settler half-way through an epoch.
+    if os.environ.get("AETHIR_SETTLE_PAUSE_AFTER") == step:
+        log.warning("pausing after step %s (AETHIR_SETTLE_PAUSE_AFTER)", step)
+        time.sleep(float(os.environ.get("AETHIR_SETTLE_PAUSE_SECONDS", "60")))
+
+
+def settle(epoch: int, progress: Callable[[str], None] | None = None) -> EpochSettlement:
+    """Settle ``epoch`` once; raises :class:`AlreadySettled` if it was."""
+    p = parameters.current(epoch)
+    lines: list[SettlementLine] = []
+    step = progress or (lambda name: None)
+    try:
+        with transaction.atomic():
+            report = EpochSettlement.objects.create(epoch=epoch)
+
+            step("consensus")
+            consensus.finalize(epoch)  # no-op if the scheduler already closed the epoch
+            valid = NodeEpoch.objects.filter(epoch=epoch, valid=True)
+            report.nodes_valid = valid.count()
+            _pause_for_fault_tests("consensus")
+
+            step("rentals")
+            _settle_rentals(epoch, report)
+            _pause_for_fault_tests("rentals")
+
+            step("sla")
+            report.collateral_slashed += penalties.slash_false_specs(epoch, p, lines)
+            breaches = list(valid.filter(status_after__in=["degraded", "suspended"]).select_related("node"))
+            report.breaches = len(breaches)
+            for b in breaches:
+                lines.append(SettlementLine(
+                    epoch=epoch, kind=LineKind.SLA_BREACH, node=b.node, amount=0,
+                    reason=f"{b.node.name}: uptime {emission.percent(b.uptime_ppm or 0)}, "
+                           f"latency {b.latency_ms if b.latency_ms is not None else '—'} ms -> {b.status_after}",
+                    details={"uptime_ppm": b.uptime_ppm, "latency_ms": b.latency_ms, "status": b.status_after},
+                ))
+
+            step("emission")
+            budget = emission.emission_budget(p)
+            reserve = budget["reserve"]
+            paid, dust, report.nodes_paid = emission.pay_providers(epoch, budget["provider"], reserve, lines)
+            report.provider_emission, report.emission_dust = paid, dust
+            reserve.refresh_from_db()
+            paid, _unpaid, report.checkers_paid = emission.pay_checkers(epoch, budget["checker"], reserve, lines)
+            report.checker_emission = paid
+            reserve.refresh_from_db()
+            report.community_emission = emission.pay_community(epoch, budget["community"], reserve, lines)
+            report.emission = report.provider_emission + report.emission_dust + report.checker_emission + report.community_emission
+            _pause_for_fault_tests("emission")
+
+            step("checkers")
+            report.stake_slashed, report.jailed = penalties.checker_penalties(epoch, p, lines)
+
+            step("unbonding")
+            from apps.staking import services as staking
+
+            _, report.unbonded = staking.mature_unbonding(epoch + 1)
+
+            step("governance")
+            from apps.governance import services as governance
+
+            report.proposals_tallied = len(governance.tally_due() or [])
+
+            SettlementLine.objects.bulk_create(lines, batch_size=1000)
+            report.ledger_height = ChainHead.objects.get(pk=1).height
+            report.save()
+            return report
+    except IntegrityError:
+        if EpochSettlement.objects.filter(epoch=epoch).exists():
+            raise AlreadySettled(f"Epoch {epoch} is already settled.") from None
+        raise
+
+
+def _settle_rentals(epoch: int, report: EpochSettlement) -> None:
+    try:
+        from apps.marketplace.services import settle_rentals
+    except ImportError:  # the marketplace's billing is not installed in this build
+        return
+    totals = settle_rentals(epoch) or {}
+    for field in ("rental_fees", "protocol_fees", "refunds", "sla_credits", "collateral_slashed"):
+        setattr(report, field, getattr(report, field) + int(totals.get(field, 0)))
+
+
+def due_epochs(now=None, grace_seconds: float = GRACE_SECONDS) -> list[int]:
+    """Finished epochs, past their grace, not settled yet, oldest first."""
+    now = now or timezone.now()
+    try:
+        last_finished = epochs.number_at(now - timedelta(seconds=grace_seconds)) - 1
+    except LookupError:
+        return []
+    if last_finished < 0:
+        return []
+    done = EpochSettlement.objects.order_by("-epoch").values_list("epoch", flat=True).first()
+    start = 0 if done is None else done + 1
+    settled = set(EpochSettlement.objects.filter(epoch__gte=start).values_list("epoch", flat=True))
+    return [e for e in range(start, last_finished + 1) if e not in settled]
+
+
+def settle_due(progress=None, limit: int | None = None) -> list[EpochSettlement]:
+    reports = []
+    for e in due_epochs()[:limit]:
+        try:
+            reports.append(settle(e, progress))
+        except AlreadySettled:
+            continue
+    return reports
