@@ -32,6 +32,7 @@ urlpatterns = [
     path("staking/", include("apps.staking.urls")),
     path("governance/", include("apps.governance.urls")),
     path("monitoring/", include("apps.monitoring.urls")),
+    path("settlement/", include("apps.settlement.urls")),
     path("api/", include("apps.api.urls")),
     path("admin/", admin.site.urls),
 ]

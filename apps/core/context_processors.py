@@ -9,6 +9,7 @@ def site(request):
             ("Staking", "staking:index"),
             ("Governance", "governance:index"),
             ("Monitoring", "monitoring:index"),
+            ("Settlement", "settlement:index"),
             ("Explorer", "explorer:index"),
         ],
     }

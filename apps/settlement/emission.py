@@ -79,8 +79,10 @@ def pay_providers(epoch: int, pool: int, reserve: Account, lines: list) -> tuple
 
 
 def pay_checkers(epoch: int, pool: int, reserve: Account, lines: list) -> tuple[int, int, int]:
-    """Returns (paid, unpaid, checkers_paid); each checker's reward goes
-    through staking's lazy distribution (commission, then the index)."""
+    """Returns (paid, dust, checkers_paid); each checker's reward goes
+    through staking's lazy distribution (commission, then the index). The
+    rounding remainder goes to the dust account; a share nobody can receive
+    (no stake bonded before the epoch) stays in the reserve."""
     from apps.staking import services as staking
 
     rows = list(
@@ -90,13 +92,13 @@ def pay_checkers(epoch: int, pool: int, reserve: Account, lines: list) -> tuple[
     )
     amounts, remainder = split(pool, {r["checker_id"]: r["correct"] for r in rows})
     if not amounts:
-        return 0, pool, 0
+        return 0, 0, 0
     checkers = CheckerNode.objects.in_bulk(list(amounts))
     operator_wallets = dict(
         Account.objects.filter(owner_id__in={c.operator_id for c in checkers.values()}).values_list("owner_id", "pk")
     )
     by_id = {r["checker_id"]: r for r in rows}
-    paid = 0
+    paid = n_paid = 0
     for checker_id, amount in sorted(amounts.items()):
         if not amount:
             continue
@@ -106,6 +108,7 @@ def pay_checkers(epoch: int, pool: int, reserve: Account, lines: list) -> tuple[
         except staking.StakingError:
             continue  # no stake was bonded before this epoch: nobody to pay, the reserve keeps it
         paid += amount
+        n_paid += 1
         r = by_id[checker_id]
         lines.append(SettlementLine(
             epoch=epoch, kind=LineKind.CHECKER_REWARD, account_id=operator_wallets.get(checker.operator_id),
@@ -113,8 +116,10 @@ def pay_checkers(epoch: int, pool: int, reserve: Account, lines: list) -> tuple[
             reason=f"{checker.name}: {r['correct']} correct reports of {r['assigned']} assigned",
             details={"correct": r["correct"], "delivered": r["delivered"], "assigned": r["assigned"]},
         ))
-    # The rounding remainder stays in the reserve (it was never taken out).
-    return paid, pool - paid, len(amounts)
+    if paid and remainder:
+        ledger.transfer(reserve, ledger.module_account(ModuleAccount.DUST), remainder, kind=TxKind.EMISSION,
+                        memo=f"Epoch {epoch}: rounding remainder of checker rewards", meta={"epoch": epoch, "part": "dust"})
+    return paid, remainder if paid else 0, n_paid
 
 
 def pay_community(epoch: int, amount: int, reserve: Account, lines: list) -> int:

@@ -80,8 +80,9 @@ def settle(epoch: int, progress: Callable[[str], None] | None = None) -> EpochSe
             paid, dust, report.nodes_paid = emission.pay_providers(epoch, budget["provider"], reserve, lines)
             report.provider_emission, report.emission_dust = paid, dust
             reserve.refresh_from_db()
-            paid, _unpaid, report.checkers_paid = emission.pay_checkers(epoch, budget["checker"], reserve, lines)
+            paid, dust, report.checkers_paid = emission.pay_checkers(epoch, budget["checker"], reserve, lines)
             report.checker_emission = paid
+            report.emission_dust += dust
             reserve.refresh_from_db()
             report.community_emission = emission.pay_community(epoch, budget["community"], reserve, lines)
             report.emission = report.provider_emission + report.emission_dust + report.checker_emission + report.community_emission

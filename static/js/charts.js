@@ -50,6 +50,19 @@
         { x: d.sample_times, y: d.sample_temp, name: "temperature °C", mode: "lines", yaxis: "y2", line: { color: "#b91c1c" } },
       ], { yaxis: { range: [0, 100], title: "%" }, yaxis2: { overlaying: "y", side: "right", title: "°C", range: [20, 100] } }];
     },
+    "emission-split": function (d) {
+      return [[
+        { type: "bar", x: d.epochs, y: d.providers, name: "providers", marker: { color: "#0891b2" } },
+        { type: "bar", x: d.epochs, y: d.checkers, name: "checkers", marker: { color: "#22d3ee" } },
+        { type: "bar", x: d.epochs, y: d.community, name: "community pool", marker: { color: "#94a3b8" } },
+      ], { barmode: "stack", xaxis: { title: "epoch" }, yaxis: { title: "ATH" } }];
+    },
+    "sla-breaches": function (d) {
+      return [[{ type: "bar", x: d.epochs, y: d.breaches, name: "SLA breaches", marker: { color: "#b45309" } }], { xaxis: { title: "epoch" }, yaxis: { rangemode: "tozero" } }];
+    },
+    "top-earners": function (d) {
+      return [[{ type: "bar", orientation: "h", y: d.top_names.slice().reverse(), x: d.top_totals.slice().reverse(), marker: { color: "#15803d" } }], { xaxis: { title: "ATH earned" }, margin: { l: 120, r: 16, t: 16, b: 40 } }];
+    },
     "checker-reports": function (d) {
       return [[
         { type: "bar", x: d.epochs, y: d.correct, name: "correct", marker: { color: "#15803d" } },

@@ -1,0 +1,44 @@
+"""Read side of settlement, shared by pages and API."""
+
+from django.db.models import Q, Sum
+
+from apps.core.models import CheckerNode, GpuNode
+
+from .models import EpochSettlement, LineKind, SettlementLine
+
+
+def chart_data(limit: int = 60) -> dict:
+    rows = list(EpochSettlement.objects.order_by("-epoch")[:limit])[::-1]
+    top = (
+        SettlementLine.objects.filter(kind__in=[LineKind.PROVIDER_REWARD, LineKind.CHECKER_REWARD])
+        .values("account__owner__username")
+        .annotate(total=Sum("amount"))
+        .order_by("-total")[:10]
+    )
+    return {
+        "epochs": [r.epoch for r in rows],
+        # ATH with six decimals as strings: charts only, never arithmetic.
+        "providers": [r.provider_emission // 1_000_000 for r in rows],
+        "checkers": [r.checker_emission // 1_000_000 for r in rows],
+        "community": [r.community_emission // 1_000_000 for r in rows],
+        "breaches": [r.breaches for r in rows],
+        "top_names": [t["account__owner__username"] or "—" for t in top],
+        "top_totals": [t["total"] // 1_000_000 for t in top],
+    }
+
+
+def lines_for_user(user):
+    """Lines about this person's wallet, nodes and checkers, and about the
+    checkers they delegate to (their rewards flow through those)."""
+    wallet_id = getattr(getattr(user, "wallet", None), "pk", None)
+    node_ids = GpuNode.objects.filter(provider=user).values("pk")
+    checker_ids = CheckerNode.objects.filter(operator=user).values("pk")
+    backed = CheckerNode.objects.filter(delegations__delegator_id=wallet_id).values("pk")
+    return (
+        SettlementLine.objects.filter(
+            Q(account_id=wallet_id) | Q(node_id__in=node_ids) | Q(checker_id__in=checker_ids) | Q(checker_id__in=backed)
+        )
+        .select_related("node", "checker", "account")
+        .order_by("-epoch", "kind", "id")
+        .distinct()
+    )
