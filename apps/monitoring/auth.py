@@ -10,6 +10,7 @@ from datetime import timedelta
 
 from django.contrib.auth.models import AnonymousUser
 from django.utils import timezone
+from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import authentication, exceptions, permissions
 
 from apps.core.models import AgentToken, hash_token
@@ -53,3 +54,18 @@ class IsCheckerAgent(permissions.BasePermission):
 
     def has_permission(self, request, view):
         return isinstance(request.auth, AgentToken) and request.auth.checker_id is not None
+
+
+class AgentTokenScheme(OpenApiAuthenticationExtension):
+    """Documents the agent scheme in the OpenAPI schema."""
+
+    target_class = "apps.monitoring.auth.AgentTokenAuthentication"
+    name = "agentToken"
+
+    def get_security_definition(self, auto_schema):
+        return {
+            "type": "apiKey",
+            "in": "header",
+            "name": "Authorization",
+            "description": "`Agent <token>`: the token shown once when the node or checker was registered.",
+        }
