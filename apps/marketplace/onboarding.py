@@ -11,6 +11,12 @@ from apps.core.amounts import format_uath
 from apps.core.models import AgentToken, Bucket, GpuModel, GpuNode, Region, SlaTier, TxKind
 
 
+# Bounds that keep the scheduler's integer score arithmetic (price x GPUs x
+# 1,000,000) inside a signed 64-bit column.
+MAX_GPUS = 64
+MAX_PRICE_PER_GPU_HOUR = 100_000 * 1_000_000
+
+
 class OnboardingError(ValueError):
     """A registration that was refused; the message says why."""
 
@@ -46,8 +52,12 @@ def check_floor(spec: NodeSpec) -> None:
         )
     if spec.gpu_count < 1:
         raise OnboardingError("A node needs at least one GPU.")
+    if spec.gpu_count > MAX_GPUS:
+        raise OnboardingError(f"A node has at most {MAX_GPUS} GPUs; register larger machines as several nodes.")
     if spec.price_per_gpu_hour < 0:
         raise OnboardingError("The price cannot be negative.")
+    if spec.price_per_gpu_hour > MAX_PRICE_PER_GPU_HOUR:
+        raise OnboardingError(f"The price is capped at {format_uath(MAX_PRICE_PER_GPU_HOUR)} per GPU-hour.")
 
 
 def register_node(provider, spec: NodeSpec) -> tuple[GpuNode, str]:

@@ -1,0 +1,264 @@
+"""Settling an epoch's rentals (PROTOCOL section 4, section 7 step 2).
+
+For every rental billed in the epoch, by the node's checker consensus for
+that epoch (``NodeEpoch``):
+
+* served: the epoch's fee leaves the renter's escrow; ``protocol_fee`` of
+  it (rounded down) goes to the community pool, the rest to the provider.
+  Provider share + fee == charge, always.
+* failed (valid consensus below the SLA: uptime under the target, latency
+  over the maximum or unknown, or a false spec; or no consensus because the
+  node is suspended or offline): the fee goes back to the renter in full
+  (no protocol fee on refunds), plus an SLA credit of ``sla_credit`` x the
+  fee from the provider's collateral. The first failed epoch of an
+  incident (the node did not fail the epoch before) also slashes
+  ``downtime_slash`` x the node's required collateral to the community
+  pool. A node left below its required collateral is paused. The renter is
+  moved to a replacement from the scheduler if they opted in; otherwise
+  the rental page offers one.
+* no valid consensus on a node in good standing: charged as served (no
+  penalty without proof, as for rewards in section 5), marked unverified.
+
+When a rental's last billed epoch settles, whatever escrow remains (an
+on-demand remainder below one epoch's price) is refunded and the rental
+ends. A marker row per epoch makes a second call return the first call's
+totals without paying twice. Everything runs in a savepoint inside the
+caller's transaction (the settlement command's), never committing on its own.
+"""
+
+import logging
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from apps.accounts.services import open_wallet
+from apps.core import epochs, ledger, parameters
+from apps.core.models import Bucket, GpuNode, ModuleAccount, NodeStatus, TxKind
+from apps.monitoring.models import NodeEpoch
+
+from . import rentals as rental_services
+from . import scheduler
+from .models import ChargeOutcome, CollateralSlash, Rental, RentalCharge, RentalMode, RentalSettlement, RentalStatus, SlashKind
+
+PPM = 1_000_000
+log = logging.getLogger(__name__)
+
+
+def judge(node: GpuNode, ne: NodeEpoch | None, p: dict) -> tuple[str, str]:
+    """(outcome, reason) of one node-epoch for its renter."""
+    if ne is None or not ne.valid:
+        if node.status in (NodeStatus.SUSPENDED, NodeStatus.OFFLINE):
+            return ChargeOutcome.FAILED, f"node {node.get_status_display().lower()}, not serving"
+        return ChargeOutcome.UNVERIFIED, "no valid checker consensus: charged as served"
+    if ne.spec_ok is False:
+        return ChargeOutcome.FAILED, "checkers found the declared GPU spec false"
+    if ne.uptime_ppm is not None and ne.uptime_ppm < p["sla_uptime_target"]:
+        return ChargeOutcome.FAILED, (
+            f"uptime {_pct(ne.uptime_ppm)} below the SLA target {_pct(p['sla_uptime_target'])}"
+        )
+    if ne.latency_ms is None:
+        return ChargeOutcome.FAILED, "no probe answered: node unreachable"
+    if ne.latency_ms > p["sla_max_latency_ms"]:
+        return ChargeOutcome.FAILED, f"latency {ne.latency_ms} ms above the SLA maximum {p['sla_max_latency_ms']} ms"
+    return ChargeOutcome.SERVED, f"uptime {_pct(ne.uptime_ppm)}, latency {ne.latency_ms} ms"
+
+
+def _pct(ppm: int) -> str:
+    whole, frac = divmod(ppm * 100, PPM)
+    frac_text = f"{frac:06d}".rstrip("0")[:2]
+    return f"{whole}{'.' + frac_text if frac_text else ''}%"
+
+
+def settle_rentals(epoch: int) -> dict:
+    """Settle every rental billed in ``epoch``; returns the epoch's totals
+    (micro-ATH): rental_fees, protocol_fees, refunds, sla_credits,
+    collateral_slashed, plus counts of rentals and replacements."""
+    done = RentalSettlement.objects.filter(epoch=epoch).first()
+    if done is not None:
+        return done.totals()
+    with transaction.atomic():
+        try:
+            with transaction.atomic():
+                marker = RentalSettlement.objects.create(epoch=epoch)
+        except IntegrityError:  # settled concurrently
+            return RentalSettlement.objects.get(epoch=epoch).totals()
+        _settle(epoch, marker)
+        marker.save()
+        return marker.totals()
+
+
+def _settle(epoch: int, marker: RentalSettlement) -> None:
+    p = parameters.current(epoch)
+    due = list(
+        Rental.objects.filter(start_epoch__lte=epoch, end_epoch__gt=epoch, settled_through__lt=epoch)
+        .order_by("node_id", "pk")
+        .values_list("pk", "node_id")
+    )
+    if not due:
+        return
+    node_ids = sorted({n for _, n in due})
+    # Nodes first, in id order, the same order rent() and consensus lock them.
+    nodes = {n.pk: n for n in GpuNode.objects.select_for_update().filter(pk__in=node_ids).order_by("pk")}
+    rentals = list(Rental.objects.select_for_update().filter(pk__in=[r for r, _ in due]).order_by("node_id", "pk"))
+    verdicts = {ne.node_id: ne for ne in NodeEpoch.objects.filter(epoch=epoch, node_id__in=node_ids)}
+    failed_before = set(
+        RentalCharge.objects.filter(epoch=epoch - 1, node_id__in=node_ids, outcome=ChargeOutcome.FAILED).values_list(
+            "node_id", flat=True
+        )
+    )
+    pool = ledger.module_account(ModuleAccount.COMMUNITY_POOL)
+    slashed_now: set[int] = set()
+    dirty_nodes: set[int] = set()
+    for rental in rentals:
+        node = nodes[rental.node_id]
+        provider_wallet = open_wallet(node.provider)
+        renter_wallet = open_wallet(rental.renter)
+        outcome, reason = judge(node, verdicts.get(node.pk), p)
+        ne = verdicts.get(node.pk)
+        charge = RentalCharge(
+            rental=rental, epoch=epoch, node=node, provider_id=node.provider_id, outcome=outcome,
+            charge=rental.price_per_epoch, reason=reason,
+            uptime_ppm=ne.uptime_ppm if ne else None, latency_ms=ne.latency_ms if ne else None,
+        )
+        marker.rentals += 1
+        if outcome != ChargeOutcome.FAILED:
+            fee = charge.charge * p["protocol_fee"] // PPM
+            charge.fee, charge.provider_amount = fee, charge.charge - fee
+            legs = [ledger.Leg(renter_wallet, Bucket.ESCROWED, -charge.charge)]
+            if charge.provider_amount:
+                legs.append(ledger.Leg(provider_wallet, Bucket.AVAILABLE, charge.provider_amount))
+            if fee:
+                legs.append(ledger.Leg(pool, Bucket.AVAILABLE, fee))
+            tx = ledger.post(
+                TxKind.RENTAL_SETTLE, legs, memo=f"Epoch {epoch}: rental #{rental.pk} on {node.name}",
+                meta={"epoch": epoch, "rental": rental.pk, "node": node.pk, "fee": fee},
+            )
+            charge.tx_height = tx.height
+            rental.released += charge.charge
+            marker.rental_fees += charge.charge
+            marker.protocol_fees += fee
+        else:
+            credit = min(node.collateral, charge.charge * p["sla_credit"] // PPM)
+            charge.refunded, charge.sla_credit = charge.charge, credit
+            legs = [
+                ledger.Leg(renter_wallet, Bucket.ESCROWED, -charge.charge),
+                ledger.Leg(renter_wallet, Bucket.AVAILABLE, charge.charge + credit),
+            ]
+            if credit:
+                legs.append(ledger.Leg(provider_wallet, Bucket.COLLATERAL, -credit))
+            tx = ledger.post(
+                TxKind.RENTAL_REFUND, legs,
+                memo=f"Epoch {epoch}: {node.name} failed ({reason}); fee refunded + SLA credit",
+                meta={"epoch": epoch, "rental": rental.pk, "node": node.pk, "sla_credit": credit},
+            )
+            charge.tx_height = tx.height
+            rental.refunded += charge.charge
+            rental.last_failure_epoch = epoch
+            marker.refunds += charge.charge
+            marker.sla_credits += credit
+            if credit:
+                node.collateral -= credit
+                dirty_nodes.add(node.pk)
+                CollateralSlash.objects.create(
+                    node=node, provider_id=node.provider_id, epoch=epoch, kind=SlashKind.SLA_CREDIT, amount=credit,
+                    reason=f"SLA credit to the renter of rental #{rental.pk}: {reason}", rental=rental,
+                    tx_height=tx.height,
+                )
+            if node.pk not in failed_before and node.pk not in slashed_now:
+                slashed_now.add(node.pk)
+                amount = min(node.collateral, node.required_collateral * p["downtime_slash"] // PPM)
+                if amount:
+                    tx = ledger.post(
+                        TxKind.SLASH,
+                        [ledger.Leg(provider_wallet, Bucket.COLLATERAL, -amount), ledger.Leg(pool, Bucket.AVAILABLE, amount)],
+                        memo=f"Epoch {epoch}: downtime slash of {node.name} while serving rental #{rental.pk}",
+                        meta={"epoch": epoch, "node": node.pk, "rental": rental.pk, "reason": reason},
+                    )
+                    node.collateral -= amount
+                    dirty_nodes.add(node.pk)
+                    marker.collateral_slashed += amount
+                    CollateralSlash.objects.create(
+                        node=node, provider_id=node.provider_id, epoch=epoch, kind=SlashKind.DOWNTIME, amount=amount,
+                        reason=f"Downtime while serving rental #{rental.pk}: {reason} (new incident)",
+                        rental=rental, tx_height=tx.height,
+                    )
+        charge.save()
+        rental.settled_through = epoch
+        fields = ["released", "refunded", "settled_through", "last_failure_epoch"]
+        if epoch == rental.end_epoch - 1:
+            _finish(rental, renter_wallet, epoch, marker)
+            fields += ["refunded", "status", "end_reason", "ended_at"]
+        rental.save(update_fields=fields)
+        if (
+            outcome == ChargeOutcome.FAILED
+            and rental.auto_replace
+            and rental.status == RentalStatus.ACTIVE
+            and rental.end_epoch > epoch + 1
+        ):
+            if _auto_replace(rental, node, epoch):
+                marker.replacements += 1
+    for node in nodes.values():
+        if node.pk in dirty_nodes:
+            node.paused = node.collateral < node.required_collateral
+            node.save(update_fields=["collateral", "paused"])
+
+
+def _finish(rental: Rental, renter_wallet, epoch: int, marker: RentalSettlement) -> None:
+    left = rental.escrow_left
+    if left > 0:
+        ledger.move(
+            renter_wallet, Bucket.ESCROWED, Bucket.AVAILABLE, left, kind=TxKind.RENTAL_REFUND,
+            memo=f"Rental #{rental.pk} finished: escrow remainder returned", meta={"rental": rental.pk, "epoch": epoch},
+        )
+        rental.refunded += left
+        marker.refunds += left
+    if rental.status == RentalStatus.ACTIVE:
+        rental.status = RentalStatus.ENDED
+        rental.end_reason = (
+            "Reserved time is over" if rental.mode == RentalMode.RESERVED else "Escrow used up"
+        ) + f" after epoch {epoch}"
+        rental.ended_at = timezone.now()
+
+
+def replacement_requirements(rental: Rental, node: GpuNode) -> scheduler.Requirements:
+    """What a replacement must offer: the same GPUs or better VRAM, at least
+    as many, no dearer than the locked price (so the escrow covers it),
+    near the renter, ranked for experience."""
+    return scheduler.Requirements(
+        min_vram_gb=node.gpu_model.vram_gb, gpu_count=rental.gpu_count,
+        region=rental.renter_region or node.region, preference=scheduler.Preference.EXPERIENCE,
+        renter=rental.renter, exclude_node_ids=(node.pk,),
+        max_cost_per_hour=rental.price_per_gpu_hour * rental.gpu_count,
+    )
+
+
+def _auto_replace(rental: Rental, node: GpuNode, epoch: int) -> Rental | None:
+    found = scheduler.match(replacement_requirements(rental, node), limit=3)
+    start = max(epoch, epochs.current_number()) + 1
+    for candidate in found["candidates"]:
+        try:
+            with transaction.atomic():
+                return rental_services.move_to(
+                    rental, candidate.node.pk, old_end=epoch + 1, start=start,
+                    reason=f"{node.name} failed in epoch {epoch}; moved automatically to {candidate.node.name}",
+                )
+        except rental_services.RentalError as exc:
+            log.info("replacement %s for rental %s refused: %s", candidate.node.pk, rental.pk, exc)
+            rental.refresh_from_db()
+    return None
+
+
+def settled_summary(rental: Rental) -> dict:
+    """Served / refunded / credits of a rental, from its charges."""
+    from django.db.models import Count, Q, Sum
+
+    agg = rental.charges.aggregate(
+        served=Sum("charge", filter=~Q(outcome=ChargeOutcome.FAILED)),
+        fees=Sum("fee"),
+        refunded=Sum("refunded"),
+        credits=Sum("sla_credit"),
+        failed=Count("pk", filter=Q(outcome=ChargeOutcome.FAILED)),
+        epochs=Count("pk"),
+    )
+    return {k: v or 0 for k, v in agg.items()}
+

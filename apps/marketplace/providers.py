@@ -1,0 +1,156 @@
+"""A provider's side after onboarding: collateral top-up and withdrawal,
+taking a node offline, and the numbers of the provider dashboard.
+
+Withdrawal follows PROTOCOL section 3: only once the node is offline and
+the unbonding period has passed since it went offline, and only when no
+rental on it still has epochs to settle (they may owe an SLA credit).
+"""
+
+from django.db import transaction
+from django.db.models import Count, F, Q, Sum
+from django.utils import timezone
+
+from apps.accounts.services import open_wallet
+from apps.core import epochs, ledger, parameters
+from apps.core.amounts import format_uath
+from apps.core.models import Bucket, GpuNode, NodeStatus, TxKind
+
+from .models import CollateralSlash, Rental, RentalCharge, RentalStatus
+
+
+class ProviderError(ValueError):
+    """A provider action that was refused; the message says why."""
+
+
+class NotYourNode(ProviderError):
+    pass
+
+
+def _locked_node(user, node_id: int) -> GpuNode:
+    try:
+        node = GpuNode.objects.select_for_update().get(pk=node_id)
+    except GpuNode.DoesNotExist:
+        raise NotYourNode("No such node.") from None
+    if node.provider_id != getattr(user, "pk", None):
+        raise NotYourNode("No such node.")
+    return node
+
+
+def top_up_collateral(user, node_id: int, amount: int) -> GpuNode:
+    if not isinstance(amount, int) or amount <= 0:
+        raise ProviderError("Top up by more than zero.")
+    with transaction.atomic():
+        node = _locked_node(user, node_id)
+        if node.status == NodeStatus.OFFLINE:
+            raise ProviderError(f"{node.name} is offline; its collateral can only be withdrawn.")
+        try:
+            ledger.move(
+                open_wallet(user), Bucket.AVAILABLE, Bucket.COLLATERAL, amount, kind=TxKind.COLLATERAL_LOCK,
+                memo=f"Collateral top-up for node {node.name}", meta={"node": node.pk}, actor=user,
+            )
+        except ledger.InsufficientFunds as exc:
+            raise ProviderError(str(exc)) from None
+        node.collateral += amount
+        node.paused = node.collateral < node.required_collateral
+        node.save(update_fields=["collateral", "paused"])
+        return node
+
+
+def unsettled_rentals(node: GpuNode):
+    return Rental.objects.filter(node=node, settled_through__lt=F("end_epoch") - 1)
+
+
+def take_offline(user, node_id: int) -> GpuNode:
+    with transaction.atomic():
+        node = _locked_node(user, node_id)
+        if node.status == NodeStatus.OFFLINE:
+            raise ProviderError(f"{node.name} is already offline.")
+        now = epochs.current_number()
+        busy = Rental.objects.filter(node=node, status=RentalStatus.ACTIVE, end_epoch__gt=now).first()
+        if busy is not None:
+            raise ProviderError(
+                f"{node.name} is rented until epoch {busy.end_epoch}; it can go offline once the rental ends."
+            )
+        node.status = NodeStatus.OFFLINE
+        node.status_changed_at = timezone.now()
+        node.offline_since_epoch = now
+        node.save(update_fields=["status", "status_changed_at", "offline_since_epoch"])
+        return node
+
+
+def withdraw_available_at(node: GpuNode) -> int | None:
+    """The epoch from which the collateral can be withdrawn (None while online)."""
+    if node.status != NodeStatus.OFFLINE or node.offline_since_epoch is None:
+        return None
+    return node.offline_since_epoch + parameters.get("unbonding_epochs")
+
+
+def withdraw_collateral(user, node_id: int) -> int:
+    with transaction.atomic():
+        node = _locked_node(user, node_id)
+        if node.status != NodeStatus.OFFLINE:
+            raise ProviderError(f"Take {node.name} offline first; collateral is released after the unbonding period.")
+        ready = withdraw_available_at(node)
+        now = epochs.current_number()
+        if now < ready:
+            raise ProviderError(
+                f"{node.name}'s collateral unbonds until epoch {ready} (now {now}); "
+                f"{ready - now} epoch{'s' if ready - now != 1 else ''} to go."
+            )
+        if unsettled_rentals(node).exists():
+            raise ProviderError(f"A rental on {node.name} still has epochs to settle; try after the next settlement.")
+        amount = node.collateral
+        if amount <= 0:
+            raise ProviderError(f"{node.name} has no collateral left to withdraw.")
+        ledger.move(
+            open_wallet(user), Bucket.COLLATERAL, Bucket.AVAILABLE, amount, kind=TxKind.COLLATERAL_RELEASE,
+            memo=f"Collateral released for node {node.name}", meta={"node": node.pk}, actor=user,
+        )
+        node.collateral = 0
+        node.save(update_fields=["collateral"])
+        return amount
+
+
+def dashboard(user) -> dict:
+    nodes = list(
+        GpuNode.objects.filter(provider=user)
+        .select_related("gpu_model", "region")
+        .annotate(
+            served=Count("rentals", distinct=True),
+            renting=Count("rentals", filter=Q(rentals__status=RentalStatus.ACTIVE), distinct=True),
+        )
+        .order_by("id")
+    )
+    earned = dict(
+        RentalCharge.objects.filter(provider=user).values_list("node_id").annotate(s=Sum("provider_amount"))
+    )
+    for node in nodes:
+        node.earned = earned.get(node.pk, 0) or 0
+        node.withdraw_at = withdraw_available_at(node)
+    per_epoch = list(
+        RentalCharge.objects.filter(provider=user)
+        .values("epoch")
+        .annotate(earned=Sum("provider_amount"), refunded=Sum("refunded"), credits=Sum("sla_credit"))
+        .order_by("-epoch")[:60]
+    )[::-1]
+    slashes = CollateralSlash.objects.filter(provider=user).select_related("node").order_by("-epoch", "-id")[:50]
+    totals = RentalCharge.objects.filter(provider=user).aggregate(
+        earned=Sum("provider_amount"), fees=Sum("fee"), credits=Sum("sla_credit")
+    )
+    wallet = open_wallet(user)
+    return {
+        "nodes": nodes,
+        "wallet": wallet,
+        "earnings": {
+            "epochs": [r["epoch"] for r in per_epoch],
+            # ATH as decimal strings for the chart: exact, and Plotly parses them.
+            "earned": [format_uath(r["earned"] or 0, unit=False).replace(",", "") for r in per_epoch],
+            "credits": [format_uath(r["credits"] or 0, unit=False).replace(",", "") for r in per_epoch],
+        },
+        "slashes": slashes,
+        "slashed_total": CollateralSlash.objects.filter(provider=user).aggregate(s=Sum("amount"))["s"] or 0,
+        "totals": {k: v or 0 for k, v in totals.items()},
+        "collateral_total": sum(n.collateral for n in nodes),
+        "required_total": sum(n.required_collateral for n in nodes if n.status != NodeStatus.OFFLINE),
+        "rentals_served": sum(n.served for n in nodes),
+    }
