@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test setup setup-dev migrate verify bench-ledger clean
+.PHONY: run serve test setup setup-dev migrate verify clean
 
 $(VENV)/.stamp-runtime: requirements.txt
 	@test -x $(PY) || $$(scripts/find-python) -m venv $(VENV)
@@ -26,9 +26,12 @@ migrate: setup
 	$(PY) manage.py migrate --noinput -v0
 	$(PY) manage.py genesis
 
-## run: set up, migrate, create genesis and serve on http://$(HOST):$(PORT)/
-run: migrate
-	@echo "Serving on http://$(HOST):$(PORT)/  (Ctrl-C stops)"
+## run: set up, migrate, genesis, seed the demo network, then serve it alive on http://$(HOST):$(PORT)/
+run: setup
+	$(PY) manage.py run_demo --host $(HOST) --port $(PORT)
+
+## serve: only the web server, on whatever the database holds
+serve: migrate
 	$(VENV)/bin/daphne -b $(HOST) -p $(PORT) aethir_web.asgi:application
 
 ## test: set up what the tests need and run the suite (SQLite, then PostgreSQL + Redis)
@@ -37,9 +40,6 @@ test: setup-dev
 
 verify: setup
 	$(PY) manage.py verify_ledger
-
-bench-ledger: setup-dev
-	$(PY) bench/ledger.py
 
 clean:
 	rm -rf $(VENV) var staticfiles .pytest_cache .hypothesis

@@ -1,0 +1,77 @@
+"""Everything in one go: migrate, genesis, seed, then the web server, the
+agents' simulator and the scheduler as child processes. Ctrl-C stops all."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+
+from django.conf import settings
+from django.core.management import call_command
+from django.core.management.base import BaseCommand
+
+from apps.demo.seed import DEMO_ACCOUNTS, DEMO_PASSWORD
+
+
+class Command(BaseCommand):
+    help = "Run the living demo network: web server, simulated provider and checker agents, and the scheduler."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--host", default="127.0.0.1")
+        parser.add_argument("--port", type=int, default=8000)
+        parser.add_argument("--nodes", type=int, default=1000)
+        parser.add_argument("--no-seed", action="store_true")
+        parser.add_argument("--no-simulator", action="store_true")
+
+    def handle(self, *args, **o):
+        call_command("migrate", interactive=False, verbosity=0)
+        call_command("genesis")
+        if settings.DEMO_MODE and not o["no_seed"]:
+            call_command("seed_demo", nodes=o["nodes"])
+        url = f"http://{o['host']}:{o['port']}"
+        manage = [sys.executable, str(settings.BASE_DIR / "manage.py")]
+        env = dict(os.environ, PYTHONUNBUFFERED="1")
+        children = [
+            ("web", subprocess.Popen([sys.executable, "-m", "daphne", "-b", o["host"], "-p", str(o["port"]),
+                                      "aethir_web.asgi:application"], env=env)),
+            ("scheduler", subprocess.Popen([*manage, "run_scheduler"], env=env)),
+        ]
+        self._wait_for(url)
+        if not o["no_simulator"]:
+            children.append(("simulator", subprocess.Popen(
+                [*manage, "simulate_network", "--api-url", url, "--probe-every", "10", "--post-every", "30"], env=env)))
+        self.stdout.write(self.style.SUCCESS(f"\nThe demo network is live at {url}/"))
+        if settings.DEMO_MODE:
+            self.stdout.write(f"Log in as any of: {', '.join(DEMO_ACCOUNTS)} (password: {DEMO_PASSWORD}), or sign up.")
+        self.stdout.write("Ctrl-C stops everything.\n")
+        stopping = []
+        signal.signal(signal.SIGINT, lambda *_: stopping.append(True))
+        signal.signal(signal.SIGTERM, lambda *_: stopping.append(True))
+        try:
+            while not stopping:
+                for name, child in children:
+                    if child.poll() is not None:
+                        self.stderr.write(f"{name} exited with {child.returncode}; stopping the demo.")
+                        stopping.append(True)
+                time.sleep(0.5)
+        finally:
+            for _, child in children:
+                if child.poll() is None:
+                    child.send_signal(signal.SIGINT)
+            deadline = time.monotonic() + 15
+            for _, child in children:
+                try:
+                    child.wait(timeout=max(0.1, deadline - time.monotonic()))
+                except subprocess.TimeoutExpired:
+                    child.kill()
+            self.stdout.write("Stopped.")
+
+    def _wait_for(self, url: str) -> None:
+        for _ in range(300):
+            try:
+                urllib.request.urlopen(url + "/healthz", timeout=1)
+                return
+            except OSError:
+                time.sleep(0.2)

@@ -1,0 +1,239 @@
+"""A realistic demo network, built through the same services users and
+agents use (onboarding with collateral, checker activation, delegation,
+proposals), so everything it creates obeys the rules.
+
+Idempotent: each step checks what exists and only adds what is missing.
+History: the network is seeded in epoch 0, then the clock's origin moves
+back ``history`` epochs and those epochs get synthetic checker reports and
+are settled for real, so charts and rewards have data on first load.
+"""
+
+import random
+from datetime import timedelta
+
+from django.contrib.auth import get_user_model
+from django.db import transaction
+from django.utils import timezone
+
+from apps.accounts.services import open_wallet
+from apps.core import catalogue, epochs, ledger, parameters
+from apps.core.amounts import ath
+from apps.core.models import Account, Bucket, ChainHead, CheckerNode, GpuModel, GpuNode, ModuleAccount, Region, TxKind
+from apps.marketplace.onboarding import NodeSpec, register_node, required_collateral
+
+User = get_user_model()
+
+DEMO_PASSWORD = "demo-network-2026"
+DEMO_ACCOUNTS = {
+    "renter": "Rents GPUs in the marketplace",
+    "provider": "Runs GPU nodes",
+    "operator": "Operates a checker",
+    "delegator": "Delegates ATH to checkers",
+    "voter": "Votes on proposals",
+}
+# slug: (share of nodes, typical price per GPU-hour in milli-ATH)
+MODEL_MIX = {
+    "h100-80gb": (24, 2_500), "h200": (6, 3_200), "a100-80gb": (20, 1_400), "l40s": (14, 900),
+    "rtx-4090": (20, 450), "a6000": (6, 600), "rtx-3090": (7, 300), "t4": (3, 150),
+}
+REGION_WEIGHT = {
+    "us-east": 14, "us-west": 10, "us-central": 7, "ca-central": 4, "sa-east": 4, "eu-west": 9, "eu-central": 11,
+    "eu-north": 5, "me-central": 3, "ap-south": 5, "ap-southeast": 9, "ap-east": 6, "ap-northeast": 8, "ap-oceania": 5,
+}
+GPU_COUNTS = [1] * 4 + [2] * 3 + [4] * 2 + [8] * 3
+
+
+def _users(prefix: str, n: int) -> list:
+    existing = {u.username: u for u in User.objects.filter(username__startswith=prefix)}
+    missing = [f"{prefix}{i:04d}" for i in range(n) if f"{prefix}{i:04d}" not in existing]
+    if missing:
+        created = User.objects.bulk_create(User(username=name, password="!") for name in missing)  # no login
+        Account.objects.bulk_create(Account(owner=u) for u in created)
+        existing.update({u.username: u for u in User.objects.filter(username__in=missing)})
+    return [existing[f"{prefix}{i:04d}"] for i in range(n)]
+
+
+def _fund(amounts: dict[int, int], memo: str) -> None:
+    """One faucet posting for many wallets (account id -> uATH)."""
+    amounts = {k: v for k, v in amounts.items() if v > 0}
+    if not amounts:
+        return
+    faucet = ledger.module_account(ModuleAccount.FAUCET)
+    legs = [ledger.Leg(faucet, Bucket.AVAILABLE, -sum(amounts.values()))]
+    legs += [ledger.Leg(k, Bucket.AVAILABLE, v) for k, v in sorted(amounts.items())]
+    ledger.post(TxKind.FAUCET, legs, memo=memo)
+
+
+def demo_accounts() -> dict:
+    out = {}
+    for name in DEMO_ACCOUNTS:
+        user, created = User.objects.get_or_create(username=name)
+        if created:
+            user.set_password(DEMO_PASSWORD)
+            user.save()
+        wallet = open_wallet(user)
+        if wallet.total == 0:
+            _fund({wallet.pk: ath(250_000)}, f"Demo funds for {name}")
+        out[name] = user
+    return out
+
+
+def providers_and_nodes(n_nodes: int, rng: random.Random, progress) -> None:
+    have = GpuNode.objects.count()
+    if have >= n_nodes:
+        progress(n_nodes)
+        return
+    models = {m.slug: m for m in GpuModel.objects.all()}
+    regions = {r.code: r for r in Region.objects.all()}
+    providers = _users("provider-", max(1, n_nodes // 12))
+    specs = []
+    for i in range(have, n_nodes):
+        slug = rng.choices(list(MODEL_MIX), weights=[w for w, _ in MODEL_MIX.values()])[0]
+        count = rng.choice(GPU_COUNTS)
+        price = MODEL_MIX[slug][1] * rng.randint(80, 125) // 100 * 1_000  # milli-ATH -> uATH
+        region = rng.choices(list(REGION_WEIGHT), weights=list(REGION_WEIGHT.values()))[0]
+        owner = providers[i % len(providers)] if i else User.objects.get(username="provider")
+        specs.append((owner, NodeSpec(
+            name=f"{region}-{slug}-{i:04d}", gpu_model=models[slug], gpu_count=count, vcpu=min(16 * count, 128),
+            ram_gb=64 * count, region=regions[region], bandwidth_mbps=rng.choice([1_000, 2_500, 10_000, 25_000]),
+            price_per_gpu_hour=price, endpoint="http://127.0.0.1:1/health",
+        )))
+    need: dict[int, int] = {}
+    for owner, spec in specs:
+        wallet_id = open_wallet(owner).pk
+        need[wallet_id] = need.get(wallet_id, 0) + required_collateral(spec.gpu_model, spec.gpu_count)
+    _fund({k: v + ath(5_000) for k, v in need.items()}, "Demo funds for providers' collateral")
+    progress(have)
+    for owner, spec in specs:
+        register_node(owner, spec)
+        progress(1)
+
+
+def checkers(n: int, rng: random.Random, progress) -> list:
+    from apps.staking import services as staking
+
+    existing = list(CheckerNode.objects.order_by("id"))
+    if len(existing) >= n:
+        progress(n)
+        return existing
+    operators = [User.objects.get(username="operator")] + _users("operator-", n - 1)
+    have = set(CheckerNode.objects.values_list("operator_id", flat=True))
+    todo = [op for op in operators if op.pk not in have]
+    stakes = {op.pk: ath(rng.choice([10_000, 15_000, 20_000, 30_000, 50_000])) for op in todo}
+    _fund({open_wallet(op).pk: stakes[op.pk] + ath(2_000) for op in todo}, "Demo funds for checker operators")
+    regions = list(Region.objects.all())
+    progress(n - len(todo))
+    for op in todo:
+        staking.activate_checker(
+            op, f"checker-{op.username.split('-')[-1]}" if op.username != "operator" else "operator-checker",
+            stakes[op.pk], commission_rate=rng.choice([20_000, 50_000, 50_000, 80_000, 100_000]),
+            region=rng.choice(regions), epoch=0,
+        )
+        progress(1)
+    return list(CheckerNode.objects.order_by("id"))
+
+
+def delegators(n: int, checker_rows: list, rng: random.Random, progress) -> None:
+    from apps.staking import services as staking
+    from apps.staking.models import Delegation
+
+    people = [User.objects.get(username="delegator")] + _users("delegator-", n - 1)
+    done = set(Delegation.objects.values_list("delegator__owner_id", flat=True))
+    todo = [p for p in people if p.pk not in done]
+    _fund({open_wallet(p).pk: ath(rng.choice([2_000, 5_000, 10_000, 25_000])) for p in todo}, "Demo funds for delegators")
+    progress(n - len(todo))
+    for person in todo:
+        wallet = open_wallet(person)
+        wallet.refresh_from_db()
+        for checker in rng.sample(checker_rows, k=min(len(checker_rows), rng.choice([1, 1, 2, 3]))):
+            amount = wallet.available * rng.randint(15, 40) // 100 // 1_000_000 * 1_000_000
+            if amount >= ath(1):
+                staking.delegate(person, checker, amount, epoch=0)
+                wallet.refresh_from_db()
+        progress(1)
+
+
+def proposals(rng: random.Random) -> None:
+    from apps.governance import services as governance
+    from apps.governance.models import Proposal
+
+    if Proposal.objects.exists():
+        return
+    voter = User.objects.get(username="voter")
+    deposit = parameters.get("min_deposit")
+    texts = [
+        ("text", "Add a Jakarta region", "Many providers in **Indonesia** ask for a region of their own. "
+         "This signals support for adding `ap-jakarta` to the region list.", {}),
+        ("parameters", "Lower the protocol fee to 15%", "Rental volume is growing; a lower fee makes the network "
+         "more competitive while the community pool stays funded.", {"changes": {"protocol_fee": 150_000}}),
+        ("spend", "Fund an open-source checker client", "Pay 250,000 ATH from the community pool to the team "
+         "building an independent checker implementation.", {"recipient_address": open_wallet(User.objects.get(username="operator")).address,
+                                                              "amount": ath(250_000)}),
+    ]
+    created = []
+    for kind, title, description, extra in texts:
+        p = governance.create_proposal(voter, kind=kind, title=title, description=description, deposit=deposit, **extra)
+        governance.open_voting(p.pk)
+        created.append(p)
+    people = list(User.objects.filter(username__startswith="delegator-")[:120])
+    choices = ["yes", "yes", "yes", "no", "abstain", "no_with_veto"]
+    for p in created:
+        for person in rng.sample(people, k=min(len(people), rng.randint(40, 110))):
+            try:
+                governance.cast_vote(person, p.pk, rng.choice(choices))
+            except governance.GovernanceError:
+                pass  # no power at the snapshot
+
+
+def history(n_epochs: int, rng: random.Random, progress) -> None:
+    """Move the clock's origin back ``n_epochs`` epochs, give those epochs
+    checker reports (most nodes healthy, a few flaky), and settle them."""
+    from apps.monitoring import assignment
+    from apps.monitoring.models import CheckerReport
+    from apps.settlement import services as settlement
+    from apps.settlement.models import EpochSettlement
+
+    if EpochSettlement.objects.exists() or n_epochs <= 0:
+        progress(n_epochs)
+        return
+    length = epochs.length()
+    ChainHead.objects.filter(pk=1).update(genesis_at=timezone.now() - length * n_epochs - timedelta(seconds=1))
+    flaky = set(rng.sample(list(GpuNode.objects.values_list("pk", flat=True)), k=max(1, GpuNode.objects.count() // 25)))
+    nodes = {n.pk: n for n in GpuNode.objects.select_related("gpu_model")}
+    latency = {pk: rng.randint(18, 80) for pk in nodes}
+    for e in range(n_epochs):
+        assignment.ensure_assignments(e)
+        # What each node really did this epoch; honest checkers see it within a little noise.
+        truth = {pk: rng.randint(700_000, 985_000) if pk in flaky else 1_000_000 for pk in nodes}
+        rows = []
+        for a in assignment.Assignment.objects.filter(epoch=e).values("node_id", "checker_id"):
+            node = nodes[a["node_id"]]
+            up = max(0, min(1_000_000, truth[a["node_id"]] - rng.randint(0, 8_000)))
+            rows.append(CheckerReport(
+                epoch=e, node_id=a["node_id"], checker_id=a["checker_id"], probes=12, uptime_ppm=up,
+                task_ppm=up, latency_ms=latency[a["node_id"]] + rng.randint(0, 6), spec_ok=True, gpu_name_seen=node.gpu_model.name,
+                gpu_count_seen=node.gpu_count, payload_hash="seeded-history", signature="seeded-history",
+            ))
+        CheckerReport.objects.bulk_create(rows, batch_size=2000)
+        settlement.settle(e)
+        progress(1)
+
+
+def seed(*, nodes=1000, n_checkers=60, n_delegators=300, history_epochs=8, seed=7, progress=None):
+    progress = progress or (lambda step, n: None)
+    rng = random.Random(seed)
+    parameters.ensure_defaults()
+    ledger.genesis()
+    catalogue.load(GpuModel, Region)
+    with transaction.atomic():
+        demo_accounts()
+    fresh = not GpuNode.objects.exists()
+    if fresh:
+        # Seed "in epoch 0": history() moves the clock's origin back afterwards.
+        ChainHead.objects.filter(pk=1).update(genesis_at=timezone.now())
+    providers_and_nodes(nodes, rng, lambda k: progress("GPU nodes", k))
+    rows = checkers(n_checkers, rng, lambda k: progress("checkers", k))
+    delegators(n_delegators, rows, rng, lambda k: progress("delegators", k))
+    proposals(rng)
+    if fresh:
+        history(history_epochs, rng, lambda k: progress("history epochs", k))
