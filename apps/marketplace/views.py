@@ -1,5 +1,380 @@
-from django.shortcuts import render
+"""Marketplace pages. Thin: rules live in ``rentals``, ``billing``,
+``scheduler``, ``providers`` and ``onboarding``."""
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.paginator import Paginator
+from django.http import Http404
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_POST
+
+from apps.accounts.services import open_wallet
+from apps.core import epochs, parameters
+from apps.core.amounts import format_uath
+from apps.core.models import GpuModel, GpuNode, Region
+from apps.monitoring import queries as monitoring
+
+from . import catalogue, providers, rentals, scheduler
+from .billing import replacement_requirements, settled_summary
+from .forms import AmountForm, CatalogueForm, MatchForm, NodeForm, RentForm
+from .models import Rental, RentalCharge, RentalMode, RentalStatus
+from .onboarding import NodeSpec, OnboardingError, register_node, required_collateral
+
+TOKEN_SESSION_KEY = "marketplace_new_token"
+
+
+def _epoch_seconds():
+    return parameters.get("epoch_seconds")
+
+
+# --- Renting ----------------------------------------------------------------
 
 
 def index(request):
-    return render(request, "marketplace/index.html")
+    form = CatalogueForm(request.GET or None)
+    filters = form.values() if request.GET else {}
+    page, rows, near = catalogue.page(filters, request.GET.get("page"))
+    context = {"form": form, "page": page, "rows": rows, "near": near, "filters": filters,
+               "sort": filters.get("sort") or "price"}
+    template = "marketplace/index.html#results" if request.htmx and not request.htmx.boosted else "marketplace/index.html"
+    return render(request, template, context)
+
+
+def _rent_form_initial(request, node):
+    initial = {}
+    for key in ("hours", "region", "mode", "image"):
+        if request.GET.get(key):
+            initial[key] = request.GET[key]
+    if "hours" not in initial:
+        initial["hours"] = 1
+    initial.setdefault("escrow", format_uath(
+        rentals.price_per_epoch(node.price_per_gpu_hour, node.gpu_count, _epoch_seconds()) * 60, unit=False
+    ).replace(",", ""))
+    return initial
+
+
+def node_detail(request, pk):
+    node = get_object_or_404(GpuNode.objects.select_related("gpu_model", "region", "provider"), pk=pk)
+    holder = rentals.holder(node)
+    context = {
+        "node": node,
+        "series": monitoring.node_series(node, epochs_back=48),
+        "form": RentForm(initial=_rent_form_initial(request, node)),
+        "holder": holder,
+        "mine": holder is not None and holder.renter_id == request.user.pk,
+        "per_epoch": rentals.price_per_epoch(node.price_per_gpu_hour, node.gpu_count, _epoch_seconds()),
+        "epoch_seconds": _epoch_seconds(),
+        "hourly": node.price_per_gpu_hour * node.gpu_count,
+        "own": node.provider_id == request.user.pk,
+    }
+    return render(request, "marketplace/node.html", context)
+
+
+@login_required
+@require_POST
+def rent(request, pk):
+    """Two steps on one URL: the form posts here and gets the confirm page
+    with the exact cost; the confirm page posts back with ``confirm`` and the
+    quoted price, and only then is anything escrowed."""
+    node = get_object_or_404(GpuNode.objects.select_related("gpu_model", "region"), pk=pk)
+    form = RentForm(request.POST)
+    error = None
+    if form.is_valid():
+        data = form.cleaned_data
+        seconds = _epoch_seconds()
+        n_epochs = rentals.hours_to_epochs(data["hours"], seconds) if data["mode"] == RentalMode.RESERVED else None
+        region = Region.objects.filter(code=data.get("region")).first() if data.get("region") else None
+        try:
+            rentals.check_image(data["image"])
+            q = rentals.quote(request.user, node, mode=data["mode"], epochs_=n_epochs, escrow=data.get("escrow"))
+        except rentals.RentalError as exc:
+            error = str(exc)
+        else:
+            if request.POST.get("confirm") == "1":
+                try:
+                    expected = int(request.POST.get("quoted_price_per_epoch", ""))
+                except ValueError:
+                    expected = -1
+                try:
+                    rental = rentals.rent(
+                        request.user, node.pk, mode=data["mode"], image=data["image"], epochs_=n_epochs,
+                        escrow=data.get("escrow"), auto_replace=data["auto_replace"], renter_region=region,
+                        expected_price_per_epoch=expected,
+                    )
+                except rentals.RentalError as exc:
+                    error = str(exc)
+                else:
+                    messages.success(
+                        request, f"You have {node.name}. {format_uath(rental.escrow_total)} is in escrow for it."
+                    )
+                    return redirect(rental)
+            if error is None:
+                return render(request, "marketplace/confirm.html", {
+                    "node": node, "q": q, "form": form, "data": data, "region": region,
+                })
+    node_ctx = {
+        "node": node, "form": form, "error": error, "series": monitoring.node_series(node, epochs_back=48),
+        "holder": rentals.holder(node), "per_epoch": rentals.price_per_epoch(node.price_per_gpu_hour, node.gpu_count, _epoch_seconds()),
+        "epoch_seconds": _epoch_seconds(), "hourly": node.price_per_gpu_hour * node.gpu_count,
+        "own": node.provider_id == request.user.pk,
+    }
+    if error:
+        form.add_error(None, error)
+    return render(request, "marketplace/node.html", node_ctx, status=400)
+
+
+def match(request):
+    form = MatchForm(request.GET or None)
+    result = None
+    if request.GET and form.is_valid():
+        d = form.cleaned_data
+        req = scheduler.Requirements(
+            gpu_model=GpuModel.objects.filter(slug=d.get("gpu")).first() if d.get("gpu") else None,
+            min_vram_gb=d.get("min_vram"), gpu_count=d["count"],
+            region=Region.objects.filter(code=d.get("region")).first() if d.get("region") else None,
+            max_price_per_gpu_hour=d.get("max_price"), max_latency_ms=d.get("max_latency"),
+            duration_hours=d["hours"], preference=d["preference"], renter=request.user if request.user.is_authenticated else None,
+        )
+        result = scheduler.match(req, limit=5)
+        seconds = _epoch_seconds()
+        n = rentals.hours_to_epochs(d["hours"], seconds)
+        for c in result["candidates"]:
+            c.total_cost = rentals.price_per_epoch(c.node.price_per_gpu_hour, c.node.gpu_count, seconds) * n
+            c.rent_query = f"hours={d['hours']}&region={d.get('region') or ''}"
+    template = "marketplace/match.html#match-results" if request.htmx else "marketplace/match.html"
+    return render(request, template, {"form": form, "result": result})
+
+
+@login_required
+def my_rentals(request):
+    qs = Rental.objects.filter(renter=request.user).select_related("node", "node__gpu_model", "node__region")
+    page = Paginator(qs, 20).get_page(request.GET.get("page"))
+    return render(request, "marketplace/rentals.html", {"page": page, "now": epochs.current_number()})
+
+
+def _my_rental(request, pk) -> Rental:
+    rental = get_object_or_404(
+        Rental.objects.select_related("node", "node__gpu_model", "node__region", "node__provider", "replaces"), pk=pk
+    )
+    if rental.renter_id != request.user.pk:
+        raise Http404  # another person's rental does not exist, as far as you can tell
+    return rental
+
+
+def _rental_context(request, rental):
+    now = epochs.current_number()
+    seconds = rental.epoch_seconds
+    _, refund_now = rentals.unserved_refund(rental, now) if rental.is_active else (None, 0)
+    ctx = {
+        "rental": rental,
+        "node": rental.node,
+        "now": now,
+        "summary": settled_summary(rental),
+        "charges": rental.charges.order_by("-epoch")[:30],
+        "refund_now": refund_now,
+        "epochs_left": max(0, rental.end_epoch - now) if rental.is_active else 0,
+        "time_left_min": max(0, rental.end_epoch - now) * seconds // 60 if rental.is_active else 0,
+        "progress": min(100, max(0, (now - rental.start_epoch) * 100 // max(1, rental.epochs_total))),
+        "wallet": open_wallet(request.user),
+        "topup_form": AmountForm(),
+        "can_move": rentals.can_move(rental),
+        "replaced_by": getattr(rental, "replaced_by", None) if rental.status == RentalStatus.REPLACED else None,
+    }
+    if ctx["can_move"]:
+        req = replacement_requirements(rental, rental.node)
+        req.max_cost_per_hour = None  # offered, not imposed: the renter may pay a difference
+        ctx["offers"] = scheduler.match(req, limit=3)["candidates"]
+    return ctx
+
+
+@login_required
+def rental_detail(request, pk):
+    rental = _my_rental(request, pk)
+    ctx = _rental_context(request, rental)
+    ctx["series"] = monitoring.node_series(rental.node)
+    ctx["reports"] = monitoring.recent_reports(node=rental.node, limit=8)
+    return render(request, "marketplace/rental.html", ctx)
+
+
+@login_required
+def rental_escrow(request, pk):
+    rental = _my_rental(request, pk)
+    return render(request, "marketplace/rental.html#escrow", _rental_context(request, rental))
+
+
+@login_required
+@require_POST
+def rental_end(request, pk):
+    rental = _my_rental(request, pk)
+    try:
+        refund = rentals.end_rental(request.user, rental.pk)
+    except rentals.RentalError as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(request, f"Rental ended. {format_uath(refund)} of unserved time is back in your wallet.")
+    return redirect(rental)
+
+
+@login_required
+@require_POST
+def rental_top_up(request, pk):
+    rental = _my_rental(request, pk)
+    form = AmountForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, "; ".join(form.errors["amount"]))
+        return redirect(rental)
+    try:
+        rental = rentals.top_up(request.user, rental.pk, form.cleaned_data["amount"])
+    except rentals.RentalError as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(request, f"Topped up: the rental now runs until epoch {rental.end_epoch}.")
+    return redirect(rental)
+
+
+@login_required
+@require_POST
+def rental_replace(request, pk):
+    rental = _my_rental(request, pk)
+    try:
+        node_id = int(request.POST.get("node", ""))
+        new = rentals.replace(request.user, rental.pk, node_id)
+    except (ValueError, rentals.RentalError) as exc:
+        messages.error(request, str(exc) if isinstance(exc, rentals.RentalError) else "Pick a replacement node.")
+        return redirect(rental)
+    messages.success(request, f"Moved to {new.node.name} from epoch {new.start_epoch}.")
+    return redirect(new)
+
+
+# --- Providers --------------------------------------------------------------
+
+
+@login_required
+def provider_dashboard(request):
+    ctx = providers.dashboard(request.user)
+    ctx["now"] = epochs.current_number()
+    ctx["collateral_form"] = AmountForm()
+    return render(request, "marketplace/provider.html", ctx)
+
+
+@login_required
+def provider_new(request):
+    wallet = open_wallet(request.user)
+    form = NodeForm(request.POST or None)
+    status = 200
+    if request.method == "POST":
+        if form.is_valid():
+            d = form.cleaned_data
+            spec = NodeSpec(
+                name=d["name"], gpu_model=d["gpu_model"], gpu_count=d["gpu_count"], vcpu=d["vcpu"], ram_gb=d["ram_gb"],
+                region=d["region"], bandwidth_mbps=d["bandwidth_mbps"], price_per_gpu_hour=d["price"],
+                endpoint=d["endpoint"], sla_tier=d["sla_tier"],
+            )
+            try:
+                node, token = register_node(request.user, spec)
+            except OnboardingError as exc:
+                form.add_error(None, str(exc))
+            else:
+                # Shown once on the next page, then forgotten: only its hash is stored.
+                request.session[TOKEN_SESSION_KEY] = {"node": node.pk, "token": token}
+                return redirect("marketplace:provider-token", pk=node.pk)
+        status = 400
+    ctx = {"form": form, "wallet": wallet, "floor": parameters.current(), "preview": _collateral_preview(form, wallet)}
+    return render(request, "marketplace/provider_new.html", ctx, status=status)
+
+
+def _collateral_preview(form, wallet):
+    data = form.data if form.is_bound else {}
+    try:
+        model = GpuModel.objects.get(pk=data.get("gpu_model")) if data.get("gpu_model") else GpuModel.objects.first()
+        count = max(1, min(64, int(data.get("gpu_count") or 1)))
+    except (GpuModel.DoesNotExist, ValueError):
+        return None
+    if model is None:
+        return None
+    need = required_collateral(model, count)
+    return {"model": model, "count": count, "need": need, "available": wallet.available,
+            "enough": wallet.available >= need, "coefficient": parameters.get("collateral_coefficient")}
+
+
+@login_required
+def provider_collateral_preview(request):
+    form = NodeForm(request.GET)
+    return render(request, "marketplace/provider_new.html#preview",
+                  {"preview": _collateral_preview(form, open_wallet(request.user)), "floor": parameters.current()})
+
+
+@login_required
+def provider_token(request, pk):
+    node = get_object_or_404(GpuNode, pk=pk, provider=request.user)
+    stash = request.session.pop(TOKEN_SESSION_KEY, None)
+    token = stash["token"] if stash and stash.get("node") == node.pk else None
+    api_url = request.build_absolute_uri("/").rstrip("/")
+    return render(request, "marketplace/provider_token.html", {"node": node, "token": token, "api_url": api_url})
+
+
+def _my_node(request, pk) -> GpuNode:
+    node = get_object_or_404(GpuNode.objects.select_related("gpu_model", "region"), pk=pk)
+    if node.provider_id != request.user.pk:
+        raise Http404
+    return node
+
+
+@login_required
+def provider_node(request, pk):
+    node = _my_node(request, pk)
+    charges = RentalCharge.objects.filter(node=node).select_related("rental").order_by("-epoch", "-id")[:30]
+    return render(request, "marketplace/provider_node.html", {
+        "node": node, "charges": charges, "holder": rentals.holder(node), "now": epochs.current_number(),
+        "withdraw_at": providers.withdraw_available_at(node), "collateral_form": AmountForm(),
+        "slashes": node.collateral_slashes.order_by("-epoch", "-id")[:20],
+    })
+
+
+def _provider_action(request, pk, action):
+    node = _my_node(request, pk)
+    try:
+        text = action(node)
+    except providers.ProviderError as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(request, text)
+    return redirect(request.POST.get("next") or reverse("marketplace:provider-node", args=[node.pk]))
+
+
+@login_required
+@require_POST
+def provider_top_up(request, pk):
+    form = AmountForm(request.POST)
+
+    def act(node):
+        if not form.is_valid():
+            raise providers.ProviderError("; ".join(form.errors["amount"]))
+        node = providers.top_up_collateral(request.user, node.pk, form.cleaned_data["amount"])
+        return f"Collateral of {node.name} is now {format_uath(node.collateral)}" + (
+            " and it is no longer paused." if not node.paused else f"; it stays paused below {format_uath(node.required_collateral)}."
+        )
+
+    return _provider_action(request, pk, act)
+
+
+@login_required
+@require_POST
+def provider_withdraw(request, pk):
+    def act(node):
+        amount = providers.withdraw_collateral(request.user, node.pk)
+        return f"{format_uath(amount)} of collateral is back in your available balance."
+
+    return _provider_action(request, pk, act)
+
+
+@login_required
+@require_POST
+def provider_offline(request, pk):
+    def act(node):
+        node = providers.take_offline(request.user, node.pk)
+        return (f"{node.name} is offline. Its collateral can be withdrawn from epoch "
+                f"{providers.withdraw_available_at(node)}.")
+
+    return _provider_action(request, pk, act)

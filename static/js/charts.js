@@ -70,6 +70,13 @@
         { type: "scatter", x: d.epochs, y: d.assigned, name: "assigned", mode: "lines", line: { color: "#64748b" } },
       ], { barmode: "stack", xaxis: { title: "epoch" } }];
     },
+    // Marketplace: a provider's rental earnings and SLA credits per epoch (ATH as exact decimal strings).
+    "provider-earnings": function (d) {
+      return [[
+        { type: "bar", x: d.epochs, y: d.earned.map(Number), name: "earned (ATH)", marker: { color: "#15803d" } },
+        { type: "bar", x: d.epochs, y: d.credits.map(function (v) { return -Number(v); }), name: "SLA credits paid (ATH)", marker: { color: "#b91c1c" } },
+      ], { barmode: "relative", xaxis: { title: "epoch" }, yaxis: { title: "ATH" } }];
+    },
   };
 
   function draw(root) {

@@ -1,0 +1,113 @@
+"""The catalogue's read side: filtered, sorted, paginated nodes with their
+recent uptime, shared by the page and the API so both show the same list."""
+
+from django.core.paginator import Paginator
+from django.db.models import Case, Exists, F, IntegerField, OuterRef, Value, When
+
+from apps.core import epochs
+from apps.core.models import GpuNode, NodeStatus, Region
+
+from .models import Rental, RentalStatus
+from .scheduler import region_table
+
+PER_PAGE = 20
+SPARK_EPOCHS = 24
+LISTED = (NodeStatus.ONLINE, NodeStatus.DEGRADED)
+
+
+def nodes(filters: dict):
+    """``filters`` are cleaned CatalogueForm values (all optional)."""
+    qs = GpuNode.objects.filter(status__in=LISTED).select_related("gpu_model", "region")
+    qs = qs.annotate(rented=Exists(Rental.objects.filter(node=OuterRef("pk"), status=RentalStatus.ACTIVE)))
+    if filters.get("availability", "free") == "free":
+        qs = qs.filter(status=NodeStatus.ONLINE, paused=False, rented=False)
+    if filters.get("gpu"):
+        qs = qs.filter(gpu_model__slug=filters["gpu"])
+    if filters.get("min_vram"):
+        qs = qs.filter(gpu_model__vram_gb__gte=filters["min_vram"])
+    if filters.get("count"):
+        qs = qs.filter(gpu_count__gte=filters["count"])
+    if filters.get("region"):
+        qs = qs.filter(region__code=filters["region"])
+    if filters.get("max_price") is not None:
+        qs = qs.filter(price_per_gpu_hour__lte=filters["max_price"])
+    if filters.get("min_health") is not None:
+        qs = qs.filter(health_score__gte=filters["min_health"] * 10_000)
+    near = Region.objects.filter(code=filters["near"]).first() if filters.get("near") else None
+    table = region_table(near) if near else {}
+    if table:
+        qs = qs.annotate(
+            distance=Case(
+                *[When(region_id=rid, then=Value(km)) for rid, (km, _, _) in table.items()],
+                default=Value(0), output_field=IntegerField(),
+            )
+        )
+    sort = filters.get("sort") or "price"
+    order = {
+        "price": ["price_per_gpu_hour", "-health_score", "pk"],
+        "-price": ["-price_per_gpu_hour", "-health_score", "pk"],
+        "health": ["-health_score", "price_per_gpu_hour", "pk"],
+        "vram": [F("gpu_model__vram_gb").desc(), "price_per_gpu_hour", "pk"],
+        "proximity": ["distance", "price_per_gpu_hour", "pk"] if table else ["price_per_gpu_hour", "pk"],
+    }.get(sort, ["price_per_gpu_hour", "pk"])
+    return qs.order_by(*order), near, table
+
+
+def page(filters: dict, number) -> tuple:
+    qs, near, table = nodes(filters)
+    p = Paginator(qs, PER_PAGE).get_page(number)
+    rows = list(p.object_list)
+    sparks = sparklines([n.pk for n in rows])
+    for node in rows:
+        node.spark = sparks.get(node.pk)
+        decorate(node)
+        if table:
+            node.rtt_ms = table[node.region_id][2]
+    return p, rows, near
+
+
+def decorate(node) -> None:
+    """Display helpers computed in Python with integers (templates would
+    round through floats)."""
+    node.hourly = node.price_per_gpu_hour * node.gpu_count
+    node.health_pct = node.health_score // 10_000
+    node.health_class = "good" if node.health_score >= 950_000 else "fair" if node.health_score >= 800_000 else "poor"
+
+
+def sparklines(node_ids: list[int], n: int = SPARK_EPOCHS) -> dict[int, dict]:
+    """Per node, the consensus uptime of the last ``n`` epochs as SVG polyline
+    points (100 x 24 box; no JS, so htmx-swapped lists need no redraw)."""
+    if not node_ids:
+        return {}
+    from apps.monitoring.models import NodeEpoch
+
+    try:
+        last = epochs.current_number()
+    except LookupError:
+        return {}
+    first = last - n
+    series: dict[int, dict[int, int]] = {i: {} for i in node_ids}
+    for node_id, e, uptime in NodeEpoch.objects.filter(
+        epoch__gte=first, epoch__lt=last, node_id__in=node_ids, valid=True
+    ).values_list("node_id", "epoch", "uptime_ppm"):
+        series[node_id][e] = uptime
+    out = {}
+    for node_id, by_epoch in series.items():
+        if not by_epoch:
+            continue
+        values = [by_epoch.get(e) for e in range(first, last)]
+        pts = []
+        for i, v in enumerate(values):
+            if v is None:
+                continue
+            x = i * 100 // max(1, n - 1)
+            y = 22 - (v * 20 // 1_000_000)  # 100% at the top, 0% at the bottom
+            pts.append(f"{x},{y}")
+        known = [v for v in values if v is not None]
+        out[node_id] = {
+            "points": " ".join(pts),
+            "avg": sum(known) // len(known) // 10_000,
+            "epochs": len(known),
+            "low": min(known) < 990_000,
+        }
+    return out

@@ -1,0 +1,131 @@
+from django import forms
+
+from apps.accounts.forms import AmountField
+from apps.core.models import GpuModel, Region, SlaTier
+
+from .models import RentalMode
+from .onboarding import MAX_GPUS
+from .rentals import MAX_RENTAL_HOURS
+from .scheduler import Preference
+
+
+class OptionalAmountField(AmountField):
+    def clean(self, value):
+        if value in (None, ""):
+            return None
+        return super().clean(value)
+
+
+def _model_choices(blank="Any GPU"):
+    return [("", blank)] + [(m.slug, f"{m.name} · {m.vram_gb} GB") for m in GpuModel.objects.all()]
+
+
+def _region_choices(blank="Anywhere"):
+    return [("", blank)] + [(r.code, r.name) for r in Region.objects.order_by("name")]
+
+
+class CatalogueForm(forms.Form):
+    """The catalogue's filters; every field is optional and bad values are
+    ignored (a shared URL never errors)."""
+
+    SORTS = [
+        ("price", "Price: low to high"),
+        ("-price", "Price: high to low"),
+        ("health", "Health: best first"),
+        ("proximity", "Nearest first"),
+        ("vram", "Most VRAM"),
+    ]
+    AVAILABILITY = [("free", "Available now"), ("all", "All listed (incl. rented)")]
+
+    gpu = forms.ChoiceField(label="GPU model", required=False)
+    min_vram = forms.IntegerField(label="Min VRAM per GPU (GB)", required=False, min_value=0, max_value=1024)
+    count = forms.IntegerField(label="Min GPUs", required=False, min_value=1, max_value=MAX_GPUS)
+    region = forms.ChoiceField(label="Region", required=False)
+    near = forms.ChoiceField(label="I am near", required=False)
+    max_price = OptionalAmountField(label="Max price / GPU-hour (ATH)", required=False)
+    min_health = forms.IntegerField(label="Min health (%)", required=False, min_value=0, max_value=100)
+    availability = forms.ChoiceField(label="Availability", choices=AVAILABILITY, required=False)
+    sort = forms.ChoiceField(label="Sort", choices=SORTS, required=False)
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["gpu"].choices = _model_choices()
+        self.fields["region"].choices = _region_choices()
+        self.fields["near"].choices = _region_choices("—")
+
+    def values(self) -> dict:
+        """The valid filters (invalid ones dropped, not fatal)."""
+        self.is_valid()
+        data = getattr(self, "cleaned_data", {})
+        return {k: v for k, v in data.items() if v not in (None, "")}
+
+
+class MatchForm(forms.Form):
+    gpu = forms.ChoiceField(label="GPU model", required=False)
+    min_vram = forms.IntegerField(label="…or at least this much VRAM per GPU (GB)", required=False, min_value=0, max_value=1024)
+    count = forms.IntegerField(label="GPUs", initial=1, min_value=1, max_value=MAX_GPUS)
+    region = forms.ChoiceField(label="I am in", required=False, help_text="Closer nodes answer faster.")
+    max_price = OptionalAmountField(label="Max price per GPU-hour (ATH)", required=False)
+    max_latency = forms.IntegerField(
+        label="Max round trip (ms)", required=False, min_value=1, max_value=2000,
+        help_text="Estimated from the great-circle distance to your region.",
+    )
+    hours = forms.IntegerField(label="For how many hours", initial=1, min_value=1, max_value=MAX_RENTAL_HOURS)
+    preference = forms.ChoiceField(label="Rank for", choices=Preference.choices, initial=Preference.BALANCED)
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["gpu"].choices = _model_choices()
+        self.fields["region"].choices = _region_choices("Not saying")
+
+
+class RentForm(forms.Form):
+    mode = forms.ChoiceField(choices=RentalMode.choices, initial=RentalMode.RESERVED, widget=forms.RadioSelect, label="How to pay")
+    hours = forms.IntegerField(
+        label="Duration (hours)", required=False, min_value=1, max_value=MAX_RENTAL_HOURS, initial=1,
+        help_text="Reserved: prepaid now, unserved time refunded if you end early.",
+    )
+    escrow = OptionalAmountField(
+        label="Escrow to start with (ATH)", required=False,
+        help_text="On-demand: billed per epoch from this escrow; top up any time, stop any time.",
+    )
+    image = forms.CharField(
+        label="Container image", max_length=255, initial="pytorch/pytorch:2.4.0-cuda12.4-cudnn9-runtime",
+        widget=forms.TextInput(attrs={"spellcheck": "false", "autocomplete": "off"}),
+    )
+    region = forms.ChoiceField(label="I am in", required=False, help_text="Used to pick a nearby replacement if the node fails.")
+    auto_replace = forms.BooleanField(
+        label="Move me to a replacement automatically if this node fails", required=False, initial=True,
+    )
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["region"].choices = _region_choices("Same as the node")
+
+    def clean(self):
+        data = super().clean()
+        if data.get("mode") == RentalMode.RESERVED and not data.get("hours"):
+            self.add_error("hours", "How many hours do you want to reserve?")
+        if data.get("mode") == RentalMode.ON_DEMAND and not data.get("escrow"):
+            self.add_error("escrow", "How much escrow do you want to start with?")
+        return data
+
+
+class AmountForm(forms.Form):
+    amount = AmountField(label="Amount (ATH)")
+
+
+class NodeForm(forms.Form):
+    name = forms.CharField(max_length=80, label="Node name", widget=forms.TextInput(attrs={"placeholder": "e.g. fra-h100-01"}))
+    gpu_model = forms.ModelChoiceField(queryset=GpuModel.objects.all(), label="GPU model", empty_label=None)
+    gpu_count = forms.IntegerField(label="GPU count", min_value=1, max_value=MAX_GPUS, initial=1)
+    vcpu = forms.IntegerField(label="vCPU", min_value=1, max_value=1024, initial=16)
+    ram_gb = forms.IntegerField(label="RAM (GB)", min_value=1, max_value=65536, initial=128)
+    region = forms.ModelChoiceField(queryset=Region.objects.order_by("name"), label="Region", empty_label=None)
+    bandwidth_mbps = forms.IntegerField(label="Bandwidth (Mbps)", min_value=1, max_value=1_000_000, initial=1000)
+    price = AmountField(label="Price per GPU-hour (ATH)", initial="2")
+    sla_tier = forms.ChoiceField(choices=SlaTier.choices, label="SLA tier")
+    endpoint = forms.URLField(
+        label="Agent endpoint", max_length=200, assume_scheme="https",
+        help_text="Where your provider agent's health endpoint answers checkers, e.g. http://203.0.113.7:9100/health.",
+    )
