@@ -20,6 +20,7 @@ urlpatterns = [
     path("wallet/faucet/", views.Faucet.as_view(), name="faucet"),
     path("wallet/send/", views.Send.as_view(), name="send"),
     path("governance/", include("apps.governance.api_urls")),
+    path("marketplace/", include("apps.marketplace.api_urls")),
     path("settlement/", include("apps.settlement.api_urls")),
     # Agents and the public monitoring data.
     path("", include("apps.monitoring.api_urls")),

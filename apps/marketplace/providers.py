@@ -141,6 +141,7 @@ def dashboard(user) -> dict:
     return {
         "nodes": nodes,
         "wallet": wallet,
+        "earnings_uath": [(r["epoch"], r["earned"] or 0, r["credits"] or 0) for r in per_epoch],
         "earnings": {
             "epochs": [r["epoch"] for r in per_epoch],
             # ATH as decimal strings for the chart: exact, and Plotly parses them.

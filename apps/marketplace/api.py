@@ -1,0 +1,435 @@
+"""The marketplace over REST. Browsing and matching are public; renting,
+rental actions and provider actions need a logged-in person and always act
+as that person: no field names a renter or a provider, and another
+person's rental or node answers 404. Amounts are micro-ATH strings."""
+
+from django.shortcuts import get_object_or_404
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import generics, permissions, serializers, status
+from rest_framework.exceptions import NotFound, ValidationError
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from apps.api.fields import MicroAthField
+from apps.core.models import GpuModel, GpuNode, Region, SlaTier
+
+from . import catalogue, providers, rentals, scheduler
+from .billing import settled_summary
+from .forms import CatalogueForm
+from .models import CollateralSlash, Rental, RentalCharge, RentalMode
+from .onboarding import NodeSpec, OnboardingError, register_node
+
+
+def _refused(exc) -> ValidationError:
+    return ValidationError({"detail": str(exc)})
+
+
+class NodeSerializer(serializers.ModelSerializer):
+    gpu_model = serializers.CharField(source="gpu_model.slug")
+    gpu_name = serializers.CharField(source="gpu_model.name")
+    vram_gb = serializers.IntegerField(source="gpu_model.vram_gb")
+    region = serializers.CharField(source="region.code")
+    price_per_gpu_hour = MicroAthField()
+    collateral = MicroAthField()
+    required_collateral = MicroAthField()
+    provider = serializers.CharField(source="provider.username")
+
+    class Meta:
+        model = GpuNode
+        fields = [
+            "id", "name", "provider", "gpu_model", "gpu_name", "vram_gb", "gpu_count", "vcpu", "ram_gb", "region",
+            "bandwidth_mbps", "price_per_gpu_hour", "sla_tier", "status", "health_score", "paused", "collateral",
+            "required_collateral",
+        ]
+
+
+class NodeList(generics.ListAPIView):
+    """The catalogue: the same filters and sort as /marketplace/ (gpu,
+    min_vram, count, region, near, max_price in ATH, min_health in %,
+    availability=free|all, sort=price|-price|health|proximity|vram)."""
+
+    serializer_class = NodeSerializer
+    permission_classes = [permissions.AllowAny]
+
+    @extend_schema(parameters=[OpenApiParameter(n, str) for n in CatalogueForm.base_fields])
+    def get(self, request, *args, **kwargs):
+        return super().get(request, *args, **kwargs)
+
+    def get_queryset(self):
+        form = CatalogueForm(self.request.query_params)
+        qs, _, _ = catalogue.nodes(form.values())
+        return qs.select_related("provider")
+
+
+class NodeDetail(generics.RetrieveAPIView):
+    serializer_class = NodeSerializer
+    permission_classes = [permissions.AllowAny]
+    queryset = GpuNode.objects.select_related("gpu_model", "region", "provider")
+
+
+class MatchRequest(serializers.Serializer):
+    gpu_model = serializers.SlugRelatedField(slug_field="slug", queryset=GpuModel.objects.all(), required=False, allow_null=True)
+    min_vram_gb = serializers.IntegerField(required=False, min_value=0, allow_null=True)
+    gpu_count = serializers.IntegerField(default=1, min_value=1)
+    region = serializers.SlugRelatedField(slug_field="code", queryset=Region.objects.all(), required=False, allow_null=True)
+    max_price_per_gpu_hour = MicroAthField(required=False, allow_null=True)
+    max_latency_ms = serializers.IntegerField(required=False, min_value=1, allow_null=True)
+    preference = serializers.ChoiceField(choices=scheduler.Preference.choices, default=scheduler.Preference.BALANCED)
+    limit = serializers.IntegerField(default=5, min_value=1, max_value=50)
+
+
+class PartSerializer(serializers.Serializer):
+    name = serializers.CharField()
+    score_ppm = serializers.IntegerField(source="score")
+    weight_ppm = serializers.IntegerField(source="weight")
+    points_ppm = serializers.IntegerField(source="points")
+    detail = serializers.CharField()
+
+
+class CandidateSerializer(serializers.Serializer):
+    rank = serializers.IntegerField()
+    total_ppm = serializers.IntegerField(source="total")
+    why = serializers.CharField()
+    distance_km = serializers.IntegerField()
+    rtt_ms = serializers.IntegerField()
+    cost_per_hour = MicroAthField()
+    parts = PartSerializer(many=True)
+    node = NodeSerializer()
+
+
+class Match(APIView):
+    """Ask the scheduler: the top candidates, each with its score breakdown."""
+
+    permission_classes = [permissions.AllowAny]
+
+    @extend_schema(request=MatchRequest, responses={200: CandidateSerializer(many=True)})
+    def post(self, request):
+        payload = MatchRequest(data=request.data)
+        payload.is_valid(raise_exception=True)
+        d = payload.validated_data
+        req = scheduler.Requirements(
+            gpu_model=d.get("gpu_model"), min_vram_gb=d.get("min_vram_gb"), gpu_count=d["gpu_count"],
+            region=d.get("region"), max_price_per_gpu_hour=d.get("max_price_per_gpu_hour"),
+            max_latency_ms=d.get("max_latency_ms"), preference=d["preference"],
+            renter=request.user if request.user.is_authenticated else None,
+        )
+        result = scheduler.match(req, limit=d["limit"])
+        return Response({
+            "count": result["count"],
+            "preference": result["preference"],
+            "weights_ppm": result["weights"],
+            "candidates": CandidateSerializer(result["candidates"], many=True).data,
+        })
+
+
+class ChargeSerializer(serializers.ModelSerializer):
+    charge = MicroAthField()
+    fee = MicroAthField()
+    provider_amount = MicroAthField()
+    refunded = MicroAthField()
+    sla_credit = MicroAthField()
+
+    class Meta:
+        model = RentalCharge
+        fields = ["epoch", "outcome", "charge", "fee", "provider_amount", "refunded", "sla_credit", "reason",
+                  "uptime_ppm", "latency_ms", "tx_height"]
+
+
+class RentalSerializer(serializers.ModelSerializer):
+    node = serializers.IntegerField(source="node_id")
+    node_name = serializers.CharField(source="node.name")
+    price_per_gpu_hour = MicroAthField()
+    price_per_epoch = MicroAthField()
+    escrow_total = MicroAthField()
+    escrow_left = MicroAthField()
+    released = MicroAthField()
+    refunded = MicroAthField()
+    carried_out = MicroAthField()
+    replaces = serializers.PrimaryKeyRelatedField(read_only=True)
+    renter_region = serializers.SlugRelatedField(slug_field="code", read_only=True)
+
+    class Meta:
+        model = Rental
+        fields = [
+            "id", "node", "node_name", "gpu_count", "mode", "image", "status", "end_reason", "start_epoch", "end_epoch",
+            "settled_through", "epoch_seconds", "price_per_gpu_hour", "price_per_epoch", "escrow_total", "escrow_left",
+            "released", "refunded", "carried_out", "auto_replace", "renter_region", "replaces", "last_failure_epoch",
+            "created_at", "ended_at",
+        ]
+
+
+class RentalDetailSerializer(RentalSerializer):
+    charges = ChargeSerializer(many=True)
+
+    class Meta(RentalSerializer.Meta):
+        fields = [*RentalSerializer.Meta.fields, "charges"]
+
+
+class RentRequest(serializers.Serializer):
+    node = serializers.IntegerField()
+    mode = serializers.ChoiceField(choices=RentalMode.choices)
+    image = serializers.CharField(max_length=255)
+    epochs = serializers.IntegerField(required=False, min_value=1, help_text="reserved: how many epochs")
+    hours = serializers.IntegerField(required=False, min_value=1, help_text="reserved: or how many hours")
+    escrow = MicroAthField(required=False, help_text="on-demand: escrow to start with")
+    auto_replace = serializers.BooleanField(default=False)
+    region = serializers.SlugRelatedField(slug_field="code", queryset=Region.objects.all(), required=False, allow_null=True)
+    expected_price_per_epoch = MicroAthField(
+        required=False, help_text="refuse if the price is no longer this (from a quote)"
+    )
+    quote_only = serializers.BooleanField(default=False, help_text="return the cost without renting")
+
+
+class QuoteSerializer(serializers.Serializer):
+    node = serializers.IntegerField(source="node.pk")
+    mode = serializers.CharField()
+    epoch_seconds = serializers.IntegerField()
+    price_per_epoch = MicroAthField()
+    epochs = serializers.IntegerField()
+    escrow = MicroAthField()
+    start_epoch = serializers.IntegerField()
+    end_epoch = serializers.IntegerField()
+    available = MicroAthField()
+    affordable = serializers.BooleanField()
+
+
+class RentalList(generics.ListAPIView):
+    """Your rentals, newest first. POST rents a node (or, with
+    ``quote_only``, returns what it would cost)."""
+
+    serializer_class = RentalSerializer
+    permission_classes = [permissions.IsAuthenticated]
+
+    def get_queryset(self):
+        return Rental.objects.filter(renter=self.request.user).select_related("node", "renter_region")
+
+    @extend_schema(request=RentRequest, responses={201: RentalDetailSerializer, 200: QuoteSerializer})
+    def post(self, request):
+        payload = RentRequest(data=request.data)
+        payload.is_valid(raise_exception=True)
+        d = payload.validated_data
+        n = d.get("epochs")
+        if n is None and d.get("hours"):
+            n = rentals.hours_to_epochs(d["hours"])
+        try:
+            if d["quote_only"]:
+                node = get_object_or_404(GpuNode, pk=d["node"])
+                q = rentals.quote(request.user, node, mode=d["mode"], epochs_=n, escrow=d.get("escrow"))
+                return Response(QuoteSerializer(q).data)
+            rental = rentals.rent(
+                request.user, d["node"], mode=d["mode"], image=d["image"], epochs_=n, escrow=d.get("escrow"),
+                auto_replace=d["auto_replace"], renter_region=d.get("region"),
+                expected_price_per_epoch=d.get("expected_price_per_epoch"),
+            )
+        except rentals.RentalError as exc:
+            raise _refused(exc) from None
+        return Response(RentalDetailSerializer(rental).data, status=status.HTTP_201_CREATED)
+
+
+def _my_rental(request, pk) -> Rental:
+    rental = Rental.objects.filter(pk=pk, renter=request.user).select_related("node").first()
+    if rental is None:
+        raise NotFound("No such rental.")
+    return rental
+
+
+class RentalDetail(APIView):
+    permission_classes = [permissions.IsAuthenticated]
+
+    @extend_schema(responses=RentalDetailSerializer)
+    def get(self, request, pk):
+        rental = _my_rental(request, pk)
+        data = RentalDetailSerializer(rental).data
+        data["summary"] = {k: str(v) if k not in ("failed", "epochs") else v for k, v in settled_summary(rental).items()}
+        return Response(data)
+
+
+class RentalEnd(APIView):
+    """End now; the unserved time is refunded at once."""
+
+    permission_classes = [permissions.IsAuthenticated]
+
+    @extend_schema(request=None, responses=RentalSerializer)
+    def post(self, request, pk):
+        rental = _my_rental(request, pk)
+        try:
+            refund = rentals.end_rental(request.user, rental.pk)
+        except rentals.RentalError as exc:
+            raise _refused(exc) from None
+        rental.refresh_from_db()
+        return Response({**RentalSerializer(rental).data, "refund": str(refund)})
+
+
+class AmountRequest(serializers.Serializer):
+    amount = MicroAthField()
+
+
+class RentalTopUp(APIView):
+    permission_classes = [permissions.IsAuthenticated]
+
+    @extend_schema(request=AmountRequest, responses=RentalSerializer)
+    def post(self, request, pk):
+        rental = _my_rental(request, pk)
+        payload = AmountRequest(data=request.data)
+        payload.is_valid(raise_exception=True)
+        try:
+            rental = rentals.top_up(request.user, rental.pk, payload.validated_data["amount"])
+        except rentals.RentalError as exc:
+            raise _refused(exc) from None
+        return Response(RentalSerializer(rental).data)
+
+
+class ReplaceRequest(serializers.Serializer):
+    node = serializers.IntegerField()
+
+
+class RentalReplace(APIView):
+    """Move a rental whose node failed to another node (escrow carried over)."""
+
+    permission_classes = [permissions.IsAuthenticated]
+
+    @extend_schema(request=ReplaceRequest, responses={201: RentalSerializer})
+    def post(self, request, pk):
+        rental = _my_rental(request, pk)
+        payload = ReplaceRequest(data=request.data)
+        payload.is_valid(raise_exception=True)
+        try:
+            new = rentals.replace(request.user, rental.pk, payload.validated_data["node"])
+        except rentals.RentalError as exc:
+            raise _refused(exc) from None
+        return Response(RentalSerializer(new).data, status=status.HTTP_201_CREATED)
+
+
+# --- Providers ------------------------------------------------------------------
+
+
+class RegisterRequest(serializers.Serializer):
+    name = serializers.CharField(max_length=80)
+    gpu_model = serializers.SlugRelatedField(slug_field="slug", queryset=GpuModel.objects.all())
+    gpu_count = serializers.IntegerField(min_value=1)
+    vcpu = serializers.IntegerField(min_value=1, max_value=1024)
+    ram_gb = serializers.IntegerField(min_value=1, max_value=65536)
+    region = serializers.SlugRelatedField(slug_field="code", queryset=Region.objects.all())
+    bandwidth_mbps = serializers.IntegerField(min_value=1, max_value=1_000_000)
+    price_per_gpu_hour = MicroAthField()
+    endpoint = serializers.URLField(max_length=200)
+    sla_tier = serializers.ChoiceField(choices=SlaTier.choices, default=SlaTier.STANDARD)
+
+
+class ProviderNodeSerializer(NodeSerializer):
+    offline_since_epoch = serializers.IntegerField(allow_null=True)
+    withdraw_from_epoch = serializers.SerializerMethodField()
+
+    class Meta(NodeSerializer.Meta):
+        fields = [*NodeSerializer.Meta.fields, "endpoint", "offline_since_epoch", "withdraw_from_epoch"]
+
+    def get_withdraw_from_epoch(self, node) -> int | None:
+        return providers.withdraw_available_at(node)
+
+
+class ProviderNodeList(generics.ListAPIView):
+    """Your nodes. POST registers one (floor + collateral lock) and returns
+    its agent token, once."""
+
+    serializer_class = ProviderNodeSerializer
+    permission_classes = [permissions.IsAuthenticated]
+
+    def get_queryset(self):
+        return GpuNode.objects.filter(provider=self.request.user).select_related("gpu_model", "region", "provider")
+
+    @extend_schema(request=RegisterRequest, responses={201: ProviderNodeSerializer})
+    def post(self, request):
+        payload = RegisterRequest(data=request.data)
+        payload.is_valid(raise_exception=True)
+        d = payload.validated_data
+        spec = NodeSpec(
+            name=d["name"], gpu_model=d["gpu_model"], gpu_count=d["gpu_count"], vcpu=d["vcpu"], ram_gb=d["ram_gb"],
+            region=d["region"], bandwidth_mbps=d["bandwidth_mbps"], price_per_gpu_hour=d["price_per_gpu_hour"],
+            endpoint=d["endpoint"], sla_tier=d["sla_tier"],
+        )
+        try:
+            node, token = register_node(request.user, spec)
+        except OnboardingError as exc:
+            raise _refused(exc) from None
+        return Response({**ProviderNodeSerializer(node).data, "agent_token": token}, status=status.HTTP_201_CREATED)
+
+
+def _my_node(request, pk) -> GpuNode:
+    node = GpuNode.objects.filter(pk=pk, provider=request.user).select_related("gpu_model", "region", "provider").first()
+    if node is None:
+        raise NotFound("No such node.")
+    return node
+
+
+class ProviderNodeDetail(APIView):
+    permission_classes = [permissions.IsAuthenticated]
+
+    @extend_schema(responses=ProviderNodeSerializer)
+    def get(self, request, pk):
+        return Response(ProviderNodeSerializer(_my_node(request, pk)).data)
+
+
+class ProviderTopUp(APIView):
+    permission_classes = [permissions.IsAuthenticated]
+
+    @extend_schema(request=AmountRequest, responses=ProviderNodeSerializer)
+    def post(self, request, pk):
+        node = _my_node(request, pk)
+        payload = AmountRequest(data=request.data)
+        payload.is_valid(raise_exception=True)
+        try:
+            node = providers.top_up_collateral(request.user, node.pk, payload.validated_data["amount"])
+        except providers.ProviderError as exc:
+            raise _refused(exc) from None
+        return Response(ProviderNodeSerializer(_my_node(request, node.pk)).data)
+
+
+class ProviderOffline(APIView):
+    permission_classes = [permissions.IsAuthenticated]
+
+    @extend_schema(request=None, responses=ProviderNodeSerializer)
+    def post(self, request, pk):
+        node = _my_node(request, pk)
+        try:
+            providers.take_offline(request.user, node.pk)
+        except providers.ProviderError as exc:
+            raise _refused(exc) from None
+        return Response(ProviderNodeSerializer(_my_node(request, pk)).data)
+
+
+class ProviderWithdraw(APIView):
+    permission_classes = [permissions.IsAuthenticated]
+
+    @extend_schema(request=None, responses=ProviderNodeSerializer)
+    def post(self, request, pk):
+        node = _my_node(request, pk)
+        try:
+            amount = providers.withdraw_collateral(request.user, node.pk)
+        except providers.ProviderError as exc:
+            raise _refused(exc) from None
+        return Response({**ProviderNodeSerializer(_my_node(request, pk)).data, "withdrawn": str(amount)})
+
+
+class SlashSerializer(serializers.ModelSerializer):
+    amount = MicroAthField()
+    node_name = serializers.CharField(source="node.name")
+
+    class Meta:
+        model = CollateralSlash
+        fields = ["node", "node_name", "epoch", "kind", "amount", "reason", "rental", "tx_height", "created_at"]
+
+
+class ProviderEarnings(APIView):
+    """Your rental earnings per epoch and your slashes with their reasons."""
+
+    permission_classes = [permissions.IsAuthenticated]
+
+    def get(self, request):
+        d = providers.dashboard(request.user)
+        return Response({
+            "totals": {k: str(v) for k, v in d["totals"].items()},
+            "per_epoch": [
+                {"epoch": e, "earned": str(a), "sla_credits": str(c)} for e, a, c in d["earnings_uath"]
+            ],
+            "slashes": SlashSerializer(d["slashes"], many=True).data,
+        })
