@@ -258,5 +258,9 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
-    "loggers": {"django.channels.server": {"level": "WARNING"}},
+    "loggers": {
+        "django.channels.server": {"level": "WARNING"},
+        # 4xx answers are logged as warnings; the demo's agents cause many expected ones.
+        "django.request": {"level": os.environ.get("REQUEST_LOG_LEVEL", "WARNING")},
+    },
 }

@@ -75,7 +75,7 @@ def run(stop, log_line=print, poll: float = 1.0):
                 log.exception("scheduler tick failed; retrying")
             # Wake shortly after the next boundary (plus the settlement grace).
             current = epochs.current()
-            wake = (current.end - timezone.now()).total_seconds() + services.GRACE_SECONDS + 0.5
+            wake = (current.end - timezone.now()).total_seconds() + services.grace_seconds_default() + 0.5
             deadline = time.monotonic() + min(max(wake, poll), ttl / 3)
             while not stop() and time.monotonic() < deadline:
                 time.sleep(min(poll, max(0.0, deadline - time.monotonic())))

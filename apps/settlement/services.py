@@ -27,8 +27,13 @@ from .models import EpochSettlement, LineKind, SettlementLine
 
 log = logging.getLogger(__name__)
 
-# Reports may arrive a moment after an epoch ends; settle after this grace.
-GRACE_SECONDS = 5
+# Reports may arrive a moment after an epoch ends; settle after this grace
+# (a sixth of an epoch, at least 5 s: 10 s for the demo's one-minute epochs).
+MIN_GRACE_SECONDS = 5
+
+
+def grace_seconds_default() -> float:
+    return max(MIN_GRACE_SECONDS, epochs.length().total_seconds() / 6)
 STEPS = ("consensus", "rentals", "sla", "emission", "checkers", "unbonding", "governance")
 
 
@@ -121,11 +126,12 @@ def _settle_rentals(epoch: int, report: EpochSettlement) -> None:
         setattr(report, field, getattr(report, field) + int(totals.get(field, 0)))
 
 
-def due_epochs(now=None, grace_seconds: float = GRACE_SECONDS) -> list[int]:
+def due_epochs(now=None, grace_seconds: float | None = None) -> list[int]:
     """Finished epochs, past their grace, not settled yet, oldest first."""
     now = now or timezone.now()
+    grace = grace_seconds_default() if grace_seconds is None else grace_seconds
     try:
-        last_finished = epochs.number_at(now - timedelta(seconds=grace_seconds)) - 1
+        last_finished = epochs.number_at(now - timedelta(seconds=grace)) - 1
     except LookupError:
         return []
     if last_finished < 0:

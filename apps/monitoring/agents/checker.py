@@ -189,9 +189,11 @@ class CheckerAgent:
         for e in sorted({e for e, _ in pending_prev}):
             await self.submit(e, [n for (pe, n) in pending_prev if pe == e])
         await asyncio.gather(*(self.probe(epoch, a, sem) for a in assignments))
-        end = parse_datetime(data["epoch_end"])
+        start, end = parse_datetime(data["epoch_start"]), parse_datetime(data["epoch_end"])
         left = (end - datetime.now(UTC)).total_seconds()
-        if left <= self.probe_every * 1.5:
+        # Report with a margin: a round can take a while on a busy network,
+        # and a report that arrives after the epoch is settled is refused.
+        if left <= max(self.probe_every * 1.5, (end - start).total_seconds() / 4):
             # Last round of this epoch: report now so consensus has us.
             await self.submit(epoch, nodes)
             return max(left, 0) + 0.2

@@ -32,16 +32,16 @@ class Command(BaseCommand):
             call_command("seed_demo", nodes=o["nodes"])
         url = f"http://{o['host']}:{o['port']}"
         manage = [sys.executable, str(settings.BASE_DIR / "manage.py")]
-        env = dict(os.environ, PYTHONUNBUFFERED="1")
+        env = dict(os.environ, PYTHONUNBUFFERED="1", REQUEST_LOG_LEVEL="ERROR")
         children = [
             ("web", subprocess.Popen([sys.executable, "-m", "daphne", "-b", o["host"], "-p", str(o["port"]),
-                                      "aethir_web.asgi:application"], env=env)),
+                                      "--access-log", os.devnull, "aethir_web.asgi:application"], env=env)),
             ("scheduler", subprocess.Popen([*manage, "run_scheduler"], env=env)),
         ]
         self._wait_for(url)
         if not o["no_simulator"]:
             children.append(("simulator", subprocess.Popen(
-                [*manage, "simulate_network", "--api-url", url, "--probe-every", "10", "--post-every", "30"], env=env)))
+                [*manage, "simulate_network", "--api-url", url, "--probe-every", "15", "--post-every", "30"], env=env)))
         self.stdout.write(self.style.SUCCESS(f"\nThe demo network is live at {url}/"))
         if settings.DEMO_MODE:
             self.stdout.write(f"Log in as any of: {', '.join(DEMO_ACCOUNTS)} (password: {DEMO_PASSWORD}), or sign up.")
