@@ -24,7 +24,7 @@ def _refused(exc) -> ValidationError:
     return ValidationError({"detail": str(exc)})
 
 
-class NodeSerializer(serializers.ModelSerializer):
+class OfferSerializer(serializers.ModelSerializer):
     gpu_model = serializers.CharField(source="gpu_model.slug")
     gpu_name = serializers.CharField(source="gpu_model.name")
     vram_gb = serializers.IntegerField(source="gpu_model.vram_gb")
@@ -33,6 +33,8 @@ class NodeSerializer(serializers.ModelSerializer):
     collateral = MicroAthField()
     required_collateral = MicroAthField()
     provider = serializers.CharField(source="provider.username")
+    # Plain strings: the enum names live with the monitoring API's schema.
+    status = serializers.CharField(read_only=True)
 
     class Meta:
         model = GpuNode
@@ -48,7 +50,7 @@ class NodeList(generics.ListAPIView):
     min_vram, count, region, near, max_price in ATH, min_health in %,
     availability=free|all, sort=price|-price|health|proximity|vram)."""
 
-    serializer_class = NodeSerializer
+    serializer_class = OfferSerializer
     permission_classes = [permissions.AllowAny]
 
     @extend_schema(parameters=[OpenApiParameter(n, str) for n in CatalogueForm.base_fields])
@@ -62,7 +64,7 @@ class NodeList(generics.ListAPIView):
 
 
 class NodeDetail(generics.RetrieveAPIView):
-    serializer_class = NodeSerializer
+    serializer_class = OfferSerializer
     permission_classes = [permissions.AllowAny]
     queryset = GpuNode.objects.select_related("gpu_model", "region", "provider")
 
@@ -94,7 +96,7 @@ class CandidateSerializer(serializers.Serializer):
     rtt_ms = serializers.IntegerField()
     cost_per_hour = MicroAthField()
     parts = PartSerializer(many=True)
-    node = NodeSerializer()
+    node = OfferSerializer()
 
 
 class Match(APIView):
@@ -147,6 +149,7 @@ class RentalSerializer(serializers.ModelSerializer):
     carried_out = MicroAthField()
     replaces = serializers.PrimaryKeyRelatedField(read_only=True)
     renter_region = serializers.SlugRelatedField(slug_field="code", read_only=True)
+    status = serializers.CharField(read_only=True, help_text="active, ended or replaced")
 
     class Meta:
         model = Rental
@@ -316,12 +319,12 @@ class RegisterRequest(serializers.Serializer):
     sla_tier = serializers.ChoiceField(choices=SlaTier.choices, default=SlaTier.STANDARD)
 
 
-class ProviderNodeSerializer(NodeSerializer):
+class ProviderNodeSerializer(OfferSerializer):
     offline_since_epoch = serializers.IntegerField(allow_null=True)
     withdraw_from_epoch = serializers.SerializerMethodField()
 
-    class Meta(NodeSerializer.Meta):
-        fields = [*NodeSerializer.Meta.fields, "endpoint", "offline_since_epoch", "withdraw_from_epoch"]
+    class Meta(OfferSerializer.Meta):
+        fields = [*OfferSerializer.Meta.fields, "endpoint", "offline_since_epoch", "withdraw_from_epoch"]
 
     def get_withdraw_from_epoch(self, node) -> int | None:
         return providers.withdraw_available_at(node)
@@ -419,11 +422,24 @@ class SlashSerializer(serializers.ModelSerializer):
         fields = ["node", "node_name", "epoch", "kind", "amount", "reason", "rental", "tx_height", "created_at"]
 
 
+class EpochEarningsSerializer(serializers.Serializer):
+    epoch = serializers.IntegerField()
+    earned = MicroAthField()
+    sla_credits = MicroAthField()
+
+
+class EarningsSerializer(serializers.Serializer):
+    totals = serializers.DictField(child=MicroAthField())
+    per_epoch = EpochEarningsSerializer(many=True)
+    slashes = SlashSerializer(many=True)
+
+
 class ProviderEarnings(APIView):
     """Your rental earnings per epoch and your slashes with their reasons."""
 
     permission_classes = [permissions.IsAuthenticated]
 
+    @extend_schema(responses=EarningsSerializer)
     def get(self, request):
         d = providers.dashboard(request.user)
         return Response({
