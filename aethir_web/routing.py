@@ -5,8 +5,10 @@ from django.urls import path
 from apps.explorer.consumers import LedgerFeedConsumer
 from apps.governance.consumers import ProposalConsumer
 from apps.monitoring import consumers as monitoring
+from apps.overview.consumers import HomeConsumer
 
 websocket_urlpatterns = [
+    path("ws/home/", HomeConsumer.as_asgi()),
     path("ws/ledger/", LedgerFeedConsumer.as_asgi()),
     path("ws/governance/<int:pk>/", ProposalConsumer.as_asgi()),
     path("ws/monitoring/", monitoring.OverviewConsumer.as_asgi()),

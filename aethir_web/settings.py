@@ -67,6 +67,7 @@ INSTALLED_APPS = [
     "apps.governance",
     "apps.monitoring",
     "apps.settlement",
+    "apps.overview",
     "apps.demo",
 ]
 

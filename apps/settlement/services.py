@@ -117,11 +117,9 @@ def settle(epoch: int, progress: Callable[[str], None] | None = None) -> EpochSe
 
 
 def _settle_rentals(epoch: int, report: EpochSettlement) -> None:
-    try:
-        from apps.marketplace.services import settle_rentals
-    except ImportError:  # the marketplace's billing is not installed in this build
-        return
-    totals = settle_rentals(epoch) or {}
+    from apps.marketplace.services import settle_rentals
+
+    totals = settle_rentals(epoch)
     for field in ("rental_fees", "protocol_fees", "refunds", "sla_credits", "collateral_slashed"):
         setattr(report, field, getattr(report, field) + int(totals.get(field, 0)))
 

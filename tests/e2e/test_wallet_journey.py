@@ -12,7 +12,7 @@ pytestmark = pytest.mark.browser
 def test_sign_up_faucet_wallet_and_explorer(live_server_url, new_page, shot):
     page = new_page()
     page.goto(live_server_url + "/")
-    expect(page.get_by_test_id("supply")).to_have_text("42,000,000,000 ATH")
+    expect(page.get_by_text("supply 42,000,000,000 ATH, fixed")).to_be_visible()
     page.get_by_role("link", name="Sign up").first.click()
     page.get_by_label("Username").fill("ada")
     page.get_by_label("Password", exact=True).fill("analytical-engine-1843")

@@ -1,0 +1,17 @@
+from django.template.loader import render_to_string
+
+from apps.core.consumers import CoalescedFragmentConsumer
+from apps.core.events import LEDGER_GROUP
+from apps.monitoring.live import OVERVIEW_GROUP
+
+from .queries import glance
+
+
+class HomeConsumer(CoalescedFragmentConsumer):
+    min_interval = 2.0  # the landing page is the most visited: redraw at most every 2 s
+
+    def groups_for(self):
+        return [OVERVIEW_GROUP, LEDGER_GROUP]
+
+    def render(self):
+        return render_to_string("overview/_glance.html", {"g": glance()})
