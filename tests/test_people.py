@@ -161,3 +161,21 @@ def test_a_user_only_ever_sees_their_own_wallet(client, user, other_user):
 def test_factory_users_can_log_in(genesis):
     u = UserFactory()
     assert Client().login(username=u.username, password=PASSWORD)
+
+
+def test_log_in_attempts_are_throttled(client, user):
+    for _ in range(10):
+        assert client.post(reverse("accounts:login"), {"username": user.username, "password": "wrong"}).status_code == 200
+    blocked = client.post(reverse("accounts:login"), {"username": user.username, "password": PASSWORD})
+    assert blocked.status_code == 429 and "Too many log-in attempts" in blocked.content.decode()
+    assert "_auth_user_id" not in client.session  # even the right password waits
+
+
+def test_faucet_clicks_are_throttled(logged_in, user, settings):
+    settings.FAUCET_CLAIMS_PER_DAY = 100
+    for _ in range(10):
+        logged_in.post(reverse("accounts:faucet"))
+    response = logged_in.post(reverse("accounts:faucet"), follow=True)
+    assert "Too many faucet requests" in response.content.decode()
+    user.wallet.refresh_from_db()
+    assert user.wallet.available == ath(10_000) * 10

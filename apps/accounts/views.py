@@ -1,11 +1,13 @@
 from django.contrib import messages
 from django.contrib.auth import login
+from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
 from apps.core.models import Entry
+from apps.core.ratelimit import client_ip, hit
 
 from . import services
 from .forms import SendForm, SignUpForm
@@ -44,6 +46,12 @@ def wallet(request):
 @login_required
 @require_POST
 def faucet(request):
+    allowed, retry = hit("faucet", str(request.user.pk), *FAUCET_CLICKS)
+    if not allowed:
+        messages.error(request, f"Too many faucet requests. Try again in {retry // 60 + 1} minutes.")
+        if request.htmx:
+            return render(request, "accounts/wallet.html#wallet-panel", _wallet_context(request), status=429)
+        return redirect("accounts:wallet")
     try:
         services.claim_faucet(request.user)
         messages.success(request, "Faucet funds received.")
@@ -70,3 +78,23 @@ def send(request):
     status = 200 if form is None else 400
     template = "accounts/wallet.html#wallet-panel" if request.htmx else "accounts/wallet.html"
     return render(request, template, _wallet_context(request, form), status=status)
+
+
+LOGIN_ATTEMPTS = (10, 15 * 60)  # per address and username, per 15 minutes
+FAUCET_CLICKS = (10, 60 * 60)  # per user per hour (the daily claim limit is separate)
+
+
+class LoginView(auth_views.LoginView):
+    """Django's log-in, with attempts limited per client address and username."""
+
+    redirect_authenticated_user = True
+
+    def post(self, request, *args, **kwargs):
+        username = (request.POST.get("username") or "")[:150].lower()
+        allowed, retry = hit("login", f"{client_ip(request)}:{username}", *LOGIN_ATTEMPTS)
+        if not allowed:
+            form = self.get_form()
+            form.errors.clear()
+            form.add_error(None, f"Too many log-in attempts. Try again in {retry // 60 + 1} minutes.")
+            return self.render_to_response(self.get_context_data(form=form), status=429)
+        return super().post(request, *args, **kwargs)
