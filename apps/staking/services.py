@@ -818,7 +818,7 @@ def slash_checker(checker: CheckerNode, fraction_ppm: int, infraction_epoch: int
         )
         cut_entries = []
         for entry in entries:
-            cut = entry.amount * fraction_ppm // PPM if entry.creation_epoch > infraction_epoch else 0
+            cut = entry.amount * fraction_ppm // PPM
             if not cut:
                 continue
             entry.amount -= cut
