@@ -6,6 +6,7 @@ from . import views
 app_name = "api"
 
 urlpatterns = [
+    path("staking/", include("apps.staking.api_urls")),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     path("docs/", SpectacularSwaggerSplitView.as_view(url_name="api:schema"), name="docs"),
     path("redoc/", SpectacularRedocView.as_view(url_name="api:schema"), name="redoc"),

@@ -1,8 +1,275 @@
-from django.shortcuts import render
+"""Staking pages. Thin: forms parse, services decide, queries read."""
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.paginator import Paginator
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_POST
 
 from apps.accounts.services import open_wallet
+from apps.core import epochs, parameters
+from apps.core.amounts import format_uath
+from apps.core.models import CheckerNode, CheckerStatus
+
+from . import queries, services
+from .forms import ActivateForm, ClaimForm, CommissionForm, DelegateForm, RedelegateForm, UndelegateForm
+from .models import CommissionChange, JailRecord, RewardPeriod, SlashEvent, SlashImpact, StakingState, UnbondingEntry
+
+
+def _epoch_context():
+    now = epochs.current_number()
+    return {"epoch": now, "epoch_seconds": parameters.get("epoch_seconds")}
 
 
 def index(request):
-    wallet = open_wallet(request.user) if request.user.is_authenticated else None
-    return render(request, "staking/index.html", {"wallet": wallet})
+    sort = request.GET.get("sort") or "stake"
+    if sort not in queries.SORTS:
+        sort = "stake"
+    status = request.GET.get("status") or ""
+    if status not in queries.STATUSES:
+        status = ""
+    q = (request.GET.get("q") or "").strip()[:80]
+    context = {
+        "rows": queries.checker_rows(sort=sort, status=status, q=q),
+        "sort": sort, "status": status, "q": q,
+        "sorts": [(k, v[0]) for k, v in queries.SORTS.items()],
+        "statuses": list(queries.STATUSES.items()),
+        "window": queries.WINDOW,
+        "min_delegation": parameters.get("min_delegation"),
+        **_epoch_context(),
+    }
+    if request.user.is_authenticated:
+        wallet = open_wallet(request.user)
+        context["wallet"] = wallet
+        context["pending_total"] = services.pending_rewards(wallet)
+    if request.htmx and request.htmx.target == "checker-table":
+        return render(request, "staking/index.html#checker-table", context)
+    return render(request, "staking/index.html", context)
+
+
+def _checker_context(request, checker, **forms):
+    ctx = {
+        "checker": checker,
+        "row": queries.checker_row(checker),
+        "state": StakingState.objects.filter(checker=checker).first(),
+        "periods": RewardPeriod.objects.filter(checker=checker).order_by("-period")[:15],
+        "slashes": SlashEvent.objects.filter(checker=checker)[:20],
+        "jails": JailRecord.objects.filter(checker=checker)[:20],
+        "commission_changes": CommissionChange.objects.filter(checker=checker)[:10],
+        "min_delegation": parameters.get("min_delegation"),
+        "unbonding_epochs": parameters.get("unbonding_epochs"),
+        **_epoch_context(),
+    }
+    try:
+        from apps.monitoring.models import CheckerEpoch
+
+        ctx["report_epochs"] = CheckerEpoch.objects.filter(checker=checker).order_by("-epoch")[:10]
+    except ImportError:  # pragma: no cover
+        ctx["report_epochs"] = []
+    if request.user.is_authenticated:
+        wallet = open_wallet(request.user)
+        held = services.delegated_to(wallet, checker)
+        ctx.update(
+            wallet=wallet,
+            held=held,
+            pending=services.pending_rewards(wallet, checker),
+            delegate_form=forms.get("delegate_form") or DelegateForm(initial={"checker": checker.pk}),
+            undelegate_form=forms.get("undelegate_form") or UndelegateForm(initial={"checker": checker.pk}),
+            redelegate_form=forms.get("redelegate_form") or RedelegateForm(initial={"src": checker.pk}, exclude=checker),
+            is_operator=checker.operator_id == request.user.pk,
+        )
+    return ctx
+
+
+def checker_detail(request, pk: int):
+    checker = get_object_or_404(CheckerNode.objects.select_related("operator", "region"), pk=pk)
+    return render(request, "staking/checker.html", _checker_context(request, checker))
+
+
+def _refuse(request, checker, status=400, **forms):
+    return render(request, "staking/checker.html", _checker_context(request, checker, **forms), status=status)
+
+
+@login_required
+@require_POST
+def delegate(request):
+    form = DelegateForm(request.POST)
+    checker = _posted_checker(request, "checker")
+    if form.is_valid():
+        try:
+            services.delegate(request.user, form.cleaned_data["checker"], form.cleaned_data["amount"])
+            messages.success(request, f"Delegated {format_uath(form.cleaned_data['amount'])} to {checker.name}.")
+            return redirect("staking:me")
+        except services.StakingError as exc:
+            form.add_error("amount", str(exc))
+    return _refuse(request, checker, delegate_form=form)
+
+
+@login_required
+@require_POST
+def undelegate(request):
+    form = UndelegateForm(request.POST)
+    checker = _posted_checker(request, "checker")
+    if form.is_valid():
+        try:
+            entry = services.undelegate(request.user, checker, form.cleaned_data["amount"])
+            messages.success(
+                request,
+                f"Undelegating {format_uath(entry.amount)} from {checker.name}: available again from epoch {entry.maturity_epoch}.",
+            )
+            return redirect("staking:me")
+        except services.StakingError as exc:
+            form.add_error("amount", str(exc))
+    return _refuse(request, checker, undelegate_form=form)
+
+
+@login_required
+@require_POST
+def redelegate(request):
+    checker = _posted_checker(request, "src")
+    form = RedelegateForm(request.POST, exclude=checker)
+    if form.is_valid():
+        dst = form.cleaned_data["dst"]
+        try:
+            services.redelegate(request.user, checker, dst, form.cleaned_data["amount"])
+            messages.success(request, f"Moved {format_uath(form.cleaned_data['amount'])} from {checker.name} to {dst.name}.")
+            return redirect("staking:me")
+        except services.StakingError as exc:
+            form.add_error("amount", str(exc))
+    return _refuse(request, checker, redelegate_form=form)
+
+
+@login_required
+@require_POST
+def claim(request):
+    form = ClaimForm(request.POST)
+    checker = form.cleaned_data["checker"] if form.is_valid() else None
+    try:
+        paid = services.claim_rewards(request.user, checker)
+        messages.success(request, f"Claimed {format_uath(paid)} of rewards.")
+    except services.StakingError as exc:
+        messages.error(request, str(exc))
+    return redirect(request.POST.get("next") if _safe_next(request) else reverse("staking:me"))
+
+
+def _safe_next(request) -> bool:
+    nxt = request.POST.get("next") or ""
+    return nxt.startswith("/staking/") and "//" not in nxt
+
+
+def _posted_checker(request, field) -> CheckerNode:
+    value = request.POST.get(field) or ""
+    return get_object_or_404(CheckerNode, pk=int(value) if value.isdigit() else 0)
+
+
+@login_required
+def me(request):
+    wallet = open_wallet(request.user)
+    now = epochs.current_number()
+    seconds = parameters.get("epoch_seconds")
+    entries = list(
+        UnbondingEntry.objects.filter(delegator=wallet, matured_epoch__isnull=True).select_related("checker")
+        .order_by("maturity_epoch", "id")
+    )
+    for entry in entries:
+        entry.epochs_left = max(0, entry.maturity_epoch - now)
+        try:
+            entry.matures_at = epochs.epoch(entry.maturity_epoch).start
+        except LookupError:
+            entry.matures_at = None
+    matured = UnbondingEntry.objects.filter(delegator=wallet, matured_epoch__isnull=False).select_related("checker")[:10]
+    positions = services.positions(wallet, epoch=now)
+    context = {
+        "wallet": wallet,
+        "positions": positions,
+        "pending_total": sum(p.pending_reward for p in positions),
+        "bonded_total": sum(p.amount for p in positions),
+        "entries": entries,
+        "matured": matured,
+        "impacts": SlashImpact.objects.filter(delegator=wallet).select_related("slash", "slash__checker", "checker")[:30],
+        "redelegations": wallet.redelegations.select_related("src", "dst").order_by("-id")[:20],
+        "claims": Paginator(wallet.reward_claims.select_related("checker", "tx").order_by("-id"), 10).get_page(1),
+        "chart": {"stake": queries.stake_history(wallet), "rewards": queries.reward_history(wallet),
+                  "pending": str(sum(p.pending_reward for p in positions))},
+        "epoch": now,
+        "epoch_seconds": seconds,
+    }
+    if request.htmx and request.htmx.target == "positions":
+        return render(request, "staking/me.html#positions", context)
+    return render(request, "staking/me.html", context)
+
+
+def _operator_context(request, **forms):
+    checkers = list(CheckerNode.objects.filter(operator=request.user).order_by("id"))
+    for c in checkers:
+        c.form = forms.get(f"commission_{c.pk}") or CommissionForm(initial={"rate": f"{c.commission_rate / 10_000:g}"})
+        c.state = StakingState.objects.filter(checker=c).first()
+        c.periods = RewardPeriod.objects.filter(checker=c).order_by("-period")[:5]
+        c.can_unjail = c.status == CheckerStatus.JAILED and (c.jailed_until_epoch or 0) <= epochs.current_number()
+    return {
+        "checkers": checkers,
+        "activate_form": forms.get("activate_form") or ActivateForm(),
+        "min_stake": parameters.get("min_checker_stake"),
+        "max_change": parameters.get("commission_max_change"),
+        "wallet": open_wallet(request.user),
+        **_epoch_context(),
+    }
+
+
+@login_required
+def operator(request):
+    return render(request, "staking/operator.html", _operator_context(request))
+
+
+@login_required
+@require_POST
+def activate(request):
+    form = ActivateForm(request.POST)
+    if form.is_valid():
+        d = form.cleaned_data
+        try:
+            checker = services.activate_checker(
+                request.user, d["name"], d["self_stake"], commission_rate=d["commission_rate"],
+                commission_max_rate=d["commission_max_rate"],
+            )
+            messages.success(request, f"{checker.name} is {checker.get_status_display().lower()}.")
+            return redirect("staking:operator")
+        except services.StakingError as exc:
+            form.add_error(None, str(exc))
+    return render(request, "staking/operator.html", _operator_context(request, activate_form=form), status=400)
+
+
+@login_required
+@require_POST
+def commission(request, pk: int):
+    checker = get_object_or_404(CheckerNode, pk=pk)
+    form = CommissionForm(request.POST)
+    status = 400
+    if form.is_valid():
+        try:
+            services.set_commission(request.user, checker, form.cleaned_data["rate"])
+            messages.success(request, f"{checker.name}'s commission is now {services.pct(form.cleaned_data['rate'])}.")
+            return redirect("staking:operator")
+        except services.NotAllowed as exc:
+            form.add_error(None, str(exc))
+            status = 403
+        except services.StakingError as exc:
+            form.add_error("rate", str(exc))
+    if status == 403:
+        return render(request, "staking/forbidden.html", {"message": str(form.non_field_errors()[0])}, status=403)
+    return render(request, "staking/operator.html", _operator_context(request, **{f"commission_{pk}": form}), status=status)
+
+
+@login_required
+@require_POST
+def unjail(request, pk: int):
+    checker = get_object_or_404(CheckerNode, pk=pk)
+    try:
+        checker = services.unjail(request.user, checker)
+        messages.success(request, f"{checker.name} is out of jail: {checker.get_status_display().lower()}.")
+    except services.NotAllowed as exc:
+        return render(request, "staking/forbidden.html", {"message": str(exc)}, status=403)
+    except services.StakingError as exc:
+        messages.error(request, str(exc))
+    return redirect("staking:operator")

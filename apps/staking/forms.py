@@ -1,0 +1,75 @@
+from decimal import Decimal, InvalidOperation
+
+from django import forms
+
+from apps.accounts.forms import AmountField
+from apps.core.models import CheckerNode, CheckerStatus
+
+PPM = 1_000_000
+
+
+class PercentField(forms.CharField):
+    """A percentage typed by a person ("5", "2.5%"), cleaned to ppm."""
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("max_length", 12)
+        kwargs.setdefault("widget", forms.TextInput(attrs={"inputmode": "decimal", "placeholder": "5"}))
+        super().__init__(**kwargs)
+
+    def clean(self, value):
+        value = (super().clean(value) or "").strip().rstrip("%").strip()
+        try:
+            number = Decimal(value)
+        except InvalidOperation:
+            raise forms.ValidationError("Enter a percentage, like 5 or 2.5.") from None
+        if not number.is_finite() or not 0 <= number <= 100:
+            raise forms.ValidationError("Enter a percentage between 0 and 100.")
+        ppm = number * 10_000
+        if ppm != ppm.to_integral_value():
+            raise forms.ValidationError("Use at most four decimals (1 ppm = 0.0001%).")
+        return int(ppm)
+
+
+class CheckerChoiceField(forms.ModelChoiceField):
+    def label_from_instance(self, obj):
+        return f"{obj.name} ({obj.get_status_display().split(' (')[0].lower()}, {obj.commission_rate / 10_000:g}% commission)"
+
+
+class DelegateForm(forms.Form):
+    checker = forms.ModelChoiceField(queryset=CheckerNode.objects.all(), widget=forms.HiddenInput)
+    amount = AmountField(label="Amount to delegate (ATH)")
+
+
+class UndelegateForm(forms.Form):
+    checker = forms.ModelChoiceField(queryset=CheckerNode.objects.all(), widget=forms.HiddenInput)
+    amount = AmountField(label="Amount to undelegate (ATH)")
+
+
+class RedelegateForm(forms.Form):
+    src = forms.ModelChoiceField(queryset=CheckerNode.objects.all(), widget=forms.HiddenInput)
+    dst = CheckerChoiceField(
+        label="Move to checker", queryset=CheckerNode.objects.filter(status=CheckerStatus.ACTIVE).order_by("name"),
+        empty_label="Choose an active checker",
+    )
+    amount = AmountField(label="Amount to move (ATH)")
+
+    def __init__(self, *args, exclude=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        if exclude is not None:
+            self.fields["dst"].queryset = self.fields["dst"].queryset.exclude(pk=exclude.pk)
+
+
+class ClaimForm(forms.Form):
+    checker = forms.ModelChoiceField(queryset=CheckerNode.objects.all(), required=False, widget=forms.HiddenInput)
+
+
+class ActivateForm(forms.Form):
+    name = forms.CharField(max_length=80, label="Checker name")
+    self_stake = AmountField(label="Self-stake (ATH)")
+    commission_rate = PercentField(label="Commission (%)", initial="5")
+    commission_max_rate = PercentField(label="Maximum commission (%)", initial="20",
+                                       help_text="Fixed for the checker's lifetime.")
+
+
+class CommissionForm(forms.Form):
+    rate = PercentField(label="New commission (%)")

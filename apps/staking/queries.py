@@ -1,0 +1,128 @@
+"""What the staking pages and the API show; one place so every page and
+the API say the same numbers."""
+
+from collections import defaultdict
+from dataclasses import dataclass
+
+from django.db.models import Count, Max, Sum
+
+from apps.core import epochs, parameters
+from apps.core.models import CheckerNode, CheckerStatus
+
+from .models import Delegation, JailRecord, RewardPeriod, SlashEvent
+
+PPM = 1_000_000
+WINDOW = 7  # "recent" epochs for APR, accuracy and delivery
+
+SORTS = {
+    "stake": ("Total stake", lambda r: (-r.checker.total_stake, r.checker.name)),
+    "self": ("Self-stake", lambda r: (-r.checker.self_stake, r.checker.name)),
+    "commission": ("Commission (lowest)", lambda r: (r.checker.commission_rate, r.checker.name)),
+    "apr": ("Recent APR", lambda r: (-(r.apr_ppm or 0), r.checker.name)),
+    "accuracy": ("Report accuracy", lambda r: (-(r.accuracy_ppm if r.accuracy_ppm is not None else -1), r.checker.name)),
+    "name": ("Name", lambda r: (r.checker.name.lower(),)),
+}
+STATUSES = {"": "All", **dict(CheckerStatus.choices)}
+
+
+@dataclass
+class CheckerRow:
+    checker: CheckerNode
+    delegators: int = 0
+    apr_ppm: int | None = None
+    accuracy_ppm: int | None = None
+    delivery_ppm: int | None = None
+    slashes: int = 0
+    slashed_total: int = 0
+    last_slash_epoch: int | None = None
+    jailings: int = 0
+
+
+def epochs_per_year() -> int:
+    return 365 * 24 * 3600 // parameters.get("epoch_seconds")
+
+
+def _report_stats(ids, since: int) -> dict[int, tuple[int | None, int | None]]:
+    """(accuracy, delivery) in ppm over recent epochs, from the monitoring
+    app's per-epoch checker counts when it is installed."""
+    try:
+        from apps.monitoring.models import CheckerEpoch
+    except ImportError:  # pragma: no cover - monitoring is part of the project
+        return {}
+    rows = (
+        CheckerEpoch.objects.filter(checker_id__in=ids, epoch__gte=since).order_by()
+        .values("checker_id").annotate(a=Sum("assigned"), d=Sum("delivered"), c=Sum("correct"))
+    )
+    out = {}
+    for r in rows:
+        accuracy = r["c"] * PPM // r["d"] if r["d"] else None
+        delivery = r["d"] * PPM // r["a"] if r["a"] else None
+        out[r["checker_id"]] = (accuracy, delivery)
+    return out
+
+
+def checker_rows(*, sort: str = "stake", status: str = "", q: str = "") -> list[CheckerRow]:
+    checkers = CheckerNode.objects.select_related("operator", "region")
+    if status in CheckerStatus.values:
+        checkers = checkers.filter(status=status)
+    if q:
+        checkers = checkers.filter(name__icontains=q)
+    rows = {c.pk: CheckerRow(checker=c) for c in checkers}
+    if not rows:
+        return []
+    ids = list(rows)
+    now = epochs.current_number()
+    since = now - WINDOW
+    for cid, n in Delegation.objects.filter(checker_id__in=ids).order_by().values("checker_id").annotate(
+            n=Count("delegator_id", distinct=True)).values_list("checker_id", "n"):
+        rows[cid].delegators = n
+    returns = defaultdict(int)
+    for cid, share, stake in RewardPeriod.objects.filter(checker_id__in=ids, epoch__gte=since).values_list(
+            "checker_id", "delegators_share", "eligible_stake"):
+        returns[cid] += share * PPM // stake
+    per_year = epochs_per_year()
+    for cid, row in rows.items():
+        if row.checker.total_stake:
+            row.apr_ppm = returns[cid] * per_year // WINDOW
+    for cid, (accuracy, delivery) in _report_stats(ids, since).items():
+        rows[cid].accuracy_ppm, rows[cid].delivery_ppm = accuracy, delivery
+    for r in SlashEvent.objects.filter(checker_id__in=ids).order_by().values("checker_id").annotate(
+            n=Count("id"), total=Sum("total_amount"), last=Max("infraction_epoch")):
+        row = rows[r["checker_id"]]
+        row.slashes, row.slashed_total, row.last_slash_epoch = r["n"], r["total"] or 0, r["last"]
+    for cid, n in JailRecord.objects.filter(checker_id__in=ids).order_by().values("checker_id").annotate(
+            n=Count("id")).values_list("checker_id", "n"):
+        rows[cid].jailings = n
+    key = SORTS.get(sort, SORTS["stake"])[1]
+    return sorted(rows.values(), key=key)
+
+
+def checker_row(checker: CheckerNode) -> CheckerRow:
+    for row in checker_rows(q=checker.name):
+        if row.checker.pk == checker.pk:
+            return row
+    return CheckerRow(checker=checker)
+
+
+def stake_history(account) -> list[dict]:
+    """The account's bonded and unbonding balance after every ledger
+    transaction that touched it (from the ledger's checkpoints)."""
+    from apps.core.models import Checkpoint, LedgerTransaction
+
+    points = list(Checkpoint.objects.filter(account=account).order_by("height").values("height", "bonded", "unbonding"))
+    times = dict(LedgerTransaction.objects.filter(height__in=[p["height"] for p in points]).values_list("height", "created_at"))
+    return [
+        {"t": times[p["height"]].isoformat(), "bonded": str(p["bonded"]), "unbonding": str(p["unbonding"])}
+        for p in points
+        if p["height"] in times
+    ]
+
+
+def reward_history(account) -> list[dict]:
+    """Cumulative rewards received, claim by claim."""
+    total = 0
+    out = []
+    for claim in account.reward_claims.order_by("id").values("created_at", "amount"):
+        total += claim["amount"]
+        out.append({"t": claim["created_at"].isoformat(), "cumulative": str(total)})
+    return out
