@@ -35,17 +35,31 @@ class CheckerChoiceField(forms.ModelChoiceField):
         return f"{obj.name} ({obj.get_status_display().split(' (')[0].lower()}, {obj.commission_rate / 10_000:g}% commission)"
 
 
-class DelegateForm(forms.Form):
+class _OwnIds:
+    """Several forms share the checker page: give each its own element ids
+    so every label points at its own input."""
+
+    id_prefix = ""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("auto_id", f"{self.id_prefix}_%s")
+        super().__init__(*args, **kwargs)
+
+
+class DelegateForm(_OwnIds, forms.Form):
+    id_prefix = "delegate"
     checker = forms.ModelChoiceField(queryset=CheckerNode.objects.all(), widget=forms.HiddenInput)
     amount = AmountField(label="Amount to delegate (ATH)")
 
 
-class UndelegateForm(forms.Form):
+class UndelegateForm(_OwnIds, forms.Form):
+    id_prefix = "undelegate"
     checker = forms.ModelChoiceField(queryset=CheckerNode.objects.all(), widget=forms.HiddenInput)
     amount = AmountField(label="Amount to undelegate (ATH)")
 
 
-class RedelegateForm(forms.Form):
+class RedelegateForm(_OwnIds, forms.Form):
+    id_prefix = "redelegate"
     src = forms.ModelChoiceField(queryset=CheckerNode.objects.all(), widget=forms.HiddenInput)
     dst = CheckerChoiceField(
         label="Move to checker", queryset=CheckerNode.objects.filter(status=CheckerStatus.ACTIVE).order_by("name"),

@@ -1,7 +1,6 @@
 """What the staking pages and the API show; one place so every page and
 the API say the same numbers."""
 
-from collections import defaultdict
 from dataclasses import dataclass
 
 from django.db.models import Count, Max, Sum
@@ -76,13 +75,13 @@ def checker_rows(*, sort: str = "stake", status: str = "", q: str = "") -> list[
     for cid, n in Delegation.objects.filter(checker_id__in=ids).order_by().values("checker_id").annotate(
             n=Count("delegator_id", distinct=True)).values_list("checker_id", "n"):
         rows[cid].delegators = n
-    returns = defaultdict(int)
+    returns = {}
     for cid, share, stake in RewardPeriod.objects.filter(checker_id__in=ids, epoch__gte=since).values_list(
             "checker_id", "delegators_share", "eligible_stake"):
-        returns[cid] += share * PPM // stake
+        returns[cid] = returns.get(cid, 0) + share * PPM // stake
     per_year = epochs_per_year()
     for cid, row in rows.items():
-        if row.checker.total_stake:
+        if cid in returns:
             row.apr_ppm = returns[cid] * per_year // WINDOW
     for cid, (accuracy, delivery) in _report_stats(ids, since).items():
         rows[cid].accuracy_ppm, rows[cid].delivery_ppm = accuracy, delivery

@@ -14,6 +14,9 @@
     var cfg = { displayModeBar: false, responsive: true };
     var stake = data.stake || [];
     if (stake.length) {
+      // Carry the latest balances to now, so the last change is not drawn on the edge.
+      var last = stake[stake.length - 1];
+      stake = stake.concat([{ t: new Date().toISOString(), bonded: last.bonded, unbonding: last.unbonding }]);
       var t = stake.map(function (p) { return p.t; });
       Plotly.newPlot("stake-chart", [
         { x: t, y: stake.map(function (p) { return toAth(p.bonded); }), name: "Bonded", type: "scatter", mode: "lines", line: { shape: "hv" } },
