@@ -44,6 +44,13 @@ def uath(text: str) -> int:
     return int(Decimal(number) * 1_000_000)
 
 
+def htmx_ready(page, selector):
+    """Wait until htmx has processed ``selector`` (on a busy machine the
+    deferred script can run after the test starts typing)."""
+    page.wait_for_load_state("load")
+    page.wait_for_function(f"() => window.htmx && document.querySelector({selector!r})['htmx-internal-data']")
+
+
 def sign_up(page, url, name):
     page.goto(url + "/accounts/signup/")
     page.get_by_label("Username").fill(name)
@@ -66,9 +73,10 @@ def test_provider_onboards_and_a_renter_rents_and_ends(private_server, new_page,
     provider.goto(server.url + "/marketplace/provide/")
     shot(provider, "marketplace-provider-empty")
     provider.get_by_test_id("register-node").click()
+    htmx_ready(provider, "form[hx-get]")
     provider.get_by_label("Node name").fill("fra-l40s")
     provider.get_by_label("GPU model").select_option(label="NVIDIA L40S 48GB")
-    expect(provider.get_by_test_id("collateral-needed")).to_have_text("3,000 ATH")
+    expect(provider.get_by_test_id("collateral-needed")).to_have_text("3,000 ATH", timeout=10_000)
     provider.get_by_label("Region").select_option(label="Europe Central (Frankfurt)")
     provider.get_by_label("Bandwidth (Mbps)").fill("50")
     provider.get_by_label("Price per GPU-hour (ATH)").fill("1.8")
@@ -105,8 +113,9 @@ def test_provider_onboards_and_a_renter_rents_and_ends(private_server, new_page,
         page = new_page()
         sign_up(page, server.url, "ada")
         page.get_by_role("link", name="Marketplace").first.click()
+        htmx_ready(page, "#filters")
         page.get_by_label("GPU model").select_option(label="NVIDIA L40S 48GB · 48 GB")
-        expect(page).to_have_url(re.compile(r"gpu=l40s"))  # htmx kept the URL shareable
+        expect(page).to_have_url(re.compile(r"gpu=l40s"), timeout=10_000)  # htmx kept the URL shareable
         expect(page.get_by_test_id("result-count")).to_have_text("1 node")
         page.get_by_label("I am near").select_option(label="Europe West (Dublin)")
         expect(page.get_by_test_id("offer")).to_contain_text("ms")
