@@ -737,7 +737,9 @@ def mature_unbonding(epoch: int | None = None) -> tuple[int, int]:
     e = _epoch(epoch)
     with transaction.atomic():
         _serialise()
-        due = UnbondingEntry.objects.select_for_update().filter(matured_epoch__isnull=True, maturity_epoch__lte=e)
+        # The chain-head lock taken above already keeps other writers out;
+        # PostgreSQL refuses FOR UPDATE on the aggregate anyway.
+        due = UnbondingEntry.objects.filter(matured_epoch__isnull=True, maturity_epoch__lte=e)
         per_account = dict(due.order_by().values("delegator_id").annotate(s=Sum("amount")).values_list("delegator_id", "s"))
         count = due.count()
         if not count:
