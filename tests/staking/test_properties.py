@@ -355,7 +355,7 @@ class TestStakingAgainstReferenceModel(TestCase):
         run_state_machine_as_test(
             StakingMachine,
             settings=settings(
-                max_examples=20,
+                max_examples=16,
                 stateful_step_count=40,
                 deadline=None,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
