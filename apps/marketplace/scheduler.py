@@ -24,9 +24,8 @@ come back as annotations and are what the page and the API explain.
 import math
 from dataclasses import dataclass, field
 
-from django.db.models import BigIntegerField, Case, Count, Exists, F, IntegerField, Min, OuterRef, Value, When
-
-from django.db.models.functions import Cast
+from django.db.models import BigIntegerField, Count, Exists, F, Min, OuterRef
+from django.db.models.expressions import RawSQL
 
 from apps.core.amounts import format_uath
 from apps.core.models import GpuModel, GpuNode, NodeStatus, Region
@@ -170,50 +169,43 @@ def match(req: Requirements, limit: int = 5) -> dict:
     if not count:
         return {"count": 0, "candidates": [], "preference": preference, "weights": w, "min_cost": None}
 
-    prox = Case(
-        *[When(region_id=rid, then=Value(p)) for rid, (_, p, _) in table.items()],
-        default=Value(0),
-        output_field=IntegerField(),
+    # One raw expression: Django's CASE/Cast expression tree for 14 regions
+    # costs more to compile than the query costs to run. Integer division in
+    # both SQLite and PostgreSQL (bigint / bigint); all terms are
+    # non-negative, so truncation is rounding down, exactly as Part.points.
+    node_table = GpuNode._meta.db_table
+    prox_sql = "CASE %s.region_id %s ELSE 0 END" % (
+        node_table, " ".join(f"WHEN {int(rid)} THEN {int(p)}" for rid, (_, p, _) in table.items())
     )
-    # Integer division in both SQLite and PostgreSQL (bigint / bigint); all
-    # terms are non-negative, so truncation is rounding down.
-    price = Case(
-        When(cost=0, then=Value(PPM)),
-        default=Value(min_cost * PPM, output_field=BigIntegerField()) / Cast(F("cost"), BigIntegerField()),
-        output_field=BigIntegerField(),
+    cost_sql = f"(CAST({node_table}.price_per_gpu_hour AS BIGINT) * {node_table}.gpu_count)"
+    price_sql = f"(CASE WHEN {cost_sql} = 0 THEN {PPM} ELSE CAST({int(min_cost) * PPM} AS BIGINT) / {cost_sql} END)"
+    total_sql = (
+        f"(CAST({node_table}.health_score AS BIGINT) * {w['health']} / {PPM})"
+        f" + (CAST({prox_sql} AS BIGINT) * {w['proximity']} / {PPM})"
+        f" + ({price_sql} * {w['price']} / {PPM})"
     )
     ranked = (
-        qs.annotate(health_ppm=F("health_score"), prox_ppm=prox, price_ppm=price)
-        .annotate(
-            total=(
-                _big("health_ppm") * Value(w["health"]) / Value(PPM)
-                + _big("prox_ppm") * Value(w["proximity"]) / Value(PPM)
-                + _big("price_ppm") * Value(w["price"]) / Value(PPM)
-            )
-        )
+        qs.annotate(total=RawSQL(total_sql, (), output_field=BigIntegerField()))
         .select_related("gpu_model", "region", "provider")
         .order_by("-total", "cost", "pk")[:limit]
     )
     out = []
     for i, node in enumerate(ranked, start=1):
-        km, _, rtt = table.get(node.region_id, (0, 0, 0))
+        km, prox_ppm, rtt = table.get(node.region_id, (0, 0, 0))
+        price_ppm = PPM if node.cost == 0 else min_cost * PPM // node.cost
         parts = [
-            Part("health", node.health_ppm, w["health"], f"health {node.health_ppm * 100 // PPM}% from checker consensus"),
+            Part("health", node.health_score, w["health"], f"health {node.health_score * 100 // PPM}% from checker consensus"),
             Part(
-                "proximity", node.prox_ppm, w["proximity"],
+                "proximity", prox_ppm, w["proximity"],
                 f"{km:,} km from {req.region.name}, ~{rtt} ms round trip" if req.region else "no location given: all equal",
             ),
-            Part("price", node.price_ppm, w["price"], _price_detail(node.cost, min_cost)),
+            Part("price", price_ppm, w["price"], _price_detail(node.cost, min_cost)),
         ]
+        # The SQL ordering and the explanation are the same integer formula.
+        assert node.total == sum(part.points for part in parts), (node.pk, node.total, parts)
         out.append(Candidate(node=node, rank=i, total=node.total, parts=parts, distance_km=km, rtt_ms=rtt,
                              cost_per_hour=node.cost))
     return {"count": count, "candidates": out, "preference": preference, "weights": w, "min_cost": min_cost}
-
-
-def _big(name):
-    # PostgreSQL multiplies two integers as a 32-bit integer; a ppm score
-    # times a ppm weight needs 64 bits.
-    return Cast(F(name), BigIntegerField())
 
 
 def _price_detail(cost: int, min_cost: int) -> str:
