@@ -61,8 +61,9 @@ def test_agents_feed_the_live_node_page(private_server, new_page, shot, tmp_path
         # the end of its 10 s epoch: both appear without a reload.
         expect(page.get_by_test_id("last-heartbeat")).not_to_have_text("never", timeout=20_000)
         expect(page.locator("#node-reports")).to_contain_text("e2e-checker", timeout=30_000)
-        expect(page.locator("#node-reports")).to_contain_text("2× NVIDIA H100 80GB")
-        expect(page.locator("#node-reports")).to_contain_text("100%")
+        # The GPU facts the agent serves match the declared spec. (Uptime can be
+        # below 100% here: the checker may probe before the agent listens.)
+        expect(page.locator("#node-reports")).to_contain_text("✔ 2× NVIDIA H100 80GB")
         shot(page, "monitoring-node-live")
         page.goto(f"{server.url}/monitoring/checkers/{ids['checker']}/")
         expect(page.get_by_test_id("checker-delivered")).to_be_visible()
