@@ -28,20 +28,29 @@ class Command(BaseCommand):
     def handle(self, *args, **o):
         call_command("migrate", interactive=False, verbosity=0)
         call_command("genesis")
-        if settings.DEMO_MODE and not o["no_seed"]:
-            call_command("seed_demo", nodes=o["nodes"])
         url = f"http://{o['host']}:{o['port']}"
         manage = [sys.executable, str(settings.BASE_DIR / "manage.py")]
         env = dict(os.environ, PYTHONUNBUFFERED="1", REQUEST_LOG_LEVEL="ERROR")
+        # The web server first, so the site answers while the demo is seeded.
         children = [
             ("web", subprocess.Popen([sys.executable, "-m", "daphne", "-b", o["host"], "-p", str(o["port"]),
                                       "--access-log", os.devnull, "aethir_web.asgi:application"], env=env)),
-            ("scheduler", subprocess.Popen([*manage, "run_scheduler"], env=env)),
         ]
-        self._wait_for(url)
-        if not o["no_simulator"]:
-            children.append(("simulator", subprocess.Popen(
-                [*manage, "simulate_network", "--api-url", url, "--probe-every", "15", "--post-every", "30"], env=env)))
+        try:
+            self._wait_for(url)
+            self.stdout.write(self.style.SUCCESS(f"Serving {url}/"))
+            if settings.DEMO_MODE and not o["no_seed"]:
+                call_command("seed_demo", nodes=o["nodes"])
+            # Then the scheduler (after the seed, which settles its own history)
+            # and the agents.
+            children.append(("scheduler", subprocess.Popen([*manage, "run_scheduler"], env=env)))
+            if not o["no_simulator"]:
+                children.append(("simulator", subprocess.Popen(
+                    [*manage, "simulate_network", "--api-url", url, "--probe-every", "15", "--post-every", "30"],
+                    env=env)))
+        except BaseException:
+            self._stop(children)
+            raise
         self.stdout.write(self.style.SUCCESS(f"\nThe demo network is live at {url}/"))
         if settings.DEMO_MODE:
             self.stdout.write(f"Log in as any of: {', '.join(DEMO_ACCOUNTS)} (password: {DEMO_PASSWORD}), or sign up.")
@@ -57,16 +66,19 @@ class Command(BaseCommand):
                         stopping.append(True)
                 time.sleep(0.5)
         finally:
-            for _, child in children:
-                if child.poll() is None:
-                    child.send_signal(signal.SIGINT)
-            deadline = time.monotonic() + 15
-            for _, child in children:
-                try:
-                    child.wait(timeout=max(0.1, deadline - time.monotonic()))
-                except subprocess.TimeoutExpired:
-                    child.kill()
+            self._stop(children)
             self.stdout.write("Stopped.")
+
+    def _stop(self, children) -> None:
+        for _, child in children:
+            if child.poll() is None:
+                child.send_signal(signal.SIGINT)
+        deadline = time.monotonic() + 15
+        for _, child in children:
+            try:
+                child.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                child.kill()
 
     def _wait_for(self, url: str) -> None:
         for _ in range(300):
