@@ -354,7 +354,7 @@ def _sweep_dust(states: list[StakingState], actor=None) -> None:
     if sweeps:
         ledger.transfer(
             ledger.module_account(ModuleAccount.REWARDS_POOL), ledger.module_account(ModuleAccount.DUST), sum(sweeps),
-            kind=TxKind.TRANSFER, memo="Staking rewards: rounding remainder to dust", actor=actor,
+            kind=TxKind.DUST_SWEEP, memo="Staking rewards: rounding remainder to dust", actor=actor,
         )
 
 

@@ -138,6 +138,7 @@ class TxKind(models.TextChoices):
     DEPOSIT_REFUND = "deposit_refund", "Deposit refund"
     BURN = "burn", "Burn"
     POOL_SPEND = "pool_spend", "Community-pool spend"
+    DUST_SWEEP = "dust_sweep", "Rounding remainder to dust"
 
 
 class ChainHead(models.Model):
