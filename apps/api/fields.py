@@ -18,8 +18,12 @@ class MicroAthField(serializers.Field):
         if isinstance(data, bool) or not isinstance(data, (str, int)):
             raise serializers.ValidationError("Send micro-ATH as an integer or a string of digits.")
         text = str(data).strip()
-        if not text.isdigit():
+        # isascii(): "²" passes isdigit() but not int(); the length check keeps
+        # int() away from Python's 4,300-digit limit.
+        if not (text.isascii() and text.isdigit()):
             raise serializers.ValidationError("Micro-ATH must be a positive whole number, e.g. \"1500000\".")
+        if len(text.lstrip("0")) > 19:
+            raise serializers.ValidationError("The amount is larger than the whole supply.")
         value = int(text)
         if value <= 0:
             raise serializers.ValidationError("The amount must be more than zero.")

@@ -7,6 +7,7 @@ from django.core.paginator import Paginator
 from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
 from apps.accounts.services import open_wallet
@@ -340,7 +341,10 @@ def _provider_action(request, pk, action):
         messages.error(request, str(exc))
     else:
         messages.success(request, text)
-    return redirect(request.POST.get("next") or reverse("marketplace:provider-node", args=[node.pk]))
+    nxt = request.POST.get("next") or ""
+    if not url_has_allowed_host_and_scheme(nxt, allowed_hosts={request.get_host()}, require_https=request.is_secure()):
+        nxt = reverse("marketplace:provider-node", args=[node.pk])  # never redirect off-site
+    return redirect(nxt)
 
 
 @login_required

@@ -100,9 +100,6 @@ def test_api_refuses_bad_amounts_with_400_and_a_message(form, world):
     assert verify_ledger().ok
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG: apps/api/fields.py MicroAthField calls int() on any str.isdigit() text: 10,000 digits exceed Python's "
-    "4300-digit int limit (ValueError -> 500), and '\u00b2'.isdigit() is True but int() rejects it (500)"))
 @pytest.mark.parametrize("value", ["9" * 10_000, "\u00b2"], ids=["10000-digits", "superscript-two"])
 @pytest.mark.parametrize("form", [n for n in API_NAMES if n != "rent-epochs"])  # epochs is a DRF IntegerField: fine
 def test_api_overlong_or_odd_digit_amounts_are_400(form, value, world):
