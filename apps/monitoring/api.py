@@ -160,6 +160,42 @@ class AgentReports(AgentView):
         )
 
 
+class AgentReportBatch(AgentView):
+    """Several signed reports in one request (a checker's whole epoch), so a
+    busy network costs one request per checker rather than one per node.
+
+    Each report is judged on its own, exactly as ``POST /api/agent/reports/``
+    would: the answer lists, per report, ``created``, ``unchanged`` or the
+    refusal (with its HTTP status and message). A malformed batch is a 400
+    and writes nothing."""
+
+    permission_classes = [IsCheckerAgent]
+    MAX = 1_000
+
+    @extend_schema(request=OpenApiTypes.OBJECT, responses={200: OpenApiTypes.OBJECT})
+    def post(self, request):
+        checker = request.auth.checker
+        reports = request.data.get("reports") if isinstance(request.data, dict) else None
+        if not isinstance(reports, list) or not reports:
+            return Response({"detail": 'Send {"reports": [...]} with at least one report.'}, status=400)
+        if len(reports) > self.MAX:
+            return Response({"detail": f"At most {self.MAX} reports per batch."}, status=400)
+        results = []
+        for i, payload in enumerate(reports):
+            try:
+                with transaction.atomic():
+                    report, created = ingest.submit_report(checker, payload)
+            except ingest.IngestError as exc:
+                code = 409 if isinstance(exc, ingest.Conflict) else 400
+                results.append({"index": i, "status": code, "detail": str(exc)})
+                continue
+            if created:
+                live.report_arrived(report.node_id, checker.pk)
+            results.append({"index": i, "status": 201 if created else 200, "node": report.node_id,
+                            "epoch": report.epoch, "created": created})
+        return Response({"results": results})
+
+
 # --- Public, read-only ------------------------------------------------------------
 
 

@@ -8,6 +8,7 @@ urlpatterns = [
     path("agent/key/", api.AgentKey.as_view(), name="agent-key"),
     path("agent/assignments/", api.AgentAssignments.as_view(), name="agent-assignments"),
     path("agent/reports/", api.AgentReports.as_view(), name="agent-reports"),
+    path("agent/reports/batch/", api.AgentReportBatch.as_view(), name="agent-reports-batch"),
     path("monitoring/overview/", api.OverviewView.as_view(), name="monitoring-overview"),
     path("monitoring/nodes/", api.NodeList.as_view(), name="monitoring-nodes"),
     path("monitoring/nodes/<int:pk>/", api.NodeDetail.as_view(), name="monitoring-node"),

@@ -156,3 +156,19 @@ def test_assignments_endpoint_lists_only_the_checkers_nodes(net):
     expected = set(checker.assignments.filter(epoch=0).values_list("node_id", flat=True))
     assert {a["node"] for a in data["assignments"]} == expected
     assert data["epoch"] == 0 and data["checker"] == checker.pk
+
+
+def test_a_batch_judges_each_report_on_its_own(net):
+    node, other = net["node"], net["other_node"]
+    checker_id = node.assignments.filter(epoch=0).first().checker_id
+    token = next(t for c, t in net["checkers"] if c.pk == checker_id)
+    key = net["keys"][checker_id]
+    good = signed(key, node=node.pk)
+    forged = {**signed(key, node=other.pk), "uptime_ppm": 1}
+    r = agent(token).post("/api/agent/reports/batch/", {"reports": [good, forged, good]}, format="json")
+    assert r.status_code == 200
+    statuses = [x["status"] for x in r.json()["results"]]
+    assert statuses[0] == 201 and statuses[1] == 400 and statuses[2] == 200
+    assert CheckerReport.objects.count() == 1
+    assert agent(token).post("/api/agent/reports/batch/", {"reports": []}, format="json").status_code == 400
+    assert agent(net["node_token"]).post("/api/agent/reports/batch/", {"reports": [good]}, format="json").status_code == 403

@@ -157,20 +157,26 @@ class CheckerAgent:
         return report
 
     async def submit(self, epoch: int, nodes: list[int]):
-        for node in nodes:
-            if (epoch, node) in self.submitted:
-                continue
+        """Send the epoch's reports in one batch request (see AgentReportBatch)."""
+        todo = [n for n in nodes if (epoch, n) not in self.submitted]
+        if todo:
             try:
-                status, body = await self._api("POST", "/api/agent/reports/", json=self.build_report(epoch, node))
+                status, body = await self._api(
+                    "POST", "/api/agent/reports/batch/", json={"reports": [self.build_report(epoch, n) for n in todo]}
+                )
             except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
-                log.warning("report for node %s failed (%s); will retry", node, exc)
-                continue
-            if status in (200, 201, 409):  # stored, already stored, or epoch closed: done either way
+                log.warning("reports for epoch %s failed (%s); will retry", epoch, exc)
+                return
+            if status != 200:
+                log.error("report batch refused: %s", body)
+                return
+            for node, result in zip(todo, body["results"]):
+                # Stored, already stored, or refused for good (epoch closed,
+                # not assigned): either way it is not sent again.
                 self.submitted.add((epoch, node))
-                self.reports_sent += status == 201
-            else:
-                log.error("report for node %s refused: %s", node, body)
-                self.submitted.add((epoch, node))
+                self.reports_sent += result["status"] == 201
+                if result["status"] >= 400:
+                    log.warning("report for node %s refused: %s", node, result.get("detail"))
         # Forget what can no longer be submitted.
         for key in [k for k in self.tallies if k[0] < epoch]:
             del self.tallies[key]
