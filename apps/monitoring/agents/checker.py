@@ -199,7 +199,7 @@ class CheckerAgent:
         left = (end - datetime.now(UTC)).total_seconds()
         # Report with a margin: a round can take a while on a busy network,
         # and a report that arrives after the epoch is settled is refused.
-        if left <= max(self.probe_every * 1.5, (end - start).total_seconds() / 4):
+        if left <= max(self.probe_every * 1.5, (end - start).total_seconds() / 3):
             # Last round of this epoch: report now so consensus has us.
             await self.submit(epoch, nodes)
             return max(left, 0) + 0.2
