@@ -8,4 +8,9 @@
       target.firstElementChild.classList.add("flash");
     }
   });
+  // Say whether the page's live feed is connected, so the "live" marker can
+  // go grey while the socket is down (htmx reconnects on its own).
+  function setLive(state) { document.documentElement.dataset.live = state; }
+  document.addEventListener("htmx:wsOpen", function () { setLive("connected"); });
+  document.addEventListener("htmx:wsClose", function () { setLive("reconnecting"); });
 })();

@@ -108,6 +108,12 @@ def browser():
         instance.close()
 
 
+def wait_until_live(page):
+    """Wait until the page's live feed (htmx ws extension) has connected, so
+    whatever happens next can only reach the page over the WebSocket."""
+    page.locator("html[data-live=connected]").wait_for(state="attached")
+
+
 @pytest.fixture
 def new_page(browser):
     contexts = []

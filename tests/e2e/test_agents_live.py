@@ -10,7 +10,7 @@ import sys
 import pytest
 from playwright.sync_api import expect
 
-from .conftest import ROOT, free_port
+from .conftest import ROOT, free_port, wait_until_live
 
 pytestmark = pytest.mark.browser
 
@@ -42,6 +42,15 @@ def test_agents_feed_the_live_node_page(private_server, new_page, shot, tmp_path
     out = server.manage("shell", "-c", SETUP.replace("PORT", str(port))).stdout
     ids = json.loads(out.strip().splitlines()[-1])
 
+    # The page is open before the agents start, so everything that follows
+    # can only have reached it over the WebSocket.
+    page = new_page()
+    page.goto(f"{server.url}/monitoring/nodes/{ids['node']}/")
+    expect(page.get_by_role("heading", name="e2e-h100")).to_be_visible()
+    expect(page.locator("#node-reports")).to_contain_text("No reports yet")
+    expect(page.get_by_test_id("last-heartbeat")).to_have_text("never")
+    wait_until_live(page)
+
     manage = [sys.executable, str(ROOT / "manage.py")]
     logs = [open(tmp_path / "provider.log", "w"), open(tmp_path / "checker.log", "w")]
     agents = [
@@ -53,10 +62,6 @@ def test_agents_feed_the_live_node_page(private_server, new_page, shot, tmp_path
                          env=server.env, cwd=ROOT, stdout=logs[1], stderr=subprocess.STDOUT),
     ]
     try:
-        page = new_page()
-        page.goto(f"{server.url}/monitoring/nodes/{ids['node']}/")
-        expect(page.get_by_role("heading", name="e2e-h100")).to_be_visible()
-        expect(page.locator("#node-reports")).to_contain_text("No reports yet")
         # Telemetry arrives first (every 2 s), then the checker's signed report at
         # the end of its 10 s epoch: both appear without a reload.
         expect(page.get_by_test_id("last-heartbeat")).not_to_have_text("never", timeout=20_000)

@@ -6,6 +6,8 @@ import re
 import pytest
 from playwright.sync_api import expect
 
+from .conftest import wait_until_live
+
 pytestmark = pytest.mark.browser
 
 
@@ -52,7 +54,7 @@ def test_a_holder_votes_and_a_second_browser_sees_the_tally_change(private_serve
     watcher.goto(proposal_url)
     expect(watcher.get_by_test_id("tally-yes")).to_have_text("0 ATH")
     expect(watcher.locator("#tally-chart .main-svg").first).to_be_attached()  # Plotly drew the chart
-    watcher.wait_for_timeout(500)  # let the WebSocket connect
+    wait_until_live(watcher)
 
     page.get_by_test_id("vote-yes").click()
     expect(page.get_by_test_id("tally-yes")).to_have_text("10,000 ATH")

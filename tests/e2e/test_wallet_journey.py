@@ -6,6 +6,8 @@ import re
 import pytest
 from playwright.sync_api import expect
 
+from .conftest import wait_until_live
+
 pytestmark = pytest.mark.browser
 
 
@@ -28,7 +30,7 @@ def test_sign_up_faucet_wallet_and_explorer(live_server_url, new_page, shot):
     watcher = new_page()
     watcher.goto(live_server_url + "/explorer/")
     expect(watcher.locator("#tx-rows tr").first).to_be_visible()
-    watcher.wait_for_timeout(500)  # let the WebSocket connect
+    wait_until_live(watcher)
 
     page.get_by_test_id("faucet-button").click()
     expect(page.get_by_test_id("balance-available")).to_have_text("10,000 ATH")
