@@ -219,6 +219,30 @@ def history(n_epochs: int, rng: random.Random, progress) -> None:
         progress(1)
 
 
+class SeedError(ValueError):
+    pass
+
+
+def set_epoch_length(seconds: int) -> None:
+    """Choose the demo's epoch length before it is seeded. Epoch numbers are
+    counted from genesis in epochs of this length, so it cannot change once
+    the network has nodes or settled epochs."""
+    from apps.settlement.models import EpochSettlement
+
+    if parameters.get("epoch_seconds") == seconds:
+        return
+    if GpuNode.objects.exists() or EpochSettlement.objects.exists():
+        raise SeedError(
+            f"This network already runs with {parameters.get('epoch_seconds')} s epochs, and the epoch length "
+            "cannot change once it has history; start from an empty database (make clean) to pick another."
+        )
+    try:
+        parameters.apply({"epoch_seconds": seconds}, effective_epoch=0, source="Demo epoch length",
+                         by_governance=False)
+    except parameters.ParameterError as exc:
+        raise SeedError(str(exc)) from None
+
+
 def seed(*, nodes=1000, n_checkers=60, n_delegators=300, history_epochs=8, seed=7, progress=None):
     progress = progress or (lambda step, n: None)
     rng = random.Random(seed)

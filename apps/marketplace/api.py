@@ -99,12 +99,19 @@ class CandidateSerializer(serializers.Serializer):
     node = OfferSerializer()
 
 
+class MatchResponse(serializers.Serializer):
+    count = serializers.IntegerField(help_text="How many nodes met the requirements")
+    preference = serializers.CharField()
+    weights_ppm = serializers.DictField(child=serializers.IntegerField())
+    candidates = CandidateSerializer(many=True)
+
+
 class Match(APIView):
     """Ask the scheduler: the top candidates, each with its score breakdown."""
 
     permission_classes = [permissions.AllowAny]
 
-    @extend_schema(request=MatchRequest, responses={200: CandidateSerializer(many=True)})
+    @extend_schema(request=MatchRequest, responses={200: MatchResponse})
     def post(self, request):
         payload = MatchRequest(data=request.data)
         payload.is_valid(raise_exception=True)
@@ -147,8 +154,8 @@ class RentalSerializer(serializers.ModelSerializer):
     released = MicroAthField()
     refunded = MicroAthField()
     carried_out = MicroAthField()
-    replaces = serializers.PrimaryKeyRelatedField(read_only=True)
-    renter_region = serializers.SlugRelatedField(slug_field="code", read_only=True)
+    replaces = serializers.PrimaryKeyRelatedField(read_only=True, allow_null=True)
+    renter_region = serializers.SlugRelatedField(slug_field="code", read_only=True, allow_null=True)
     status = serializers.CharField(read_only=True, help_text="active, ended or replaced")
 
     class Meta:
@@ -426,6 +433,7 @@ class EpochEarningsSerializer(serializers.Serializer):
     epoch = serializers.IntegerField()
     earned = MicroAthField()
     sla_credits = MicroAthField()
+    capacity_rewards = MicroAthField()
 
 
 class EarningsSerializer(serializers.Serializer):
@@ -435,7 +443,8 @@ class EarningsSerializer(serializers.Serializer):
 
 
 class ProviderEarnings(APIView):
-    """Your rental earnings per epoch and your slashes with their reasons."""
+    """Your rental earnings and capacity rewards per epoch, and your slashes
+    with their reasons."""
 
     permission_classes = [permissions.IsAuthenticated]
 
@@ -445,7 +454,8 @@ class ProviderEarnings(APIView):
         return Response({
             "totals": {k: str(v) for k, v in d["totals"].items()},
             "per_epoch": [
-                {"epoch": e, "earned": str(a), "sla_credits": str(c)} for e, a, c in d["earnings_uath"]
+                {"epoch": e, "earned": str(a), "sla_credits": str(c), "capacity_rewards": str(r)}
+                for e, a, c, r in d["earnings_uath"]
             ],
             "slashes": SlashSerializer(d["slashes"], many=True).data,
         })

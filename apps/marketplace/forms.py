@@ -1,4 +1,5 @@
 from django import forms
+from django.conf import settings
 
 from apps.accounts.forms import AmountField
 from apps.core.models import GpuModel, Region, SlaTier
@@ -129,3 +130,13 @@ class NodeForm(forms.Form):
         label="Agent endpoint", max_length=200, assume_scheme="https",
         help_text="Where your provider agent's health endpoint answers checkers, e.g. http://203.0.113.7:9100/health.",
     )
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if settings.DEMO_MODE:
+            # The demo's network simulator runs the agent of a node declared
+            # without an endpoint (see apps.monitoring.network.adopt_new_nodes).
+            self.fields["endpoint"].required = False
+            self.fields["endpoint"].help_text += (
+                " In this demo you can leave it empty: the network simulator then runs a simulated agent for the node."
+            )

@@ -111,6 +111,21 @@ def withdraw_collateral(user, node_id: int) -> int:
         return amount
 
 
+def capacity_rewards(user, node: GpuNode | None = None):
+    """The settlement lines that paid this provider's nodes their share of
+    each epoch's emission (PROTOCOL section 7, step 4)."""
+    from apps.settlement.models import LineKind, SettlementLine
+
+    lines = SettlementLine.objects.filter(kind=LineKind.PROVIDER_REWARD, node__provider=user)
+    return lines.filter(node=node) if node is not None else lines
+
+
+def node_rewards(user, node: GpuNode, limit: int = 30) -> dict:
+    lines = capacity_rewards(user, node)
+    return {"rewards": list(lines.order_by("-epoch", "-id")[:limit]),
+            "rewards_total": lines.aggregate(s=Sum("amount"))["s"] or 0}
+
+
 def dashboard(user) -> dict:
     nodes = list(
         GpuNode.objects.filter(provider=user)
@@ -124,15 +139,25 @@ def dashboard(user) -> dict:
     earned = dict(
         RentalCharge.objects.filter(provider=user).values_list("node_id").annotate(s=Sum("provider_amount"))
     )
+    rewards = capacity_rewards(user)
+    rewarded = dict(rewards.values_list("node_id").annotate(s=Sum("amount")))
     for node in nodes:
         node.earned = earned.get(node.pk, 0) or 0
+        node.rewarded = rewarded.get(node.pk, 0) or 0
         node.withdraw_at = withdraw_available_at(node)
-    per_epoch = list(
+    # Rental earnings and capacity rewards, per epoch, the last 60 epochs
+    # with either.
+    by_epoch: dict[int, dict] = {}
+    for r in (
         RentalCharge.objects.filter(provider=user)
         .values("epoch")
-        .annotate(earned=Sum("provider_amount"), refunded=Sum("refunded"), credits=Sum("sla_credit"))
+        .annotate(earned=Sum("provider_amount"), credits=Sum("sla_credit"))
         .order_by("-epoch")[:60]
-    )[::-1]
+    ):
+        by_epoch[r["epoch"]] = {"earned": r["earned"] or 0, "credits": r["credits"] or 0, "rewards": 0}
+    for epoch, amount in rewards.values_list("epoch").annotate(s=Sum("amount")).order_by("-epoch")[:60]:
+        by_epoch.setdefault(epoch, {"earned": 0, "credits": 0, "rewards": 0})["rewards"] = amount or 0
+    per_epoch = [{"epoch": e, **by_epoch[e]} for e in sorted(by_epoch)[-60:]]
     slashes = CollateralSlash.objects.filter(provider=user).select_related("node").order_by("-epoch", "-id")[:50]
     totals = RentalCharge.objects.filter(provider=user).aggregate(
         earned=Sum("provider_amount"), fees=Sum("fee"), credits=Sum("sla_credit")
@@ -141,16 +166,17 @@ def dashboard(user) -> dict:
     return {
         "nodes": nodes,
         "wallet": wallet,
-        "earnings_uath": [(r["epoch"], r["earned"] or 0, r["credits"] or 0) for r in per_epoch],
+        "earnings_uath": [(r["epoch"], r["earned"], r["credits"], r["rewards"]) for r in per_epoch],
         "earnings": {
             "epochs": [r["epoch"] for r in per_epoch],
             # ATH as decimal strings for the chart: exact, and Plotly parses them.
-            "earned": [format_uath(r["earned"] or 0, unit=False).replace(",", "") for r in per_epoch],
-            "credits": [format_uath(r["credits"] or 0, unit=False).replace(",", "") for r in per_epoch],
+            "earned": [format_uath(r["earned"], unit=False).replace(",", "") for r in per_epoch],
+            "rewards": [format_uath(r["rewards"], unit=False).replace(",", "") for r in per_epoch],
+            "credits": [format_uath(r["credits"], unit=False).replace(",", "") for r in per_epoch],
         },
         "slashes": slashes,
         "slashed_total": CollateralSlash.objects.filter(provider=user).aggregate(s=Sum("amount"))["s"] or 0,
-        "totals": {k: v or 0 for k, v in totals.items()},
+        "totals": {**{k: v or 0 for k, v in totals.items()}, "rewards": rewards.aggregate(s=Sum("amount"))["s"] or 0},
         "collateral_total": sum(n.collateral for n in nodes),
         "required_total": sum(n.required_collateral for n in nodes if n.status != NodeStatus.OFFLINE),
         "rentals_served": sum(n.served for n in nodes),

@@ -330,6 +330,7 @@ def provider_node(request, pk):
         "node": node, "charges": charges, "holder": rentals.holder(node), "now": epochs.current_number(),
         "withdraw_at": providers.withdraw_available_at(node), "collateral_form": AmountForm(),
         "slashes": node.collateral_slashes.order_by("-epoch", "-id")[:20],
+        **providers.node_rewards(request.user, node),
     })
 
 

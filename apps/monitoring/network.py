@@ -3,15 +3,17 @@ drives, their (fresh) tokens and their endpoints on this machine."""
 
 from django.db import transaction
 
-from apps.core.models import AgentToken, CheckerNode, CheckerStatus, GpuNode, NodeStatus
+from apps.core.models import CHECKED_STATUSES, AgentToken, CheckerNode, CheckerStatus, GpuNode
 
 from .agents.simulator import SimChecker, SimNode
 
 
-def adopt_nodes(limit: int | None = None, statuses=(NodeStatus.PENDING, NodeStatus.ONLINE, NodeStatus.DEGRADED)):
+def adopt_nodes(limit: int | None = None, statuses=CHECKED_STATUSES, ids=None):
     """Take over the agents of existing nodes: issue each a fresh token (the
     simulator is their provider's agent now)."""
     nodes = GpuNode.objects.filter(status__in=statuses).order_by("id")
+    if ids is not None:
+        nodes = nodes.filter(pk__in=ids)
     if limit:
         nodes = nodes[:limit]
     out = []
@@ -20,6 +22,18 @@ def adopt_nodes(limit: int | None = None, statuses=(NodeStatus.PENDING, NodeStat
             _, raw = AgentToken.issue(node=node)
             out.append(SimNode(node_id=node.pk, token=raw))
     return out
+
+
+def adopt_new_nodes(known: set[int]) -> list[SimNode]:
+    """Nodes registered without an agent endpoint (which the demo's onboarding
+    form allows: "let the simulator run it") that the simulator does not run
+    yet. Each gets a fresh token: the simulator is their agent from now on."""
+    ids = list(
+        GpuNode.objects.filter(status__in=CHECKED_STATUSES, endpoint="").exclude(pk__in=known).values_list("pk", flat=True)
+    )
+    if not ids:
+        return []
+    return adopt_nodes(ids=ids)
 
 
 def adopt_checkers(limit: int | None = None):

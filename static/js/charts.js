@@ -70,10 +70,11 @@
         { type: "scatter", x: d.epochs, y: d.assigned, name: "assigned", mode: "lines", line: { color: "#64748b" } },
       ], { barmode: "stack", xaxis: { title: "epoch" } }];
     },
-    // Marketplace: a provider's rental earnings and SLA credits per epoch (ATH as exact decimal strings).
+    // Marketplace: a provider's capacity rewards, rental earnings and SLA credits per epoch (ATH as exact decimal strings).
     "provider-earnings": function (d) {
       return [[
-        { type: "bar", x: d.epochs, y: d.earned.map(Number), name: "earned (ATH)", marker: { color: "#15803d" } },
+        { type: "bar", x: d.epochs, y: (d.rewards || []).map(Number), name: "capacity rewards (ATH)", marker: { color: "#2563eb" } },
+        { type: "bar", x: d.epochs, y: d.earned.map(Number), name: "rental earnings (ATH)", marker: { color: "#15803d" } },
         { type: "bar", x: d.epochs, y: d.credits.map(function (v) { return -Number(v); }), name: "SLA credits paid (ATH)", marker: { color: "#b91c1c" } },
       ], { barmode: "relative", xaxis: { title: "epoch" }, yaxis: { title: "ATH" } }];
     },

@@ -4,7 +4,9 @@ assignment before the epoch ends.
 
 A probe is a TCP connect (availability: uptime), then ``GET /health``
 answered with the node's GPU facts within the timeout (task completion);
-its round-trip time is the latency. The GPU facts are compared with the
+the lowest round-trip time of the epoch's probes is the latency (a busy
+checker can only add delay to a probe, never remove it, so the minimum is
+what honest checkers agree on). The GPU facts are compared with the
 declared spec.
 """
 
@@ -15,7 +17,6 @@ import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from statistics import median_low
 from urllib.parse import urlsplit
 
 import aiohttp
@@ -110,6 +111,8 @@ class CheckerAgent:
         url = urlsplit(a["endpoint"])
         async with sem:
             tally.probes += 1
+            if not url.hostname:
+                return  # no endpoint declared yet: nothing answers
             try:
                 reader, writer = await asyncio.wait_for(
                     asyncio.open_connection(url.hostname, url.port or 80), timeout=self.timeout
@@ -145,7 +148,7 @@ class CheckerAgent:
             "probes": probes,
             "uptime_ppm": t.connected * PPM // probes,
             "task_ppm": t.answered * PPM // probes,
-            "latency_ms": median_low(t.latencies) if t.latencies else None,
+            "latency_ms": min(t.latencies) if t.latencies else None,
             "spec_ok": None if not t.answered else t.spec_match >= t.spec_mismatch,
             "gpu_name_seen": t.gpu_name,
             "gpu_count_seen": min(t.gpu_count, 1024),

@@ -32,7 +32,8 @@ class SimChecker:
 
 class Simulator:
     def __init__(self, api_url: str, nodes: list[SimNode], checkers: list[SimChecker], *, sample_every=5.0,
-                 post_every=15.0, probe_every=5.0, churn: float = 0.0, seed: int = 0, on_endpoints=None):
+                 post_every=15.0, probe_every=5.0, churn: float = 0.0, seed: int = 0, on_endpoints=None,
+                 find_new=None, adopt_every: float = 3.0):
         self.api_url = api_url
         self.nodes = nodes
         self.checkers = checkers
@@ -40,26 +41,40 @@ class Simulator:
         self.churn = churn
         self.rng = random.Random(seed)
         self.on_endpoints = on_endpoints  # called with {node_id: endpoint} once ports are bound
+        # Called with the ids already simulated; returns SimNodes to bring to
+        # life (nodes registered while the simulator runs).
+        self.find_new = find_new
+        self.adopt_every = adopt_every
         self.providers: dict[int, ProviderAgent] = {}
         self.checker_agents: list[CheckerAgent] = []
+        self._session: aiohttp.ClientSession | None = None
+        self._tasks: list[asyncio.Task] = []
 
-    async def start(self, session: aiohttp.ClientSession):
-        for n in self.nodes:
+    async def _start_providers(self, nodes: list[SimNode]) -> list[ProviderAgent]:
+        agents = []
+        for n in nodes:
             agent = ProviderAgent(
                 api_url=self.api_url, token=n.token, sample_every=self.sample_every, post_every=self.post_every,
-                seed=n.node_id, allow_nvml=False, session=session, faults=Faults(slow_ms=n.faults.slow_ms, lie=n.faults.lie),
+                seed=n.node_id, allow_nvml=False, session=self._session,
+                faults=Faults(slow_ms=n.faults.slow_ms, lie=n.faults.lie),
             )
             agent.node_id = n.node_id
             self.providers[n.node_id] = agent
+            agents.append(agent)
         # Identify and bind all health endpoints first, so checkers find them.
-        await asyncio.gather(*(a.identify() for a in self.providers.values()))
-        for a in self.providers.values():
+        await asyncio.gather(*(a.identify() for a in agents))
+        for a in agents:
             await a.serve()
         if self.on_endpoints:
-            await asyncio.to_thread(self.on_endpoints, {nid: a.endpoint for nid, a in self.providers.items()})
-        for n in self.nodes:
+            await asyncio.to_thread(self.on_endpoints, {a.node_id: a.endpoint for a in agents})
+        for n in nodes:
             if n.faults.down:
                 await self.providers[n.node_id].set_down(True)
+        return agents
+
+    async def start(self, session: aiohttp.ClientSession):
+        self._session = session
+        await self._start_providers(self.nodes)
         for c in self.checkers:
             self.checker_agents.append(
                 CheckerAgent(api_url=self.api_url, token=c.token, probe_every=self.probe_every, liar=c.liar, session=session)
@@ -85,13 +100,38 @@ class Simulator:
                 if self.rng.random() < self.churn:
                     await agent.set_down(not agent.faults.down)
 
+    async def _adopt_new(self, stop: asyncio.Event):
+        """Bring nodes registered after the start to life, so a node a person
+        registers during the demo gets an agent that checkers can verify."""
+        while not stop.is_set():
+            try:
+                await asyncio.wait_for(stop.wait(), timeout=self.adopt_every)
+            except asyncio.TimeoutError:
+                pass
+            if stop.is_set():
+                break
+            try:
+                fresh = await asyncio.to_thread(self.find_new, set(self.providers))
+                if not fresh:
+                    continue
+                self.nodes.extend(fresh)
+                for agent in await self._start_providers(fresh):
+                    self._tasks.append(asyncio.create_task(agent.run(stop)))
+                log.info("simulating %d newly registered node(s): %s", len(fresh), [n.node_id for n in fresh])
+            except Exception:
+                log.exception("could not adopt newly registered nodes; retrying")
+
     async def run(self, stop: asyncio.Event):
-        tasks = [asyncio.create_task(a.run(stop)) for a in self.providers.values()]
-        tasks += [asyncio.create_task(c.run(stop)) for c in self.checker_agents]
+        self._tasks = [asyncio.create_task(a.run(stop)) for a in self.providers.values()]
+        self._tasks += [asyncio.create_task(c.run(stop)) for c in self.checker_agents]
         if self.churn:
-            tasks.append(asyncio.create_task(self._churn(stop)))
+            self._tasks.append(asyncio.create_task(self._churn(stop)))
+        if self.find_new:
+            self._tasks.append(asyncio.create_task(self._adopt_new(stop)))
         await stop.wait()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        # Adoption may have added tasks meanwhile: wait for all of them.
+        while pending := [t for t in self._tasks if not t.done()]:
+            await asyncio.gather(*pending, return_exceptions=True)
         for a in self.providers.values():
             if a._runner:
                 await a._runner.cleanup()

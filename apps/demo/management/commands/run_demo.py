@@ -10,8 +10,10 @@ import urllib.request
 
 from django.conf import settings
 from django.core.management import call_command
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
 
+from apps.core import epochs
+from apps.demo import seed
 from apps.demo.seed import DEMO_ACCOUNTS, DEMO_PASSWORD
 
 
@@ -22,12 +24,24 @@ class Command(BaseCommand):
         parser.add_argument("--host", default="127.0.0.1")
         parser.add_argument("--port", type=int, default=8000)
         parser.add_argument("--nodes", type=int, default=1000)
+        parser.add_argument("--checkers", type=int, default=60)
+        parser.add_argument("--epoch-seconds", type=int, default=None,
+                            help="epoch length of a new demo network (default: one minute; at least 10)")
         parser.add_argument("--no-seed", action="store_true")
         parser.add_argument("--no-simulator", action="store_true")
 
     def handle(self, *args, **o):
         call_command("migrate", interactive=False, verbosity=0)
         call_command("genesis")
+        if o["epoch_seconds"]:
+            try:
+                seed.set_epoch_length(o["epoch_seconds"])
+            except seed.SeedError as exc:
+                raise CommandError(str(exc)) from None
+        # Checkers probe a few times per epoch and agents post telemetry at
+        # least once per epoch, however short the epochs are.
+        length = int(epochs.length().total_seconds())
+        probe_every, post_every = min(15, max(2, length // 4)), min(30, max(5, length // 2))
         url = f"http://{o['host']}:{o['port']}"
         manage = [sys.executable, str(settings.BASE_DIR / "manage.py")]
         env = dict(os.environ, PYTHONUNBUFFERED="1", REQUEST_LOG_LEVEL="ERROR")
@@ -40,13 +54,14 @@ class Command(BaseCommand):
             self._wait_for(url)
             self.stdout.write(self.style.SUCCESS(f"Serving {url}/"))
             if settings.DEMO_MODE and not o["no_seed"]:
-                call_command("seed_demo", nodes=o["nodes"])
+                call_command("seed_demo", nodes=o["nodes"], checkers=o["checkers"])
             # Then the scheduler (after the seed, which settles its own history)
             # and the agents.
             children.append(("scheduler", subprocess.Popen([*manage, "run_scheduler"], env=env)))
             if not o["no_simulator"]:
                 children.append(("simulator", subprocess.Popen(
-                    [*manage, "simulate_network", "--api-url", url, "--probe-every", "15", "--post-every", "30"],
+                    [*manage, "simulate_network", "--api-url", url, "--probe-every", str(probe_every),
+                     "--post-every", str(post_every)],
                     env=env)))
         except BaseException:
             self._stop(children)

@@ -34,9 +34,12 @@ class Command(BaseCommand):
         parser.add_argument("--probe-every", type=float, default=5.0)
         parser.add_argument("--duration", type=float, default=0, help="seconds to run (0: until Ctrl-C)")
         parser.add_argument("--seed", type=int, default=1)
+        parser.add_argument("--no-adopt", action="store_true",
+                            help="don't bring nodes registered later (without an endpoint) to life")
 
     def handle(self, *args, **o):
         logging.basicConfig(level=logging.WARNING, format="%(asctime)s simulate %(levelname)s %(message)s")
+        logging.getLogger("apps.monitoring.agents.simulator").setLevel(logging.INFO)
         soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
         resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))  # one listening socket per node
         nodes = network.adopt_nodes(o["nodes"])
@@ -78,6 +81,7 @@ class Command(BaseCommand):
             sim = Simulator(
                 o["api_url"].rstrip("/"), nodes, checkers, sample_every=o["sample_every"], post_every=o["post_every"],
                 probe_every=o["probe_every"], churn=o["churn"], seed=o["seed"], on_endpoints=network.set_endpoints,
+                find_new=None if o["no_adopt"] else network.adopt_new_nodes,
             )
             await sim.start(session)
             self.stdout.write("Agents running; Ctrl-C stops.")
