@@ -3,6 +3,8 @@ logged-in holder, and always act as that holder: no field names a proposer
 or a voter, so nobody can act for another. Amounts and voting power are
 micro-ATH strings; fractions are integer parts per million."""
 
+import re
+
 from django.shortcuts import get_object_or_404
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field
@@ -29,7 +31,10 @@ def _choice(choices, **kwargs):
     return serializers.CharField(help_text=_one_of(choices), **kwargs)
 
 
-@extend_schema_field(OpenApiTypes.STR)
+WHOLE_NUMBER = re.compile(r"-?[0-9]+")
+
+
+@extend_schema_field({"type": "string", "pattern": "^-?[0-9]+$", "example": "334000"})
 class ParameterValueField(serializers.Field):
     """A parameter value as an integer in the parameter's unit, on the wire
     as a string of digits (some micro-ATH values exceed what a JSON float
@@ -42,10 +47,16 @@ class ParameterValueField(serializers.Field):
         if isinstance(data, bool) or not isinstance(data, (str, int)):
             raise serializers.ValidationError("Send each value as an integer or a string of digits.")
         text = str(data).strip()
-        if not text.lstrip("-").isdigit():
+        # ASCII digits with at most one leading minus: "--5" and "²" pass
+        # str.isdigit() but not int().
+        if not WHOLE_NUMBER.fullmatch(text):
             raise serializers.ValidationError(
                 "Each value is a whole number in the parameter's unit (micro-ATH, ppm, ...), e.g. \"334000\"."
             )
+        # Every bound fits in 64 bits; the length check keeps int() away from
+        # Python's 4,300-digit limit.
+        if len(text.lstrip("-").lstrip("0")) > 19:
+            raise serializers.ValidationError("The value is out of range for every parameter.")
         return int(text)
 
 
@@ -159,6 +170,12 @@ class VoteSerializer(serializers.ModelSerializer):
         fields = ["voter", "name", "choice", "power", "changes", "updated_at"]
 
 
+class MyVoteSerializer(serializers.Serializer):
+    proposal = serializers.IntegerField()
+    power = MicroAthField(help_text="Your voting power at the proposal's snapshot (0 if none)")
+    vote = VoteSerializer(allow_null=True, help_text="Your vote, or null if you have not voted")
+
+
 class CastSerializer(serializers.Serializer):
     choice = _choice(Choice)
 
@@ -235,7 +252,7 @@ class MyVote(APIView):
 
     permission_classes = [permissions.IsAuthenticated]
 
-    @extend_schema(responses={200: VoteSerializer})
+    @extend_schema(responses={200: MyVoteSerializer})
     def get(self, request, pk):
         proposal = get_object_or_404(Proposal, pk=pk)
         vote = services.vote_of(request.user, proposal)
