@@ -3,6 +3,7 @@ recent uptime, shared by the page and the API so both show the same list."""
 
 from django.core.paginator import Paginator
 from django.db.models import Case, Exists, F, IntegerField, OuterRef, Value, When
+from django.utils.functional import cached_property
 
 from apps.core import epochs
 from apps.core.models import GpuNode, NodeStatus, Region
@@ -15,12 +16,12 @@ SPARK_EPOCHS = 24
 LISTED = (NodeStatus.ONLINE, NodeStatus.DEGRADED)
 
 
-def nodes(filters: dict):
-    """``filters`` are cleaned CatalogueForm values (all optional)."""
-    qs = GpuNode.objects.filter(status__in=LISTED).select_related("gpu_model", "region")
-    qs = qs.annotate(rented=Exists(Rental.objects.filter(node=OuterRef("pk"), status=RentalStatus.ACTIVE)))
-    if filters.get("availability", "free") == "free":
-        qs = qs.filter(status=NodeStatus.ONLINE, paused=False, rented=False)
+def _offers(filters: dict):
+    """The listed nodes that pass ``filters``, before the "free to rent now"
+    condition on rentals; with the proximity table and the sort order."""
+    qs = GpuNode.objects.filter(status__in=LISTED)
+    if _free_only(filters):
+        qs = qs.filter(status=NodeStatus.ONLINE, paused=False)
     if filters.get("gpu"):
         qs = qs.filter(gpu_model__slug=filters["gpu"])
     if filters.get("min_vram"):
@@ -50,14 +51,62 @@ def nodes(filters: dict):
         "vram": [F("gpu_model__vram_gb").desc(), "price_per_gpu_hour", "pk"],
         "proximity": ["distance", "price_per_gpu_hour", "pk"] if table else ["price_per_gpu_hour", "pk"],
     }.get(sort, ["price_per_gpu_hour", "pk"])
+    return qs, near, table, order
+
+
+def _free_only(filters: dict) -> bool:
+    return filters.get("availability", "free") == "free"
+
+
+def _rented():
+    return Exists(Rental.objects.filter(node=OuterRef("pk"), status=RentalStatus.ACTIVE))
+
+
+def nodes(filters: dict):
+    """``filters`` are cleaned CatalogueForm values (all optional)."""
+    qs, near, table, order = _offers(filters)
+    qs = qs.select_related("gpu_model", "region").annotate(rented=_rented())
+    if _free_only(filters):
+        qs = qs.filter(rented=False)
     return qs.order_by(*order), near, table
+
+
+def count(filters: dict) -> int:
+    """How many nodes ``nodes(filters)`` lists, exactly. The offers are
+    counted from the node index alone; the rented ones among them either by
+    asking each offer (a few) or by looking up the active rentals' nodes
+    (many offers: a rental lookup costs a few times an offer probe)."""
+    qs = _offers(filters)[0].order_by()
+    total = qs.count()
+    if _free_only(filters) and total:
+        active = Rental.objects.filter(status=RentalStatus.ACTIVE)
+        if total <= 4 * active.count():
+            return qs.filter(~_rented()).count()
+        total -= qs.filter(pk__in=active.values("node_id")).count()
+    return total
+
+
+class _Pages(Paginator):
+    """Pages over node ids; the count is ``count(filters)``."""
+
+    def __init__(self, object_list, per_page, filters):
+        super().__init__(object_list, per_page)
+        self._filters = filters
+
+    @cached_property
+    def count(self):
+        return count(self._filters)
 
 
 def page(filters: dict, number) -> tuple:
     qs, near, table = nodes(filters)
-    p = Paginator(qs, PER_PAGE).get_page(number)
-    rows = list(p.object_list)
-    sparks = sparklines([n.pk for n in rows])
+    # The page's ids first (sorting and skipping narrow rows), then those
+    # twenty nodes in full.
+    p = _Pages(qs.values_list("pk", flat=True), PER_PAGE, filters).get_page(number)
+    ids = list(p.object_list)
+    by_id = {n.pk: n for n in GpuNode.objects.filter(pk__in=ids).select_related("gpu_model", "region").annotate(rented=_rented())}
+    rows = [by_id[pk] for pk in ids if pk in by_id]
+    sparks = sparklines(ids)
     for node in rows:
         node.spark = sparks.get(node.pk)
         decorate(node)

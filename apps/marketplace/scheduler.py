@@ -17,8 +17,9 @@ preference and summed with integer arithmetic:
              cost (the cheapest scores 1,000,000).
 
 The ranking runs in SQL (a CASE over the 14 regions for proximity), so a
-match over 100,000 nodes is one query plus one aggregate; the same numbers
-come back as annotations and are what the page and the API explain.
+match over 100,000 nodes is one aggregate, one ranking over the node index
+and one fetch of the winners; the same numbers come back as annotations and
+are what the page and the API explain.
 """
 
 import math
@@ -184,11 +185,12 @@ def match(req: Requirements, limit: int = 5) -> dict:
         f" + (CAST({prox_sql} AS BIGINT) * {w['proximity']} / {PPM})"
         f" + ({price_sql} * {w['price']} / {PPM})"
     )
-    ranked = (
-        qs.annotate(total=RawSQL(total_sql, (), output_field=BigIntegerField()))
-        .select_related("gpu_model", "region", "provider")
-        .order_by("-total", "cost", "pk")[:limit]
-    )
+    qs = qs.annotate(total=RawSQL(total_sql, (), output_field=BigIntegerField()))
+    # Rank narrow rows (the index holds every column the score reads), then
+    # load only the winners in full.
+    top = list(qs.order_by("-total", "cost", "pk").values_list("pk", flat=True)[:limit])
+    by_pk = {node.pk: node for node in qs.filter(pk__in=top).select_related("gpu_model", "region", "provider")}
+    ranked = [by_pk[pk] for pk in top if pk in by_pk]
     out = []
     for i, node in enumerate(ranked, start=1):
         km, prox_ppm, rtt = table.get(node.region_id, (0, 0, 0))

@@ -68,7 +68,8 @@ class CheckerReport(models.Model):
 
 class NodeEpoch(models.Model):
     epoch = models.BigIntegerField()
-    node = models.ForeignKey(GpuNode, on_delete=models.CASCADE, related_name="epochs")
+    # Indexed with the epoch below (node_epoch_history).
+    node = models.ForeignKey(GpuNode, on_delete=models.CASCADE, related_name="epochs", db_index=False)
     assigned = models.PositiveSmallIntegerField(default=0)
     reports = models.PositiveSmallIntegerField(default=0)
     valid = models.BooleanField(default=False, help_text="at least a quorum of reports")
@@ -88,6 +89,9 @@ class NodeEpoch(models.Model):
     class Meta:
         ordering = ["-epoch", "node_id"]
         constraints = [models.UniqueConstraint(fields=["epoch", "node"], name="node_epoch_unique")]
+        # A node's recent epochs (catalogue sparklines, node charts) read a
+        # few index entries however long the node's history grows.
+        indexes = [models.Index(fields=["node", "-epoch"], name="node_epoch_history")]
 
 
 class CheckerEpoch(models.Model):

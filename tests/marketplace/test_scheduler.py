@@ -117,6 +117,21 @@ def test_latency_limit_drops_far_nodes_and_rescales_price(network, renter):
     ]
 
 
+def test_a_short_list_is_the_head_of_the_full_ranking(network, renter):
+    """The winners are ranked first and loaded after: the cheaper nodes a
+    renter cannot take (rented, paused, own, pending) never slip in."""
+    full = table(run(renter, preference=Preference.BALANCED))
+    for limit in (1, 2):
+        req = Requirements(
+            gpu_model=GpuModel.objects.get(slug="h100-80gb"), region=Region.objects.get(code="eu-central"),
+            renter=renter, preference=Preference.BALANCED,
+        )
+        result = scheduler.match(req, limit=limit)
+        assert result["count"] == 3
+        assert table(result) == full[:limit]
+        assert [c.rank for c in result["candidates"]] == list(range(1, limit + 1))
+
+
 def test_budget_and_vram_filters(network, renter):
     assert [c.node.name for c in run(renter, max_price_per_gpu_hour=ath(1) + 500_000)["candidates"]] == ["C", "B"]
     by_vram = scheduler.match(Requirements(min_vram_gb=80, renter=renter, preference=Preference.CHEAPEST), limit=10)

@@ -95,8 +95,27 @@ class GpuNode(models.Model):
         ordering = ["id"]
         indexes = [
             models.Index(fields=["status", "region"]),
-            models.Index(fields=["gpu_model", "status"]),
             models.Index(fields=["price_per_gpu_hour"]),
+            # The marketplace catalogue and the scheduler: equality on model
+            # and status, the cheapest first (the catalogue's default order,
+            # ties by health), and the other columns their filters and scores
+            # read, so that counting, paging and ranking over a large network
+            # read the index alone. The first serves a GPU model's offers,
+            # the second the whole catalogue.
+            models.Index(
+                fields=[
+                    "gpu_model", "status", "paused", "price_per_gpu_hour", "-health_score",
+                    "region", "gpu_count", "provider",
+                ],
+                name="node_offers_by_model",
+            ),
+            models.Index(
+                fields=[
+                    "status", "paused", "price_per_gpu_hour", "-health_score",
+                    "gpu_model", "region", "gpu_count", "provider",
+                ],
+                name="node_offers",
+            ),
         ]
         constraints = [
             models.CheckConstraint(condition=Q(gpu_count__gte=1), name="node_has_gpus"),
