@@ -80,7 +80,10 @@ def record_heartbeats(node: GpuNode, payload) -> int:
         values = {name: _int(sample.get(name), name, lo, hi, where) for name, lo, hi in SAMPLE_FIELDS}
         at = now
         if sample.get("at") is not None:
-            at = parse_datetime(str(sample["at"])) if isinstance(sample["at"], str) else None
+            try:
+                at = parse_datetime(sample["at"]) if isinstance(sample["at"], str) else None
+            except ValueError:  # well formed but impossible, e.g. month 13
+                at = None
             if at is None or at.tzinfo is None:
                 raise IngestError(f"{where}at must be an ISO 8601 time with a zone.")
             if at > now + CLOCK_SKEW or at < now - MAX_AGE:

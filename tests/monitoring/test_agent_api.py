@@ -56,6 +56,9 @@ def test_heartbeats_land_for_the_tokens_own_node_only(net):
     [({}, "samples"), ({"samples": []}, "samples"), ({"samples": [SAMPLE, {**SAMPLE, "gpu_util": 101}]}, "samples[1].gpu_util"),
      ({"samples": [{**SAMPLE, "temperature_c": "hot"}]}, "integer"), ({"samples": [SAMPLE] * 501}, "At most 500"),
      ({"samples": [{**SAMPLE, "at": "yesterday"}]}, "ISO 8601"), ({"samples": [{**SAMPLE, "at": "2001-01-01T00:00:00Z"}]}, "too far"),
+     # Found by the API fuzzer: well formed but impossible times were a 500.
+     ({"samples": [{**SAMPLE, "at": "2026-13-45T25:61:00Z"}]}, "ISO 8601"),
+     ({"samples": [{**SAMPLE, "at": "2026-02-30T00:00:00+00:00"}]}, "ISO 8601"),
      ({"samples": ["x"]}, "object")],
 )
 def test_bad_heartbeat_batches_write_nothing(net, payload, message):
