@@ -327,7 +327,7 @@ class Load:
     async def renter(self, session, person: Person, until: float):
         while time.monotonic() < until:
             _, found = await self.call(session, "rent", "POST", "/api/marketplace/match/", person,
-                                       {"gpu_count": 1, "preference": self.rng.choice(["cheapest", "balanced", "best_experience"]),
+                                       {"gpu_count": 1, "preference": self.rng.choice(["cheapest", "balanced", "experience"]),
                                         "region": self.rng.choice(self.net.regions), "limit": 3})
             candidates = (found or {}).get("candidates") or []
             if not candidates:

@@ -1,0 +1,390 @@
+"""Fault drills: kill the parts of a running network under load, then prove
+nothing acknowledged was lost.
+
+Builds a network as ``bench/load.py`` does, then for each drill starts the
+site afresh (``manage.py serve`` workers and the scheduler), real agent
+processes (``run_provider_agent`` for a few nodes, ``run_checker`` for a few
+checkers) and the load of ``bench/load.py``, and while the load runs:
+
+* ``web``: SIGKILLs the web server (supervisor and every worker) and starts it
+  again two seconds later;
+* ``checker``: SIGKILLs a checker agent early in an epoch and starts it again
+  with the same key; its signed reports for that epoch must still land,
+  once each;
+* ``redis``: SIGKILLs Redis (a ``redis-server`` of the drill's own) and starts
+  it again; needs the PostgreSQL + Redis setup (``--database-url``);
+* ``settle``: starts ``settle_epoch`` on a finished epoch, SIGKILLs it in the
+  middle of the epoch's transaction (after the emission step), checks that
+  nothing of that epoch was written, and runs it again.
+
+After each drill: every write the server acknowledged is in the database,
+``verify_ledger`` passes, and the agents came back on their own (heartbeats
+and reports that arrived after the fault). Prints the load figures with the
+outage window, and exits non-zero if any check fails.
+
+    python bench/faults.py [--drill web --drill checker ...] [--duration 60]
+    python bench/faults.py --database-url postgres://postgres@127.0.0.1:5432/aethir_faults --workers 2
+"""
+
+import asyncio
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import load  # noqa: E402  (bench/load.py: the network, the site, the people, the audit)
+
+DRILLS = ("web", "checker", "redis", "settle")
+ROOT = load.ROOT
+
+
+class Redis:
+    """A redis-server of the drill's own, so killing it disturbs nothing else."""
+
+    def __init__(self, var: Path):
+        self.port = load.free_port()
+        self.var = var
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self.process = None
+
+    def start(self) -> "Redis":
+        self.process = subprocess.Popen(
+            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+            stdout=open(self.var / "redis.log", "a"), stderr=subprocess.STDOUT, start_new_session=True,
+        )
+        for _ in range(100):
+            try:
+                with load.socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
+                    return self
+            except OSError:
+                time.sleep(0.1)
+        raise SystemExit("redis-server did not start")
+
+    def kill(self) -> None:
+        load.Site.kill(self.process)
+
+
+class Agents:
+    """Real agent processes: provider agents serving a health endpoint for a
+    few nodes, and checker agents with their key files."""
+
+    def __init__(self, site: load.Site, var: Path, nodes: list[tuple[int, str]], checkers: list[tuple[int, str]]):
+        self.site, self.var = site, var
+        self.nodes, self.checkers = nodes, checkers
+        self.providers, self.checker_procs = {}, {}
+
+    def _spawn(self, name, *args):
+        log = open(self.var / f"{name}.log", "a")
+        return subprocess.Popen([sys.executable, str(ROOT / "manage.py"), *args], env=self.site.env, cwd=ROOT,
+                                stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+
+    def start(self) -> "Agents":
+        for node_id, token, port in self.nodes:
+            self.providers[node_id] = self._spawn(f"provider-{node_id}", "run_provider_agent", "--api-url", self.site.url,
+                                                  "--token", token, "--port", str(port), "--sample-every", "1",
+                                                  "--post-every", "2", "--no-nvml")
+        for checker_id, _ in self.checkers:
+            self.start_checker(checker_id)
+        return self
+
+    def start_checker(self, checker_id: int) -> None:
+        token = dict(self.checkers)[checker_id]
+        self.checker_procs[checker_id] = self._spawn(
+            f"checker-{checker_id}", "run_checker", "--api-url", self.site.url, "--token", token,
+            "--key", str(self.var / f"checker-{checker_id}.pem"), "--probe-every", "3")
+
+    def stop(self) -> None:
+        for p in [*self.providers.values(), *self.checker_procs.values()]:
+            load.Site.kill(p, signal.SIGINT)
+
+
+def prepare_agents(network: load.Network, n_nodes: int = 3, n_checkers: int = 3):
+    """Point a few nodes at real provider agents and give a few checkers
+    agent tokens. Runs in this process (Django is set up by ``load.build``)."""
+    from apps.core.models import AgentToken, CheckerNode, GpuNode
+
+    nodes = []
+    for node_id, token in network.tokens[:n_nodes]:
+        port = load.free_port()
+        GpuNode.objects.filter(pk=node_id).update(endpoint=f"http://127.0.0.1:{port}/health")
+        nodes.append((node_id, token, port))
+    checkers = []
+    for checker in CheckerNode.objects.filter(pk__in=network.checkers).order_by("pk")[:n_checkers]:
+        _, raw = AgentToken.issue(checker=checker)
+        checkers.append((checker.pk, raw))
+    return nodes, checkers
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+# --- the drills: each runs in a thread beside the load and returns its checks ----------------
+
+
+def drill_web(ctx) -> list[str]:
+    time.sleep(ctx.duration / 3)
+    ctx.mark("web server killed")
+    load.Site.kill(ctx.site.web)
+    time.sleep(2)
+    ctx.site.start_web()
+    restarted = now()
+    ctx.mark("web server back")
+    time.sleep(ctx.duration / 3)
+    return [*ctx.agents_came_back(after=restarted)]
+
+
+def drill_checker(ctx) -> list[str]:
+    from apps.core import epochs
+
+    checker_id = ctx.checkers[0][0]
+    # Early in an epoch, so the report of that very epoch is at stake.
+    current = epochs.current()
+    if (now() - current.start).total_seconds() > (current.end - current.start).total_seconds() / 4:
+        time.sleep(max(0.0, (current.end - now()).total_seconds()) + 2)
+        current = epochs.current()
+    epoch, end = current.number, current.end
+    time.sleep(3)
+    ctx.mark(f"checker {checker_id} killed in epoch {epoch}")
+    load.Site.kill(ctx.agents.checker_procs[checker_id])
+    time.sleep(2)
+    ctx.agents.start_checker(checker_id)
+    restarted = now()
+    ctx.mark(f"checker {checker_id} back")
+    # Its reports go in during the last third of the epoch; allow the epoch plus a grace.
+    ctx.wait_until(lambda: ctx.reports(checker_id, epoch) >= ctx.assigned(checker_id, epoch) > 0,
+                   timeout=(end - now()).total_seconds() + 45)
+    problems = []
+    got, wanted = ctx.reports(checker_id, epoch), ctx.assigned(checker_id, epoch)
+    if got != wanted:
+        problems.append(f"checker {checker_id}: {got} reports for epoch {epoch}, {wanted} assignments")
+    return problems + ctx.agents_came_back(after=restarted, reports=False)
+
+
+def drill_redis(ctx) -> list[str]:
+    time.sleep(ctx.duration / 3)
+    ctx.mark("redis killed")
+    ctx.redis.kill()
+    time.sleep(3)
+    ctx.redis.start()
+    restarted = now()
+    ctx.mark("redis back")
+    problems = ctx.agents_came_back(after=restarted)
+    problems += ctx.live_push_arrives(after=restarted)
+    return problems
+
+
+def drill_settle(ctx) -> list[str]:
+    from apps.core.models import LedgerTransaction, TxKind
+    from apps.settlement.models import EpochSettlement
+    from apps.settlement.services import due_epochs
+
+    ctx.wait_until(lambda: bool(due_epochs()), timeout=200)
+    due = due_epochs()
+    if not due:
+        return ["no epoch became due for settlement"]
+    epoch = due[0]
+    def community_shares() -> int:  # one posting per settled epoch
+        return LedgerTransaction.objects.filter(kind=TxKind.EMISSION, meta__epoch=epoch, meta__part="community").count()
+
+    log = ctx.var / "settle-killed.log"
+    env = dict(ctx.site.env, AETHIR_SETTLE_PAUSE_AFTER="emission", AETHIR_SETTLE_PAUSE_SECONDS="120")
+    settler = subprocess.Popen([sys.executable, str(ROOT / "manage.py"), "settle_epoch", "--epoch", str(epoch)],
+                               env=env, cwd=ROOT, stdout=open(log, "w"), stderr=subprocess.STDOUT, start_new_session=True)
+    ctx.wait_until(lambda: "pausing after step emission" in log.read_text(), timeout=120)
+    time.sleep(1)
+    ctx.mark(f"settlement of epoch {epoch} killed mid-transaction")
+    load.Site.kill(settler)
+    problems = []
+    if EpochSettlement.objects.filter(epoch=epoch).exists():
+        problems.append(f"epoch {epoch} has a settlement row after the settler was killed")
+    if community_shares():
+        problems.append(f"the killed settlement of epoch {epoch} left emission postings behind")
+    rerun = subprocess.run([sys.executable, str(ROOT / "manage.py"), "settle_epoch", "--epoch", str(epoch)],
+                           env=ctx.site.env, cwd=ROOT, capture_output=True, text=True)
+    ctx.mark(f"settlement of epoch {epoch} run again: exit {rerun.returncode}")
+    if rerun.returncode != 0:
+        problems.append(f"re-running settle_epoch failed: {rerun.stdout[-300:]} {rerun.stderr[-300:]}")
+    if EpochSettlement.objects.filter(epoch=epoch).count() != 1:
+        problems.append(f"epoch {epoch} is not settled exactly once")
+    if community_shares() != 1:
+        problems.append(f"epoch {epoch} paid its emission {community_shares()} times")
+    return problems
+
+
+class Context:
+    def __init__(self, site, var, network, agents, checkers, duration, redis=None):
+        self.site, self.var, self.network, self.agents = site, var, network, agents
+        self.checkers, self.duration, self.redis = checkers, duration, redis
+        self.started = time.monotonic()
+        self.marks = []
+
+    def mark(self, what: str) -> None:
+        self.marks.append((time.monotonic() - self.started, what))
+        print(f"  {time.monotonic() - self.started:6.1f}s  {what}", flush=True)
+
+    @staticmethod
+    def wait_until(condition, timeout: float) -> bool:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if condition():
+                return True
+            time.sleep(1)
+        return condition()
+
+    @staticmethod
+    def reports(checker_id: int, epoch: int) -> int:
+        from apps.monitoring.models import CheckerReport
+
+        return CheckerReport.objects.filter(checker_id=checker_id, epoch=epoch).count()
+
+    @staticmethod
+    def assigned(checker_id: int, epoch: int) -> int:
+        from apps.monitoring.models import Assignment
+
+        return Assignment.objects.filter(checker_id=checker_id, epoch=epoch).count()
+
+    def agents_came_back(self, after: datetime, reports: bool = True) -> list[str]:
+        """Each provider agent posted telemetry sampled after ``after``, and
+        (when ``reports``) each checker agent submitted a report after it."""
+        from apps.monitoring.models import CheckerReport, Heartbeat
+
+        problems = []
+        for node_id, _, _ in self.agents.nodes:
+            ok = self.wait_until(lambda: Heartbeat.objects.filter(node_id=node_id, at__gt=after).exists(), timeout=60)
+            if not ok:
+                problems.append(f"provider agent of node {node_id} sent nothing after the fault")
+        if reports:
+            for checker_id, _ in self.checkers:
+                ok = self.wait_until(
+                    lambda: CheckerReport.objects.filter(checker_id=checker_id, submitted_at__gt=after).exists(), timeout=150)
+                if not ok:
+                    problems.append(f"checker agent {checker_id} reported nothing after the fault")
+        return problems
+
+    def live_push_arrives(self, after: datetime) -> list[str]:
+        """A browser's WebSocket (reconnecting as htmx's does) gets a live
+        update for a node page after the fault."""
+        import aiohttp
+
+        node_id = self.agents.nodes[0][0]
+        url = self.site.url.replace("http://", "ws://") + f"/ws/monitoring/nodes/{node_id}/"
+
+        async def watch() -> bool:
+            deadline = time.monotonic() + 30
+            async with aiohttp.ClientSession() as session:
+                while time.monotonic() < deadline:
+                    try:
+                        async with session.ws_connect(url, headers={"Origin": self.site.url, "X-Forwarded-Proto": "https"},
+                                                      timeout=aiohttp.ClientWSTimeout(ws_close=5)) as ws:
+                            while time.monotonic() < deadline:
+                                msg = await ws.receive(timeout=max(0.1, deadline - time.monotonic()))
+                                if msg.type == aiohttp.WSMsgType.TEXT and "last-heartbeat" in msg.data:
+                                    return True
+                                if msg.type in (aiohttp.WSMsgType.CLOSED, aiohttp.WSMsgType.ERROR, aiohttp.WSMsgType.CLOSE):
+                                    break
+                    except (aiohttp.ClientError, asyncio.TimeoutError):
+                        pass
+                    await asyncio.sleep(1)
+            return False
+
+        return [] if asyncio.run(watch()) else [f"no live update reached the node {node_id} page after the fault"]
+
+
+def run_drill(name: str, args, env: dict, var: Path, network: load.Network, nodes, checkers) -> list[str]:
+    drill_var = var / name
+    drill_var.mkdir()
+    redis = None
+    if name == "redis":
+        redis = Redis(drill_var).start()
+        env = dict(env, REDIS_URL=redis.url)
+    site = load.Site(env, args.workers, drill_var, scheduler=(name != "settle")).start()
+    agents = Agents(site, drill_var, nodes, checkers).start()
+    ctx = Context(site, drill_var, network, agents, checkers, args.duration, redis)
+    stats = load.Stats()
+    result = {}
+
+    def fault():
+        try:
+            result["problems"] = globals()[f"drill_{name}"](ctx)
+        except Exception as exc:  # noqa: BLE001 - a drill that breaks is a failed drill, reported
+            result["problems"] = [f"the drill itself failed: {exc!r}"]
+
+    print(f"== drill {name}: {args.duration:.0f}s of load, {args.workers} worker(s)", flush=True)
+    thread = threading.Thread(target=fault)
+    thread.start()
+    counts = {"browsers": args.browsers, "renters": args.renters, "delegators": args.delegators,
+              "voters": args.voters, "agents": len(network.tokens)}
+    started = time.monotonic()
+    try:
+        asyncio.run(load.Load(site.url, network, stats, post_every=args.post_every, samples=3, agent_limit=64)
+                    .run(args.duration, counts))
+        thread.join()
+    finally:
+        elapsed = time.monotonic() - started
+        agents.stop()
+        site.stop()
+        if redis:
+            redis.kill()
+    load.report(stats, elapsed)
+    problems = result.get("problems", ["the drill did not finish"]) + load.audit(stats)
+    print(f"drill {name}: " + ("PASSED" if not problems else "FAILED"))
+    for p in problems:
+        print("  - " + p)
+    return problems
+
+
+def main():
+    p = load.parser()
+    p.description = __doc__
+    p.set_defaults(nodes=2000, browsers=10, renters=5, delegators=5, voters=5)
+    p.add_argument("--drill", action="append", choices=DRILLS, help="run only these drills (default: all)")
+    args = p.parse_args()
+    drills = args.drill or list(DRILLS)
+    if "redis" in drills and not args.database_url:
+        print("skipping the redis drill: it needs the PostgreSQL + Redis setup (--database-url)")
+        drills.remove("redis")
+    if "redis" in drills and not shutil.which("redis-server"):
+        print("skipping the redis drill: redis-server is not installed")
+        drills.remove("redis")
+    var = Path(tempfile.mkdtemp(prefix="aethir-faults-"))
+    env = load.environment(args, var)
+    # Real agents talk plain HTTP to the local server (production has TLS at the proxy).
+    env["SECURE_SSL_REDIRECT"] = "0"
+    redis = None
+    if args.database_url and not args.redis_url and shutil.which("redis-server"):
+        # PostgreSQL goes with Redis (the production pair), here one of the run's own.
+        redis = Redis(var).start()
+        env["REDIS_URL"] = redis.url
+    os.environ.update(env)
+    print(f"Building the network ({args.nodes:,} nodes) ...", flush=True)
+    counts = {"browsers": args.browsers, "renters": args.renters, "delegators": args.delegators, "voters": args.voters}
+    network = load.build(args.nodes, counts)
+    nodes, checkers = prepare_agents(network)
+    from django.db import connections
+
+    connections.close_all()
+    failed = {}
+    try:
+        for name in drills:
+            problems = run_drill(name, args, env, var, network, nodes, checkers)
+            if problems:
+                failed[name] = problems
+    finally:
+        if redis:
+            redis.kill()
+    print("== " + ", ".join(f"{d}: {'FAILED' if d in failed else 'passed'}" for d in drills))
+    print(f"logs and database: {var}")
+    sys.exit(1 if failed else 0)
+
+
+if __name__ == "__main__":
+    main()
