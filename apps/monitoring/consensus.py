@@ -43,7 +43,8 @@ def consensus(reports: list[dict], quorum: int) -> Verdict:
     ``median_low`` keeps the result one of the reported integers (no
     averaging, no floats). Latency is the median of the reports that saw
     any answer; spec is the majority of the reports that saw the GPU facts
-    (a tie is not verified; ``None`` when nobody got an answer)."""
+    (a tie is not verified); each is ``None`` unless at least a quorum of
+    reports got an answer."""
     if len(reports) < quorum or not reports:
         return Verdict(reports=len(reports), valid=False)
     latencies = [r["latency_ms"] for r in reports if r["latency_ms"] is not None]
@@ -54,8 +55,10 @@ def consensus(reports: list[dict], quorum: int) -> Verdict:
         valid=True,
         uptime_ppm=median_low(r["uptime_ppm"] for r in reports),
         task_ppm=median_low(r["task_ppm"] for r in reports),
-        latency_ms=median_low(latencies) if latencies else None,
-        spec_ok=(spec_votes * 2 > len(spec_known)) if spec_known else None,
+        # A value only a minority of the reports saw (one checker claiming an
+        # answer from a node the others found down) is not the consensus.
+        latency_ms=median_low(latencies) if len(latencies) >= quorum else None,
+        spec_ok=(spec_votes * 2 > len(spec_known)) if len(spec_known) >= quorum else None,
     )
 
 

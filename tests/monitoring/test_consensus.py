@@ -21,6 +21,15 @@ def test_median_resists_one_outlier():
     assert v.valid and v.uptime_ppm == 990_000 and v.latency_ms == 45 and v.spec_ok
 
 
+def test_one_checker_claiming_an_answer_from_a_down_node_does_not_set_the_consensus():
+    down = r(0, latency=None, spec=None)
+    v = consensus.consensus([r(50_000, latency=1900, spec=True), down, down], quorum=2)
+    assert v.valid and v.uptime_ppm == 0 and v.latency_ms is None and v.spec_ok is None
+    # The two that found it down agree with the consensus; the odd one out does not.
+    assert consensus.is_correct(down, v, uptime_tol=50_000, latency_tol=300_000)
+    assert not consensus.is_correct(r(50_000, latency=1900, spec=True), v, uptime_tol=50_000, latency_tol=300_000)
+
+
 def test_below_quorum_is_not_valid():
     assert not consensus.consensus([r(1_000_000)], quorum=2).valid
     assert not consensus.consensus([], quorum=2).valid

@@ -28,6 +28,7 @@ from .. import signing
 
 log = logging.getLogger(__name__)
 PPM = 1_000_000
+MIN_ROUNDS = 2  # probe rounds an epoch needs before the agent reports on it
 
 
 @dataclass
@@ -70,6 +71,7 @@ class CheckerAgent:
         self.tallies: dict[tuple[int, int], Tally] = {}
         self.submitted: set[tuple[int, int]] = set()
         self.reports_sent = 0
+        self.rounds: dict[int, int] = {}  # probe rounds made per epoch
         self.rng = random.Random()
 
     @property
@@ -202,10 +204,20 @@ class CheckerAgent:
         left = (end - datetime.now(UTC)).total_seconds()
         # Report with a margin: a round can take a while on a busy network,
         # and a report that arrives after the epoch is settled is refused.
+        self.rounds[epoch] = self.rounds.get(epoch, 0) + 1
         if left <= max(self.probe_every * 1.5, (end - start).total_seconds() / 3):
+            if self.rounds.pop(epoch) < MIN_ROUNDS:
+                # Started too late in this epoch to probe its nodes more than
+                # once: one probe (a fresh agent's first, its slowest) is too
+                # little to report on. Sit the epoch out.
+                for key in [k for k in self.tallies if k[0] == epoch]:
+                    del self.tallies[key]
+                return max(left, 0) + 0.2 + self.rng.uniform(0, self.probe_every / 2)
             # Last round of this epoch: report now so consensus has us.
             await self.submit(epoch, nodes)
-            return max(left, 0) + 0.2
+            # Into the next epoch at a random moment of its first interval, so
+            # checkers don't all fire (and queue behind each other) at once.
+            return max(left, 0) + 0.2 + self.rng.uniform(0, self.probe_every / 2)
         return self.probe_every
 
     async def run(self, stop: asyncio.Event | None = None):

@@ -121,9 +121,20 @@ class Simulator:
             except Exception:
                 log.exception("could not adopt newly registered nodes; retrying")
 
+    async def _staggered(self, checker: CheckerAgent, stop: asyncio.Event):
+        """Start checkers spread over one probe interval: in one process, all
+        of them probing at the same instant would measure each other's
+        queueing as node latency, and disagree."""
+        try:
+            await asyncio.wait_for(stop.wait(), timeout=self.rng.uniform(0, self.probe_every))
+            return
+        except asyncio.TimeoutError:
+            pass
+        await checker.run(stop)
+
     async def run(self, stop: asyncio.Event):
         self._tasks = [asyncio.create_task(a.run(stop)) for a in self.providers.values()]
-        self._tasks += [asyncio.create_task(c.run(stop)) for c in self.checker_agents]
+        self._tasks += [asyncio.create_task(self._staggered(c, stop)) for c in self.checker_agents]
         if self.churn:
             self._tasks.append(asyncio.create_task(self._churn(stop)))
         if self.find_new:
