@@ -111,10 +111,13 @@ class CheckerAgent:
     async def probe(self, epoch: int, a: dict, sem: asyncio.Semaphore):
         tally = self.tallies.setdefault((epoch, a["node"]), Tally())
         url = urlsplit(a["endpoint"])
+        if not url.hostname:
+            # No endpoint yet (a demo node the simulator is about to run): not
+            # a probe at all, so checkers that come before and after the
+            # endpoint appears don't disagree about its uptime.
+            return
         async with sem:
             tally.probes += 1
-            if not url.hostname:
-                return  # no endpoint declared yet: nothing answers
             try:
                 reader, writer = await asyncio.wait_for(
                     asyncio.open_connection(url.hostname, url.port or 80), timeout=self.timeout
