@@ -5,7 +5,7 @@ from rest_framework import serializers
 from apps.core.amounts import AmountError, parse_ath
 
 
-@extend_schema_field(OpenApiTypes.STR)
+@extend_schema_field({"type": "string", "pattern": "^[0-9]+$", "example": "1500000"})
 class MicroAthField(serializers.Field):
     """Integer micro-ATH on the wire as a decimal string ("1500000" = 1.5 ATH),
     so no JSON client rounds it through a float. Accepts a string or an int
@@ -44,3 +44,15 @@ class AthAmountField(serializers.Field):
             return parse_ath(data)
         except AmountError as exc:
             raise serializers.ValidationError(str(exc)) from None
+
+
+@extend_schema_field({"type": "string", "pattern": "^-?[0-9]+$", "example": "-1500000"})
+class SignedMicroAthField(serializers.Field):
+    """Read-only signed micro-ATH as a string ("-1500000" for a penalty)."""
+
+    def __init__(self, **kwargs):
+        kwargs["read_only"] = True
+        super().__init__(**kwargs)
+
+    def to_representation(self, value):
+        return str(int(value))

@@ -12,7 +12,7 @@ from rest_framework.views import APIView
 from apps.core import epochs, parameters
 from apps.core.models import CHECKED_STATUSES, CheckerNode, GpuNode
 
-from . import assignment, ingest, live, queries
+from . import api_schema, assignment, ingest, live, queries
 from .auth import AgentTokenAuthentication, IsCheckerAgent, IsNodeAgent
 from .models import Assignment, CheckerReport, NodeEpoch
 
@@ -67,7 +67,7 @@ class AgentHeartbeats(AgentView):
 
     permission_classes = [IsNodeAgent]
 
-    @extend_schema(request=OpenApiTypes.OBJECT, responses={201: OpenApiTypes.OBJECT})
+    @extend_schema(request=api_schema.HeartbeatBatch, responses={201: OpenApiTypes.OBJECT})
     def post(self, request):
         node = request.auth.node
         try:
@@ -84,7 +84,7 @@ class AgentKey(AgentView):
 
     permission_classes = [IsCheckerAgent]
 
-    @extend_schema(request=OpenApiTypes.OBJECT, responses=OpenApiTypes.OBJECT)
+    @extend_schema(request=api_schema.AgentKeyRequest, responses=OpenApiTypes.OBJECT)
     def post(self, request):
         try:
             ingest.register_key(request.auth.checker, request.data.get("public_key") if isinstance(request.data, dict) else None)
@@ -145,7 +145,7 @@ class AgentReports(AgentView):
 
     permission_classes = [IsCheckerAgent]
 
-    @extend_schema(request=OpenApiTypes.OBJECT, responses={201: OpenApiTypes.OBJECT, 200: OpenApiTypes.OBJECT})
+    @extend_schema(request=api_schema.SignedReport, responses={201: OpenApiTypes.OBJECT, 200: OpenApiTypes.OBJECT})
     def post(self, request):
         checker = request.auth.checker
         try:
@@ -172,7 +172,7 @@ class AgentReportBatch(AgentView):
     permission_classes = [IsCheckerAgent]
     MAX = 1_000
 
-    @extend_schema(request=OpenApiTypes.OBJECT, responses={200: OpenApiTypes.OBJECT})
+    @extend_schema(request=api_schema.ReportBatch, responses={200: OpenApiTypes.OBJECT})
     def post(self, request):
         checker = request.auth.checker
         reports = request.data.get("reports") if isinstance(request.data, dict) else None

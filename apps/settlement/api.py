@@ -1,7 +1,7 @@
 from django.shortcuts import get_object_or_404
 from rest_framework import generics, permissions, serializers
 
-from apps.api.fields import MicroAthField
+from apps.api.fields import MicroAthField, SignedMicroAthField
 
 from . import queries
 from .models import EpochSettlement, SettlementLine
@@ -25,7 +25,7 @@ class EpochSerializer(serializers.ModelSerializer):
 
 
 class LineSerializer(serializers.ModelSerializer):
-    amount = MicroAthField(read_only=True)
+    amount = SignedMicroAthField(help_text="Negative for a penalty")
     account = serializers.CharField(source="account.address", default=None, read_only=True)
     node = serializers.IntegerField(source="node_id", read_only=True)
     checker = serializers.IntegerField(source="checker_id", read_only=True)
@@ -33,11 +33,6 @@ class LineSerializer(serializers.ModelSerializer):
     class Meta:
         model = SettlementLine
         fields = ["epoch", "kind", "account", "node", "checker", "amount", "reason", "details"]
-
-    def to_representation(self, obj):
-        data = super().to_representation(obj)
-        data["amount"] = str(obj.amount)  # signed: penalties are negative
-        return data
 
 
 class EpochList(generics.ListAPIView):

@@ -89,7 +89,7 @@ def test_nobody_acts_for_another(api, holder, proposer, propose):
         (body(kind="parameters", changes={"protocol_fee": str(pct(60))}), "detail", "between 0% and 50%"),
         (body(kind="parameters", changes={"epoch_seconds": "30"}), "detail", "cannot be changed by governance"),
         (body(kind="parameters", changes={"protocol_fee": "twenty"}), "changes", "whole number"),
-        # Found by the API fuzzer: each passed str.isdigit() and then crashed int() (a 500).
+        # Each passed str.isdigit() and then crashed int() (a 500).
         (body(kind="parameters", changes={"protocol_fee": "--5"}), "changes", "whole number"),
         (body(kind="parameters", changes={"protocol_fee": "²"}), "changes", "whole number"),
         (body(kind="parameters", changes={"protocol_fee": "9" * 5_000}), "changes", "out of range"),

@@ -1,0 +1,48 @@
+"""What the agent endpoints accept, for the OpenAPI schema. The agent views
+parse their bodies in ``ingest`` (so the simulator, the agents and the API
+share one set of rules); these serializers only describe those bodies, with
+the bounds taken from the same place."""
+
+from rest_framework import serializers
+
+from . import ingest
+
+
+def _sample_fields():
+    fields = {
+        name: serializers.IntegerField(min_value=lo, max_value=hi) for name, lo, hi in ingest.SAMPLE_FIELDS
+    }
+    fields["at"] = serializers.DateTimeField(
+        required=False, allow_null=True, help_text="When it was measured (ISO 8601 with a zone); default now"
+    )
+    return fields
+
+
+HeartbeatSample = type("HeartbeatSample", (serializers.Serializer,), _sample_fields())
+
+
+class HeartbeatBatch(serializers.Serializer):
+    samples = HeartbeatSample(many=True, min_length=1, max_length=ingest.MAX_BATCH)
+
+
+class AgentKeyRequest(serializers.Serializer):
+    public_key = serializers.RegexField(r"^[0-9a-fA-F]{64}$", help_text="Ed25519 public key, 64 hex characters")
+
+
+class SignedReport(serializers.Serializer):
+    epoch = serializers.IntegerField(min_value=0, max_value=10**12)
+    node = serializers.IntegerField(min_value=1, max_value=2**62)
+    probes = serializers.IntegerField(min_value=1, max_value=100_000)
+    uptime_ppm = serializers.IntegerField(min_value=0, max_value=1_000_000)
+    task_ppm = serializers.IntegerField(min_value=0, max_value=1_000_000)
+    latency_ms = serializers.IntegerField(min_value=0, max_value=600_000, allow_null=True)
+    spec_ok = serializers.BooleanField(allow_null=True, help_text="null when no probe answered")
+    gpu_name_seen = serializers.CharField(max_length=80, allow_blank=True, required=False)
+    gpu_count_seen = serializers.IntegerField(min_value=0, max_value=1024, required=False)
+    signature = serializers.RegexField(
+        r"^[0-9a-fA-F]{128}$", help_text="Ed25519 signature (hex) of the canonical JSON of the other fields"
+    )
+
+
+class ReportBatch(serializers.Serializer):
+    reports = SignedReport(many=True, min_length=1, help_text="At most 1,000 per batch")
