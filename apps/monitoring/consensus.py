@@ -16,6 +16,7 @@ from django.db.models import Avg, Count, Max
 from apps.core import parameters
 from apps.core.models import CHECKED_STATUSES, GpuNode, NodeStatus
 
+from . import live
 from .models import Assignment, CheckerEpoch, CheckerReport, EpochConsensus, Heartbeat, NodeEpoch
 
 PPM = 1_000_000
@@ -124,6 +125,7 @@ def finalize(epoch: int) -> EpochConsensus | None:
         with transaction.atomic():
             marker = EpochConsensus.objects.create(epoch=epoch)
             _apply(epoch, p, marker)
+            live.consensus_recorded(epoch)  # sent only if this commits
             return marker
     except IntegrityError:
         return None

@@ -23,7 +23,7 @@ class NodeConsumer(CoalescedFragmentConsumer):
         return await database_sync_to_async(GpuNode.objects.filter(pk=self.node_id).exists)()
 
     def groups_for(self):
-        return [live.node_group(self.node_id)]
+        return [live.node_group(self.node_id), live.EPOCH_GROUP]
 
     def render(self):
         node = GpuNode.objects.select_related("gpu_model", "region", "provider").get(pk=self.node_id)
@@ -36,7 +36,7 @@ class CheckerConsumer(CoalescedFragmentConsumer):
         return await database_sync_to_async(CheckerNode.objects.filter(pk=self.checker_id).exists)()
 
     def groups_for(self):
-        return [live.checker_group(self.checker_id)]
+        return [live.checker_group(self.checker_id), live.EPOCH_GROUP]
 
     def render(self):
         checker = CheckerNode.objects.select_related("operator").get(pk=self.checker_id)

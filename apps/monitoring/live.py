@@ -48,3 +48,17 @@ def report_arrived(node_id: int, checker_id: int) -> None:
         send(checker_group(checker_id), {"type": "monitoring.changed"})
 
     transaction.on_commit(notify)
+
+
+# Every node and checker page listens here too: recording an epoch's
+# consensus changes the nodes' status and consensus rows and the checkers'
+# tallies, so one message per epoch tells every open page.
+EPOCH_GROUP = "monitoring-epoch"
+
+
+def consensus_recorded(epoch: int) -> None:
+    def notify():
+        send(OVERVIEW_GROUP, {"type": "monitoring.changed"})
+        send(EPOCH_GROUP, {"type": "monitoring.changed", "epoch": epoch})
+
+    transaction.on_commit(notify)
