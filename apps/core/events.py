@@ -9,6 +9,7 @@ import logging
 
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
+from django.conf import settings
 from django.db import transaction
 
 log = logging.getLogger(__name__)
@@ -37,3 +38,12 @@ def ledger_changed(*, height: int, kind: str, account_ids: list[int]) -> None:
             send(account_group(account_id), {"type": "ledger.changed", "height": height, "kind": kind})
 
     transaction.on_commit(notify)
+
+
+def reaches_other_processes() -> bool:
+    """Whether a hint raised in another process (the scheduler settling an
+    epoch, another web worker) reaches this process's pages. The in-memory
+    channel layer lives inside one process, so it does not; pages whose data
+    such a process writes then refresh those parts on a timer instead."""
+    backend = settings.CHANNEL_LAYERS.get("default", {}).get("BACKEND", "")
+    return bool(backend) and not backend.endswith("InMemoryChannelLayer")

@@ -195,6 +195,7 @@ def rental_detail(request, pk):
     ctx = _rental_context(request, rental)
     ctx["series"] = monitoring.node_series(rental.node)
     ctx["reports"] = monitoring.recent_reports(node=rental.node, limit=8)
+    ctx["epochs"] = monitoring.node_epochs(rental.node)
     return render(request, "marketplace/rental.html", ctx)
 
 

@@ -91,6 +91,11 @@ def node_series(node: GpuNode, epochs_back: int = 60) -> dict:
     }
 
 
+def node_epochs(node: GpuNode, limit: int = 10) -> list[NodeEpoch]:
+    """The node's latest consensus rows, newest first."""
+    return list(NodeEpoch.objects.filter(node=node).order_by("-epoch")[:limit])
+
+
 def checker_history(checker: CheckerNode, epochs_back: int = 60) -> dict:
     rows = list(CheckerEpoch.objects.filter(checker=checker).order_by("-epoch")[:epochs_back])[::-1]
     totals = CheckerEpoch.objects.filter(checker=checker).aggregate(

@@ -1,0 +1,120 @@
+"""When an epoch's consensus is recorded, open node pages get the new
+consensus row and the node's status without a reload: pushed over the
+WebSocket where the channel layer reaches the settling process, and on a
+timer from a small partial where it cannot (the in-memory layer, with the
+scheduler in a process of its own)."""
+
+import pytest
+from channels.db import database_sync_to_async
+from channels.testing import WebsocketCommunicator
+from django.urls import reverse
+
+from aethir_web.asgi import application
+from apps.core import ledger
+from apps.core.models import NodeStatus
+from apps.monitoring import assignment, consensus
+from apps.monitoring.models import CheckerReport
+
+from ..factories import make_checker, make_node
+
+ORIGIN = [(b"origin", b"http://localhost")]
+
+
+def _network_with_reports(epoch: int = 0):
+    """A node whose assigned checkers all reported it healthy in ``epoch``."""
+    node, _ = make_node()
+    checkers = {c.pk: c for c in (make_checker()[0] for _ in range(3))}
+    assignment.ensure_assignments(epoch)
+    for checker_id in node.assignments.filter(epoch=epoch).values_list("checker_id", flat=True):
+        CheckerReport.objects.create(
+            epoch=epoch, node=node, checker=checkers[checker_id], payload_hash="x", signature="y", probes=10,
+            uptime_ppm=1_000_000, task_ppm=1_000_000, latency_ms=30, spec_ok=True,
+            gpu_name_seen=node.gpu_model.name, gpu_count_seen=node.gpu_count,
+        )
+    return node, list(checkers.values())
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.asyncio
+async def test_recorded_consensus_is_pushed_to_the_open_node_page():
+    await database_sync_to_async(ledger.genesis)()
+    node, _ = await database_sync_to_async(_network_with_reports)()
+    ws = WebsocketCommunicator(application, f"/ws/monitoring/nodes/{node.pk}/", headers=ORIGIN)
+    connected, _ = await ws.connect()
+    assert connected
+
+    await database_sync_to_async(consensus.finalize)(0)
+
+    html = await ws.receive_from(timeout=5)
+    assert 'id="node-epochs" hx-swap-oob="true"' in html
+    assert "No epoch has been settled" not in html
+    assert "<td>0</td>" in html and "3/3" in html and "pending → <strong>online</strong>" in html
+    # The status card comes in the same push.
+    assert 'id="node-facts" hx-swap-oob="true"' in html and "Online" in html
+    await ws.disconnect()
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.asyncio
+async def test_recorded_consensus_reaches_checker_pages_too():
+    await database_sync_to_async(ledger.genesis)()
+    _, checkers = await database_sync_to_async(_network_with_reports)()
+    ws = WebsocketCommunicator(application, f"/ws/monitoring/checkers/{checkers[0].pk}/", headers=ORIGIN)
+    connected, _ = await ws.connect()
+    assert connected
+    await database_sync_to_async(consensus.finalize)(0)
+    assert 'hx-swap-oob="true"' in await ws.receive_from(timeout=5)
+    await ws.disconnect()
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.asyncio
+async def test_nothing_is_pushed_when_the_consensus_rolls_back():
+    await database_sync_to_async(ledger.genesis)()
+    node, _ = await database_sync_to_async(_network_with_reports)()
+    ws = WebsocketCommunicator(application, f"/ws/monitoring/nodes/{node.pk}/", headers=ORIGIN)
+    await ws.connect()
+
+    def finalize_then_fail():
+        from django.db import transaction
+
+        with pytest.raises(RuntimeError), transaction.atomic():
+            consensus.finalize(0)
+            raise RuntimeError("settlement failed later")
+
+    await database_sync_to_async(finalize_then_fail)()
+    assert await ws.receive_nothing(timeout=1.5)
+    await ws.disconnect()
+
+
+IN_MEMORY = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+REDIS = {"default": {"BACKEND": "channels_redis.core.RedisChannelLayer", "CONFIG": {"hosts": ["redis://127.0.0.1:1"]}}}
+
+
+def test_on_the_in_memory_layer_the_node_page_refreshes_its_consensus_on_a_timer(client, genesis, settings):
+    settings.CHANNEL_LAYERS = IN_MEMORY
+    node, _ = _network_with_reports()
+    url = reverse("monitoring:node-consensus", args=[node.pk])
+
+    page = client.get(reverse("monitoring:node", args=[node.pk])).content.decode()
+    assert f'hx-get="{url}" hx-trigger="every 10s" hx-swap="none"' in page
+    assert "No epoch has been settled for this node yet." in page
+
+    # The scheduler (another process) records the consensus; the next poll brings it.
+    consensus.finalize(0)
+    part = client.get(url).content.decode()
+    assert 'id="node-epochs" hx-swap-oob="true"' in part and 'id="node-facts" hx-swap-oob="true"' in part
+    assert "pending → <strong>online</strong>" in part and 'data-testid="node-status">Online<' in part
+    assert "No epoch has been settled" not in part
+
+
+def test_with_a_shared_channel_layer_the_node_page_does_not_poll(client, genesis, settings):
+    settings.CHANNEL_LAYERS = REDIS
+    node, _ = make_node()
+    page = client.get(reverse("monitoring:node", args=[node.pk])).content.decode()
+    assert reverse("monitoring:node-consensus", args=[node.pk]) not in page
+    assert 'id="node-epochs"' in page
+
+
+def test_the_consensus_partial_of_an_unknown_node_is_404(client, genesis):
+    assert client.get(reverse("monitoring:node-consensus", args=[999_999])).status_code == 404
