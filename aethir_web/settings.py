@@ -82,6 +82,8 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django.middleware.csp.ContentSecurityPolicyMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    # Last: one sync/async switch per request instead of one per hook (see the class).
+    "apps.core.middleware.SynchronousStack",
 ]
 
 ROOT_URLCONF = "aethir_web.urls"
@@ -119,6 +121,8 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # Writers take the lock when the transaction starts (no upgrade deadlocks),
     # and wait for each other instead of failing at once.
     DATABASES["default"]["CONN_MAX_AGE"] = 0
+    # Connections are still reused across requests, through a pool (see the module).
+    DATABASES["default"]["ENGINE"] = "apps.core.sqlite_pooled"
     DATABASES["default"]["OPTIONS"] = {
         "transaction_mode": "IMMEDIATE",
         "timeout": 30,

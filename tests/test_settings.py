@@ -37,7 +37,7 @@ def test_database_and_redis_urls_switch_engines(tmp_path):
     )
     default = run_manage("shell", "-c", code, AETHIR_VAR_DIR=str(tmp_path)).stdout.split()[-3:]
     assert default == [
-        "django.db.backends.sqlite3",
+        "apps.core.sqlite_pooled",  # SQLite, with connections reused across requests
         "channels.layers.InMemoryChannelLayer",
         "django.core.cache.backends.locmem.LocMemCache",
     ]

@@ -69,13 +69,13 @@ class AgentHeartbeats(AgentView):
 
     @extend_schema(request=api_schema.HeartbeatBatch, responses={201: OpenApiTypes.OBJECT})
     def post(self, request):
-        node = request.auth.node
+        node_id = request.auth.node_id
         try:
             with transaction.atomic():
-                stored = ingest.record_heartbeats(node, request.data)
+                stored = ingest.record_heartbeats(node_id, request.data)
+                live.telemetry_arrived(node_id)
         except ingest.IngestError as exc:
             return self.bad(exc)
-        live.telemetry_arrived(node.pk)
         return Response({"stored": stored}, status=status.HTTP_201_CREATED)
 
 

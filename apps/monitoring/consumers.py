@@ -23,7 +23,12 @@ class NodeConsumer(CoalescedFragmentConsumer):
         return await database_sync_to_async(GpuNode.objects.filter(pk=self.node_id).exists)()
 
     def groups_for(self):
-        return [live.node_group(self.node_id), live.EPOCH_GROUP]
+        return [live.node_group(self.node_id), live.TELEMETRY_GROUP, live.EPOCH_GROUP]
+
+    async def monitoring_telemetry(self, event):
+        nodes = event.get("nodes")
+        if nodes is None or self.node_id in nodes:
+            await self.changed(event)
 
     def render(self):
         node = GpuNode.objects.select_related("gpu_model", "region", "provider").get(pk=self.node_id)

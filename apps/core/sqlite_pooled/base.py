@@ -1,0 +1,95 @@
+"""SQLite with its connections reused across requests.
+
+Under ASGI, Django runs each request's synchronous code in a thread of its
+own, so a connection never outlives its request (``CONN_MAX_AGE`` cannot
+help). For SQLite that is expensive: the first statement on a new
+connection parses the whole schema (about 200 tables and indexes here),
+which costs more than a typical request's queries. This backend keeps the
+closed connections of a database file in a small process-wide pool and
+hands them to the next request instead.
+
+A connection only goes back to the pool outside any transaction, and one is
+only taken from it while the file is still the one it was opened on (a test
+database is deleted and recreated under the same name).
+"""
+
+import os
+import threading
+
+from django.db.backends.sqlite3 import base
+
+POOL_SIZE = 8
+
+
+class _Pool:
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.idle: dict[str, tuple[tuple[int, int], list]] = {}
+
+    @staticmethod
+    def identity(path: str) -> tuple[int, int] | None:
+        try:
+            st = os.stat(path)
+        except OSError:
+            return None
+        return st.st_dev, st.st_ino
+
+    def take(self, path: str):
+        ident = self.identity(path)
+        with self.lock:
+            entry = self.idle.get(path)
+            if entry is None:
+                return None
+            if entry[0] != ident:  # a different file now: drop what was kept for the old one
+                stale = entry[1]
+                del self.idle[path]
+            else:
+                return entry[1].pop() if entry[1] else None
+        for conn in stale:
+            conn.close()
+        return None
+
+    def give(self, path: str, conn) -> bool:
+        ident = self.identity(path)
+        if ident is None:
+            return False
+        with self.lock:
+            entry = self.idle.get(path)
+            if entry is None or entry[0] != ident:
+                entry = self.idle[path] = (ident, [])
+            if len(entry[1]) >= POOL_SIZE:
+                return False
+            entry[1].append(conn)
+            return True
+
+
+_pool = _Pool()
+
+
+class DatabaseWrapper(base.DatabaseWrapper):
+    def _pooled_path(self) -> str | None:
+        name = str(self.settings_dict["NAME"])
+        if self.is_in_memory_db() or name.startswith("file:"):
+            return None
+        return name
+
+    def get_new_connection(self, conn_params):
+        path = self._pooled_path()
+        if path is not None:
+            conn = _pool.take(path)
+            if conn is not None:
+                return conn
+        return super().get_new_connection(conn_params)
+
+    def _close(self):
+        conn, path = self.connection, self._pooled_path()
+        if conn is not None and path is not None and not self.in_atomic_block:
+            try:
+                if conn.in_transaction:
+                    conn.rollback()
+                reusable = not conn.in_transaction
+            except base.Database.Error:
+                reusable = False
+            if reusable and _pool.give(path, conn):
+                return None
+        return super()._close()
