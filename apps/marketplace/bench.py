@@ -9,6 +9,7 @@ sparklines. Then it requests, through the real URL stack with Django's test
 client (server time, no network):
 
 * ``/marketplace/?gpu=h100-80gb&max_price=3&min_health=90&sort=price&page=3``
+* ``/marketplace/`` (what a visitor sees first: every free node, cheapest first)
 * ``scheduler.match`` for 1x H100 near Frankfurt, balanced, 50 ms limit
 * ``/healthz`` (the minimal view baseline)
 
@@ -128,7 +129,7 @@ def run(n: int, runs: int):
 
     client = Client()
     url = "/marketplace/?gpu=h100-80gb&max_price=3&min_health=90&sort=price&page=3"
-    assert client.get(url).status_code == 200
+    assert client.get(url).status_code == 200 and client.get("/marketplace/").status_code == 200
     req = scheduler.Requirements(
         gpu_model=GpuModel.objects.get(slug="h100-80gb"), gpu_count=1, region=Region.objects.get(code="eu-central"),
         max_latency_ms=50, preference=scheduler.Preference.BALANCED,
@@ -137,6 +138,7 @@ def run(n: int, runs: int):
     print(f"scheduler: {found['count']:,} candidates, best {found['candidates'][0].node.name if found['candidates'] else '-'}")
     rows = [
         ("catalogue page (filtered, page 3)", timed(lambda: client.get(url), runs)),
+        ("catalogue page (no filters, page 1)", timed(lambda: client.get("/marketplace/"), runs)),
         ("scheduler match (top 5)", timed(lambda: scheduler.match(req), runs)),
         ("minimal Django view (/healthz)", timed(lambda: client.get("/healthz"), runs)),
     ]
