@@ -7,12 +7,25 @@ per second and batch latency percentiles. It then posts the same payloads
 to a minimal Django view on the same server, so the ratio shows the cost
 of the project's own code (auth, validation, the insert).
 
-    .venv/bin/python bench/ingest.py [--nodes 10000] [--batch 20] [--concurrency 16]
+    .venv/bin/python bench/ingest.py [--nodes 10000] [--batch 3,20] [--concurrency 16]
+
+Batch sizes: ``run_provider_agent`` samples every 5 s and posts every 15 s,
+so an agent with its defaults sends 3 samples per request: that is the
+steady state, where the cost per request decides. 20 is what every agent
+sends at once after the dashboard was unreachable for about 100 s (a
+restart, a deploy), the burst the ingest must absorb; agents send at most
+500 per request. Samples/s at batch 3 and at batch 20 are both printed.
+
+Beside the rates it prints the CPU time each side spent per request (Linux):
+the server is one Python process, so its CPU per request is its ceiling on
+requests per second whatever else the machine is doing, and the client's
+shows that the load generator is not the bottleneck.
 """
 
 import argparse
 import asyncio
 import os
+import resource
 import socket
 import subprocess
 import sys
@@ -80,6 +93,19 @@ def start_server(env: dict) -> tuple[subprocess.Popen, str]:
     raise SystemExit("server did not start")
 
 
+def cpu_seconds(pid: int | None = None) -> float | None:
+    """CPU time (user + system) of a process: this one, or ``pid`` (Linux)."""
+    if pid is None:
+        usage = resource.getrusage(resource.RUSAGE_SELF)
+        return usage.ru_utime + usage.ru_stime
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def percentile(sorted_values, p):
     if not sorted_values:
         return 0.0
@@ -125,12 +151,23 @@ async def drive(url: str, path: str, tokens: list[str], batch: int, concurrency:
     }
 
 
+def measure(proc, url: str, path: str, tokens: list[str], batch: int, concurrency: int) -> dict:
+    server0, client0 = cpu_seconds(proc.pid), cpu_seconds()
+    result = asyncio.run(drive(url, path, tokens, batch, concurrency))
+    server1, client1 = cpu_seconds(proc.pid), cpu_seconds()
+    n = max(1, result["requests"])
+    result["server_ms"] = None if server0 is None or server1 is None else (server1 - server0) / n * 1000
+    result["client_ms"] = (client1 - client0) / n * 1000
+    return result
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--nodes", type=int, default=10_000)
-    parser.add_argument("--batch", type=int, default=20, help="samples per heartbeat batch")
+    parser.add_argument("--batch", default="3,20", help="samples per heartbeat batch; several, comma-separated")
     parser.add_argument("--concurrency", type=int, default=16)
     args = parser.parse_args()
+    batches = [int(b) for b in args.batch.split(",") if b.strip()]
 
     var = Path(tempfile.mkdtemp(prefix="aethir-bench-"))
     env = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "REDIS_URL"}}
@@ -142,19 +179,27 @@ def main():
     tokens = build(args.nodes)
     print(f"built {args.nodes:,} nodes with agent tokens in {time.perf_counter() - t0:.1f}s (SQLite, {var})")
     proc, url = start_server(env)
+    runs = []
     try:
-        project = asyncio.run(drive(url, "/api/agent/heartbeats/", tokens, args.batch, args.concurrency))
-        baseline = asyncio.run(drive(url, "/healthz", tokens, args.batch, args.concurrency))
+        for batch in batches:
+            project = measure(proc, url, "/api/agent/heartbeats/", tokens, batch, args.concurrency)
+            baseline = measure(proc, url, "/healthz", tokens, batch, args.concurrency)
+            runs.append((batch, project, baseline))
     finally:
         proc.terminate()
         proc.wait()
-    print(f"one Daphne process, {args.concurrency} concurrent clients, {args.batch} samples per batch, one batch per node")
-    for name, r in (("agent heartbeat API", project), ("minimal Django view", baseline)):
-        print(
-            f"  {name:22s} {r['samples_per_s']:9,.0f} samples/s  {r['requests_per_s']:7,.0f} req/s  "
-            f"p50 {r['p50_ms']:6.1f} ms  p95 {r['p95_ms']:6.1f} ms  p99 {r['p99_ms']:6.1f} ms  errors {r['errors']}"
-        )
-    print(f"  overhead of the project's own code: {baseline['requests_per_s'] / project['requests_per_s']:.2f}x the minimal view's time per request")
+    print(f"one Daphne process, {args.concurrency} concurrent clients, one batch per node")
+    for batch, project, baseline in runs:
+        print(f"{batch} samples per batch:")
+        for name, r in (("agent heartbeat API", project), ("minimal Django view", baseline)):
+            cpu = f"  server CPU {r['server_ms']:.2f} ms/req" if r["server_ms"] is not None else ""
+            print(
+                f"  {name:22s} {r['samples_per_s']:9,.0f} samples/s  {r['requests_per_s']:7,.0f} req/s  "
+                f"p50 {r['p50_ms']:6.1f} ms  p95 {r['p95_ms']:6.1f} ms  p99 {r['p99_ms']:6.1f} ms  errors {r['errors']}"
+                f"{cpu}  client CPU {r['client_ms']:.2f} ms/req"
+            )
+        print(f"  overhead of the project's own code: {baseline['requests_per_s'] / project['requests_per_s']:.2f}x "
+              "the minimal view's time per request")
 
 
 if __name__ == "__main__":
