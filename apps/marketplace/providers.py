@@ -13,6 +13,7 @@ from django.utils import timezone
 from apps.accounts.services import open_wallet
 from apps.core import epochs, ledger, parameters
 from apps.core.amounts import format_uath
+from apps.core.charts import epoch_axis
 from apps.core.models import Bucket, GpuNode, NodeStatus, TxKind
 
 from .models import CollateralSlash, Rental, RentalCharge, RentalStatus
@@ -169,6 +170,7 @@ def dashboard(user) -> dict:
         "earnings_uath": [(r["epoch"], r["earned"], r["credits"], r["rewards"]) for r in per_epoch],
         "earnings": {
             "epochs": [r["epoch"] for r in per_epoch],
+            "epoch_axis": epoch_axis([r["epoch"] for r in per_epoch]),
             # ATH as decimal strings for the chart: exact, and Plotly parses them.
             "earned": [format_uath(r["earned"], unit=False).replace(",", "") for r in per_epoch],
             "rewards": [format_uath(r["rewards"], unit=False).replace(",", "") for r in per_epoch],

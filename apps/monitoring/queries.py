@@ -7,6 +7,7 @@ from django.db.models import Avg, Count, Max, Q, Sum
 from django.utils import timezone
 
 from apps.core import epochs
+from apps.core.charts import epoch_axis
 from apps.core.models import CheckerNode, CheckerStatus, GpuNode, NodeStatus
 
 from .models import CheckerEpoch, CheckerReport, Heartbeat, NodeEpoch
@@ -80,6 +81,7 @@ def node_series(node: GpuNode, epochs_back: int = 60) -> dict:
     )
     return {
         "epochs": [r.epoch for r in rows],
+        "epoch_axis": epoch_axis([r.epoch for r in rows]),
         "uptime": [None if r.uptime_ppm is None else r.uptime_ppm / 10_000 for r in rows],
         "latency": [r.latency_ms for r in rows],
         "health": [None if r.health_score is None else r.health_score / 10_000 for r in rows],

@@ -2,6 +2,7 @@ from django.core.paginator import Paginator
 from django.shortcuts import get_object_or_404, render
 
 from apps.core import epochs, events
+from apps.core.charts import epoch_axis
 from apps.core.models import CheckerNode, GpuNode, NodeStatus
 
 from . import assignment, queries
@@ -59,9 +60,10 @@ def node_consensus(request, pk: int):
 
 
 def checker_context(checker: CheckerNode) -> dict:
+    history = queries.checker_history(checker)  # also the API's answer: the chart's axis is added here
     return {
         "checker": checker,
-        "history": queries.checker_history(checker),
+        "history": {**history, "epoch_axis": epoch_axis(history["epochs"])},
         "reports": queries.recent_reports(checker=checker, limit=20),
     }
 

@@ -2,6 +2,7 @@
 
 from django.db.models import Q, Sum
 
+from apps.core.charts import epoch_axis
 from apps.core.models import CheckerNode, GpuNode
 
 from .models import EpochSettlement, LineKind, SettlementLine
@@ -17,6 +18,7 @@ def chart_data(limit: int = 60) -> dict:
     )
     return {
         "epochs": [r.epoch for r in rows],
+        "epoch_axis": epoch_axis([r.epoch for r in rows]),
         # ATH with six decimals as strings: charts only, never arithmetic.
         "providers": [r.provider_emission // 1_000_000 for r in rows],
         "checkers": [r.checker_emission // 1_000_000 for r in rows],

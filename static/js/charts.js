@@ -17,6 +17,9 @@
     return el ? JSON.parse(el.textContent) : null;
   }
   function merge(a, b) { var o = {}; var k; for (k in a) o[k] = a[k]; for (k in b) o[k] = b[k]; return o; }
+  // Epoch axes: whole epochs only; the page sends the tick spacing with the
+  // data (apps/core/charts.py), this is the fallback without it.
+  function epochAxis(d) { return merge({ title: { text: "epoch" }, tickformat: "d", dtick: 1 }, d.epoch_axis || {}); }
 
   var charts = {
     "region-map": function (d) {
@@ -39,10 +42,10 @@
       return [[
         { x: d.epochs, y: d.uptime, name: "uptime %", mode: "lines+markers", line: { color: "#15803d" } },
         { x: d.epochs, y: d.health, name: "health %", mode: "lines", line: { color: "#0891b2", dash: "dot" } },
-      ], { xaxis: { title: "epoch" }, yaxis: { range: [0, 105] } }];
+      ], { xaxis: epochAxis(d), yaxis: { range: [0, 105] } }];
     },
     "node-latency": function (d) {
-      return [[{ x: d.epochs, y: d.latency, name: "latency ms", mode: "lines+markers", line: { color: "#b45309" } }], { xaxis: { title: "epoch" }, yaxis: { title: "ms", rangemode: "tozero" } }];
+      return [[{ x: d.epochs, y: d.latency, name: "latency ms", mode: "lines+markers", line: { color: "#b45309" } }], { xaxis: epochAxis(d), yaxis: { title: "ms", rangemode: "tozero" } }];
     },
     "node-telemetry": function (d) {
       return [[
@@ -55,10 +58,10 @@
         { type: "bar", x: d.epochs, y: d.providers, name: "providers", marker: { color: "#0891b2" } },
         { type: "bar", x: d.epochs, y: d.checkers, name: "checkers", marker: { color: "#22d3ee" } },
         { type: "bar", x: d.epochs, y: d.community, name: "community pool", marker: { color: "#94a3b8" } },
-      ], { barmode: "stack", xaxis: { title: "epoch" }, yaxis: { title: "ATH" } }];
+      ], { barmode: "stack", xaxis: epochAxis(d), yaxis: { title: "ATH" } }];
     },
     "sla-breaches": function (d) {
-      return [[{ type: "bar", x: d.epochs, y: d.breaches, name: "SLA breaches", marker: { color: "#b45309" } }], { xaxis: { title: "epoch" }, yaxis: { rangemode: "tozero" } }];
+      return [[{ type: "bar", x: d.epochs, y: d.breaches, name: "SLA breaches", marker: { color: "#b45309" } }], { xaxis: epochAxis(d), yaxis: { rangemode: "tozero" } }];
     },
     "top-earners": function (d) {
       return [[{ type: "bar", orientation: "h", y: d.top_names.slice().reverse(), x: d.top_totals.slice().reverse(), marker: { color: "#15803d" } }], { xaxis: { title: "ATH earned" }, margin: { l: 120, r: 16, t: 16, b: 40 } }];
@@ -68,7 +71,7 @@
         { type: "bar", x: d.epochs, y: d.correct, name: "correct", marker: { color: "#15803d" } },
         { type: "bar", x: d.epochs, y: d.incorrect, name: "incorrect", marker: { color: "#b91c1c" } },
         { type: "scatter", x: d.epochs, y: d.assigned, name: "assigned", mode: "lines", line: { color: "#64748b" } },
-      ], { barmode: "stack", xaxis: { title: "epoch" } }];
+      ], { barmode: "stack", xaxis: epochAxis(d) }];
     },
     // Marketplace: a provider's capacity rewards, rental earnings and SLA credits per epoch (ATH as exact decimal strings).
     "provider-earnings": function (d) {
@@ -76,7 +79,7 @@
         { type: "bar", x: d.epochs, y: (d.rewards || []).map(Number), name: "capacity rewards (ATH)", marker: { color: "#2563eb" } },
         { type: "bar", x: d.epochs, y: d.earned.map(Number), name: "rental earnings (ATH)", marker: { color: "#15803d" } },
         { type: "bar", x: d.epochs, y: d.credits.map(function (v) { return -Number(v); }), name: "SLA credits paid (ATH)", marker: { color: "#b91c1c" } },
-      ], { barmode: "relative", xaxis: { title: "epoch" }, yaxis: { title: "ATH" } }];
+      ], { barmode: "relative", xaxis: epochAxis(d), yaxis: { title: "ATH" } }];
     },
   };
 
