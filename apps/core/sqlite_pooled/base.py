@@ -63,7 +63,17 @@ class _Pool:
             return True
 
 
+    def forget(self):
+        """In a forked child: the parent's connections must never be used
+        (nor closed) here, so they are just set aside."""
+        self.lock = threading.Lock()
+        _inherited.append(self.idle)
+        self.idle = {}
+
+
 _pool = _Pool()
+_inherited: list = []
+os.register_at_fork(after_in_child=_pool.forget)
 
 
 class DatabaseWrapper(base.DatabaseWrapper):
