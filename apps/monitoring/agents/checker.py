@@ -86,7 +86,12 @@ class CheckerAgent:
     async def _api(self, method: str, path: str, **kwargs):
         session = await self._session()
         async with session.request(method, f"{self.api_url}{path}", headers=self.headers, **kwargs) as r:
-            body = await r.json(content_type=None)
+            try:
+                body = await r.json(content_type=None)
+            except ValueError:
+                # An error page (a failing server, a proxy between restarts),
+                # not an API answer: callers treat it like any refusal and retry.
+                body = {"detail": f"HTTP {r.status} without a JSON answer"}
             return r.status, body
 
     async def register(self):
