@@ -48,7 +48,7 @@ def test_database_and_redis_urls_switch_engines(tmp_path):
     assert scaled == [
         "django.db.backends.postgresql",
         "channels_redis.core.RedisChannelLayer",
-        "django.core.cache.backends.redis.RedisCache",
+        "apps.core.cache.ResilientRedisCache",  # rate limits survive a Redis outage
     ]
 
 
