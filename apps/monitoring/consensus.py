@@ -81,6 +81,27 @@ def is_correct(report: dict, verdict: Verdict, uptime_tol: int, latency_tol: int
     return True
 
 
+def judge(reports: list[dict], quorum: int, uptime_tol: int, latency_tol: int) -> tuple[Verdict, list[bool | None]]:
+    """The consensus of ``reports`` and, for each report, whether it is
+    correct (``None``: not judged).
+
+    A consensus stands only if at least ``quorum`` reports agree with it
+    (within the tolerances). Two reports that disagree have a "median" that
+    is just one of them: the lower uptime, or a spec tie read as a mismatch.
+    With a false checker and one honest checker (the third silent), the
+    false one would decide the node's uptime and spec, suspend it and slash
+    its collateral, and make the honest checker the incorrect one. Without
+    agreement there is no valid consensus: no reward and no penalty for the
+    node, and no report judged either way."""
+    verdict = consensus(reports, quorum)
+    if not verdict.valid:
+        return verdict, [None] * len(reports)
+    marks = [is_correct(r, verdict, uptime_tol, latency_tol) for r in reports]
+    if sum(marks) < quorum:
+        return Verdict(reports=len(reports), valid=False), [None] * len(reports)
+    return verdict, marks
+
+
 def health_score(verdict: Verdict, max_latency_ms: int) -> int:
     if not verdict.valid:
         return 0
@@ -158,11 +179,10 @@ def _apply(epoch: int, p: dict, marker: EpochConsensus) -> None:
     node_epochs, changed = [], []
     for node in nodes:
         reports = by_node.get(node.pk, [])
-        verdict = consensus(reports, p["report_quorum"])
-        for r in reports:
+        verdict, marks = judge(reports, p["report_quorum"], p["uptime_tolerance"], p["latency_tolerance"])
+        for r, ok in zip(reports, marks):
             delivered[r["checker_id"]] += 1
-            if verdict.valid:
-                ok = is_correct(r, verdict, p["uptime_tolerance"], p["latency_tolerance"])
+            if ok is not None:
                 (correct_ids if ok else incorrect_ids).append(r["id"])
                 (correct_count if ok else incorrect_count)[r["checker_id"]] += 1
         before = node.status

@@ -3,7 +3,7 @@ health score, and the node status it drives over epochs."""
 
 import pytest
 
-from apps.core.models import NodeStatus
+from apps.core.models import CheckerNode, NodeStatus
 from apps.monitoring import assignment, consensus
 from apps.monitoring.models import CheckerEpoch, CheckerReport, NodeEpoch
 
@@ -39,6 +39,24 @@ def test_even_count_takes_the_lower_middle_and_spec_needs_a_majority():
     v = consensus.consensus([r(900_000, spec=True), r(1_000_000, spec=False)], quorum=2)
     assert v.uptime_ppm == 900_000
     assert v.spec_ok is False  # a tie is not verified
+
+
+def test_a_consensus_needs_a_quorum_of_reports_that_agree_with_it():
+    tol = {"uptime_tol": 50_000, "latency_tol": 300_000}
+    honest, liar = r(1_000_000, 4), r(420_000, 1500, spec=False)
+    # One false checker among three: outvoted, and the only one judged incorrect.
+    v, marks = consensus.judge([honest, liar, r(1_000_000, 5)], quorum=2, **tol)
+    assert v.valid and v.uptime_ppm == 1_000_000 and v.spec_ok and marks == [True, False, True]
+    # The third checker silent: two reports that disagree are no consensus. The
+    # "median" would be the liar's lower uptime and a spec tie read as a
+    # mismatch (the node suspended and slashed, the honest checker incorrect).
+    v, marks = consensus.judge([honest, liar], quorum=2, **tol)
+    assert not v.valid and marks == [None, None]
+    assert consensus.next_status(NodeStatus.ONLINE, 0, v, P) == (NodeStatus.ONLINE, 0)
+    # Two that agree make one.
+    v, marks = consensus.judge([honest, r(990_000, 6)], quorum=2, **tol)
+    assert v.valid and marks == [True, True]
+    assert not consensus.judge([honest], quorum=2, **tol)[0].valid
 
 
 def test_tolerances_decide_correctness():
@@ -119,3 +137,22 @@ def test_finalize_applies_consensus_once(genesis):
     assert (outlier.correct, outlier.incorrect) == (0, 1)
     assert CheckerReport.objects.filter(epoch=0, node=node, correct=True).count() == 2
     assert CheckerReport.objects.filter(epoch=0, node=lonely, correct__isnull=True).count() == 1
+
+
+def test_finalize_judges_nobody_when_two_reports_disagree(genesis):
+    node, _ = make_node()
+    [make_checker() for _ in range(3)]
+    assignment.ensure_assignments(0)
+    first, second, silent = node.assignments.filter(epoch=0).values_list("checker", flat=True)
+    node.status = NodeStatus.ONLINE
+    node.save(update_fields=["status"])
+    _report(0, node, CheckerNode.objects.get(pk=first))
+    _report(0, node, CheckerNode.objects.get(pk=second), uptime_ppm=300_000, latency_ms=1500, spec_ok=False)
+
+    assert consensus.finalize(0) is not None
+    node.refresh_from_db()
+    assert node.status == NodeStatus.ONLINE  # not suspended on one checker's word
+    ne = NodeEpoch.objects.get(epoch=0, node=node)
+    assert (ne.valid, ne.reports, ne.spec_ok) == (False, 2, None)
+    assert not CheckerReport.objects.filter(epoch=0, node=node, correct__isnull=False).exists()
+    assert list(CheckerEpoch.objects.filter(epoch=0, checker_id__in=[first, second]).values_list("incorrect", flat=True)) == [0, 0]

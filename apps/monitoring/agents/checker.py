@@ -149,6 +149,17 @@ class CheckerAgent:
             else:
                 tally.spec_mismatch += 1
 
+    async def _probe_later(self, epoch: int, a: dict, sem: asyncio.Semaphore):
+        """Probe ``a`` at a random moment of the first half of the interval.
+
+        Probes started all at once queue behind each other in the agent's
+        own event loop: the first ones would time the whole batch's work
+        (tens of milliseconds for a few dozen nodes on a busy machine) as the
+        node's latency, and disagree with checkers that probed it alone.
+        Spread out, each probe times the node."""
+        await asyncio.sleep(self.rng.uniform(0, self.probe_every / 2))
+        await self.probe(epoch, a, sem)
+
     def build_report(self, epoch: int, node: int) -> dict:
         t = self.tallies.get((epoch, node)) or Tally()
         probes = max(t.probes, 1)
@@ -207,7 +218,8 @@ class CheckerAgent:
         pending_prev = {(e, n) for (e, n) in self.tallies if e < epoch and (e, n) not in self.submitted}
         for e in sorted({e for e, _ in pending_prev}):
             await self.submit(e, [n for (pe, n) in pending_prev if pe == e])
-        await asyncio.gather(*(self.probe(epoch, a, sem) for a in assignments))
+        round_started = time.monotonic()
+        await asyncio.gather(*(self._probe_later(epoch, a, sem) for a in assignments))
         start, end = parse_datetime(data["epoch_start"]), parse_datetime(data["epoch_end"])
         left = (end - datetime.now(UTC)).total_seconds()
         # Report with a margin: a round can take a while on a busy network,
@@ -226,7 +238,8 @@ class CheckerAgent:
             # Into the next epoch at a random moment of its first interval, so
             # checkers don't all fire (and queue behind each other) at once.
             return max(left, 0) + 0.2 + self.rng.uniform(0, self.probe_every / 2)
-        return self.probe_every
+        # Keep the cadence: the round itself took part of the interval.
+        return max(0.0, self.probe_every - (time.monotonic() - round_started))
 
     async def run(self, stop: asyncio.Event | None = None):
         stop = stop or asyncio.Event()
