@@ -1,5 +1,9 @@
 """SQLite connections are reused across requests, but never across a
-transaction, nor after the database file was replaced."""
+transaction, nor after the database file was replaced; writers in one
+process queue for the database instead of polling its lock."""
+
+import threading
+import time
 
 import pytest
 
@@ -71,3 +75,54 @@ def test_a_replaced_file_gets_new_connections(tmp_path):
         c.execute("SELECT count(*) FROM sqlite_master WHERE name = 'old'")
         assert c.fetchone() == (0,)
     db.close()
+
+
+def writer(path, alias, timeout=5):
+    db = wrapper(path, alias=alias)
+    db.settings_dict["OPTIONS"]["timeout"] = timeout
+    return db
+
+
+def test_transactions_queue_in_the_process(tmp_path):
+    path = tmp_path / "d.sqlite3"
+    setup = writer(path, "setup")
+    with setup.cursor() as c:
+        c.execute("CREATE TABLE t (x integer)")
+    setup.close()
+    held, events = threading.Event(), []
+
+    def write(n, hold):
+        db = writer(path, f"w{n}")
+        db._start_transaction_under_autocommit()  # what transaction.atomic() does first
+        events.append(f"begin {n}")
+        with db.cursor() as c:
+            c.execute("INSERT INTO t VALUES (%s)", [n])
+        if hold:
+            held.set()
+            time.sleep(0.3)
+        events.append(f"commit {n}")
+        db.commit()
+        db.close()
+
+    first = threading.Thread(target=write, args=(1, True))
+    first.start()
+    assert held.wait(5)
+    second = threading.Thread(target=write, args=(2, False))
+    second.start()
+    first.join(5)
+    second.join(5)
+    assert events == ["begin 1", "commit 1", "begin 2", "commit 2"]
+
+
+def test_rollback_or_close_inside_a_transaction_frees_the_next_writer(tmp_path):
+    path = tmp_path / "e.sqlite3"
+    db = writer(path, "a", timeout=0.2)
+    db._start_transaction_under_autocommit()
+    db.rollback()
+    db._start_transaction_under_autocommit()
+    db.in_atomic_block = True  # closed mid-transaction, as after a lost connection
+    db.close()
+    other = writer(path, "b", timeout=0.2)
+    other._start_transaction_under_autocommit()  # would time out if the lock had leaked
+    other.rollback()
+    other.close()

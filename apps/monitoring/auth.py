@@ -9,7 +9,7 @@ from the request body.
 from datetime import timedelta
 
 from django.contrib.auth.models import AnonymousUser
-from django.db import connections, router
+from django.db import connections, router, transaction
 from django.utils import timezone
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import authentication, exceptions, permissions
@@ -78,7 +78,7 @@ def _lookup(key_hash: str, *, stale_before) -> tuple[AgentToken, bool] | None:
 def _touch(token_id: int, now) -> None:
     connection = connections[router.db_for_write(AgentToken)]
     _, update = _statements(connection)
-    with connection.cursor() as cursor:
+    with transaction.atomic(using=connection.alias), connection.cursor() as cursor:
         cursor.execute(update, [connection.ops.adapt_datetimefield_value(now), token_id])
 
 

@@ -1,4 +1,5 @@
-"""SQLite with its connections reused across requests.
+"""SQLite with its connections reused across requests, and writers that
+queue in the process instead of polling the database lock.
 
 Under ASGI, Django runs each request's synchronous code in a thread of its
 own, so a connection never outlives its request (``CONN_MAX_AGE`` cannot
@@ -11,12 +12,21 @@ hands them to the next request instead.
 A connection only goes back to the pool outside any transaction, and one is
 only taken from it while the file is still the one it was opened on (a test
 database is deleted and recreated under the same name).
+
+Transactions start with ``BEGIN IMMEDIATE`` (see settings), so only one runs
+at a time per database anyway. When several request threads want one, SQLite
+makes the losers sleep and retry with growing back-off, and under load they
+sleep while the lock is already free again: lower throughput and long tail
+latencies. Here they wait on a lock in the process first, which hands over
+as soon as the holder commits; SQLite's own timeout still covers writers in
+other processes.
 """
 
 import os
 import threading
 
 from django.db.backends.sqlite3 import base
+from django.db.utils import OperationalError
 
 POOL_SIZE = 8
 
@@ -71,12 +81,25 @@ class _Pool:
         self.idle = {}
 
 
+class _WriterLocks:
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.by_path: dict[str, threading.Lock] = {}
+
+    def get(self, path: str) -> threading.Lock:
+        with self.lock:
+            return self.by_path.setdefault(path, threading.Lock())
+
+
+_writers = _WriterLocks()
 _pool = _Pool()
 _inherited: list = []
 os.register_at_fork(after_in_child=_pool.forget)
 
 
 class DatabaseWrapper(base.DatabaseWrapper):
+    _writer: threading.Lock | None = None
+
     def _pooled_path(self) -> str | None:
         name = str(self.settings_dict["NAME"])
         if self.is_in_memory_db() or name.startswith("file:"):
@@ -91,7 +114,39 @@ class DatabaseWrapper(base.DatabaseWrapper):
                 return conn
         return super().get_new_connection(conn_params)
 
+    def _start_transaction_under_autocommit(self):
+        self.ensure_connection()  # reads the transaction mode from the settings
+        path = self._pooled_path()
+        if path is not None and self.transaction_mode in {"IMMEDIATE", "EXCLUSIVE"} and self._writer is None:
+            lock = _writers.get(path)
+            if not lock.acquire(timeout=self.settings_dict["OPTIONS"].get("timeout", 5)):
+                raise OperationalError("database is locked")
+            self._writer = lock
+        try:
+            super()._start_transaction_under_autocommit()
+        except BaseException:
+            self._release_writer()
+            raise
+
+    def _release_writer(self):
+        lock, self._writer = self._writer, None
+        if lock is not None:
+            lock.release()
+
+    def _commit(self):
+        try:
+            return super()._commit()
+        finally:
+            self._release_writer()
+
+    def _rollback(self):
+        try:
+            return super()._rollback()
+        finally:
+            self._release_writer()
+
     def _close(self):
+        self._release_writer()
         conn, path = self.connection, self._pooled_path()
         if conn is not None and path is not None and not self.in_atomic_block:
             try:
