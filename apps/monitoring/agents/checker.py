@@ -14,8 +14,6 @@ import asyncio
 import logging
 import random
 import time
-import weakref
-from collections import deque
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -31,47 +29,6 @@ from .. import signing
 log = logging.getLogger(__name__)
 PPM = 1_000_000
 MIN_ROUNDS = 2  # probe rounds an epoch needs before the agent reports on it
-RETIMES = 2  # extra requests to time a node when the agent's own loop was late
-
-
-class LoopWatch:
-    """Notices when this process's event loop runs late (a busy machine, or
-    many agents sharing one loop): a probe answered while the loop was late
-    timed the prober's own backlog, not the node.
-
-    A tick every 10 ms; a tick more than ``LATE`` seconds late marks the
-    interval it covered."""
-
-    TICK, LATE = 0.010, 0.005
-    _per_loop: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
-
-    def __init__(self):
-        self.late: deque = deque(maxlen=4096)  # (from, to) monotonic seconds
-        self._task = asyncio.ensure_future(self._run())
-
-    @classmethod
-    def here(cls) -> "LoopWatch":
-        loop = asyncio.get_running_loop()
-        watch = cls._per_loop.get(loop)
-        if watch is None or watch._task.done():
-            watch = cls._per_loop[loop] = cls()
-        return watch
-
-    async def _run(self):
-        while True:
-            before = time.monotonic()
-            await asyncio.sleep(self.TICK)
-            now = time.monotonic()
-            if now - before - self.TICK > self.LATE:
-                self.late.append((before + self.TICK, now))
-
-    def was_late(self, start: float, end: float) -> bool:
-        for frm, to in reversed(self.late):
-            if to <= start:
-                return False
-            if frm < end:
-                return True
-        return False
 
 
 @dataclass
@@ -80,7 +37,6 @@ class Tally:
     connected: int = 0
     answered: int = 0
     latencies: list = field(default_factory=list)
-    late_latencies: list = field(default_factory=list)  # timed while the agent's loop was late
     gpu_name: str = ""
     gpu_count: int = 0
     spec_mismatch: int = 0
@@ -175,18 +131,16 @@ class CheckerAgent:
                 tally.connected += 1
             except (OSError, asyncio.TimeoutError):
                 return
-            watch = LoopWatch.here()
-            facts, clean = await self._timed_get(a["endpoint"], tally, watch)
-            if facts is None:
+            session = await self._session()
+            started = time.monotonic()
+            try:
+                async with session.get(a["endpoint"], timeout=aiohttp.ClientTimeout(total=self.timeout)) as r:
+                    facts = await r.json(content_type=None)
+                    if r.status != 200:
+                        return
+            except (aiohttp.ClientError, asyncio.TimeoutError, ValueError):
                 return
-            # Timed while the loop was late: time the node again (the probe
-            # itself counts once, whatever the retries).
-            for _ in range(RETIMES):
-                if clean:
-                    break
-                again, clean = await self._timed_get(a["endpoint"], tally, watch)
-                if again is None:
-                    break
+            tally.latencies.append(int((time.monotonic() - started) * 1000))
             tally.answered += 1
             tally.gpu_name = str(facts.get("gpu_name", ""))[:80]
             tally.gpu_count = int(facts.get("gpu_count") or 0)
@@ -194,24 +148,6 @@ class CheckerAgent:
                 tally.spec_match += 1
             else:
                 tally.spec_mismatch += 1
-
-    async def _timed_get(self, endpoint: str, tally: Tally, watch: LoopWatch) -> tuple[dict | None, bool]:
-        """``GET /health``: the answer (``None`` if none came) and whether its
-        round trip was timed cleanly (not while the agent's own loop was
-        late); the round trip goes to the tally either way, kept apart."""
-        session = await self._session()
-        started = time.monotonic()
-        try:
-            async with session.get(endpoint, timeout=aiohttp.ClientTimeout(total=self.timeout)) as r:
-                facts = await r.json(content_type=None)
-                if r.status != 200:
-                    return None, False
-        except (aiohttp.ClientError, asyncio.TimeoutError, ValueError):
-            return None, False
-        ended = time.monotonic()
-        clean = not watch.was_late(started, ended)
-        (tally.latencies if clean else tally.late_latencies).append(int((ended - started) * 1000))
-        return facts, clean
 
     async def _probe_later(self, epoch: int, a: dict, sem: asyncio.Semaphore):
         """Probe ``a`` at a random moment of the first half of the interval.
@@ -233,9 +169,7 @@ class CheckerAgent:
             "probes": probes,
             "uptime_ppm": t.connected * PPM // probes,
             "task_ppm": t.answered * PPM // probes,
-            # The fastest clean round trip; only if every one was timed while
-            # this agent's loop was late, the fastest of those.
-            "latency_ms": min(t.latencies or t.late_latencies) if t.answered else None,
+            "latency_ms": min(t.latencies) if t.latencies else None,
             "spec_ok": None if not t.answered else t.spec_match >= t.spec_mismatch,
             "gpu_name_seen": t.gpu_name,
             "gpu_count_seen": min(t.gpu_count, 1024),
