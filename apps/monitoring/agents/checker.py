@@ -11,7 +11,9 @@ declared spec.
 """
 
 import asyncio
+import hashlib
 import logging
+import math
 import random
 import time
 from dataclasses import dataclass, field
@@ -41,6 +43,23 @@ class Tally:
     gpu_count: int = 0
     spec_mismatch: int = 0
     spec_match: int = 0
+    next_k: int | None = None  # the next common probe instant of this node to take
+    sampled: int = 0  # probes this agent scheduled for the node this epoch
+
+
+def probe_instant(epoch_start: float, epoch: int, node: int, k: int, probe_every: float) -> float:
+    """The k-th moment (a Unix timestamp) at which every checker of ``node``
+    probes it in ``epoch``.
+
+    Nodes go up and down during an epoch: checkers that each probed at
+    moments of their own would see different shares of it up and disagree
+    about its uptime. At common moments they all see the same state. The
+    offset, derived from (epoch, node), spreads the network's nodes over the
+    interval, so a checker's probes don't come in bursts; it starts half an
+    interval into the epoch, after checkers have picked up its assignments."""
+    digest = hashlib.blake2b(f"{epoch}:{node}".encode(), digest_size=8).digest()
+    offset = probe_every * (0.5 + int.from_bytes(digest, "big") / 2**64)
+    return epoch_start + offset + k * probe_every
 
 
 def load_or_create_key(path: Path | None) -> Ed25519PrivateKey:
@@ -149,15 +168,23 @@ class CheckerAgent:
             else:
                 tally.spec_mismatch += 1
 
-    async def _probe_later(self, epoch: int, a: dict, sem: asyncio.Semaphore):
-        """Probe ``a`` at a random moment of the first half of the interval.
-
-        Probes started all at once queue behind each other in the agent's
-        own event loop: the first ones would time the whole batch's work
-        (tens of milliseconds for a few dozen nodes on a busy machine) as the
-        node's latency, and disagree with checkers that probed it alone.
-        Spread out, each probe times the node."""
-        await asyncio.sleep(self.rng.uniform(0, self.probe_every / 2))
+    async def _probe_later(self, epoch: int, a: dict, sem: asyncio.Semaphore, epoch_start: float, until: float):
+        """Probe ``a`` at its next common instant (see ``probe_instant``) if
+        that comes before ``until`` (a Unix timestamp); later ones wait for the
+        next round. One the agent is a little late for (the round began after
+        it) is taken at once rather than skipped, so every checker that ran
+        all epoch has the same number of probes of the node."""
+        tally = self.tallies.setdefault((epoch, a["node"]), Tally())
+        if tally.next_k is None:
+            # First round of this epoch for the node: from the next instant on.
+            first = probe_instant(epoch_start, epoch, a["node"], 0, self.probe_every)
+            tally.next_k = max(0, math.ceil((time.time() - first) / self.probe_every))
+        at = probe_instant(epoch_start, epoch, a["node"], tally.next_k, self.probe_every)
+        if at >= until:
+            return
+        tally.next_k += 1
+        tally.sampled += 1
+        await asyncio.sleep(max(0.0, at - time.time()))
         await self.probe(epoch, a, sem)
 
     def build_report(self, epoch: int, node: int) -> dict:
@@ -218,14 +245,20 @@ class CheckerAgent:
         pending_prev = {(e, n) for (e, n) in self.tallies if e < epoch and (e, n) not in self.submitted}
         for e in sorted({e for e, _ in pending_prev}):
             await self.submit(e, [n for (pe, n) in pending_prev if pe == e])
-        round_started = time.monotonic()
-        await asyncio.gather(*(self._probe_later(epoch, a, sem) for a in assignments))
         start, end = parse_datetime(data["epoch_start"]), parse_datetime(data["epoch_end"])
-        left = (end - datetime.now(UTC)).total_seconds()
         # Report with a margin: a round can take a while on a busy network,
         # and a report that arrives after the epoch is settled is refused.
+        # The epoch's probe instants end where that margin begins.
+        margin = max(self.probe_every * 1.5, (end - start).total_seconds() / 3)
+        round_started = time.monotonic()
+        last_instant = end.timestamp() - margin
+        until = min(last_instant, time.time() + self.probe_every)
+        await asyncio.gather(*(self._probe_later(epoch, a, sem, start.timestamp(), until) for a in assignments))
+        left = (end - datetime.now(UTC)).total_seconds()
         self.rounds[epoch] = self.rounds.get(epoch, 0) + 1
-        if left <= max(self.probe_every * 1.5, (end - start).total_seconds() / 3):
+        # Report once this round took the epoch's last instants (or, after a
+        # stall, when the margin is all that is left).
+        if until >= last_instant or left <= margin:
             if self.rounds.pop(epoch) < MIN_ROUNDS:
                 # Started too late in this epoch to probe its nodes more than
                 # once: one probe (a fresh agent's first, its slowest) is too
@@ -233,6 +266,10 @@ class CheckerAgent:
                 for key in [k for k in self.tallies if k[0] == epoch]:
                     del self.tallies[key]
                 return max(left, 0) + 0.2 + self.rng.uniform(0, self.probe_every / 2)
+            # A node whose instants all passed before this agent started (or
+            # was assigned to it): one probe now, so its report rests on one.
+            unsampled = [a for a in assignments if not self.tallies[(epoch, a["node"])].sampled]
+            await asyncio.gather(*(self.probe(epoch, a, sem) for a in unsampled))
             # Last round of this epoch: report now so consensus has us.
             await self.submit(epoch, nodes)
             # Into the next epoch at a random moment of its first interval, so

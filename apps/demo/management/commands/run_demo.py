@@ -5,6 +5,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 
@@ -59,10 +60,22 @@ class Command(BaseCommand):
             # and the agents.
             children.append(("scheduler", subprocess.Popen([*manage, "run_scheduler"], env=env)))
             if not o["no_simulator"]:
-                children.append(("simulator", subprocess.Popen(
-                    [*manage, "simulate_network", "--api-url", url, "--probe-every", str(probe_every),
-                     "--post-every", str(post_every)],
-                    env=env)))
+                # Nodes' and checkers' agents in separate processes, as on a real
+                # network where each runs on its own machine: in one process a
+                # busy moment of the nodes' agents would read as node latency.
+                # The checkers start once the nodes listen, so that no checker
+                # finds a node's old endpoint and another its new one.
+                for role in ("providers", "checkers"):
+                    child = subprocess.Popen(
+                        [*manage, "simulate_network", "--role", role, "--api-url", url,
+                         "--probe-every", str(probe_every), "--post-every", str(post_every)],
+                        env=env, stdout=subprocess.PIPE, text=True)
+                    children.append((f"simulator ({role})", child))
+                    running = threading.Event()
+                    threading.Thread(target=self._relay, args=(child.stdout, running), daemon=True).start()
+                    if role == "providers":
+                        while not running.wait(0.5) and child.poll() is None:
+                            pass
         except BaseException:
             self._stop(children)
             raise
@@ -94,6 +107,14 @@ class Command(BaseCommand):
                 child.wait(timeout=max(0.1, deadline - time.monotonic()))
             except subprocess.TimeoutExpired:
                 child.kill()
+
+    def _relay(self, stream, running: threading.Event) -> None:
+        """Pass a simulator's output on, noting when its agents run."""
+        for line in stream:
+            self.stdout.write(line, ending="")
+            self.stdout.flush()
+            if line.startswith("Agents running"):
+                running.set()
 
     def _wait_for(self, url: str) -> None:
         for _ in range(300):

@@ -19,6 +19,8 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("--api-url", default="http://127.0.0.1:8000")
+        parser.add_argument("--role", choices=["all", "providers", "checkers"], default="all",
+                            help="run only the nodes' agents or only the checkers' (default: both)")
         parser.add_argument("--nodes", type=int, default=None, help="at most this many nodes (default: all)")
         parser.add_argument("--checkers", type=int, default=None, help="at most this many checkers (default: all)")
         parser.add_argument("--down", type=float, default=0.02, help="fraction of nodes down from the start")
@@ -42,9 +44,12 @@ class Command(BaseCommand):
         logging.getLogger("apps.monitoring.agents.simulator").setLevel(logging.INFO)
         soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
         resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))  # one listening socket per node
-        nodes = network.adopt_nodes(o["nodes"])
-        checkers = network.adopt_checkers(o["checkers"])
-        if not nodes or not checkers:
+        # Checkers time nodes' answers: in a process of their own they don't
+        # count the nodes' agents' work (or each other's) as node latency.
+        role = o["role"]
+        nodes = network.adopt_nodes(o["nodes"]) if role in ("all", "providers") else []
+        checkers = network.adopt_checkers(o["checkers"]) if role in ("all", "checkers") else []
+        if (role != "checkers" and not nodes) or (role != "providers" and not checkers):
             raise CommandError("Nothing to simulate: register GPU nodes and activate checkers first (the demo seed does).")
         rng = random.Random(o["seed"])
         for n in nodes:
@@ -56,7 +61,7 @@ class Command(BaseCommand):
             elif roll < o["down"] + o["slow"] + o["lie"]:
                 n.faults.lie = True
         by_id = {n.node_id: n for n in nodes}
-        for spec in o["fault"]:
+        for spec in o["fault"] if role != "checkers" else []:
             node_id, _, kind = spec.partition(":")
             n = by_id.get(int(node_id))
             if n is None or kind not in {"down", "slow", "lie"}:
@@ -81,7 +86,7 @@ class Command(BaseCommand):
             sim = Simulator(
                 o["api_url"].rstrip("/"), nodes, checkers, sample_every=o["sample_every"], post_every=o["post_every"],
                 probe_every=o["probe_every"], churn=o["churn"], seed=o["seed"], on_endpoints=network.set_endpoints,
-                find_new=None if o["no_adopt"] else network.adopt_new_nodes,
+                find_new=None if o["no_adopt"] or o["role"] == "checkers" else network.adopt_new_nodes,
             )
             await sim.start(session)
             self.stdout.write("Agents running; Ctrl-C stops.")

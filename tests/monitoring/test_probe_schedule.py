@@ -1,0 +1,64 @@
+"""Checkers of a node probe it at the same moments, so a node that goes down
+or comes back during an epoch looks the same to all of them; different nodes
+are probed at different moments, so a checker's probes don't come in bursts."""
+
+import asyncio
+from unittest import mock
+
+import pytest
+
+from apps.monitoring.agents import checker as checker_module
+from apps.monitoring.agents.checker import CheckerAgent, probe_instant
+
+START = 1_800_000_000.0
+EVERY = 15.0
+
+
+def test_probe_instants_are_common_to_a_nodes_checkers_and_spread_over_the_interval():
+    for k in range(3):
+        assert probe_instant(START, 12, 7, k, EVERY) == probe_instant(START, 12, 7, k, EVERY)
+        assert probe_instant(START, 12, 7, k, EVERY) - probe_instant(START, 12, 7, 0, EVERY) == pytest.approx(k * EVERY)
+    firsts = [probe_instant(START, 12, node, 0, EVERY) - START for node in range(1000)]
+    # Within the first interval after half a one (time to fetch assignments).
+    assert all(EVERY / 2 <= f < EVERY * 1.5 for f in firsts)
+    # Spread: every tenth of the interval gets its share of the nodes.
+    buckets = [0] * 10
+    for f in firsts:
+        buckets[int((f - EVERY / 2) / EVERY * 10)] += 1
+    assert min(buckets) > 60 and max(buckets) < 140
+    # A node's moments move from epoch to epoch.
+    assert probe_instant(START, 13, 7, 0, EVERY) != probe_instant(START, 12, 7, 0, EVERY)
+
+
+def _probed_at(agent_start: float, rounds: int):
+    """The moments an agent that starts at ``agent_start`` (and runs its
+    rounds back to back) probes node 7 in epoch 12."""
+    now = [agent_start]
+    probed = []
+
+    async def sleep(seconds):
+        now[0] += max(0.0, seconds)
+
+    async def probe(epoch, a, sem):
+        probed.append(now[0])
+
+    agent = CheckerAgent(api_url="http://x", token="agt_x", key=object(), probe_every=EVERY)
+    agent.probe = probe
+    a = {"node": 7, "endpoint": "http://127.0.0.1:9/health"}
+
+    async def run():
+        for _ in range(rounds):
+            round_start = now[0]
+            await agent._probe_later(12, a, asyncio.Semaphore(1), START, min(START + 40, round_start + EVERY))
+            now[0] = round_start + EVERY + 0.05  # the next round, a little late
+
+    with mock.patch.object(checker_module.time, "time", lambda: now[0]), \
+            mock.patch.object(checker_module.asyncio, "sleep", sleep):
+        asyncio.run(run())
+    return probed
+
+
+def test_two_checkers_of_a_node_probe_it_at_the_same_moments_whatever_their_own_phase():
+    one, other = _probed_at(START + 0.2, 4), _probed_at(START + 6.9, 4)
+    expected = [probe_instant(START, 12, 7, k, EVERY) for k in range(3) if probe_instant(START, 12, 7, k, EVERY) < START + 40]
+    assert one == other == expected
