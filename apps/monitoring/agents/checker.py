@@ -91,6 +91,7 @@ class CheckerAgent:
         self.submitted: set[tuple[int, int]] = set()
         self.reports_sent = 0
         self.rounds: dict[int, int] = {}  # probe rounds made per epoch
+        self.joined_at = time.time()  # reports only on epochs observed from their start
         self.rng = random.Random()
 
     @property
@@ -259,10 +260,14 @@ class CheckerAgent:
         # Report once this round took the epoch's last instants (or, after a
         # stall, when the margin is all that is left).
         if until >= last_instant or left <= margin:
-            if self.rounds.pop(epoch) < MIN_ROUNDS:
-                # Started too late in this epoch to probe its nodes more than
-                # once: one probe (a fresh agent's first, its slowest) is too
-                # little to report on. Sit the epoch out.
+            joined_late = self.joined_at > start.timestamp() + self.probe_every / 2
+            if self.rounds.pop(epoch) < MIN_ROUNDS or joined_late:
+                # Sit the epoch out when the agent saw only part of it: it
+                # joined after the epoch's first probe instants (a fresh or
+                # restarted agent, its first probes slowed by its own start-up)
+                # or probed its nodes only once. A report judged against
+                # checkers that saw the whole epoch risks a slash; missing one
+                # epoch only costs that epoch's reward.
                 for key in [k for k in self.tallies if k[0] == epoch]:
                     del self.tallies[key]
                 return max(left, 0) + 0.2 + self.rng.uniform(0, self.probe_every / 2)

@@ -1,0 +1,56 @@
+"""A checker agent reports only on epochs it observed from their start: a
+fresh or restarted agent sits its first, partial epoch out rather than risk
+a report judged incorrect against checkers that saw all of it."""
+
+import asyncio
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from aiohttp import web
+
+from apps.monitoring.agents.checker import CheckerAgent
+
+
+async def run_to_report_time(joined_at_offset: float) -> list:
+    """One epoch that started 30 s ago and ends in 1 s (report time); the
+    agent joined ``joined_at_offset`` seconds after the epoch started."""
+    start = datetime.now(UTC) - timedelta(seconds=30)
+    end = datetime.now(UTC) + timedelta(seconds=1)
+    batches = []
+
+    async def assignments(request):
+        return web.json_response({"epoch": 5, "epoch_start": start.isoformat(), "epoch_end": end.isoformat(),
+                                  "assignments": [{"node": 1, "endpoint": "http://127.0.0.1:9/health"}]})
+
+    async def reports(request):
+        batches.append(await request.json())
+        return web.json_response({"results": [{"status": 201}]})
+
+    app = web.Application()
+    app.router.add_get("/api/agent/assignments/", assignments)
+    app.router.add_post("/api/agent/reports/batch/", reports)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]
+    agent = CheckerAgent(api_url=f"http://127.0.0.1:{port}", token="agt_x", probe_every=2, timeout=0.2)
+    agent.joined_at = start.timestamp() + joined_at_offset
+    agent.rounds[5] = 5  # it has been probing for several rounds already
+    try:
+        await agent.cycle(asyncio.Semaphore(4))
+    finally:
+        await agent.session.close()
+        await runner.cleanup()
+    return batches
+
+
+@pytest.mark.asyncio
+async def test_an_agent_that_saw_the_whole_epoch_reports():
+    batches = await run_to_report_time(joined_at_offset=-60)
+    assert len(batches) == 1 and batches[0]["reports"][0]["node"] == 1
+
+
+@pytest.mark.asyncio
+async def test_an_agent_that_joined_mid_epoch_sits_it_out():
+    assert await run_to_report_time(joined_at_offset=10) == []
