@@ -76,8 +76,9 @@ class Agents:
     """Real agent processes: provider agents serving a health endpoint for a
     few nodes, and checker agents with their key files."""
 
-    def __init__(self, site: load.Site, var: Path, nodes: list[tuple[int, str]], checkers: list[tuple[int, str]]):
-        self.site, self.var = site, var
+    def __init__(self, site: load.Site, var: Path, nodes: list[tuple[int, str]], checkers: list[tuple[int, str]],
+                 keys: Path):
+        self.site, self.var, self.keys = site, var, keys
         self.nodes, self.checkers = nodes, checkers
         self.providers, self.checker_procs = {}, {}
 
@@ -99,7 +100,7 @@ class Agents:
         token = dict(self.checkers)[checker_id]
         self.checker_procs[checker_id] = self._spawn(
             f"checker-{checker_id}", "run_checker", "--api-url", self.site.url, "--token", token,
-            "--key", str(self.var / f"checker-{checker_id}.pem"), "--probe-every", "3")
+            "--key", str(self.keys / f"checker-{checker_id}.pem"), "--probe-every", "3")
 
     def stop(self) -> None:
         for p in [*self.providers.values(), *self.checker_procs.values()]:
@@ -313,7 +314,8 @@ def run_drill(name: str, args, env: dict, var: Path, network: load.Network, node
         redis = Redis(drill_var).start()
         env = dict(env, REDIS_URL=redis.url)
     site = load.Site(env, args.workers, drill_var, scheduler=(name != "settle")).start()
-    agents = Agents(site, drill_var, nodes, checkers).start()
+    # Keys outlive a drill, as a checker's key file outlives its process.
+    agents = Agents(site, drill_var, nodes, checkers, keys=var).start()
     ctx = Context(site, drill_var, network, agents, checkers, args.duration, redis)
     stats = load.Stats()
     result = {}
