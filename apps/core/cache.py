@@ -10,6 +10,7 @@ limits are effectively off until Redis is back. Each call still tries Redis
 first, so recovery is immediate.
 """
 
+import functools
 import logging
 import time
 
@@ -17,88 +18,40 @@ from django.core.cache.backends.redis import RedisCache
 from redis.exceptions import RedisError
 
 log = logging.getLogger(__name__)
+_warned_at = 0.0
+
+
+def _unavailable(exc: Exception) -> None:
+    global _warned_at
+    now = time.monotonic()
+    if now - _warned_at > 10:  # one line per outage, not one per request
+        _warned_at = now
+        log.warning("cache unavailable (%s): rate limits are off until Redis answers", exc)
+
+
+def _or_else(method, fallback):
+    """``method``, answering ``fallback(*args)`` when Redis cannot be reached."""
+
+    @functools.wraps(method)
+    def call(self, *args, **kwargs):
+        try:
+            return method(self, *args, **kwargs)
+        except RedisError as exc:
+            _unavailable(exc)
+            return fallback(*args, **kwargs)
+
+    return call
 
 
 class ResilientRedisCache(RedisCache):
-    _warned_at = 0.0
-
-    def _unavailable(self, exc: Exception) -> None:
-        now = time.monotonic()
-        if now - ResilientRedisCache._warned_at > 10:  # one line per outage, not per request
-            ResilientRedisCache._warned_at = now
-            log.warning("cache unavailable (%s): rate limits are off until Redis answers", exc)
-
-    def get(self, key, default=None, version=None):
-        try:
-            return super().get(key, default, version)
-        except RedisError as exc:
-            self._unavailable(exc)
-            return default
-
-    def get_many(self, keys, version=None):
-        try:
-            return super().get_many(keys, version)
-        except RedisError as exc:
-            self._unavailable(exc)
-            return {}
-
-    def has_key(self, key, version=None):
-        try:
-            return super().has_key(key, version)
-        except RedisError as exc:
-            self._unavailable(exc)
-            return False
-
-    def add(self, key, value, timeout=None, version=None):
-        try:
-            return super().add(key, value, timeout, version)
-        except RedisError as exc:
-            self._unavailable(exc)
-            return True
-
-    def incr(self, key, delta=1, version=None):
-        try:
-            return super().incr(key, delta, version)
-        except RedisError as exc:
-            self._unavailable(exc)
-            return delta
-
-    def set(self, key, value, timeout=None, version=None):
-        try:
-            return super().set(key, value, timeout, version)
-        except RedisError as exc:
-            self._unavailable(exc)
-
-    def set_many(self, data, timeout=None, version=None):
-        try:
-            return super().set_many(data, timeout, version)
-        except RedisError as exc:
-            self._unavailable(exc)
-            return list(data)
-
-    def touch(self, key, timeout=None, version=None):
-        try:
-            return super().touch(key, timeout, version)
-        except RedisError as exc:
-            self._unavailable(exc)
-            return False
-
-    def delete(self, key, version=None):
-        try:
-            return super().delete(key, version)
-        except RedisError as exc:
-            self._unavailable(exc)
-            return False
-
-    def delete_many(self, keys, version=None):
-        try:
-            return super().delete_many(keys, version)
-        except RedisError as exc:
-            self._unavailable(exc)
-
-    def clear(self):
-        try:
-            return super().clear()
-        except RedisError as exc:
-            self._unavailable(exc)
-            return False
+    get = _or_else(RedisCache.get, lambda key, default=None, version=None: default)
+    get_many = _or_else(RedisCache.get_many, lambda *a, **k: {})
+    has_key = _or_else(RedisCache.has_key, lambda *a, **k: False)
+    add = _or_else(RedisCache.add, lambda *a, **k: True)  # "a new key": counters start again at one
+    incr = _or_else(RedisCache.incr, lambda key, delta=1, version=None: delta)
+    set = _or_else(RedisCache.set, lambda *a, **k: None)
+    set_many = _or_else(RedisCache.set_many, lambda data, *a, **k: list(data))
+    touch = _or_else(RedisCache.touch, lambda *a, **k: False)
+    delete = _or_else(RedisCache.delete, lambda *a, **k: False)
+    delete_many = _or_else(RedisCache.delete_many, lambda *a, **k: None)
+    clear = _or_else(RedisCache.clear, lambda *a, **k: False)

@@ -9,6 +9,8 @@ from aiohttp import web
 
 from apps.monitoring.agents.checker import CheckerAgent
 
+from .fake_dashboard import fake_dashboard
+
 
 @pytest.mark.asyncio
 async def test_a_checker_survives_an_html_error_page_and_carries_on():
@@ -21,21 +23,14 @@ async def test_a_checker_survives_an_html_error_page_and_carries_on():
         return web.json_response({"epoch": 7, "epoch_start": "2026-01-01T00:00:00+00:00",
                                   "epoch_end": "2999-01-01T00:00:00+00:00", "assignments": []})
 
-    app = web.Application()
-    app.router.add_get("/api/agent/assignments/", assignments)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]
-    agent = CheckerAgent(api_url=f"http://127.0.0.1:{port}", token="agt_x", probe_every=0.5)
-    try:
-        sem = asyncio.Semaphore(4)
-        # The error page: no exception, the agent waits a round and tries again.
-        assert await agent.cycle(sem) == agent.probe_every
-        # The server is back: the next round goes through.
-        await agent.cycle(sem)
-        assert len(calls) == 2
-    finally:
-        await agent.session.close()
-        await runner.cleanup()
+    async with fake_dashboard({("GET", "/api/agent/assignments/"): assignments}) as url:
+        agent = CheckerAgent(api_url=url, token="agt_x", probe_every=0.5)
+        try:
+            sem = asyncio.Semaphore(4)
+            # The error page: no exception, the agent waits a round and tries again.
+            assert await agent.cycle(sem) == agent.probe_every
+            # The server is back: the next round goes through.
+            await agent.cycle(sem)
+            assert len(calls) == 2
+        finally:
+            await agent.session.close()

@@ -10,6 +10,8 @@ from aiohttp import web
 
 from apps.monitoring.agents.checker import CheckerAgent
 
+from .fake_dashboard import fake_dashboard
+
 
 async def run_to_report_time(joined_at_offset: float) -> list:
     """One epoch that started 30 s ago and ends in 1 s (report time); the
@@ -26,22 +28,15 @@ async def run_to_report_time(joined_at_offset: float) -> list:
         batches.append(await request.json())
         return web.json_response({"results": [{"status": 201}]})
 
-    app = web.Application()
-    app.router.add_get("/api/agent/assignments/", assignments)
-    app.router.add_post("/api/agent/reports/batch/", reports)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]
-    agent = CheckerAgent(api_url=f"http://127.0.0.1:{port}", token="agt_x", probe_every=2, timeout=0.2)
-    agent.joined_at = start.timestamp() + joined_at_offset
-    agent.rounds[5] = 5  # it has been probing for several rounds already
-    try:
-        await agent.cycle(asyncio.Semaphore(4))
-    finally:
-        await agent.session.close()
-        await runner.cleanup()
+    routes = {("GET", "/api/agent/assignments/"): assignments, ("POST", "/api/agent/reports/batch/"): reports}
+    async with fake_dashboard(routes) as url:
+        agent = CheckerAgent(api_url=url, token="agt_x", probe_every=2, timeout=0.2)
+        agent.joined_at = start.timestamp() + joined_at_offset
+        agent.rounds[5] = 5  # it has been probing for several rounds already
+        try:
+            await agent.cycle(asyncio.Semaphore(4))
+        finally:
+            await agent.session.close()
     return batches
 
 
