@@ -31,6 +31,7 @@ from .. import signing
 log = logging.getLogger(__name__)
 PPM = 1_000_000
 MIN_ROUNDS = 2  # probe rounds an epoch needs before the agent reports on it
+REPORTS_PER_REQUEST = 500  # the dashboard takes at most 1,000 reports per batch request
 
 
 @dataclass
@@ -209,12 +210,15 @@ class CheckerAgent:
         return report
 
     async def submit(self, epoch: int, nodes: list[int]):
-        """Send the epoch's reports in one batch request (see AgentReportBatch)."""
+        """Send the epoch's reports in batch requests (see AgentReportBatch):
+        one per REPORTS_PER_REQUEST, so a checker with many assignments (its
+        peers jailed) stays under the server's limit per request."""
         todo = [n for n in nodes if (epoch, n) not in self.submitted]
-        if todo:
+        for i in range(0, len(todo), REPORTS_PER_REQUEST):
+            chunk = todo[i : i + REPORTS_PER_REQUEST]
             try:
                 status, body = await self._api(
-                    "POST", "/api/agent/reports/batch/", json={"reports": [self.build_report(epoch, n) for n in todo]}
+                    "POST", "/api/agent/reports/batch/", json={"reports": [self.build_report(epoch, n) for n in chunk]}
                 )
             except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
                 log.warning("reports for epoch %s failed (%s); will retry", epoch, exc)
@@ -222,7 +226,7 @@ class CheckerAgent:
             if status != 200:
                 log.error("report batch refused: %s", body)
                 return
-            for node, result in zip(todo, body["results"]):
+            for node, result in zip(chunk, body["results"]):
                 # Stored, already stored, or refused for good (epoch closed,
                 # not assigned): either way it is not sent again.
                 self.submitted.add((epoch, node))

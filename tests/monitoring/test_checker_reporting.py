@@ -1,6 +1,7 @@
-"""A checker agent reports only on epochs it observed from their start: a
-fresh or restarted agent sits its first, partial epoch out rather than risk
-a report judged incorrect against checkers that saw all of it."""
+"""How a checker agent sends its reports: only for epochs it observed from
+their start (a fresh or restarted agent sits its first, partial epoch out
+rather than risk a report judged incorrect against checkers that saw all of
+it), and in requests under the dashboard's limit per batch."""
 
 import asyncio
 from datetime import UTC, datetime, timedelta
@@ -49,3 +50,22 @@ async def test_an_agent_that_saw_the_whole_epoch_reports():
 @pytest.mark.asyncio
 async def test_an_agent_that_joined_mid_epoch_sits_it_out():
     assert await run_to_report_time(joined_at_offset=10) == []
+
+
+@pytest.mark.asyncio
+async def test_many_reports_go_in_several_requests_under_the_servers_limit():
+    batches = []
+
+    async def reports(request):
+        body = await request.json()
+        batches.append(len(body["reports"]))
+        return web.json_response({"results": [{"status": 201} for _ in body["reports"]]})
+
+    async with fake_dashboard({("POST", "/api/agent/reports/batch/"): reports}) as url:
+        agent = CheckerAgent(api_url=url, token="agt_x")
+        try:
+            await agent.submit(5, list(range(1, 1_201)))
+        finally:
+            await agent.session.close()
+    assert batches == [500, 500, 200]
+    assert agent.reports_sent == 1_200
