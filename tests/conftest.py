@@ -7,6 +7,15 @@ from apps.core.parameters import ensure_defaults
 from .factories import UserFactory
 
 
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(items):
+    # Browser journeys last (after pytest-django's own ordering): Playwright's
+    # sync API keeps an event loop running on the main thread while the
+    # session's browser lives, which would break any later test that runs a
+    # coroutine or touches the ORM from that thread.
+    items.sort(key=lambda item: item.get_closest_marker("browser") is not None)
+
+
 @pytest.fixture(autouse=True)
 def _fast_passwords(settings):
     # Real hashing costs ~0.3 s a user; the tests are about behaviour, not PBKDF2.
