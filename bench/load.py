@@ -29,6 +29,7 @@ Exits non-zero if the audit fails.
 
 import argparse
 import asyncio
+import json as json_module  # `json` is the request-body argument below
 import os
 import random
 import secrets
@@ -307,9 +308,7 @@ class Load:
                 if 400 <= r.status < 500:
                     self.stats.refusals[(kind, r.status, body[:90].decode(errors="replace"))] += 1
                 if r.status < 300 and r.content_type == "application/json":
-                    import json as jsonlib
-
-                    return r.status, jsonlib.loads(body)
+                    return r.status, json_module.loads(body)
                 return r.status, None
         except (aiohttp.ClientError, asyncio.TimeoutError, OSError):
             self.stats.record(kind, time.perf_counter() - started, "conn")
