@@ -16,6 +16,20 @@ def pytest_collection_modifyitems(items):
     items.sort(key=lambda item: item.get_closest_marker("browser") is not None)
 
 
+@pytest.fixture
+def db(db):
+    # pytest-django's `db`, plus the GPU catalogue and regions its data
+    # migration loads: a transactional test's flush (or one that committed
+    # from another thread on PostgreSQL) can leave the tables empty for the
+    # tests after it, and the catalogue is reference data every test may read.
+    from apps.core import catalogue
+    from apps.core.models import GpuModel, Region
+
+    if not GpuModel.objects.exists() or not Region.objects.exists():
+        catalogue.load(GpuModel, Region)
+    return db
+
+
 @pytest.fixture(autouse=True)
 def _fast_passwords(settings):
     # Real hashing costs ~0.3 s a user; the tests are about behaviour, not PBKDF2.
