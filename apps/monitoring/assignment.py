@@ -3,8 +3,10 @@
 For epoch ``e`` and node ``n`` every active checker ``c`` gets the score
 ``SHA-256("e:n:c")`` read as a big-endian integer; the ``R`` checkers with
 the highest scores are assigned. Anyone holding the list of checkers active
-when the epoch's assignments were fixed can recompute every pair: the page
-and the API publish that list and re-derive the assignments from it.
+when the epoch's assignments were fixed can recompute every pair. That list
+(and the checked nodes) is stored as the epoch's ``AssignmentRound`` when
+the rows are written; the page and the API publish it and re-derive the
+assignments from it.
 """
 
 import hashlib
@@ -14,7 +16,7 @@ from django.db import IntegrityError, transaction
 from apps.core import parameters
 from apps.core.models import CHECKED_STATUSES, CheckerNode, CheckerStatus, GpuNode
 
-from .models import Assignment
+from .models import Assignment, AssignmentRound
 
 
 def score(epoch: int, node_id: int, checker_id: int) -> int:
@@ -31,10 +33,10 @@ def ensure_assignments(epoch: int) -> int:
     """Fix the epoch's assignments the first time anyone asks (idempotent).
 
     Uses the checkers active and the nodes in a checked status at that
-    moment; returns the number of assignment rows for the epoch."""
-    existing = Assignment.objects.filter(epoch=epoch).count()
-    if existing:
-        return existing
+    moment, publishes them as the epoch's ``AssignmentRound`` and writes the
+    rows in the same transaction; returns the number of assignment rows."""
+    if AssignmentRound.objects.filter(epoch=epoch).exists():
+        return Assignment.objects.filter(epoch=epoch).count()
     checker_ids = list(
         CheckerNode.objects.filter(status=CheckerStatus.ACTIVE).order_by("id").values_list("id", flat=True)
     )
@@ -49,37 +51,44 @@ def ensure_assignments(epoch: int) -> int:
     ]
     try:
         with transaction.atomic():
-            # A concurrent caller may have won the race; its rows are identical.
-            if not Assignment.objects.filter(epoch=epoch).exists():
-                Assignment.objects.bulk_create(rows, batch_size=2000)
+            # The round's unique epoch elects one writer when callers race;
+            # the loser's rows would have been identical anyway.
+            AssignmentRound.objects.create(
+                epoch=epoch, replication=replication, checker_ids=checker_ids, node_ids=node_ids
+            )
+            Assignment.objects.bulk_create(rows, batch_size=2000)
     except IntegrityError:
         pass
     return Assignment.objects.filter(epoch=epoch).count()
 
 
 def participants(epoch: int) -> tuple[list[int], list[int]]:
-    """The checker ids and node ids that took part in ``epoch``'s assignment."""
-    pairs = Assignment.objects.filter(epoch=epoch).values_list("node_id", "checker_id")
-    nodes, checkers = set(), set()
-    for n, c in pairs:
-        nodes.add(n)
-        checkers.add(c)
-    return sorted(checkers), sorted(nodes)
+    """The checker ids and node ids published for ``epoch``'s assignment."""
+    published = AssignmentRound.objects.filter(epoch=epoch).first()
+    if published is None:
+        return [], []
+    return list(published.checker_ids), list(published.node_ids)
 
 
 def verify(epoch: int) -> dict:
     """Recompute ``epoch``'s assignments from its published participants and
-    compare them with the stored ones."""
-    checker_ids, node_ids = participants(epoch)
-    replication = parameters.get("replication", epoch)
+    compare them with the stored rows: a node whose rows differ, a row for a
+    node that did not take part, or rows with no published round at all are
+    all mismatches."""
+    published = AssignmentRound.objects.filter(epoch=epoch).first()
     stored: dict[int, set[int]] = {}
     for n, c in Assignment.objects.filter(epoch=epoch).values_list("node_id", "checker_id"):
         stored.setdefault(n, set()).add(c)
-    # Checkers that were active but drew no node cannot be seen from the
-    # stored rows; with R <= active checkers every node still has R rows.
+    if published is None:
+        checker_ids, node_ids = [], []
+        replication = parameters.get("replication", epoch)
+    else:
+        checker_ids, node_ids = list(published.checker_ids), list(published.node_ids)
+        replication = published.replication
     mismatches = [
         n for n in node_ids if set(choose(epoch, n, checker_ids, replication)) != stored.get(n, set())
     ]
+    mismatches += sorted(set(stored) - set(node_ids))
     return {
         "epoch": epoch,
         "replication": replication,

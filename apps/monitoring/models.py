@@ -2,6 +2,9 @@
 
 ``Heartbeat``      one GPU telemetry sample from a provider agent (raw,
                    pruned after the retention window);
+``AssignmentRound`` per epoch: the checkers and nodes that took part when
+                   the epoch's assignments were fixed (what anyone needs to
+                   recompute them, published so a forged row cannot hide);
 ``Assignment``     which checkers must check which node in an epoch, fixed
                    when the epoch's assignments are first asked for;
 ``CheckerReport``  one signed report per assignment;
@@ -29,6 +32,18 @@ class Heartbeat(models.Model):
 
     class Meta:
         indexes = [models.Index(fields=["node", "at"]), models.Index(fields=["epoch"])]
+
+
+class AssignmentRound(models.Model):
+    """The inputs of an epoch's assignment, written in the same transaction
+    as its rows. Verification recomputes from these lists, never from the
+    rows themselves: a list derived from the rows would change with them."""
+
+    epoch = models.BigIntegerField(unique=True)
+    replication = models.PositiveSmallIntegerField()
+    checker_ids = models.JSONField(help_text="active checkers, ascending")
+    node_ids = models.JSONField(help_text="checked nodes, ascending")
+    created_at = models.DateTimeField(auto_now_add=True)
 
 
 class Assignment(models.Model):

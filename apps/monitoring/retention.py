@@ -7,7 +7,7 @@ from django.conf import settings
 
 from apps.core import epochs
 
-from .models import Assignment, CheckerReport, Heartbeat
+from .models import Assignment, AssignmentRound, CheckerReport, Heartbeat
 
 BATCH = 5_000
 
@@ -29,4 +29,5 @@ def prune(current_epoch: int | None = None) -> dict:
         "heartbeats": _delete_in_batches(Heartbeat.objects.filter(epoch__lt=raw_cut)) if raw_cut > 0 else 0,
         "reports": _delete_in_batches(CheckerReport.objects.filter(epoch__lt=audit_cut)) if audit_cut > 0 else 0,
         "assignments": _delete_in_batches(Assignment.objects.filter(epoch__lt=audit_cut)) if audit_cut > 0 else 0,
+        "assignment_rounds": AssignmentRound.objects.filter(epoch__lt=audit_cut).delete()[0] if audit_cut > 0 else 0,
     }

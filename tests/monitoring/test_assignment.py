@@ -41,18 +41,49 @@ def test_assignments_recompute_independently(genesis):
     assert assignment.verify(5)["ok"]
 
 
-def test_verify_detects_a_forged_assignment(genesis):
+def test_verify_detects_every_forged_assignment(genesis):
+    """Swapping any row's checker for any other checker is caught, also when
+    the checker swapped out drew no other node (it vanishes from the rows,
+    so a participant list read back from the rows would hide the forgery)."""
     nodes = [make_node()[0] for _ in range(3)]
-    [make_checker() for _ in range(5)]
+    checkers = [make_checker()[0].pk for _ in range(5)]
     assignment.ensure_assignments(1)
-    row = Assignment.objects.filter(epoch=1, node=nodes[0]).first()
-    others = set(Assignment.objects.filter(epoch=1).values_list("checker_id", flat=True)) - set(
-        Assignment.objects.filter(epoch=1, node=nodes[0]).values_list("checker_id", flat=True)
-    )
-    row.checker_id = sorted(others)[0]
-    row.save()
-    result = assignment.verify(1)
-    assert not result["ok"] and nodes[0].pk in result["mismatches"]
+    assert assignment.verify(1)["ok"]
+    for row in list(Assignment.objects.filter(epoch=1)):
+        original = row.checker_id
+        taken = set(Assignment.objects.filter(epoch=1, node=row.node).values_list("checker_id", flat=True))
+        for forged in sorted(set(checkers) - taken):
+            row.checker_id = forged
+            row.save()
+            result = assignment.verify(1)
+            assert not result["ok"] and row.node_id in result["mismatches"], (row.node_id, original, forged)
+        row.checker_id = original
+        row.save()
+    assert assignment.verify(1)["ok"]
+    assert {n.pk for n in nodes} == set(assignment.participants(1)[1])
+
+
+def test_verify_detects_removed_and_foreign_rows(genesis):
+    nodes = [make_node()[0] for _ in range(3)]
+    [make_checker() for _ in range(4)]
+    assignment.ensure_assignments(2)
+    Assignment.objects.filter(epoch=2, node=nodes[1]).delete()
+    assert assignment.verify(2)["mismatches"] == [nodes[1].pk]
+
+    late, _ = make_node()  # registered after the round was fixed
+    assert assignment.ensure_assignments(2) == 2 * 3  # the round is not redrawn
+    checker = Assignment.objects.filter(epoch=2).first().checker_id
+    Assignment.objects.create(epoch=2, node=late, checker_id=checker)
+    assert late.pk in assignment.verify(2)["mismatches"]
+
+
+def test_rows_without_a_published_round_do_not_verify(genesis):
+    node, _ = make_node()
+    checker, _ = make_checker()
+    Assignment.objects.create(epoch=3, node=node, checker=checker)
+    result = assignment.verify(3)
+    assert not result["ok"] and result["mismatches"] == [node.pk]
+    assert assignment.verify(4) == {**assignment.verify(4), "ok": True, "assignments": 0}
 
 
 def test_assignment_page_and_api_show_the_verification(client, genesis):

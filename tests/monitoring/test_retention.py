@@ -29,3 +29,20 @@ def test_old_raw_telemetry_is_pruned_and_rollups_kept(genesis, settings):
     assert sorted(set(Heartbeat.objects.values_list("epoch", flat=True))) == [12, 20]
     rollup = NodeEpoch.objects.get(epoch=5, node=node)
     assert (rollup.samples, rollup.gpu_util_avg, rollup.temperature_max) == (3, 50, 60)
+
+
+def test_old_assignments_and_their_rounds_are_pruned_together(genesis, settings):
+    from apps.monitoring import assignment
+    from apps.monitoring.models import Assignment, AssignmentRound
+    from ..factories import make_checker
+
+    settings.REPORT_RETENTION_EPOCHS = 5
+    make_node()
+    make_checker()
+    for epoch in (2, 9):
+        assignment.ensure_assignments(epoch)
+    removed = retention.prune(current_epoch=10)
+    assert (removed["assignments"], removed["assignment_rounds"]) == (1, 1)
+    assert list(AssignmentRound.objects.values_list("epoch", flat=True)) == [9]
+    assert list(Assignment.objects.values_list("epoch", flat=True)) == [9]
+    assert assignment.verify(9)["ok"]
