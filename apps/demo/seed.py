@@ -41,6 +41,13 @@ REGION_WEIGHT = {
     "eu-north": 5, "me-central": 3, "ap-south": 5, "ap-southeast": 9, "ap-east": 6, "ap-northeast": 8, "ap-oceania": 5,
 }
 GPU_COUNTS = [1] * 4 + [2] * 3 + [4] * 2 + [8] * 3
+# Stakes on the scale of the emission: the checkers' share of a year's
+# emission over about a billion ATH staked reads as a recent APR near 100%,
+# as on a young network, not millions of percent.
+CHECKER_SELF_STAKES_ATH = [5_000_000, 8_000_000, 12_000_000, 20_000_000, 30_000_000]
+DELEGATOR_FUNDS_ATH = [25_000, 100_000, 500_000, 2_500_000]
+# Most of the faucet may go to the seeded stakes; the rest stays for sign-ups.
+SEED_SHARE_OF_FAUCET = 2  # at most 1/2 of what the faucet holds per step
 
 
 def _users(prefix: str, n: int) -> list:
@@ -62,6 +69,31 @@ def _fund(amounts: dict[int, int], memo: str) -> None:
     legs = [ledger.Leg(faucet, Bucket.AVAILABLE, -sum(amounts.values()))]
     legs += [ledger.Leg(k, Bucket.AVAILABLE, v) for k, v in sorted(amounts.items())]
     ledger.post(TxKind.FAUCET, legs, memo=memo)
+
+
+def _fit_to_faucet(amounts: dict[int, int]) -> dict[int, int]:
+    """Scale ``amounts`` down pro rata (whole ATH) when they would take more
+    than the faucet can spare, so a bigger ``--checkers`` still seeds."""
+    budget = ledger.module_account(ModuleAccount.FAUCET).available // SEED_SHARE_OF_FAUCET
+    total = sum(amounts.values())
+    if total <= budget:
+        return amounts
+    return {k: max(ath(1), v * budget // total // ath(1) * ath(1)) for k, v in amounts.items()}
+
+
+def demo_emission() -> None:
+    """PROTOCOL's emission (500,000 ATH) is per one-hour epoch. A demo with
+    shorter epochs keeps the hourly rate, so rewards and APRs read as they
+    would on the real network. Only on a network with no settled epoch and
+    no emission change yet (governance may have changed it since)."""
+    from apps.settlement.models import EpochSettlement
+
+    seconds = parameters.get("epoch_seconds")
+    per_hour = parameters.definition("emission_per_epoch").default
+    if seconds >= 3600 or EpochSettlement.objects.exists() or parameters.get("emission_per_epoch") != per_hour:
+        return
+    parameters.apply({"emission_per_epoch": per_hour * seconds // 3600}, effective_epoch=0,
+                     source=f"Demo: the protocol's hourly emission in {seconds} s epochs", by_governance=False)
 
 
 def demo_accounts() -> dict:
@@ -119,7 +151,7 @@ def checkers(n: int, rng: random.Random, progress) -> list:
     operators = [User.objects.get(username="operator")] + _users("operator-", n - 1)
     have = set(CheckerNode.objects.values_list("operator_id", flat=True))
     todo = [op for op in operators if op.pk not in have]
-    stakes = {op.pk: ath(rng.choice([10_000, 15_000, 20_000, 30_000, 50_000])) for op in todo}
+    stakes = _fit_to_faucet({op.pk: ath(rng.choice(CHECKER_SELF_STAKES_ATH)) for op in todo})
     _fund({open_wallet(op).pk: stakes[op.pk] + ath(2_000) for op in todo}, "Demo funds for checker operators")
     regions = list(Region.objects.all())
     progress(n - len(todo))
@@ -140,7 +172,8 @@ def delegators(n: int, checker_rows: list, rng: random.Random, progress) -> None
     people = [User.objects.get(username="delegator")] + _users("delegator-", n - 1)
     done = set(Delegation.objects.values_list("delegator__owner_id", flat=True))
     todo = [p for p in people if p.pk not in done]
-    _fund({open_wallet(p).pk: ath(rng.choice([2_000, 5_000, 10_000, 25_000])) for p in todo}, "Demo funds for delegators")
+    _fund(_fit_to_faucet({open_wallet(p).pk: ath(rng.choice(DELEGATOR_FUNDS_ATH)) for p in todo}),
+          "Demo funds for delegators")
     progress(n - len(todo))
     for person in todo:
         wallet = open_wallet(person)
@@ -249,6 +282,7 @@ def seed(*, nodes=1000, n_checkers=60, n_delegators=300, history_epochs=8, seed=
     parameters.ensure_defaults()
     ledger.genesis()
     catalogue.load(GpuModel, Region)
+    demo_emission()
     with transaction.atomic():
         demo_accounts()
     fresh = not GpuNode.objects.exists()
