@@ -187,54 +187,61 @@ def delegators(n: int, checker_rows: list, rng: random.Random, progress) -> None
 
 
 def proposals(rng: random.Random) -> None:
+    """The first three demo proposals, opened by the ``voter`` account, with
+    a first wave of votes from delegators; the simulated holders
+    (``simulate_holders``) keep voting and bring new ones as these close."""
     from apps.governance import services as governance
     from apps.governance.models import Proposal
+
+    from .holders import PROPOSALS, choose, propose
 
     if Proposal.objects.exists():
         return
     voter = User.objects.get(username="voter")
-    deposit = parameters.get("min_deposit")
-    texts = [
-        ("text", "Add a Jakarta region", "Many providers in **Indonesia** ask for a region of their own. "
-         "This signals support for adding `ap-jakarta` to the region list.", {}),
-        ("parameters", "Lower the protocol fee to 15%", "Rental volume is growing; a lower fee makes the network "
-         "more competitive while the community pool stays funded.", {"changes": {"protocol_fee": 150_000}}),
-        ("spend", "Fund an open-source checker client", "Pay 250,000 ATH from the community pool to the team "
-         "building an independent checker implementation.", {"recipient_address": open_wallet(User.objects.get(username="operator")).address,
-                                                              "amount": ath(250_000)}),
-    ]
-    created = []
-    for kind, title, description, extra in texts:
-        p = governance.create_proposal(voter, kind=kind, title=title, description=description, deposit=deposit, **extra)
-        governance.open_voting(p.pk)
-        created.append(p)
+    created = [(propose(p, voter), p.lean) for p in PROPOSALS[:3]]
     people = list(User.objects.filter(username__startswith="delegator-")[:120])
-    choices = ["yes", "yes", "yes", "no", "abstain", "no_with_veto"]
-    for p in created:
+    for p, lean in created:
         for person in rng.sample(people, k=min(len(people), rng.randint(40, 110))):
             try:
-                governance.cast_vote(person, p.pk, rng.choice(choices))
+                governance.cast_vote(person, p.pk, choose(rng, lean))
             except governance.GovernanceError:
                 pass  # no power at the snapshot
 
 
+def renters(n: int) -> None:
+    """Accounts for the simulated renters (no login), funded for rentals."""
+    from .renters import PREFIX
+
+    people = _users(PREFIX, n)
+    todo = [p for p in people if open_wallet(p).total == 0]
+    if todo:
+        _fund({open_wallet(p).pk: ath(100_000) for p in todo}, "Demo funds for renters")
+
+
 def history(n_epochs: int, rng: random.Random, progress) -> None:
-    """Move the clock's origin back ``n_epochs`` epochs, give those epochs
-    checker reports (most nodes healthy, a few flaky), and settle them."""
+    """Give the network ``n_epochs`` epochs of past: the clock's origin moves
+    back so that each of those epochs is finished in turn, gets checker
+    reports (most nodes healthy, a few flaky) and is settled for real.
+    Simulated renters rent through the scheduler once nodes are online, so
+    the past has rentals, fees and refunds too."""
     from apps.monitoring import assignment
     from apps.monitoring.models import CheckerReport
     from apps.settlement import services as settlement
     from apps.settlement.models import EpochSettlement
 
+    from .renters import Renters
+
     if EpochSettlement.objects.exists() or n_epochs <= 0:
         progress(n_epochs)
         return
     length = epochs.length()
-    ChainHead.objects.filter(pk=1).update(genesis_at=timezone.now() - length * n_epochs - timedelta(seconds=1))
     flaky = set(rng.sample(list(GpuNode.objects.values_list("pk", flat=True)), k=max(1, GpuNode.objects.count() // 25)))
     nodes = {n.pk: n for n in GpuNode.objects.select_related("gpu_model")}
     latency = {pk: rng.randint(18, 80) for pk in nodes}
+    market = Renters(rng)
     for e in range(n_epochs):
+        # "Now" is the start of epoch e + 1: epoch e is over and can settle.
+        ChainHead.objects.filter(pk=1).update(genesis_at=timezone.now() - length * (e + 1) - timedelta(seconds=1))
         assignment.ensure_assignments(e)
         # What each node really did this epoch; honest checkers see it within a little noise.
         truth = {pk: rng.randint(700_000, 985_000) if pk in flaky else 1_000_000 for pk in nodes}
@@ -249,6 +256,9 @@ def history(n_epochs: int, rng: random.Random, progress) -> None:
             ))
         CheckerReport.objects.bulk_create(rows, batch_size=2000)
         settlement.settle(e)
+        # Rentals start in epoch e + 1 on the nodes consensus just put online.
+        for _ in range(market.target() if e == 0 else 3):
+            market.step()
         progress(1)
 
 
@@ -293,5 +303,6 @@ def seed(*, nodes=1000, n_checkers=60, n_delegators=300, history_epochs=8, seed=
     rows = checkers(n_checkers, rng, lambda k: progress("checkers", k))
     delegators(n_delegators, rows, rng, lambda k: progress("delegators", k))
     proposals(rng)
+    renters(max(10, nodes // 25))
     if fresh:
         history(history_epochs, rng, lambda k: progress("history epochs", k))

@@ -4,11 +4,12 @@
 (function () {
   "use strict";
   var layoutBase = {
-    margin: { l: 48, r: 16, t: 28, b: 40 },
+    margin: { l: 52, r: 16, t: 36, b: 44 },
     paper_bgcolor: "rgba(0,0,0,0)",
     plot_bgcolor: "rgba(0,0,0,0)",
     font: { family: "system-ui, sans-serif", size: 12, color: "#334155" },
-    legend: { orientation: "h", y: -0.2 },
+    // Above the plot: below it, the legend ran into the x-axis title.
+    legend: { orientation: "h", x: 0, y: 1, xanchor: "left", yanchor: "bottom" },
   };
   var config = { displayModeBar: false, responsive: true };
 
@@ -17,6 +18,16 @@
     return el ? JSON.parse(el.textContent) : null;
   }
   function merge(a, b) { var o = {}; var k; for (k in a) o[k] = a[k]; for (k in b) o[k] = b[k]; return o; }
+  // plotly.js 3 draws only { text: ... } axis titles; the charts below may
+  // write the short string form, turned into the long one here.
+  function titled(layout) {
+    Object.keys(layout).forEach(function (k) {
+      if (/^[xy]axis\d*$/.test(k) && typeof layout[k].title === "string") {
+        layout[k] = merge(layout[k], { title: { text: layout[k].title } });
+      }
+    });
+    return layout;
+  }
   // Epoch axes: whole epochs only; the page sends the tick spacing with the
   // data (apps/core/charts.py), this is the fallback without it.
   function epochAxis(d) { return merge({ title: { text: "epoch" }, tickformat: "d", dtick: 1 }, d.epoch_axis || {}); }
@@ -51,7 +62,7 @@
       return [[
         { x: d.sample_times, y: d.sample_util, name: "GPU util %", mode: "lines", line: { color: "#0891b2" } },
         { x: d.sample_times, y: d.sample_temp, name: "temperature °C", mode: "lines", yaxis: "y2", line: { color: "#b91c1c" } },
-      ], { yaxis: { range: [0, 100], title: "%" }, yaxis2: { overlaying: "y", side: "right", title: "°C", range: [20, 100] } }];
+      ], { yaxis: { range: [0, 100], title: "%" }, yaxis2: { overlaying: "y", side: "right", title: "°C", range: [20, 100] }, margin: { l: 52, r: 52, t: 36, b: 44 } }];
     },
     "emission-split": function (d) {
       return [[
@@ -64,7 +75,7 @@
       return [[{ type: "bar", x: d.epochs, y: d.breaches, name: "SLA breaches", marker: { color: "#b45309" } }], { xaxis: epochAxis(d), yaxis: { rangemode: "tozero" } }];
     },
     "top-earners": function (d) {
-      return [[{ type: "bar", orientation: "h", y: d.top_names.slice().reverse(), x: d.top_totals.slice().reverse(), marker: { color: "#15803d" } }], { xaxis: { title: "ATH earned" }, margin: { l: 120, r: 16, t: 16, b: 40 } }];
+      return [[{ type: "bar", orientation: "h", y: d.top_names.slice().reverse(), x: d.top_totals.slice().reverse(), marker: { color: "#15803d" } }], { xaxis: { title: "ATH earned" }, margin: { l: 120, r: 16, t: 16, b: 44 } }];
     },
     "checker-reports": function (d) {
       return [[
@@ -90,7 +101,7 @@
       var make = charts[el.dataset.chart];
       if (!d || !make) return;
       var spec = make(d);
-      window.Plotly.react(el, spec[0], merge(layoutBase, spec[1]), config);
+      window.Plotly.react(el, spec[0], titled(merge(layoutBase, spec[1])), config);
     });
   }
   document.addEventListener("DOMContentLoaded", function () { draw(); });

@@ -42,6 +42,11 @@ def test_a_small_seeded_network_is_consistent_and_its_economics_read_sensibly(ge
     assert parameters.get("emission_per_epoch") == 500_000 * 1_000_000 // 60  # 500,000 ATH an hour
     assert (GpuNode.objects.count(), CheckerNode.objects.count()) == (24, 6)
     assert EpochSettlement.objects.count() == 3
+    # The past has rentals, made through the scheduler once nodes were online, and billed.
+    from apps.marketplace.models import Rental
+
+    assert Rental.objects.filter(renter__username__startswith="renter-").exists()
+    assert EpochSettlement.objects.filter(rental_fees__gt=0).exists()
     assert Proposal.objects.filter(status="voting").exists()
     rows = checker_rows()
     aprs = [r.apr_ppm for r in rows if r.apr_ppm is not None]

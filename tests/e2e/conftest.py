@@ -2,11 +2,13 @@
 Debian's Chromium driven by Playwright. Screenshots go to test-artifacts/."""
 
 import os
+import re
 import socket
 import subprocess
 import sys
 import time
 import urllib.request
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -141,3 +143,45 @@ def shot():
         page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
 
     return take
+
+
+# --- Steps every journey takes ---------------------------------------------------
+
+PASSWORD = "living-network-2026"
+
+
+def sign_up(page, url: str, username: str, *, faucet_claims: int = 1, password: str = PASSWORD):
+    """Sign up as a newcomer does, then take the faucet's 10,000 ATH
+    ``faucet_claims`` times, checking the wallet after each claim."""
+    from playwright.sync_api import expect
+
+    page.goto(url + "/accounts/signup/")
+    page.get_by_label("Username").fill(username)
+    page.get_by_label("Password", exact=True).fill(password)
+    page.get_by_label("Password confirmation").fill(password)
+    page.get_by_role("button", name="Sign up").click()
+    expect(page).to_have_url(re.compile(r"/accounts/wallet/$"))
+    for n in range(1, faucet_claims + 1):
+        page.get_by_test_id("faucet-button").click()
+        expect(page.get_by_test_id("balance-available")).to_have_text(f"{n * 10:,},000 ATH")
+
+
+def log_in(page, url: str, username: str, password: str):
+    from playwright.sync_api import expect
+
+    page.goto(url + "/accounts/login/")
+    page.get_by_label("Username").fill(username)
+    page.get_by_label("Password").fill(password)
+    page.get_by_role("button", name="Log in").click()
+    expect(page.get_by_test_id("wallet-link")).to_be_visible()
+
+
+def uath(text: str) -> int:
+    """The first amount in ``text`` ('9,998.0001 ATH') in micro-ATH, exactly."""
+    number = re.search(r"-?[\d,]+(?:\.\d+)?", text).group(0).replace(",", "")
+    return int(Decimal(number) * 1_000_000)
+
+
+def no_csp_errors(*pages):
+    for p in pages:
+        assert not [e for e in p.console_errors if "Content Security Policy" in e or "Refused" in e], p.console_errors

@@ -1,6 +1,14 @@
 """The run command itself: ``run_demo`` (what ``make run`` starts) with a
-small network and 20 s epochs, its simulator and scheduler running. In the
-browser, at the same time:
+small network and 20 s epochs, its simulator, simulated holders and
+scheduler running. In the browser:
+
+* a demo holder votes on the proposal the holders keep open, and a second
+  browser watching it sees the tally move without reloading;
+* a renter lets the scheduler match a node, rents it with the confirm step,
+  watches its live metrics arrive without a reload, ends early and finds
+  the unserved time refunded;
+
+and then, at the same time:
 
 * a provider registers a node without an agent endpoint (the demo's
   simulator brings it to life), watches it go from pending to online on
@@ -18,23 +26,16 @@ import signal
 import subprocess
 import sys
 import time
-from decimal import Decimal
 
 import pytest
 from playwright.sync_api import expect
 
-from .conftest import ROOT, free_port, wait_until_live
+from .conftest import ROOT, free_port, log_in, no_csp_errors, sign_up, uath, wait_until_live
 
 pytestmark = pytest.mark.browser
 
 EPOCH = 20  # seconds
 NODES, CHECKERS = 40, 6
-
-
-def uath(text: str) -> int:
-    """'9,998.0001 ATH' -> micro-ATH, exactly."""
-    number = re.search(r"-?[\d,]+(?:\.\d+)?", text).group(0).replace(",", "")
-    return int(Decimal(number) * 1_000_000)
 
 
 @pytest.fixture(scope="module")
@@ -69,17 +70,6 @@ def demo(tmp_path_factory):
         log.close()
 
 
-def sign_up_with_faucet(page, url, username):
-    page.goto(url + "/accounts/signup/")
-    page.get_by_label("Username").fill(username)
-    page.get_by_label("Password", exact=True).fill("living-network-2026")
-    page.get_by_label("Password confirmation").fill("living-network-2026")
-    page.get_by_role("button", name="Sign up").click()
-    expect(page).to_have_url(re.compile(r"/accounts/wallet/$"))
-    page.get_by_test_id("faucet-button").click()
-    expect(page.get_by_test_id("balance-available")).to_have_text("10,000 ATH")
-
-
 def reload_until(page, locator, check, timeout_s: float, every_ms: int = 2_000):
     """What a person does on a page that is not live: reload now and then
     until ``check(text)`` holds (bounded)."""
@@ -91,6 +81,104 @@ def reload_until(page, locator, check, timeout_s: float, every_ms: int = 2_000):
         assert time.monotonic() < deadline, f"still {text!r} after {timeout_s:.0f}s"
         page.wait_for_timeout(every_ms)
         page.reload()
+
+
+def wait_for_text(locator, check, timeout_s: float):
+    """Wait, without reloading, until ``check(text)`` holds (bounded)."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        text = locator.inner_text()
+        if check(text):
+            return text
+        assert time.monotonic() < deadline, f"still {text!r} after {timeout_s:.0f}s"
+        time.sleep(0.5)
+
+
+def test_a_holder_votes_on_the_open_proposal_and_a_watcher_sees_the_tally_move(demo, new_page, shot):
+    from apps.demo.seed import DEMO_PASSWORD
+
+    url = demo["url"]
+    page = new_page()
+    log_in(page, url, "voter", DEMO_PASSWORD)
+    page.goto(url + "/governance/?status=voting")
+    page.get_by_test_id("proposal-row").first.get_by_role("link").nth(1).click()
+    expect(page.get_by_test_id("status")).to_have_text("Voting")
+    power = uath(page.get_by_test_id("my-power").inner_text())
+    assert power > 0  # the voter held ATH at the snapshot
+    proposal_url = page.url
+
+    watcher = new_page()  # not logged in
+    watcher.goto(proposal_url)
+    wait_until_live(watcher)
+    watcher.evaluate("window.openedOnce = true")
+    yes_before = uath(watcher.get_by_test_id("tally-yes").inner_text())
+    voters_before = int(watcher.get_by_test_id("voter-count").inner_text().split()[0].replace(",", ""))
+    shot(watcher, "demo-governance-before")
+
+    page.get_by_test_id("vote-yes").click()
+    expect(page.get_by_test_id("my-vote")).to_contain_text("Yes")
+    # The simulated holders vote too, so the tally moves by at least the voter's power.
+    wait_for_text(watcher.get_by_test_id("tally-yes"), lambda t: uath(t) >= yes_before + power, 15)
+    wait_for_text(watcher.get_by_test_id("voter-count"),
+                  lambda t: int(t.split()[0].replace(",", "")) >= voters_before + 1, 15)
+    assert watcher.evaluate("window.openedOnce") is True  # it moved without a reload
+    shot(page, "demo-governance-voted")
+    shot(watcher, "demo-governance-watcher")
+    no_csp_errors(page, watcher)
+
+
+def test_a_renter_is_matched_rents_watches_live_and_ends_early(demo, new_page, shot):
+    url = demo["url"]
+    page = new_page()
+    sign_up(page, url, "fresh-renter")
+    page.goto(url + "/marketplace/match/")
+    page.get_by_label("GPUs").fill("1")
+    page.get_by_label("For how many hours").fill("2")
+    page.get_by_label("I am in").select_option(label="Europe West (Dublin)")
+    page.get_by_test_id("match-submit").click()
+    first = page.get_by_test_id("candidate").first
+    expect(first).to_contain_text("#1")
+    expect(first).to_contain_text("Health")  # the ranking shows its working
+    shot(page, "demo-renter-matched")
+    expect(page).to_have_url(re.compile(r"/marketplace/match/\?.*count=1"))  # htmx kept the URL shareable
+    match_url = page.url
+    # The demo's simulated renters rent too: if one takes our pick between the
+    # quote and the confirmation, do what a person would and take the next.
+    for pick in range(3):
+        page.goto(match_url)
+        page.get_by_test_id("candidate").nth(pick).get_by_test_id("candidate-rent").click()
+        page.get_by_label("Container image").fill("vllm/vllm-openai:latest")
+        page.get_by_test_id("rent-continue").click()
+        escrow = uath(page.get_by_test_id("confirm-escrow").inner_text())
+        assert escrow > 0
+        shot(page, "demo-renter-confirm")
+        page.get_by_test_id("confirm-rent").click()
+        page.wait_for_load_state()
+        if re.search(r"/marketplace/rentals/\d+/$", page.url):
+            break
+        expect(page.locator("main")).to_contain_text("rented by someone else")
+    expect(page).to_have_url(re.compile(r"/marketplace/rentals/\d+/$"))
+    expect(page.get_by_test_id("rental-status")).to_have_text("Active")
+    expect(page.get_by_test_id("node-status")).to_have_text("Online")
+
+    # The node's telemetry keeps arriving on the open page (the simulator's agent posts it).
+    wait_until_live(page)
+    page.evaluate("window.openedOnce = true")
+    beat = page.get_by_test_id("last-heartbeat").inner_text()
+    expect(page.get_by_test_id("last-heartbeat")).not_to_have_text(beat, timeout=3 * EPOCH * 1_000)
+    assert page.evaluate("window.openedOnce") is True
+    shot(page, "demo-renter-live")
+
+    page.get_by_test_id("end-rental").click()
+    expect(page.locator("#messages")).to_contain_text("of unserved time is back in your wallet")
+    expect(page.get_by_test_id("rental-status")).to_have_text("Ended")
+    refunded = uath(page.get_by_test_id("refunded").inner_text())
+    assert 0 < refunded < escrow  # the epochs served stay paid, the rest comes back
+    shot(page, "demo-renter-ended")
+    page.get_by_test_id("wallet-link").click()
+    # Only the served epochs left the wallet: everything else is back, to the micro-ATH.
+    assert uath(page.get_by_test_id("balance-available").inner_text()) == 10_000 * 1_000_000 - (escrow - refunded)
+    no_csp_errors(page)
 
 
 def test_a_node_registered_in_the_browser_is_verified_settled_and_paid(demo, new_page, shot):
@@ -107,7 +195,7 @@ def test_a_node_registered_in_the_browser_is_verified_settled_and_paid(demo, new
 
     # --- A provider registers a node and lets the demo run its agent -------------------
     provider = new_page()
-    sign_up_with_faucet(provider, url, "fresh-provider")
+    sign_up(provider, url, "fresh-provider")
     provider.goto(url + "/marketplace/provide/")
     provider.get_by_test_id("register-node").click()
     provider.get_by_label("Node name").fill("my-first-l40s")
@@ -124,7 +212,7 @@ def test_a_node_registered_in_the_browser_is_verified_settled_and_paid(demo, new
 
     # --- A delegator backs a checker -----------------------------------------------------
     delegator = new_page()
-    sign_up_with_faucet(delegator, url, "fresh-delegator")
+    sign_up(delegator, url, "fresh-delegator")
     delegator.goto(url + "/staking/")
     # Any active checker but the operator's demo one (the simulator makes it lie).
     row = delegator.get_by_test_id("checker-row").filter(has_text="checker-0003")
@@ -192,5 +280,4 @@ def test_a_node_registered_in_the_browser_is_verified_settled_and_paid(demo, new
     assert overview.evaluate("window.openedOnce") is True
     shot(overview, "demo-monitoring-later")
 
-    for p in (overview, provider, delegator, watch):
-        assert not [e for e in p.console_errors if "Content Security Policy" in e or "Refused" in e], p.console_errors
+    no_csp_errors(overview, provider, delegator, watch)

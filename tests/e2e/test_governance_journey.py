@@ -6,21 +6,9 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from .conftest import wait_until_live
+from .conftest import no_csp_errors, sign_up, wait_until_live
 
 pytestmark = pytest.mark.browser
-
-
-def sign_up_with_faucet(page, base, username, claims):
-    page.goto(base + "/accounts/signup/")
-    page.get_by_label("Username").fill(username)
-    page.get_by_label("Password", exact=True).fill("snapshot-voting-42")
-    page.get_by_label("Password confirmation").fill("snapshot-voting-42")
-    page.get_by_role("button", name="Sign up").click()
-    expect(page).to_have_url(re.compile(r"/accounts/wallet/$"))
-    for n in range(1, claims + 1):
-        page.get_by_test_id("faucet-button").click()
-        expect(page.get_by_test_id("balance-available")).to_have_text(f"{n * 10:,},000 ATH")
 
 
 def test_a_holder_votes_and_a_second_browser_sees_the_tally_change(private_server, new_page, shot):
@@ -28,7 +16,7 @@ def test_a_holder_votes_and_a_second_browser_sees_the_tally_change(private_serve
     # nothing but genesis and the faucet payments they make themselves.
     live_server_url = private_server().start().url
     page = new_page()
-    sign_up_with_faucet(page, live_server_url, "vera", claims=2)
+    sign_up(page, live_server_url, "vera", faucet_claims=2)
 
     page.get_by_role("link", name="Governance", exact=True).click()
     page.get_by_test_id("new-proposal").click()
@@ -85,6 +73,5 @@ def test_a_holder_votes_and_a_second_browser_sees_the_tally_change(private_serve
     shot(page, "governance-parameters-form")
 
     assert page.title() != "pwned" and watcher.title() != "pwned"
-    for p in (page, watcher):
-        assert not [e for e in p.console_errors if "Content Security Policy" in e], p.console_errors
+    no_csp_errors(page, watcher)
     assert not watcher.console_errors, watcher.console_errors

@@ -13,12 +13,11 @@ import signal
 import subprocess
 import sys
 import time
-from decimal import Decimal
 
 import pytest
 from playwright.sync_api import expect
 
-from .conftest import ROOT, free_port
+from .conftest import ROOT, free_port, no_csp_errors, sign_up, uath
 
 pytestmark = pytest.mark.browser
 
@@ -36,30 +35,6 @@ print(json.dumps({"checker_token": token}))
 """
 
 STATUS = "from apps.core.models import GpuNode; print(GpuNode.objects.get(name='fra-l40s').status)"
-
-
-def uath(text: str) -> int:
-    """'9,998.0001 ATH' -> micro-ATH, exactly."""
-    number = re.search(r"-?[\d,]+(?:\.\d+)?", text).group(0).replace(",", "")
-    return int(Decimal(number) * 1_000_000)
-
-
-def htmx_ready(page, selector):
-    """Wait until htmx has processed ``selector`` (on a busy machine the
-    deferred script can run after the test starts typing)."""
-    page.wait_for_load_state("load")
-    page.wait_for_function(f"() => window.htmx && document.querySelector({selector!r})['htmx-internal-data']")
-
-
-def sign_up(page, url, name):
-    page.goto(url + "/accounts/signup/")
-    page.get_by_label("Username").fill(name)
-    page.get_by_label("Password", exact=True).fill("analytical-engine-1843")
-    page.get_by_label("Password confirmation").fill("analytical-engine-1843")
-    page.get_by_role("button", name="Sign up").click()
-    expect(page).to_have_url(re.compile(r"/accounts/wallet/$"))
-    page.get_by_test_id("faucet-button").click()
-    expect(page.get_by_test_id("balance-available")).to_have_text("10,000 ATH")
 
 
 def test_provider_onboards_and_a_renter_rents_and_ends(private_server, new_page, shot, tmp_path):
@@ -161,8 +136,7 @@ def test_provider_onboards_and_a_renter_rents_and_ends(private_server, new_page,
         provider.goto(server.url + "/marketplace/provide/")
         expect(provider.get_by_test_id("provider-node-row")).to_contain_text("Online")
         shot(provider, "marketplace-provider-dashboard")
-        for p in (page, provider):
-            assert not [e for e in p.console_errors if "Content Security Policy" in e], p.console_errors
+        no_csp_errors(page, provider)
     finally:
         for agent in agents:
             agent.send_signal(signal.SIGINT)

@@ -8,25 +8,16 @@ import re
 import pytest
 from playwright.sync_api import expect
 
+from .conftest import no_csp_errors, sign_up
+
 pytestmark = pytest.mark.browser
-
-
-def sign_up_with_faucet(page, url, username):
-    page.goto(url + "/accounts/signup/")
-    page.get_by_label("Username").fill(username)
-    page.get_by_label("Password", exact=True).fill("staking-journey-2026")
-    page.get_by_label("Password confirmation").fill("staking-journey-2026")
-    page.get_by_role("button", name="Sign up").click()
-    expect(page).to_have_url(re.compile(r"/accounts/wallet/$"))
-    page.get_by_test_id("faucet-button").click()
-    expect(page.get_by_test_id("balance-available")).to_have_text("10,000 ATH")
 
 
 def test_delegate_see_position_undelegate_see_unbonding(private_server, new_page, shot):
     # A server of its own: other journeys expect the shared one's ledger to start at genesis.
     url = private_server().start().url
     operator = new_page()
-    sign_up_with_faucet(operator, url, "stake-operator")
+    sign_up(operator, url, "stake-operator")
     operator.goto(url + "/staking/operator/")
     form = operator.get_by_test_id("activate-form")
     form.get_by_label("Checker name").fill("Lighthouse")
@@ -39,7 +30,7 @@ def test_delegate_see_position_undelegate_see_unbonding(private_server, new_page
     shot(operator, "staking-operator")
 
     page = new_page()
-    sign_up_with_faucet(page, url, "stake-delegator")
+    sign_up(page, url, "stake-delegator")
     page.goto(url + "/staking/")
     row = page.get_by_test_id("checker-row").filter(has_text="Lighthouse")
     expect(row).to_contain_text("Active")
@@ -86,5 +77,4 @@ def test_delegate_see_position_undelegate_see_unbonding(private_server, new_page
     expect(page.get_by_test_id("me-available")).to_have_text("9,900 ATH")
     shot(page, "staking-unbonding")
 
-    for p in (operator, page):
-        assert not [e for e in p.console_errors if "Content Security Policy" in e or "Refused" in e], p.console_errors
+    no_csp_errors(operator, page)

@@ -1,5 +1,6 @@
 """Everything in one go: migrate, genesis, seed, then the web server, the
-agents' simulator and the scheduler as child processes. Ctrl-C stops all."""
+agents' simulator, the simulated renters and token holders and the scheduler as child
+processes. Ctrl-C stops all, the web server last."""
 
 import os
 import signal
@@ -59,6 +60,11 @@ class Command(BaseCommand):
             # Then the scheduler (after the seed, which settles its own history)
             # and the agents.
             children.append(("scheduler", subprocess.Popen([*manage, "run_scheduler"], env=env)))
+            if settings.DEMO_MODE and not o["no_simulator"]:
+                # Renters and token holders: rentals come and go, a proposal is
+                # always open and votes arrive every few seconds.
+                children.append(("users", subprocess.Popen(
+                    [*manage, "simulate_users", "--every", str(max(2, length // 6))], env=env)))
             if not o["no_simulator"]:
                 # Nodes' and checkers' agents in separate processes, as on a real
                 # network where each runs on its own machine: in one process a
@@ -98,15 +104,17 @@ class Command(BaseCommand):
             self.stdout.write("Stopped.")
 
     def _stop(self, children) -> None:
-        for _, child in children:
+        """Stop in reverse order of start: agents and the scheduler first,
+        the web server last, so their final posts still find it."""
+        deadline = time.monotonic() + 15
+        for _, child in reversed(children):
             if child.poll() is None:
                 child.send_signal(signal.SIGINT)
-        deadline = time.monotonic() + 15
-        for _, child in children:
-            try:
-                child.wait(timeout=max(0.1, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                child.kill()
+                try:
+                    child.wait(timeout=max(0.1, min(5, deadline - time.monotonic())))
+                except subprocess.TimeoutExpired:
+                    child.kill()
+                    child.wait()
 
     def _relay(self, stream, running: threading.Event) -> None:
         """Pass a simulator's output on, noting when its agents run."""
