@@ -1,8 +1,15 @@
-"""Browser journeys: a real server process (Daphne, its own SQLite file) and
-Debian's Chromium driven by Playwright. Screenshots go to test-artifacts/."""
+"""Browser journeys: a real server process and Debian's Chromium driven by
+Playwright. Screenshots go to test-artifacts/.
+
+Each server gets a database of its own: a SQLite file on the embedded
+defaults, or, when the suite runs with ``DATABASE_URL`` and ``REDIS_URL``, a
+fresh PostgreSQL database on that server and a Redis key prefix of its own,
+so the journeys exercise the production engines too (live pushes between
+processes go through Redis there)."""
 
 import os
 import re
+import secrets
 import socket
 import subprocess
 import sys
@@ -24,12 +31,43 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+class Backing:
+    """The database and channel layer of one server process (see above)."""
+
+    def __init__(self):
+        self.url = os.environ.get("DATABASE_URL", "")
+        self.postgres = self.url.startswith(("postgres://", "postgresql://"))
+        self.name = f"e2e_{secrets.token_hex(5)}"
+
+    def env(self, base: dict) -> dict:
+        env = {k: v for k, v in base.items() if k not in {"DATABASE_URL", "REDIS_URL", "REDIS_PREFIX"}}
+        if self.postgres:
+            from urllib.parse import urlsplit, urlunsplit
+
+            self._admin("CREATE DATABASE {}")
+            env["DATABASE_URL"] = urlunsplit(urlsplit(self.url)._replace(path="/" + self.name))
+            if os.environ.get("REDIS_URL"):
+                env.update(REDIS_URL=os.environ["REDIS_URL"], REDIS_PREFIX=self.name)
+        return env
+
+    def drop(self):
+        if self.postgres:
+            self._admin("DROP DATABASE IF EXISTS {} WITH (FORCE)")
+
+    def _admin(self, statement: str):
+        import psycopg
+
+        with psycopg.connect(self.url, autocommit=True) as conn:
+            conn.execute(statement.format(self.name))
+
+
 class Server:
-    """A real Daphne process on its own SQLite file, migrated, with genesis."""
+    """A real Daphne process on a database of its own, migrated, with genesis."""
 
     def __init__(self, var: Path):
         self.var = var
-        self.env = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "REDIS_URL"}}
+        self.backing = Backing()
+        self.env = self.backing.env(os.environ)
         self.env.update(AETHIR_VAR_DIR=str(var), DEBUG="1", DEMO_MODE="1", PYTHONUNBUFFERED="1")
         self.process = None
         self.url = ""
@@ -67,6 +105,7 @@ class Server:
             self.process.wait(timeout=10)
         if getattr(self, "log", None):
             self.log.close()
+        self.backing.drop()
 
 
 @pytest.fixture(scope="session")
@@ -185,3 +224,10 @@ def uath(text: str) -> int:
 def no_csp_errors(*pages):
     for p in pages:
         assert not [e for e in p.console_errors if "Content Security Policy" in e or "Refused" in e], p.console_errors
+
+
+def htmx_ready(page, selector: str):
+    """Wait until htmx has processed ``selector`` (on a busy machine the
+    deferred script can run after the test starts typing)."""
+    page.wait_for_load_state("load")
+    page.wait_for_function(f"() => window.htmx && document.querySelector({selector!r})['htmx-internal-data']")

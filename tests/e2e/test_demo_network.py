@@ -30,7 +30,7 @@ import time
 import pytest
 from playwright.sync_api import expect
 
-from .conftest import ROOT, free_port, log_in, no_csp_errors, sign_up, uath, wait_until_live
+from .conftest import ROOT, Backing, free_port, log_in, no_csp_errors, sign_up, uath, wait_until_live
 
 pytestmark = pytest.mark.browser
 
@@ -42,7 +42,8 @@ NODES, CHECKERS = 40, 6
 def demo(tmp_path_factory):
     """``manage.py run_demo`` as a user starts it, on a database of its own."""
     var = tmp_path_factory.mktemp("demo")
-    env = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "REDIS_URL", "DEBUG", "DEMO_MODE"}}
+    backing = Backing()  # its own database (and Redis prefix) in the PostgreSQL + Redis pass
+    env = {k: v for k, v in backing.env(os.environ).items() if k not in {"DEBUG", "DEMO_MODE"}}
     env.update(AETHIR_VAR_DIR=str(var), PYTHONUNBUFFERED="1")
     port = free_port()
     log_path = var / "demo.log"
@@ -68,6 +69,7 @@ def demo(tmp_path_factory):
                 process.kill()
                 process.wait()
         log.close()
+        backing.drop()
 
 
 def reload_until(page, locator, check, timeout_s: float, every_ms: int = 2_000):

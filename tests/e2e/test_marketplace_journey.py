@@ -17,7 +17,7 @@ import time
 import pytest
 from playwright.sync_api import expect
 
-from .conftest import ROOT, free_port, no_csp_errors, sign_up, uath
+from .conftest import ROOT, free_port, htmx_ready, no_csp_errors, sign_up, uath
 
 pytestmark = pytest.mark.browser
 
