@@ -60,3 +60,29 @@ def test_a_small_seeded_network_is_consistent_and_its_economics_read_sensibly(ge
     assert (GpuNode.objects.count(), EpochSettlement.objects.count()) == (24, 3)
     assert parameters.get("emission_per_epoch") == 500_000 * 1_000_000 // 60
     call_command("verify_ledger")
+
+
+def test_run_demo_refuses_a_port_already_in_use_with_a_clear_message(tmp_path):
+    """Before it migrates or starts anything: a second demo on the same port
+    would otherwise seed against the first one's web server."""
+    import os
+    import socket
+    import subprocess
+    import sys
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        env = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "REDIS_URL"}}
+        env["AETHIR_VAR_DIR"] = str(tmp_path)
+        done = subprocess.run([sys.executable, "manage.py", "run_demo", "--port", str(port)], env=env,
+                              capture_output=True, text=True, timeout=60)
+    assert done.returncode == 1
+    assert f"Cannot listen on 127.0.0.1:{port}" in done.stderr and "--port" in done.stderr
+    database = tmp_path / "aethir.sqlite3"
+    if database.exists():  # nothing was migrated
+        import sqlite3
+
+        with sqlite3.connect(database) as db:
+            assert db.execute("select count(*) from sqlite_master where type = 'table'").fetchone()[0] == 0

@@ -8,6 +8,7 @@ GPU than the one declared.
 
 import asyncio
 import logging
+import random
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -166,7 +167,12 @@ class ProviderAgent:
             await self.identify()
         if self._runner is None:
             await self.serve()
-        next_post = time.monotonic() + self.post_every
+        # The first post comes at a random point of the interval, so agents
+        # started together (a fleet rebooted, a simulator) don't all post at
+        # the same instants ever after: a burst of posts delays the health
+        # answers checkers time as the node's latency.
+        jitter = random.Random(self.seed).random() if self.seed is not None else random.random()
+        next_post = time.monotonic() + self.post_every * jitter
         while not stop.is_set():
             self.sample()
             if time.monotonic() >= next_post:

@@ -121,6 +121,17 @@ class Simulator:
             except Exception:
                 log.exception("could not adopt newly registered nodes; retrying")
 
+    async def _staggered_provider(self, agent: ProviderAgent, stop: asyncio.Event):
+        """Start node agents spread over one sampling interval, so their
+        telemetry work doesn't come in one burst every interval (a burst
+        holds up the health answers checkers are timing)."""
+        try:
+            await asyncio.wait_for(stop.wait(), timeout=self.rng.uniform(0, self.sample_every))
+            return
+        except asyncio.TimeoutError:
+            pass
+        await agent.run(stop)
+
     async def _staggered(self, checker: CheckerAgent, stop: asyncio.Event):
         """Start checkers spread over one probe interval: in one process, all
         of them probing at the same instant would measure each other's
@@ -133,7 +144,7 @@ class Simulator:
         await checker.run(stop)
 
     async def run(self, stop: asyncio.Event):
-        self._tasks = [asyncio.create_task(a.run(stop)) for a in self.providers.values()]
+        self._tasks = [asyncio.create_task(self._staggered_provider(a, stop)) for a in self.providers.values()]
         self._tasks += [asyncio.create_task(self._staggered(c, stop)) for c in self.checker_agents]
         if self.churn:
             self._tasks.append(asyncio.create_task(self._churn(stop)))

@@ -4,6 +4,7 @@ processes. Ctrl-C stops all, the web server last."""
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -17,6 +18,10 @@ from django.core.management.base import BaseCommand, CommandError
 from apps.core import epochs
 from apps.demo import seed
 from apps.demo.seed import DEMO_ACCOUNTS, DEMO_PASSWORD
+
+
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt
 
 
 class Command(BaseCommand):
@@ -33,6 +38,10 @@ class Command(BaseCommand):
         parser.add_argument("--no-simulator", action="store_true")
 
     def handle(self, *args, **o):
+        # SIGTERM (a service manager, `kill`) stops the demo as Ctrl-C does,
+        # also while it is still starting, so no child is left behind.
+        self._check_port_free(o["host"], o["port"])
+        signal.signal(signal.SIGTERM, _interrupt)
         call_command("migrate", interactive=False, verbosity=0)
         call_command("genesis")
         if o["epoch_seconds"]:
@@ -53,7 +62,7 @@ class Command(BaseCommand):
                                       "--access-log", os.devnull, "aethir_web.asgi:application"], env=env)),
         ]
         try:
-            self._wait_for(url)
+            self._wait_for(url, children[0][1])
             self.stdout.write(self.style.SUCCESS(f"Serving {url}/"))
             if settings.DEMO_MODE and not o["no_seed"]:
                 call_command("seed_demo", nodes=o["nodes"], checkers=o["checkers"])
@@ -124,8 +133,22 @@ class Command(BaseCommand):
             if line.startswith("Agents running"):
                 running.set()
 
-    def _wait_for(self, url: str) -> None:
+    def _check_port_free(self, host: str, port: int) -> None:
+        with socket.socket() as probe:
+            # As the server will: a port in TIME_WAIT is free, a listener is not.
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                probe.bind((host, port))
+            except OSError as exc:
+                raise CommandError(
+                    f"Cannot listen on {host}:{port} ({exc.strerror}); is the demo already running? "
+                    "Stop it, or pick another port with --port."
+                ) from None
+
+    def _wait_for(self, url: str, web: subprocess.Popen) -> None:
         for _ in range(300):
+            if web.poll() is not None:
+                raise CommandError(f"The web server exited with {web.returncode} before it answered on {url}.")
             try:
                 urllib.request.urlopen(url + "/healthz", timeout=1)
                 return
