@@ -72,28 +72,21 @@ def demo(tmp_path_factory):
         backing.drop()
 
 
-def reload_until(page, locator, check, timeout_s: float, every_ms: int = 2_000):
-    """What a person does on a page that is not live: reload now and then
-    until ``check(text)`` holds (bounded)."""
+def wait_for_text(locator, check, timeout_s: float, *, reload_every_ms: int | None = None):
+    """Wait until ``check(text)`` holds (bounded). Live pages change by
+    themselves; on one that is not live, do what a person does and reload
+    it now and then (``reload_every_ms``)."""
     deadline = time.monotonic() + timeout_s
     while True:
         text = locator.inner_text()
         if check(text):
             return text
         assert time.monotonic() < deadline, f"still {text!r} after {timeout_s:.0f}s"
-        page.wait_for_timeout(every_ms)
-        page.reload()
-
-
-def wait_for_text(locator, check, timeout_s: float):
-    """Wait, without reloading, until ``check(text)`` holds (bounded)."""
-    deadline = time.monotonic() + timeout_s
-    while True:
-        text = locator.inner_text()
-        if check(text):
-            return text
-        assert time.monotonic() < deadline, f"still {text!r} after {timeout_s:.0f}s"
-        time.sleep(0.5)
+        if reload_every_ms:
+            locator.page.wait_for_timeout(reload_every_ms)
+            locator.page.reload()
+        else:
+            time.sleep(0.5)
 
 
 def test_a_holder_votes_on_the_open_proposal_and_a_watcher_sees_the_tally_move(demo, new_page, shot):
@@ -244,7 +237,7 @@ def test_a_node_registered_in_the_browser_is_verified_settled_and_paid(demo, new
     # --- ... and is paid: the provider dashboard shows its capacity reward ------------
     provider.goto(url + "/marketplace/provide/")
     row = provider.get_by_test_id("provider-node-row").filter(has_text="my-first-l40s")
-    reload_until(provider, row.get_by_test_id("node-rewards"), lambda t: uath(t) > 0, 2 * EPOCH)
+    wait_for_text(row.get_by_test_id("node-rewards"), lambda t: uath(t) > 0, 2 * EPOCH, reload_every_ms=2_000)
     expect(row).to_contain_text("Online")
     assert uath(provider.get_by_test_id("rewards-total").inner_text()) > 0
     shot(provider, "demo-provider-dashboard-paid")
@@ -261,7 +254,7 @@ def test_a_node_registered_in_the_browser_is_verified_settled_and_paid(demo, new
 
     # --- The delegator's rewards after an epoch settles, then undelegates -------------
     delegator.goto(url + "/staking/me/")
-    reload_until(delegator, delegator.get_by_test_id("me-pending"), lambda t: uath(t) > 0, 3 * EPOCH)
+    wait_for_text(delegator.get_by_test_id("me-pending"), lambda t: uath(t) > 0, 3 * EPOCH, reload_every_ms=2_000)
     pending = uath(delegator.get_by_test_id("me-pending").inner_text())
     shot(delegator, "demo-delegator-rewards")
     delegator.get_by_role("link", name="manage").click()

@@ -121,31 +121,23 @@ class Simulator:
             except Exception:
                 log.exception("could not adopt newly registered nodes; retrying")
 
-    async def _staggered_provider(self, agent: ProviderAgent, stop: asyncio.Event):
-        """Start node agents spread over one sampling interval, so their
-        telemetry work doesn't come in one burst every interval (a burst
-        holds up the health answers checkers are timing)."""
+    async def _staggered(self, agent, within: float, stop: asyncio.Event):
+        """Start ``agent`` at a random moment of the next ``within`` seconds.
+
+        Agents in one process that all start together keep acting in step:
+        checkers probing at the same instant measure each other's queueing
+        as node latency and disagree, and node agents' telemetry comes in one
+        burst every interval that holds up the health answers being timed."""
         try:
-            await asyncio.wait_for(stop.wait(), timeout=self.rng.uniform(0, self.sample_every))
+            await asyncio.wait_for(stop.wait(), timeout=self.rng.uniform(0, within))
             return
         except asyncio.TimeoutError:
             pass
         await agent.run(stop)
 
-    async def _staggered(self, checker: CheckerAgent, stop: asyncio.Event):
-        """Start checkers spread over one probe interval: in one process, all
-        of them probing at the same instant would measure each other's
-        queueing as node latency, and disagree."""
-        try:
-            await asyncio.wait_for(stop.wait(), timeout=self.rng.uniform(0, self.probe_every))
-            return
-        except asyncio.TimeoutError:
-            pass
-        await checker.run(stop)
-
     async def run(self, stop: asyncio.Event):
-        self._tasks = [asyncio.create_task(self._staggered_provider(a, stop)) for a in self.providers.values()]
-        self._tasks += [asyncio.create_task(self._staggered(c, stop)) for c in self.checker_agents]
+        self._tasks = [asyncio.create_task(self._staggered(a, self.sample_every, stop)) for a in self.providers.values()]
+        self._tasks += [asyncio.create_task(self._staggered(c, self.probe_every, stop)) for c in self.checker_agents]
         if self.churn:
             self._tasks.append(asyncio.create_task(self._churn(stop)))
         if self.find_new:
