@@ -59,3 +59,36 @@ async def test_foreign_origins_are_refused():
     ws = WebsocketCommunicator(application, "/ws/ledger/", headers=[(b"origin", b"http://evil.example")])
     connected, _ = await ws.connect()
     assert not connected
+
+
+def test_postings_in_a_batch_send_one_hint_per_account_after_commit(db, monkeypatch, django_capture_on_commit_callbacks):
+    """Settlement posts thousands of transactions in one database
+    transaction: pages hear once per account, with the final height, and
+    only if it commits."""
+    from django.db import transaction
+
+    from apps.core import events
+
+    sent = []
+    monkeypatch.setattr(events, "send_many", lambda messages: sent.append(list(messages)))
+    ledger.genesis()
+    alice, bob, carol = WalletFactory(), WalletFactory(), WalletFactory()
+    fund(alice, ath(5))
+    sent.clear()
+    with django_capture_on_commit_callbacks(execute=True):
+        with transaction.atomic(), events.batched():
+            ledger.transfer(alice, bob, 1)
+            ledger.transfer(alice, carol, 1)
+            last = ledger.transfer(bob, carol, 1)
+    assert len(sent) == 1
+    groups = [g for g, _ in sent[0]]
+    assert groups == [events.LEDGER_GROUP] + [events.account_group(pk) for pk in sorted(a.pk for a in (alice, bob, carol))]
+    assert {m["height"] for _, m in sent[0]} == {last.height}
+
+    sent.clear()
+    with django_capture_on_commit_callbacks(execute=True):
+        with pytest.raises(RuntimeError):
+            with transaction.atomic(), events.batched():
+                ledger.transfer(alice, bob, 1)
+                raise RuntimeError("settlement failed half-way")
+    assert sent == []  # nothing committed, nothing announced

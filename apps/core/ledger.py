@@ -20,7 +20,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from . import events
+from . import bulk, events
 from .amounts import MAX_AMOUNT, ath, format_uath
 from .hashing import GENESIS_PREV_HASH, tx_hash
 from .models import (
@@ -170,7 +170,7 @@ def post(
             for i, leg in enumerate(legs)
         )
         touched = [accounts[i] for i in ids]
-        Account.objects.bulk_update(touched, list(BUCKETS))
+        bulk.update_fields(touched, list(BUCKETS))
         Checkpoint.objects.bulk_create(
             Checkpoint(account=a, height=height, **{b: getattr(a, b) for b in BUCKETS}) for a in touched
         )

@@ -13,7 +13,7 @@ from statistics import median_low
 from django.db import IntegrityError, transaction
 from django.db.models import Avg, Count, Max
 
-from apps.core import parameters
+from apps.core import bulk, parameters
 from apps.core.models import CHECKED_STATUSES, GpuNode, NodeStatus
 
 from . import live
@@ -188,10 +188,12 @@ def _apply(epoch: int, p: dict, marker: EpochConsensus) -> None:
         before = node.status
         score = health_score(verdict, p["sla_max_latency_ms"]) if verdict.valid else None
         if node.status in CHECKED_STATUSES and node.pk in assigned:
+            was = (node.status, node.epochs_below_cutoff, node.health_score)
             node.status, node.epochs_below_cutoff = next_status(node.status, node.epochs_below_cutoff, verdict, p)
             if score is not None:
                 node.health_score = score
-            changed.append(node)
+            if (node.status, node.epochs_below_cutoff, node.health_score) != was:
+                changed.append(node)  # most nodes keep all three from one epoch to the next
         t = telemetry.get(node.pk, {})
         node_epochs.append(
             NodeEpoch(
@@ -204,7 +206,7 @@ def _apply(epoch: int, p: dict, marker: EpochConsensus) -> None:
                 power_avg=int(t["power"]) if t.get("power") is not None else None,
             )
         )
-    GpuNode.objects.bulk_update(changed, ["status", "epochs_below_cutoff", "health_score"], batch_size=1000)
+    bulk.update_fields(changed, ["status", "epochs_below_cutoff", "health_score"])
     NodeEpoch.objects.bulk_create(node_epochs, batch_size=1000)
     CheckerReport.objects.filter(pk__in=correct_ids).update(correct=True)
     CheckerReport.objects.filter(pk__in=incorrect_ids).update(correct=False)

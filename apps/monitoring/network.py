@@ -3,6 +3,7 @@ drives, their (fresh) tokens and their endpoints on this machine."""
 
 from django.db import transaction
 
+from apps.core import bulk
 from apps.core.models import CHECKED_STATUSES, AgentToken, CheckerNode, CheckerStatus, GpuNode
 
 from .agents.simulator import SimChecker, SimNode
@@ -54,4 +55,4 @@ def set_endpoints(endpoints: dict[int, str]) -> None:
     nodes = list(GpuNode.objects.filter(pk__in=endpoints))
     for node in nodes:
         node.endpoint = endpoints[node.pk]
-    GpuNode.objects.bulk_update(nodes, ["endpoint"], batch_size=1000)
+    bulk.update_fields(nodes, ["endpoint"])

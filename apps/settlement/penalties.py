@@ -3,7 +3,7 @@ penalties for misreports and missed assignments (PROTOCOL sections 4, 5)."""
 
 from django.db.models import Sum
 
-from apps.core import ledger
+from apps.core import bulk, ledger
 from apps.core.models import Account, Bucket, CheckerNode, CheckerStatus, GpuNode, ModuleAccount, TxKind
 from apps.monitoring.models import CheckerEpoch, NodeEpoch
 
@@ -38,7 +38,7 @@ def slash_false_specs(epoch: int, p: dict, lines: list) -> int:
     if total:
         legs.append(ledger.Leg(pool, Bucket.AVAILABLE, total))
         ledger.post(TxKind.SLASH, legs, memo=f"Epoch {epoch}: false-spec collateral slashes", meta={"epoch": epoch})
-        GpuNode.objects.bulk_update(nodes, ["collateral", "paused"])
+        bulk.update_fields(nodes, ["collateral", "paused"])
     return total
 
 

@@ -17,7 +17,7 @@ from datetime import timedelta
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from apps.core import epochs, parameters
+from apps.core import epochs, events, parameters
 from apps.core.models import ChainHead
 from apps.monitoring import consensus
 from apps.monitoring.models import NodeEpoch
@@ -54,7 +54,7 @@ def settle(epoch: int, progress: Callable[[str], None] | None = None) -> EpochSe
     lines: list[SettlementLine] = []
     step = progress or (lambda name: None)
     try:
-        with transaction.atomic():
+        with transaction.atomic(), events.batched():
             report = EpochSettlement.objects.create(epoch=epoch)
 
             step("consensus")

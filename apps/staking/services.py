@@ -45,7 +45,7 @@ from django.db.models import F, Max, Sum
 from django.utils import timezone
 
 from apps.accounts.services import open_wallet
-from apps.core import epochs, ledger, parameters
+from apps.core import bulk, epochs, ledger, parameters
 from apps.core.amounts import format_uath
 from apps.core.models import Account, Bucket, ChainHead, CheckerNode, CheckerStatus, ModuleAccount, TxKind
 
@@ -293,7 +293,7 @@ def _write(pairs) -> None:
         now = timezone.now()
         for lot in dirty:
             lot.updated_at = now
-        Delegation.objects.bulk_update(dirty, ["amount", "start_epoch", "accrued_scaled", "updated_at"])
+        bulk.update_fields(dirty, ["amount", "start_epoch", "accrued_scaled", "updated_at"])
     if created:
         Delegation.objects.bulk_create(created)
     for (checker_id, epoch), delta in pending.items():
@@ -845,7 +845,7 @@ def slash_checker(checker: CheckerNode, fraction_ppm: int, infraction_epoch: int
                              meta={"checker": checker.pk, "fraction_ppm": fraction_ppm,
                                    "infraction_epoch": infraction_epoch}, actor=actor)
         _write(touched + list(dst_pairs.values()))
-        UnbondingEntry.objects.bulk_update(cut_entries, ["amount"])
+        bulk.update_fields(cut_entries, ["amount"])
         event = SlashEvent.objects.create(
             checker=checker, fraction_ppm=fraction_ppm, infraction_epoch=infraction_epoch, epoch=e,
             reason=(reason or "")[:200], bonded_amount=by_source[SlashImpact.Source.BONDED],
