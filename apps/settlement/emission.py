@@ -80,9 +80,10 @@ def pay_providers(epoch: int, pool: int, reserve: Account, lines: list) -> tuple
 
 def pay_checkers(epoch: int, pool: int, reserve: Account, lines: list) -> tuple[int, int, int]:
     """Returns (paid, dust, checkers_paid); each checker's reward goes
-    through staking's lazy distribution (commission, then the index). The
-    rounding remainder goes to the dust account; a share nobody can receive
-    (no stake bonded before the epoch) stays in the reserve."""
+    through staking's lazy distribution (commission, then the index), all
+    checkers in one posting. The rounding remainder goes to the dust
+    account; a share nobody can receive (no stake bonded before the epoch)
+    stays in the reserve."""
     from apps.staking import services as staking
 
     rows = list(
@@ -98,18 +99,15 @@ def pay_checkers(epoch: int, pool: int, reserve: Account, lines: list) -> tuple[
         Account.objects.filter(owner_id__in={c.operator_id for c in checkers.values()}).values_list("owner_id", "pk")
     )
     by_id = {r["checker_id"]: r for r in rows}
-    paid = n_paid = 0
-    for checker_id, amount in sorted(amounts.items()):
-        if not amount:
-            continue
-        checker = checkers[checker_id]
-        try:
-            staking.distribute(checker, amount, epoch, reserve, memo=f"Epoch {epoch}: checker reward for {checker.name}")
-        except staking.StakingError:
-            continue  # no stake was bonded before this epoch: nobody to pay, the reserve keeps it
-        paid += amount
-        n_paid += 1
-        r = by_id[checker_id]
+    # One posting for every checker (commission to operators, the rest to the
+    # rewards pool); a checker with no stake bonded before the epoch has
+    # nobody to pay, and its share stays in the reserve.
+    periods, _refused = staking.distribute_many({c: a for c, a in amounts.items() if a}, epoch, reserve,
+                                                memo=f"Epoch {epoch}: checker rewards")
+    paid = sum(p.reward for p in periods.values())
+    n_paid = len(periods)
+    for checker_id in sorted(periods):
+        checker, r, amount = checkers[checker_id], by_id[checker_id], periods[checker_id].reward
         lines.append(SettlementLine(
             epoch=epoch, kind=LineKind.CHECKER_REWARD, account_id=operator_wallets.get(checker.operator_id),
             checker_id=checker_id, amount=amount,

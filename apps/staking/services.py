@@ -680,55 +680,109 @@ def distribute(checker: CheckerNode, amount: int, epoch: int, source_account: Ac
     the same or an earlier epoch raises :class:`AlreadyDistributed`, so a
     re-run of settlement pays once. Raises :class:`StakingError` if no stake
     was bonded before ``epoch`` (nobody to pay)."""
-    _check_amount(amount)
+    paid, refused = distribute_many({checker.pk: amount}, epoch, source_account, memo=memo, actor=actor)
+    if checker.pk in refused:
+        raise refused[checker.pk]
+    return paid[checker.pk]
+
+
+def distribute_many(
+    rewards: dict[int, int], epoch: int, source_account: Account, *, memo: str = "", actor=None
+) -> tuple[dict[int, RewardPeriod], dict[int, StakingError]]:
+    """:func:`distribute` for many checkers at once (checker id -> amount),
+    as settlement pays them: the same rule for each, in one posting and a
+    fixed number of queries however many checkers there are. Returns the
+    reward periods of those paid and, for each checker refused (already paid
+    for this epoch, or no stake bonded before it), the reason; a refused
+    checker's amount stays with ``source_account``."""
+    for amount in rewards.values():
+        _check_amount(amount)
     epoch = int(epoch)
+    if not rewards:
+        return {}, {}
     with transaction.atomic():
         _serialise()
-        checker = _lock_checkers([checker.pk])[checker.pk]
-        state = _lock_state(checker)
-        if state.last_epoch is not None and epoch <= state.last_epoch:
-            raise AlreadyDistributed(
-                f"{checker.name} was already paid for epoch {state.last_epoch}; rewards go out once per epoch, in order."
-            )
-        not_yet = PendingStake.objects.filter(checker=checker, epoch__gte=epoch).aggregate(s=Sum("amount"))["s"] or 0
-        eligible = checker.total_stake - not_yet
-        if eligible <= 0:
-            raise StakingError(f"{checker.name} had no stake bonded before epoch {epoch}.")
-        rate = checker.commission_rate
-        commission = amount * rate // PPM
-        share = amount - commission
-        step = share * SCALE // eligible
-        state.remainder_scaled += share * SCALE - step * eligible
-        state.cumulative_ratio += step
-        state.rewards_outstanding += share
-        dust, state.remainder_scaled = divmod(state.remainder_scaled, SCALE)
-        state.rewards_outstanding -= dust
-        pool = ledger.module_account(ModuleAccount.REWARDS_POOL)
-        legs = [ledger.Leg(source_account, Bucket.AVAILABLE, -amount)]
-        if commission:
-            legs.append(ledger.Leg(_operator_account_id(checker), Bucket.AVAILABLE, commission))
-        if share - dust:
-            legs.append(ledger.Leg(pool, Bucket.AVAILABLE, share - dust))
-        if dust:
-            legs.append(ledger.Leg(ledger.module_account(ModuleAccount.DUST), Bucket.AVAILABLE, dust))
-        tx = ledger.post(
-            TxKind.REWARD, legs, memo=memo or f"Checker rewards: {checker.name}, epoch {epoch}",
-            meta={"checker": checker.pk, "epoch": epoch, "commission": str(commission), "delegators": str(share)},
-            actor=actor,
+        checkers = _lock_checkers(rewards)
+        have = set(StakingState.objects.filter(checker_id__in=list(checkers)).values_list("checker_id", flat=True))
+        StakingState.objects.bulk_create([StakingState(checker_id=c) for c in checkers if c not in have])
+        states = {s.checker_id: s for s in StakingState.objects.select_for_update().filter(checker_id__in=list(checkers)).order_by("pk")}
+        not_yet = dict(
+            PendingStake.objects.filter(checker_id__in=list(checkers), epoch__gte=epoch).order_by()
+            .values("checker_id").annotate(s=Sum("amount")).values_list("checker_id", "s")
         )
-        state.period += 1
-        state.last_epoch = epoch
-        state.rewards_total += amount
-        state.commission_total += commission
-        state.dust_total += dust
-        state.save()
+        operator_wallets = dict(
+            Account.objects.filter(owner_id__in={c.operator_id for c in checkers.values()}).values_list("owner_id", "pk")
+        )
+        refused: dict[int, StakingError] = {}
+        paid: dict[int, tuple] = {}
+        legs_commission: dict[int, int] = defaultdict(int)
+        to_pool = to_dust = total = 0
+        for checker_id in sorted(checkers):
+            checker, state, amount = checkers[checker_id], states[checker_id], rewards[checker_id]
+            if state.last_epoch is not None and epoch <= state.last_epoch:
+                refused[checker_id] = AlreadyDistributed(
+                    f"{checker.name} was already paid for epoch {state.last_epoch}; rewards go out once per epoch, in order."
+                )
+                continue
+            eligible = checker.total_stake - (not_yet.get(checker_id) or 0)
+            if eligible <= 0:
+                refused[checker_id] = StakingError(f"{checker.name} had no stake bonded before epoch {epoch}.")
+                continue
+            rate = checker.commission_rate
+            commission = amount * rate // PPM
+            share = amount - commission
+            step = share * SCALE // eligible
+            state.remainder_scaled += share * SCALE - step * eligible
+            state.cumulative_ratio += step
+            state.rewards_outstanding += share
+            dust, state.remainder_scaled = divmod(state.remainder_scaled, SCALE)
+            state.rewards_outstanding -= dust
+            if commission:
+                wallet = operator_wallets.get(checker.operator_id) or _operator_account_id(checker)
+                legs_commission[wallet] += commission
+            to_pool += share - dust
+            to_dust += dust
+            total += amount
+            state.period += 1
+            state.last_epoch = epoch
+            state.rewards_total += amount
+            state.commission_total += commission
+            state.dust_total += dust
+            paid[checker_id] = (checker, state, amount, commission, share, eligible, rate)
+        if not paid:
+            return {}, refused
+        legs = [ledger.Leg(source_account, Bucket.AVAILABLE, -total)]
+        legs += [ledger.Leg(w, Bucket.AVAILABLE, a) for w, a in sorted(legs_commission.items())]
+        if to_pool:
+            legs.append(ledger.Leg(ledger.module_account(ModuleAccount.REWARDS_POOL), Bucket.AVAILABLE, to_pool))
+        if to_dust:
+            legs.append(ledger.Leg(ledger.module_account(ModuleAccount.DUST), Bucket.AVAILABLE, to_dust))
+        if len(paid) == 1:
+            (checker, _, _, commission, share, _, _), = paid.values()
+            tx_memo = memo or f"Checker rewards: {checker.name}, epoch {epoch}"
+            meta = {"checker": checker.pk, "epoch": epoch, "commission": str(commission), "delegators": str(share)}
+        else:
+            tx_memo = memo or f"Checker rewards, epoch {epoch}: {len(paid)} checkers"
+            meta = {"checkers": len(paid), "epoch": epoch, "commission": str(sum(legs_commission.values())),
+                    "delegators": str(to_pool + to_dust)}
+        tx = ledger.post(TxKind.REWARD, legs, memo=tx_memo, meta=meta, actor=actor)
+        bulk.update_fields(
+            [p[1] for p in paid.values()],
+            ["period", "last_epoch", "cumulative_ratio", "remainder_scaled", "rewards_outstanding", "rewards_total",
+             "commission_total", "dust_total"],
+        )
         # Stake bonded up to this epoch earns from now on: its count is done.
-        PendingStake.objects.filter(checker=checker, epoch__lte=epoch).delete()
-        return RewardPeriod.objects.create(
-            checker=checker, period=state.period, epoch=epoch, reward=amount, commission=commission,
-            delegators_share=share, eligible_stake=eligible, commission_rate=rate,
-            cumulative_ratio=state.cumulative_ratio, tx=tx,
+        PendingStake.objects.filter(checker_id__in=list(paid), epoch__lte=epoch).delete()
+        periods = RewardPeriod.objects.bulk_create(
+            RewardPeriod(
+                checker=checker, period=state.period, epoch=epoch, reward=amount, commission=commission,
+                delegators_share=share, eligible_stake=eligible, commission_rate=rate,
+                cumulative_ratio=state.cumulative_ratio, tx=tx,
+            )
+            for checker, state, amount, commission, share, eligible, rate in paid.values()
         )
+        return {p.checker_id: p for p in periods}, refused
+
 
 
 def mature_unbonding(epoch: int | None = None) -> tuple[int, int]:

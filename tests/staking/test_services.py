@@ -140,3 +140,50 @@ def test_unbonding_entry_matures_into_available_even_after_full_exit(checker, fu
     services.delegate(funded, checker, ath(10), epoch=0)
     services.undelegate(funded, checker, ath(10), epoch=0)
     assert UnbondingEntry.objects.filter(matured_epoch__isnull=True).count() == 1
+
+
+def test_paying_many_checkers_at_once_pays_what_one_at_a_time_would(genesis):
+    """Settlement pays every checker in one posting (distribute_many); each
+    checker's commission, index, remainder and rewards must be exactly what
+    paying it alone gives, and the unpayable ones are left out."""
+    from apps.staking.models import RewardPeriod, StakingState
+
+    def network(prefix):
+        checkers = []
+        for i, rate in enumerate((0, 50_000, 123_457)):
+            op = UserFactory(username=f"{prefix}-op{i}")
+            fund(open_wallet(op), ath(20_000))
+            checkers.append(services.activate_checker(op, f"{prefix}-{i}", ath(10_000 + 7 * i), commission_rate=rate, epoch=0))
+            backer = UserFactory(username=f"{prefix}-d{i}")
+            fund(open_wallet(backer), ath(1_000))
+            services.delegate(backer, checkers[-1], ath(333) + i, epoch=0)
+        late = UserFactory(username=f"{prefix}-late")
+        fund(open_wallet(late), ath(20_000))
+        checkers.append(services.activate_checker(late, f"{prefix}-late", ath(10_000), epoch=5))  # nothing before epoch 5
+        return checkers
+
+    one, many = network("one"), network("many")
+    amounts = [ath(101) + 1, ath(77) + 3, ath(55) + 7, ath(10)]
+    for checker, amount in zip(one, amounts):
+        try:
+            services.distribute(checker, amount, 2, reserve())
+        except services.StakingError:
+            pass
+    paid, refused = services.distribute_many({c.pk: a for c, a in zip(many, amounts)}, 2, reserve())
+    assert set(paid) == {c.pk for c in many[:3]} and set(refused) == {many[3].pk}
+    assert "no stake bonded before epoch 2" in str(refused[many[3].pk])
+
+    fields = ["period", "last_epoch", "cumulative_ratio", "remainder_scaled", "rewards_outstanding", "rewards_total",
+              "commission_total", "dust_total"]
+    for a, b in zip(one, many):
+        sa, sb = StakingState.objects.get(checker=a), StakingState.objects.get(checker=b)
+        assert [getattr(sa, f) for f in fields] == [getattr(sb, f) for f in fields]
+        assert open_wallet(a.operator).available == open_wallet(b.operator).available
+        assert list(RewardPeriod.objects.filter(checker=a).values_list("reward", "commission", "delegators_share", "eligible_stake")) == \
+            list(RewardPeriod.objects.filter(checker=b).values_list("reward", "commission", "delegators_share", "eligible_stake"))
+    # Paying again for the same epoch is refused for all of them, and pays nothing.
+    before = reserve().available
+    again, refused = services.distribute_many({c.pk: ath(1) for c in many[:3]}, 2, reserve())
+    assert again == {} and all(isinstance(e, services.AlreadyDistributed) for e in refused.values())
+    assert reserve().available == before
+    assert verify_ledger().ok
