@@ -28,12 +28,13 @@ caller's transaction (the settlement command's), never committing on its own.
 
 import logging
 
+from django.contrib.auth import get_user_model
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from apps.accounts.services import open_wallet
-from apps.core import epochs, ledger, parameters
-from apps.core.models import Bucket, GpuNode, ModuleAccount, NodeStatus, TxKind
+from apps.core import bulk, epochs, ledger, parameters
+from apps.core.models import Account, Bucket, GpuNode, ModuleAccount, NodeStatus, TxKind
 from apps.monitoring.models import NodeEpoch
 
 from . import rentals as rental_services
@@ -42,6 +43,7 @@ from .models import ChargeOutcome, CollateralSlash, Rental, RentalCharge, Rental
 
 PPM = 1_000_000
 log = logging.getLogger(__name__)
+User = get_user_model()
 
 
 def judge(node: GpuNode, ne: NodeEpoch | None, p: dict) -> tuple[str, str]:
@@ -107,12 +109,26 @@ def _settle(epoch: int, marker: RentalSettlement) -> None:
         )
     )
     pool = ledger.module_account(ModuleAccount.COMMUNITY_POOL)
+    people = {r.renter_id for r in rentals} | {n.provider_id for n in nodes.values()}
+    wallets = dict(Account.objects.filter(owner_id__in=people).values_list("owner_id", "pk"))
+
+    def wallet_of(user_id: int) -> int:
+        if user_id not in wallets:
+            wallets[user_id] = open_wallet(User.objects.get(pk=user_id)).pk
+        return wallets[user_id]
+
     slashed_now: set[int] = set()
     dirty_nodes: set[int] = set()
+    # Served epochs are paid together in one posting after the loop (legs
+    # summed per account and bucket); a failed epoch is posted on its own
+    # at once, as it may slash, pause or move the rental.
+    served_legs: dict[tuple[int, str], int] = {}
+    served: list[tuple[Rental, RentalCharge]] = []
+    charges: list[RentalCharge] = []
     for rental in rentals:
         node = nodes[rental.node_id]
-        provider_wallet = open_wallet(node.provider)
-        renter_wallet = open_wallet(rental.renter)
+        provider_wallet = wallet_of(node.provider_id)
+        renter_wallet = wallet_of(rental.renter_id)
         outcome, reason = judge(node, verdicts.get(node.pk), p)
         ne = verdicts.get(node.pk)
         charge = RentalCharge(
@@ -120,94 +136,99 @@ def _settle(epoch: int, marker: RentalSettlement) -> None:
             charge=rental.price_per_epoch, reason=reason,
             uptime_ppm=ne.uptime_ppm if ne else None, latency_ms=ne.latency_ms if ne else None,
         )
+        charges.append(charge)
         marker.rentals += 1
         if outcome != ChargeOutcome.FAILED:
             fee = charge.charge * p["protocol_fee"] // PPM
             charge.fee, charge.provider_amount = fee, charge.charge - fee
-            legs = [ledger.Leg(renter_wallet, Bucket.ESCROWED, -charge.charge)]
-            if charge.provider_amount:
-                legs.append(ledger.Leg(provider_wallet, Bucket.AVAILABLE, charge.provider_amount))
-            if fee:
-                legs.append(ledger.Leg(pool, Bucket.AVAILABLE, fee))
-            tx = ledger.post(
-                TxKind.RENTAL_SETTLE, legs, memo=f"Epoch {epoch}: rental #{rental.pk} on {node.name}",
-                meta={"epoch": epoch, "rental": rental.pk, "node": node.pk, "fee": fee},
-            )
-            charge.tx_height = tx.height
+            for account_id, bucket, amount in ((renter_wallet, Bucket.ESCROWED, -charge.charge),
+                                               (provider_wallet, Bucket.AVAILABLE, charge.provider_amount),
+                                               (pool.pk, Bucket.AVAILABLE, fee)):
+                served_legs[(account_id, bucket)] = served_legs.get((account_id, bucket), 0) + amount
             rental.released += charge.charge
             marker.rental_fees += charge.charge
             marker.protocol_fees += fee
-        else:
-            credit = min(node.collateral, charge.charge * p["sla_credit"] // PPM)
-            charge.refunded, charge.sla_credit = charge.charge, credit
-            legs = [
-                ledger.Leg(renter_wallet, Bucket.ESCROWED, -charge.charge),
-                ledger.Leg(renter_wallet, Bucket.AVAILABLE, charge.charge + credit),
-            ]
-            if credit:
-                legs.append(ledger.Leg(provider_wallet, Bucket.COLLATERAL, -credit))
-            tx = ledger.post(
-                TxKind.RENTAL_REFUND, legs,
-                memo=f"Epoch {epoch}: {node.name} failed ({reason}); fee refunded + SLA credit",
-                meta={"epoch": epoch, "rental": rental.pk, "node": node.pk, "sla_credit": credit},
+            rental.settled_through = epoch
+            if epoch == rental.end_epoch - 1:
+                _finish(rental, renter_wallet, epoch, marker)
+            served.append((rental, charge))
+            continue
+        credit = min(node.collateral, charge.charge * p["sla_credit"] // PPM)
+        charge.refunded, charge.sla_credit = charge.charge, credit
+        legs = [
+            ledger.Leg(renter_wallet, Bucket.ESCROWED, -charge.charge),
+            ledger.Leg(renter_wallet, Bucket.AVAILABLE, charge.charge + credit),
+        ]
+        if credit:
+            legs.append(ledger.Leg(provider_wallet, Bucket.COLLATERAL, -credit))
+        tx = ledger.post(
+            TxKind.RENTAL_REFUND, legs,
+            memo=f"Epoch {epoch}: {node.name} failed ({reason}); fee refunded + SLA credit",
+            meta={"epoch": epoch, "rental": rental.pk, "node": node.pk, "sla_credit": credit},
+        )
+        charge.tx_height = tx.height
+        rental.refunded += charge.charge
+        rental.last_failure_epoch = epoch
+        marker.refunds += charge.charge
+        marker.sla_credits += credit
+        if credit:
+            node.collateral -= credit
+            dirty_nodes.add(node.pk)
+            CollateralSlash.objects.create(
+                node=node, provider_id=node.provider_id, epoch=epoch, kind=SlashKind.SLA_CREDIT, amount=credit,
+                reason=f"SLA credit to the renter of rental #{rental.pk}: {reason}", rental=rental,
+                tx_height=tx.height,
             )
-            charge.tx_height = tx.height
-            rental.refunded += charge.charge
-            rental.last_failure_epoch = epoch
-            marker.refunds += charge.charge
-            marker.sla_credits += credit
-            if credit:
-                node.collateral -= credit
-                dirty_nodes.add(node.pk)
-                CollateralSlash.objects.create(
-                    node=node, provider_id=node.provider_id, epoch=epoch, kind=SlashKind.SLA_CREDIT, amount=credit,
-                    reason=f"SLA credit to the renter of rental #{rental.pk}: {reason}", rental=rental,
-                    tx_height=tx.height,
+        if node.pk not in failed_before and node.pk not in slashed_now:
+            slashed_now.add(node.pk)
+            amount = min(node.collateral, node.required_collateral * p["downtime_slash"] // PPM)
+            if amount:
+                tx = ledger.post(
+                    TxKind.SLASH,
+                    [ledger.Leg(provider_wallet, Bucket.COLLATERAL, -amount), ledger.Leg(pool, Bucket.AVAILABLE, amount)],
+                    memo=f"Epoch {epoch}: downtime slash of {node.name} while serving rental #{rental.pk}",
+                    meta={"epoch": epoch, "node": node.pk, "rental": rental.pk, "reason": reason},
                 )
-            if node.pk not in failed_before and node.pk not in slashed_now:
-                slashed_now.add(node.pk)
-                amount = min(node.collateral, node.required_collateral * p["downtime_slash"] // PPM)
-                if amount:
-                    tx = ledger.post(
-                        TxKind.SLASH,
-                        [ledger.Leg(provider_wallet, Bucket.COLLATERAL, -amount), ledger.Leg(pool, Bucket.AVAILABLE, amount)],
-                        memo=f"Epoch {epoch}: downtime slash of {node.name} while serving rental #{rental.pk}",
-                        meta={"epoch": epoch, "node": node.pk, "rental": rental.pk, "reason": reason},
-                    )
-                    node.collateral -= amount
-                    dirty_nodes.add(node.pk)
-                    marker.collateral_slashed += amount
-                    CollateralSlash.objects.create(
-                        node=node, provider_id=node.provider_id, epoch=epoch, kind=SlashKind.DOWNTIME, amount=amount,
-                        reason=f"Downtime while serving rental #{rental.pk}: {reason} (new incident)",
-                        rental=rental, tx_height=tx.height,
-                    )
-        charge.save()
+                node.collateral -= amount
+                dirty_nodes.add(node.pk)
+                marker.collateral_slashed += amount
+                CollateralSlash.objects.create(
+                    node=node, provider_id=node.provider_id, epoch=epoch, kind=SlashKind.DOWNTIME, amount=amount,
+                    reason=f"Downtime while serving rental #{rental.pk}: {reason} (new incident)",
+                    rental=rental, tx_height=tx.height,
+                )
         rental.settled_through = epoch
         fields = ["released", "refunded", "settled_through", "last_failure_epoch"]
         if epoch == rental.end_epoch - 1:
             _finish(rental, renter_wallet, epoch, marker)
             fields += ["refunded", "status", "end_reason", "ended_at"]
         rental.save(update_fields=fields)
-        if (
-            outcome == ChargeOutcome.FAILED
-            and rental.auto_replace
-            and rental.status == RentalStatus.ACTIVE
-            and rental.end_epoch > epoch + 1
-        ):
+        if rental.auto_replace and rental.status == RentalStatus.ACTIVE and rental.end_epoch > epoch + 1:
             if _auto_replace(rental, node, epoch):
                 marker.replacements += 1
+    if served:
+        legs = [ledger.Leg(a, b, amount) for (a, b), amount in sorted(served_legs.items()) if amount]
+        tx = ledger.post(
+            TxKind.RENTAL_SETTLE, legs, memo=f"Epoch {epoch}: {len(served)} rental epochs served",
+            meta={"epoch": epoch, "rentals": [r.pk for r, _ in served], "fees": sum(c.fee for _, c in served)},
+        )
+        for _, charge in served:
+            charge.tx_height = tx.height
+        bulk.update_fields([r for r, _ in served],
+                           ["released", "refunded", "settled_through", "status", "end_reason", "ended_at"])
+    RentalCharge.objects.bulk_create(charges, batch_size=1000)
     for node in nodes.values():
         if node.pk in dirty_nodes:
             node.paused = node.collateral < node.required_collateral
             node.save(update_fields=["collateral", "paused"])
 
 
-def _finish(rental: Rental, renter_wallet, epoch: int, marker: RentalSettlement) -> None:
+def _finish(rental: Rental, renter_wallet: int, epoch: int, marker: RentalSettlement) -> None:
     left = rental.escrow_left
     if left > 0:
-        ledger.move(
-            renter_wallet, Bucket.ESCROWED, Bucket.AVAILABLE, left, kind=TxKind.RENTAL_REFUND,
+        ledger.post(
+            TxKind.RENTAL_REFUND,
+            [ledger.Leg(renter_wallet, Bucket.ESCROWED, -left), ledger.Leg(renter_wallet, Bucket.AVAILABLE, left)],
             memo=f"Rental #{rental.pk} finished: escrow remainder returned", meta={"rental": rental.pk, "epoch": epoch},
         )
         rental.refunded += left
