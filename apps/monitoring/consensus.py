@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from statistics import median_low
 
 from django.db import IntegrityError, transaction
-from django.db.models import Avg, Count, Max
+from django.db.models import Avg, Count, Max, Q
 
 from apps.core import bulk, parameters
 from apps.core.models import CHECKED_STATUSES, GpuNode, NodeStatus
@@ -171,7 +171,12 @@ def _apply(epoch: int, p: dict, marker: EpochConsensus) -> None:
         .annotate(samples=Count("id"), util=Avg("gpu_util"), temp=Max("temperature_c"), power=Avg("power_w"))
     }
 
-    nodes = GpuNode.objects.select_for_update().filter(pk__in=set(assigned) | set(telemetry))
+    # The nodes assigned or heard from this epoch, by subquery: a list of
+    # 100,000 ids would be that many bound variables.
+    nodes = GpuNode.objects.select_for_update().filter(
+        Q(pk__in=Assignment.objects.filter(epoch=epoch).values("node_id"))
+        | Q(pk__in=Heartbeat.objects.filter(epoch=epoch).values("node_id"))
+    )
     correct_ids, incorrect_ids = [], []
     delivered: dict[int, int] = defaultdict(int)
     correct_count: dict[int, int] = defaultdict(int)
@@ -208,8 +213,8 @@ def _apply(epoch: int, p: dict, marker: EpochConsensus) -> None:
         )
     bulk.update_fields(changed, ["status", "epochs_below_cutoff", "health_score"])
     NodeEpoch.objects.bulk_create(node_epochs, batch_size=1000)
-    CheckerReport.objects.filter(pk__in=correct_ids).update(correct=True)
-    CheckerReport.objects.filter(pk__in=incorrect_ids).update(correct=False)
+    bulk.update_in(CheckerReport, correct_ids, correct=True)
+    bulk.update_in(CheckerReport, incorrect_ids, correct=False)
     CheckerEpoch.objects.bulk_create(
         [
             CheckerEpoch(
