@@ -1,0 +1,28 @@
+"""Row writes by primary key (apps.core.bulk): what settlement uses for
+thousands of rows at once."""
+
+from apps.core import bulk
+from apps.core.models import Account
+
+from .factories import WalletFactory
+
+
+def test_update_fields_writes_each_rows_own_values_and_nothing_else(db):
+    wallets = [WalletFactory() for _ in range(5)]
+    untouched = WalletFactory()
+    for i, w in enumerate(wallets):
+        w.available, w.bonded, w.label = 10 + i, 100 * i, "not written"
+    assert bulk.update_fields(wallets, ["available", "bonded"]) == 5
+    rows = {a.pk: a for a in Account.objects.all()}
+    assert [(rows[w.pk].available, rows[w.pk].bonded) for w in wallets] == [(10 + i, 100 * i) for i in range(5)]
+    assert all(rows[w.pk].label != "not written" for w in wallets)
+    assert (rows[untouched.pk].available, rows[untouched.pk].bonded) == (0, 0)
+    assert bulk.update_fields([], ["available"]) == 0
+
+
+def test_update_in_covers_more_ids_than_one_statement_takes(db, monkeypatch):
+    monkeypatch.setattr(bulk, "CHUNK", 3)
+    wallets = [WalletFactory() for _ in range(8)]
+    assert bulk.update_in(Account, [w.pk for w in wallets[:7]], label="chunked") == 7
+    assert Account.objects.filter(label="chunked").count() == 7
+    assert Account.objects.get(pk=wallets[7].pk).label != "chunked"
