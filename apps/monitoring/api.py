@@ -180,7 +180,7 @@ class AgentReportBatch(AgentView):
             return Response({"detail": 'Send {"reports": [...]} with at least one report.'}, status=400)
         if len(reports) > self.MAX:
             return Response({"detail": f"At most {self.MAX} reports per batch."}, status=400)
-        results = []
+        results, arrived = [], []
         for i, payload in enumerate(reports):
             try:
                 with transaction.atomic():
@@ -190,9 +190,10 @@ class AgentReportBatch(AgentView):
                 results.append({"index": i, "status": code, "detail": str(exc)})
                 continue
             if created:
-                live.report_arrived(report.node_id, checker.pk)
+                arrived.append(report.node_id)
             results.append({"index": i, "status": 201 if created else 200, "node": report.node_id,
                             "epoch": report.epoch, "created": created})
+        live.reports_arrived(arrived, checker.pk)  # each report committed on its own above
         return Response({"results": results})
 
 

@@ -11,7 +11,7 @@ from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.db import transaction
 
-from apps.core.events import send
+from apps.core.events import send_many
 
 log = logging.getLogger(__name__)
 
@@ -79,8 +79,8 @@ class _TelemetryHints:
 
     def flush_now(self) -> None:
         nodes = self._take()
-        send(OVERVIEW_GROUP, {"type": "monitoring.changed"})
-        send(TELEMETRY_GROUP, {"type": "monitoring.telemetry", "nodes": nodes})
+        send_many([(OVERVIEW_GROUP, {"type": "monitoring.changed"}),
+                   (TELEMETRY_GROUP, {"type": "monitoring.telemetry", "nodes": nodes})])
 
     def _flush_on_loop(self) -> None:
         task = asyncio.ensure_future(_send_async(self._take()))
@@ -120,13 +120,21 @@ def telemetry_arrived(node_id: int) -> None:
     transaction.on_commit(lambda: _telemetry.add(node_id))
 
 
-def report_arrived(node_id: int, checker_id: int) -> None:
-    def notify():
-        send(OVERVIEW_GROUP, {"type": "monitoring.changed"})
-        send(node_group(node_id), {"type": "monitoring.changed"})
-        send(checker_group(checker_id), {"type": "monitoring.changed"})
+def reports_arrived(node_ids, checker_id: int) -> None:
+    """After commit: the overview and the checker's page once, each node's
+    page once, all in one hop into the channel layer (a checker sends its
+    whole epoch in one batch request)."""
+    nodes = sorted(set(node_ids))
+    if not nodes:
+        return
+    changed = {"type": "monitoring.changed"}
+    messages = [(OVERVIEW_GROUP, changed), (checker_group(checker_id), changed)]
+    messages += [(node_group(n), changed) for n in nodes]
+    transaction.on_commit(lambda: send_many(messages))
 
-    transaction.on_commit(notify)
+
+def report_arrived(node_id: int, checker_id: int) -> None:
+    reports_arrived([node_id], checker_id)
 
 
 # Every node and checker page listens here too: recording an epoch's
@@ -136,8 +144,6 @@ EPOCH_GROUP = "monitoring-epoch"
 
 
 def consensus_recorded(epoch: int) -> None:
-    def notify():
-        send(OVERVIEW_GROUP, {"type": "monitoring.changed"})
-        send(EPOCH_GROUP, {"type": "monitoring.changed", "epoch": epoch})
-
-    transaction.on_commit(notify)
+    messages = [(OVERVIEW_GROUP, {"type": "monitoring.changed"}),
+                (EPOCH_GROUP, {"type": "monitoring.changed", "epoch": epoch})]
+    transaction.on_commit(lambda: send_many(messages))

@@ -175,3 +175,28 @@ def test_a_batch_judges_each_report_on_its_own(net):
     assert CheckerReport.objects.count() == 1
     assert agent(token).post("/api/agent/reports/batch/", {"reports": []}, format="json").status_code == 400
     assert agent(net["node_token"]).post("/api/agent/reports/batch/", {"reports": [good]}, format="json").status_code == 403
+
+
+def test_a_batch_tells_open_pages_once(net, monkeypatch, django_capture_on_commit_callbacks):
+    """Live pages hear of a batch once: the overview and the checker's page
+    one message each, every node with a new report one message, nothing
+    for refused or repeated reports."""
+    from apps.monitoring import live
+
+    sent = []
+    monkeypatch.setattr(live, "send_many", lambda messages: sent.append(list(messages)))
+    node, other = net["node"], net["other_node"]
+    # Three checkers, three per node: each checker holds both nodes.
+    checker_id = node.assignments.filter(epoch=0).first().checker_id
+    token = next(t for c, t in net["checkers"] if c.pk == checker_id)
+    key = net["keys"][checker_id]
+    reports = [signed(key, node=node.pk), signed(key, node=other.pk), {**signed(key, node=node.pk), "uptime_ppm": 1}]
+    with django_capture_on_commit_callbacks(execute=True):
+        assert agent(token).post("/api/agent/reports/batch/", {"reports": reports}, format="json").status_code == 200
+    assert len(sent) == 1
+    groups = [g for g, _ in sent[0]]
+    assert groups == [live.OVERVIEW_GROUP, live.checker_group(checker_id)] + [live.node_group(n) for n in sorted((node.pk, other.pk))]
+    sent.clear()
+    with django_capture_on_commit_callbacks(execute=True):
+        agent(token).post("/api/agent/reports/batch/", {"reports": reports[:2]}, format="json")  # repeats only
+    assert sent == []

@@ -44,7 +44,7 @@ async def test_a_burst_of_heartbeats_is_one_hint_naming_every_node(hints):
 
 def test_without_an_event_loop_the_hint_goes_out_at_once(hints, monkeypatch):
     sent = []
-    monkeypatch.setattr(live, "send", lambda group, message: sent.append((group, message)))
+    monkeypatch.setattr(live, "send_many", lambda messages: sent.extend(messages))
     hints.add(5)
     assert (live.TELEMETRY_GROUP, {"type": "monitoring.telemetry", "nodes": [5]}) in sent
     assert (live.OVERVIEW_GROUP, {"type": "monitoring.changed"}) in sent
