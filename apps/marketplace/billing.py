@@ -210,7 +210,8 @@ def _settle(epoch: int, marker: RentalSettlement) -> None:
         legs = [ledger.Leg(a, b, amount) for (a, b), amount in sorted(served_legs.items()) if amount]
         tx = ledger.post(
             TxKind.RENTAL_SETTLE, legs, memo=f"Epoch {epoch}: {len(served)} rental epochs served",
-            meta={"epoch": epoch, "rentals": [r.pk for r, _ in served], "fees": sum(c.fee for _, c in served)},
+            # Each rental's charge row names this transaction (tx_height).
+            meta={"epoch": epoch, "rentals": len(served), "fees": sum(c.fee for _, c in served)},
         )
         for _, charge in served:
             charge.tx_height = tx.height
