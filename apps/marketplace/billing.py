@@ -153,50 +153,11 @@ def _settle(epoch: int, marker: RentalSettlement) -> None:
                 _finish(rental, renter_wallet, epoch, marker)
             served.append((rental, charge))
             continue
-        credit = min(node.collateral, charge.charge * p["sla_credit"] // PPM)
-        charge.refunded, charge.sla_credit = charge.charge, credit
-        legs = [
-            ledger.Leg(renter_wallet, Bucket.ESCROWED, -charge.charge),
-            ledger.Leg(renter_wallet, Bucket.AVAILABLE, charge.charge + credit),
-        ]
-        if credit:
-            legs.append(ledger.Leg(provider_wallet, Bucket.COLLATERAL, -credit))
-        tx = ledger.post(
-            TxKind.RENTAL_REFUND, legs,
-            memo=f"Epoch {epoch}: {node.name} failed ({reason}); fee refunded + SLA credit",
-            meta={"epoch": epoch, "rental": rental.pk, "node": node.pk, "sla_credit": credit},
-        )
-        charge.tx_height = tx.height
-        rental.refunded += charge.charge
-        rental.last_failure_epoch = epoch
-        marker.refunds += charge.charge
-        marker.sla_credits += credit
-        if credit:
-            node.collateral -= credit
+        new_incident = node.pk not in failed_before and node.pk not in slashed_now
+        slashed_now.add(node.pk)
+        if _refund_failed(epoch, p, rental, node, charge, renter_wallet, provider_wallet, pool, marker,
+                          new_incident=new_incident):
             dirty_nodes.add(node.pk)
-            CollateralSlash.objects.create(
-                node=node, provider_id=node.provider_id, epoch=epoch, kind=SlashKind.SLA_CREDIT, amount=credit,
-                reason=f"SLA credit to the renter of rental #{rental.pk}: {reason}", rental=rental,
-                tx_height=tx.height,
-            )
-        if node.pk not in failed_before and node.pk not in slashed_now:
-            slashed_now.add(node.pk)
-            amount = min(node.collateral, node.required_collateral * p["downtime_slash"] // PPM)
-            if amount:
-                tx = ledger.post(
-                    TxKind.SLASH,
-                    [ledger.Leg(provider_wallet, Bucket.COLLATERAL, -amount), ledger.Leg(pool, Bucket.AVAILABLE, amount)],
-                    memo=f"Epoch {epoch}: downtime slash of {node.name} while serving rental #{rental.pk}",
-                    meta={"epoch": epoch, "node": node.pk, "rental": rental.pk, "reason": reason},
-                )
-                node.collateral -= amount
-                dirty_nodes.add(node.pk)
-                marker.collateral_slashed += amount
-                CollateralSlash.objects.create(
-                    node=node, provider_id=node.provider_id, epoch=epoch, kind=SlashKind.DOWNTIME, amount=amount,
-                    reason=f"Downtime while serving rental #{rental.pk}: {reason} (new incident)",
-                    rental=rental, tx_height=tx.height,
-                )
         rental.settled_through = epoch
         fields = ["released", "refunded", "settled_through", "last_failure_epoch"]
         if epoch == rental.end_epoch - 1:
@@ -222,6 +183,57 @@ def _settle(epoch: int, marker: RentalSettlement) -> None:
         if node.pk in dirty_nodes:
             node.paused = node.collateral < node.required_collateral
             node.save(update_fields=["collateral", "paused"])
+
+
+def _refund_failed(epoch: int, p: dict, rental: Rental, node: GpuNode, charge: RentalCharge, renter_wallet: int,
+                   provider_wallet: int, pool, marker: RentalSettlement, *, new_incident: bool) -> bool:
+    """A failed epoch: the fee back to the renter plus the SLA credit from
+    the provider's collateral, and on a new incident the downtime slash.
+    Returns whether the node's collateral changed."""
+    reason, changed = charge.reason, False
+    credit = min(node.collateral, charge.charge * p["sla_credit"] // PPM)
+    charge.refunded, charge.sla_credit = charge.charge, credit
+    legs = [
+        ledger.Leg(renter_wallet, Bucket.ESCROWED, -charge.charge),
+        ledger.Leg(renter_wallet, Bucket.AVAILABLE, charge.charge + credit),
+    ]
+    if credit:
+        legs.append(ledger.Leg(provider_wallet, Bucket.COLLATERAL, -credit))
+    tx = ledger.post(
+        TxKind.RENTAL_REFUND, legs,
+        memo=f"Epoch {epoch}: {node.name} failed ({reason}); fee refunded + SLA credit",
+        meta={"epoch": epoch, "rental": rental.pk, "node": node.pk, "sla_credit": credit},
+    )
+    charge.tx_height = tx.height
+    rental.refunded += charge.charge
+    rental.last_failure_epoch = epoch
+    marker.refunds += charge.charge
+    marker.sla_credits += credit
+    if credit:
+        node.collateral -= credit
+        changed = True
+        CollateralSlash.objects.create(
+            node=node, provider_id=node.provider_id, epoch=epoch, kind=SlashKind.SLA_CREDIT, amount=credit,
+            reason=f"SLA credit to the renter of rental #{rental.pk}: {reason}", rental=rental,
+            tx_height=tx.height,
+        )
+    amount = min(node.collateral, node.required_collateral * p["downtime_slash"] // PPM) if new_incident else 0
+    if amount:
+        tx = ledger.post(
+            TxKind.SLASH,
+            [ledger.Leg(provider_wallet, Bucket.COLLATERAL, -amount), ledger.Leg(pool, Bucket.AVAILABLE, amount)],
+            memo=f"Epoch {epoch}: downtime slash of {node.name} while serving rental #{rental.pk}",
+            meta={"epoch": epoch, "node": node.pk, "rental": rental.pk, "reason": reason},
+        )
+        node.collateral -= amount
+        changed = True
+        marker.collateral_slashed += amount
+        CollateralSlash.objects.create(
+            node=node, provider_id=node.provider_id, epoch=epoch, kind=SlashKind.DOWNTIME, amount=amount,
+            reason=f"Downtime while serving rental #{rental.pk}: {reason} (new incident)",
+            rental=rental, tx_height=tx.height,
+        )
+    return changed
 
 
 def _finish(rental: Rental, renter_wallet: int, epoch: int, marker: RentalSettlement) -> None:
