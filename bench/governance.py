@@ -18,16 +18,15 @@ and checks every figure against the sums computed while generating the data.
 """
 
 import argparse
-import os
 import random
-import shutil
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+from bench.sandbox import temporary_sqlite  # noqa: E402
 
 
 def main():
@@ -37,19 +36,8 @@ def main():
     args = parser.parse_args()
     n = args.voters
 
-    tmp = Path(tempfile.mkdtemp(prefix="aethir-bench-governance-"))
-    # This benchmark is about SQLite and must never touch a configured database.
-    os.environ["DATABASE_URL"] = f"sqlite:///{tmp / 'bench.sqlite3'}"
-    os.environ.pop("REDIS_URL", None)
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "aethir_web.settings")
-    os.environ.setdefault("LOG_LEVEL", "WARNING")
-    try:
+    with temporary_sqlite("governance", keep=args.keep):
         run(n)
-    finally:
-        if args.keep:
-            print(f"database kept in {tmp}")
-        else:
-            shutil.rmtree(tmp, ignore_errors=True)
 
 
 def run(n: int):

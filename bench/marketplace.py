@@ -1,11 +1,142 @@
-"""Catalogue and scheduler latency over 100,000 nodes (see apps/marketplace/bench.py)."""
+#!/usr/bin/env python
+"""Time the filtered catalogue page and a scheduler match over 100,000 nodes
+on SQLite, beside a minimal Django view on the same setup.
 
+Builds its own data in a temporary SQLite database (never the project's):
+nodes spread over every GPU model and region with random prices and health,
+a few thousand active rentals, and six epochs of consensus per node for the
+sparklines. Then it requests, through the real URL stack with Django's test
+client (server time, no network):
+
+* ``/marketplace/?gpu=h100-80gb&max_price=3&min_health=90&sort=price&page=3``
+* ``/marketplace/`` (what a visitor sees first: every free node, cheapest first)
+* ``scheduler.match`` for 1x H100 near Frankfurt, balanced, 50 ms limit
+* ``/healthz`` (the minimal view baseline)
+
+and prints p50 / p95 in milliseconds.
+
+    .venv/bin/python bench/marketplace.py [--nodes N] [--runs R]
+"""
+
+import argparse
+import random
+import statistics
 import sys
+import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from apps.marketplace.bench import main  # noqa: E402
+from bench.sandbox import temporary_sqlite  # noqa: E402
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--nodes", type=int, default=100_000)
+    parser.add_argument("--runs", type=int, default=200)
+    args = parser.parse_args()
+    with temporary_sqlite("marketplace"):
+        run(args.nodes, args.runs)
+
+
+def pct(samples, q):
+    s = sorted(samples)
+    return s[min(len(s) - 1, int(len(s) * q))]
+
+
+def timed(fn, runs):
+    for _ in range(5):  # warm caches
+        fn()
+    out = []
+    for _ in range(runs):
+        t0 = time.perf_counter()
+        fn()
+        out.append((time.perf_counter() - t0) * 1000)
+    return out
+
+
+def run(n: int, runs: int):
+    import django
+
+    django.setup()
+    from django.conf import settings
+    from django.contrib.auth import get_user_model
+    from django.core.management import call_command
+    from django.db import connection, transaction
+    from django.test import Client
+    from django.utils import timezone
+
+    from apps.core import epochs, ledger
+    from apps.core.models import GpuModel, GpuNode, Region
+    from apps.core.parameters import ensure_defaults
+    from apps.marketplace import scheduler
+    from apps.marketplace.models import Rental
+    from apps.monitoring.models import NodeEpoch
+
+    settings.ALLOWED_HOSTS = ["*"]
+    call_command("migrate", verbosity=0)
+    ensure_defaults()
+    ledger.genesis()
+    rng = random.Random(11)
+    t0 = time.perf_counter()
+    User = get_user_model()
+    providers = User.objects.bulk_create([User(username=f"p{i}") for i in range(1_000)])
+    models, regions = list(GpuModel.objects.all()), list(Region.objects.all())
+    now_epoch = epochs.current_number()
+    with transaction.atomic():
+        nodes = [
+            GpuNode(
+                provider=providers[i % len(providers)], name=f"n{i}", gpu_model=rng.choice(models),
+                gpu_count=rng.choice((1, 1, 2, 4, 8)), vcpu=32, ram_gb=256, region=rng.choice(regions),
+                bandwidth_mbps=10_000, price_per_gpu_hour=rng.randrange(200_000, 6_000_000, 1_000),
+                endpoint="http://127.0.0.1:1/health", status=rng.choice(("online",) * 8 + ("degraded", "pending")),
+                health_score=rng.randrange(700_000, 1_000_001), required_collateral=0, collateral=0,
+            )
+            for i in range(n)
+        ]
+        GpuNode.objects.bulk_create(nodes, batch_size=5_000)
+        ids = list(GpuNode.objects.values_list("id", flat=True))
+        renter = User.objects.create(username="renter")
+        Rental.objects.bulk_create(
+            [
+                Rental(renter=renter, node_id=i, gpu_count=1, mode="reserved", image="ubuntu", start_epoch=now_epoch,
+                       end_epoch=now_epoch + 100, settled_through=now_epoch - 1, price_per_gpu_hour=1,
+                       epoch_seconds=60, price_per_epoch=1, escrow_total=100)
+                for i in rng.sample(ids, n // 30)
+            ],
+            batch_size=5_000,
+        )
+        NodeEpoch.objects.bulk_create(
+            [
+                NodeEpoch(epoch=e, node_id=i, valid=True, uptime_ppm=rng.choice((1_000_000, 995_000, 900_000)),
+                          latency_ms=20, health_score=950_000)
+                for e in range(now_epoch - 6, now_epoch) for i in ids
+            ],
+            batch_size=10_000,
+        )
+    with connection.cursor() as cur:
+        cur.execute("ANALYZE")
+    print(f"built {n:,} nodes, {n // 30:,} rentals, {6 * n:,} node-epochs in {time.perf_counter() - t0:.1f} s")
+
+    client = Client()
+    url = "/marketplace/?gpu=h100-80gb&max_price=3&min_health=90&sort=price&page=3"
+    assert client.get(url).status_code == 200 and client.get("/marketplace/").status_code == 200
+    req = scheduler.Requirements(
+        gpu_model=GpuModel.objects.get(slug="h100-80gb"), gpu_count=1, region=Region.objects.get(code="eu-central"),
+        max_latency_ms=50, preference=scheduler.Preference.BALANCED,
+    )
+    found = scheduler.match(req)
+    print(f"scheduler: {found['count']:,} candidates, best {found['candidates'][0].node.name if found['candidates'] else '-'}")
+    rows = [
+        ("catalogue page (filtered, page 3)", timed(lambda: client.get(url), runs)),
+        ("catalogue page (no filters, page 1)", timed(lambda: client.get("/marketplace/"), runs)),
+        ("scheduler match (top 5)", timed(lambda: scheduler.match(req), runs)),
+        ("minimal Django view (/healthz)", timed(lambda: client.get("/healthz"), runs)),
+    ]
+    print(f"{'':38} {'p50 ms':>8} {'p95 ms':>8}   ({runs} runs, {timezone.now():%Y-%m-%d})")
+    for name, samples in rows:
+        print(f"{name:38} {statistics.median(samples):8.1f} {pct(samples, 0.95):8.1f}")
+
 
 if __name__ == "__main__":
     main()

@@ -24,16 +24,16 @@ import argparse
 import os
 import random
 import resource
-import shutil
 import subprocess
 import sys
-import tempfile
 import time
 from datetime import timedelta
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+from bench.sandbox import insert_delegations, temporary_sqlite  # noqa: E402
 
 EPOCH = 1  # the epoch settled; stake is bonded in epoch 0
 
@@ -47,20 +47,9 @@ def main():
     parser.add_argument("--keep", action="store_true", help="keep the temporary database")
     parser.add_argument("--profile", metavar="FILE", help="run the settlement under cProfile, stats to FILE")
     args = parser.parse_args()
-    tmp = Path(tempfile.mkdtemp(prefix="aethir-bench-settle-"))
-    # This benchmark is about SQLite and must never touch a configured database.
-    os.environ["DATABASE_URL"] = f"sqlite:///{tmp / 'bench.sqlite3'}"
-    os.environ.pop("REDIS_URL", None)
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "aethir_web.settings")
-    os.environ.setdefault("LOG_LEVEL", "WARNING")
-    try:
+    with temporary_sqlite("settle", keep=args.keep) as tmp:
         build(args)
         measure(tmp, args.profile)
-    finally:
-        if args.keep:
-            print(f"database kept in {tmp}")
-        else:
-            shutil.rmtree(tmp, ignore_errors=True)
 
 
 def build(args):
@@ -141,20 +130,7 @@ def build(args):
                 [(wallet[op], c, self_stake, stamp, stamp) for c, op in checkers],
             )
             total_bulk += self_stake * len(checkers)
-            cur.execute("SELECT COALESCE(MAX(id), 0) FROM core_account")
-            first = cur.fetchone()[0] + 1
-            for start in range(0, n_delegations, 50_000):
-                stop = min(n_delegations, start + 50_000)
-                cur.executemany(
-                    "INSERT INTO core_account (address, kind, module, label, available, escrowed, collateral, bonded,"
-                    " unbonding, created_at) VALUES (%s, 'user', '', '', 0, 0, 0, %s, 0, %s)",
-                    [(f"ath1d{i:038d}", lot, stamp) for i in range(start, stop)],
-                )
-                cur.executemany(
-                    "INSERT INTO staking_delegation (delegator_id, checker_id, amount, start_epoch, accrued_scaled,"
-                    " created_at, updated_at) VALUES (%s, %s, %s, 0, '0', %s, %s)",
-                    [(first + i, checkers[i % len(checkers)][0], lot, stamp, stamp) for i in range(start, stop)],
-                )
+            insert_delegations(cur, [c for c, _ in checkers], n_delegations, lot, stamp)
             total_bulk += lot * n_delegations
 
         # Epoch 1's assignments (three checkers per node, spread evenly; the

@@ -18,16 +18,15 @@ and checks the reward against the exact share computed here.
 """
 
 import argparse
-import os
-import shutil
 import statistics
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+from bench.sandbox import insert_delegations, temporary_sqlite  # noqa: E402
 
 
 def main():
@@ -36,18 +35,8 @@ def main():
     parser.add_argument("--large", type=int, default=1_000_000)
     parser.add_argument("--keep", action="store_true", help="keep the temporary database")
     args = parser.parse_args()
-    tmp = Path(tempfile.mkdtemp(prefix="aethir-bench-staking-"))
-    # This benchmark is about SQLite and must never touch a configured database.
-    os.environ["DATABASE_URL"] = f"sqlite:///{tmp / 'bench.sqlite3'}"
-    os.environ.pop("REDIS_URL", None)
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "aethir_web.settings")
-    try:
+    with temporary_sqlite("staking", keep=args.keep):
         run(args.small, args.large)
-    finally:
-        if args.keep:
-            print(f"database kept in {tmp}")
-        else:
-            shutil.rmtree(tmp, ignore_errors=True)
 
 
 def run(small: int, large: int):
@@ -80,25 +69,10 @@ def run(small: int, large: int):
     stake = ath(3)
     now = timezone.now().isoformat(sep=" ")
     t0 = time.perf_counter()
-    offset = 0
     for label, n in (("small", small), ("large", large)):
         checker = checkers[label]
         with transaction.atomic(), connection.cursor() as cur:
-            cur.execute("SELECT COALESCE(MAX(id), 0) FROM core_account")
-            first = cur.fetchone()[0] + 1
-            for start in range(0, n, 50_000):
-                stop = min(n, start + 50_000)
-                cur.executemany(
-                    "INSERT INTO core_account (address, kind, module, label, available, escrowed, collateral, bonded,"
-                    " unbonding, created_at) VALUES (%s, 'user', '', '', 0, 0, 0, %s, 0, %s)",
-                    [(f"ath1bench{offset + i:034d}", stake, now) for i in range(start, stop)],
-                )
-                cur.executemany(
-                    "INSERT INTO staking_delegation (delegator_id, checker_id, amount, start_epoch, accrued_scaled,"
-                    " created_at, updated_at) VALUES (%s, %s, %s, 0, '0', %s, %s)",
-                    [(first + i, checker.pk, stake, now, now) for i in range(start, stop)],
-                )
-            offset += n
+            insert_delegations(cur, [checker.pk], n, stake, now, tag=label[0])
             CheckerNode.objects.filter(pk=checker.pk).update(total_stake=ath(10_000) + n * stake)
     connection.cursor().execute("ANALYZE")
     print(f"built {small:,} + {large:,} delegations in {time.perf_counter() - t0:.1f} s")
