@@ -1,6 +1,6 @@
 """Everything in one go: migrate, genesis, seed, then the web server, the
-agents' simulator, the simulated renters and token holders and the scheduler as child
-processes. Ctrl-C stops all, the web server last."""
+agents' simulator, the simulated renters and token holders and the
+scheduler as child processes. Ctrl-C stops all, the web server last."""
 
 import os
 import signal
@@ -25,7 +25,8 @@ def _interrupt(signum, frame):
 
 
 class Command(BaseCommand):
-    help = "Run the living demo network: web server, simulated provider and checker agents, and the scheduler."
+    help = ("Run the living demo network: web server, simulated provider and checker agents, simulated renters "
+            "and token holders, and the scheduler.")
 
     def add_arguments(self, parser):
         parser.add_argument("--host", default="127.0.0.1")
@@ -38,9 +39,9 @@ class Command(BaseCommand):
         parser.add_argument("--no-simulator", action="store_true")
 
     def handle(self, *args, **o):
+        self._check_port_free(o["host"], o["port"])
         # SIGTERM (a service manager, `kill`) stops the demo as Ctrl-C does,
         # also while it is still starting, so no child is left behind.
-        self._check_port_free(o["host"], o["port"])
         signal.signal(signal.SIGTERM, _interrupt)
         call_command("migrate", interactive=False, verbosity=0)
         call_command("genesis")
