@@ -94,3 +94,18 @@ def test_assignment_page_and_api_show_the_verification(client, genesis):
     assert "recompute exactly" in body
     data = client.get("/api/monitoring/assignments/0/verify/").json()
     assert data["ok"] and data["assignments"] == 3
+
+
+def test_the_fast_ranking_is_the_documented_rule():
+    """``choose`` skips integer conversion and full sorting; it must still
+    pick exactly the checkers with the highest SHA-256("epoch:node:checker")."""
+    import random
+
+    rng = random.Random(5)
+    for _ in range(300):
+        epoch, node = rng.randrange(10_000), rng.randrange(1, 10**7)
+        ids = rng.sample(range(1, 10**6), rng.randint(1, 60))
+        r = rng.randint(1, 5)
+        expected = sorted(ids, key=lambda c: (assignment.score(epoch, node, c), c), reverse=True)[:r]
+        assert assignment.choose(epoch, node, ids, r) == expected
+        assert set(expected) == independent_choice(epoch, node, ids, r)
