@@ -34,14 +34,22 @@ def _network_with_reports(epoch: int = 0):
     return node, list(checkers.values())
 
 
+async def _open_page_on_network(page: str):
+    """Genesis, a node with its reports, and an open WebSocket for the
+    ``page`` ("node" or "checker") of that node or its first checker."""
+    await database_sync_to_async(ledger.genesis)()
+    node, checkers = await database_sync_to_async(_network_with_reports)()
+    pk = node.pk if page == "node" else checkers[0].pk
+    ws = WebsocketCommunicator(application, f"/ws/monitoring/{page}s/{pk}/", headers=ORIGIN)
+    connected, _ = await ws.connect()
+    assert connected
+    return ws
+
+
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.asyncio
 async def test_recorded_consensus_is_pushed_to_the_open_node_page():
-    await database_sync_to_async(ledger.genesis)()
-    node, _ = await database_sync_to_async(_network_with_reports)()
-    ws = WebsocketCommunicator(application, f"/ws/monitoring/nodes/{node.pk}/", headers=ORIGIN)
-    connected, _ = await ws.connect()
-    assert connected
+    ws = await _open_page_on_network("node")
 
     await database_sync_to_async(consensus.finalize)(0)
 
@@ -57,11 +65,7 @@ async def test_recorded_consensus_is_pushed_to_the_open_node_page():
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.asyncio
 async def test_recorded_consensus_reaches_checker_pages_too():
-    await database_sync_to_async(ledger.genesis)()
-    _, checkers = await database_sync_to_async(_network_with_reports)()
-    ws = WebsocketCommunicator(application, f"/ws/monitoring/checkers/{checkers[0].pk}/", headers=ORIGIN)
-    connected, _ = await ws.connect()
-    assert connected
+    ws = await _open_page_on_network("checker")
     await database_sync_to_async(consensus.finalize)(0)
     assert 'hx-swap-oob="true"' in await ws.receive_from(timeout=5)
     await ws.disconnect()
@@ -70,10 +74,7 @@ async def test_recorded_consensus_reaches_checker_pages_too():
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.asyncio
 async def test_nothing_is_pushed_when_the_consensus_rolls_back():
-    await database_sync_to_async(ledger.genesis)()
-    node, _ = await database_sync_to_async(_network_with_reports)()
-    ws = WebsocketCommunicator(application, f"/ws/monitoring/nodes/{node.pk}/", headers=ORIGIN)
-    await ws.connect()
+    ws = await _open_page_on_network("node")
 
     def finalize_then_fail():
         from django.db import transaction
