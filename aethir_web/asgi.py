@@ -12,10 +12,13 @@ from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 
 from aethir_web.routing import websocket_urlpatterns  # noqa: E402
+from apps.core.relay import StartRelay  # noqa: E402
 
-application = ProtocolTypeRouter(
+# StartRelay: the outbox relay that feeds live pages starts with the first
+# request, on the server's event loop (see apps/core/relay.py).
+application = StartRelay(ProtocolTypeRouter(
     {
         "http": django_asgi_app,
         "websocket": AllowedHostsOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns))),
     }
-)
+))

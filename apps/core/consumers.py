@@ -1,11 +1,13 @@
 """The base of every live page's WebSocket consumer.
 
 A page opens a socket through htmx's ws extension; the consumer joins some
-Channels groups, and every hint that arrives on them (see ``events.py``)
-schedules one re-render of the page's live fragment, sent as htmx
-out-of-band swaps. Bursts are coalesced: at most one render per
-``min_interval`` seconds per connection, and the render always reflects the
-latest state, so nothing is lost by skipping hints.
+Channels groups, and every hint that arrives on them (written to the outbox
+by whichever process made the change, published by the web server's relay:
+see ``outbox.py`` and ``relay.py``) schedules one re-render of the page's
+live fragment, sent as htmx out-of-band swaps. Bursts are coalesced: at
+most one render per ``min_interval`` seconds per connection, and the render
+always reflects the latest state, so nothing is lost by skipping hints (nor
+by a hint the relay sends twice).
 """
 
 import asyncio
@@ -13,6 +15,8 @@ import time
 
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
+
+from . import relay
 
 
 class CoalescedFragmentConsumer(AsyncWebsocketConsumer):
@@ -35,6 +39,9 @@ class CoalescedFragmentConsumer(AsyncWebsocketConsumer):
         if not await self.accept_or_close():
             await self.close()
             return
+        # The relay runs before the page listens: every change committed
+        # from now on reaches it, whichever process commits it.
+        await relay.ensure_running()
         self._groups = self.groups_for()
         for group in self._groups:
             await self.channel_layer.group_add(group, self.channel_name)

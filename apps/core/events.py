@@ -1,50 +1,22 @@
-"""Live updates: tell the Channels groups that something changed, after commit.
+"""Live updates for ledger pages: a hint to the ``ledger`` group and to each
+touched account's group, recorded in the posting's own transaction (the
+outbox, ``outbox.py``) and published by the web server's relay
+(``relay.py``), whichever process posted.
 
-The broadcast is a hint for pages to refresh, never the data itself, so a
-lost message (Redis restarting) costs a page one update, not correctness.
-Consumers coalesce bursts (see ``apps.explorer.consumers``).
+The hint is never the data itself: pages re-render from the database, and
+consumers coalesce bursts (see ``apps.core.consumers``).
 """
 
 import contextvars
-import logging
 from contextlib import contextmanager
 
-from asgiref.sync import async_to_sync
-from channels.layers import get_channel_layer
-from django.conf import settings
-from django.db import transaction
-
-log = logging.getLogger(__name__)
+from . import outbox
 
 LEDGER_GROUP = "ledger"
 
 
 def account_group(account_id: int) -> str:
     return f"account-{account_id}"
-
-
-def send(group: str, message: dict) -> None:
-    send_many([(group, message)])
-
-
-def send_many(messages: list[tuple[str, dict]]) -> None:
-    """Send ``(group, message)`` pairs in one hop into the channel layer's
-    event loop (the hop, not the send, is what costs)."""
-    layer = get_channel_layer()
-    if layer is None or not messages:
-        return
-
-    async def _all():
-        for group, message in messages:
-            try:
-                await layer.group_send(group, message)
-            except Exception:  # the ledger has committed; a missed page refresh is harmless
-                log.warning("live update to %s failed", group, exc_info=True)
-
-    try:
-        async_to_sync(_all)()
-    except Exception:
-        log.warning("live updates failed", exc_info=True)
 
 
 # Postings made inside ``batched()``: one hint per account for all of them.
@@ -57,40 +29,31 @@ def _ledger_messages(height: int, kind: str, account_ids) -> list[tuple[str, dic
 
 
 def ledger_changed(*, height: int, kind: str, account_ids: list[int]) -> None:
+    """Called by ``ledger.post`` inside its transaction."""
     batch = _batch.get()
     if batch is not None:
         batch["height"], batch["kind"] = height, kind
         batch["accounts"].update(account_ids)
         return
-    messages = _ledger_messages(height, kind, account_ids)
-    transaction.on_commit(lambda: send_many(messages))
+    outbox.write(_ledger_messages(height, kind, account_ids))
 
 
 @contextmanager
 def batched():
     """Collect the hints of every posting made inside the block into one
-    (the latest height, each touched account once), sent when the
-    surrounding transaction commits. For work that posts thousands of
-    transactions at once, such as settling an epoch; a block that raises
-    sends nothing."""
+    (the latest height, each touched account once), written when the block
+    ends, together with any other live hint written inside it (see
+    ``outbox.deferred``). For work that posts thousands of transactions at
+    once, such as settling an epoch; a block that raises writes nothing."""
     if _batch.get() is not None:  # already collecting
         yield
         return
     batch = {"height": 0, "kind": "", "accounts": set()}
-    token = _batch.set(batch)
-    try:
-        yield
-    finally:
-        _batch.reset(token)
-    if batch["height"]:
-        messages = _ledger_messages(batch["height"], batch["kind"], batch["accounts"])
-        transaction.on_commit(lambda: send_many(messages))
-
-
-def reaches_other_processes() -> bool:
-    """Whether a hint raised in another process (the scheduler settling an
-    epoch, another web worker) reaches this process's pages. The in-memory
-    channel layer lives inside one process, so it does not; pages whose data
-    such a process writes then refresh those parts on a timer instead."""
-    backend = settings.CHANNEL_LAYERS.get("default", {}).get("BACKEND", "")
-    return bool(backend) and not backend.endswith("InMemoryChannelLayer")
+    with outbox.deferred():
+        token = _batch.set(batch)
+        try:
+            yield
+        finally:
+            _batch.reset(token)
+        if batch["height"]:
+            outbox.write(_ledger_messages(batch["height"], batch["kind"], batch["accounts"]))

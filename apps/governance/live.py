@@ -1,16 +1,12 @@
-"""Live tallies: after a vote or a status change commits, hint the proposal's
-Channels group; ``consumers.ProposalConsumer`` re-renders and pushes it.
+"""Live tallies: a vote or a status change records a hint for the proposal's
+Channels group in its own transaction (the outbox, ``apps/core/outbox.py``);
+the web server's relay publishes it once that commits, and
+``consumers.ProposalConsumer`` re-renders and pushes the tally.
 
-A hint, never the data: a lost message costs a page one refresh.
+A hint, never the data: a page re-renders from the database.
 """
 
-import logging
-
-from asgiref.sync import async_to_sync
-from channels.layers import get_channel_layer
-from django.db import transaction
-
-log = logging.getLogger(__name__)
+from apps.core import outbox
 
 
 def proposal_group(proposal_id: int) -> str:
@@ -18,13 +14,4 @@ def proposal_group(proposal_id: int) -> str:
 
 
 def proposal_changed(proposal_id: int) -> None:
-    def send():
-        layer = get_channel_layer()
-        if layer is None:
-            return
-        try:
-            async_to_sync(layer.group_send)(proposal_group(proposal_id), {"type": "tally.changed"})
-        except Exception:  # the vote has committed; a missed refresh is harmless
-            log.warning("live update for proposal %s failed", proposal_id, exc_info=True)
-
-    transaction.on_commit(send)
+    outbox.write([(proposal_group(proposal_id), {"type": "tally.changed"})])

@@ -149,11 +149,12 @@ class AgentReports(AgentView):
     def post(self, request):
         checker = request.auth.checker
         try:
-            report, created = ingest.submit_report(checker, request.data)
+            with transaction.atomic():  # the report and its live hint commit together
+                report, created = ingest.submit_report(checker, request.data)
+                if created:
+                    live.report_arrived(report.node_id, checker.pk)
         except ingest.IngestError as exc:
             return self.bad(exc)
-        if created:
-            live.report_arrived(report.node_id, checker.pk)
         return Response(
             {"id": report.pk, "epoch": report.epoch, "node": report.node_id, "created": created},
             status=status.HTTP_201_CREATED if created else status.HTTP_200_OK,
@@ -185,6 +186,8 @@ class AgentReportBatch(AgentView):
             try:
                 with transaction.atomic():
                     report, created = ingest.submit_report(checker, payload)
+                    if created:
+                        live.node_reported(report.node_id)
             except ingest.IngestError as exc:
                 code = 409 if isinstance(exc, ingest.Conflict) else 400
                 results.append({"index": i, "status": code, "detail": str(exc)})
@@ -193,7 +196,8 @@ class AgentReportBatch(AgentView):
                 arrived.append(report.node_id)
             results.append({"index": i, "status": 201 if created else 200, "node": report.node_id,
                             "epoch": report.epoch, "created": created})
-        live.reports_arrived(arrived, checker.pk)  # each report committed on its own above
+        if arrived:  # each report committed on its own above, with its node's hint
+            live.checker_reported(checker.pk)
         return Response({"results": results})
 
 

@@ -8,7 +8,6 @@ urlpatterns = [
     path("", views.index, name="index"),
     path("nodes/", views.node_list, name="nodes"),
     path("nodes/<int:pk>/", views.node_detail, name="node"),
-    path("nodes/<int:pk>/consensus/", views.node_consensus, name="node-consensus"),
     path("checkers/", views.checker_list, name="checkers"),
     path("checkers/<int:pk>/", views.checker_detail, name="checker"),
     path("assignments/", views.assignments, name="assignments"),

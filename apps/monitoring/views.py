@@ -1,7 +1,7 @@
 from django.core.paginator import Paginator
 from django.shortcuts import get_object_or_404, render
 
-from apps.core import epochs, events
+from apps.core import epochs
 from apps.core.charts import epoch_axis
 from apps.core.models import CheckerNode, GpuNode, NodeStatus
 
@@ -27,15 +27,10 @@ def node_list(request):
     return render(request, "monitoring/nodes.html", {"page": page, "status": status, "statuses": NodeStatus.choices})
 
 
-def node_consensus_context(node: GpuNode) -> dict:
-    """What changes when an epoch's consensus is recorded: the node's status
-    and its consensus rows."""
-    return {"node": node, "epochs": queries.node_epochs(node)}
-
-
 def node_context(node: GpuNode) -> dict:
     return {
-        **node_consensus_context(node),
+        "node": node,
+        "epochs": queries.node_epochs(node),
         "series": queries.node_series(node),
         "reports": queries.recent_reports(node=node, limit=15),
     }
@@ -46,17 +41,9 @@ def _node(pk: int) -> GpuNode:
 
 
 def node_detail(request, pk: int):
-    # Epochs are settled by the scheduler, often another process; where the
-    # channel layer cannot carry its hint here, the page asks for the
-    # consensus part on a timer (see ``node_consensus``).
-    context = node_context(_node(pk))
-    context["poll_consensus"] = not events.reaches_other_processes()
-    return render(request, "monitoring/node.html", context)
-
-
-def node_consensus(request, pk: int):
-    """The node's status and consensus rows, as out-of-band fragments."""
-    return render(request, "monitoring/_node_consensus.html", node_consensus_context(_node(pk)))
+    # The page's socket brings the epochs the scheduler records, from
+    # whichever process (the hint goes through the outbox).
+    return render(request, "monitoring/node.html", node_context(_node(pk)))
 
 
 def checker_context(checker: CheckerNode) -> dict:

@@ -5,8 +5,8 @@ idempotent."""
 import pytest
 from rest_framework.test import APIClient
 
-from apps.core.models import CheckerNode
-from apps.monitoring import assignment, signing
+from apps.core.models import CheckerNode, OutboxEvent
+from apps.monitoring import assignment, live, signing
 from apps.monitoring.models import CheckerReport, EpochConsensus, Heartbeat
 
 from ..factories import make_checker, make_node
@@ -177,26 +177,21 @@ def test_a_batch_judges_each_report_on_its_own(net):
     assert agent(net["node_token"]).post("/api/agent/reports/batch/", {"reports": [good]}, format="json").status_code == 403
 
 
-def test_a_batch_tells_open_pages_once(net, monkeypatch, django_capture_on_commit_callbacks):
-    """Live pages hear of a batch once: the overview and the checker's page
-    one message each, every node with a new report one message, nothing
-    for refused or repeated reports."""
-    from apps.monitoring import live
-
-    sent = []
-    monkeypatch.setattr(live, "send_many", lambda messages: sent.append(list(messages)))
+def test_a_batch_tells_open_pages_once(net):
+    """Live pages hear of a batch once: each node with a new report one hint
+    (in that report's transaction), the overview and the checker's page one
+    each, nothing for refused or repeated reports."""
     node, other = net["node"], net["other_node"]
     # Three checkers, three per node: each checker holds both nodes.
     checker_id = node.assignments.filter(epoch=0).first().checker_id
     token = next(t for c, t in net["checkers"] if c.pk == checker_id)
     key = net["keys"][checker_id]
     reports = [signed(key, node=node.pk), signed(key, node=other.pk), {**signed(key, node=node.pk), "uptime_ppm": 1}]
-    with django_capture_on_commit_callbacks(execute=True):
-        assert agent(token).post("/api/agent/reports/batch/", {"reports": reports}, format="json").status_code == 200
-    assert len(sent) == 1
-    groups = [g for g, _ in sent[0]]
-    assert groups == [live.OVERVIEW_GROUP, live.checker_group(checker_id)] + [live.node_group(n) for n in sorted((node.pk, other.pk))]
-    sent.clear()
-    with django_capture_on_commit_callbacks(execute=True):
-        agent(token).post("/api/agent/reports/batch/", {"reports": reports[:2]}, format="json")  # repeats only
-    assert sent == []
+    before = OutboxEvent.objects.order_by("-id").values_list("id", flat=True).first() or 0
+    assert agent(token).post("/api/agent/reports/batch/", {"reports": reports}, format="json").status_code == 200
+    groups = list(OutboxEvent.objects.filter(id__gt=before).order_by("id").values_list("group", flat=True))
+    assert sorted(groups) == sorted([live.OVERVIEW_GROUP, live.checker_group(checker_id),
+                                     live.node_group(node.pk), live.node_group(other.pk)])
+    before = OutboxEvent.objects.order_by("-id").values_list("id", flat=True).first()
+    agent(token).post("/api/agent/reports/batch/", {"reports": reports[:2]}, format="json")  # repeats only
+    assert not OutboxEvent.objects.filter(id__gt=before).exists()

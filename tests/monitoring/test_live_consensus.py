@@ -1,13 +1,11 @@
 """When an epoch's consensus is recorded, open node pages get the new
-consensus row and the node's status without a reload: pushed over the
-WebSocket where the channel layer reaches the settling process, and on a
-timer from a small partial where it cannot (the in-memory layer, with the
-scheduler in a process of its own)."""
+consensus row and the node's status without a reload, pushed over the
+WebSocket: the hint goes through the outbox, so it reaches them whichever
+process records the epoch (the scheduler usually runs in its own)."""
 
 import pytest
 from channels.db import database_sync_to_async
 from channels.testing import WebsocketCommunicator
-from django.urls import reverse
 
 from aethir_web.asgi import application
 from apps.core import ledger
@@ -86,36 +84,3 @@ async def test_nothing_is_pushed_when_the_consensus_rolls_back():
     await database_sync_to_async(finalize_then_fail)()
     assert await ws.receive_nothing(timeout=1.5)
     await ws.disconnect()
-
-
-IN_MEMORY = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
-REDIS = {"default": {"BACKEND": "channels_redis.core.RedisChannelLayer", "CONFIG": {"hosts": ["redis://127.0.0.1:1"]}}}
-
-
-def test_on_the_in_memory_layer_the_node_page_refreshes_its_consensus_on_a_timer(client, genesis, settings):
-    settings.CHANNEL_LAYERS = IN_MEMORY
-    node, _ = _network_with_reports()
-    url = reverse("monitoring:node-consensus", args=[node.pk])
-
-    page = client.get(reverse("monitoring:node", args=[node.pk])).content.decode()
-    assert f'hx-get="{url}" hx-trigger="every 10s" hx-swap="none"' in page
-    assert "No epoch has been settled for this node yet." in page
-
-    # The scheduler (another process) records the consensus; the next poll brings it.
-    consensus.finalize(0)
-    part = client.get(url).content.decode()
-    assert 'id="node-epochs" hx-swap-oob="true"' in part and 'id="node-facts" hx-swap-oob="true"' in part
-    assert "pending → <strong>online</strong>" in part and 'data-testid="node-status">Online<' in part
-    assert "No epoch has been settled" not in part
-
-
-def test_with_a_shared_channel_layer_the_node_page_does_not_poll(client, genesis, settings):
-    settings.CHANNEL_LAYERS = REDIS
-    node, _ = make_node()
-    page = client.get(reverse("monitoring:node", args=[node.pk])).content.decode()
-    assert reverse("monitoring:node-consensus", args=[node.pk]) not in page
-    assert 'id="node-epochs"' in page
-
-
-def test_the_consensus_partial_of_an_unknown_node_is_404(client, genesis):
-    assert client.get(reverse("monitoring:node-consensus", args=[999_999])).status_code == 404

@@ -31,3 +31,4 @@ from .network import (  # noqa: F401
     hash_token,
 )
 from .parameters import ParameterChange  # noqa: F401
+from .outbox import OutboxCursor, OutboxEvent  # noqa: F401

@@ -7,9 +7,11 @@ connections over them. A worker that dies is started again, with a short
 back-off so a worker that cannot start does not spin. Ctrl-C or SIGTERM
 stops them all.
 
-Live pages need ``REDIS_URL`` when there is more than one worker: the
-in-memory channel layer lives inside one process, so an event raised in one
-worker would never reach a browser connected to another.
+Live pages work with any number of workers: every change is recorded in
+the outbox, and each worker runs a relay (``apps/core/relay.py``). With
+``REDIS_URL`` one elected relay publishes for all; on the in-memory channel
+layer every worker publishes to its own pages, resuming after a restart from
+the cursor of its slot (``AETHIR_RELAY_SLOT``, the worker's number here).
 
     python manage.py serve --workers 4 --port 8000 [--proxy-headers]
 """
@@ -22,7 +24,6 @@ import subprocess
 import sys
 import time
 
-from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
 RESTART_BACKOFF = (0.5, 1, 2, 5, 10)
@@ -51,9 +52,6 @@ class Command(BaseCommand):
     def handle(self, *args, **o):
         if o["workers"] < 1:
             raise CommandError("--workers must be at least 1")
-        if o["workers"] > 1 and not getattr(settings, "REDIS_URL", ""):
-            self.stderr.write(self.style.WARNING(
-                "Several workers without REDIS_URL: live pages only see events raised in their own worker."))
         family = socket.AF_INET6 if ":" in o["host"] else socket.AF_INET
         try:
             listener = socket.create_server((o["host"], o["port"]), family=family, backlog=2048)
@@ -69,10 +67,11 @@ class Command(BaseCommand):
         command += ["-v", "1", "--access-log", o["access_log"]] if o["access_log"] else ["-v", "0"]
         command.append("aethir_web.asgi:application")
 
-        def spawn() -> subprocess.Popen:
-            return subprocess.Popen(command, pass_fds=(fd,), preexec_fn=_die_with_parent)
+        def spawn(slot: int) -> subprocess.Popen:
+            env = {**os.environ, "AETHIR_RELAY_SLOT": str(slot)}
+            return subprocess.Popen(command, pass_fds=(fd,), env=env, preexec_fn=_die_with_parent)
 
-        workers = [spawn() for _ in range(o["workers"])]
+        workers = [spawn(i) for i in range(o["workers"])]
         spawned_at = [time.monotonic()] * len(workers)
         failures = [0] * len(workers)
         self.stdout.write(f"Serving on http://{o['host']}:{o['port']}/ with {len(workers)} Daphne workers "
@@ -99,7 +98,7 @@ class Command(BaseCommand):
                     failures[i] += 1
                     self.stderr.write(f"worker {worker.pid} exited with {worker.returncode}; restarting in {delay}s")
                     time.sleep(delay)
-                    workers[i], spawned_at[i] = spawn(), time.monotonic()
+                    workers[i], spawned_at[i] = spawn(i), time.monotonic()
         finally:
             for worker in workers:
                 if worker.poll() is None:
