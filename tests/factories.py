@@ -77,3 +77,16 @@ def make_checker(operator=None, *, name=None, status="active"):
     checker = CheckerNode.objects.create(operator=operator, name=name or f"checker-{operator.username}", status=status)
     _, raw = AgentToken.issue(checker=checker)
     return checker, raw
+
+
+def rounds_fixed(last: int = 1_000, first: int = 0) -> None:
+    """Mark epochs ``first..last`` as having had their assignment round
+    fixed when they started (as the scheduler does), with nobody in them:
+    for tests of staking arithmetic that is dated by rounds."""
+    from apps.monitoring.models import AssignmentRound
+
+    have = set(AssignmentRound.objects.filter(epoch__gte=first, epoch__lte=last).values_list("epoch", flat=True))
+    AssignmentRound.objects.bulk_create(
+        AssignmentRound(epoch=e, replication=3, checker_ids=[], node_ids=[])
+        for e in range(first, last + 1) if e not in have
+    )

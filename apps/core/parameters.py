@@ -81,9 +81,16 @@ DEFINITIONS: dict[str, Param] = {
         Param("uptime_tolerance", "Report tolerance: uptime", "ppm", 50_000, 0, PPM, group="checkers"),
         Param("latency_tolerance", "Report tolerance: latency", "ppm", pct(30), 0, PPM, group="checkers"),
         Param("misreport_slash", "Misreport slash (share of bonded stake)", "ppm", pct(1), 0, pct(10), group="checkers"),
-        Param("jail_incorrect_reports", "Incorrect reports before jail", "count", 2, 1, 1_000, group="checkers"),
+        # A checker is jailed when its incorrect reports in the window exceed
+        # both a share of its judged reports and a minimum count (section 5):
+        # a fixed count alone jails busy checkers for ordinary noise.
+        Param("misreport_jail_share", "Misreport jail: share of judged reports", "ppm", pct(5), pct("0.1"), pct(50),
+              group="checkers"),
+        Param("misreport_jail_min", "Misreport jail: minimum incorrect reports", "count", 10, 1, 1_000, group="checkers"),
         Param("jail_window_epochs", "Incorrect-report window", "epochs", 7, 1, 1_000, group="checkers"),
         Param("jail_epochs", "Jail time", "epochs", 30, 1, 1_000, group="checkers"),
+        Param("incident_share", "Network incident: share of checkers jailed or nodes without consensus", "ppm",
+              333_333, pct(10), PPM, group="checkers"),
         Param("missed_jail_epochs", "Missed assignments before jail", "epochs", 3, 1, 100, group="checkers"),
         Param("unbonding_epochs", "Unbonding period", "epochs", 7, 1, 60, group="staking"),
         Param("commission_max_change", "Commission maximum change per epoch", "ppm", pct(1), 0, PPM, governable=False, group="staking"),

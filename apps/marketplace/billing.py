@@ -71,7 +71,15 @@ def _pct(ppm: int) -> str:
     return f"{whole}{'.' + frac_text if frac_text else ''}%"
 
 
-def settle_rentals(epoch: int) -> dict:
+def has_evidence(node: GpuNode, ne: NodeEpoch | None) -> bool:
+    """Whether a failed epoch is proven against the provider (PROTOCOL
+    section 7): a valid consensus that the node failed, or the provider's own
+    declaration (it took the node offline). Without either the renter is
+    refunded, but no SLA credit or downtime slash is taken."""
+    return (ne is not None and ne.valid) or node.status == NodeStatus.OFFLINE
+
+
+def settle_rentals(epoch: int, *, penalise: bool = True) -> dict:
     """Settle every rental billed in ``epoch``; returns the epoch's totals
     (micro-ATH): rental_fees, protocol_fees, refunds, sla_credits,
     collateral_slashed, plus counts of rentals and replacements."""
@@ -84,12 +92,12 @@ def settle_rentals(epoch: int) -> dict:
                 marker = RentalSettlement.objects.create(epoch=epoch)
         except IntegrityError:  # settled concurrently
             return RentalSettlement.objects.get(epoch=epoch).totals()
-        _settle(epoch, marker)
+        _settle(epoch, marker, penalise=penalise)
         marker.save()
         return marker.totals()
 
 
-def _settle(epoch: int, marker: RentalSettlement) -> None:
+def _settle(epoch: int, marker: RentalSettlement, *, penalise: bool) -> None:
     p = parameters.current(epoch)
     due = list(
         Rental.objects.filter(start_epoch__lte=epoch, end_epoch__gt=epoch, settled_through__lt=epoch)
@@ -155,8 +163,14 @@ def _settle(epoch: int, marker: RentalSettlement) -> None:
             continue
         new_incident = node.pk not in failed_before and node.pk not in slashed_now
         slashed_now.add(node.pk)
+        # No SLA credit or slash without evidence, nor in a network incident
+        # (PROTOCOL sections 5 and 7): the renter is refunded either way.
+        penalty = penalise and has_evidence(node, ne)
+        if not penalty:
+            charge.reason += ("; network incident: no SLA credit" if not penalise
+                              else "; no evidence against the provider: no SLA credit")
         if _refund_failed(epoch, p, rental, node, charge, renter_wallet, provider_wallet, pool, marker,
-                          new_incident=new_incident):
+                          new_incident=new_incident, penalty=penalty):
             dirty_nodes.add(node.pk)
         rental.settled_through = epoch
         fields = ["released", "refunded", "settled_through", "last_failure_epoch"]
@@ -186,12 +200,14 @@ def _settle(epoch: int, marker: RentalSettlement) -> None:
 
 
 def _refund_failed(epoch: int, p: dict, rental: Rental, node: GpuNode, charge: RentalCharge, renter_wallet: int,
-                   provider_wallet: int, pool, marker: RentalSettlement, *, new_incident: bool) -> bool:
-    """A failed epoch: the fee back to the renter plus the SLA credit from
-    the provider's collateral, and on a new incident the downtime slash.
-    Returns whether the node's collateral changed."""
+                   provider_wallet: int, pool, marker: RentalSettlement, *, new_incident: bool,
+                   penalty: bool) -> bool:
+    """A failed epoch: the fee back to the renter plus, when ``penalty``
+    (proven, and no network incident), the SLA credit from the provider's
+    collateral and on a new incident the downtime slash. Returns whether the
+    node's collateral changed."""
     reason, changed = charge.reason, False
-    credit = min(node.collateral, charge.charge * p["sla_credit"] // PPM)
+    credit = min(node.collateral, charge.charge * p["sla_credit"] // PPM) if penalty else 0
     charge.refunded, charge.sla_credit = charge.charge, credit
     legs = [
         ledger.Leg(renter_wallet, Bucket.ESCROWED, -charge.charge),
@@ -201,7 +217,7 @@ def _refund_failed(epoch: int, p: dict, rental: Rental, node: GpuNode, charge: R
         legs.append(ledger.Leg(provider_wallet, Bucket.COLLATERAL, -credit))
     tx = ledger.post(
         TxKind.RENTAL_REFUND, legs,
-        memo=f"Epoch {epoch}: {node.name} failed ({reason}); fee refunded + SLA credit",
+        memo=f"Epoch {epoch}: {node.name} failed ({reason}); fee refunded" + (" + SLA credit" if credit else ""),
         meta={"epoch": epoch, "rental": rental.pk, "node": node.pk, "sla_credit": credit},
     )
     charge.tx_height = tx.height
@@ -217,7 +233,7 @@ def _refund_failed(epoch: int, p: dict, rental: Rental, node: GpuNode, charge: R
             reason=f"SLA credit to the renter of rental #{rental.pk}: {reason}", rental=rental,
             tx_height=tx.height,
         )
-    amount = min(node.collateral, node.required_collateral * p["downtime_slash"] // PPM) if new_incident else 0
+    amount = min(node.collateral, node.required_collateral * p["downtime_slash"] // PPM) if new_incident and penalty else 0
     if amount:
         tx = ledger.post(
             TxKind.SLASH,

@@ -94,7 +94,11 @@ class AgentKey(AgentView):
 
 
 class AgentAssignments(AgentView):
-    """The nodes this checker must probe in the current (or a named) epoch."""
+    """The nodes this checker must probe in the current (or a named) epoch.
+
+    Read only: the scheduler fixes each epoch's round when the epoch starts.
+    Until it has, ``round_fixed`` is false and the list is empty; the agent
+    asks again shortly."""
 
     permission_classes = [IsCheckerAgent]
 
@@ -108,7 +112,6 @@ class AgentAssignments(AgentView):
             return Response({"detail": "epoch must be an integer."}, status=400)
         if number > current or number < 0:
             return Response({"detail": f"Epoch {number} has not started (current: {current})."}, status=400)
-        assignment.ensure_assignments(number)
         e = epochs.epoch(number)
         rows = (
             Assignment.objects.filter(epoch=number, checker=checker)
@@ -125,6 +128,7 @@ class AgentAssignments(AgentView):
                 "epoch_end": e.end,
                 "checker": checker.pk,
                 "checker_status": checker.status,
+                "round_fixed": assignment.round_fixed(number),
                 "assignments": [
                     {
                         "node": a.node_id,

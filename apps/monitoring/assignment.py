@@ -3,9 +3,10 @@
 For epoch ``e`` and node ``n`` every active checker ``c`` gets the score
 ``SHA-256("e:n:c")`` read as a big-endian integer; the ``R`` checkers with
 the highest scores are assigned. Anyone holding the list of checkers active
-when the epoch's assignments were fixed can recompute every pair. That list
-(and the checked nodes) is stored as the epoch's ``AssignmentRound`` when
-the rows are written; the page and the API publish it and re-derive the
+when the epoch's round was fixed can recompute every pair. The scheduler
+fixes each round once, when its epoch starts (``fix_round``); the lists of
+checkers and nodes are stored as the epoch's ``AssignmentRound`` with the
+rows; the page and the API publish it and re-derive the
 assignments from it.
 """
 
@@ -42,20 +43,27 @@ def choose(epoch: int, node_id: int, checker_ids: list[int], replication: int) -
     return heapq.nlargest(replication, checker_ids, key=key)
 
 
-def ensure_assignments(epoch: int) -> int:
-    """Fix the epoch's assignments the first time anyone asks (idempotent).
+def round_fixed(epoch: int) -> bool:
+    return AssignmentRound.objects.filter(epoch=epoch).exists()
 
-    Uses the checkers active and the nodes in a checked status at that
-    moment, publishes them as the epoch's ``AssignmentRound`` and writes the
-    rows in the same transaction; returns the number of assignment rows."""
-    if AssignmentRound.objects.filter(epoch=epoch).exists():
+
+def fix_round(epoch: int) -> int:
+    """Fix ``epoch``'s assignment round (idempotent; returns its row count).
+
+    The scheduler calls this when the epoch starts (PROTOCOL section 5),
+    never an agent: the round uses the checkers active and the nodes in a
+    checked status at that moment, so jailing and suspension decided by a
+    settlement take effect from the next round fixed after it. The
+    participants are published as the epoch's ``AssignmentRound`` with the
+    rows, in one transaction; a round with nobody in it is recorded too, so
+    an epoch's round is fixed exactly once whatever happens later (a
+    restarted scheduler finds it and fixes no second one)."""
+    if round_fixed(epoch):
         return Assignment.objects.filter(epoch=epoch).count()
     checker_ids = list(
         CheckerNode.objects.filter(status=CheckerStatus.ACTIVE).order_by("id").values_list("id", flat=True)
     )
     node_ids = list(GpuNode.objects.filter(status__in=CHECKED_STATUSES).order_by("id").values_list("id", flat=True))
-    if not checker_ids or not node_ids:
-        return 0
     replication = parameters.get("replication", epoch)
     rows = [
         Assignment(epoch=epoch, node_id=n, checker_id=c)

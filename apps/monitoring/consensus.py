@@ -81,6 +81,29 @@ def is_correct(report: dict, verdict: Verdict, uptime_tol: int, latency_tol: int
     return True
 
 
+def contradiction(report: dict) -> str | None:
+    """Why ``report`` contradicts itself, or ``None``.
+
+    What a checker measures follows from its own counts: a request can only
+    be answered over a connection that opened; a round trip, a GPU verdict
+    and GPU facts exist only when a request was answered. A signed report
+    that breaks one of these is false on its face: anyone can see it from
+    the report alone, no tolerance or consensus needed, and no node can
+    make an honest checker send one (unlike a spec or uptime disagreement,
+    which a hostile node can stage by answering checkers differently).
+    Such a report is incorrect whatever the tolerance (PROTOCOL section 5)."""
+    answered = report["task_ppm"] > 0
+    if report["task_ppm"] > report["uptime_ppm"]:
+        return "more requests answered than connections opened"
+    if (report["latency_ms"] is not None) != answered:
+        return "a round trip without an answer" if not answered else "answers without a round trip"
+    if (report["spec_ok"] is not None) != answered:
+        return "a GPU verdict without an answer" if not answered else "answers without a GPU verdict"
+    if not answered and (report.get("gpu_name_seen") or report.get("gpu_count_seen")):
+        return "GPU facts seen without an answer"
+    return None
+
+
 def judge(reports: list[dict], quorum: int, uptime_tol: int, latency_tol: int) -> tuple[Verdict, list[bool | None]]:
     """The consensus of ``reports`` and, for each report, whether it is
     correct (``None``: not judged).
@@ -136,7 +159,8 @@ def next_status(node_status: str, below: int, verdict: Verdict, p: dict) -> tupl
     return NodeStatus.DEGRADED, below
 
 
-REPORT_FIELDS = ("id", "node_id", "checker_id", "uptime_ppm", "task_ppm", "latency_ms", "spec_ok")
+REPORT_FIELDS = ("id", "node_id", "checker_id", "uptime_ppm", "task_ppm", "latency_ms", "spec_ok", "gpu_name_seen",
+                 "gpu_count_seen")
 
 
 def finalize(epoch: int) -> EpochConsensus | None:
@@ -182,11 +206,20 @@ def _apply(epoch: int, p: dict, marker: EpochConsensus) -> None:
     correct_count: dict[int, int] = defaultdict(int)
     incorrect_count: dict[int, int] = defaultdict(int)
     node_epochs, changed = [], []
+    contradicting: dict[int, int] = defaultdict(int)
     for node in nodes:
-        reports = by_node.get(node.pk, [])
+        reports = []
+        for r in by_node.get(node.pk, []):
+            delivered[r["checker_id"]] += 1
+            if contradiction(r):
+                # False on its face: incorrect, and no input to the consensus.
+                incorrect_ids.append(r["id"])
+                incorrect_count[r["checker_id"]] += 1
+                contradicting[r["checker_id"]] += 1
+            else:
+                reports.append(r)
         verdict, marks = judge(reports, p["report_quorum"], p["uptime_tolerance"], p["latency_tolerance"])
         for r, ok in zip(reports, marks):
-            delivered[r["checker_id"]] += 1
             if ok is not None:
                 (correct_ids if ok else incorrect_ids).append(r["id"])
                 (correct_count if ok else incorrect_count)[r["checker_id"]] += 1
@@ -219,7 +252,7 @@ def _apply(epoch: int, p: dict, marker: EpochConsensus) -> None:
         [
             CheckerEpoch(
                 epoch=epoch, checker_id=c, assigned=n, delivered=delivered[c],
-                correct=correct_count[c], incorrect=incorrect_count[c],
+                correct=correct_count[c], incorrect=incorrect_count[c], contradicting=contradicting[c],
             )
             for c, n in checker_assigned.items()
         ],
@@ -245,3 +278,48 @@ def close_finished(grace_seconds: float = 5.0, limit: int = 100) -> list[int]:
         set(Assignment.objects.filter(epoch__lt=cutoff).values_list("epoch", flat=True).distinct()) - done_before
     )[:limit]
     return [e for e in todo if finalize(e) is not None]
+
+
+def disagreements(epoch: int) -> dict:
+    """What the epoch's incorrect reports disagreed on and by how much: the
+    evidence a network incident records (PROTOCOL section 5). For each
+    measure, how many reports were out of tolerance on it, and the median
+    and largest distance from the consensus (uptime in ppm points, latency
+    in ms and in ppm of the consensus)."""
+    p = parameters.current(epoch)
+    verdicts = {
+        ne["node_id"]: ne
+        for ne in NodeEpoch.objects.filter(epoch=epoch, valid=True).values("node_id", "uptime_ppm", "latency_ms", "spec_ok")
+    }
+    uptime, latency, latency_rel, spec, presence, contradicting = [], [], [], 0, 0, 0
+    for r in CheckerReport.objects.filter(epoch=epoch, correct=False).values(*REPORT_FIELDS).iterator():
+        if contradiction(r):
+            contradicting += 1
+            continue
+        v = verdicts.get(r["node_id"])
+        if v is None:
+            continue
+        if abs(r["uptime_ppm"] - v["uptime_ppm"]) > p["uptime_tolerance"]:
+            uptime.append(abs(r["uptime_ppm"] - v["uptime_ppm"]))
+        if (r["spec_ok"] is None) != (v["spec_ok"] is None) or (r["latency_ms"] is None) != (v["latency_ms"] is None):
+            presence += 1
+        elif r["spec_ok"] is not None and r["spec_ok"] != v["spec_ok"]:
+            spec += 1
+        if r["latency_ms"] is not None and v["latency_ms"]:
+            diff = abs(r["latency_ms"] - v["latency_ms"])
+            if diff > LATENCY_NOISE_MS and diff * PPM > p["latency_tolerance"] * v["latency_ms"]:
+                latency.append(diff)
+                latency_rel.append(diff * PPM // v["latency_ms"])
+
+    def spread(values: list[int]) -> dict:
+        return {"reports": len(values), "median": median_low(values) if values else None,
+                "max": max(values) if values else None}
+
+    return {
+        "uptime_ppm": spread(uptime),
+        "latency_ms": spread(latency),
+        "latency_ppm_of_consensus": spread(latency_rel),
+        "spec": {"reports": spec},
+        "answered_vs_not": {"reports": presence},
+        "self_contradicting": {"reports": contradicting},
+    }

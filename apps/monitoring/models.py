@@ -116,6 +116,9 @@ class CheckerEpoch(models.Model):
     delivered = models.PositiveIntegerField(default=0)
     correct = models.PositiveIntegerField(default=0)
     incorrect = models.PositiveIntegerField(default=0)
+    # Of the incorrect: reports that contradict themselves (see
+    # consensus.contradiction), which jail at once, even in an incident.
+    contradicting = models.PositiveIntegerField(default=0)
 
     class Meta:
         ordering = ["-epoch", "checker_id"]
@@ -124,6 +127,10 @@ class CheckerEpoch(models.Model):
     @property
     def missed(self) -> int:
         return self.assigned - self.delivered
+
+    @property
+    def judged(self) -> int:
+        return self.correct + self.incorrect
 
 
 class EpochConsensus(models.Model):

@@ -1,7 +1,8 @@
 """Step 4: the epoch's emission (PROTOCOL section 7).
 
 Providers share their part by capacity weight x GPUs x consensus uptime;
-checkers share theirs by correct reports delivered. Shares round down; the
+checkers share theirs by correct reports delivered, in every round they were
+part of, even if a settlement jailed them since. Shares round down; the
 remainder goes to the dust account, so the reserve pays exactly what it
 says. All amounts are integer micro-ATH.
 """
@@ -9,8 +10,9 @@ says. All amounts are integer micro-ATH.
 from django.db.models import F
 
 from apps.core import ledger
-from apps.core.models import Account, Bucket, CheckerNode, CheckerStatus, ModuleAccount, TxKind
+from apps.core.models import Account, Bucket, CheckerNode, ModuleAccount, NodeStatus, TxKind
 from apps.monitoring.models import CheckerEpoch, NodeEpoch
+from apps.staking import services as staking
 
 from .models import LineKind, SettlementLine
 
@@ -42,9 +44,13 @@ def emission_budget(p: dict) -> dict:
 
 def pay_providers(epoch: int, pool: int, reserve: Account, lines: list) -> tuple[int, int, int]:
     """Returns (paid, dust, nodes_paid)."""
+    # A node suspended (or taken offline) before this epoch's consensus was
+    # still in the round fixed before that settlement, but earns nothing
+    # for any epoch after it (PROTOCOL section 3).
     rows = list(
         NodeEpoch.objects.filter(epoch=epoch, valid=True, uptime_ppm__gt=0, node__paused=False)
         .exclude(spec_ok=False)
+        .exclude(status_before__in=[NodeStatus.SUSPENDED, NodeStatus.OFFLINE])
         .annotate(weight=F("node__gpu_model__capacity_weight") * F("node__gpu_count"))
         .values("node_id", "node__provider_id", "node__gpu_count", "weight", "uptime_ppm", "node__name")
     )
@@ -82,13 +88,10 @@ def pay_checkers(epoch: int, pool: int, reserve: Account, lines: list) -> tuple[
     """Returns (paid, dust, checkers_paid); each checker's reward goes
     through staking's lazy distribution (commission, then the index), all
     checkers in one posting. The rounding remainder goes to the dust
-    account; a share nobody can receive (no stake bonded before the epoch)
-    stays in the reserve."""
-    from apps.staking import services as staking
-
+    account. A checker jailed since its round was fixed is still paid for
+    the correct reports it delivered in it."""
     rows = list(
         CheckerEpoch.objects.filter(epoch=epoch, correct__gt=0)
-        .exclude(checker__status=CheckerStatus.JAILED)
         .values("checker_id", "correct", "delivered", "assigned")
     )
     amounts, remainder = split(pool, {r["checker_id"]: r["correct"] for r in rows})
@@ -100,8 +103,7 @@ def pay_checkers(epoch: int, pool: int, reserve: Account, lines: list) -> tuple[
     )
     by_id = {r["checker_id"]: r for r in rows}
     # One posting for every checker (commission to operators, the rest to the
-    # rewards pool); a checker with no stake bonded before the epoch has
-    # nobody to pay, and its share stays in the reserve.
+    # rewards pool for the stake bonded when the round was fixed).
     periods, _refused = staking.distribute_many({c: a for c, a in amounts.items() if a}, epoch, reserve,
                                                 memo=f"Epoch {epoch}: checker rewards")
     paid = sum(p.reward for p in periods.values())

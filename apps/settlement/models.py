@@ -29,6 +29,7 @@ class EpochSettlement(models.Model):
     nodes_valid = models.PositiveIntegerField(default=0)
     breaches = models.PositiveIntegerField(default=0)
     jailed = models.PositiveIntegerField(default=0)
+    incident = models.BooleanField(default=False, help_text="a network incident (see NetworkIncident)")
     unbonded = models.BigIntegerField(default=0)
     proposals_tallied = models.PositiveIntegerField(default=0)
 
@@ -47,6 +48,7 @@ class LineKind(models.TextChoices):
     CHECKER_SLASH = "checker_slash", "Checker misreport slash"
     CHECKER_JAIL = "checker_jail", "Checker jailed"
     SLA_BREACH = "sla_breach", "SLA breach"
+    NETWORK_INCIDENT = "network_incident", "Network incident"
 
 
 class SettlementLine(models.Model):
@@ -65,6 +67,31 @@ class SettlementLine(models.Model):
         ordering = ["epoch", "kind", "id"]
         indexes = [models.Index(fields=["account", "epoch"]), models.Index(fields=["node", "epoch"]),
                    models.Index(fields=["checker", "epoch"])]
+
+
+class NetworkIncident(models.Model):
+    """An epoch whose faults were the network's, not the checkers'
+    (PROTOCOL section 5): more than ``incident_share`` of the round's
+    checkers would have been jailed, or of its nodes had no valid
+    consensus. Nobody was slashed or jailed for measurements that epoch
+    (self-contradicting reports excepted); what consensus supported was paid.
+    ``evidence`` holds the counts and what the incorrect reports disagreed
+    on, and by how much."""
+
+    epoch = models.BigIntegerField(unique=True)
+    checkers_active = models.PositiveIntegerField(default=0)
+    checkers_would_be_jailed = models.PositiveIntegerField(default=0)
+    nodes_in_round = models.PositiveIntegerField(default=0)
+    nodes_without_consensus = models.PositiveIntegerField(default=0)
+    summary = models.CharField(max_length=300)
+    evidence = models.JSONField(default=dict)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-epoch"]
+
+    def __str__(self):
+        return f"incident in epoch {self.epoch}"
 
 
 class SchedulerLease(models.Model):

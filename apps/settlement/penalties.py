@@ -1,13 +1,28 @@
 """Steps 3 and 5: collateral slashing for false specs, and checker
-penalties for misreports and missed assignments (PROTOCOL sections 4, 5)."""
+penalties for misreports and missed assignments (PROTOCOL sections 4, 5).
+
+Checker penalties are decided in two parts. ``assess`` reads the epoch's
+consensus and says who the rules would jail and whether the epoch is a
+network incident (more than ``incident_share`` of the round's checkers
+would be jailed, or of its nodes went without consensus): a fault that
+hits that many at once is the network's (a busy host, a partition), not
+the checkers'. ``checker_penalties`` then acts on it: in an incident only
+reports that contradict themselves are punished; otherwise misreports by
+rate and missed-assignment streaks too. Incident epochs count towards no
+later window or streak either.
+"""
+
+from dataclasses import dataclass, field
 
 from django.db.models import Sum
 
-from apps.core import bulk, ledger
+from apps.core import bulk, ledger, parameters
 from apps.core.models import Account, Bucket, CheckerNode, CheckerStatus, GpuNode, ModuleAccount, TxKind
-from apps.monitoring.models import CheckerEpoch, NodeEpoch
+from apps.monitoring import consensus
+from apps.monitoring.models import AssignmentRound, CheckerEpoch, NodeEpoch
+from apps.staking import services as staking
 
-from .models import LineKind, SettlementLine
+from .models import LineKind, NetworkIncident, SettlementLine
 
 PPM = 1_000_000
 
@@ -42,51 +57,168 @@ def slash_false_specs(epoch: int, p: dict, lines: list) -> int:
     return total
 
 
-def checker_penalties(epoch: int, p: dict, lines: list) -> tuple[int, int]:
-    """Misreports: ``jail_incorrect_reports`` or more incorrect reports within
-    ``jail_window_epochs`` slash ``misreport_slash`` of the stake behind the
-    checker and jail it. Missed assignments in ``missed_jail_epochs``
-    consecutive epochs jail it (no slash: it earned nothing already).
-    Returns (stake slashed, checkers jailed)."""
-    from apps.staking import services as staking
+@dataclass
+class Misreport:
+    checker_id: int
+    incorrect: int
+    judged: int
+    window_start: int
 
+
+@dataclass
+class Assessment:
+    """Who the rules would jail for ``epoch``, and whether it is an incident."""
+
+    epoch: int
+    checkers_active: int = 0
+    nodes_in_round: int = 0
+    nodes_without_consensus: int = 0
+    # checker id -> its self-contradicting reports this epoch (jailed always)
+    contradicting: dict[int, int] = field(default_factory=dict)
+    misreports: list[Misreport] = field(default_factory=list)
+    missed: list[int] = field(default_factory=list)
+    incident: bool = False
+    evidence: dict = field(default_factory=dict)
+
+    @property
+    def would_jail(self) -> set[int]:
+        return set(self.contradicting) | {m.checker_id for m in self.misreports} | set(self.missed)
+
+
+def rate_exceeded(incorrect: int, judged: int, p: dict) -> bool:
+    """Whether ``incorrect`` of ``judged`` reports exceed both the share
+    and the minimum count (exact integer comparison, no rounding)."""
+    return incorrect >= p["misreport_jail_min"] and incorrect * PPM > p["misreport_jail_share"] * judged
+
+
+def misreports_by_rate(epoch: int, p: dict, exclude_epochs: set[int]) -> list[Misreport]:
+    """Active checkers whose incorrect reports in the window exceed both
+    ``misreport_jail_share`` of their judged reports and
+    ``misreport_jail_min`` (PROTOCOL section 5), and who misreported in
+    ``epoch`` itself (one penalty per offence)."""
     window_start = epoch - p["jail_window_epochs"] + 1
-    offenders = (
+    rows = (
         CheckerEpoch.objects.filter(epoch__gte=window_start, epoch__lte=epoch, checker__status=CheckerStatus.ACTIVE)
+        .exclude(epoch__in=sorted(exclude_epochs))
         .values("checker_id")
-        .annotate(incorrect=Sum("incorrect"))
-        .filter(incorrect__gte=p["jail_incorrect_reports"])
+        .annotate(incorrect=Sum("incorrect"), correct=Sum("correct"))
+        .filter(incorrect__gte=p["misreport_jail_min"])
     )
-    # Only checkers that misreported in this very epoch: one penalty per offence.
     this_epoch = set(CheckerEpoch.objects.filter(epoch=epoch, incorrect__gt=0).values_list("checker_id", flat=True))
-    slashed, jailed = 0, 0
-    for row in offenders:
-        if row["checker_id"] not in this_epoch:
-            continue
-        checker = CheckerNode.objects.get(pk=row["checker_id"])
-        reason = f"{row['incorrect']} incorrect reports in epochs {window_start}..{epoch}"
-        event = staking.slash_checker(checker, p["misreport_slash"], epoch, reason, epoch=epoch)
-        amount = event.total_amount
-        slashed += amount
-        staking.jail(checker, reason, epoch=epoch)
-        jailed += 1
-        lines.append(SettlementLine(epoch=epoch, kind=LineKind.CHECKER_SLASH, checker=checker, amount=-amount,
-                                    reason=reason, details={"incorrect_in_window": row["incorrect"]}))
+    found = []
+    for row in rows.order_by("checker_id"):
+        judged = row["incorrect"] + row["correct"]
+        # incorrect / judged > share, in integers.
+        if row["checker_id"] in this_epoch and rate_exceeded(row["incorrect"], judged, p):
+            found.append(Misreport(row["checker_id"], row["incorrect"], judged, window_start))
+    return found
 
-    streak = p["missed_jail_epochs"]
-    recent = CheckerEpoch.objects.filter(epoch__gt=epoch - streak, epoch__lte=epoch, checker__status=CheckerStatus.ACTIVE)
-    missed_epochs: dict[int, int] = {}
-    for checker_id, assigned, delivered in recent.values_list("checker_id", "assigned", "delivered"):
+
+def missed_streaks(epoch: int, p: dict, exclude_epochs: set[int]) -> list[int]:
+    """Active checkers that missed assignments in each of the last
+    ``missed_jail_epochs`` epochs that were not incidents, ``epoch`` included."""
+    streak, window, e = p["missed_jail_epochs"], [], epoch
+    while len(window) < streak and e >= 0 and e > epoch - 10 * streak:
+        if e not in exclude_epochs:
+            window.append(e)
+        e -= 1
+    if len(window) < streak:
+        return []
+    missed: dict[int, int] = {}
+    rows = CheckerEpoch.objects.filter(epoch__in=window, checker__status=CheckerStatus.ACTIVE)
+    for checker_id, assigned, delivered in rows.values_list("checker_id", "assigned", "delivered"):
         if delivered < assigned:
-            missed_epochs[checker_id] = missed_epochs.get(checker_id, 0) + 1
-    for checker_id, count in missed_epochs.items():
-        if count < streak:
-            continue
+            missed[checker_id] = missed.get(checker_id, 0) + 1
+    return sorted(c for c, n in missed.items() if n == streak)
+
+
+def assess(epoch: int, p: dict) -> Assessment:
+    """Read ``epoch``'s consensus and decide what the checker rules would do."""
+    a = Assessment(epoch=epoch)
+    published = AssignmentRound.objects.filter(epoch=epoch).values_list("checker_ids", "node_ids").first()
+    if published is not None:
+        a.checkers_active, a.nodes_in_round = len(published[0]), len(published[1])
+    a.nodes_without_consensus = NodeEpoch.objects.filter(epoch=epoch, assigned__gt=0, valid=False).count()
+    a.contradicting = dict(
+        CheckerEpoch.objects.filter(epoch=epoch, contradicting__gt=0).values_list("checker_id", "contradicting")
+    )
+    horizon = epoch - 10 * max(p["jail_window_epochs"], p["missed_jail_epochs"])
+    before = set(NetworkIncident.objects.filter(epoch__lt=epoch, epoch__gte=horizon).values_list("epoch", flat=True))
+    a.misreports = [m for m in misreports_by_rate(epoch, p, before) if m.checker_id not in a.contradicting]
+    a.missed = [c for c in missed_streaks(epoch, p, before) if c not in a.contradicting]
+    share = p["incident_share"]
+    jailed_share = len(a.would_jail) * PPM > share * a.checkers_active if a.checkers_active else False
+    unjudged_share = a.nodes_without_consensus * PPM > share * a.nodes_in_round if a.nodes_in_round else False
+    a.incident = jailed_share or unjudged_share
+    if a.incident:
+        a.evidence = {
+            "checkers_active": a.checkers_active,
+            "checkers_would_be_jailed": len(a.would_jail),
+            "for_misreports": len(a.misreports),
+            "for_missed_assignments": len(a.missed),
+            "self_contradicting": len(a.contradicting),
+            "nodes_in_round": a.nodes_in_round,
+            "nodes_without_consensus": a.nodes_without_consensus,
+            "threshold_ppm": share,
+            "trigger": [t for t, hit in (("checkers", jailed_share), ("consensus", unjudged_share)) if hit],
+            "disagreements": consensus.disagreements(epoch),
+        }
+    return a
+
+
+def record_incident(a: Assessment, lines: list) -> NetworkIncident | None:
+    if not a.incident:
+        return None
+    ev = a.evidence
+    parts = []
+    if "checkers" in ev["trigger"]:
+        parts.append(f"{ev['checkers_would_be_jailed']} of {ev['checkers_active']} checkers would have been jailed")
+    if "consensus" in ev["trigger"]:
+        parts.append(f"{ev['nodes_without_consensus']} of {ev['nodes_in_round']} nodes had no valid consensus")
+    summary = "Network incident: " + " and ".join(parts) + "; no checker slashed or jailed for noise this epoch"
+    incident = NetworkIncident.objects.create(
+        epoch=a.epoch, checkers_active=a.checkers_active, checkers_would_be_jailed=len(a.would_jail),
+        nodes_in_round=a.nodes_in_round, nodes_without_consensus=a.nodes_without_consensus,
+        summary=summary[:300], evidence=ev,
+    )
+    lines.append(SettlementLine(epoch=a.epoch, kind=LineKind.NETWORK_INCIDENT, amount=0, reason=summary[:300],
+                                details=ev))
+    return incident
+
+
+def checker_penalties(epoch: int, p: dict, lines: list, a: Assessment) -> tuple[int, int]:
+    """Slash ``misreport_slash`` of the stake behind each misreporting
+    checker and jail it; jail (no slash: it earned nothing already) each
+    checker on a missed-assignment streak. In an incident, only
+    self-contradicting reports are punished. Returns (stake slashed,
+    checkers jailed)."""
+    slashed, jailed = 0, 0
+
+    def punish(checker_id: int, reason: str, details: dict, slash: bool) -> None:
+        nonlocal slashed, jailed
         checker = CheckerNode.objects.get(pk=checker_id)
         if checker.status != CheckerStatus.ACTIVE:
-            continue
-        reason = f"missed assignments in {streak} consecutive epochs"
+            return
+        amount = 0
+        if slash:
+            amount = staking.slash_checker(checker, p["misreport_slash"], epoch, reason, epoch=epoch).total_amount
+            slashed += amount
         staking.jail(checker, reason, epoch=epoch)
         jailed += 1
-        lines.append(SettlementLine(epoch=epoch, kind=LineKind.CHECKER_JAIL, checker=checker, amount=0, reason=reason))
+        kind = LineKind.CHECKER_SLASH if slash else LineKind.CHECKER_JAIL
+        lines.append(SettlementLine(epoch=epoch, kind=kind, checker=checker, amount=-amount, reason=reason[:300],
+                                    details=details))
+
+    for checker_id, count in sorted(a.contradicting.items()):
+        punish(checker_id, f"{count} self-contradicting report{'s' if count != 1 else ''} in epoch {epoch}",
+               {"contradicting": count}, slash=True)
+    if a.incident:
+        return slashed, jailed
+    for m in a.misreports:
+        reason = (f"{m.incorrect} incorrect of {m.judged} judged reports in epochs {m.window_start}..{epoch} "
+                  f"(over {parameters.definition('misreport_jail_share').format(p['misreport_jail_share'])} "
+                  f"and at least {p['misreport_jail_min']})")
+        punish(m.checker_id, reason, {"incorrect_in_window": m.incorrect, "judged_in_window": m.judged}, slash=True)
+    for checker_id in a.missed:
+        punish(checker_id, f"missed assignments in {p['missed_jail_epochs']} consecutive epochs", {}, slash=False)
     return slashed, jailed

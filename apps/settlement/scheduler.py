@@ -45,6 +45,8 @@ def release(holder: str) -> None:
 
 
 def tick(log_line=print) -> list:
+    # The round first: it must never wait for a settlement (PROTOCOL section 5).
+    services.fix_current_round()
     reports = services.settle_due()
     for r in reports:
         log_line(f"settled epoch {r.epoch}: emission {r.emission} uATH, {r.nodes_paid} nodes and "
@@ -54,6 +56,19 @@ def tick(log_line=print) -> list:
         if any(pruned.values()):
             log_line(f"pruned {pruned}")
     return reports
+
+
+def _seconds_to_next_duty() -> float:
+    """Until just after the next epoch boundary (fix its round) or the end
+    of the current epoch's settlement grace (settle the epoch before),
+    whichever comes first."""
+    current = epochs.current()
+    now = timezone.now()
+    grace = timedelta(seconds=services.grace_seconds_default())
+    duties = [current.end + timedelta(seconds=0.05)]
+    if now < current.start + grace:
+        duties.append(current.start + grace + timedelta(seconds=0.5))
+    return max(0.05, min((d - now).total_seconds() for d in duties))
 
 
 def run(stop, log_line=print, poll: float = 1.0):
@@ -73,10 +88,7 @@ def run(stop, log_line=print, poll: float = 1.0):
                     tick(log_line)
             except Exception:
                 log.exception("scheduler tick failed; retrying")
-            # Wake shortly after the next boundary (plus the settlement grace).
-            current = epochs.current()
-            wake = (current.end - timezone.now()).total_seconds() + services.grace_seconds_default() + 0.5
-            deadline = time.monotonic() + min(max(wake, poll), ttl / 3)
+            deadline = time.monotonic() + min(_seconds_to_next_duty(), ttl / 3)
             while not stop() and time.monotonic() < deadline:
                 time.sleep(min(poll, max(0.0, deadline - time.monotonic())))
     finally:

@@ -18,9 +18,12 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from apps.core import epochs, events, parameters
-from apps.core.models import ChainHead
-from apps.monitoring import consensus
+from apps.core.models import CHECKED_STATUSES, ChainHead
+from apps.governance import services as governance
+from apps.marketplace.services import settle_rentals
+from apps.monitoring import assignment, consensus
 from apps.monitoring.models import NodeEpoch
+from apps.staking import services as staking
 
 from . import emission, penalties
 from .models import EpochSettlement, LineKind, SettlementLine
@@ -63,13 +66,22 @@ def settle(epoch: int, progress: Callable[[str], None] | None = None) -> EpochSe
             report.nodes_valid = valid.count()
             _pause_for_fault_tests("consensus")
 
+            # Whether this epoch's faults were the network's (decided from
+            # the consensus alone, before anyone is paid or penalised).
+            assessment = penalties.assess(epoch, p)
+            penalties.record_incident(assessment, lines)
+
             step("rentals")
-            _settle_rentals(epoch, report)
+            _settle_rentals(epoch, report, penalise=not assessment.incident)
             _pause_for_fault_tests("rentals")
 
             step("sla")
             report.collateral_slashed += penalties.slash_false_specs(epoch, p, lines)
-            breaches = list(valid.filter(status_after__in=["degraded", "suspended"]).select_related("node"))
+            # Only nodes this epoch's consensus judged while they were in a
+            # checked status: a node suspended by an earlier settlement (still
+            # in the round fixed before it) is not breached again.
+            breaches = list(valid.filter(status_before__in=CHECKED_STATUSES,
+                                         status_after__in=["degraded", "suspended"]).select_related("node"))
             report.breaches = len(breaches)
             for b in breaches:
                 lines.append(SettlementLine(
@@ -94,16 +106,13 @@ def settle(epoch: int, progress: Callable[[str], None] | None = None) -> EpochSe
             _pause_for_fault_tests("emission")
 
             step("checkers")
-            report.stake_slashed, report.jailed = penalties.checker_penalties(epoch, p, lines)
+            report.stake_slashed, report.jailed = penalties.checker_penalties(epoch, p, lines, assessment)
+            report.incident = assessment.incident
 
             step("unbonding")
-            from apps.staking import services as staking
-
             _, report.unbonded = staking.mature_unbonding(epoch + 1)
 
             step("governance")
-            from apps.governance import services as governance
-
             report.proposals_tallied = len(governance.tally_due() or [])
 
             SettlementLine.objects.bulk_create(lines, batch_size=1000)
@@ -116,10 +125,8 @@ def settle(epoch: int, progress: Callable[[str], None] | None = None) -> EpochSe
         raise
 
 
-def _settle_rentals(epoch: int, report: EpochSettlement) -> None:
-    from apps.marketplace.services import settle_rentals
-
-    totals = settle_rentals(epoch)
+def _settle_rentals(epoch: int, report: EpochSettlement, *, penalise: bool) -> None:
+    totals = settle_rentals(epoch, penalise=penalise)
     for field in ("rental_fees", "protocol_fees", "refunds", "sla_credits", "collateral_slashed"):
         setattr(report, field, getattr(report, field) + int(totals.get(field, 0)))
 
@@ -140,7 +147,18 @@ def due_epochs(now=None, grace_seconds: float | None = None) -> list[int]:
     return [e for e in range(start, last_finished + 1) if e not in settled]
 
 
+def fix_current_round() -> int:
+    """Fix the current epoch's assignment round if nobody has yet."""
+    try:
+        return assignment.fix_round(epochs.current_number())
+    except LookupError:  # no genesis yet
+        return 0
+
+
 def settle_due(progress=None, limit: int | None = None) -> list[EpochSettlement]:
+    """Settle every due epoch, oldest first; the current round is fixed
+    first, so jailing and suspension decided here wait for the next one."""
+    fix_current_round()
     reports = []
     for e in due_epochs()[:limit]:
         try:

@@ -16,9 +16,12 @@ Rewards (lazy, Cosmos F1 style, by epoch)
     ``distribute`` adds ``delegators' share x SCALE // eligible stake`` to the
     checker's cumulative ratio and records a :class:`RewardPeriod`; it never
     reads delegations, so it costs the same for ten delegators or a million.
-    A delegation (lot) bonded in epoch *s* earns from distributions for
-    epochs after *s* only: stake bonded during an epoch, or after it ended but
-    before it was settled, gets nothing of that epoch's reward. Stake that
+    A delegation (lot) dated epoch *s* earns from distributions for epochs
+    after *s* only. A lot is dated the epoch it was bonded in, or the one
+    before if the scheduler had not yet fixed that epoch's assignment round
+    (see ``_bonding_epoch``): an epoch's reward is shared by the stake bonded
+    when its round was fixed, so stake bonded later in an epoch, or after it
+    ended but before it was settled, gets nothing of that epoch's reward. Stake that
     leaves before an epoch is settled forfeits that epoch's reward (it stays
     slashable for it while unbonding).
 
@@ -48,6 +51,7 @@ from apps.accounts.services import open_wallet
 from apps.core import bulk, epochs, ledger, parameters
 from apps.core.amounts import format_uath
 from apps.core.models import Account, Bucket, ChainHead, CheckerNode, CheckerStatus, ModuleAccount, TxKind
+from apps.monitoring import assignment
 
 from .models import (
     CommissionChange,
@@ -115,6 +119,16 @@ def _lock_state(checker: CheckerNode) -> StakingState:
 
 def _operator_account_id(checker: CheckerNode) -> int:
     return open_wallet(checker.operator).pk
+
+
+def _bonding_epoch(e: int) -> int:
+    """The epoch a lot bonded now in epoch ``e`` is dated to. The stake that
+    shares an epoch's reward is the stake bonded when its assignment round
+    was fixed (PROTOCOL section 6): stake bonded before the scheduler fixed
+    round ``e`` (at genesis, or while the scheduler was down) earns from
+    ``e`` itself, so it is dated ``e - 1``; stake bonded after earns from
+    ``e + 1``."""
+    return e if assignment.round_fixed(e) else e - 1
 
 
 def _check_amount(amount) -> int:
@@ -418,7 +432,7 @@ def activate_checker(
         )
         state = StakingState.objects.create(checker=checker)
         pair = _Pair(wallet.pk, checker, state, [])
-        pair.add(self_stake, e)
+        pair.add(self_stake, _bonding_epoch(e))
         ledger.move(wallet, Bucket.AVAILABLE, Bucket.BONDED, self_stake, kind=TxKind.DELEGATE,
                     memo=f"Self-stake for checker {name}", meta={"checker": checker.pk, "epoch": e}, actor=operator)
         _write([pair])
@@ -541,7 +555,7 @@ def delegate(user, checker: CheckerNode, amount: int, *, epoch: int | None = Non
         state = _lock_state(checker)
         pair = _load_pairs(checker, state, [wallet.pk])[wallet.pk]
         pair.settle({})
-        pair.add(amount, e)
+        pair.add(amount, _bonding_epoch(e))
         tx = ledger.move(wallet, Bucket.AVAILABLE, Bucket.BONDED, amount, kind=TxKind.DELEGATE,
                          memo=f"Delegated to {checker.name}", meta={"checker": checker.pk, "epoch": e}, actor=user)
         _write([pair])
@@ -622,7 +636,7 @@ def redelegate(user, src: CheckerNode, dst: CheckerNode, amount: int, *, epoch: 
         src_pair.settle({})
         dst_pair.settle({})
         payout = src_pair.take(amount)
-        dst_pair.add(amount, e)
+        dst_pair.add(amount, _bonding_epoch(e))
         _write([src_pair, dst_pair])
         red = Redelegation.objects.create(
             delegator=wallet, src=src, dst=dst, amount=amount, creation_epoch=e,
@@ -678,8 +692,8 @@ def distribute(checker: CheckerNode, amount: int, epoch: int, source_account: Ac
 
     One distribution per checker and epoch, in epoch order: a second call for
     the same or an earlier epoch raises :class:`AlreadyDistributed`, so a
-    re-run of settlement pays once. Raises :class:`StakingError` if no stake
-    was bonded before ``epoch`` (nobody to pay)."""
+    re-run of settlement pays once. If none of the stake that backed the
+    epoch's round is left, the whole reward goes to the operator."""
     paid, refused = distribute_many({checker.pk: amount}, epoch, source_account, memo=memo, actor=actor)
     if checker.pk in refused:
         raise refused[checker.pk]
@@ -693,8 +707,8 @@ def distribute_many(
     as settlement pays them: the same rule for each, in one posting and a
     fixed number of queries however many checkers there are. Returns the
     reward periods of those paid and, for each checker refused (already paid
-    for this epoch, or no stake bonded before it), the reason; a refused
-    checker's amount stays with ``source_account``."""
+    for this epoch), the reason; a refused checker's amount stays with
+    ``source_account``."""
     for amount in rewards.values():
         _check_amount(amount)
     epoch = int(epoch)
@@ -724,16 +738,19 @@ def distribute_many(
                     f"{checker.name} was already paid for epoch {state.last_epoch}; rewards go out once per epoch, in order."
                 )
                 continue
-            eligible = checker.total_stake - (not_yet.get(checker_id) or 0)
-            if eligible <= 0:
-                refused[checker_id] = StakingError(f"{checker.name} had no stake bonded before epoch {epoch}.")
-                continue
+            eligible = max(0, checker.total_stake - (not_yet.get(checker_id) or 0))
             rate = checker.commission_rate
             commission = amount * rate // PPM
+            if not eligible:
+                # Every lot that backed the round has left since: the earned
+                # reward still goes to someone, all of it to the operator
+                # (PROTOCOL section 6: never left unpaid in the reserve).
+                commission = amount
             share = amount - commission
-            step = share * SCALE // eligible
-            state.remainder_scaled += share * SCALE - step * eligible
-            state.cumulative_ratio += step
+            if share:
+                step = share * SCALE // eligible
+                state.remainder_scaled += share * SCALE - step * eligible
+                state.cumulative_ratio += step
             state.rewards_outstanding += share
             dust, state.remainder_scaled = divmod(state.remainder_scaled, SCALE)
             state.rewards_outstanding -= dust

@@ -202,9 +202,36 @@ def test_settle_runs_inside_the_callers_transaction(clock, node, renter):
     assert settle_rentals(10)["rental_fees"] == PER_EPOCH  # and a later real run still pays
 
 
-def test_suspended_node_without_consensus_is_a_failure(clock, node, renter):
+def test_suspended_node_without_consensus_refunds_without_sla_credit(clock, node, renter):
+    """No evidence (no valid consensus, no declaration by the provider): the
+    renter is refunded, but the provider's collateral is not touched."""
     rentals.rent(renter, node.pk, mode=RentalMode.RESERVED, epochs_=3, image=IMAGE)
     GpuNode.objects.filter(pk=node.pk).update(status="suspended")
+    collateral = open_wallet(node.provider).collateral
     totals = settle_rentals(10)
-    assert totals["refunds"] == PER_EPOCH and totals["collateral_slashed"] == DOWNTIME
+    assert totals["refunds"] == PER_EPOCH
+    assert (totals["sla_credits"], totals["collateral_slashed"]) == (0, 0)
+    assert open_wallet(node.provider).collateral == collateral
+    assert not CollateralSlash.objects.exists()
+    charge = RentalCharge.objects.get()
+    assert (charge.outcome, charge.sla_credit) == (ChargeOutcome.FAILED, 0)
+    assert "no evidence" in charge.reason
     assert Rental.objects.get().status == RentalStatus.ACTIVE
+    assert verify_ledger().ok
+
+
+def test_offline_node_is_the_providers_own_declaration(clock, node, renter):
+    """A node its provider took offline failed by their own word: SLA credit
+    and the downtime slash apply without a consensus."""
+    rentals.rent(renter, node.pk, mode=RentalMode.RESERVED, epochs_=3, image=IMAGE)
+    GpuNode.objects.filter(pk=node.pk).update(status="offline")
+    totals = settle_rentals(10)
+    assert (totals["refunds"], totals["sla_credits"], totals["collateral_slashed"]) == (PER_EPOCH, CREDIT, DOWNTIME)
+
+
+def test_network_incident_refunds_without_penalising_the_provider(clock, node, renter):
+    rentals.rent(renter, node.pk, mode=RentalMode.RESERVED, epochs_=3, image=IMAGE)
+    consensus(node, 10, uptime=500_000)
+    totals = settle_rentals(10, penalise=False)
+    assert (totals["refunds"], totals["sla_credits"], totals["collateral_slashed"]) == (PER_EPOCH, 0, 0)
+    assert "network incident" in RentalCharge.objects.get().reason

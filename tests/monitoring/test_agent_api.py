@@ -30,7 +30,7 @@ def net(genesis):
         key = signing.new_key()
         assert agent(token).post("/api/agent/key/", {"public_key": signing.public_hex(key)}, format="json").status_code == 200
         keys[checker.pk] = key
-    assignment.ensure_assignments(0)
+    assignment.fix_round(0)
     return {"node": node, "node_token": node_token, "other_node": other_node, "other_token": other_token,
             "checkers": checkers, "keys": keys}
 

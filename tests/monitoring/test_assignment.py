@@ -26,15 +26,15 @@ def test_assignments_recompute_independently(genesis):
     suspended.status = NodeStatus.SUSPENDED
     suspended.save()
 
-    assert assignment.ensure_assignments(5) == 8 * 3
-    assert assignment.ensure_assignments(5) == 8 * 3  # idempotent
+    assert assignment.fix_round(5) == 8 * 3
+    assert assignment.fix_round(5) == 8 * 3  # idempotent
     active_ids = [c.pk for c in checkers]
     for node in nodes:
         stored = set(Assignment.objects.filter(epoch=5, node=node).values_list("checker_id", flat=True))
         assert stored == independent_choice(5, node.pk, active_ids, 3)
     assert not Assignment.objects.filter(node=suspended).exists()
     # A different epoch reshuffles (with overwhelming probability for 8 nodes).
-    assignment.ensure_assignments(6)
+    assignment.fix_round(6)
     assert set(Assignment.objects.filter(epoch=6).values_list("node_id", "checker_id")) != set(
         Assignment.objects.filter(epoch=5).values_list("node_id", "checker_id")
     )
@@ -47,7 +47,7 @@ def test_verify_detects_every_forged_assignment(genesis):
     so a participant list read back from the rows would hide the forgery)."""
     nodes = [make_node()[0] for _ in range(3)]
     checkers = [make_checker()[0].pk for _ in range(5)]
-    assignment.ensure_assignments(1)
+    assignment.fix_round(1)
     assert assignment.verify(1)["ok"]
     for row in list(Assignment.objects.filter(epoch=1)):
         original = row.checker_id
@@ -66,12 +66,12 @@ def test_verify_detects_every_forged_assignment(genesis):
 def test_verify_detects_removed_and_foreign_rows(genesis):
     nodes = [make_node()[0] for _ in range(3)]
     [make_checker() for _ in range(4)]
-    assignment.ensure_assignments(2)
+    assignment.fix_round(2)
     Assignment.objects.filter(epoch=2, node=nodes[1]).delete()
     assert assignment.verify(2)["mismatches"] == [nodes[1].pk]
 
     late, _ = make_node()  # registered after the round was fixed
-    assert assignment.ensure_assignments(2) == 2 * 3  # the round is not redrawn
+    assert assignment.fix_round(2) == 2 * 3  # the round is not redrawn
     checker = Assignment.objects.filter(epoch=2).first().checker_id
     Assignment.objects.create(epoch=2, node=late, checker_id=checker)
     assert late.pk in assignment.verify(2)["mismatches"]
@@ -89,7 +89,7 @@ def test_rows_without_a_published_round_do_not_verify(genesis):
 def test_assignment_page_and_api_show_the_verification(client, genesis):
     make_node()
     [make_checker() for _ in range(3)]
-    assignment.ensure_assignments(0)
+    assignment.fix_round(0)
     body = client.get("/monitoring/assignments/?epoch=0").content.decode()
     assert "recompute exactly" in body
     data = client.get("/api/monitoring/assignments/0/verify/").json()

@@ -107,8 +107,11 @@ def test_false_spec_suspends_and_no_quorum_changes_nothing():
 
 
 def _report(epoch, node, checker, **values):
-    fields = {"probes": 10, "uptime_ppm": 1_000_000, "task_ppm": 1_000_000, "latency_ms": 30, "spec_ok": True,
-              "gpu_name_seen": node.gpu_model.name, "gpu_count_seen": node.gpu_count, **values}
+    # Honest by default: every connection answered, GPU facts only in an answer.
+    values.setdefault("task_ppm", values.get("uptime_ppm", 1_000_000))
+    fields = {"probes": 10, "uptime_ppm": 1_000_000, "latency_ms": 30, "spec_ok": True,
+              "gpu_name_seen": node.gpu_model.name if values["task_ppm"] else "",
+              "gpu_count_seen": node.gpu_count if values["task_ppm"] else 0, **values}
     return CheckerReport.objects.create(epoch=epoch, node=node, checker=checker, payload_hash="x", signature="y", **fields)
 
 
@@ -116,19 +119,19 @@ def test_finalize_applies_consensus_once(genesis):
     node, _ = make_node()
     lonely, _ = make_node()
     checkers = [make_checker()[0] for _ in range(3)]
-    assignment.ensure_assignments(0)
+    assignment.fix_round(0)
     assigned = list(node.assignments.filter(epoch=0).values_list("checker_id", flat=True))
     by_id = {c.pk: c for c in checkers}
     _report(0, node, by_id[assigned[0]], uptime_ppm=1_000_000)
     _report(0, node, by_id[assigned[1]], uptime_ppm=995_000)
-    _report(0, node, by_id[assigned[2]], uptime_ppm=100_000, latency_ms=900)  # the outlier
+    _report(0, node, by_id[assigned[2]], uptime_ppm=100_000, task_ppm=100_000, latency_ms=900)  # the outlier
     # Only one report for the other node: no quorum.
     _report(0, lonely, by_id[next(iter(lonely.assignments.filter(epoch=0).values_list("checker_id", flat=True)))])
 
     assert consensus.finalize(0) is not None
     assert consensus.finalize(0) is None  # exactly once
     node.refresh_from_db(), lonely.refresh_from_db()
-    assert node.status == NodeStatus.ONLINE and node.health_score == 997_500
+    assert node.status == NodeStatus.ONLINE and node.health_score == 996_500
     assert lonely.status == NodeStatus.PENDING
     ne = NodeEpoch.objects.get(epoch=0, node=node)
     assert (ne.valid, ne.reports, ne.uptime_ppm, ne.latency_ms) == (True, 3, 995_000, 30)
@@ -142,12 +145,13 @@ def test_finalize_applies_consensus_once(genesis):
 def test_finalize_judges_nobody_when_two_reports_disagree(genesis):
     node, _ = make_node()
     [make_checker() for _ in range(3)]
-    assignment.ensure_assignments(0)
+    assignment.fix_round(0)
     first, second, silent = node.assignments.filter(epoch=0).values_list("checker", flat=True)
     node.status = NodeStatus.ONLINE
     node.save(update_fields=["status"])
     _report(0, node, CheckerNode.objects.get(pk=first))
-    _report(0, node, CheckerNode.objects.get(pk=second), uptime_ppm=300_000, latency_ms=1500, spec_ok=False)
+    _report(0, node, CheckerNode.objects.get(pk=second), uptime_ppm=300_000, task_ppm=300_000, latency_ms=1500,
+            spec_ok=False)
 
     assert consensus.finalize(0) is not None
     node.refresh_from_db()

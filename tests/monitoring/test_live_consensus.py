@@ -22,7 +22,7 @@ def _network_with_reports(epoch: int = 0):
     """A node whose assigned checkers all reported it healthy in ``epoch``."""
     node, _ = make_node()
     checkers = {c.pk: c for c in (make_checker()[0] for _ in range(3))}
-    assignment.ensure_assignments(epoch)
+    assignment.fix_round(epoch)
     for checker_id in node.assignments.filter(epoch=epoch).values_list("checker_id", flat=True):
         CheckerReport.objects.create(
             epoch=epoch, node=node, checker=checkers[checker_id], payload_hash="x", signature="y", probes=10,

@@ -40,7 +40,7 @@ def test_old_assignments_and_their_rounds_are_pruned_together(genesis, settings)
     make_node()
     make_checker()
     for epoch in (2, 9):
-        assignment.ensure_assignments(epoch)
+        assignment.fix_round(epoch)
     removed = retention.prune(current_epoch=10)
     assert (removed["assignments"], removed["assignment_rounds"]) == (1, 1)
     assert list(AssignmentRound.objects.values_list("epoch", flat=True)) == [9]

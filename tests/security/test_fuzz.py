@@ -128,7 +128,7 @@ def fuzz_world(world):
     w.checker_key = signing.new_key()
     type(w.checker).objects.filter(pk=w.checker.pk).update(public_key=signing.public_hex(w.checker_key))
     w.checker.refresh_from_db()
-    assignment.ensure_assignments(0)
+    assignment.fix_round(0)
     return w
 
 

@@ -19,8 +19,14 @@ def set_epoch(n: int) -> None:
 
 
 def report(epoch, node, checker, **values):
-    fields = {"probes": 10, "uptime_ppm": 1_000_000, "task_ppm": 1_000_000, "latency_ms": 30, "spec_ok": True,
-              "gpu_name_seen": node.gpu_model.name, "gpu_count_seen": node.gpu_count, **values}
+    # An honest agent's requests are answered over connections it opened:
+    # by default every connection answered.
+    values.setdefault("task_ppm", values.get("uptime_ppm", 1_000_000))
+    answered = values["task_ppm"] > 0
+    fields = {"probes": 10, "uptime_ppm": 1_000_000, "latency_ms": 30, "spec_ok": True,
+              # An honest agent sees GPU facts only in an answer.
+              "gpu_name_seen": node.gpu_model.name if answered else "",
+              "gpu_count_seen": node.gpu_count if answered else 0, **values}
     return CheckerReport.objects.create(epoch=epoch, node=node, checker=checker, payload_hash="h", signature="s", **fields)
 
 
@@ -43,5 +49,5 @@ def small_network(db):
         fund(operator.wallet, ath(10_000))
         checkers.append(staking.activate_checker(operator, f"checker-{i}", ath(10_000), commission_rate=50_000))
     set_epoch(6)
-    assignment.ensure_assignments(6)
+    assignment.fix_round(6)
     return {"nodes": (a, b, c), "checkers": checkers}

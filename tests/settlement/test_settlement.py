@@ -2,7 +2,7 @@
 
 import pytest
 
-from apps.core import ledger
+from apps.core import ledger, parameters
 from apps.core.amounts import ath
 from apps.core.models import Account, ModuleAccount, NodeStatus
 from apps.core.verify import verify_ledger
@@ -33,8 +33,8 @@ def test_worked_example(small_network):
     a, b, c = small_network["nodes"]
     c0, c1, c2 = small_network["checkers"]
     for checker in (c0, c1, c2):
-        report(6, a, checker, uptime_ppm=500_000 if checker == c2 else 1_000_000)
-        report(6, b, checker, uptime_ppm=990_000 if checker == c0 else 1_000_000)
+        report(6, a, checker, **({"uptime_ppm": 500_000, "task_ppm": 500_000} if checker == c2 else {}))
+        report(6, b, checker, **({"uptime_ppm": 990_000, "task_ppm": 990_000} if checker == c0 else {}))
         report(6, c, checker, uptime_ppm=0, task_ppm=0, latency_ms=None, spec_ok=None)
     reserve = ledger.module_account(ModuleAccount.EMISSION_RESERVE)
     pool = ledger.module_account(ModuleAccount.COMMUNITY_POOL)
@@ -104,6 +104,9 @@ def test_a_false_spec_slashes_the_whole_required_collateral(small_network):
 
 
 def test_repeated_misreports_slash_and_jail_the_checker(small_network):
+    # A checker that files few reports: two incorrect of three judged is over
+    # both the share and (lowered here) the minimum count.
+    parameters.apply({"misreport_jail_min": 2}, effective_epoch=0, source="test")
     a, b, _ = small_network["nodes"]
     c0, c1, c2 = small_network["checkers"]
     for checker in (c0, c1, c2):

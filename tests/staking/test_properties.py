@@ -31,6 +31,8 @@ from apps.core.verify import verify_ledger
 from apps.staking import services
 from apps.staking.models import RewardClaim, StakingState
 
+from ..factories import rounds_fixed
+
 PPM = 1_000_000
 MIN_STAKE = ath(10_000)
 MIN_DELEGATION = ath(1)
@@ -54,6 +56,7 @@ class StakingMachine(RuleBasedStateMachine):
     def setup(self):
         self.savepoint = transaction.savepoint_create()
         ledger.genesis()
+        rounds_fixed()  # by the scheduler at each epoch's start: stake bonded in e is dated e
         User = get_user_model()
         n = User.objects.count()
         self.users = [User.objects.create(username=f"prop{n + i}", password="!") for i in range(N)]
@@ -229,10 +232,11 @@ class StakingMachine(RuleBasedStateMachine):
         eligible = {p: sum(a for b, a in self.lots[(p, c)].items() if b < e) for p in range(N)}
         total = sum(eligible.values())
         last = self.last_distributed[c]
-        ok = (last is None or e > last) and total > 0
+        ok = last is None or e > last
         call = lambda: services.distribute(self.checkers[c], amount, e, self.reserve)  # noqa: E731
         if self.expect(ok, call):
-            commission = amount * COMMISSIONS[c] // PPM
+            # With no stake left that backed the epoch, all of it is the operator's.
+            commission = amount * COMMISSIONS[c] // PPM if total else amount
             share = amount - commission
             self.available[c] += commission
             for p, stake in eligible.items():

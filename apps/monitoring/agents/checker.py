@@ -244,6 +244,9 @@ class CheckerAgent:
             log.warning("assignments unavailable: %s", data)
             return self.probe_every
         epoch = data["epoch"]
+        if not data.get("round_fixed", True):
+            # The scheduler fixes the round when the epoch starts; ask again soon.
+            return min(2.0, self.probe_every)
         assignments = data["assignments"]
         nodes = [a["node"] for a in assignments]
         # Reports of the previous epoch that did not go out in time.
