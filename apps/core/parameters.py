@@ -89,8 +89,10 @@ DEFINITIONS: dict[str, Param] = {
         Param("misreport_jail_min", "Misreport jail: minimum incorrect reports", "count", 10, 1, 1_000, group="checkers"),
         Param("jail_window_epochs", "Incorrect-report window", "epochs", 7, 1, 1_000, group="checkers"),
         Param("jail_epochs", "Jail time", "epochs", 30, 1, 1_000, group="checkers"),
+        # "More than a third": 333,334 ppm, so exactly one of three is not more
+        # (333,333 ppm would make it so).
         Param("incident_share", "Network incident: share of checkers jailed or nodes without consensus", "ppm",
-              333_333, pct(10), PPM, group="checkers"),
+              333_334, pct(10), PPM, group="checkers"),
         Param("missed_jail_epochs", "Missed assignments before jail", "epochs", 3, 1, 100, group="checkers"),
         Param("unbonding_epochs", "Unbonding period", "epochs", 7, 1, 60, group="staking"),
         Param("commission_max_change", "Commission maximum change per epoch", "ppm", pct(1), 0, PPM, governable=False, group="staking"),

@@ -5,11 +5,14 @@ from apps.core import epochs
 from apps.core.charts import epoch_axis
 from apps.core.models import CheckerNode, GpuNode, NodeStatus
 
+from apps.settlement import queries as settlement_queries
+
 from . import assignment, queries
 
 
 def overview_context() -> dict:
-    return {"overview": queries.overview(), "top_nodes": queries.node_rows(limit=12)}
+    return {"overview": queries.overview(), "top_nodes": queries.node_rows(limit=12),
+            "incidents": settlement_queries.recent_incidents()}
 
 
 def index(request):

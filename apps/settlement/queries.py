@@ -5,7 +5,7 @@ from django.db.models import Q, Sum
 from apps.core.charts import epoch_axis
 from apps.core.models import CheckerNode, GpuNode
 
-from .models import EpochSettlement, LineKind, SettlementLine
+from .models import EpochSettlement, LineKind, NetworkIncident, SettlementLine
 
 
 def chart_data(limit: int = 60) -> dict:
@@ -44,3 +44,12 @@ def lines_for_user(user):
         .order_by("-epoch", "kind", "id")
         .distinct()
     )
+
+
+def recent_incidents(epochs_back: int = 30, limit: int = 3) -> list:
+    """Network incidents among the last ``epochs_back`` settled epochs, newest
+    first: what the status pages show (PROTOCOL section 5)."""
+    latest = EpochSettlement.objects.order_by("-epoch").values_list("epoch", flat=True).first()
+    if latest is None:
+        return []
+    return list(NetworkIncident.objects.filter(epoch__gt=latest - epochs_back).order_by("-epoch")[:limit])

@@ -5,7 +5,7 @@ from django.shortcuts import get_object_or_404, render
 from apps.core import epochs
 
 from . import queries, services
-from .models import EpochSettlement, LineKind, SettlementLine
+from .models import EpochSettlement, LineKind, NetworkIncident, SettlementLine
 
 
 def index(request):
@@ -17,6 +17,7 @@ def index(request):
         due, current = 0, 0
     return render(request, "settlement/index.html", {
         "page": page, "charts": queries.chart_data(), "due": due, "current": current,
+        "incidents": queries.recent_incidents(),
     })
 
 
@@ -29,6 +30,7 @@ def detail(request, epoch: int):
     page = Paginator(lines.order_by("kind", "-amount", "id"), 100).get_page(request.GET.get("page"))
     return render(request, "settlement/detail.html", {
         "report": report, "page": page, "kind": kind, "kinds": LineKind.choices,
+        "incident": NetworkIncident.objects.filter(epoch=epoch).first(),
     })
 
 

@@ -82,7 +82,7 @@ def test_new_parameters_have_history(genesis):
     parameters.apply({"misreport_jail_min": 25}, effective_epoch=9, source="test")
     assert (parameters.get("misreport_jail_min", 8), parameters.get("misreport_jail_min", 9)) == (10, 25)
     assert parameters.get("misreport_jail_share", 0) == 50_000
-    assert parameters.get("incident_share", 0) == 333_333
+    assert parameters.get("incident_share", 0) == 333_334
 
 
 # --- incidents -----------------------------------------------------------------
@@ -206,6 +206,7 @@ def test_first_epoch_after_genesis_pays_the_checker_share_in_full(genesis):
     reserve_after = ledger.module_account(ModuleAccount.EMISSION_RESERVE).available
     assert reserve_before - reserve_after == result.emission == ath(1_000)
     for checker in checkers:
+        checker.refresh_from_db()
         period = RewardPeriod.objects.get(checker=checker, epoch=0)
         assert period.eligible_stake == checker.total_stake
         assert period.commission == period.reward // 10

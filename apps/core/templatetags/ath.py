@@ -23,3 +23,12 @@ def ath_plain(value):
 def signed_ath(value):
     value = int(value)
     return ("+" if value > 0 else "") + format_uath(value)
+
+
+@register.filter
+def ppm_percent(value):
+    """Parts per million as a percent, exactly, to two places: 52_500 -> "5.25%"."""
+    if value is None or value == "":
+        return "—"
+    whole, frac = divmod(int(value), 10_000)
+    return f"{whole}.{frac // 100:02d}%"
