@@ -52,7 +52,7 @@ def test_agents_feed_the_live_node_page(private_server, new_page, shot, tmp_path
     wait_until_live(page)
 
     manage = [sys.executable, str(ROOT / "manage.py")]
-    logs = [open(tmp_path / "provider.log", "w"), open(tmp_path / "checker.log", "w")]
+    logs = [open(tmp_path / name, "w") for name in ("provider.log", "checker.log", "scheduler.log")]
     agents = [
         subprocess.Popen([*manage, "run_provider_agent", "--api-url", server.url, "--token", ids["node_token"],
                           "--port", str(port), "--sample-every", "1", "--post-every", "2", "--no-nvml"],
@@ -60,6 +60,8 @@ def test_agents_feed_the_live_node_page(private_server, new_page, shot, tmp_path
         subprocess.Popen([*manage, "run_checker", "--api-url", server.url, "--token", ids["checker_token"],
                           "--key", str(tmp_path / "checker.pem"), "--probe-every", "2"],
                          env=server.env, cwd=ROOT, stdout=logs[1], stderr=subprocess.STDOUT),
+        # Fixes each epoch's round as it starts; agents only read it.
+        subprocess.Popen([*manage, "run_scheduler"], env=server.env, cwd=ROOT, stdout=logs[2], stderr=subprocess.STDOUT),
     ]
     try:
         # Telemetry arrives first (every 2 s), then the checker's signed report
