@@ -2,19 +2,22 @@
 misreports judged by rate, network incidents, self-contradicting reports,
 and the epoch order (rounds fixed before settlements act on them)."""
 
+from datetime import timedelta
 from fractions import Fraction
 
 import pytest
+from django.db.models import F
+from django.utils import timezone
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from apps.core import ledger, parameters
+from apps.core import epochs, ledger, parameters
 from apps.core.amounts import ath
-from apps.core.models import CheckerStatus, ModuleAccount, NodeStatus
+from apps.core.models import ChainHead, CheckerStatus, ModuleAccount, NodeStatus
 from apps.core.verify import verify_ledger
 from apps.monitoring import assignment
 from apps.monitoring.models import AssignmentRound, CheckerEpoch
-from apps.settlement import penalties, services
+from apps.settlement import penalties, scheduler, services
 from apps.settlement.models import LineKind, NetworkIncident, SettlementLine
 from apps.staking import services as staking
 from apps.staking.models import RewardPeriod
@@ -286,3 +289,34 @@ def test_the_round_is_fixed_once_even_if_the_scheduler_restarts(small_network):
     assert services.fix_current_round() == first
     assert AssignmentRound.objects.get(epoch=7).checker_ids == rows.checker_ids
     assert AssignmentRound.objects.filter(epoch=7).count() == 1
+
+
+def test_a_scheduler_tick_fixes_the_current_round_before_it_settles(small_network):
+    """The round of the new epoch comes first and is fixed with the checkers
+    active then; the settlement that follows jails for the round after."""
+    parameters.apply({"misreport_jail_min": 2}, effective_epoch=0, source="test")
+    a, b, c = small_network["nodes"]
+    c0, c1, c2 = small_network["checkers"]
+    for checker in (c0, c1, c2):
+        for node in (a, b, c):
+            report(6, node, checker, **({"uptime_ppm": 100_000} if checker == c2 and node != c else {}))
+    set_epoch(7)
+    past_grace = timedelta(seconds=services.grace_seconds_default() + 1)
+    ChainHead.objects.filter(pk=1).update(genesis_at=F("genesis_at") - past_grace)
+    settled = scheduler.tick(log_line=lambda s: None)
+    assert 6 in [r.epoch for r in settled]
+    assert c2.pk in AssignmentRound.objects.get(epoch=7).checker_ids  # fixed before the jailing
+    c2.refresh_from_db()
+    assert c2.status == CheckerStatus.JAILED
+
+
+def test_the_scheduler_wakes_for_the_boundary_and_for_the_settlement(genesis, monkeypatch):
+    length = epochs.length().total_seconds()
+    grace = services.grace_seconds_default()
+    start = epochs.current().start
+    # Just after a boundary: the settlement of the epoch before is next.
+    monkeypatch.setattr(timezone, "now", lambda: start + timedelta(seconds=1))
+    assert abs(scheduler._seconds_to_next_duty() - (grace - 1 + 0.5)) < 0.01
+    # After the grace: the next boundary is next.
+    monkeypatch.setattr(timezone, "now", lambda: start + timedelta(seconds=grace + 1))
+    assert abs(scheduler._seconds_to_next_duty() - (length - grace - 1 + 0.05)) < 0.01
