@@ -4,7 +4,7 @@ from rest_framework import generics, permissions, serializers
 from apps.api.fields import MicroAthField, SignedMicroAthField
 
 from . import queries
-from .models import EpochSettlement, SettlementLine
+from .models import EpochSettlement, NetworkIncident, SettlementLine
 
 AMOUNT_FIELDS = [
     "emission", "provider_emission", "checker_emission", "community_emission", "emission_dust", "rental_fees",
@@ -33,6 +33,22 @@ class LineSerializer(serializers.ModelSerializer):
     class Meta:
         model = SettlementLine
         fields = ["epoch", "kind", "account", "node", "checker", "amount", "reason", "details"]
+
+
+class IncidentSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = NetworkIncident
+        exclude = ["id"]
+
+
+class IncidentList(generics.ListAPIView):
+    """Network incidents, newest first: epochs in which more than
+    ``incident_share`` of the round's checkers would have been jailed or of
+    its nodes had no valid consensus, with the evidence (PROTOCOL section 5)."""
+
+    permission_classes = [permissions.AllowAny]
+    serializer_class = IncidentSerializer
+    queryset = NetworkIncident.objects.order_by("-epoch")
 
 
 class EpochList(generics.ListAPIView):

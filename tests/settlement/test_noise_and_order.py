@@ -128,6 +128,11 @@ def test_an_incident_epoch_slashes_and_jails_nobody_and_is_shown(small_network, 
     assert "Network incident" in client.get("/settlement/").content.decode()
     assert "Network incident" in client.get("/settlement/epoch/6/").content.decode()
     assert "Network incident" in client.get("/monitoring/").content.decode()
+    # And in the public API, with its evidence.
+    body = client.get("/api/settlement/incidents/").json()
+    first = body["results"][0] if "results" in body else body[0]
+    assert (first["epoch"], first["checkers_would_be_jailed"]) == (6, 2)
+    assert client.get("/api/settlement/epochs/6/").json()["incident"] is True
     assert verify_ledger().ok
 
 
