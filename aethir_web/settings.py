@@ -154,7 +154,11 @@ if REDIS_URL:
     CHANNEL_LAYERS = {
         "default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
-            "CONFIG": {"hosts": [REDIS_URL], "prefix": os.environ.get("REDIS_PREFIX", "aethir")},
+            # A consumer waits for its next message in blocking pops of 5 s;
+            # redis-py's default read timeout is also 5 s, so an idle page's
+            # consumer lost that race and died. Reads may take longer here.
+            "CONFIG": {"hosts": [{"address": REDIS_URL, "socket_timeout": 15}],
+                       "prefix": os.environ.get("REDIS_PREFIX", "aethir")},
         }
     }
     CACHES = {

@@ -62,10 +62,12 @@ class Backing:
 
 
 class Server:
-    """A real Daphne process on a database of its own, migrated, with genesis."""
+    """A real Daphne process on a database of its own, migrated, with genesis;
+    with ``workers``, ``manage.py serve`` and that many Daphne workers."""
 
-    def __init__(self, var: Path):
+    def __init__(self, var: Path, workers: int | None = None):
         self.var = var
+        self.workers = workers
         self.backing = Backing()
         self.env = self.backing.env(os.environ)
         self.env.update(AETHIR_VAR_DIR=str(var), DEBUG="1", DEMO_MODE="1", PYTHONUNBUFFERED="1")
@@ -83,10 +85,12 @@ class Server:
         self.manage("genesis")
         port = free_port()
         self.log = open(self.var / "server.log", "w")
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "aethir_web.asgi:application"],
-            env=self.env, cwd=ROOT, stdout=self.log, stderr=subprocess.STDOUT,
-        )
+        if self.workers:
+            command = [sys.executable, str(ROOT / "manage.py"), "serve", "--host", "127.0.0.1", "--port", str(port),
+                       "--workers", str(self.workers)]
+        else:
+            command = [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "aethir_web.asgi:application"]
+        self.process = subprocess.Popen(command, env=self.env, cwd=ROOT, stdout=self.log, stderr=subprocess.STDOUT)
         self.url = f"http://127.0.0.1:{port}"
         deadline = time.monotonic() + 60
         while True:
@@ -102,7 +106,7 @@ class Server:
     def stop(self):
         if self.process and self.process.poll() is None:
             self.process.terminate()
-            self.process.wait(timeout=10)
+            self.process.wait(timeout=20)  # serve waits up to 10 s for its workers
         if getattr(self, "log", None):
             self.log.close()
         self.backing.drop()
@@ -117,11 +121,12 @@ def live_server_url(tmp_path_factory):
 
 @pytest.fixture
 def private_server(tmp_path):
-    """A server of the test's own, for tests that change network parameters."""
+    """A server of the test's own, for tests that change network parameters
+    or need one started differently (``workers``: behind ``manage.py serve``)."""
     servers = []
 
-    def start(**env):
-        server = Server(tmp_path / f"server{len(servers)}")
+    def start(workers: int | None = None, **env):
+        server = Server(tmp_path / f"server{len(servers)}", workers=workers)
         server.var.mkdir()
         server.env.update(env)
         servers.append(server)
