@@ -22,7 +22,8 @@ from .models import Assignment, CheckerEpoch, CheckerReport, EpochConsensus, Hea
 PPM = 1_000_000
 # Relative latency tolerance is meaningless for a few milliseconds: 2 ms vs
 # 4 ms is "100% off" but only scheduling noise. Differences up to this many
-# ms always count as agreeing.
+# ms always count as agreeing. On a busy network the epoch's own noise is
+# larger: see ``latency_noise_ms``.
 LATENCY_NOISE_MS = 20
 # Health score weights (ppm of the score); they sum to 100%.
 HEALTH_WEIGHTS = {"uptime": 500_000, "task": 200_000, "latency": 150_000, "spec": 150_000}
@@ -63,7 +64,24 @@ def consensus(reports: list[dict], quorum: int) -> Verdict:
     )
 
 
-def is_correct(report: dict, verdict: Verdict, uptime_tol: int, latency_tol: int) -> bool:
+def latency_noise_ms(latencies_by_node: list[list[int]]) -> int:
+    """The latency noise of an epoch: the median, over nodes that at least
+    two checkers timed, of how far apart their readings were (max - min),
+    and never less than ``LATENCY_NOISE_MS``.
+
+    Stalls on a busy host add hundreds of milliseconds to some readings and
+    not to others; when that happens all over the network, it is the
+    network's noise, not a checker misreporting (PROTOCOL section 5:
+    correlated faults). A median over nodes is not moved by a few lying
+    checkers, and only the judging uses it, never a node's verdict."""
+    spreads = sorted(max(v) - min(v) for v in latencies_by_node if len(v) >= 2)
+    if not spreads:
+        return LATENCY_NOISE_MS
+    return max(LATENCY_NOISE_MS, median_low(spreads))
+
+
+def is_correct(report: dict, verdict: Verdict, uptime_tol: int, latency_tol: int,
+               noise_ms: int = LATENCY_NOISE_MS) -> bool:
     """A report far from the consensus (beyond a tolerance) is incorrect."""
     if abs(report["uptime_ppm"] - verdict.uptime_ppm) > uptime_tol:
         return False
@@ -74,7 +92,7 @@ def is_correct(report: dict, verdict: Verdict, uptime_tol: int, latency_tol: int
     if verdict.latency_ms is not None and report["latency_ms"] is not None:
         # |mine - consensus| <= max(tol * consensus, noise), in integers.
         diff = abs(report["latency_ms"] - verdict.latency_ms)
-        if diff > LATENCY_NOISE_MS and diff * PPM > latency_tol * verdict.latency_ms:
+        if diff > noise_ms and diff * PPM > latency_tol * verdict.latency_ms:
             return False
     elif (verdict.latency_ms is None) != (report["latency_ms"] is None):
         return False
@@ -104,7 +122,8 @@ def contradiction(report: dict) -> str | None:
     return None
 
 
-def judge(reports: list[dict], quorum: int, uptime_tol: int, latency_tol: int) -> tuple[Verdict, list[bool | None]]:
+def judge(reports: list[dict], quorum: int, uptime_tol: int, latency_tol: int,
+          noise_ms: int = LATENCY_NOISE_MS) -> tuple[Verdict, list[bool | None]]:
     """The consensus of ``reports`` and, for each report, whether it is
     correct (``None``: not judged).
 
@@ -119,7 +138,7 @@ def judge(reports: list[dict], quorum: int, uptime_tol: int, latency_tol: int) -
     verdict = consensus(reports, quorum)
     if not verdict.valid:
         return verdict, [None] * len(reports)
-    marks = [is_correct(r, verdict, uptime_tol, latency_tol) for r in reports]
+    marks = [is_correct(r, verdict, uptime_tol, latency_tol, noise_ms) for r in reports]
     if sum(marks) < quorum:
         return Verdict(reports=len(reports), valid=False), [None] * len(reports)
     return verdict, marks
@@ -207,9 +226,10 @@ def _apply(epoch: int, p: dict, marker: EpochConsensus) -> None:
     incorrect_count: dict[int, int] = defaultdict(int)
     node_epochs, changed = [], []
     contradicting: dict[int, int] = defaultdict(int)
-    for node in nodes:
-        reports = []
-        for r in by_node.get(node.pk, []):
+    sound: dict[int, list[dict]] = {}
+    for node_id, reports in by_node.items():
+        sound[node_id] = []
+        for r in reports:
             delivered[r["checker_id"]] += 1
             if contradiction(r):
                 # False on its face: incorrect, and no input to the consensus.
@@ -217,8 +237,13 @@ def _apply(epoch: int, p: dict, marker: EpochConsensus) -> None:
                 incorrect_count[r["checker_id"]] += 1
                 contradicting[r["checker_id"]] += 1
             else:
-                reports.append(r)
-        verdict, marks = judge(reports, p["report_quorum"], p["uptime_tolerance"], p["latency_tolerance"])
+                sound[node_id].append(r)
+    noise_ms = latency_noise_ms(
+        [[r["latency_ms"] for r in rs if r["latency_ms"] is not None] for rs in sound.values()]
+    )
+    for node in nodes:
+        reports = sound.get(node.pk, [])
+        verdict, marks = judge(reports, p["report_quorum"], p["uptime_tolerance"], p["latency_tolerance"], noise_ms)
         for r, ok in zip(reports, marks):
             if ok is not None:
                 (correct_ids if ok else incorrect_ids).append(r["id"])
@@ -260,7 +285,8 @@ def _apply(epoch: int, p: dict, marker: EpochConsensus) -> None:
     )
     marker.nodes = len(node_epochs)
     marker.valid_nodes = sum(1 for ne in node_epochs if ne.valid)
-    marker.save(update_fields=["nodes", "valid_nodes"])
+    marker.latency_noise_ms = noise_ms
+    marker.save(update_fields=["nodes", "valid_nodes", "latency_noise_ms"])
 
 
 def close_finished(grace_seconds: float = 5.0, limit: int = 100) -> list[int]:
@@ -287,6 +313,8 @@ def disagreements(epoch: int) -> dict:
     and largest distance from the consensus (uptime in ppm points, latency
     in ms and in ppm of the consensus)."""
     p = parameters.current(epoch)
+    noise_ms = (EpochConsensus.objects.filter(epoch=epoch).values_list("latency_noise_ms", flat=True).first()
+                or LATENCY_NOISE_MS)
     verdicts = {
         ne["node_id"]: ne
         for ne in NodeEpoch.objects.filter(epoch=epoch, valid=True).values("node_id", "uptime_ppm", "latency_ms", "spec_ok")
@@ -307,7 +335,7 @@ def disagreements(epoch: int) -> dict:
             spec += 1
         if r["latency_ms"] is not None and v["latency_ms"]:
             diff = abs(r["latency_ms"] - v["latency_ms"])
-            if diff > LATENCY_NOISE_MS and diff * PPM > p["latency_tolerance"] * v["latency_ms"]:
+            if diff > noise_ms and diff * PPM > p["latency_tolerance"] * v["latency_ms"]:
                 latency.append(diff)
                 latency_rel.append(diff * PPM // v["latency_ms"])
 

@@ -2,7 +2,9 @@
 penalties for misreports and missed assignments (PROTOCOL sections 4, 5).
 
 Checker penalties are decided in two parts. ``assess`` reads the epoch's
-consensus and says who the rules would jail and whether the epoch is a
+consensus and says who the rules would jail (misreports by rate: over the
+share, the minimum count, and twice the network's own error rate in the
+window) and whether the epoch is a
 network incident (more than ``incident_share`` of the round's checkers
 would be jailed, or of its nodes went without consensus): a fault that
 hits that many at once is the network's (a busy host, a partition), not
@@ -63,6 +65,7 @@ class Misreport:
     incorrect: int
     judged: int
     window_start: int
+    network: tuple[int, int] = (0, 0)  # the other checkers' (incorrect, judged) in the window
 
 
 @dataclass
@@ -85,10 +88,26 @@ class Assessment:
         return set(self.contradicting) | {m.checker_id for m in self.misreports} | set(self.missed)
 
 
-def rate_exceeded(incorrect: int, judged: int, p: dict) -> bool:
-    """Whether ``incorrect`` of ``judged`` reports exceed both the share
-    and the minimum count (exact integer comparison, no rounding)."""
-    return incorrect >= p["misreport_jail_min"] and incorrect * PPM > p["misreport_jail_share"] * judged
+# A checker is only a misreporter if it is wrong well beyond the network's
+# own error rate: this many times the share of the other checkers' reports
+# judged incorrect in the same window. On a quiet network that is far below the
+# 5% share and changes nothing; when load makes everyone noisier (the
+# network's fault, PROTOCOL section 5), the bar rises with it, while a
+# checker that lies stays far above it.
+NETWORK_RATE_MULTIPLE = 2
+
+
+def rate_exceeded(incorrect: int, judged: int, p: dict, network: tuple[int, int] = (0, 0)) -> bool:
+    """Whether ``incorrect`` of ``judged`` reports exceed the minimum count,
+    the share, and ``NETWORK_RATE_MULTIPLE`` x the network's rate
+    (``network`` = (incorrect, judged) of the other checkers in the window);
+    exact integer comparisons, no rounding."""
+    net_incorrect, net_judged = network
+    return (
+        incorrect >= p["misreport_jail_min"]
+        and incorrect * PPM > p["misreport_jail_share"] * judged
+        and incorrect * net_judged >= NETWORK_RATE_MULTIPLE * net_incorrect * judged
+    )
 
 
 def misreports_by_rate(epoch: int, p: dict, exclude_epochs: set[int]) -> list[Misreport]:
@@ -97,20 +116,29 @@ def misreports_by_rate(epoch: int, p: dict, exclude_epochs: set[int]) -> list[Mi
     ``misreport_jail_min`` (PROTOCOL section 5), and who misreported in
     ``epoch`` itself (one penalty per offence)."""
     window_start = epoch - p["jail_window_epochs"] + 1
-    rows = (
-        CheckerEpoch.objects.filter(epoch__gte=window_start, epoch__lte=epoch, checker__status=CheckerStatus.ACTIVE)
+    window = (
+        CheckerEpoch.objects.filter(epoch__gte=window_start, epoch__lte=epoch)
         .exclude(epoch__in=sorted(exclude_epochs))
+    )
+    sums = {"incorrect": Sum("incorrect"), "correct": Sum("correct"), "contradicting": Sum("contradicting")}
+    totals = {k: v or 0 for k, v in window.aggregate(**sums).items()}
+    rows = (
+        window.filter(checker__status=CheckerStatus.ACTIVE)
         .values("checker_id")
-        .annotate(incorrect=Sum("incorrect"), correct=Sum("correct"))
+        .annotate(**sums)
         .filter(incorrect__gte=p["misreport_jail_min"])
     )
     this_epoch = set(CheckerEpoch.objects.filter(epoch=epoch, incorrect__gt=0).values_list("checker_id", flat=True))
     found = []
     for row in rows.order_by("checker_id"):
         judged = row["incorrect"] + row["correct"]
+        # The rest of the network's honest error rate (self-contradicting
+        # reports are lies, not noise; a checker does not raise its own bar).
+        others_incorrect = (totals["incorrect"] - totals["contradicting"]) - (row["incorrect"] - row["contradicting"])
+        network = (others_incorrect, others_incorrect + totals["correct"] - row["correct"])
         # incorrect / judged > share, in integers.
-        if row["checker_id"] in this_epoch and rate_exceeded(row["incorrect"], judged, p):
-            found.append(Misreport(row["checker_id"], row["incorrect"], judged, window_start))
+        if row["checker_id"] in this_epoch and rate_exceeded(row["incorrect"], judged, p, network):
+            found.append(Misreport(row["checker_id"], row["incorrect"], judged, window_start, network))
     return found
 
 
@@ -216,9 +244,11 @@ def checker_penalties(epoch: int, p: dict, lines: list, a: Assessment) -> tuple[
         return slashed, jailed
     for m in a.misreports:
         reason = (f"{m.incorrect} incorrect of {m.judged} judged reports in epochs {m.window_start}..{epoch} "
-                  f"(over {parameters.definition('misreport_jail_share').format(p['misreport_jail_share'])} "
-                  f"and at least {p['misreport_jail_min']})")
-        punish(m.checker_id, reason, {"incorrect_in_window": m.incorrect, "judged_in_window": m.judged}, slash=True)
+                  f"(over {parameters.definition('misreport_jail_share').format(p['misreport_jail_share'])}, "
+                  f"at least {p['misreport_jail_min']}, and {NETWORK_RATE_MULTIPLE}x the other checkers' "
+                  f"{m.network[0]} of {m.network[1]})")
+        punish(m.checker_id, reason, {"incorrect_in_window": m.incorrect, "judged_in_window": m.judged,
+                                      "network_incorrect": m.network[0], "network_judged": m.network[1]}, slash=True)
     for checker_id in a.missed:
         punish(checker_id, f"missed assignments in {p['missed_jail_epochs']} consecutive epochs", {}, slash=False)
     return slashed, jailed
