@@ -65,6 +65,7 @@ PRUNE_EVERY = 30.0
 RETENTION = timedelta(minutes=5)
 CURSOR_STALE = timedelta(hours=1)  # a cursor untouched this long no longer holds rows back
 RETRY_START = 10.0
+MAX_BACKOFF = 5.0  # the longest pause between tries while the channel layer is down
 SHARED = "shared"
 # What a layer raises for a message it will never take (a bad group name, not
 # a dict): skipped with a warning rather than retried for ever.
@@ -190,6 +191,7 @@ class Relay:
         self._prune_due = 0.0
         self._more = False
         self._stopped = False
+        self.failures = 0  # consecutive rounds the channel layer failed
 
     # -- lifecycle
 
@@ -218,8 +220,10 @@ class Relay:
                 continue
             if self._more:
                 continue
+            # While the channel layer is down, retry less and less often.
+            wait = min(MAX_BACKOFF, self.poll * 2 ** min(self.failures, 10)) if self.failures else self.poll
             try:
-                await asyncio.wait_for(self._wake.wait(), self.poll)
+                await asyncio.wait_for(self._wake.wait(), wait)
             except TimeoutError:
                 pass
             self._wake.clear()
@@ -261,13 +265,19 @@ class Relay:
             except REFUSED:
                 log.warning("outbox relay: the channel layer refused event #%s; skipped", event_id, exc_info=True)
             except Exception:
-                log.warning("outbox relay: the channel layer failed; retrying from event #%s", event_id, exc_info=True)
+                if not self.failures:  # once per outage, not every retry
+                    log.warning("outbox relay: the channel layer failed; retrying from event #%s", event_id,
+                                exc_info=True)
+                self.failures += 1
                 break
             else:
                 sent += 1
             self._done(event_id)
         else:  # a full batch of new events: there is probably more waiting
             self._more = sum(1 for row in rows if row[0] > after) >= self.batch
+            if self.failures and rows:
+                log.warning("outbox relay: the channel layer is back after %s failed tries", self.failures)
+                self.failures = 0
         self._expire_gaps()
         position = self.gaps[0][0] - 1 if self.gaps else self.high
         if position != self.position:
