@@ -149,10 +149,9 @@ def due_epochs(now=None, grace_seconds: float | None = None) -> list[int]:
 
 def fix_current_round() -> int:
     """Fix the current epoch's assignment round if nobody has yet."""
-    try:
-        return assignment.fix_round(epochs.current_number())
-    except LookupError:  # no genesis yet
+    if epochs.genesis_time() is None:
         return 0
+    return assignment.fix_round(epochs.current_number())
 
 
 def settle_due(progress=None, limit: int | None = None) -> list[EpochSettlement]:
