@@ -34,6 +34,7 @@ _, token = AgentToken.issue(checker=checker)
 print(json.dumps({"checker_token": token}))
 """
 
+FIX_ROUND = "from apps.settlement import services; services.fix_current_round()"
 STATUS = "from apps.core.models import GpuNode; print(GpuNode.objects.get(name='fra-l40s').status)"
 
 
@@ -78,11 +79,13 @@ def test_provider_onboards_and_a_renter_rents_and_ends(private_server, new_page,
     ]
     try:
         # Checker consensus (closed each finished epoch) brings the node online.
+        # Each epoch's round is fixed as it starts, as the scheduler does.
         deadline = time.monotonic() + 90
         while server.manage("shell", "-c", STATUS).stdout.strip().splitlines()[-1:] != ["online"]:
             assert time.monotonic() < deadline, _diagnose(server, tmp_path)
+            server.manage("shell", "-c", FIX_ROUND)
             server.manage("close_epochs", "--grace", "1")
-            time.sleep(2)
+            time.sleep(1)
 
         # --- The renter: filter, rent, see escrow, end, refund ---------------------
         page = new_page()
