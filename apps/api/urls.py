@@ -1,6 +1,8 @@
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerSplitView
 
+from apps.explorer import api as explorer_api
+
 from . import views
 
 app_name = "api"
@@ -12,6 +14,8 @@ urlpatterns = [
     path("redoc/", SpectacularRedocView.as_view(url_name="api:schema"), name="redoc"),
     path("ledger/", views.LedgerSummary.as_view(), name="ledger-summary"),
     path("ledger/verify/", views.LedgerVerify.as_view(), name="ledger-verify"),
+    path("ledger/checkpoints/", explorer_api.CheckpointList.as_view(), name="ledger-checkpoints"),
+    path("ledger/checkpoints/latest/", explorer_api.CheckpointLatest.as_view(), name="ledger-checkpoint-latest"),
     path("transactions/", views.TransactionList.as_view(), name="transactions"),
     path("transactions/<int:height>/", views.TransactionDetail.as_view(), name="transaction"),
     path("accounts/", views.AccountList.as_view(), name="accounts"),

@@ -3,7 +3,7 @@ always show the same numbers."""
 
 from django.db.models import Count, Prefetch, Q
 
-from apps.core.models import Account, ChainHead, Entry, LedgerTransaction
+from apps.core.models import Account, ChainHead, Entry, LedgerTransaction, SignedCheckpoint
 
 
 def transactions(kind: str | None = None):
@@ -43,3 +43,8 @@ def summary() -> dict:
         "modules": modules,
         "wallets": Account.objects.filter(kind="user").count(),
     }
+
+
+def signed_checkpoints():
+    """Signed checkpoints, newest first (see ``apps.core.checkpoints``)."""
+    return SignedCheckpoint.objects.order_by("-epoch")

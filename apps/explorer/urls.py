@@ -10,4 +10,5 @@ urlpatterns = [
     path("accounts/", views.account_list, name="accounts"),
     path("account/<str:address>/", views.account, name="account"),
     path("verify/", views.verify, name="verify"),
+    path("checkpoints/", views.checkpoints, name="checkpoints"),
 ]

@@ -61,3 +61,9 @@ def account_list(request):
 def verify(request):
     report = verify_ledger() if request.method == "POST" or request.GET.get("run") else None
     return render(request, "explorer/verify.html", {"report": report, "summary": queries.summary()})
+
+
+def checkpoints(request):
+    page = Paginator(queries.signed_checkpoints(), PAGE_SIZE).get_page(request.GET.get("page"))
+    latest = page.object_list[0] if page.number == 1 and page.object_list else None
+    return render(request, "explorer/checkpoints.html", {"page": page, "latest": latest})

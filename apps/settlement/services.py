@@ -17,7 +17,7 @@ from datetime import timedelta
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from apps.core import epochs, events, parameters
+from apps.core import checkpoints, epochs, events, parameters
 from apps.core.models import CHECKED_STATUSES, ChainHead
 from apps.governance import services as governance
 from apps.marketplace.services import settle_rentals
@@ -118,6 +118,9 @@ def settle(epoch: int, progress: Callable[[str], None] | None = None) -> EpochSe
             SettlementLine.objects.bulk_create(lines, batch_size=1000)
             report.ledger_height = ChainHead.objects.get(pk=1).height
             report.save()
+            # Signed in the same transaction: an epoch is settled and its
+            # checkpoint published together, or neither.
+            checkpoints.sign_epoch(epoch)
             return report
     except IntegrityError:
         if EpochSettlement.objects.filter(epoch=epoch).exists():
