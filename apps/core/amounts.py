@@ -1,17 +1,21 @@
 """ATH amounts: integer micro-ATH everywhere, formatting only at the edges.
 
-1 ATH = 1,000,000 uATH. Parsing goes through Decimal so that "0.1" is exactly
-100,000 uATH; nothing here ever produces a float.
+1 ATH = 1,000,000 uATH. Parsing is integer arithmetic on the digits (see
+:mod:`apps.core.numbers`), so "0.1" is exactly 100,000 uATH; nothing here
+ever produces a float.
 """
 
-from decimal import Decimal, InvalidOperation
+import re
+
+from .numbers import NumberError, parse_scaled
 
 UATH_PER_ATH = 1_000_000
 # Largest amount a single leg may carry: the ceiling of a signed 64-bit column.
 MAX_AMOUNT = 2**63 - 1
+_DIGITS = re.compile(r"[0-9]+")
 
 
-class AmountError(ValueError):
+class AmountError(NumberError):
     """An amount a person typed that is not a valid ATH amount."""
 
 
@@ -20,33 +24,44 @@ def ath(value: int) -> int:
     return int(value) * UATH_PER_ATH
 
 
-def parse_ath(text: str | int | Decimal) -> int:
-    """Parse a human ATH amount ("12.5", "1,000") into micro-ATH.
+def parse_ath(text: str | int, *, allow_zero: bool = False) -> int:
+    """Parse a human ATH amount ("12.5", "1,000", "7 ATH") into micro-ATH.
 
-    Refuses negatives, zero, more than six decimals, non-numbers and amounts
-    larger than any balance could hold, each with a message a person can act on.
+    The one parser for every amount, price and filter typed in ATH: plain
+    decimal notation only (no exponent, sign, underscore or non-ASCII digit),
+    at most six decimals, at most the largest balance. Zero is refused unless
+    the caller says it means something there (``allow_zero``). Each refusal
+    is an :class:`AmountError` with a message a person can act on.
     """
-    if isinstance(text, bool) or text is None:
-        raise AmountError("Enter an amount.")
-    raw = str(text).strip().replace(",", "").replace("_", "")
-    if raw.upper().endswith("ATH"):
-        raw = raw[:-3].strip()
-    if not raw:
-        raise AmountError("Enter an amount.")
-    if len(raw) > 40:
-        raise AmountError("That amount is too long.")
     try:
-        value = Decimal(raw)
-    except InvalidOperation:
-        raise AmountError("Enter a number, like 12.5.") from None
-    if not value.is_finite():
-        raise AmountError("Enter a number, like 12.5.")
-    if value <= 0:
+        return parse_scaled(
+            text, 6, allow_zero=allow_zero, maximum=MAX_AMOUNT, suffixes=("ATH",), what="amount",
+            too_fine="ATH has at most six decimals (1 uATH = 0.000001 ATH).",
+            too_large="That amount is larger than the whole supply.",
+        )
+    except AmountError:
+        raise
+    except NumberError as exc:
+        raise AmountError(str(exc)) from None
+
+
+def parse_uath(value: str | int, *, allow_zero: bool = False) -> int:
+    """Integer micro-ATH as a client sends it ("1500000" or 1500000): ASCII
+    digits only, at most the largest balance, zero only with ``allow_zero``."""
+    if isinstance(value, bool) or not isinstance(value, (str, int)):
+        raise AmountError("Send micro-ATH as an integer or a string of digits.")
+    if isinstance(value, int) and value.bit_length() > 256:  # str() of a huge int raises
+        raise AmountError("That amount is larger than the whole supply.")
+    text = str(value).strip()
+    if not _DIGITS.fullmatch(text):
+        raise AmountError('Micro-ATH must be a positive whole number, e.g. "1500000".')
+    # Checked before int(): no 10,000-digit string reaches it.
+    digits = text.lstrip("0") or "0"
+    if len(digits) > 19:
+        raise AmountError("That amount is larger than the whole supply.")
+    micro = int(digits)
+    if micro == 0 and not allow_zero:
         raise AmountError("The amount must be more than zero.")
-    micro = value * UATH_PER_ATH
-    if micro != micro.to_integral_value():
-        raise AmountError("ATH has at most six decimals (1 uATH = 0.000001 ATH).")
-    micro = int(micro)
     if micro > MAX_AMOUNT:
         raise AmountError("That amount is larger than the whole supply.")
     return micro

@@ -3,8 +3,6 @@ logged-in holder, and always act as that holder: no field names a proposer
 or a voter, so nobody can act for another. Amounts and voting power are
 micro-ATH strings; fractions are integer parts per million."""
 
-import re
-
 from django.shortcuts import get_object_or_404
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field
@@ -15,6 +13,7 @@ from rest_framework.views import APIView
 
 from apps.api.fields import MicroAthField
 from apps.core import parameters
+from apps.core.numbers import NumberError, parse_int
 
 from . import services
 from .models import Choice, Proposal, ProposalEvent, ProposalKind, ProposalStatus, Vote
@@ -31,9 +30,6 @@ def _choice(choices, **kwargs):
     return serializers.CharField(help_text=_one_of(choices), **kwargs)
 
 
-WHOLE_NUMBER = re.compile(r"-?[0-9]+")
-
-
 @extend_schema_field({"type": "string", "pattern": "^-?[0-9]+$", "example": "334000"})
 class ParameterValueField(serializers.Field):
     """A parameter value as an integer in the parameter's unit, on the wire
@@ -46,18 +42,15 @@ class ParameterValueField(serializers.Field):
     def to_internal_value(self, data):
         if isinstance(data, bool) or not isinstance(data, (str, int)):
             raise serializers.ValidationError("Send each value as an integer or a string of digits.")
-        text = str(data).strip()
-        # ASCII digits with at most one leading minus: "--5" and "²" pass
-        # str.isdigit() but not int().
-        if not WHOLE_NUMBER.fullmatch(text):
+        try:
+            # Every bound fits in 64 bits: 19 digits at most.
+            return parse_int(data, minimum=None, max_digits=19, what="value")
+        except NumberError as exc:
+            if "too long" in str(exc) or "too large" in str(exc):
+                raise serializers.ValidationError("The value is out of range for every parameter.") from None
             raise serializers.ValidationError(
                 "Each value is a whole number in the parameter's unit (micro-ATH, ppm, ...), e.g. \"334000\"."
-            )
-        # Every bound fits in 64 bits; the length check keeps int() away from
-        # Python's 4,300-digit limit.
-        if len(text.lstrip("-").lstrip("0")) > 19:
-            raise serializers.ValidationError("The value is out of range for every parameter.")
-        return int(text)
+            ) from None
 
 
 class ChangeSerializer(serializers.Serializer):

@@ -1,13 +1,12 @@
 """Proposal forms. Values a person types are parsed exactly (Decimal, never
 float) into the parameter's integer unit; the services re-check everything."""
 
-from decimal import Decimal, InvalidOperation
-
 from django import forms
 
 from apps.accounts.forms import AmountField
 from apps.core import parameters
-from apps.core.amounts import UATH_PER_ATH, format_uath
+from apps.core.amounts import format_uath
+from apps.core.numbers import NumberError, parse_scaled
 
 from .models import Choice
 from .services import DESCRIPTION_MAX, TITLE_MAX
@@ -27,26 +26,22 @@ UNIT_HINT = {
 def parse_param_value(param: parameters.Param, text: str) -> int:
     """What a person typed for ``param`` (ATH, percent or a whole number) as
     an integer in the parameter's unit, or a ValidationError saying why not."""
-    raw = (text or "").strip().replace(",", "").replace("_", "")
-    if param.unit == "ppm":
-        raw = raw.removesuffix("%").strip()
-    elif param.unit == "uath" and raw.upper().endswith("ATH"):
-        raw = raw[:-3].strip()
-    try:
-        number = Decimal(raw)
-    except InvalidOperation:
-        raise forms.ValidationError(f"Enter a number {UNIT_HINT.get(param.unit, '')}.".replace("  ", " ")) from None
-    if not number.is_finite():
-        raise forms.ValidationError("Enter a number.")
     if param.unit == "uath":
-        scaled, finest = number * UATH_PER_ATH, "ATH has at most six decimals."
+        places, suffixes, finest = 6, ("ATH",), "ATH has at most six decimals."
     elif param.unit == "ppm":
-        scaled, finest = number * 10_000, "Percentages go down to 0.0001%."
+        places, suffixes, finest = 4, ("%",), "Percentages go down to 0.0001%."
     else:
-        scaled, finest = number, "Enter a whole number."
-    if scaled != scaled.to_integral_value():
-        raise forms.ValidationError(finest)
-    value = int(scaled)
+        places, suffixes, finest = 0, (), "Enter a whole number."
+    try:
+        # Zero is allowed by the parser; the parameter's own bounds decide.
+        value = parse_scaled(text or "", places, allow_zero=True, suffixes=suffixes, what="value",
+                             example="12", too_fine=finest,
+                             too_large=f"Must be at most {param.format(param.maximum)}.")
+    except NumberError as exc:
+        message = str(exc)
+        if message.startswith("Enter a number"):
+            message = f"Enter a number {UNIT_HINT.get(param.unit, '')}.".replace("  ", " ")
+        raise forms.ValidationError(message) from None
     if not param.minimum <= value <= param.maximum:
         raise forms.ValidationError(f"Must be between {param.format(param.minimum)} and {param.format(param.maximum)}.")
     return value

@@ -1,9 +1,8 @@
-from decimal import Decimal, InvalidOperation
-
 from django import forms
 
 from apps.accounts.forms import AmountField
 from apps.core.models import CheckerNode, CheckerStatus
+from apps.core.numbers import NumberError, parse_scaled
 
 PPM = 1_000_000
 
@@ -17,17 +16,17 @@ class PercentField(forms.CharField):
         super().__init__(**kwargs)
 
     def clean(self, value):
-        value = (super().clean(value) or "").strip().rstrip("%").strip()
+        value = super().clean(value) or ""
         try:
-            number = Decimal(value)
-        except InvalidOperation:
-            raise forms.ValidationError("Enter a percentage, like 5 or 2.5.") from None
-        if not number.is_finite() or not 0 <= number <= 100:
+            # 0% is a real commission, so zero is allowed here.
+            ppm = parse_scaled(value, 4, allow_zero=True, suffixes=("%",), what="percentage", example="5 or 2.5",
+                               too_fine="Use at most four decimals (1 ppm = 0.0001%).",
+                               too_large="Enter a percentage between 0 and 100.")
+        except NumberError as exc:
+            raise forms.ValidationError(str(exc)) from None
+        if ppm > PPM:
             raise forms.ValidationError("Enter a percentage between 0 and 100.")
-        ppm = number * 10_000
-        if ppm != ppm.to_integral_value():
-            raise forms.ValidationError("Use at most four decimals (1 ppm = 0.0001%).")
-        return int(ppm)
+        return ppm
 
 
 class CheckerChoiceField(forms.ModelChoiceField):
