@@ -1,9 +1,11 @@
 """Settings, read from the environment.
 
 Defaults are embedded so the product runs with no configuration at all:
-SQLite in ``var/``, the in-memory channel layer, DEBUG on, demo mode on.
-Production sets ``DEBUG=0``, a real ``SECRET_KEY``, ``ALLOWED_HOSTS``,
-``DATABASE_URL`` (PostgreSQL) and ``REDIS_URL`` (channels-redis + cache).
+SQLite in ``var/``, the in-memory channel layer, demo mode on, DEBUG off
+(``DEBUG=1`` turns it on, for development only: its error pages show
+tracebacks and settings). Production sets ``DEMO_MODE=0``, a real
+``SECRET_KEY``, ``ALLOWED_HOSTS``, ``DATABASE_URL`` (PostgreSQL),
+``REDIS_URL`` (channels-redis + cache) and ``TRUSTED_PROXIES``.
 """
 
 import os
@@ -11,35 +13,53 @@ import tempfile
 from pathlib import Path
 
 import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
 from django.utils.csp import CSP
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 
 def env_bool(name: str, default: bool) -> bool:
-    value = os.environ.get(name)
-    if value is None:
+    """A yes/no setting. Anything but the usual spellings is refused: a
+    typo such as ``DEBUG=ture`` or ``DEMO_MODE=of`` must not quietly mean
+    the opposite of what was meant. Empty counts as unset."""
+    value = (os.environ.get(name) or "").strip().lower()
+    if not value:
         return default
-    return value.strip().lower() in {"1", "true", "yes", "on"}
+    if value in {"1", "true", "yes", "on"}:
+        return True
+    if value in {"0", "false", "no", "off"}:
+        return False
+    raise ImproperlyConfigured(f"{name}={os.environ[name]!r}: use 1/0, true/false, yes/no or on/off.")
+
+
+def env_int(name: str, default: int, minimum: int = 0) -> int:
+    value = (os.environ.get(name) or "").strip()
+    try:
+        number = int(value) if value else default
+    except ValueError:
+        raise ImproperlyConfigured(f"{name}={value!r}: expected a whole number.") from None
+    if number < minimum:
+        raise ImproperlyConfigured(f"{name}={number}: must be at least {minimum}.")
+    return number
 
 
 def env_list(name: str, default: str) -> list[str]:
     return [item.strip() for item in os.environ.get(name, default).split(",") if item.strip()]
 
 
-DEBUG = env_bool("DEBUG", True)
-SECRET_KEY = os.environ.get("SECRET_KEY") or (
-    # Only ever used with DEBUG on: production refuses to start without a key.
-    "insecure-development-key-change-me-" + "x" * 32
-)
-if not DEBUG and SECRET_KEY.startswith("insecure-development-key"):
-    raise RuntimeError("Set SECRET_KEY when DEBUG is off.")
+# Off unless asked for: a DEBUG error page shows tracebacks, settings and
+# every URL pattern to anyone.
+DEBUG = env_bool("DEBUG", False)
 
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "127.0.0.1,localhost,[::1]")
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", "")
 
 # Demo mode: short epochs, the faucet, the demo accounts.
 DEMO_MODE = env_bool("DEMO_MODE", True)
+# How many reverse proxies in front of the app append to X-Forwarded-For;
+# 0: the header is ignored (apps.core.ratelimit.client_ip).
+TRUSTED_PROXIES = env_int("TRUSTED_PROXIES", 0)
 
 INSTALLED_APPS = [
     "daphne",  # must come first: `runserver` becomes the ASGI server
@@ -110,6 +130,36 @@ TEMPLATES = [
 # --- Database ---------------------------------------------------------------
 VAR_DIR = Path(os.environ.get("AETHIR_VAR_DIR", BASE_DIR / "var"))
 VAR_DIR.mkdir(parents=True, exist_ok=True)
+
+
+def _demo_secret_key(path: Path) -> str:
+    """A key made once for this demo installation and kept in VAR_DIR, so
+    sessions survive restarts and no key is shared between installations.
+    Written under a temporary name and linked into place, so processes that
+    start together all read the same complete key."""
+    if not path.exists():
+        import secrets
+
+        temporary = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+        temporary.write_text(secrets.token_urlsafe(50))
+        temporary.chmod(0o600)
+        try:
+            os.link(temporary, path)
+        except FileExistsError:
+            pass
+        finally:
+            temporary.unlink()
+    return path.read_text().strip()
+
+
+SECRET_KEY = os.environ.get("SECRET_KEY", "")
+if not SECRET_KEY:
+    if DEBUG:
+        SECRET_KEY = "insecure-development-key-change-me-" + "x" * 32
+    elif DEMO_MODE:
+        SECRET_KEY = _demo_secret_key(VAR_DIR / "secret_key")
+    else:
+        raise ImproperlyConfigured("Set SECRET_KEY when DEBUG is off.")
 DATABASES = {
     "default": dj_database_url.config(
         default=f"sqlite:///{VAR_DIR / 'aethir.sqlite3'}",
@@ -182,6 +232,17 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+# Log-in attempts are limited per account and per client address, in every
+# form that logs in (ours and the admin's): see apps.accounts.throttle.
+# ModelBackend stays listed so that sessions it logged in remain valid.
+AUTHENTICATION_BACKENDS = [
+    "apps.accounts.backends.ThrottledModelBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+LOGIN_FAILURES_BEFORE_LOCKOUT = env_int("LOGIN_FAILURES_BEFORE_LOCKOUT", 10, minimum=1)
+LOGIN_FAILURES_PER_ADDRESS = env_int("LOGIN_FAILURES_PER_ADDRESS", 30, minimum=1)  # any usernames, per 15 minutes
+LOGIN_FAILURES_PER_ACCOUNT = env_int("LOGIN_FAILURES_PER_ACCOUNT", 50, minimum=1)  # all addresses, per hour
+SIGNUPS_PER_ADDRESS_PER_HOUR = env_int("SIGNUPS_PER_ADDRESS_PER_HOUR", 3, minimum=1)
 LOGIN_URL = "accounts:login"
 LOGIN_REDIRECT_URL = "accounts:wallet"
 LOGOUT_REDIRECT_URL = "home"
@@ -201,14 +262,19 @@ STATICFILES_FINDERS = [
     # plotly.min.js straight from the installed plotly package (no CDN).
     "apps.core.staticfinders.PlotlyFinder",
 ]
+# Production (DEBUG and DEMO_MODE off) serves the hashed, compressed copies
+# made by collectstatic. The demo, whether DEBUG is on or not, has WhiteNoise
+# serve the files from where the finders find them: no collectstatic step.
+PRODUCTION = not DEBUG and not DEMO_MODE
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {
         "BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"
-        if not DEBUG
+        if PRODUCTION
         else "django.contrib.staticfiles.storage.StaticFilesStorage"
     },
 }
+WHITENOISE_USE_FINDERS = not PRODUCTION
 
 # --- Security ---------------------------------------------------------------
 SECURE_CSP = {
@@ -226,8 +292,9 @@ SECURE_CSP = {
 X_FRAME_OPTIONS = "DENY"
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
-if not DEBUG:
-    # Behind a TLS-terminating reverse proxy (see README, "Production").
+if PRODUCTION:
+    # Behind a TLS-terminating reverse proxy (see README, "Production"). Not
+    # for the demo, which `make run` serves on plain http://127.0.0.1.
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
     SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", True)
     SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
@@ -246,6 +313,8 @@ REST_FRAMEWORK = {
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
     "PAGE_SIZE": 50,
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    # Throttles identify a client as apps.core.ratelimit.client_ip does.
+    "NUM_PROXIES": TRUSTED_PROXIES,
     "DEFAULT_THROTTLE_RATES": {"faucet": "30/hour", "transfer": "120/minute", "agent": os.environ.get("AGENT_RATE", "600/minute")},
 }
 SPECTACULAR_SETTINGS = {
@@ -270,6 +339,8 @@ SPECTACULAR_SETTINGS = {
 GENESIS_SUPPLY_ATH = int(os.environ.get("GENESIS_SUPPLY_ATH", "42000000000"))
 FAUCET_AMOUNT_ATH = int(os.environ.get("FAUCET_AMOUNT_ATH", "10000"))
 FAUCET_CLAIMS_PER_DAY = int(os.environ.get("FAUCET_CLAIMS_PER_DAY", "3"))
+# Across all accounts of one client address (sign-ups are cheap).
+FAUCET_CLAIMS_PER_ADDRESS_PER_DAY = env_int("FAUCET_CLAIMS_PER_ADDRESS_PER_DAY", 6, minimum=1)
 # Raw heartbeats are kept this many epochs (per-epoch roll-ups forever);
 # raw checker reports and assignments longer, for audits.
 TELEMETRY_RETENTION_EPOCHS = int(os.environ.get("TELEMETRY_RETENTION_EPOCHS", "60"))

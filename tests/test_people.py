@@ -173,6 +173,7 @@ def test_log_in_attempts_are_throttled(client, user):
 
 def test_faucet_clicks_are_throttled(logged_in, user, settings):
     settings.FAUCET_CLAIMS_PER_DAY = 100
+    settings.FAUCET_CLAIMS_PER_ADDRESS_PER_DAY = 100  # this one is about the clicks per user
     for _ in range(10):
         logged_in.post(reverse("accounts:faucet"))
     response = logged_in.post(reverse("accounts:faucet"), follow=True)

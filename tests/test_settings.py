@@ -9,14 +9,15 @@ from django.urls import reverse
 
 
 def run_manage(*args, **env):
-    base = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "REDIS_URL", "DEBUG"}}
+    base = {k: v for k, v in os.environ.items()
+            if k not in {"DATABASE_URL", "REDIS_URL", "DEBUG", "DEMO_MODE", "SECRET_KEY", "TRUSTED_PROXIES"}}
     return subprocess.run([sys.executable, "manage.py", *args], env={**base, **env}, capture_output=True, text=True)
 
 
 def test_production_configuration_passes_check_deploy_without_warnings(tmp_path):
     result = run_manage(
         "check", "--deploy", "--fail-level", "WARNING",
-        DEBUG="0", SECRET_KEY=secrets.token_urlsafe(50), ALLOWED_HOSTS="gpu.example.com",
+        DEBUG="0", DEMO_MODE="0", SECRET_KEY=secrets.token_urlsafe(50), ALLOWED_HOSTS="gpu.example.com",
         AETHIR_VAR_DIR=str(tmp_path),
     )
     assert result.returncode == 0, result.stdout + result.stderr
@@ -24,7 +25,7 @@ def test_production_configuration_passes_check_deploy_without_warnings(tmp_path)
 
 
 def test_production_refuses_to_start_without_a_secret_key(tmp_path):
-    result = run_manage("check", DEBUG="0", SECRET_KEY="", AETHIR_VAR_DIR=str(tmp_path))
+    result = run_manage("check", DEBUG="0", DEMO_MODE="0", SECRET_KEY="", AETHIR_VAR_DIR=str(tmp_path))
     assert result.returncode != 0 and "Set SECRET_KEY" in result.stderr
 
 

@@ -9,3 +9,10 @@ class AccountsConfig(AppConfig):
 
     def ready(self):
         from . import signals  # noqa: F401
+
+        # The admin's log-in form says "wait" when the log-in limits refuse.
+        from django.contrib import admin
+
+        from .forms import AdminLoginForm
+
+        admin.site.login_form = AdminLoginForm

@@ -1,5 +1,6 @@
 from django import forms
-from django.contrib.auth.forms import UserCreationForm
+from django.contrib.admin.forms import AdminAuthenticationForm
+from django.contrib.auth.forms import AuthenticationForm, UserCreationForm
 
 from apps.core.amounts import AmountError, parse_ath
 
@@ -7,6 +8,29 @@ from apps.core.amounts import AmountError, parse_ath
 class SignUpForm(UserCreationForm):
     class Meta(UserCreationForm.Meta):
         fields = ("username",)
+
+
+class ThrottleMessage:
+    """Says "wait" instead of "wrong password" when the log-in limits
+    (``apps.accounts.backends``) refused the attempt."""
+
+    def get_invalid_login_error(self):
+        retry = getattr(self.request, "login_refused", None)
+        if retry is not None:
+            from .throttle import minutes
+
+            return forms.ValidationError(
+                f"Too many log-in attempts. Try again in {minutes(retry)}.", code="throttled"
+            )
+        return super().get_invalid_login_error()
+
+
+class LoginForm(ThrottleMessage, AuthenticationForm):
+    pass
+
+
+class AdminLoginForm(ThrottleMessage, AdminAuthenticationForm):
+    pass
 
 
 class AmountField(forms.CharField):

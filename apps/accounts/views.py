@@ -7,10 +7,10 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
 from apps.core.models import Entry
-from apps.core.ratelimit import client_ip, hit
+from apps.core.ratelimit import hit
 
-from . import services
-from .forms import SendForm, SignUpForm
+from . import services, throttle
+from .forms import LoginForm, SendForm, SignUpForm
 
 
 def signup(request):
@@ -18,8 +18,13 @@ def signup(request):
         return redirect("accounts:wallet")
     form = SignUpForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
+        try:
+            throttle.check_signup(request)
+        except throttle.Refused as exc:
+            form.add_error(None, str(exc))
+            return render(request, "registration/signup.html", {"form": form}, status=429)
         user = form.save()
-        login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+        login(request, user, backend="apps.accounts.backends.ThrottledModelBackend")
         messages.success(request, "Welcome! Your wallet is ready.")
         return redirect("accounts:wallet")
     return render(request, "registration/signup.html", {"form": form})
@@ -52,13 +57,17 @@ def faucet(request):
         if request.htmx:
             return render(request, "accounts/wallet.html#wallet-panel", _wallet_context(request), status=429)
         return redirect("accounts:wallet")
+    status = 200
     try:
-        services.claim_faucet(request.user)
+        throttle.claim_faucet(request)
         messages.success(request, "Faucet funds received.")
     except services.WalletError as exc:
         messages.error(request, str(exc))
+    except throttle.Refused as exc:
+        messages.error(request, str(exc))
+        status = 429
     if request.htmx:
-        return render(request, "accounts/wallet.html#wallet-panel", _wallet_context(request))
+        return render(request, "accounts/wallet.html#wallet-panel", _wallet_context(request), status=status)
     return redirect("accounts:wallet")
 
 
@@ -80,21 +89,28 @@ def send(request):
     return render(request, template, _wallet_context(request, form), status=status)
 
 
-LOGIN_ATTEMPTS = (10, 15 * 60)  # per address and username, per 15 minutes
 FAUCET_CLICKS = (10, 60 * 60)  # per user per hour (the daily claim limit is separate)
 
 
 class LoginView(auth_views.LoginView):
-    """Django's log-in, with attempts limited per client address and username."""
+    """Django's log-in; the limits on attempts are in the authentication
+    backend (``apps.accounts.throttle``), shared with the admin's log-in."""
 
     redirect_authenticated_user = True
+    authentication_form = LoginForm
 
-    def post(self, request, *args, **kwargs):
-        username = (request.POST.get("username") or "")[:150].lower()
-        allowed, retry = hit("login", f"{client_ip(request)}:{username}", *LOGIN_ATTEMPTS)
-        if not allowed:
-            form = self.get_form()
-            form.errors.clear()
-            form.add_error(None, f"Too many log-in attempts. Try again in {retry // 60 + 1} minutes.")
-            return self.render_to_response(self.get_context_data(form=form), status=429)
-        return super().post(request, *args, **kwargs)
+    def form_invalid(self, form):
+        response = super().form_invalid(form)
+        if getattr(self.request, "login_refused", None) is not None:
+            response.status_code = 429
+        return response
+
+
+def admin_login(request, extra_context=None):
+    """The admin site's log-in, with the same limits and a 429 when refused."""
+    from django.contrib import admin
+
+    response = admin.site.login(request, extra_context)
+    if getattr(request, "login_refused", None) is not None:
+        response.status_code = 429
+    return response

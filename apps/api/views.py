@@ -5,12 +5,13 @@ from django.http import Http404
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import generics, permissions, status
-from rest_framework.exceptions import ValidationError
+from rest_framework.exceptions import Throttled, ValidationError
 from rest_framework.response import Response
 from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView
 
 from apps.accounts import services as wallet_services
+from apps.accounts import throttle as wallet_throttle
 from apps.core.models import Account, LedgerTransaction
 from apps.core.verify import verify_ledger
 from apps.explorer import queries
@@ -122,9 +123,12 @@ class Faucet(APIView):
     @extend_schema(request=None, responses={201: s.TransactionDetailSerializer})
     def post(self, request):
         try:
-            tx = wallet_services.claim_faucet(request.user)
+            # Limited per client address too (across accounts), as on the wallet page.
+            tx = wallet_throttle.claim_faucet(request)
         except wallet_services.WalletError as exc:
             raise _wallet_error(exc) from None
+        except wallet_throttle.Refused as exc:
+            raise Throttled(wait=exc.retry, detail=str(exc)) from None
         return Response(
             s.TransactionDetailSerializer(queries.transaction_detail(tx.height)).data, status=status.HTTP_201_CREATED
         )

@@ -71,6 +71,8 @@ class Server:
         self.backing = Backing()
         self.env = self.backing.env(os.environ)
         self.env.update(AETHIR_VAR_DIR=str(var), DEBUG="1", DEMO_MODE="1", PYTHONUNBUFFERED="1")
+        # Every journey of a session signs up and claims from 127.0.0.1 on one server.
+        self.env.update(SIGNUPS_PER_ADDRESS_PER_HOUR="1000", FAUCET_CLAIMS_PER_ADDRESS_PER_DAY="1000")
         self.process = None
         self.url = ""
 
