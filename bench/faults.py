@@ -100,7 +100,9 @@ class Agents:
         token = dict(self.checkers)[checker_id]
         self.checker_procs[checker_id] = self._spawn(
             f"checker-{checker_id}", "run_checker", "--api-url", self.site.url, "--token", token,
-            "--key", str(self.keys / f"checker-{checker_id}.pem"), "--probe-every", "3")
+            "--key", str(self.keys / f"checker-{checker_id}.pem"), "--probe-every", "3",
+            # The drill's nodes listen on loopback, which probes may not reach unless allowed.
+            "--allow-net", "127.0.0.0/8")
 
     def stop(self) -> None:
         for p in [*self.providers.values(), *self.checker_procs.values()]:

@@ -5,6 +5,7 @@ are the hottest path in the product (see bench/ingest.py), and a batch is
 all-or-nothing: one bad sample refuses the whole batch with its index.
 """
 
+import logging
 import time
 from datetime import timedelta
 
@@ -17,6 +18,8 @@ from apps.core.models import CheckerNode, GpuNode
 
 from . import signing
 from .models import Assignment, CheckerReport, EpochConsensus, Heartbeat
+
+log = logging.getLogger(__name__)
 
 MAX_BATCH = 500
 # (field, minimum, maximum)
@@ -182,6 +185,11 @@ def submit_report(checker: CheckerNode, payload) -> tuple[CheckerReport, bool]:
         raise IngestError("spec_ok must be true, false or null (no probe answered).")
     if not isinstance(report["gpu_name_seen"], str) or len(report["gpu_name_seen"]) > 80:
         raise IngestError("gpu_name_seen must be a string of at most 80 characters.")
+    # Why the checker's probes failed (its agent says so): not signed, not
+    # judged, only logged for the node's operator.
+    reason = payload.get("reason", "")
+    if not isinstance(reason, str) or len(reason) > 200:
+        raise IngestError("reason must be a string of at most 200 characters.")
     signature = payload.get("signature")
     if not checker.public_key:
         raise IngestError("Register the checker's public key first (POST /api/agent/key/).")
@@ -211,4 +219,6 @@ def submit_report(checker: CheckerNode, payload) -> tuple[CheckerReport, bool]:
         if row.payload_hash != digest:
             raise Conflict("A different report for this assignment was already submitted.") from None
         return row, False
+    if reason:
+        log.info("checker %s, node %s, epoch %s: %s", checker.pk, node_id, epoch, reason.encode("unicode_escape").decode())
     return row, True

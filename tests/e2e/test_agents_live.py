@@ -58,7 +58,8 @@ def test_agents_feed_the_live_node_page(private_server, new_page, shot, tmp_path
                           "--port", str(port), "--sample-every", "1", "--post-every", "2", "--no-nvml"],
                          env=server.env, cwd=ROOT, stdout=logs[0], stderr=subprocess.STDOUT),
         subprocess.Popen([*manage, "run_checker", "--api-url", server.url, "--token", ids["checker_token"],
-                          "--key", str(tmp_path / "checker.pem"), "--probe-every", "2"],
+                          "--key", str(tmp_path / "checker.pem"), "--probe-every", "2",
+                          "--allow-net", "127.0.0.0/8"],  # the nodes here listen on loopback
                          env=server.env, cwd=ROOT, stdout=logs[1], stderr=subprocess.STDOUT),
         # Fixes each epoch's round as it starts; agents only read it.
         subprocess.Popen([*manage, "run_scheduler"], env=server.env, cwd=ROOT, stdout=logs[2], stderr=subprocess.STDOUT),

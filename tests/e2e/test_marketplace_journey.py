@@ -74,7 +74,8 @@ def test_provider_onboards_and_a_renter_rents_and_ends(private_server, new_page,
                           "--sample-every", "1", "--post-every", "2", "--no-nvml"],
                          env=server.env, cwd=ROOT, stdout=logs[0], stderr=subprocess.STDOUT),
         subprocess.Popen([*manage, "run_checker", "--api-url", server.url, "--token", ids["checker_token"],
-                          "--key", str(tmp_path / "checker.pem"), "--probe-every", "1"],
+                          "--key", str(tmp_path / "checker.pem"), "--probe-every", "1",
+                          "--allow-net", "127.0.0.0/8"],  # the nodes here listen on loopback
                          env=server.env, cwd=ROOT, stdout=logs[1], stderr=subprocess.STDOUT),
     ]
     try:

@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from aiohttp import web
 
+from apps.monitoring.agents.addresses import LOOPBACK, AddressPolicy
 from apps.monitoring.agents.checker import CheckerAgent
 
 from .fake_dashboard import fake_dashboard
@@ -95,13 +96,13 @@ async def test_a_slow_answer_is_timed_again_and_the_faster_counts():
 
     routes = {("GET", "/stall"): health("stall"), ("GET", "/slow"): health("slow")}
     async with fake_dashboard(routes) as url:
-        agent = CheckerAgent(api_url=url, token="agt_x", timeout=2)
+        agent = CheckerAgent(api_url=url, token="agt_x", timeout=2, policy=AddressPolicy(allow=LOOPBACK))
         try:
             for node, kind in ((1, "stall"), (2, "slow")):
                 await agent.probe(5, {"node": node, "endpoint": f"{url}/{kind}", "gpu_model": "NVIDIA H100 80GB",
                                       "gpu_count": 1}, asyncio.Semaphore(1))
         finally:
-            await agent.session.close()
+            await agent.close()
     assert calls == {"stall": 2, "slow": 2}
     assert agent.tallies[(5, 1)].latencies[0] < 150
     assert agent.tallies[(5, 2)].latencies[0] >= 290
@@ -116,11 +117,11 @@ async def test_a_health_answer_that_is_not_an_object_is_not_answered():
         return web.json_response([])
 
     async with fake_dashboard({("GET", "/health"): health}) as url:
-        agent = CheckerAgent(api_url=url, token="agt_x", timeout=1)
+        agent = CheckerAgent(api_url=url, token="agt_x", timeout=1, policy=AddressPolicy(allow=LOOPBACK))
         try:
             await agent.probe(5, {"node": 1, "endpoint": f"{url}/health", "gpu_model": "x", "gpu_count": 1},
                               asyncio.Semaphore(1))
         finally:
-            await agent.session.close()
+            await agent.close()
     tally = agent.tallies[(5, 1)]
     assert (tally.probes, tally.connected, tally.answered) == (1, 1, 0)

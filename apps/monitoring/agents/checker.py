@@ -8,18 +8,27 @@ the lowest round-trip time of the epoch's probes is the latency (a busy
 checker can only add delay to a probe, never remove it, so the minimum is
 what honest checkers agree on). The GPU facts are compared with the
 declared spec.
+
+Everything a node sends is hostile until checked: the endpoint's address
+must pass the agent's address policy (see ``addresses``) and is connected to
+as checked; redirects are not followed; a health answer is read up to
+``MAX_HEALTH_BYTES`` within the probe's deadline and must match the schema
+``health_facts`` checks. A node that fails any of it is reported as not
+answering, with the reason, and no node can stop the agent's other probes.
 """
 
 import asyncio
+import collections
 import hashlib
+import json
 import logging
 import math
 import random
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from urllib.parse import urlsplit
 
 import aiohttp
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -27,6 +36,7 @@ from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption,
 from django.utils.dateparse import parse_datetime
 
 from .. import signing
+from .addresses import AddressPolicy, Refused, Target, parse_endpoint
 
 log = logging.getLogger(__name__)
 PPM = 1_000_000
@@ -37,6 +47,38 @@ PPM = 1_000_000
 # honest checker "incorrect" on a loaded host.
 CONFIRM_SLOW_MS = 40
 REPORTS_PER_REQUEST = 500  # the dashboard takes at most 1,000 reports per batch request
+# An honest health answer is a few hundred bytes; anything past this is
+# read no further (a node must not fill the checker's memory).
+MAX_HEALTH_BYTES = 64 * 1024
+MAX_GPU_COUNT = 1024  # what a report can carry (gpu_count_seen)
+MAX_GPU_NAME = 256
+MAX_REASON = 200  # characters of a report's reason
+
+
+class NotAnswered(Exception):
+    """A health request that got no usable answer; the message says why."""
+
+
+def health_facts(body: bytes) -> tuple[str, int]:
+    """(GPU name, GPU count) from a health answer's body, or NotAnswered.
+
+    Only the fields the report uses are read, each with its type and range:
+    ``gpu_name`` a string, ``gpu_count`` an integer (not a boolean, not a
+    float) from 0 to MAX_GPU_COUNT. Anything else (not JSON, not an object,
+    a field missing or of another type) is no answer at all, for every
+    checker alike, so honest checkers agree about a node that sends it."""
+    try:
+        data = json.loads(body)
+    except (ValueError, RecursionError):  # not UTF-8, not JSON, nested too deep, a number too long
+        raise NotAnswered("the health answer is not JSON") from None
+    if not isinstance(data, dict):
+        raise NotAnswered(f"the health answer is a JSON {type(data).__name__}, not an object")
+    name, count = data.get("gpu_name"), data.get("gpu_count")
+    if not isinstance(name, str) or len(name) > MAX_GPU_NAME:
+        raise NotAnswered(f"gpu_name is not a string of at most {MAX_GPU_NAME} characters")
+    if type(count) is not int or not 0 <= count <= MAX_GPU_COUNT:
+        raise NotAnswered(f"gpu_count is not an integer from 0 to {MAX_GPU_COUNT}")
+    return name, count
 
 
 @dataclass
@@ -51,6 +93,12 @@ class Tally:
     spec_match: int = 0
     next_k: int | None = None  # the next common probe instant of this node to take
     sampled: int = 0  # probes this agent scheduled for the node this epoch
+    failures: collections.Counter = field(default_factory=collections.Counter)  # why probes failed
+
+    def reason(self) -> str:
+        """Why probes failed this epoch, most frequent first ("" if none did)."""
+        text = "; ".join(f"{why} ({n}x)" for why, n in self.failures.most_common(3))
+        return text[: MAX_REASON - 1] + "…" if len(text) > MAX_REASON else text
 
 
 def probe_instant(epoch_start: float, epoch: int, node: int, k: int, probe_every: float) -> float:
@@ -90,6 +138,12 @@ class CheckerAgent:
     concurrency: int = 64
     liar: bool = False  # fault injection: reports made-up numbers
     session: aiohttp.ClientSession | None = None
+    # Which addresses probes may reach (default: the public internet and the
+    # ranges AGENT_ALLOW_NETS opens).
+    policy: AddressPolicy = field(default_factory=AddressPolicy.from_env)
+    # A further say over which nodes to probe: (node id, endpoint) -> why not,
+    # or None. The simulator probes only the nodes it runs itself.
+    target_filter: Callable[[int, str], str | None] | None = None
 
     def __post_init__(self):
         self.key = self.key or load_or_create_key(self.key_path)
@@ -98,6 +152,7 @@ class CheckerAgent:
         self.reports_sent = 0
         self.joined_at = time.time()  # reports only on epochs observed from their start
         self.rng = random.Random()
+        self._probe_session: aiohttp.ClientSession | None = None
 
     @property
     def headers(self):
@@ -107,6 +162,17 @@ class CheckerAgent:
         if self.session is None:
             self.session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=15))
         return self.session
+
+    async def _nodes_session(self):
+        """The session that talks to nodes: apart from the dashboard's, so no
+        header or cookie meant for the dashboard can ever reach a node, and
+        none a node sets is kept."""
+        if self._probe_session is None:
+            self._probe_session = aiohttp.ClientSession(
+                connector=aiohttp.TCPConnector(limit=self.concurrency), cookie_jar=aiohttp.DummyCookieJar(),
+                timeout=aiohttp.ClientTimeout(total=self.timeout), trust_env=False,
+            )
+        return self._probe_session
 
     async def _api(self, method: str, path: str, **kwargs):
         session = await self._session()
@@ -139,53 +205,99 @@ class CheckerAgent:
             delay = min(delay * 2, 30)
 
     async def probe(self, epoch: int, a: dict, sem: asyncio.Semaphore):
+        """One probe of node ``a["node"]``. Whatever the node does, this
+        returns: a failure is counted, with its reason, never raised."""
         tally = self.tallies.setdefault((epoch, a["node"]), Tally())
-        url = urlsplit(a["endpoint"])
-        if not url.hostname:
+        if not a.get("endpoint"):
             # No endpoint yet (a demo node the simulator is about to run): not
             # a probe at all, so checkers that come before and after the
             # endpoint appears don't disagree about its uptime.
             return
         async with sem:
             tally.probes += 1
+            # The connect, the request and the re-timing each have the
+            # timeout; this bounds the whole probe whatever the node does.
+            budget = self.timeout * 3 + 1
             try:
-                reader, writer = await asyncio.wait_for(
-                    asyncio.open_connection(url.hostname, url.port or 80), timeout=self.timeout
-                )
-                writer.close()
-                tally.connected += 1
-            except (OSError, asyncio.TimeoutError):
-                return
-            answer = await self._timed_get(a["endpoint"])
-            if answer is None:
-                return
-            latency_ms, facts = answer
-            if latency_ms > CONFIRM_SLOW_MS:
-                again = await self._timed_get(a["endpoint"])
-                if again is not None and again[0] < latency_ms:
-                    latency_ms, facts = again
-            tally.latencies.append(latency_ms)
-            tally.answered += 1
-            tally.gpu_name = str(facts.get("gpu_name", ""))[:80]
-            tally.gpu_count = int(facts.get("gpu_count") or 0)
-            if tally.gpu_name == a["gpu_model"] and tally.gpu_count == a["gpu_count"]:
-                tally.spec_match += 1
-            else:
-                tally.spec_mismatch += 1
+                async with asyncio.timeout(budget):
+                    why = await self._probe(a, tally)
+            except TimeoutError:
+                why = f"the probe took over {budget:g} s"
+            except Exception as exc:  # noqa: BLE001 - one node must never stop the others' probes
+                log.warning("probe of node %s failed: %r", a["node"], exc)
+                why = f"the probe failed ({type(exc).__name__})"
+            if why:
+                tally.failures[why] += 1
 
-    async def _timed_get(self, endpoint: str) -> tuple[int, dict] | None:
-        """(round trip in ms, the GPU facts) of one health request, or
-        ``None`` if it was not answered correctly within the timeout."""
-        session = await self._session()
+    async def _probe(self, a: dict, tally: Tally) -> str | None:
+        """Connect and ask; update ``tally``. Returns why the node did not
+        answer, or None when it did."""
+        try:
+            target = parse_endpoint(a["endpoint"])
+            if self.target_filter and (why := self.target_filter(a["node"], a["endpoint"])):
+                raise Refused(why)
+            ip = await self.policy.resolve(target.host, target.port, self.timeout)
+        except Refused as exc:
+            return f"refused: {exc}"
+        try:
+            reader, writer = await asyncio.wait_for(asyncio.open_connection(str(ip), target.port), timeout=self.timeout)
+            writer.close()
+        except (OSError, TimeoutError):
+            return "no connection"
+        tally.connected += 1
+        answer = await self._timed_get(target, ip)
+        if isinstance(answer, str):
+            return answer
+        latency_ms, (name, count) = answer
+        if latency_ms > CONFIRM_SLOW_MS:
+            again = await self._timed_get(target, ip)
+            if not isinstance(again, str) and again[0] < latency_ms:
+                latency_ms, (name, count) = again
+        matches = name[:80] == a.get("gpu_model") and count == a.get("gpu_count")
+        # All of the answer's counts at once, after the last await: a probe cut
+        # short never leaves an answer counted without its round trip.
+        tally.latencies.append(latency_ms)
+        tally.answered += 1
+        tally.gpu_name, tally.gpu_count = name[:80], count
+        if matches:
+            tally.spec_match += 1
+        else:
+            tally.spec_mismatch += 1
+        return None
+
+    async def _timed_get(self, target: Target, ip) -> tuple[int, tuple[str, int]] | str:
+        """(round trip in ms, the GPU facts) of one health request to ``ip``,
+        or why it was not answered correctly within the timeout."""
+        session = await self._nodes_session()
+        headers = {"Host": target.host_header, "Accept": "application/json", "Accept-Encoding": "identity"}
         started = time.monotonic()
         try:
-            async with session.get(endpoint, timeout=aiohttp.ClientTimeout(total=self.timeout)) as r:
-                facts = await r.json(content_type=None)
-                if r.status != 200 or not isinstance(facts, dict):
-                    return None
-        except (aiohttp.ClientError, asyncio.TimeoutError, ValueError):
-            return None
-        return int((time.monotonic() - started) * 1000), facts
+            async with asyncio.timeout(self.timeout):
+                async with session.get(
+                    target.url_for(ip), headers=headers, allow_redirects=False, auto_decompress=False,
+                    server_hostname=target.host if target.scheme == "https" else None, max_headers=100,
+                ) as r:
+                    if 300 <= r.status < 400:
+                        return f"HTTP {r.status}: redirects are not followed"
+                    if r.status != 200:
+                        return f"HTTP {r.status}"
+                    if (r.content_length or 0) > MAX_HEALTH_BYTES:
+                        return f"a health answer over {MAX_HEALTH_BYTES // 1024} KiB"
+                    body = bytearray()
+                    while chunk := await r.content.read(16 * 1024):
+                        body += chunk
+                        if len(body) > MAX_HEALTH_BYTES:
+                            r.close()
+                            return f"a health answer over {MAX_HEALTH_BYTES // 1024} KiB"
+        except TimeoutError:
+            return f"no complete answer within {self.timeout:g} s"
+        except aiohttp.ClientError as exc:
+            return f"a broken answer ({type(exc).__name__})"
+        latency_ms = int((time.monotonic() - started) * 1000)
+        try:
+            return latency_ms, health_facts(bytes(body))
+        except NotAnswered as exc:
+            return str(exc)
 
     async def _probe_later(self, epoch: int, a: dict, sem: asyncio.Semaphore, epoch_start: float, until: float):
         """Probe ``a`` at its next common instant (see ``probe_instant``) if
@@ -224,6 +336,10 @@ class CheckerAgent:
             report.update(uptime_ppm=self.rng.randint(0, PPM), latency_ms=self.rng.randint(1, 2000), spec_ok=not report["spec_ok"])
             report["task_ppm"] = self.rng.randint(0, PPM)
         report["signature"] = signing.sign(self.key, report)
+        if t.failures:
+            # Why probes failed, for the node's operator: not signed and not
+            # judged (the counts above are the report).
+            report["reason"] = t.reason()
         return report
 
     async def submit(self, epoch: int, nodes: list[int]):
@@ -278,7 +394,9 @@ class CheckerAgent:
         round_started = time.monotonic()
         last_instant = end.timestamp() - margin
         until = min(last_instant, time.time() + self.probe_every)
-        await asyncio.gather(*(self._probe_later(epoch, a, sem, start.timestamp(), until) for a in assignments))
+        self._log_errors(await asyncio.gather(
+            *(self._probe_later(epoch, a, sem, start.timestamp(), until) for a in assignments), return_exceptions=True
+        ))
         left = (end - datetime.now(UTC)).total_seconds()
         # Report once this round took the epoch's last instants (or, after a
         # stall, when the margin is all that is left).
@@ -300,7 +418,7 @@ class CheckerAgent:
             # A node whose instants all passed before this agent started (or
             # was assigned to it): one probe now, so its report rests on one.
             unsampled = [a for a in assignments if not self.tallies[(epoch, a["node"])].sampled]
-            await asyncio.gather(*(self.probe(epoch, a, sem) for a in unsampled))
+            self._log_errors(await asyncio.gather(*(self.probe(epoch, a, sem) for a in unsampled), return_exceptions=True))
             # Last round of this epoch: report now so consensus has us.
             await self.submit(epoch, nodes)
             # Into the next epoch at a random moment of its first interval, so
@@ -308,6 +426,14 @@ class CheckerAgent:
             return max(left, 0) + 0.2 + self.rng.uniform(0, self.probe_every / 2)
         # Keep the cadence: the round itself took part of the interval.
         return max(0.0, self.probe_every - (time.monotonic() - round_started))
+
+    @staticmethod
+    def _log_errors(results: list) -> None:
+        """Probes catch what nodes do to them; anything that still escapes
+        one probe is logged, and the round goes on."""
+        for r in results:
+            if isinstance(r, Exception):
+                log.error("a probe failed unexpectedly: %r", r, exc_info=r)
 
     async def run(self, stop: asyncio.Event | None = None):
         stop = stop or asyncio.Event()
@@ -319,6 +445,9 @@ class CheckerAgent:
             except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
                 log.warning("dashboard unreachable (%s); retrying", exc)
                 wait = self.probe_every
+            except Exception:  # noqa: BLE001 - a bad round costs a round, never the agent
+                log.exception("round failed; retrying")
+                wait = self.probe_every
             try:
                 await asyncio.wait_for(stop.wait(), timeout=wait)
             except asyncio.TimeoutError:
@@ -327,3 +456,5 @@ class CheckerAgent:
     async def close(self):
         if self.session:
             await self.session.close()
+        if self._probe_session:
+            await self._probe_session.close()

@@ -1,15 +1,25 @@
 """Many provider and checker agents in one process, on loopback, with
 fault injection: nodes that go down, slow down or lie about their GPU, and
 checkers that report falsely. Each agent is the real agent class talking to
-the dashboard over HTTP and probing real sockets."""
+the dashboard over HTTP and probing real sockets.
+
+The simulator runs on the dashboard's own machine, so its checkers probe
+only the health endpoints its own node agents listen on (``OwnedEndpoints``),
+on loopback: a node whose provider declared an endpoint of its own is never
+fetched from here, and is reported as not answering, with that reason."""
 
 import asyncio
+import json
 import logging
+import os
 import random
+import time
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import aiohttp
 
+from .addresses import AddressPolicy
 from .checker import CheckerAgent
 from .provider import Faults, ProviderAgent
 
@@ -30,10 +40,49 @@ class SimChecker:
     liar: bool = False
 
 
+class OwnedEndpoints:
+    """The endpoints this simulator's node agents listen on, by node id: the
+    only ones its checkers probe. When nodes and checkers run in separate
+    processes, the nodes' process writes them to ``path`` (before the
+    dashboard learns them) and the checkers' process reads them from it."""
+
+    NOT_OURS = "not a node the simulator runs (its endpoint was declared by its provider)"
+
+    def __init__(self, path: Path | None = None):
+        self.path = Path(path) if path else None
+        self.known: dict[int, str] = {}
+        self._stamp = None
+        self._checked_at = 0.0
+
+    def add(self, endpoints: dict[int, str]) -> None:
+        self.known.update(endpoints)
+        if self.path:
+            tmp = self.path.with_name(self.path.name + ".tmp")
+            tmp.write_text(json.dumps({str(k): v for k, v in self.known.items()}))
+            os.replace(tmp, self.path)  # readers see the old map or the new one, never half of it
+
+    def _reload(self) -> None:
+        if not self.path or time.monotonic() - self._checked_at < 0.5:
+            return
+        self._checked_at = time.monotonic()
+        try:
+            stat = self.path.stat()
+            if (stat.st_mtime_ns, stat.st_size) != self._stamp:
+                self.known = {int(k): v for k, v in json.loads(self.path.read_text()).items()}
+                self._stamp = (stat.st_mtime_ns, stat.st_size)
+        except (OSError, ValueError):
+            pass  # not written yet: no node is ours
+
+    def refusal(self, node_id: int, endpoint: str) -> str | None:
+        if self.known.get(node_id) != endpoint:
+            self._reload()
+        return None if self.known.get(node_id) == endpoint else self.NOT_OURS
+
+
 class Simulator:
     def __init__(self, api_url: str, nodes: list[SimNode], checkers: list[SimChecker], *, sample_every=5.0,
                  post_every=15.0, probe_every=5.0, churn: float = 0.0, seed: int = 0, on_endpoints=None,
-                 find_new=None, adopt_every: float = 3.0):
+                 find_new=None, adopt_every: float = 3.0, owned: OwnedEndpoints | None = None):
         self.api_url = api_url
         self.nodes = nodes
         self.checkers = checkers
@@ -45,6 +94,7 @@ class Simulator:
         # life (nodes registered while the simulator runs).
         self.find_new = find_new
         self.adopt_every = adopt_every
+        self.owned = owned or OwnedEndpoints()
         self.providers: dict[int, ProviderAgent] = {}
         self.checker_agents: list[CheckerAgent] = []
         self._session: aiohttp.ClientSession | None = None
@@ -65,6 +115,7 @@ class Simulator:
         await asyncio.gather(*(a.identify() for a in agents))
         for a in agents:
             await a.serve()
+        self.owned.add({a.node_id: a.endpoint for a in agents})
         if self.on_endpoints:
             await asyncio.to_thread(self.on_endpoints, {a.node_id: a.endpoint for a in agents})
         for n in nodes:
@@ -77,7 +128,8 @@ class Simulator:
         await self._start_providers(self.nodes)
         for c in self.checkers:
             self.checker_agents.append(
-                CheckerAgent(api_url=self.api_url, token=c.token, probe_every=self.probe_every, liar=c.liar, session=session)
+                CheckerAgent(api_url=self.api_url, token=c.token, probe_every=self.probe_every, liar=c.liar, session=session,
+                             policy=AddressPolicy.loopback_only(), target_filter=self.owned.refusal)
             )
 
     async def set_fault(self, node_id: int, *, down=None, slow_ms=None, lie=None):
@@ -149,6 +201,9 @@ class Simulator:
         for a in self.providers.values():
             if a._runner:
                 await a._runner.cleanup()
+        for c in self.checker_agents:
+            if c._probe_session:
+                await c._probe_session.close()
 
     def stats(self) -> dict:
         return {

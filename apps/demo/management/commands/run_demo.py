@@ -3,13 +3,16 @@ agents' simulator, the simulated renters and token holders and the
 scheduler as child processes. Ctrl-C stops all, the web server last."""
 
 import os
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import urllib.request
+from pathlib import Path
 
 from django.conf import settings
 from django.core.management import call_command
@@ -80,11 +83,16 @@ class Command(BaseCommand):
                 # network where each runs on its own machine: in one process a
                 # busy moment of the nodes' agents would read as node latency.
                 # The checkers start once the nodes listen, so that no checker
-                # finds a node's old endpoint and another its new one.
+                # finds a node's old endpoint and another its new one. They
+                # probe only the loopback endpoints the nodes' process lists
+                # in this file, never an endpoint a provider declared.
+                owned = Path(tempfile.mkdtemp(prefix="aethir-demo-")) / "endpoints.json"
+                self._cleanup = lambda: shutil.rmtree(owned.parent, ignore_errors=True)
                 for role in ("providers", "checkers"):
                     child = subprocess.Popen(
                         [*manage, "simulate_network", "--role", role, "--api-url", url,
-                         "--probe-every", str(probe_every), "--post-every", str(post_every)],
+                         "--probe-every", str(probe_every), "--post-every", str(post_every),
+                         "--owned-endpoints", str(owned)],
                         env=env, stdout=subprocess.PIPE, text=True)
                     children.append((f"simulator ({role})", child))
                     running = threading.Event()
@@ -113,6 +121,8 @@ class Command(BaseCommand):
             self._stop(children)
             self.stdout.write("Stopped.")
 
+    _cleanup = staticmethod(lambda: None)
+
     def _stop(self, children) -> None:
         """Stop in reverse order of start: agents and the scheduler first,
         the web server last, so their final posts still find it."""
@@ -125,6 +135,7 @@ class Command(BaseCommand):
                 except subprocess.TimeoutExpired:
                     child.kill()
                     child.wait()
+        self._cleanup()
 
     def _relay(self, stream, running: threading.Event) -> None:
         """Pass a simulator's output on, noting when its agents run."""

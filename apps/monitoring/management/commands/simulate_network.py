@@ -3,12 +3,13 @@ import logging
 import random
 import resource
 import signal
+from pathlib import Path
 
 import aiohttp
 from django.core.management.base import BaseCommand, CommandError
 
 from apps.monitoring import network
-from apps.monitoring.agents.simulator import Simulator
+from apps.monitoring.agents.simulator import OwnedEndpoints, Simulator
 
 
 class Command(BaseCommand):
@@ -38,6 +39,9 @@ class Command(BaseCommand):
         parser.add_argument("--seed", type=int, default=1)
         parser.add_argument("--no-adopt", action="store_true",
                             help="don't bring nodes registered later (without an endpoint) to life")
+        parser.add_argument("--owned-endpoints", type=Path, default=None, metavar="FILE",
+                            help="where the nodes' process lists the endpoints it runs, and the checkers' process "
+                                 "reads them: its checkers probe those and no other (needed with --role checkers)")
 
     def handle(self, *args, **o):
         logging.basicConfig(level=logging.WARNING, format="%(asctime)s simulate %(levelname)s %(message)s")
@@ -47,6 +51,9 @@ class Command(BaseCommand):
         # Checkers time nodes' answers: in a process of their own they don't
         # count the nodes' agents' work (or each other's) as node latency.
         role = o["role"]
+        if role == "checkers" and not o["owned_endpoints"]:
+            raise CommandError("--role checkers needs --owned-endpoints FILE (the one the --role providers process "
+                               "writes): the simulator's checkers probe only the nodes it runs.")
         nodes = network.adopt_nodes(o["nodes"]) if role in ("all", "providers") else []
         checkers = network.adopt_checkers(o["checkers"]) if role in ("all", "checkers") else []
         if (role != "checkers" and not nodes) or (role != "providers" and not checkers):
@@ -87,6 +94,7 @@ class Command(BaseCommand):
                 o["api_url"].rstrip("/"), nodes, checkers, sample_every=o["sample_every"], post_every=o["post_every"],
                 probe_every=o["probe_every"], churn=o["churn"], seed=o["seed"], on_endpoints=network.set_endpoints,
                 find_new=None if o["no_adopt"] or o["role"] == "checkers" else network.adopt_new_nodes,
+                owned=OwnedEndpoints(o["owned_endpoints"]),
             )
             await sim.start(session)
             self.stdout.write("Agents running; Ctrl-C stops.")
