@@ -1,8 +1,11 @@
+import re
+
 from django.core.paginator import Paginator
 from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 
 from apps.core.models import Account, LedgerTransaction, TxKind
+from apps.core.numbers import NumberError, parse_int
 from apps.core.verify import verify_ledger
 
 from . import queries
@@ -14,8 +17,12 @@ def index(request):
     query = (request.GET.get("q") or "").strip()
     if query:
         # A height, an address, or a transaction hash.
-        if query.lstrip("#").isdigit():
-            return redirect("explorer:transaction", height=int(query.lstrip("#")))
+        digits = query.removeprefix("#")
+        try:
+            return redirect("explorer:transaction", height=parse_int(digits, what="height"))
+        except NumberError:
+            if re.fullmatch(r"[0-9]+", digits):  # plain digits, only too many of them
+                raise Http404("No transaction at that height.") from None
         if Account.objects.filter(address=query).exists():
             return redirect("explorer:account", address=query)
         tx = LedgerTransaction.objects.filter(hash=query.lower()).only("height").first()

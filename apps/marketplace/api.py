@@ -59,6 +59,10 @@ class NodeList(generics.ListAPIView):
 
     def get_queryset(self):
         form = CatalogueForm(self.request.query_params)
+        # The web page drops a bad filter so a shared link never errors; an
+        # API client is told, rather than handed an unfiltered list.
+        if not form.is_valid():
+            raise ValidationError({k: [e["message"] for e in v] for k, v in form.errors.get_json_data().items()})
         qs, _, _ = catalogue.nodes(form.values())
         return qs.select_related("provider")
 

@@ -54,8 +54,9 @@ def check_floor(spec: NodeSpec) -> None:
         raise OnboardingError("A node needs at least one GPU.")
     if spec.gpu_count > MAX_GPUS:
         raise OnboardingError(f"A node has at most {MAX_GPUS} GPUs; register larger machines as several nodes.")
-    if spec.price_per_gpu_hour < 0:
-        raise OnboardingError("The price cannot be negative.")
+    # A node at price 0 would rent for nothing and score as the cheapest.
+    if spec.price_per_gpu_hour <= 0:
+        raise OnboardingError("The price must be more than zero.")
     if spec.price_per_gpu_hour > MAX_PRICE_PER_GPU_HOUR:
         raise OnboardingError(f"The price is capped at {format_uath(MAX_PRICE_PER_GPU_HOUR)} per GPU-hour.")
 

@@ -12,8 +12,9 @@ from django.views.decorators.http import require_POST
 
 from apps.accounts.services import open_wallet
 from apps.core import epochs, parameters
-from apps.core.amounts import format_uath
+from apps.core.amounts import AmountError, format_uath, parse_uath
 from apps.core.models import GpuModel, GpuNode, Region
+from apps.core.numbers import parse_int
 from apps.monitoring import queries as monitoring
 
 from . import catalogue, providers, rentals, scheduler
@@ -94,8 +95,8 @@ def rent(request, pk):
         else:
             if request.POST.get("confirm") == "1":
                 try:
-                    expected = int(request.POST.get("quoted_price_per_epoch", ""))
-                except ValueError:
+                    expected = parse_uath(request.POST.get("quoted_price_per_epoch", ""), allow_zero=True)
+                except AmountError:
                     expected = -1
                 try:
                     rental = rentals.rent(
@@ -240,7 +241,7 @@ def rental_top_up(request, pk):
 def rental_replace(request, pk):
     rental = _my_rental(request, pk)
     try:
-        node_id = int(request.POST.get("node", ""))
+        node_id = parse_int(request.POST.get("node", ""), minimum=1, what="node")
         new = rentals.replace(request.user, rental.pk, node_id)
     except (ValueError, rentals.RentalError) as exc:
         messages.error(request, str(exc) if isinstance(exc, rentals.RentalError) else "Pick a replacement node.")
@@ -290,7 +291,7 @@ def _collateral_preview(form, wallet):
     data = form.data if form.is_bound else {}
     try:
         model = GpuModel.objects.get(pk=data.get("gpu_model")) if data.get("gpu_model") else GpuModel.objects.first()
-        count = max(1, min(64, int(data.get("gpu_count") or 1)))
+        count = max(1, min(64, parse_int(data.get("gpu_count") or "1", what="GPU count")))
     except (GpuModel.DoesNotExist, ValueError):
         return None
     if model is None:

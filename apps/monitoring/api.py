@@ -11,6 +11,7 @@ from rest_framework.views import APIView
 
 from apps.core import epochs, parameters
 from apps.core.models import CHECKED_STATUSES, CheckerNode, GpuNode
+from apps.core.numbers import parse_int
 
 from . import api_schema, assignment, ingest, live, queries
 from .auth import AgentTokenAuthentication, IsCheckerAgent, IsNodeAgent
@@ -107,7 +108,7 @@ class AgentAssignments(AgentView):
         checker = request.auth.checker
         current = epochs.current_number()
         try:
-            number = int(request.query_params.get("epoch", current))
+            number = parse_int(request.query_params.get("epoch", str(current)), what="epoch")
         except ValueError:
             return Response({"detail": "epoch must be an integer."}, status=400)
         if number > current or number < 0:

@@ -4,6 +4,7 @@ from django.shortcuts import get_object_or_404, render
 from apps.core import epochs
 from apps.core.charts import epoch_axis
 from apps.core.models import CheckerNode, GpuNode, NodeStatus
+from apps.core.numbers import parse_int
 
 from apps.settlement import queries as settlement_queries
 
@@ -73,7 +74,7 @@ def assignments(request):
     except LookupError:
         current = 0
     try:
-        number = int(request.GET.get("epoch", current))
+        number = parse_int(request.GET.get("epoch", str(current)), what="epoch")
     except ValueError:
         number = current
     number = max(0, min(number, current))

@@ -3,6 +3,7 @@
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
+from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
@@ -11,6 +12,7 @@ from apps.accounts.services import open_wallet
 from apps.core import epochs, parameters
 from apps.core.amounts import format_uath
 from apps.core.models import CheckerNode, CheckerStatus
+from apps.core.numbers import NumberError, parse_int
 
 from . import queries, services
 from .forms import ActivateForm, ClaimForm, CommissionForm, DelegateForm, RedelegateForm, UndelegateForm
@@ -159,8 +161,11 @@ def _safe_next(request) -> bool:
 
 
 def _posted_checker(request, field) -> CheckerNode:
-    value = request.POST.get(field) or ""
-    return get_object_or_404(CheckerNode, pk=int(value) if value.isdigit() else 0)
+    try:
+        pk = parse_int(request.POST.get(field) or "", minimum=1, what="checker id")
+    except NumberError:
+        raise Http404("No such checker.") from None
+    return get_object_or_404(CheckerNode, pk=pk)
 
 
 @login_required
