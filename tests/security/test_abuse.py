@@ -277,6 +277,7 @@ def test_404_page_is_friendly_and_lists_no_url_patterns(client, genesis):
     response = client.get("/no-such-page/")
     body = response.content.decode()
     assert response.status_code == 404 and "Page not found" in body and 'href="/"' in body
+    assert body.startswith("<!doctype html>")
     assert "urlpatterns" not in body and "explorer/" not in body
 
 
