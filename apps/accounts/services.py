@@ -7,7 +7,6 @@ balances directly.
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import transaction
 from django.utils import timezone
 
 from apps.core import ledger
@@ -48,22 +47,28 @@ def claim_faucet(user):
     ``FAUCET_CLAIMS_PER_DAY`` times in any 24 hours."""
     if not settings.DEMO_MODE:
         raise WalletError("The faucet only runs in demo mode.")
+    return _claim_faucet(user)
+
+
+@ledger.serialised
+def _claim_faucet(user):
     amount = ath(settings.FAUCET_AMOUNT_ATH)
-    with transaction.atomic():
-        wallet = open_wallet(user)
-        # Lock the wallet so two simultaneous claims cannot both pass the limit.
-        wallet = Account.objects.select_for_update().get(pk=wallet.pk)
-        if faucet_claims_today(wallet) >= settings.FAUCET_CLAIMS_PER_DAY:
-            raise WalletError(
-                f"You have used the faucet {settings.FAUCET_CLAIMS_PER_DAY} times in the last 24 hours; "
-                "try again later."
-            )
-        faucet = ledger.module_account(ModuleAccount.FAUCET)
-        if faucet.available < amount:
-            raise WalletError("The faucet is empty.")
-        return ledger.transfer(
-            faucet, wallet, amount, kind=TxKind.FAUCET, memo=f"Faucet: {format_uath(amount)}", actor=user
+    wallet = open_wallet(user)
+    # Lock the wallet so two simultaneous claims cannot both pass the limit;
+    # in the ledger's order (chain head, then accounts), or a transfer to
+    # this wallet holding the head deadlocks with us.
+    wallet = ledger.lock_accounts([wallet.pk])[wallet.pk]
+    if faucet_claims_today(wallet) >= settings.FAUCET_CLAIMS_PER_DAY:
+        raise WalletError(
+            f"You have used the faucet {settings.FAUCET_CLAIMS_PER_DAY} times in the last 24 hours; "
+            "try again later."
         )
+    faucet = ledger.module_account(ModuleAccount.FAUCET)
+    if faucet.available < amount:
+        raise WalletError("The faucet is empty.")
+    return ledger.transfer(
+        faucet, wallet, amount, kind=TxKind.FAUCET, memo=f"Faucet: {format_uath(amount)}", actor=user
+    )
 
 
 def send(user, to_address: str, amount: int, memo: str = ""):

@@ -8,7 +8,13 @@ calls :func:`post` or one of its thin wrappers. A posting is:
   the new bucket balances and a checkpoint per touched account, or nothing;
 * serialised: it locks the chain head row (``SELECT ... FOR UPDATE`` on
   PostgreSQL, ``BEGIN IMMEDIATE`` on SQLite), then the touched accounts in id
-  order, so concurrent spends cannot overdraw and heights have no gaps;
+  order, so concurrent spends cannot overdraw and heights have no gaps. That
+  is the one lock order: a service that locks rows before posting (a wallet
+  to check a limit, a node to rent it) takes the chain head first, through
+  :func:`serialised` or :func:`lock_accounts`, never an account before it;
+* retried: a posting that opens its own transaction, and every function
+  wrapped in :func:`serialised`, is rerun from the start when the database
+  aborts it for a deadlock or serialization failure (:mod:`.retry`);
 * checked before anything is written: a refused posting raises a
   :class:`LedgerError` with a message a person can read, and changes nothing.
 """
@@ -20,7 +26,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from . import bulk, events
+from . import bulk, events, retry
 from .amounts import MAX_AMOUNT, ath, format_uath
 from .hashing import GENESIS_PREV_HASH, tx_hash
 from .models import (
@@ -97,6 +103,30 @@ def _validate_legs(legs: list[Leg], *, minting: bool) -> None:
         raise Unbalanced("The legs of a transaction must sum to zero.")
 
 
+def lock_head() -> ChainHead:
+    """Lock the chain head row: the first lock of every transaction that
+    posts, so all of them queue in one place and none waits in a cycle."""
+    try:
+        return ChainHead.objects.select_for_update().get(pk=1)
+    except ChainHead.DoesNotExist:
+        raise GenesisError("The ledger has no genesis yet: run `manage.py genesis`.") from None
+
+
+def lock_accounts(ids) -> dict[int, Account]:
+    """Lock accounts before a posting, in the ledger's order: the chain head
+    first, then the accounts by id. Call inside a transaction."""
+    lock_head()
+    ids = sorted(set(ids))
+    return {a.pk: a for a in Account.objects.select_for_update().filter(pk__in=ids).order_by("pk")}
+
+
+def serialised(fn):
+    """Run ``fn`` as one transaction that takes the chain head lock first and
+    is rerun on a deadlock or serialization failure. For services that lock
+    rows of their own (wallets, nodes, rentals) before they post."""
+    return retry.retry_atomic(fn, first=lock_head)
+
+
 def post(
     kind: str,
     legs: list[Leg],
@@ -106,17 +136,20 @@ def post(
     actor=None,
     _minting: bool = False,
 ) -> LedgerTransaction:
-    """Apply ``legs`` as one hash-chained transaction; see the module doc."""
+    """Apply ``legs`` as one hash-chained transaction; see the module doc.
+    Outside any transaction it is its own, rerun on a conflict; inside one,
+    the owner of that transaction decides (see :mod:`.retry`)."""
+    return retry.run_atomic(_post, kind, legs, memo=memo, meta=meta, actor=actor, _minting=_minting)
+
+
+def _post(kind, legs, *, memo, meta, actor, _minting) -> LedgerTransaction:
     legs = list(legs)
     meta = dict(meta or {})
     _validate_legs(legs, minting=_minting)
     memo = (memo or "")[:200]
 
     with transaction.atomic():
-        try:
-            head = ChainHead.objects.select_for_update().get(pk=1)
-        except ChainHead.DoesNotExist:
-            raise GenesisError("The ledger has no genesis yet: run `manage.py genesis`.") from None
+        head = lock_head()
         if _minting and head.height != 0:
             raise GenesisError("Genesis already happened; the supply is fixed.")
         if not _minting and head.height == 0:

@@ -420,7 +420,8 @@ def activate_checker(
         raise StakingError(f"A checker needs a self-stake of at least {format_uath(minimum)}.")
     with transaction.atomic():
         _serialise()
-        wallet = Account.objects.select_for_update().get(pk=open_wallet(operator).pk)
+        wallet_id = open_wallet(operator).pk
+        wallet = ledger.lock_accounts([wallet_id])[wallet_id]
         if wallet.available < self_stake:
             raise StakingError(
                 f"Your available balance is {format_uath(wallet.available)}; the self-stake needs {format_uath(self_stake)}."
@@ -546,7 +547,8 @@ def delegate(user, checker: CheckerNode, amount: int, *, epoch: int | None = Non
     with transaction.atomic():
         _serialise()
         checker = _lock_checkers([checker.pk])[checker.pk]
-        wallet = Account.objects.select_for_update().get(pk=open_wallet(user).pk)
+        wallet_id = open_wallet(user).pk
+        wallet = ledger.lock_accounts([wallet_id])[wallet_id]
         _check_target(checker, wallet.pk)
         if wallet.available < amount:
             raise StakingError(
