@@ -15,7 +15,14 @@ checkers) and the load of ``bench/load.py``, and while the load runs:
   it again; needs the PostgreSQL + Redis setup (``--database-url``);
 * ``settle``: starts ``settle_epoch`` on a finished epoch, SIGKILLs it in the
   middle of the epoch's transaction (after the emission step), checks that
-  nothing of that epoch was written, and runs it again.
+  nothing of that epoch was written, and runs it again;
+* ``hostile-provider``: a small network of its own (SQLite, 20 s epochs,
+  real ``run_checker`` processes for every checker, real provider agents
+  for the honest nodes) plus nodes whose health endpoint attacks the
+  checkers: ``[]``, garbage bytes, a 50 MB body, one byte a second, a
+  redirect to the cloud metadata address. Every epoch, every checker must
+  report, every honest node must get a consensus and every hostile node
+  must be judged not answering. It prints those figures per epoch.
 
 After each drill: every write the server acknowledged is in the database,
 ``verify_ledger`` passes, and the agents came back on their own (heartbeats
@@ -26,6 +33,7 @@ outage window, and exits non-zero if any check fails.
     python bench/faults.py --database-url postgres://postgres@127.0.0.1:5432/aethir_faults --workers 2
 """
 
+import argparse
 import asyncio
 import os
 import shutil
@@ -42,7 +50,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import load  # noqa: E402  (bench/load.py: the network, the site, the people, the audit)
 
-DRILLS = ("web", "checker", "redis", "settle")
+DRILLS = ("web", "checker", "redis", "settle", "hostile-provider")
 ROOT = load.ROOT
 
 
@@ -308,6 +316,204 @@ class Context:
         return [] if asyncio.run(watch()) else [f"no live update reached the node {node_id} page after the fault"]
 
 
+# --- hostile providers: a network of its own, where every checker is a real agent ------------
+
+HOSTILE_EPOCH = 20  # seconds
+HOSTILE_KINDS = ("json-list", "garbage", "huge", "drip", "redirect")
+
+HOSTILE_SETUP = """
+import json
+from apps.core import ledger, parameters
+from apps.core.models import AgentToken, CheckerNode, GpuModel, ModuleAccount, Region, TxKind
+from apps.core.models import GpuNode
+from apps.marketplace.onboarding import NodeSpec, register_node, required_collateral
+from apps.core.amounts import ath
+from django.contrib.auth.models import User
+parameters.ensure_defaults()
+ledger.genesis()
+parameters.apply({"epoch_seconds": EPOCH}, effective_epoch=0, source="hostile-provider drill", by_governance=False)
+model, region = GpuModel.objects.get(slug="h100-80gb"), Region.objects.get(code="eu-west")
+faucet = ledger.module_account(ModuleAccount.FAUCET)
+out = {"nodes": [], "checkers": []}
+for i, endpoint in enumerate(ENDPOINTS):
+    provider = User.objects.create_user(f"provider-{i}", password="x-long-password-1")
+    ledger.transfer(faucet, provider.wallet, required_collateral(model, 1), kind=TxKind.FAUCET)
+    node, token = register_node(provider, NodeSpec(name=f"node-{i}", gpu_model=model, gpu_count=1, vcpu=32, ram_gb=256,
+        region=region, bandwidth_mbps=10000, price_per_gpu_hour=ath(2), endpoint=endpoint))
+    out["nodes"].append([node.pk, token])
+operator = User.objects.create_user("operator", password="x-long-password-1")
+for i in range(CHECKERS):
+    checker = CheckerNode.objects.create(operator=operator, name=f"checker-{i}", status="active")
+    out["checkers"].append([checker.pk, AgentToken.issue(checker=checker)[1]])
+print(json.dumps(out))
+"""
+
+HOSTILE_FIGURES = """
+import json
+from apps.core import epochs
+from apps.monitoring.models import CheckerReport, EpochConsensus, NodeEpoch
+out = {"current": epochs.current_number(), "epochs": {}}
+for e in EpochConsensus.objects.order_by("epoch").values_list("epoch", flat=True):
+    rows = {n.node_id: n for n in NodeEpoch.objects.filter(epoch=e)}
+    reports = CheckerReport.objects.filter(epoch=e)
+    out["epochs"][e] = {
+        "checkers": reports.values("checker").distinct().count(), "reports": reports.count(),
+        "incorrect": reports.filter(correct=False).count(),
+        "honest_ok": sum(1 for n in HONEST if n in rows and rows[n].valid and rows[n].task_ppm),
+        "hostile_down": sum(1 for n in HOSTILE if n in rows and rows[n].valid and rows[n].task_ppm == 0),
+    }
+print(json.dumps(out))
+"""
+
+
+def hostile_server(ports: dict[str, int], sent: dict, stop: threading.Event) -> threading.Thread:
+    """Health endpoints that attack checkers, one port per kind, served from
+    a thread of this process until ``stop`` is set."""
+    from aiohttp import web
+
+    async def json_list(request):
+        return web.json_response([])
+
+    async def garbage(request):
+        return web.Response(body=os.urandom(512), content_type="application/json")
+
+    async def stream(request, kind: str, chunks, pause: float):
+        response = web.StreamResponse(headers={"Content-Type": "application/json"})
+        await response.prepare(request)
+        try:
+            for chunk in chunks:
+                await response.write(chunk)
+                sent[kind] = sent.get(kind, 0) + len(chunk)
+                if chunk is chunks[0]:
+                    sent[kind + " requests"] = sent.get(kind + " requests", 0) + 1
+                if pause:
+                    await asyncio.sleep(pause)
+        except (ConnectionError, RuntimeError):  # the checker hung up, as it should
+            pass
+        return response
+
+    async def huge(request):  # a valid health object padded to 50 MB
+        head = [b'{"gpu_name": "NVIDIA H100 80GB", "gpu_count": 1, "pad": "']
+        return await stream(request, "huge", head + [b"x" * 2**20] * 50 + [b'"}'], 0)
+
+    async def drip(request):  # one byte a second
+        return await stream(request, "drip", [bytes([b]) for b in b'{"gpu_name": "NVIDIA H100 80GB", "gpu_count": 1}'], 1)
+
+    async def redirect(request):
+        raise web.HTTPFound("http://169.254.169.254/latest/meta-data/")
+
+    handlers = {"json-list": json_list, "garbage": garbage, "huge": huge, "drip": drip, "redirect": redirect}
+
+    async def main():
+        runners = []
+        for kind, port in ports.items():
+            app = web.Application()
+            app.router.add_get("/health", handlers[kind])
+            runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.5)
+            await runner.setup()
+            await web.TCPSite(runner, "127.0.0.1", port).start()
+            runners.append(runner)
+        while not stop.is_set():
+            await asyncio.sleep(0.2)
+        for runner in runners:
+            await runner.cleanup()
+
+    thread = threading.Thread(target=lambda: asyncio.run(main()), daemon=True)
+    thread.start()
+    return thread
+
+
+def run_hostile(args, var: Path) -> list[str]:
+    """The ``hostile-provider`` drill (see the module's docstring)."""
+    import json
+
+    drill_var = var / "hostile-provider"
+    drill_var.mkdir()
+    base = argparse.Namespace(database_url="", redis_url="")
+    env = dict(load.environment(base, drill_var), SECURE_SSL_REDIRECT="0")
+    n_honest, n_checkers, epochs_wanted = args.hostile_honest, args.hostile_checkers, args.hostile_epochs
+
+    def manage(*a) -> str:
+        done = subprocess.run([sys.executable, str(ROOT / "manage.py"), *a], env=env, cwd=ROOT, capture_output=True,
+                              text=True)
+        if done.returncode:
+            raise SystemExit(f"manage.py {a[0]} failed: {done.stderr[-2000:]}")
+        return done.stdout.strip().splitlines()[-1] if done.stdout.strip() else ""
+
+    honest_ports = [load.free_port() for _ in range(n_honest)]
+    hostile_ports = {kind: load.free_port() for kind in HOSTILE_KINDS}
+    endpoints = [f"http://127.0.0.1:{p}/health" for p in [*honest_ports, *hostile_ports.values()]]
+    print(f"== drill hostile-provider: {n_honest} honest nodes, {len(HOSTILE_KINDS)} hostile ({', '.join(HOSTILE_KINDS)}), "
+          f"{n_checkers} checker agents, {HOSTILE_EPOCH} s epochs", flush=True)
+    manage("migrate", "--noinput", "-v0")
+    setup = HOSTILE_SETUP.replace("EPOCH", str(HOSTILE_EPOCH)).replace("CHECKERS", str(n_checkers))
+    made = json.loads(manage("shell", "-c", setup.replace("ENDPOINTS", json.dumps(endpoints))))
+    honest = [n for n, _ in made["nodes"][:n_honest]]
+    hostile = [n for n, _ in made["nodes"][n_honest:]]
+
+    stop, sent = threading.Event(), {}
+    server = hostile_server(hostile_ports, sent, stop)
+    site = load.Site(env, 1, drill_var).start()
+    agents = Agents(site, drill_var, [(n, t, p) for (n, t), p in zip(made["nodes"], honest_ports)],
+                    [tuple(c) for c in made["checkers"]], keys=drill_var).start()
+    started = time.monotonic()
+    problems, seen, peak_kib = [], {}, 0
+    figures = HOSTILE_FIGURES.replace("HONEST", repr(set(honest))).replace("HOSTILE", repr(set(hostile)))
+    # The epoch the agents start in they see only in part (they sit it out);
+    # the epochs after it are the ones judged.
+    first_full = json.loads(manage("shell", "-c", figures))["current"] + 1
+    print(f"{'epoch':>6} {'checkers':>9} {'reports':>8} {'incorrect':>10} {'honest with consensus':>22} "
+          f"{'hostile judged down':>20}", flush=True)
+    try:
+        # The agents sit out the epoch they start in; then each epoch is settled
+        # (consensus computed) a grace after it ends.
+        deadline = started + (epochs_wanted + 2) * HOSTILE_EPOCH + 30
+        while time.monotonic() < deadline and len(seen) < epochs_wanted:
+            time.sleep(2)
+            for key in (f"/proc/{p.pid}/status" for p in agents.checker_procs.values()):
+                try:  # the checkers' peak memory: what a 50 MB answer costs them
+                    peak_kib = max(peak_kib, int(next(line.split()[1] for line in open(key) if line.startswith("VmHWM"))))
+                except (OSError, StopIteration):
+                    pass
+            now_figures = json.loads(manage("shell", "-c", figures))["epochs"]
+            for epoch, f in sorted(now_figures.items(), key=lambda kv: int(kv[0])):
+                if int(epoch) < first_full or epoch in seen:
+                    continue
+                seen[epoch] = f
+                print(f"{epoch:>6} {f['checkers']:>6}/{n_checkers:<2} {f['reports']:>8} {f['incorrect']:>10} "
+                      f"{f['honest_ok']:>18}/{n_honest:<3} {f['hostile_down']:>16}/{len(hostile):<3}", flush=True)
+        for name, proc in agents.checker_procs.items():
+            if proc.poll() is not None:
+                problems.append(f"checker agent {name} exited with {proc.returncode}")
+    finally:
+        agents.stop()
+        site.stop()
+        stop.set()
+        server.join(timeout=5)
+    judged = [f for _, f in sorted(seen.items(), key=lambda kv: int(kv[0]))]
+    if len(judged) < epochs_wanted:
+        problems.append(f"only {len(judged)} full epochs reached consensus in time ({epochs_wanted} wanted)")
+    for i, f in enumerate(judged, 1):
+        if f["checkers"] < n_checkers:
+            problems.append(f"full epoch {i}: {f['checkers']} of {n_checkers} checkers reported")
+        if f["honest_ok"] < n_honest:
+            problems.append(f"full epoch {i}: {f['honest_ok']} of {n_honest} honest nodes had a consensus")
+        if f["hostile_down"] < len(hostile):
+            problems.append(f"full epoch {i}: {f['hostile_down']} of {len(hostile)} hostile nodes judged down")
+    for log_file in drill_var.glob("checker-*.log"):
+        text = log_file.read_text()
+        if "Traceback" in text:
+            problems.append(f"{log_file.name} has a traceback")
+    asked = max(1, sent.get("huge requests", 0))
+    print(f"the 50 MB node was asked {asked} times and got {sent.get('huge', 0) / asked / 2**20:.1f} MiB a time into "
+          f"socket buffers before the checker hung up (it reads 64 KiB); checker agents' peak memory "
+          f"{peak_kib / 1024:.0f} MiB; the drip node was asked {sent.get('drip requests', 0)} times")
+    print("drill hostile-provider: " + ("PASSED" if not problems else "FAILED"))
+    for p in problems:
+        print("  - " + p)
+    return problems
+
+
 def run_drill(name: str, args, env: dict, var: Path, network: load.Network, nodes, checkers) -> list[str]:
     drill_var = var / name
     drill_var.mkdir()
@@ -357,6 +563,9 @@ def main():
     p.description = __doc__
     p.set_defaults(nodes=2000, browsers=10, renters=5, delegators=5, voters=5)
     p.add_argument("--drill", action="append", choices=DRILLS, help="run only these drills (default: all)")
+    p.add_argument("--hostile-honest", type=int, default=4, help="hostile-provider: honest nodes")
+    p.add_argument("--hostile-checkers", type=int, default=4, help="hostile-provider: checker agents")
+    p.add_argument("--hostile-epochs", type=int, default=3, help="hostile-provider: full epochs to watch")
     args = p.parse_args()
     drills = args.drill or list(DRILLS)
     if "redis" in drills and not args.database_url:
@@ -366,6 +575,17 @@ def main():
         print("skipping the redis drill: redis-server is not installed")
         drills.remove("redis")
     var = Path(tempfile.mkdtemp(prefix="aethir-faults-"))
+    failed, ran = {}, list(drills)
+    if "hostile-provider" in drills:
+        # A network of its own, in its own database, run in child processes
+        # only: it needs every checker to be a real agent.
+        drills.remove("hostile-provider")
+        if problems := run_hostile(args, var):
+            failed["hostile-provider"] = problems
+        if not drills:
+            print("== hostile-provider: " + ("FAILED" if failed else "passed"))
+            print(f"logs and database: {var}")
+            sys.exit(1 if failed else 0)
     env = load.environment(args, var)
     # Real agents talk plain HTTP to the local server (production has TLS at the proxy).
     env["SECURE_SSL_REDIRECT"] = "0"
@@ -382,7 +602,6 @@ def main():
     from django.db import connections
 
     connections.close_all()
-    failed = {}
     try:
         for name in drills:
             problems = run_drill(name, args, env, var, network, nodes, checkers)
@@ -391,7 +610,7 @@ def main():
     finally:
         if redis:
             redis.kill()
-    print("== " + ", ".join(f"{d}: {'FAILED' if d in failed else 'passed'}" for d in drills))
+    print("== " + ", ".join(f"{d}: {'FAILED' if d in failed else 'passed'}" for d in ran))
     print(f"logs and database: {var}")
     sys.exit(1 if failed else 0)
 
