@@ -246,6 +246,7 @@ def _clean_spend(recipient_address, amount) -> tuple[Account, int]:
     return recipient, amount
 
 
+@ledger.serialised
 def create_proposal(
     user,
     *,

@@ -61,6 +61,7 @@ def check_floor(spec: NodeSpec) -> None:
         raise OnboardingError(f"The price is capped at {format_uath(MAX_PRICE_PER_GPU_HOUR)} per GPU-hour.")
 
 
+@ledger.serialised
 def register_node(provider, spec: NodeSpec) -> tuple[GpuNode, str]:
     """Register a node as ``pending`` and lock its collateral; returns the
     node and its agent token (shown once)."""

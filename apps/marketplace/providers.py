@@ -37,6 +37,7 @@ def _locked_node(user, node_id: int) -> GpuNode:
     return node
 
 
+@ledger.serialised
 def top_up_collateral(user, node_id: int, amount: int) -> GpuNode:
     if not isinstance(amount, int) or amount <= 0:
         raise ProviderError("Top up by more than zero.")
@@ -61,6 +62,7 @@ def unsettled_rentals(node: GpuNode):
     return Rental.objects.filter(node=node, settled_through__lt=F("end_epoch") - 1)
 
 
+@ledger.serialised
 def take_offline(user, node_id: int) -> GpuNode:
     with transaction.atomic():
         node = _locked_node(user, node_id)
@@ -86,6 +88,7 @@ def withdraw_available_at(node: GpuNode) -> int | None:
     return node.offline_since_epoch + parameters.get("unbonding_epochs")
 
 
+@ledger.serialised
 def withdraw_collateral(user, node_id: int) -> int:
     with transaction.atomic():
         node = _locked_node(user, node_id)

@@ -157,6 +157,7 @@ def holder(node: GpuNode, now_epoch: int | None = None) -> Rental | None:
     return Rental.objects.filter(node=node, status=RentalStatus.ACTIVE, end_epoch__gt=now_epoch).first()
 
 
+@ledger.serialised
 def rent(
     renter,
     node_id: int,
@@ -231,6 +232,7 @@ def unserved_refund(rental: Rental, now_epoch: int) -> tuple[int, int]:
     return end_at, rental.escrow_left - keep
 
 
+@ledger.serialised
 def end_rental(user, rental_id: int, *, reason: str = "Ended early by the renter") -> int:
     """End an active rental now; returns the refund (micro-ATH)."""
     with transaction.atomic():
@@ -254,6 +256,7 @@ def end_rental(user, rental_id: int, *, reason: str = "Ended early by the renter
         return max(refund, 0)
 
 
+@ledger.serialised
 def top_up(user, rental_id: int, amount: int) -> Rental:
     """Add escrow to an on-demand rental; it runs for as many more whole epochs."""
     if not isinstance(amount, int) or amount <= 0:
@@ -357,6 +360,7 @@ def move_to(rental: Rental, new_node_id: int, *, old_end: int, start: int, reaso
     return new
 
 
+@ledger.serialised
 def replace(user, rental_id: int, node_id: int) -> Rental:
     """The renter accepts an offered replacement for a failed node."""
     with transaction.atomic():

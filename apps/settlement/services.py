@@ -17,7 +17,7 @@ from datetime import timedelta
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from apps.core import checkpoints, epochs, events, parameters
+from apps.core import checkpoints, epochs, events, ledger, parameters
 from apps.core.models import CHECKED_STATUSES, ChainHead
 from apps.governance import services as governance
 from apps.marketplace.services import settle_rentals
@@ -58,6 +58,10 @@ def settle(epoch: int, progress: Callable[[str], None] | None = None) -> EpochSe
     step = progress or (lambda name: None)
     try:
         with transaction.atomic(), events.batched():
+            # The chain head first, as every posting takes it: settlement
+            # locks nodes and rentals before it posts, and a rental holding
+            # the head while it waits for one of those nodes would deadlock.
+            ledger.lock_head()
             report = EpochSettlement.objects.create(epoch=epoch)
 
             step("consensus")

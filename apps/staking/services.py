@@ -51,6 +51,7 @@ from apps.accounts.services import open_wallet
 from apps.core import bulk, epochs, ledger, parameters
 from apps.core.amounts import format_uath
 from apps.core.models import Account, Bucket, ChainHead, CheckerNode, CheckerStatus, ModuleAccount, TxKind
+from apps.core.retry import retry_atomic
 from apps.monitoring import assignment
 
 from .models import (
@@ -379,6 +380,7 @@ def _save_states(states) -> None:
 
 # --- Operators ----------------------------------------------------------------
 
+@retry_atomic  # _serialise() inside takes the chain head first
 def activate_checker(
     operator,
     name: str,
@@ -446,6 +448,7 @@ def _own_checker(user, checker: CheckerNode) -> None:
         raise NotAllowed("Only the checker's operator can do that.")
 
 
+@retry_atomic  # _serialise() inside takes the chain head first
 def set_commission(user, checker: CheckerNode, rate: int, *, epoch: int | None = None) -> CheckerNode:
     """Change the commission (ppm): within the checker's maximum, by at most
     its maximum change, once per epoch."""
@@ -497,6 +500,7 @@ def jail(checker: CheckerNode, reason: str, *, epoch: int | None = None, duratio
         return JailRecord.objects.create(checker=checker, epoch=e, until_epoch=until, reason=(reason or "")[:200])
 
 
+@retry_atomic  # _serialise() inside takes the chain head first
 def unjail(user, checker: CheckerNode, *, epoch: int | None = None) -> CheckerNode:
     """The operator releases their checker once its jail time is over. It is
     active again if its self-stake still meets the minimum."""
@@ -538,6 +542,7 @@ def _check_minimum(amount: int, e: int) -> None:
         raise StakingError(f"The minimum delegation is {format_uath(minimum)}.")
 
 
+@retry_atomic  # _serialise() inside takes the chain head first
 def delegate(user, checker: CheckerNode, amount: int, *, epoch: int | None = None):
     """Bond ``amount`` micro-ATH from ``user``'s available balance to an
     active checker. It earns from the next epoch's distribution on."""
@@ -575,6 +580,7 @@ def _check_held(pair: _Pair, amount: int, checker: CheckerNode) -> None:
         )
 
 
+@retry_atomic  # _serialise() inside takes the chain head first
 def undelegate(user, checker: CheckerNode, amount: int, *, epoch: int | None = None) -> UnbondingEntry:
     """Start unbonding ``amount``: it leaves the checker now, stays slashable
     for the checker's earlier infractions, and returns to available after
@@ -606,6 +612,7 @@ def undelegate(user, checker: CheckerNode, amount: int, *, epoch: int | None = N
     return entry
 
 
+@retry_atomic  # _serialise() inside takes the chain head first
 def redelegate(user, src: CheckerNode, dst: CheckerNode, amount: int, *, epoch: int | None = None) -> Redelegation:
     """Move bonded stake from ``src`` to an active ``dst`` without unbonding.
     It earns at ``dst`` from the next epoch on; until it matures
@@ -652,6 +659,7 @@ def redelegate(user, src: CheckerNode, dst: CheckerNode, amount: int, *, epoch: 
     return red
 
 
+@retry_atomic  # _serialise() inside takes the chain head first
 def claim_rewards(user, checker: CheckerNode | None = None, *, epoch: int | None = None) -> int:
     """Pay ``user``'s pending rewards (from one checker, or all) to their
     available balance in one posting. Returns the micro-ATH paid."""
