@@ -340,6 +340,7 @@ class CheckerAgent:
             # Why probes failed, for the node's operator: not signed and not
             # judged (the counts above are the report).
             report["reason"] = t.reason()
+            log.info("node %s, epoch %s: %s", node, epoch, report["reason"])
         return report
 
     async def submit(self, epoch: int, nodes: list[int]):
