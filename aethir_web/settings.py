@@ -102,6 +102,8 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django.middleware.csp.ContentSecurityPolicyMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    # After CSRF and authentication: a retried mutating request with a key runs once.
+    "apps.core.middleware.IdempotencyMiddleware",
     # Last: one sync/async switch per request instead of one per hook (see the class).
     "apps.core.middleware.SynchronousStack",
 ]
@@ -123,6 +125,8 @@ TEMPLATES = [
                 "django.contrib.messages.context_processors.messages",
                 "apps.core.context_processors.site",
             ],
+            # {% idempotency_field %} in every form that changes something.
+            "builtins": ["apps.core.templatetags.idempotency"],
         },
     },
 ]
@@ -318,7 +322,7 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
     "PAGE_SIZE": 50,
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "apps.api.schema.IdempotentAutoSchema",
     # Throttles identify a client as apps.core.ratelimit.client_ip does.
     "NUM_PROXIES": TRUSTED_PROXIES,
     "DEFAULT_THROTTLE_RATES": {"faucet": "30/hour", "transfer": "120/minute", "agent": os.environ.get("AGENT_RATE", "600/minute")},
@@ -347,6 +351,11 @@ FAUCET_AMOUNT_ATH = int(os.environ.get("FAUCET_AMOUNT_ATH", "10000"))
 FAUCET_CLAIMS_PER_DAY = int(os.environ.get("FAUCET_CLAIMS_PER_DAY", "3"))
 # Across all accounts of one client address (sign-ups are cheap).
 FAUCET_CLAIMS_PER_ADDRESS_PER_DAY = env_int("FAUCET_CLAIMS_PER_ADDRESS_PER_DAY", 6, minimum=1)
+# Ed25519 seed (64 hex digits) that signs a ledger checkpoint after each
+# settled epoch; demo mode generates one under VAR_DIR (apps.core.checkpoints).
+LEDGER_SIGNING_KEY = os.environ.get("LEDGER_SIGNING_KEY", "")
+# Answers to requests sent with an Idempotency-Key are replayed this long.
+IDEMPOTENCY_KEY_HOURS = int(os.environ.get("IDEMPOTENCY_KEY_HOURS", "24"))
 # Raw heartbeats are kept this many epochs (per-epoch roll-ups forever);
 # raw checker reports and assignments longer, for audits.
 TELEMETRY_RETENTION_EPOCHS = int(os.environ.get("TELEMETRY_RETENTION_EPOCHS", "60"))

@@ -1,5 +1,7 @@
 """Project middleware."""
 
+from . import idempotency
+
 
 class SynchronousStack:
     """Keeps the whole middleware chain synchronous under ASGI.
@@ -22,3 +24,24 @@ class SynchronousStack:
 
     def __call__(self, request):
         return self.get_response(request)
+
+
+class IdempotencyMiddleware:
+    """Runs a mutating request that carries an idempotency key at most once
+    (``apps.core.idempotency``). It wraps the view rather than the whole
+    chain, so CSRF and authentication have already refused what they refuse,
+    and the key's row commits in one transaction with the view's work."""
+
+    sync_capable = True
+    async_capable = False
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        return self.get_response(request)
+
+    def process_view(self, request, view_func, view_args, view_kwargs):
+        if request.method not in idempotency.MUTATING or idempotency.key_of(request) is None:
+            return None
+        return idempotency.handle(request, lambda: view_func(request, *view_args, **view_kwargs))

@@ -15,7 +15,7 @@ from django.db import close_old_connections
 from django.db.models import Q
 from django.utils import timezone
 
-from apps.core import epochs
+from apps.core import epochs, idempotency
 from apps.monitoring import retention
 
 from . import services
@@ -53,6 +53,7 @@ def tick(log_line=print) -> list:
                  f"{r.checkers_paid} checkers paid, {r.breaches} breaches, ledger #{r.ledger_height}")
     if reports:
         pruned = retention.prune()
+        pruned["idempotency_keys"] = idempotency.prune()
         if any(pruned.values()):
             log_line(f"pruned {pruned}")
     return reports
