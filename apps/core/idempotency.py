@@ -20,20 +20,17 @@ it and send it again under the same key.
 
 import hashlib
 import json
-import logging
 import re
-import time
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import IntegrityError, OperationalError, transaction
+from django.db import IntegrityError, transaction
 from django.http import HttpResponse, JsonResponse
 from django.utils import timezone
 
+from . import retry
 from .models import IdempotencyKey
 from .ratelimit import client_ip
-
-log = logging.getLogger(__name__)
 
 HEADER = "Idempotency-Key"
 FORM_FIELD = "idempotency_key"
@@ -45,10 +42,6 @@ _KEY = re.compile(KEY_PATTERN)
 # must not hand out a session).
 KEPT_HEADERS = ("Location", "Retry-After")
 KEPT_PREFIX = "HX-"
-# Deadlocks and serialisation failures between the whole request and
-# another writer: the transaction is rolled back, so running it again is safe.
-RETRIES = 3
-_RETRYABLE = ("deadlock detected", "could not serialize access", "database is locked")
 FORM_IGNORED = frozenset({"csrfmiddlewaretoken", FORM_FIELD})
 
 
@@ -124,31 +117,30 @@ def _expired_before():
     return timezone.now() - timedelta(hours=settings.IDEMPOTENCY_KEY_HOURS)
 
 
-def _run_once(request, principal: str, key: str, fingerprint: str, call):
-    with transaction.atomic():
-        record = IdempotencyKey.objects.select_for_update().filter(principal=principal, key=key).first()
-        if record is not None and record.created_at < _expired_before():
-            record.delete()
-            record = None
-        if record is not None:
-            if record.fingerprint != fingerprint:
-                raise Conflict
-            return _replay(record)
-        # A twin sent at the same moment blocks on this insert until we
-        # commit, then fails it and replays our answer.
-        try:
-            with transaction.atomic():
-                record = IdempotencyKey.objects.create(principal=principal, key=key, fingerprint=fingerprint)
-        except IntegrityError:
-            raise Twin from None
-        response = call()
-        if hasattr(response, "render") and callable(response.render):
-            response = response.render()
-        if response.streaming or response.status_code >= 400:
-            record.delete()
-        else:
-            _keep(record, response)
-        return response
+def _run_once(principal: str, key: str, fingerprint: str, call):
+    record = IdempotencyKey.objects.select_for_update().filter(principal=principal, key=key).first()
+    if record is not None and record.created_at < _expired_before():
+        record.delete()
+        record = None
+    if record is not None:
+        if record.fingerprint != fingerprint:
+            raise Conflict
+        return _replay(record)
+    # A twin sent at the same moment blocks on this insert until we commit,
+    # then fails it and replays our answer.
+    try:
+        with transaction.atomic():
+            record = IdempotencyKey.objects.create(principal=principal, key=key, fingerprint=fingerprint)
+    except IntegrityError:
+        raise Twin from None
+    response = call()
+    if hasattr(response, "render") and callable(response.render):
+        response = response.render()
+    if response.streaming or response.status_code >= 400:
+        record.delete()
+    else:
+        _keep(record, response)
+    return response
 
 
 def handle(request, call):
@@ -159,25 +151,20 @@ def handle(request, call):
     if not _KEY.match(key):
         return _refusal(request, 400, f"{HEADER} must be 1 to 255 visible ASCII characters.")
     principal, fingerprint = principal_of(request), fingerprint_of(request)
-    for attempt in range(RETRIES + 1):
+    for _ in range(2):
         try:
-            return _run_once(request, principal, key, fingerprint, call)
+            # One transaction for the key and the view's work, rerun whole on
+            # a deadlock (the view's own services are inside it, so they leave
+            # the rerun to this outermost transaction).
+            return retry.run_atomic(_run_once, principal, key, fingerprint, call)
         except Conflict:
             return _refusal(
                 request, 409,
                 f"This {HEADER} was already used for a different request. "
-                + ("Reload the page and submit the form again." if not _is_api(request) else "Use a new key."),
+                + ("Use a new key." if _is_api(request) else "Reload the page and submit the form again."),
             )
         except Twin:
-            # The twin committed first: the next round replays its answer.
-            continue
-        except OperationalError as exc:
-            if attempt == RETRIES or not any(s in str(exc).lower() for s in _RETRYABLE):
-                raise
-            if transaction.get_connection().in_atomic_block:
-                raise
-            log.info("request retried after %s (attempt %d)", exc, attempt + 1)
-            time.sleep(0.05 * (attempt + 1))
+            continue  # the twin committed first: the next round replays its answer
     return _refusal(request, 409, "This request is being processed; try again in a moment.")
 
 
