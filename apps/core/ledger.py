@@ -139,6 +139,8 @@ def post(
     """Apply ``legs`` as one hash-chained transaction; see the module doc.
     Outside any transaction it is its own, rerun on a conflict; inside one,
     the owner of that transaction decides (see :mod:`.retry`)."""
+    if transaction.get_connection().in_atomic_block:
+        return _post(kind, legs, memo=memo, meta=meta, actor=actor, _minting=_minting)  # its own savepoint
     return retry.run_atomic(_post, kind, legs, memo=memo, meta=meta, actor=actor, _minting=_minting)
 
 

@@ -46,9 +46,12 @@ def run_atomic(fn, *args, first=None, attempts: int = ATTEMPTS, using=None, **kw
     runs at the start of each try, before ``fn`` (taking the lock every
     transaction of its kind takes first)."""
     if transaction.get_connection(using).in_atomic_block:
-        if first is not None:
-            first()
-        return fn(*args, **kwargs)
+        # Still all or nothing (a savepoint), but no rerun: the database
+        # aborts the whole outer transaction, which only its owner can rerun.
+        with transaction.atomic(using=using):
+            if first is not None:
+                first()
+            return fn(*args, **kwargs)
     for attempt in range(1, attempts + 1):
         try:
             with transaction.atomic(using=using):
