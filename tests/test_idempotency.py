@@ -174,26 +174,32 @@ def test_ten_copies_sent_at_once_move_money_once():
     ledger.genesis()
     payer, bob = UserFactory(), WalletFactory()
     fund(payer.wallet, ath(100))
-    start = threading.Barrier(10)
-    answers, lock = [], threading.Lock()
-
-    def one():
+    start = threading.Barrier(10, timeout=30)
+    answers, errors, lock = [], [], threading.Lock()
+    clients = []
+    for _ in range(10):
         c = Client()
         c.force_login(payer)
+        clients.append(c)
+
+    def one(c):
         try:
             start.wait()
             r = send(c, bob, "3", key="same-key")
             with lock:
                 answers.append((r.status_code, r.json()["height"], r.get("Idempotent-Replayed")))
+        except Exception as exc:  # surfaced below, not lost in the thread
+            with lock:
+                errors.append(repr(exc))
         finally:
             connections.close_all()
 
-    threads = [threading.Thread(target=one) for _ in range(10)]
+    threads = [threading.Thread(target=one, args=(c,)) for c in clients]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
-    assert len(answers) == 10
+    assert errors == [] and len(answers) == 10
     assert {(status, height) for status, height, _ in answers} == {(201, answers[0][1])}
     assert sum(1 for *_, replayed in answers if replayed is None) == 1
     assert available(bob) == ath(3)
