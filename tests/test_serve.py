@@ -10,6 +10,10 @@ import time
 import urllib.request
 from pathlib import Path
 
+import pytest
+from django.core.management import call_command
+from django.core.management.base import CommandError
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -62,3 +66,10 @@ def test_workers_share_the_port_and_a_dead_one_is_replaced(tmp_path):
         supervisor.wait(timeout=20)
     assert workers_of(supervisor.pid) == set()
     assert not answers(url)
+
+
+def test_daphnes_proxy_headers_are_refused_for_trusted_proxies():
+    # Daphne's flag trusts the leftmost X-Forwarded-For entry, which the client
+    # writes: every per-address limit would be forgeable again.
+    with pytest.raises(CommandError, match="TRUSTED_PROXIES"):
+        call_command("serve", "--proxy-headers", "--port", "0")

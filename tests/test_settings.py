@@ -10,7 +10,8 @@ from django.urls import reverse
 
 def run_manage(*args, **env):
     base = {k: v for k, v in os.environ.items()
-            if k not in {"DATABASE_URL", "REDIS_URL", "DEBUG", "DEMO_MODE", "SECRET_KEY", "TRUSTED_PROXIES"}}
+            if k not in {"DATABASE_URL", "REDIS_URL", "DEBUG", "DEMO_MODE", "SECRET_KEY", "TRUSTED_PROXIES",
+                         "LEDGER_SIGNING_KEY"}}
     return subprocess.run([sys.executable, "manage.py", *args], env={**base, **env}, capture_output=True, text=True)
 
 
@@ -18,7 +19,7 @@ def test_production_configuration_passes_check_deploy_without_warnings(tmp_path)
     result = run_manage(
         "check", "--deploy", "--fail-level", "WARNING",
         DEBUG="0", DEMO_MODE="0", SECRET_KEY=secrets.token_urlsafe(50), ALLOWED_HOSTS="gpu.example.com",
-        AETHIR_VAR_DIR=str(tmp_path),
+        LEDGER_SIGNING_KEY=secrets.token_hex(32), AETHIR_VAR_DIR=str(tmp_path),
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "no issues" in result.stdout
@@ -27,6 +28,14 @@ def test_production_configuration_passes_check_deploy_without_warnings(tmp_path)
 def test_production_refuses_to_start_without_a_secret_key(tmp_path):
     result = run_manage("check", DEBUG="0", DEMO_MODE="0", SECRET_KEY="", AETHIR_VAR_DIR=str(tmp_path))
     assert result.returncode != 0 and "Set SECRET_KEY" in result.stderr
+
+
+def test_production_refuses_to_start_without_a_ledger_signing_key(tmp_path):
+    production = dict(DEBUG="0", DEMO_MODE="0", SECRET_KEY=secrets.token_urlsafe(50), AETHIR_VAR_DIR=str(tmp_path))
+    missing = run_manage("check", LEDGER_SIGNING_KEY="", **production)
+    assert missing.returncode != 0 and "Set LEDGER_SIGNING_KEY" in missing.stderr
+    malformed = run_manage("check", LEDGER_SIGNING_KEY="abc", **production)
+    assert malformed.returncode != 0 and "64 hex digits" in malformed.stderr
 
 
 def test_database_and_redis_urls_switch_engines(tmp_path):

@@ -11,3 +11,6 @@ class CoreConfig(AppConfig):
     name = "apps.core"
     label = "core"
     verbose_name = "Network core"
+
+    def ready(self):
+        from . import checks  # noqa: F401  (registers the system checks)

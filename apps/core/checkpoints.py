@@ -42,7 +42,7 @@ MAX_PAGES = 10_000
 # --- The key -------------------------------------------------------------------
 
 
-def _key_from_hex(text: str) -> Ed25519PrivateKey:
+def key_from_hex(text: str) -> Ed25519PrivateKey:
     try:
         seed = bytes.fromhex(text.strip())
     except ValueError:
@@ -71,13 +71,13 @@ def _demo_key_file() -> Path:
 def signing_key() -> Ed25519PrivateKey:
     configured = getattr(settings, "LEDGER_SIGNING_KEY", "")
     if configured:
-        return _key_from_hex(configured)
+        return key_from_hex(configured)
     if not settings.DEMO_MODE:
         raise ImproperlyConfigured(
             "Set LEDGER_SIGNING_KEY (64 hex digits) to sign ledger checkpoints; "
             "generate one with: python -c \"import os; print(os.urandom(32).hex())\""
         )
-    return _key_from_hex(_demo_key_file().read_text())
+    return key_from_hex(_demo_key_file().read_text())
 
 
 def public_key_hex() -> str:

@@ -13,7 +13,12 @@ the outbox, and each worker runs a relay (``apps/core/relay.py``). With
 layer every worker publishes to its own pages, resuming after a restart from
 the cursor of its slot (``AETHIR_RELAY_SLOT``, the worker's number here).
 
-    python manage.py serve --workers 4 --port 8000 [--proxy-headers]
+    python manage.py serve --workers 4 --port 8000
+
+The client's address behind a reverse proxy comes from ``TRUSTED_PROXIES``
+(``apps.core.ratelimit.client_ip``), not from Daphne's ``--proxy-headers``:
+Daphne would take the leftmost ``X-Forwarded-For`` entry, which the client
+writes, and every per-address limit would be forgeable again.
 """
 
 import ctypes
@@ -45,11 +50,15 @@ class Command(BaseCommand):
         parser.add_argument("--host", default="127.0.0.1")
         parser.add_argument("--port", type=int, default=8000)
         parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
-        parser.add_argument("--proxy-headers", action="store_true",
-                            help="trust X-Forwarded-For/-Proto from the reverse proxy in front")
+        parser.add_argument("--proxy-headers", action="store_true", help="refused: set TRUSTED_PROXIES instead")
         parser.add_argument("--access-log", default=None, help="file for the access log (default: none)")
 
     def handle(self, *args, **o):
+        if o["proxy_headers"]:
+            raise CommandError(
+                "--proxy-headers would trust the client-written leftmost X-Forwarded-For entry; "
+                "set TRUSTED_PROXIES to the number of proxies in front instead."
+            )
         if o["workers"] < 1:
             raise CommandError("--workers must be at least 1")
         family = socket.AF_INET6 if ":" in o["host"] else socket.AF_INET
@@ -60,8 +69,6 @@ class Command(BaseCommand):
         listener.set_inheritable(True)
         fd = listener.fileno()
         command = [sys.executable, "-m", "daphne", "--fd", str(fd)]
-        if o["proxy_headers"]:
-            command.append("--proxy-headers")
         # Daphne's own logging: warnings only, plus the access log if asked for
         # (a line per request costs real CPU under load).
         command += ["-v", "1", "--access-log", o["access_log"]] if o["access_log"] else ["-v", "0"]
