@@ -10,7 +10,7 @@ client (server time, no network):
 
 * ``/marketplace/?gpu=h100-80gb&max_price=3&min_health=90&sort=price&page=3``
 * ``/marketplace/`` (what a visitor sees first: every free node, cheapest first)
-* ``scheduler.match`` for 1x H100 near Frankfurt, balanced, 50 ms limit
+* ``matching.match`` for 1x H100 near Frankfurt, balanced, 50 ms limit
 * ``/healthz`` (the minimal view baseline)
 
 and prints p50 / p95 in milliseconds.
@@ -69,7 +69,7 @@ def run(n: int, runs: int):
     from apps.core import epochs, ledger
     from apps.core.models import GpuModel, GpuNode, Region
     from apps.core.parameters import ensure_defaults
-    from apps.marketplace import scheduler
+    from apps.marketplace import matching
     from apps.marketplace.models import Rental
     from apps.monitoring.models import NodeEpoch
 
@@ -121,16 +121,16 @@ def run(n: int, runs: int):
     client = Client()
     url = "/marketplace/?gpu=h100-80gb&max_price=3&min_health=90&sort=price&page=3"
     assert client.get(url).status_code == 200 and client.get("/marketplace/").status_code == 200
-    req = scheduler.Requirements(
+    req = matching.Requirements(
         gpu_model=GpuModel.objects.get(slug="h100-80gb"), gpu_count=1, region=Region.objects.get(code="eu-central"),
-        max_latency_ms=50, preference=scheduler.Preference.BALANCED,
+        max_latency_ms=50, preference=matching.Preference.BALANCED,
     )
-    found = scheduler.match(req)
+    found = matching.match(req)
     print(f"scheduler: {found['count']:,} candidates, best {found['candidates'][0].node.name if found['candidates'] else '-'}")
     rows = [
         ("catalogue page (filtered, page 3)", timed(lambda: client.get(url), runs)),
         ("catalogue page (no filters, page 1)", timed(lambda: client.get("/marketplace/"), runs)),
-        ("scheduler match (top 5)", timed(lambda: scheduler.match(req), runs)),
+        ("scheduler match (top 5)", timed(lambda: matching.match(req), runs)),
         ("minimal Django view (/healthz)", timed(lambda: client.get("/healthz"), runs)),
     ]
     print(f"{'':38} {'p50 ms':>8} {'p95 ms':>8}   ({runs} runs, {timezone.now():%Y-%m-%d})")

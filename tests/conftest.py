@@ -22,11 +22,11 @@ def db(db):
     # migration loads: a transactional test's flush (or one that committed
     # from another thread on PostgreSQL) can leave the tables empty for the
     # tests after it, and the catalogue is reference data every test may read.
-    from apps.core import catalogue
+    from apps.core import catalogue_data
     from apps.core.models import GpuModel, Region
 
     if not GpuModel.objects.exists() or not Region.objects.exists():
-        catalogue.load(GpuModel, Region)
+        catalogue_data.load(GpuModel, Region)
     return db
 
 

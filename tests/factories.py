@@ -44,10 +44,10 @@ def make_node(provider=None, *, gpu="h100-80gb", count=1, region="eu-west", pric
     from apps.core.models import GpuModel, Region
     from apps.marketplace.onboarding import NodeSpec, register_node, required_collateral
 
-    from apps.core import catalogue
+    from apps.core import catalogue_data
 
     if not GpuModel.objects.exists():  # a transactional test's flush removed the seeded catalogue
-        catalogue.load(GpuModel, Region)
+        catalogue_data.load(GpuModel, Region)
     provider = provider or UserFactory()
     model = GpuModel.objects.get(slug=gpu)
     fund(provider.wallet, required_collateral(model, count))

@@ -12,7 +12,7 @@ import random
 from django.contrib.auth import get_user_model
 
 from apps.core.models import GpuModel, NodeStatus, Region
-from apps.marketplace import rentals, scheduler
+from apps.marketplace import matching, rentals
 from apps.marketplace.models import Rental, RentalMode, RentalStatus
 
 User = get_user_model()
@@ -25,7 +25,7 @@ IMAGES = [
     "nvcr.io/nvidia/tritonserver:24.08-py3", "huggingface/text-generation-inference:2.2",
     "comfyanonymous/comfyui:latest",
 ]
-PREFERENCES = [scheduler.Preference.BALANCED, scheduler.Preference.CHEAPEST, scheduler.Preference.EXPERIENCE]
+PREFERENCES = [matching.Preference.BALANCED, matching.Preference.CHEAPEST, matching.Preference.EXPERIENCE]
 
 
 class Renters:
@@ -50,7 +50,7 @@ class Renters:
             return None
         renter = self.rng.choice(people)
         models = list(GpuModel.objects.all())
-        req = scheduler.Requirements(
+        req = matching.Requirements(
             gpu_model=self.rng.choice(models) if self.rng.random() < 0.6 else None,
             min_vram_gb=self.rng.choice([None, 24, 40, 80]),
             gpu_count=self.rng.choice([1, 1, 1, 2, 4]),
@@ -59,7 +59,7 @@ class Renters:
             preference=self.rng.choice(PREFERENCES),
             renter=renter,
         )
-        found = scheduler.match(req, limit=1)["candidates"]
+        found = matching.match(req, limit=1)["candidates"]
         if not found:
             return None
         node = found[0].node

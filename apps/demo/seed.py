@@ -16,7 +16,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from apps.accounts.services import open_wallet
-from apps.core import catalogue, epochs, ledger, parameters
+from apps.core import catalogue_data, epochs, ledger, parameters
 from apps.core.amounts import ath
 from apps.core.models import Account, Bucket, ChainHead, CheckerNode, GpuModel, GpuNode, ModuleAccount, Region, TxKind
 from apps.marketplace.onboarding import NodeSpec, register_node, required_collateral
@@ -291,7 +291,7 @@ def seed(*, nodes=1000, n_checkers=60, n_delegators=300, history_epochs=8, seed=
     rng = random.Random(seed)
     parameters.ensure_defaults()
     ledger.genesis()
-    catalogue.load(GpuModel, Region)
+    catalogue_data.load(GpuModel, Region)
     demo_emission()
     with transaction.atomic():
         demo_accounts()

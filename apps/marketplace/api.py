@@ -13,7 +13,7 @@ from rest_framework.views import APIView
 from apps.api.fields import MicroAthField
 from apps.core.models import GpuModel, GpuNode, Region, SlaTier
 
-from . import catalogue, providers, rentals, scheduler
+from . import catalogue, matching, providers, rentals
 from .billing import settled_summary
 from .forms import CatalogueForm
 from .models import CollateralSlash, Rental, RentalCharge, RentalMode
@@ -80,7 +80,7 @@ class MatchRequest(serializers.Serializer):
     region = serializers.SlugRelatedField(slug_field="code", queryset=Region.objects.all(), required=False, allow_null=True)
     max_price_per_gpu_hour = MicroAthField(required=False, allow_null=True)
     max_latency_ms = serializers.IntegerField(required=False, min_value=1, allow_null=True)
-    preference = serializers.ChoiceField(choices=scheduler.Preference.choices, default=scheduler.Preference.BALANCED)
+    preference = serializers.ChoiceField(choices=matching.Preference.choices, default=matching.Preference.BALANCED)
     limit = serializers.IntegerField(default=5, min_value=1, max_value=50)
 
 
@@ -120,13 +120,13 @@ class Match(APIView):
         payload = MatchRequest(data=request.data)
         payload.is_valid(raise_exception=True)
         d = payload.validated_data
-        req = scheduler.Requirements(
+        req = matching.Requirements(
             gpu_model=d.get("gpu_model"), min_vram_gb=d.get("min_vram_gb"), gpu_count=d["gpu_count"],
             region=d.get("region"), max_price_per_gpu_hour=d.get("max_price_per_gpu_hour"),
             max_latency_ms=d.get("max_latency_ms"), preference=d["preference"],
             renter=request.user if request.user.is_authenticated else None,
         )
-        result = scheduler.match(req, limit=d["limit"])
+        result = matching.match(req, limit=d["limit"])
         return Response({
             "count": result["count"],
             "preference": result["preference"],

@@ -38,7 +38,7 @@ from apps.core.models import Account, Bucket, GpuNode, ModuleAccount, NodeStatus
 from apps.monitoring.models import NodeEpoch
 
 from . import rentals as rental_services
-from . import scheduler
+from . import matching
 from .models import ChargeOutcome, CollateralSlash, Rental, RentalCharge, RentalMode, RentalSettlement, RentalStatus, SlashKind
 
 PPM = 1_000_000
@@ -270,20 +270,20 @@ def _finish(rental: Rental, renter_wallet: int, epoch: int, marker: RentalSettle
         rental.ended_at = timezone.now()
 
 
-def replacement_requirements(rental: Rental, node: GpuNode) -> scheduler.Requirements:
+def replacement_requirements(rental: Rental, node: GpuNode) -> matching.Requirements:
     """What a replacement must offer: the same GPUs or better VRAM, at least
     as many, no dearer than the locked price (so the escrow covers it),
     near the renter, ranked for experience."""
-    return scheduler.Requirements(
+    return matching.Requirements(
         min_vram_gb=node.gpu_model.vram_gb, gpu_count=rental.gpu_count,
-        region=rental.renter_region or node.region, preference=scheduler.Preference.EXPERIENCE,
+        region=rental.renter_region or node.region, preference=matching.Preference.EXPERIENCE,
         renter=rental.renter, exclude_node_ids=(node.pk,),
         max_cost_per_hour=rental.price_per_gpu_hour * rental.gpu_count,
     )
 
 
 def _auto_replace(rental: Rental, node: GpuNode, epoch: int) -> Rental | None:
-    found = scheduler.match(replacement_requirements(rental, node), limit=3)
+    found = matching.match(replacement_requirements(rental, node), limit=3)
     start = max(epoch, epochs.current_number()) + 1
     for candidate in found["candidates"]:
         try:

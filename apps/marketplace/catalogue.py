@@ -9,7 +9,7 @@ from apps.core import epochs
 from apps.core.models import GpuNode, NodeStatus, Region
 
 from .models import Rental, RentalStatus
-from .scheduler import region_table
+from .matching import region_table
 
 PER_PAGE = 20
 SPARK_EPOCHS = 24

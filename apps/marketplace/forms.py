@@ -1,13 +1,13 @@
 from django import forms
 from django.conf import settings
 
-from apps.accounts.forms import AmountField
+from apps.core.forms import AmountField
 from apps.core.models import GpuModel, Region, SlaTier
 
 from .models import RentalMode
 from .onboarding import MAX_GPUS
 from .rentals import MAX_RENTAL_HOURS
-from .scheduler import Preference
+from .matching import Preference
 
 
 class OptionalAmountField(AmountField):

@@ -12,4 +12,4 @@ from .rentals import (  # noqa: F401
     replace,
     top_up,
 )
-from .scheduler import Preference, Requirements, match  # noqa: F401
+from .matching import Preference, Requirements, match  # noqa: F401

@@ -1,5 +1,5 @@
 """Marketplace pages. Thin: rules live in ``rentals``, ``billing``,
-``scheduler``, ``providers`` and ``onboarding``."""
+``matching``, ``providers`` and ``onboarding``."""
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -17,7 +17,7 @@ from apps.core.models import GpuModel, GpuNode, Region
 from apps.core.numbers import parse_int
 from apps.monitoring import queries as monitoring
 
-from . import catalogue, providers, rentals, scheduler
+from . import catalogue, matching, providers, rentals
 from .billing import replacement_requirements, settled_summary
 from .forms import AmountForm, CatalogueForm, MatchForm, NodeForm, RentForm
 from .models import Rental, RentalCharge, RentalMode, RentalStatus
@@ -131,14 +131,14 @@ def match(request):
     result = None
     if request.GET and form.is_valid():
         d = form.cleaned_data
-        req = scheduler.Requirements(
+        req = matching.Requirements(
             gpu_model=GpuModel.objects.filter(slug=d.get("gpu")).first() if d.get("gpu") else None,
             min_vram_gb=d.get("min_vram"), gpu_count=d["count"],
             region=Region.objects.filter(code=d.get("region")).first() if d.get("region") else None,
             max_price_per_gpu_hour=d.get("max_price"), max_latency_ms=d.get("max_latency"),
             duration_hours=d["hours"], preference=d["preference"], renter=request.user if request.user.is_authenticated else None,
         )
-        result = scheduler.match(req, limit=5)
+        result = matching.match(req, limit=5)
         seconds = _epoch_seconds()
         n = rentals.hours_to_epochs(d["hours"], seconds)
         for c in result["candidates"]:
@@ -186,7 +186,7 @@ def _rental_context(request, rental):
     if ctx["can_move"]:
         req = replacement_requirements(rental, rental.node)
         req.max_cost_per_hour = None  # offered, not imposed: the renter may pay a difference
-        ctx["offers"] = scheduler.match(req, limit=3)["candidates"]
+        ctx["offers"] = matching.match(req, limit=3)["candidates"]
     return ctx
 
 

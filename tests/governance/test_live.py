@@ -24,11 +24,11 @@ def _restore_seeded_rows(django_db_setup, django_db_blocker):
     # migration seeded; later transactional tests rely on it, so put it back
     # once this module is done (after the last flush).
     yield
-    from apps.core import catalogue
+    from apps.core import catalogue_data
     from apps.core.models import GpuModel, Region
 
     with django_db_blocker.unblock():
-        catalogue.load(GpuModel, Region)
+        catalogue_data.load(GpuModel, Region)
 
 
 def setup_proposal(voters: int):

@@ -39,9 +39,9 @@ import pytest
 
 from apps.core.amounts import ath
 from apps.core.models import GpuModel, GpuNode, Region
-from apps.marketplace import rentals, scheduler
+from apps.marketplace import matching, rentals
 from apps.marketplace.models import RentalMode
-from apps.marketplace.scheduler import Preference, Requirements
+from apps.marketplace.matching import Preference, Requirements
 
 from ..factories import make_node
 from .conftest import online
@@ -72,7 +72,7 @@ def run(renter, **kw):
         gpu_model=GpuModel.objects.get(slug="h100-80gb"), region=Region.objects.get(code="eu-central"),
         renter=renter, **kw,
     )
-    return scheduler.match(req, limit=10)
+    return matching.match(req, limit=10)
 
 
 def table(result):
@@ -126,7 +126,7 @@ def test_a_short_list_is_the_head_of_the_full_ranking(network, renter):
             gpu_model=GpuModel.objects.get(slug="h100-80gb"), region=Region.objects.get(code="eu-central"),
             renter=renter, preference=Preference.BALANCED,
         )
-        result = scheduler.match(req, limit=limit)
+        result = matching.match(req, limit=limit)
         assert result["count"] == 3
         assert table(result) == full[:limit]
         assert [c.rank for c in result["candidates"]] == list(range(1, limit + 1))
@@ -134,15 +134,15 @@ def test_a_short_list_is_the_head_of_the_full_ranking(network, renter):
 
 def test_budget_and_vram_filters(network, renter):
     assert [c.node.name for c in run(renter, max_price_per_gpu_hour=ath(1) + 500_000)["candidates"]] == ["C", "B"]
-    by_vram = scheduler.match(Requirements(min_vram_gb=80, renter=renter, preference=Preference.CHEAPEST), limit=10)
+    by_vram = matching.match(Requirements(min_vram_gb=80, renter=renter, preference=Preference.CHEAPEST), limit=10)
     assert {c.node.name for c in by_vram["candidates"]} == {"A", "B", "C", "a100"}
-    assert scheduler.match(Requirements(min_vram_gb=100, renter=renter))["count"] == 0
+    assert matching.match(Requirements(min_vram_gb=100, renter=renter))["count"] == 0
     assert run(renter, gpu_count=2)["count"] == 0
 
 
 def test_distances_are_great_circle(db):
     fra, dub, tokyo, sydney = (Region.objects.get(code=c) for c in ("eu-central", "eu-west", "ap-northeast", "ap-oceania"))
-    assert scheduler.distance_km(fra, fra) == 0
-    assert scheduler.distance_km(fra, dub) == scheduler.distance_km(dub, fra) == 1_088
-    assert 9_300 < scheduler.distance_km(fra, tokyo) < 9_400
-    assert 7_700 < scheduler.distance_km(tokyo, sydney) < 7_900
+    assert matching.distance_km(fra, fra) == 0
+    assert matching.distance_km(fra, dub) == matching.distance_km(dub, fra) == 1_088
+    assert 9_300 < matching.distance_km(fra, tokyo) < 9_400
+    assert 7_700 < matching.distance_km(tokyo, sydney) < 7_900

@@ -2,7 +2,7 @@ from django.db import migrations
 
 
 def load_catalogue(apps, schema_editor):
-    from apps.core.catalogue import load
+    from apps.core.catalogue_data import load
 
     load(apps.get_model("core", "GpuModel"), apps.get_model("core", "Region"))
 

@@ -1,5 +1,5 @@
-"""The scheduler (PROTOCOL section 4): keep the nodes a renter could take,
-rank them, and say why.
+"""Matching a renter to nodes (the scheduler of PROTOCOL section 4): keep
+the nodes a renter could take, rank them, and say why.
 
 Filter: online, not paused, free (no active rental), not the renter's own,
 the GPU model or at least the VRAM asked for, at least the GPU count, the
