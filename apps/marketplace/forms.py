@@ -135,7 +135,7 @@ class NodeForm(forms.Form):
         super().__init__(*args, **kwargs)
         if settings.DEMO_MODE:
             # The demo's network simulator runs the agent of a node declared
-            # without an endpoint (see apps.monitoring.network.adopt_new_nodes).
+            # without an endpoint (see apps.demo.simulated_network.adopt_new_nodes).
             self.fields["endpoint"].required = False
             self.fields["endpoint"].help_text += (
                 " In this demo you can leave it empty: the network simulator then runs a simulated agent for the node."

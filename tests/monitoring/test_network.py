@@ -2,7 +2,7 @@
 what its checker agents report."""
 
 from apps.core.models import AgentToken, GpuNode, NodeStatus
-from apps.monitoring import network
+from apps.demo import simulated_network as network
 from apps.monitoring.agents.checker import CheckerAgent, Tally
 
 from ..factories import make_node

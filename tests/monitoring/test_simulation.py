@@ -11,8 +11,9 @@ from django.utils import timezone
 
 from apps.core import epochs, ledger, parameters
 from apps.core.models import ChainHead, NodeStatus
-from apps.monitoring import assignment, consensus, network
-from apps.monitoring.agents.simulator import Simulator
+from apps.demo import simulated_network as network
+from apps.demo.simulator import Simulator
+from apps.monitoring import assignment, consensus
 from apps.monitoring.models import CheckerReport, Heartbeat, NodeEpoch
 
 from ..factories import make_checker, make_node

@@ -11,7 +11,7 @@ import pytest
 from aiohttp import web
 from django.core.management import CommandError, call_command
 
-from apps.monitoring.agents.simulator import OwnedEndpoints, SimChecker, SimNode, Simulator
+from apps.demo.simulator import OwnedEndpoints, SimChecker, SimNode, Simulator
 
 from .fake_dashboard import fake_dashboard
 from .hostile_nodes import counting_server

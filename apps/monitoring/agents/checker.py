@@ -136,13 +136,12 @@ class CheckerAgent:
     probe_every: float = 5.0
     timeout: float = 2.0
     concurrency: int = 64
-    liar: bool = False  # fault injection: reports made-up numbers
     session: aiohttp.ClientSession | None = None
     # Which addresses probes may reach (default: the public internet and the
     # ranges AGENT_ALLOW_NETS opens).
     policy: AddressPolicy = field(default_factory=AddressPolicy.from_env)
     # A further say over which nodes to probe: (node id, endpoint) -> why not,
-    # or None. The simulator probes only the nodes it runs itself.
+    # or None. The demo's simulator probes only the nodes it runs itself.
     target_filter: Callable[[int, str], str | None] | None = None
 
     def __post_init__(self):
@@ -318,10 +317,12 @@ class CheckerAgent:
         await asyncio.sleep(max(0.0, at - time.time()))
         await self.probe(epoch, a, sem)
 
-    def build_report(self, epoch: int, node: int) -> dict:
+    def measured(self, epoch: int, node: int) -> dict:
+        """What this agent's probes of ``node`` found in ``epoch``: the report
+        before it is signed."""
         t = self.tallies.get((epoch, node)) or Tally()
         probes = max(t.probes, 1)
-        report = {
+        return {
             "epoch": epoch,
             "node": node,
             "probes": probes,
@@ -332,13 +333,14 @@ class CheckerAgent:
             "gpu_name_seen": t.gpu_name,
             "gpu_count_seen": min(t.gpu_count, 1024),
         }
-        if self.liar:
-            report.update(uptime_ppm=self.rng.randint(0, PPM), latency_ms=self.rng.randint(1, 2000), spec_ok=not report["spec_ok"])
-            report["task_ppm"] = self.rng.randint(0, PPM)
+
+    def build_report(self, epoch: int, node: int) -> dict:
+        t = self.tallies.get((epoch, node)) or Tally()
+        report = self.measured(epoch, node)
         report["signature"] = signing.sign(self.key, report)
         if t.failures:
             # Why probes failed, for the node's operator: not signed and not
-            # judged (the counts above are the report).
+            # judged (the measured counts are the report).
             report["reason"] = t.reason()
             log.info("node %s, epoch %s: %s", node, epoch, report["reason"])
         return report

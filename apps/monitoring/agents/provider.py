@@ -1,16 +1,15 @@
 """The provider agent: serves the health endpoint checkers probe, and posts
 GPU telemetry to the dashboard in batches.
 
-Faults can be injected (for the simulator and tests): ``down`` closes the
-listening socket, ``slow_ms`` delays every answer, ``lie`` reports another
-GPU than the one declared.
+The demo's simulated nodes (``apps.demo.simulator``) build on this class to
+go down, answer slowly or claim another GPU; this one only tells the truth.
 """
 
 import asyncio
 import logging
 import random
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import aiohttp
@@ -20,13 +19,6 @@ from .telemetry import GpuFacts, open_source
 
 log = logging.getLogger(__name__)
 MAX_BUFFER = 2_000
-
-
-@dataclass
-class Faults:
-    down: bool = False
-    slow_ms: int = 0
-    lie: bool = False
 
 
 @dataclass
@@ -40,7 +32,6 @@ class ProviderAgent:
     seed: int = 0
     allow_nvml: bool = True
     session: aiohttp.ClientSession | None = None
-    faults: Faults = field(default_factory=Faults)
 
     def __post_init__(self):
         self.buffer: list[dict] = []
@@ -86,17 +77,14 @@ class ProviderAgent:
     # --- the health endpoint -------------------------------------------------------
 
     async def health(self, request):
-        if self.faults.slow_ms:
-            await asyncio.sleep(self.faults.slow_ms / 1000)
+        return web.json_response(self.health_answer())
+
+    def health_answer(self) -> dict:
+        """What the health endpoint answers: the GPU this node has, its latest utilisation."""
         facts = self.facts
-        name, count = facts.name, facts.count
-        if self.faults.lie:
-            name, count = "NVIDIA GeForce RTX 3090 24GB", max(1, count * 2)
         latest = self.buffer[-1] if self.buffer else {}
-        return web.json_response(
-            {"node": self.node_id, "gpu_name": name, "gpu_count": count, "vram_gb": facts.vram_gb,
-             "gpu_util": latest.get("gpu_util"), "time": datetime.now(UTC).isoformat()}
-        )
+        return {"node": self.node_id, "gpu_name": facts.name, "gpu_count": facts.count, "vram_gb": facts.vram_gb,
+                "gpu_util": latest.get("gpu_util"), "time": datetime.now(UTC).isoformat()}
 
     async def serve(self) -> int:
         app = web.Application()
@@ -112,17 +100,6 @@ class ProviderAgent:
         if not self.port:
             self.port = self._site._server.sockets[0].getsockname()[1]
 
-    async def set_down(self, down: bool):
-        """Fault injection: stop or restart listening (connections are refused)."""
-        if down == self.faults.down:
-            return
-        self.faults.down = down
-        if down and self._site:
-            await self._site.stop()
-            self._site = None
-        elif not down and self._runner:
-            await self._bind()
-
     @property
     def endpoint(self) -> str:
         return f"http://{self.host}:{self.port}/health"
@@ -130,8 +107,6 @@ class ProviderAgent:
     # --- telemetry -----------------------------------------------------------------
 
     def sample(self):
-        if self.faults.down:
-            return  # a down node sends nothing
         s = self.source.sample()
         s["at"] = datetime.now(UTC).isoformat()
         self.buffer.append(s)

@@ -6,7 +6,7 @@ from django.db import transaction
 from apps.core import bulk
 from apps.core.models import CHECKED_STATUSES, AgentToken, CheckerNode, CheckerStatus, GpuNode
 
-from .agents.simulator import SimChecker, SimNode
+from .simulator import SimChecker, SimNode
 
 
 def adopt_nodes(limit: int | None = None, statuses=CHECKED_STATUSES, ids=None):

@@ -8,8 +8,8 @@ from pathlib import Path
 import aiohttp
 from django.core.management.base import BaseCommand, CommandError
 
-from apps.monitoring import network
-from apps.monitoring.agents.simulator import OwnedEndpoints, Simulator
+from apps.demo import simulated_network
+from apps.demo.simulator import OwnedEndpoints, Simulator
 
 
 class Command(BaseCommand):
@@ -45,7 +45,7 @@ class Command(BaseCommand):
 
     def handle(self, *args, **o):
         logging.basicConfig(level=logging.WARNING, format="%(asctime)s simulate %(levelname)s %(message)s")
-        logging.getLogger("apps.monitoring.agents.simulator").setLevel(logging.INFO)
+        logging.getLogger("apps.demo.simulator").setLevel(logging.INFO)
         soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
         resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))  # one listening socket per node
         # Checkers time nodes' answers: in a process of their own they don't
@@ -54,8 +54,8 @@ class Command(BaseCommand):
         if role == "checkers" and not o["owned_endpoints"]:
             raise CommandError("--role checkers needs --owned-endpoints FILE (the one the --role providers process "
                                "writes): the simulator's checkers probe only the nodes it runs.")
-        nodes = network.adopt_nodes(o["nodes"]) if role in ("all", "providers") else []
-        checkers = network.adopt_checkers(o["checkers"]) if role in ("all", "checkers") else []
+        nodes = simulated_network.adopt_nodes(o["nodes"]) if role in ("all", "providers") else []
+        checkers = simulated_network.adopt_checkers(o["checkers"]) if role in ("all", "checkers") else []
         if (role != "checkers" and not nodes) or (role != "providers" and not checkers):
             raise CommandError("Nothing to simulate: register GPU nodes and activate checkers first (the demo seed does).")
         rng = random.Random(o["seed"])
@@ -92,8 +92,8 @@ class Command(BaseCommand):
         async with aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(total=20)) as session:
             sim = Simulator(
                 o["api_url"].rstrip("/"), nodes, checkers, sample_every=o["sample_every"], post_every=o["post_every"],
-                probe_every=o["probe_every"], churn=o["churn"], seed=o["seed"], on_endpoints=network.set_endpoints,
-                find_new=None if o["no_adopt"] or o["role"] == "checkers" else network.adopt_new_nodes,
+                probe_every=o["probe_every"], churn=o["churn"], seed=o["seed"], on_endpoints=simulated_network.set_endpoints,
+                find_new=None if o["no_adopt"] or o["role"] == "checkers" else simulated_network.adopt_new_nodes,
                 owned=OwnedEndpoints(o["owned_endpoints"]),
             )
             await sim.start(session)

@@ -1,6 +1,7 @@
 """Many provider and checker agents in one process, on loopback, with
 fault injection: nodes that go down, slow down or lie about their GPU, and
-checkers that report falsely. Each agent is the real agent class talking to
+checkers that report falsely. Each agent is the real agent class (with the
+faults added here, in the demo, not in the agents operators run) talking to
 the dashboard over HTTP and probing real sockets.
 
 The simulator runs on the dashboard's own machine, so its checkers probe
@@ -19,11 +20,66 @@ from pathlib import Path
 
 import aiohttp
 
-from .addresses import AddressPolicy
-from .checker import CheckerAgent
-from .provider import Faults, ProviderAgent
+from apps.monitoring.agents.addresses import AddressPolicy
+from apps.monitoring.agents.checker import PPM, CheckerAgent
+from apps.monitoring.agents.provider import ProviderAgent
 
 log = logging.getLogger(__name__)
+
+
+@dataclass
+class Faults:
+    """``down`` closes the listening socket, ``slow_ms`` delays every answer,
+    ``lie`` reports another GPU than the one declared."""
+
+    down: bool = False
+    slow_ms: int = 0
+    lie: bool = False
+
+
+@dataclass
+class FaultyProvider(ProviderAgent):
+    """A provider agent whose node can go down, answer slowly or lie."""
+
+    faults: Faults = field(default_factory=Faults)
+
+    async def health(self, request):
+        if self.faults.slow_ms:
+            await asyncio.sleep(self.faults.slow_ms / 1000)
+        return await super().health(request)
+
+    def health_answer(self) -> dict:
+        answer = super().health_answer()
+        if self.faults.lie:
+            answer.update(gpu_name="NVIDIA GeForce RTX 3090 24GB", gpu_count=max(1, answer["gpu_count"] * 2))
+        return answer
+
+    async def set_down(self, down: bool):
+        """Stop or restart listening (connections are refused)."""
+        if down == self.faults.down:
+            return
+        self.faults.down = down
+        if down and self._site:
+            await self._site.stop()
+            self._site = None
+        elif not down and self._runner:
+            await self._bind()
+
+    def sample(self):
+        if self.faults.down:
+            return  # a down node sends nothing
+        super().sample()
+
+
+class FalseChecker(CheckerAgent):
+    """A checker agent that signs made-up numbers: consensus should outvote
+    it and settlement penalise it."""
+
+    def measured(self, epoch: int, node: int) -> dict:
+        report = super().measured(epoch, node)
+        report.update(uptime_ppm=self.rng.randint(0, PPM), latency_ms=self.rng.randint(1, 2000), spec_ok=not report["spec_ok"])
+        report["task_ppm"] = self.rng.randint(0, PPM)
+        return report
 
 
 @dataclass
@@ -95,15 +151,15 @@ class Simulator:
         self.find_new = find_new
         self.adopt_every = adopt_every
         self.owned = owned or OwnedEndpoints()
-        self.providers: dict[int, ProviderAgent] = {}
+        self.providers: dict[int, FaultyProvider] = {}
         self.checker_agents: list[CheckerAgent] = []
         self._session: aiohttp.ClientSession | None = None
         self._tasks: list[asyncio.Task] = []
 
-    async def _start_providers(self, nodes: list[SimNode]) -> list[ProviderAgent]:
+    async def _start_providers(self, nodes: list[SimNode]) -> list[FaultyProvider]:
         agents = []
         for n in nodes:
-            agent = ProviderAgent(
+            agent = FaultyProvider(
                 api_url=self.api_url, token=n.token, sample_every=self.sample_every, post_every=self.post_every,
                 seed=n.node_id, allow_nvml=False, session=self._session,
                 faults=Faults(slow_ms=n.faults.slow_ms, lie=n.faults.lie),
@@ -127,9 +183,10 @@ class Simulator:
         self._session = session
         await self._start_providers(self.nodes)
         for c in self.checkers:
+            agent_class = FalseChecker if c.liar else CheckerAgent
             self.checker_agents.append(
-                CheckerAgent(api_url=self.api_url, token=c.token, probe_every=self.probe_every, liar=c.liar, session=session,
-                             policy=AddressPolicy.loopback_only(), target_filter=self.owned.refusal)
+                agent_class(api_url=self.api_url, token=c.token, probe_every=self.probe_every, session=session,
+                            policy=AddressPolicy.loopback_only(), target_filter=self.owned.refusal)
             )
 
     async def set_fault(self, node_id: int, *, down=None, slow_ms=None, lie=None):
