@@ -213,9 +213,12 @@ def drill_settle(ctx) -> list[str]:
         return LedgerTransaction.objects.filter(kind=TxKind.EMISSION, meta__epoch=epoch, meta__part="community").count()
 
     log = ctx.var / "settle-killed.log"
-    env = dict(ctx.site.env, AETHIR_SETTLE_PAUSE_AFTER="emission", AETHIR_SETTLE_PAUSE_SECONDS="120")
-    settler = subprocess.Popen([sys.executable, str(ROOT / "manage.py"), "settle_epoch", "--epoch", str(epoch)],
-                               env=env, cwd=ROOT, stdout=open(log, "w"), stderr=subprocess.STDOUT, start_new_session=True)
+    # A settler that holds its open transaction after paying the emission (a
+    # demo-only command: settlement itself reads no drill setting).
+    settler = subprocess.Popen([sys.executable, str(ROOT / "manage.py"), "settle_epoch_with_pause", "--epoch", str(epoch),
+                                "--pause-after", "emission", "--pause-seconds", "120"],
+                               env=ctx.site.env, cwd=ROOT, stdout=open(log, "w"), stderr=subprocess.STDOUT,
+                               start_new_session=True)
     ctx.wait_until(lambda: "pausing after step emission" in log.read_text(), timeout=120)
     time.sleep(1)
     ctx.mark(f"settlement of epoch {epoch} killed mid-transaction")

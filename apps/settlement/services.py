@@ -9,8 +9,6 @@ postings, and the next run settles the epoch from scratch.
 """
 
 import logging
-import os
-import time
 from collections.abc import Callable
 from datetime import timedelta
 
@@ -44,15 +42,12 @@ class AlreadySettled(Exception):
     pass
 
 
-def _pause_for_fault_tests(step: str) -> None:
-    # Lets the crash test kill a real settler half-way through an epoch.
-    if os.environ.get("AETHIR_SETTLE_PAUSE_AFTER") == step:
-        log.warning("pausing after step %s (AETHIR_SETTLE_PAUSE_AFTER)", step)
-        time.sleep(float(os.environ.get("AETHIR_SETTLE_PAUSE_SECONDS", "60")))
-
-
 def settle(epoch: int, progress: Callable[[str], None] | None = None) -> EpochSettlement:
-    """Settle ``epoch`` once; raises :class:`AlreadySettled` if it was."""
+    """Settle ``epoch`` once; raises :class:`AlreadySettled` if it was.
+
+    ``progress`` is called with each step's name (``STEPS``, in order) as
+    the step begins, inside the epoch's transaction: a progress bar, or a
+    fault drill that holds the settler there to kill it half-way."""
     p = parameters.current(epoch)
     lines: list[SettlementLine] = []
     step = progress or (lambda name: None)
@@ -68,7 +63,6 @@ def settle(epoch: int, progress: Callable[[str], None] | None = None) -> EpochSe
             consensus.finalize(epoch)  # no-op if the scheduler already closed the epoch
             valid = NodeEpoch.objects.filter(epoch=epoch, valid=True)
             report.nodes_valid = valid.count()
-            _pause_for_fault_tests("consensus")
 
             # Whether this epoch's faults were the network's (decided from
             # the consensus alone, before anyone is paid or penalised).
@@ -77,7 +71,6 @@ def settle(epoch: int, progress: Callable[[str], None] | None = None) -> EpochSe
 
             step("rentals")
             _settle_rentals(epoch, report, penalise=not assessment.incident)
-            _pause_for_fault_tests("rentals")
 
             step("sla")
             report.collateral_slashed += penalties.slash_false_specs(epoch, p, lines)
@@ -107,7 +100,6 @@ def settle(epoch: int, progress: Callable[[str], None] | None = None) -> EpochSe
             reserve.refresh_from_db()
             report.community_emission = emission.pay_community(epoch, budget["community"], reserve, lines)
             report.emission = report.provider_emission + report.emission_dust + report.checker_emission + report.community_emission
-            _pause_for_fault_tests("emission")
 
             step("checkers")
             report.stake_slashed, report.jailed = penalties.checker_penalties(epoch, p, lines, assessment)

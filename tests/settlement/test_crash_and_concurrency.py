@@ -75,8 +75,7 @@ def test_a_settler_killed_mid_epoch_leaves_nothing_and_the_rerun_matches(tmp_pat
     before = state(crashed)
 
     # Kill a real settler after it has posted the epoch's rentals and emission.
-    settler = manage(crashed, "settle_epoch", "--epoch", "6",
-                     extra_env={"AETHIR_SETTLE_PAUSE_AFTER": "emission", "AETHIR_SETTLE_PAUSE_SECONDS": "60"})
+    settler = manage(crashed, "settle_epoch_with_pause", "--epoch", "6", "--pause-after", "emission", "--pause-seconds", "60")
     deadline = time.monotonic() + 60
     seen = ""
     while "pausing after step emission" not in seen:

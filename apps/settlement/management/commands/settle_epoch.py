@@ -38,6 +38,7 @@ class Command(BaseCommand):
                 if bar is not None:
                     bar.set_description(f"epoch {e}: {step}")
                     bar.update(1)
+                self.on_step(e, step)
 
             try:
                 with transaction.atomic():
@@ -50,6 +51,10 @@ class Command(BaseCommand):
             self.stdout.write(self.line(report, dry_run))
         if bar is not None:
             bar.close()
+
+    def on_step(self, epoch: int, step: str) -> None:
+        """Called as each step of ``epoch`` begins, inside its transaction:
+        a command built on this one (a fault drill's) can act there."""
 
     def line(self, r: EpochSettlement, dry_run: bool) -> str:
         prefix = "[dry run] " if dry_run else ""
