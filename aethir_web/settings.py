@@ -88,8 +88,11 @@ INSTALLED_APPS = [
     "apps.monitoring",
     "apps.settlement",
     "apps.overview",
-    "apps.demo",
 ]
+# The demo network (its seed, simulators, `run_demo` and the fault drills'
+# commands) is installed only in demo mode: production has none of it.
+if DEMO_MODE:
+    INSTALLED_APPS.append("apps.demo")
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
