@@ -12,10 +12,10 @@ from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 
 from aethir_web.routing import websocket_urlpatterns  # noqa: E402
-from apps.core.relay import StartRelay  # noqa: E402
+from apps.platform.relay import StartRelay  # noqa: E402
 
 # StartRelay: the outbox relay that feeds live pages starts with the first
-# request, on the server's event loop (see apps/core/relay.py).
+# request, on the server's event loop (see apps/platform/relay.py).
 application = StartRelay(ProtocolTypeRouter(
     {
         "http": django_asgi_app,

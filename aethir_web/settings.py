@@ -58,7 +58,7 @@ CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", "")
 # Demo mode: short epochs, the faucet, the demo accounts.
 DEMO_MODE = env_bool("DEMO_MODE", True)
 # How many reverse proxies in front of the app append to X-Forwarded-For;
-# 0: the header is ignored (apps.core.ratelimit.client_ip).
+# 0: the header is ignored (apps.platform.ratelimit.client_ip).
 TRUSTED_PROXIES = env_int("TRUSTED_PROXIES", 0)
 
 INSTALLED_APPS = [
@@ -78,6 +78,8 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     # The shared domain model (ledger, accounts, parameters) ...
     "apps.core",
+    # How it runs: database backend, cache, middleware, relay, `serve`.
+    "apps.platform",
     # ... and the feature apps built on it.
     "apps.accounts",
     "apps.explorer",
@@ -106,9 +108,9 @@ MIDDLEWARE = [
     "django.middleware.csp.ContentSecurityPolicyMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     # After CSRF and authentication: a retried mutating request with a key runs once.
-    "apps.core.middleware.IdempotencyMiddleware",
+    "apps.platform.middleware.IdempotencyMiddleware",
     # Last: one sync/async switch per request instead of one per hook (see the class).
-    "apps.core.middleware.SynchronousStack",
+    "apps.platform.middleware.SynchronousStack",
 ]
 
 ROOT_URLCONF = "aethir_web.urls"
@@ -126,10 +128,10 @@ TEMPLATES = [
                 "django.template.context_processors.csp",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
-                "apps.core.context_processors.site",
+                "apps.platform.context_processors.site",
             ],
             # {% idempotency_field %} in every form that changes something.
-            "builtins": ["apps.core.templatetags.idempotency"],
+            "builtins": ["apps.platform.templatetags.idempotency"],
         },
     },
 ]
@@ -179,7 +181,7 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # and wait for each other instead of failing at once.
     DATABASES["default"]["CONN_MAX_AGE"] = 0
     # Connections are still reused across requests, through a pool (see the module).
-    DATABASES["default"]["ENGINE"] = "apps.core.sqlite_pooled"
+    DATABASES["default"]["ENGINE"] = "apps.platform.sqlite_pooled"
     DATABASES["default"]["OPTIONS"] = {
         "transaction_mode": "IMMEDIATE",
         "timeout": 30,
@@ -222,7 +224,7 @@ if REDIS_URL:
         "default": {
             # Rate-limit counters only: an outage turns limits off instead of
             # failing requests (see the module).
-            "BACKEND": "apps.core.cache.ResilientRedisCache",
+            "BACKEND": "apps.platform.cache.ResilientRedisCache",
             "LOCATION": REDIS_URL,
             "KEY_PREFIX": os.environ.get("REDIS_PREFIX", "aethir"),
             "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 1},
@@ -267,7 +269,7 @@ STATICFILES_FINDERS = [
     "django.contrib.staticfiles.finders.FileSystemFinder",
     "django.contrib.staticfiles.finders.AppDirectoriesFinder",
     # plotly.min.js straight from the installed plotly package (no CDN).
-    "apps.core.staticfinders.PlotlyFinder",
+    "apps.platform.staticfinders.PlotlyFinder",
 ]
 # Production (DEBUG and DEMO_MODE off) serves the hashed, compressed copies
 # made by collectstatic. The demo, whether DEBUG is on or not, has WhiteNoise
@@ -326,7 +328,7 @@ REST_FRAMEWORK = {
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
     "PAGE_SIZE": 50,
     "DEFAULT_SCHEMA_CLASS": "apps.api.schema.IdempotentAutoSchema",
-    # Throttles identify a client as apps.core.ratelimit.client_ip does.
+    # Throttles identify a client as apps.platform.ratelimit.client_ip does.
     "NUM_PROXIES": TRUSTED_PROXIES,
     "DEFAULT_THROTTLE_RATES": {"faucet": "30/hour", "transfer": "120/minute", "agent": os.environ.get("AGENT_RATE", "600/minute")},
 }

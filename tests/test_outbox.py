@@ -12,9 +12,10 @@ import pytest
 from django.db import connections, transaction
 from django.utils import timezone
 
-from apps.core import events, ledger, outbox, relay
+from apps.core import events, ledger, outbox
 from apps.core.amounts import ath
 from apps.core.models import OutboxCursor, OutboxEvent
+from apps.platform import relay
 
 from .factories import WalletFactory, fund
 

@@ -47,7 +47,7 @@ def test_database_and_redis_urls_switch_engines(tmp_path):
     )
     default = run_manage("shell", "-c", code, AETHIR_VAR_DIR=str(tmp_path)).stdout.split()[-3:]
     assert default == [
-        "apps.core.sqlite_pooled",  # SQLite, with connections reused across requests
+        "apps.platform.sqlite_pooled",  # SQLite, with connections reused across requests
         "channels.layers.InMemoryChannelLayer",
         "django.core.cache.backends.locmem.LocMemCache",
     ]
@@ -58,7 +58,7 @@ def test_database_and_redis_urls_switch_engines(tmp_path):
     assert scaled == [
         "django.db.backends.postgresql",
         "channels_redis.core.RedisChannelLayer",
-        "apps.core.cache.ResilientRedisCache",  # rate limits survive a Redis outage
+        "apps.platform.cache.ResilientRedisCache",  # rate limits survive a Redis outage
     ]
 
 

@@ -1,5 +1,5 @@
 """Limits on logging in, signing up and the demo faucet, per client address
-(``apps.core.ratelimit.client_ip``: ``X-Forwarded-For`` counts only as far
+(``apps.platform.ratelimit.client_ip``: ``X-Forwarded-For`` counts only as far
 as ``TRUSTED_PROXIES`` vouch for it) and per account.
 
 Log-in
@@ -46,8 +46,8 @@ import time
 from django.conf import settings
 from django.core.cache import cache
 
-from apps.core import ratelimit
-from apps.core.ratelimit import security_log
+from apps.platform import ratelimit
+from apps.platform.ratelimit import security_log
 
 from . import services
 

@@ -7,7 +7,7 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
 from apps.core.models import Entry
-from apps.core.ratelimit import hit
+from apps.platform.ratelimit import hit
 
 from . import services, throttle
 from .forms import LoginForm, SendForm, SignUpForm

@@ -3,7 +3,7 @@ from rest_framework import serializers
 from apps.core.amounts import format_uath
 from apps.core.models import Account, Entry, LedgerTransaction
 
-from .fields import AthAmountField, MicroAthField
+from apps.platform.api_fields import AthAmountField, MicroAthField
 
 
 class BalancesMixin(serializers.Serializer):

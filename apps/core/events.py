@@ -1,10 +1,10 @@
 """Live updates for ledger pages: a hint to the ``ledger`` group and to each
 touched account's group, recorded in the posting's own transaction (the
 outbox, ``outbox.py``) and published by the web server's relay
-(``relay.py``), whichever process posted.
+(``apps/platform/relay.py``), whichever process posted.
 
 The hint is never the data itself: pages re-render from the database, and
-consumers coalesce bursts (see ``apps.core.consumers``).
+consumers coalesce bursts (see ``apps.platform.consumers``).
 """
 
 import contextvars

@@ -30,7 +30,6 @@ from django.utils import timezone
 
 from . import retry
 from .models import IdempotencyKey
-from .ratelimit import client_ip
 
 HEADER = "Idempotency-Key"
 FORM_FIELD = "idempotency_key"
@@ -65,15 +64,17 @@ def key_of(request) -> str | None:
     return key
 
 
-def principal_of(request) -> str:
-    """Whose key it is: keys never cross from one client to another."""
+def principal_of(request, address: str) -> str:
+    """Whose key it is: keys never cross from one client to another.
+    ``address`` is the client's address as the web layer trusts it (behind
+    proxies, ``TRUSTED_PROXIES`` decides), for a client with no log-in."""
     user = getattr(request, "user", None)
     if user is not None and user.is_authenticated:
         return f"user:{user.pk}"
     authorization = request.headers.get("Authorization")
     if authorization:
         return "auth:" + hashlib.sha256(authorization.encode()).hexdigest()[:40]
-    return f"addr:{client_ip(request)}"[:80]
+    return f"addr:{address}"[:80]
 
 
 def fingerprint_of(request) -> str:
@@ -143,14 +144,15 @@ def _run_once(principal: str, key: str, fingerprint: str, call):
     return response
 
 
-def handle(request, call):
-    """Run ``call()`` (the view) at most once per key; see the module docstring."""
+def handle(request, call, *, address: str):
+    """Run ``call()`` (the view) at most once per key; see the module
+    docstring. ``address``: the client's address (see ``principal_of``)."""
     key = key_of(request)
     if key is None:
         return call()
     if not _KEY.match(key):
         return _refusal(request, 400, f"{HEADER} must be 1 to 255 visible ASCII characters.")
-    principal, fingerprint = principal_of(request), fingerprint_of(request)
+    principal, fingerprint = principal_of(request, address), fingerprint_of(request)
     for _ in range(2):
         try:
             # One transaction for the key and the view's work, rerun whole on

@@ -6,7 +6,7 @@ made the change (the in-memory channel layer lives inside one process), and
 a process that died between its commit and the send lost it. Written here
 instead, the hint is a row in the same transaction as the change: it exists
 if and only if the change committed, and the web server's relay
-(``apps/core/relay.py``) publishes it to every page that listens, whichever
+(``apps/platform/relay.py``) publishes it to every page that listens, whichever
 process wrote it.
 
 Writers only ever insert; nothing here waits for the channel layer.
@@ -14,17 +14,26 @@ Writers only ever insert; nothing here waits for the channel layer.
 
 import contextvars
 import json
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from contextlib import contextmanager
 
 from django.db import transaction
 from django.utils import timezone
 
-from . import relay
 from .models import OutboxEvent
 
 # Hints written inside ``deferred()``: inserted together when the block ends.
 _pending: contextvars.ContextVar[list | None] = contextvars.ContextVar("outbox_pending", default=None)
+# Called after a commit that wrote hints. The web server's relay registers
+# here (core does not import the layer that publishes).
+_after_commit: list[Callable[[], None]] = []
+
+
+def after_commit(callback: Callable[[], None]) -> None:
+    """Call ``callback`` after every commit that wrote hints in this
+    process. Registering the same callback again changes nothing."""
+    if callback not in _after_commit:
+        _after_commit.append(callback)
 
 
 def write(messages: Iterable[tuple[str, dict]]) -> None:
@@ -45,7 +54,8 @@ def _insert(messages: list[tuple[str, dict]]) -> None:
     now = timezone.now()
     OutboxEvent.objects.bulk_create([OutboxEvent(created_at=now, group=g, message=m) for g, m in messages])
     # This process's relay need not wait for its next poll.
-    transaction.on_commit(relay.wake)
+    for callback in _after_commit:
+        transaction.on_commit(callback)
 
 
 @contextmanager

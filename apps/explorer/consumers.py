@@ -1,10 +1,10 @@
 """The live ledger feed: the latest-transactions table, pushed on every
-ledger change (coalesced; see ``apps.core.consumers``)."""
+ledger change (coalesced; see ``apps.platform.consumers``)."""
 
 from django.template.loader import render_to_string
 
-from apps.core.consumers import CoalescedFragmentConsumer
 from apps.core.events import LEDGER_GROUP
+from apps.platform.consumers import CoalescedFragmentConsumer
 
 from . import queries
 

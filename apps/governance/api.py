@@ -11,9 +11,9 @@ from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from apps.api.fields import MicroAthField
 from apps.core import parameters
 from apps.core.numbers import NumberError, parse_int
+from apps.platform.api_fields import MicroAthField
 
 from . import services
 from .models import Choice, Proposal, ProposalEvent, ProposalKind, ProposalStatus, Vote

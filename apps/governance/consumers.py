@@ -14,7 +14,7 @@ from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.template.loader import render_to_string
 
-from apps.core import relay
+from apps.platform import relay
 
 from .live import proposal_group
 from .models import Proposal
@@ -48,7 +48,7 @@ class ProposalConsumer(AsyncWebsocketConsumer):
         self._last_sent = 0.0
         self._pending: asyncio.Task | None = None
         self.group = proposal_group(self.proposal_id)
-        await relay.ensure_running()  # see apps.core.consumers
+        await relay.ensure_running()  # see apps.platform.consumers
         await self.channel_layer.group_add(self.group, self.channel_name)
         await self.accept()
 

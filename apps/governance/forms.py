@@ -3,9 +3,9 @@ float) into the parameter's integer unit; the services re-check everything."""
 
 from django import forms
 
-from apps.accounts.forms import AmountField
 from apps.core import parameters
 from apps.core.amounts import format_uath
+from apps.core.forms import AmountField
 from apps.core.numbers import NumberError, parse_scaled
 
 from .models import Choice

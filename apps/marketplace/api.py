@@ -10,8 +10,8 @@ from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from apps.api.fields import MicroAthField
 from apps.core.models import GpuModel, GpuNode, Region, SlaTier
+from apps.platform.api_fields import MicroAthField
 
 from . import catalogue, matching, providers, rentals
 from .billing import settled_summary

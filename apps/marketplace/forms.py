@@ -1,7 +1,7 @@
 from django import forms
 from django.conf import settings
 
-from apps.accounts.forms import AmountField
+from apps.core.forms import AmountField
 from apps.core.models import GpuModel, Region, SlaTier
 
 from .models import RentalMode

@@ -13,8 +13,8 @@ from django.utils import timezone
 from apps.accounts.services import open_wallet
 from apps.core import epochs, ledger, parameters
 from apps.core.amounts import format_uath
-from apps.core.charts import epoch_axis
 from apps.core.models import Bucket, GpuNode, NodeStatus, TxKind
+from apps.platform.charts import epoch_axis
 
 from .models import CollateralSlash, Rental, RentalCharge, RentalStatus
 

@@ -3,8 +3,8 @@
 from channels.db import database_sync_to_async
 from django.template.loader import render_to_string
 
-from apps.core.consumers import CoalescedFragmentConsumer
 from apps.core.models import CheckerNode, GpuNode
+from apps.platform.consumers import CoalescedFragmentConsumer
 
 from . import live, views
 

@@ -7,8 +7,8 @@ from django.db.models import Avg, Count, Max, Q, Sum
 from django.utils import timezone
 
 from apps.core import epochs
-from apps.core.charts import epoch_axis
 from apps.core.models import CheckerNode, CheckerStatus, GpuNode, NodeStatus
+from apps.platform.charts import epoch_axis
 
 from .models import CheckerEpoch, CheckerReport, Heartbeat, NodeEpoch
 

@@ -2,9 +2,9 @@ from django.core.paginator import Paginator
 from django.shortcuts import get_object_or_404, render
 
 from apps.core import epochs
-from apps.core.charts import epoch_axis
 from apps.core.models import CheckerNode, GpuNode, NodeStatus
 from apps.core.numbers import parse_int
+from apps.platform.charts import epoch_axis
 
 from apps.settlement import queries as settlement_queries
 

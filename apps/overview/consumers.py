@@ -1,8 +1,8 @@
 from django.template.loader import render_to_string
 
-from apps.core.consumers import CoalescedFragmentConsumer
 from apps.core.events import LEDGER_GROUP
 from apps.monitoring.live import OVERVIEW_GROUP
+from apps.platform.consumers import CoalescedFragmentConsumer
 
 from .queries import glance
 

@@ -1,7 +1,7 @@
 from django.shortcuts import get_object_or_404
 from rest_framework import generics, permissions, serializers
 
-from apps.api.fields import MicroAthField, SignedMicroAthField
+from apps.platform.api_fields import MicroAthField, SignedMicroAthField
 
 from . import queries
 from .models import EpochSettlement, NetworkIncident, SettlementLine

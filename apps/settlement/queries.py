@@ -2,8 +2,8 @@
 
 from django.db.models import Q, Sum
 
-from apps.core.charts import epoch_axis
 from apps.core.models import CheckerNode, GpuNode
+from apps.platform.charts import epoch_axis
 
 from .models import EpochSettlement, LineKind, NetworkIncident, SettlementLine
 

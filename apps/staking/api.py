@@ -11,9 +11,9 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from apps.accounts.services import open_wallet
-from apps.api.fields import MicroAthField
 from apps.core import epochs
 from apps.core.models import CheckerNode
+from apps.platform.api_fields import MicroAthField
 
 from . import queries, services
 from .models import RewardPeriod, SlashEvent, SlashImpact, UnbondingEntry

@@ -1,6 +1,6 @@
 from django import forms
 
-from apps.accounts.forms import AmountField
+from apps.core.forms import AmountField
 from apps.core.models import CheckerNode, CheckerStatus
 from apps.core.numbers import NumberError, parse_scaled
 

@@ -17,7 +17,7 @@ from rest_framework.test import APIClient
 from rest_framework.throttling import ScopedRateThrottle
 
 from apps.core.amounts import ath
-from apps.core.ratelimit import client_ip
+from apps.platform.ratelimit import client_ip
 
 from ..factories import PASSWORD, UserFactory
 

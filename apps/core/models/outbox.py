@@ -1,5 +1,5 @@
 """The transactional outbox of live-page hints (``apps/core/outbox.py``
-writes it, ``apps/core/relay.py`` publishes it).
+writes it, ``apps/platform/relay.py`` publishes it).
 
 A hint is a row written in the same database transaction as the change it
 announces, so it exists exactly when the change does, whichever process made

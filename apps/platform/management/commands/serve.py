@@ -8,7 +8,7 @@ back-off so a worker that cannot start does not spin. Ctrl-C or SIGTERM
 stops them all.
 
 Live pages work with any number of workers: every change is recorded in
-the outbox, and each worker runs a relay (``apps/core/relay.py``). With
+the outbox, and each worker runs a relay (``apps/platform/relay.py``). With
 ``REDIS_URL`` one elected relay publishes for all; on the in-memory channel
 layer every worker publishes to its own pages, resuming after a restart from
 the cursor of its slot (``AETHIR_RELAY_SLOT``, the worker's number here).
@@ -16,7 +16,7 @@ the cursor of its slot (``AETHIR_RELAY_SLOT``, the worker's number here).
     python manage.py serve --workers 4 --port 8000
 
 The client's address behind a reverse proxy comes from ``TRUSTED_PROXIES``
-(``apps.core.ratelimit.client_ip``), not from Daphne's ``--proxy-headers``:
+(``apps.platform.ratelimit.client_ip``), not from Daphne's ``--proxy-headers``:
 Daphne would take the leftmost ``X-Forwarded-For`` entry, which the client
 writes, and every per-address limit would be forgeable again.
 """

@@ -51,7 +51,7 @@ from django.db import connections, transaction
 from django.db.models import Max, Min, Q
 from django.utils import timezone
 
-from .models import OutboxCursor, OutboxEvent
+from apps.core.models import OutboxCursor, OutboxEvent
 
 log = logging.getLogger(__name__)
 

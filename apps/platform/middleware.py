@@ -1,6 +1,8 @@
 """Project middleware."""
 
-from . import idempotency
+from apps.core import idempotency
+
+from .ratelimit import client_ip
 
 
 class SynchronousStack:
@@ -44,4 +46,5 @@ class IdempotencyMiddleware:
     def process_view(self, request, view_func, view_args, view_kwargs):
         if request.method not in idempotency.MUTATING or idempotency.key_of(request) is None:
             return None
-        return idempotency.handle(request, lambda: view_func(request, *view_args, **view_kwargs))
+        return idempotency.handle(request, lambda: view_func(request, *view_args, **view_kwargs),
+                                  address=client_ip(request))

@@ -7,8 +7,8 @@ from django.test import override_settings
 from django.urls import reverse
 from django.utils import timezone
 
-from apps.core import ratelimit
-from apps.core.cache import ResilientRedisCache
+from apps.platform import ratelimit
+from apps.platform.cache import ResilientRedisCache
 from tests.factories import make_node
 
 
@@ -18,7 +18,7 @@ def dead_redis_url() -> str:
         return f"redis://127.0.0.1:{s.getsockname()[1]}/0"
 
 
-DOWN = {"default": {"BACKEND": "apps.core.cache.ResilientRedisCache", "LOCATION": dead_redis_url(),
+DOWN = {"default": {"BACKEND": "apps.platform.cache.ResilientRedisCache", "LOCATION": dead_redis_url(),
                     "OPTIONS": {"socket_connect_timeout": 0.2, "socket_timeout": 0.2}}}
 
 

@@ -8,11 +8,11 @@ import re
 import pytest
 from django.urls import reverse
 
-from apps.core.charts import MAX_EPOCH_TICKS, epoch_axis, epoch_step
 from apps.monitoring.models import CheckerEpoch, NodeEpoch
+from apps.platform.charts import MAX_EPOCH_TICKS, epoch_axis, epoch_step
 from apps.settlement.models import EpochSettlement
 
-from .factories import make_checker, make_node
+from ..factories import make_checker, make_node
 
 
 def embedded(page: str, script_id: str) -> dict:
