@@ -328,6 +328,8 @@ REST_FRAMEWORK = {
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
     "PAGE_SIZE": 50,
     "DEFAULT_SCHEMA_CLASS": "apps.api.schema.IdempotentAutoSchema",
+    # A refused domain action (apps.core.errors) answers with its meaning's status.
+    "EXCEPTION_HANDLER": "apps.api.exceptions.handle_exception",
     # Throttles identify a client as apps.platform.ratelimit.client_ip does.
     "NUM_PROXIES": TRUSTED_PROXIES,
     "DEFAULT_THROTTLE_RATES": {"faucet": "30/hour", "transfer": "120/minute", "agent": os.environ.get("AGENT_RATE", "600/minute")},

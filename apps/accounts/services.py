@@ -11,10 +11,11 @@ from django.utils import timezone
 
 from apps.core import ledger
 from apps.core.amounts import ath, format_uath
+from apps.core.errors import DomainError
 from apps.core.models import Account, AccountKind, Entry, ModuleAccount, TxKind
 
 
-class WalletError(ValueError):
+class WalletError(DomainError):
     """A wallet action that was refused; the message is for the person."""
 
 

@@ -7,6 +7,7 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
 from apps.core.models import Entry
+from apps.core.refusals import flash, refuse
 from apps.platform.ratelimit import hit
 
 from . import services, throttle
@@ -62,7 +63,7 @@ def faucet(request):
         throttle.claim_faucet(request)
         messages.success(request, "Faucet funds received.")
     except services.WalletError as exc:
-        messages.error(request, str(exc))
+        flash(request, exc)  # the panel itself answers normally, with the message in it
     except throttle.Refused as exc:
         messages.error(request, str(exc))
         status = 429
@@ -83,7 +84,7 @@ def send(request):
             messages.success(request, f"Sent. Transaction #{tx.height}.")
             form = None
         except services.WalletError as exc:
-            form.add_error(None, str(exc))
+            refuse(form, exc)
     status = 200 if form is None else 400
     template = "accounts/wallet.html#wallet-panel" if request.htmx else "accounts/wallet.html"
     return render(request, template, _wallet_context(request, form), status=status)

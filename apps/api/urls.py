@@ -1,9 +1,8 @@
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerSplitView
 
+from apps.accounts import api as accounts_api
 from apps.explorer import api as explorer_api
-
-from . import views
 
 app_name = "api"
 
@@ -12,18 +11,18 @@ urlpatterns = [
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     path("docs/", SpectacularSwaggerSplitView.as_view(url_name="api:schema"), name="docs"),
     path("redoc/", SpectacularRedocView.as_view(url_name="api:schema"), name="redoc"),
-    path("ledger/", views.LedgerSummary.as_view(), name="ledger-summary"),
-    path("ledger/verify/", views.LedgerVerify.as_view(), name="ledger-verify"),
+    path("ledger/", explorer_api.LedgerSummary.as_view(), name="ledger-summary"),
+    path("ledger/verify/", explorer_api.LedgerVerify.as_view(), name="ledger-verify"),
     path("ledger/checkpoints/", explorer_api.CheckpointList.as_view(), name="ledger-checkpoints"),
     path("ledger/checkpoints/latest/", explorer_api.CheckpointLatest.as_view(), name="ledger-checkpoint-latest"),
-    path("transactions/", views.TransactionList.as_view(), name="transactions"),
-    path("transactions/<int:height>/", views.TransactionDetail.as_view(), name="transaction"),
-    path("accounts/", views.AccountList.as_view(), name="accounts"),
-    path("accounts/<str:address>/", views.AccountDetail.as_view(), name="account"),
-    path("accounts/<str:address>/entries/", views.AccountEntries.as_view(), name="account-entries"),
-    path("wallet/", views.Wallet.as_view(), name="wallet"),
-    path("wallet/faucet/", views.Faucet.as_view(), name="faucet"),
-    path("wallet/send/", views.Send.as_view(), name="send"),
+    path("transactions/", explorer_api.TransactionList.as_view(), name="transactions"),
+    path("transactions/<int:height>/", explorer_api.TransactionDetail.as_view(), name="transaction"),
+    path("accounts/", explorer_api.AccountList.as_view(), name="accounts"),
+    path("accounts/<str:address>/", explorer_api.AccountDetail.as_view(), name="account"),
+    path("accounts/<str:address>/entries/", explorer_api.AccountEntries.as_view(), name="account-entries"),
+    path("wallet/", accounts_api.Wallet.as_view(), name="wallet"),
+    path("wallet/faucet/", accounts_api.Faucet.as_view(), name="faucet"),
+    path("wallet/send/", accounts_api.Send.as_view(), name="send"),
     path("governance/", include("apps.governance.api_urls")),
     path("marketplace/", include("apps.marketplace.api_urls")),
     path("settlement/", include("apps.settlement.api_urls")),

@@ -12,13 +12,15 @@ import json
 
 from django.conf import settings
 
+from .errors import DomainError
+
 MAX_DEPTH = 64
 # Django's own ceiling for a request body read into memory (2.5 MB unless
 # configured); a body over it is refused before parsing.
 DEFAULT_MAX_BYTES = 2_621_440
 
 
-class JSONLimitError(ValueError):
+class JSONLimitError(DomainError):
     """A JSON body that is malformed, too large or nested too deeply."""
 
 

@@ -27,6 +27,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from . import bulk, events, retry
+from .errors import DomainError
 from .amounts import MAX_AMOUNT, ath, format_uath
 from .hashing import GENESIS_PREV_HASH, tx_hash
 from .models import (
@@ -43,7 +44,7 @@ from .models import (
 )
 
 
-class LedgerError(ValueError):
+class LedgerError(DomainError):
     """A posting that was refused. Nothing was written."""
 
 

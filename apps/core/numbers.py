@@ -12,8 +12,10 @@ functions: plain ASCII digits, bounded length, exact integer arithmetic, and a
 
 import re
 
+from .errors import DomainError
 
-class NumberError(ValueError):
+
+class NumberError(DomainError):
     """Text that is not a number of the expected shape; the message says why."""
 
 

@@ -18,6 +18,7 @@ from django.conf import settings
 from django.db import transaction
 
 from .amounts import ath, format_uath
+from .errors import DomainError
 from .models import ParameterChange
 
 PPM = 1_000_000
@@ -108,7 +109,7 @@ DEFINITIONS: dict[str, Param] = {
 EMISSION_SHARES = ("emission_provider_share", "emission_checker_share", "emission_community_share")
 
 
-class ParameterError(ValueError):
+class ParameterError(DomainError):
     pass
 
 

@@ -178,10 +178,6 @@ class CastSerializer(serializers.Serializer):
         return value
 
 
-def _refused(exc) -> ValidationError:
-    return ValidationError({"detail": str(exc)})
-
-
 class ProposalList(generics.ListAPIView):
     """Proposals, newest first; POST creates one as the logged-in holder and
     locks its deposit from their available balance."""
@@ -206,19 +202,16 @@ class ProposalList(generics.ListAPIView):
         payload = CreateSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
         data = payload.validated_data
-        try:
-            proposal = services.create_proposal(
-                request.user,
-                kind=data["kind"],
-                title=data["title"],
-                description=data["description"],
-                deposit=data["deposit"],
-                changes=data.get("changes"),
-                recipient_address=data.get("recipient"),
-                amount=data.get("amount"),
-            )
-        except services.GovernanceError as exc:
-            raise _refused(exc) from None
+        proposal = services.create_proposal(
+            request.user,
+            kind=data["kind"],
+            title=data["title"],
+            description=data["description"],
+            deposit=data["deposit"],
+            changes=data.get("changes"),
+            recipient_address=data.get("recipient"),
+            amount=data.get("amount"),
+        )
         return Response(ProposalDetailSerializer(proposal).data, status=status.HTTP_201_CREATED)
 
 
@@ -262,8 +255,5 @@ class MyVote(APIView):
         payload = CastSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
         get_object_or_404(Proposal, pk=pk)
-        try:
-            vote = services.cast_vote(request.user, pk, payload.validated_data["choice"])
-        except services.GovernanceError as exc:
-            raise _refused(exc) from None
+        vote = services.cast_vote(request.user, pk, payload.validated_data["choice"])
         return Response(VoteSerializer(vote).data, status=status.HTTP_200_OK)

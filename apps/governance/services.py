@@ -19,6 +19,7 @@ from django.utils import timezone
 from apps.accounts.services import open_wallet
 from apps.core import epochs, ledger, parameters
 from apps.core.amounts import format_uath
+from apps.core.errors import DomainError
 from apps.core.models import Account, AccountKind, Checkpoint, ModuleAccount, TxKind
 
 from . import live
@@ -39,7 +40,7 @@ TITLE_MAX = 140
 DESCRIPTION_MAX = 20_000
 
 
-class GovernanceError(ValueError):
+class GovernanceError(DomainError):
     """A governance action that was refused; the message is for the person.
     Nothing was written."""
 

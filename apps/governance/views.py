@@ -16,6 +16,7 @@ from apps.accounts.services import open_wallet
 from apps.core import epochs, ledger
 from apps.core import parameters as params
 from apps.core.models import ModuleAccount, ParameterChange
+from apps.core.refusals import flash, refuse
 
 from . import services
 from .forms import ParameterValuesForm, ProposalForm, SpendProposalForm
@@ -79,7 +80,7 @@ def create(request, kind):
                     amount=data.get("amount"),
                 )
             except services.GovernanceError as exc:
-                form.add_error(None, str(exc))
+                refuse(form, exc)
             else:
                 messages.success(request, f"Proposal #{proposal.pk} is open for voting.")
                 return redirect(proposal)
@@ -177,17 +178,17 @@ def vote(request, pk):
     try:
         services.cast_vote(request.user, proposal.pk, request.POST.get("choice", ""))
     except services.GovernanceError as exc:
-        error = str(exc)
+        error = exc
     proposal.refresh_from_db()
     if not request.htmx:
         if error:
-            messages.error(request, error)
+            flash(request, error)
         else:
             messages.success(request, "Your vote is recorded.")
         return redirect(proposal)
     context = _proposal_context(request, proposal, vote_error=error)
     context["oob"] = True
-    return render(request, "governance/_vote_response.html", context, status=400 if error else 200)
+    return render(request, "governance/_vote_response.html", context, status=error.status if error else 200)
 
 
 def parameters(request):

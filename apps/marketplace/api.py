@@ -17,11 +17,7 @@ from . import catalogue, matching, providers, rentals
 from .billing import settled_summary
 from .forms import CatalogueForm
 from .models import CollateralSlash, Rental, RentalCharge, RentalMode
-from .onboarding import NodeSpec, OnboardingError, register_node
-
-
-def _refused(exc) -> ValidationError:
-    return ValidationError({"detail": str(exc)})
+from .onboarding import NodeSpec, register_node
 
 
 class OfferSerializer(serializers.ModelSerializer):
@@ -225,18 +221,15 @@ class RentalList(generics.ListAPIView):
         n = d.get("epochs")
         if n is None and d.get("hours"):
             n = rentals.hours_to_epochs(d["hours"])
-        try:
-            if d["quote_only"]:
-                node = get_object_or_404(GpuNode, pk=d["node"])
-                q = rentals.quote(request.user, node, mode=d["mode"], epochs_=n, escrow=d.get("escrow"))
-                return Response(QuoteSerializer(q).data)
-            rental = rentals.rent(
-                request.user, d["node"], mode=d["mode"], image=d["image"], epochs_=n, escrow=d.get("escrow"),
-                auto_replace=d["auto_replace"], renter_region=d.get("region"),
-                expected_price_per_epoch=d.get("expected_price_per_epoch"),
-            )
-        except rentals.RentalError as exc:
-            raise _refused(exc) from None
+        if d["quote_only"]:
+            node = get_object_or_404(GpuNode, pk=d["node"])
+            q = rentals.quote(request.user, node, mode=d["mode"], epochs_=n, escrow=d.get("escrow"))
+            return Response(QuoteSerializer(q).data)
+        rental = rentals.rent(
+            request.user, d["node"], mode=d["mode"], image=d["image"], epochs_=n, escrow=d.get("escrow"),
+            auto_replace=d["auto_replace"], renter_region=d.get("region"),
+            expected_price_per_epoch=d.get("expected_price_per_epoch"),
+        )
         return Response(RentalDetailSerializer(rental).data, status=status.HTTP_201_CREATED)
 
 
@@ -266,10 +259,7 @@ class RentalEnd(APIView):
     @extend_schema(request=None, responses=RentalSerializer)
     def post(self, request, pk):
         rental = _my_rental(request, pk)
-        try:
-            refund = rentals.end_rental(request.user, rental.pk)
-        except rentals.RentalError as exc:
-            raise _refused(exc) from None
+        refund = rentals.end_rental(request.user, rental.pk)
         rental.refresh_from_db()
         return Response({**RentalSerializer(rental).data, "refund": str(refund)})
 
@@ -286,10 +276,7 @@ class RentalTopUp(APIView):
         rental = _my_rental(request, pk)
         payload = AmountRequest(data=request.data)
         payload.is_valid(raise_exception=True)
-        try:
-            rental = rentals.top_up(request.user, rental.pk, payload.validated_data["amount"])
-        except rentals.RentalError as exc:
-            raise _refused(exc) from None
+        rental = rentals.top_up(request.user, rental.pk, payload.validated_data["amount"])
         return Response(RentalSerializer(rental).data)
 
 
@@ -307,10 +294,7 @@ class RentalReplace(APIView):
         rental = _my_rental(request, pk)
         payload = ReplaceRequest(data=request.data)
         payload.is_valid(raise_exception=True)
-        try:
-            new = rentals.replace(request.user, rental.pk, payload.validated_data["node"])
-        except rentals.RentalError as exc:
-            raise _refused(exc) from None
+        new = rentals.replace(request.user, rental.pk, payload.validated_data["node"])
         return Response(RentalSerializer(new).data, status=status.HTTP_201_CREATED)
 
 
@@ -361,10 +345,7 @@ class ProviderNodeList(generics.ListAPIView):
             region=d["region"], bandwidth_mbps=d["bandwidth_mbps"], price_per_gpu_hour=d["price_per_gpu_hour"],
             endpoint=d["endpoint"], sla_tier=d["sla_tier"],
         )
-        try:
-            node, token = register_node(request.user, spec)
-        except OnboardingError as exc:
-            raise _refused(exc) from None
+        node, token = register_node(request.user, spec)
         return Response({**ProviderNodeSerializer(node).data, "agent_token": token}, status=status.HTTP_201_CREATED)
 
 
@@ -391,10 +372,7 @@ class ProviderTopUp(APIView):
         node = _my_node(request, pk)
         payload = AmountRequest(data=request.data)
         payload.is_valid(raise_exception=True)
-        try:
-            node = providers.top_up_collateral(request.user, node.pk, payload.validated_data["amount"])
-        except providers.ProviderError as exc:
-            raise _refused(exc) from None
+        node = providers.top_up_collateral(request.user, node.pk, payload.validated_data["amount"])
         return Response(ProviderNodeSerializer(_my_node(request, node.pk)).data)
 
 
@@ -404,10 +382,7 @@ class ProviderOffline(APIView):
     @extend_schema(request=None, responses=ProviderNodeSerializer)
     def post(self, request, pk):
         node = _my_node(request, pk)
-        try:
-            providers.take_offline(request.user, node.pk)
-        except providers.ProviderError as exc:
-            raise _refused(exc) from None
+        providers.take_offline(request.user, node.pk)
         return Response(ProviderNodeSerializer(_my_node(request, pk)).data)
 
 
@@ -417,10 +392,7 @@ class ProviderWithdraw(APIView):
     @extend_schema(request=None, responses=ProviderNodeSerializer)
     def post(self, request, pk):
         node = _my_node(request, pk)
-        try:
-            amount = providers.withdraw_collateral(request.user, node.pk)
-        except providers.ProviderError as exc:
-            raise _refused(exc) from None
+        amount = providers.withdraw_collateral(request.user, node.pk)
         return Response({**ProviderNodeSerializer(_my_node(request, pk)).data, "withdrawn": str(amount)})
 
 

@@ -8,6 +8,7 @@ from django.db import transaction
 from apps.accounts.services import open_wallet
 from apps.core import ledger, parameters
 from apps.core.amounts import format_uath
+from apps.core.errors import DomainError
 from apps.core.models import AgentToken, Bucket, GpuModel, GpuNode, Region, SlaTier, TxKind
 
 
@@ -17,7 +18,7 @@ MAX_GPUS = 64
 MAX_PRICE_PER_GPU_HOUR = 100_000 * 1_000_000
 
 
-class OnboardingError(ValueError):
+class OnboardingError(DomainError):
     """A registration that was refused; the message says why."""
 
 

@@ -13,18 +13,19 @@ from django.utils import timezone
 from apps.accounts.services import open_wallet
 from apps.core import epochs, ledger, parameters
 from apps.core.amounts import format_uath
+from apps.core.errors import DomainError, NotFound
 from apps.core.models import Bucket, GpuNode, NodeStatus, TxKind
 from apps.platform.charts import epoch_axis
 
 from .models import CollateralSlash, Rental, RentalCharge, RentalStatus
 
 
-class ProviderError(ValueError):
+class ProviderError(DomainError):
     """A provider action that was refused; the message says why."""
 
 
-class NotYourNode(ProviderError):
-    pass
+class NotYourNode(ProviderError, NotFound):
+    """Another person's node is, to this person, no node at all."""
 
 
 def _locked_node(user, node_id: int) -> GpuNode:

@@ -28,6 +28,7 @@ from django.utils import timezone
 from apps.accounts.services import open_wallet
 from apps.core import epochs, ledger, parameters
 from apps.core.amounts import format_uath
+from apps.core.errors import DomainError, NotFound
 from apps.core.models import Bucket, GpuNode, NodeStatus, Region, TxKind
 
 from .models import Rental, RentalMode, RentalStatus
@@ -42,11 +43,11 @@ IMAGE_RE = re.compile(
 )
 
 
-class RentalError(ValueError):
+class RentalError(DomainError):
     """A rental action that was refused; the message says why."""
 
 
-class NotYours(RentalError):
+class NotYours(RentalError, NotFound):
     """Someone asked about a rental that is not theirs (shown as not found)."""
 
 

@@ -15,6 +15,7 @@ from apps.core import epochs, parameters
 from apps.core.amounts import AmountError, format_uath, parse_uath
 from apps.core.models import GpuModel, GpuNode, Region
 from apps.core.numbers import parse_int
+from apps.core.refusals import flash, refuse
 from apps.monitoring import queries as monitoring
 
 from . import catalogue, matching, providers, rentals
@@ -91,7 +92,7 @@ def rent(request, pk):
             rentals.check_image(data["image"])
             q = rentals.quote(request.user, node, mode=data["mode"], epochs_=n_epochs, escrow=data.get("escrow"))
         except rentals.RentalError as exc:
-            error = str(exc)
+            error = exc
         else:
             if request.POST.get("confirm") == "1":
                 try:
@@ -105,7 +106,7 @@ def rent(request, pk):
                         expected_price_per_epoch=expected,
                     )
                 except rentals.RentalError as exc:
-                    error = str(exc)
+                    error = exc
                 else:
                     messages.success(
                         request, f"You have {node.name}. {format_uath(rental.escrow_total)} is in escrow for it."
@@ -121,9 +122,8 @@ def rent(request, pk):
         "epoch_seconds": _epoch_seconds(), "hourly": node.price_per_gpu_hour * node.gpu_count,
         "own": node.provider_id == request.user.pk,
     }
-    if error:
-        form.add_error(None, error)
-    return render(request, "marketplace/node.html", node_ctx, status=400)
+    status = refuse(form, error) if error else 400
+    return render(request, "marketplace/node.html", node_ctx, status=status)
 
 
 def match(request):
@@ -213,7 +213,7 @@ def rental_end(request, pk):
     try:
         refund = rentals.end_rental(request.user, rental.pk)
     except rentals.RentalError as exc:
-        messages.error(request, str(exc))
+        flash(request, exc)
     else:
         messages.success(request, f"Rental ended. {format_uath(refund)} of unserved time is back in your wallet.")
     return redirect(rental)
@@ -230,7 +230,7 @@ def rental_top_up(request, pk):
     try:
         rental = rentals.top_up(request.user, rental.pk, form.cleaned_data["amount"])
     except rentals.RentalError as exc:
-        messages.error(request, str(exc))
+        flash(request, exc)
     else:
         messages.success(request, f"Topped up: the rental now runs until epoch {rental.end_epoch}.")
     return redirect(rental)
@@ -242,9 +242,13 @@ def rental_replace(request, pk):
     rental = _my_rental(request, pk)
     try:
         node_id = parse_int(request.POST.get("node", ""), minimum=1, what="node")
+    except ValueError:
+        messages.error(request, "Pick a replacement node.")
+        return redirect(rental)
+    try:
         new = rentals.replace(request.user, rental.pk, node_id)
-    except (ValueError, rentals.RentalError) as exc:
-        messages.error(request, str(exc) if isinstance(exc, rentals.RentalError) else "Pick a replacement node.")
+    except rentals.RentalError as exc:
+        flash(request, exc)
         return redirect(rental)
     messages.success(request, f"Moved to {new.node.name} from epoch {new.start_epoch}.")
     return redirect(new)
@@ -277,7 +281,7 @@ def provider_new(request):
             try:
                 node, token = register_node(request.user, spec)
             except OnboardingError as exc:
-                form.add_error(None, str(exc))
+                refuse(form, exc)
             else:
                 # Shown once on the next page, then forgotten: only its hash is stored.
                 request.session[TOKEN_SESSION_KEY] = {"node": node.pk, "token": token}
@@ -341,7 +345,7 @@ def _provider_action(request, pk, action):
     try:
         text = action(node)
     except providers.ProviderError as exc:
-        messages.error(request, str(exc))
+        flash(request, exc)
     else:
         messages.success(request, text)
     nxt = request.POST.get("next") or ""

@@ -10,6 +10,7 @@ from rest_framework.throttling import SimpleRateThrottle
 from rest_framework.views import APIView
 
 from apps.core import epochs, parameters
+from apps.core.errors import Refused
 from apps.core.models import CHECKED_STATUSES, CheckerNode, GpuNode
 from apps.core.numbers import parse_int
 
@@ -30,10 +31,6 @@ class AgentThrottle(SimpleRateThrottle):
 class AgentView(APIView):
     authentication_classes = [AgentTokenAuthentication]
     throttle_classes = [AgentThrottle]
-
-    def bad(self, exc: ingest.IngestError) -> Response:
-        code = status.HTTP_409_CONFLICT if isinstance(exc, ingest.Conflict) else status.HTTP_400_BAD_REQUEST
-        return Response({"detail": str(exc)}, status=code)
 
 
 class AgentMe(AgentView):
@@ -71,12 +68,9 @@ class AgentHeartbeats(AgentView):
     @extend_schema(request=api_schema.HeartbeatBatch, responses={201: OpenApiTypes.OBJECT})
     def post(self, request):
         node_id = request.auth.node_id
-        try:
-            with transaction.atomic():
-                stored = ingest.record_heartbeats(node_id, request.data)
-                live.telemetry_arrived(node_id)
-        except ingest.IngestError as exc:
-            return self.bad(exc)
+        with transaction.atomic():
+            stored = ingest.record_heartbeats(node_id, request.data)
+            live.telemetry_arrived(node_id)
         return Response({"stored": stored}, status=status.HTTP_201_CREATED)
 
 
@@ -87,10 +81,7 @@ class AgentKey(AgentView):
 
     @extend_schema(request=api_schema.AgentKeyRequest, responses=OpenApiTypes.OBJECT)
     def post(self, request):
-        try:
-            ingest.register_key(request.auth.checker, request.data.get("public_key") if isinstance(request.data, dict) else None)
-        except ingest.IngestError as exc:
-            return self.bad(exc)
+        ingest.register_key(request.auth.checker, request.data.get("public_key") if isinstance(request.data, dict) else None)
         return Response({"public_key": request.data["public_key"]})
 
 
@@ -110,9 +101,9 @@ class AgentAssignments(AgentView):
         try:
             number = parse_int(request.query_params.get("epoch", str(current)), what="epoch")
         except ValueError:
-            return Response({"detail": "epoch must be an integer."}, status=400)
+            raise Refused("epoch must be an integer.") from None
         if number > current or number < 0:
-            return Response({"detail": f"Epoch {number} has not started (current: {current})."}, status=400)
+            raise Refused(f"Epoch {number} has not started (current: {current}).")
         e = epochs.epoch(number)
         rows = (
             Assignment.objects.filter(epoch=number, checker=checker)
@@ -153,13 +144,10 @@ class AgentReports(AgentView):
     @extend_schema(request=api_schema.SignedReport, responses={201: OpenApiTypes.OBJECT, 200: OpenApiTypes.OBJECT})
     def post(self, request):
         checker = request.auth.checker
-        try:
-            with transaction.atomic():  # the report and its live hint commit together
-                report, created = ingest.submit_report(checker, request.data)
-                if created:
-                    live.report_arrived(report.node_id, checker.pk)
-        except ingest.IngestError as exc:
-            return self.bad(exc)
+        with transaction.atomic():  # the report and its live hint commit together
+            report, created = ingest.submit_report(checker, request.data)
+            if created:
+                live.report_arrived(report.node_id, checker.pk)
         return Response(
             {"id": report.pk, "epoch": report.epoch, "node": report.node_id, "created": created},
             status=status.HTTP_201_CREATED if created else status.HTTP_200_OK,
@@ -183,9 +171,9 @@ class AgentReportBatch(AgentView):
         checker = request.auth.checker
         reports = request.data.get("reports") if isinstance(request.data, dict) else None
         if not isinstance(reports, list) or not reports:
-            return Response({"detail": 'Send {"reports": [...]} with at least one report.'}, status=400)
+            raise Refused('Send {"reports": [...]} with at least one report.')
         if len(reports) > self.MAX:
-            return Response({"detail": f"At most {self.MAX} reports per batch."}, status=400)
+            raise Refused(f"At most {self.MAX} reports per batch.")
         results, arrived = [], []
         for i, payload in enumerate(reports):
             try:
@@ -194,8 +182,7 @@ class AgentReportBatch(AgentView):
                     if created:
                         live.node_reported(report.node_id)
             except ingest.IngestError as exc:
-                code = 409 if isinstance(exc, ingest.Conflict) else 400
-                results.append({"index": i, "status": code, "detail": str(exc)})
+                results.append({"index": i, "status": exc.status, "detail": str(exc)})
                 continue
             if created:
                 arrived.append(report.node_id)

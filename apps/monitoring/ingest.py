@@ -13,7 +13,7 @@ from django.db import IntegrityError, connections, router, transaction
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
-from apps.core import epochs
+from apps.core import epochs, errors
 from apps.core.models import CheckerNode, GpuNode
 
 from . import signing
@@ -50,12 +50,13 @@ def _epoch_clock():
     return _clock[1], _clock[2]
 
 
-class IngestError(ValueError):
+class IngestError(errors.DomainError):
     """Bad payload: the message says what and where; nothing was written."""
 
 
-class Conflict(IngestError):
-    pass
+class Conflict(IngestError, errors.Conflict):
+    """A different payload for something already recorded (a second,
+    different report for the same assignment, another public key)."""
 
 
 def _int(value, name, lo, hi, where=""):

@@ -6,7 +6,6 @@ from django.shortcuts import get_object_or_404
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import permissions, serializers, status
-from rest_framework.exceptions import PermissionDenied, ValidationError
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -121,12 +120,6 @@ class CommissionIn(serializers.Serializer):
     rate_ppm = serializers.IntegerField(min_value=0, max_value=1_000_000)
 
 
-def _refused(exc):
-    if isinstance(exc, services.NotAllowed):
-        return PermissionDenied(str(exc))
-    return ValidationError({"detail": str(exc)})
-
-
 def _checker(pk) -> CheckerNode:
     return get_object_or_404(CheckerNode, pk=pk)
 
@@ -147,13 +140,10 @@ class CheckerList(APIView):
     @extend_schema(request=ActivateIn, responses={201: CheckerSerializer})
     def post(self, request):
         data = _valid(ActivateIn, request)
-        try:
-            checker = services.activate_checker(
-                request.user, data["name"], data["self_stake"], commission_rate=data["commission_rate_ppm"],
-                commission_max_rate=data["commission_max_rate_ppm"],
-            )
-        except services.StakingError as exc:
-            raise _refused(exc) from None
+        checker = services.activate_checker(
+            request.user, data["name"], data["self_stake"], commission_rate=data["commission_rate_ppm"],
+            commission_max_rate=data["commission_max_rate_ppm"],
+        )
         return Response(CheckerSerializer(queries.checker_row(checker)).data, status=status.HTTP_201_CREATED)
 
 
@@ -187,10 +177,7 @@ class Commission(APIView):
     @extend_schema(request=CommissionIn, responses=CheckerSerializer)
     def post(self, request, pk):
         data = _valid(CommissionIn, request)
-        try:
-            checker = services.set_commission(request.user, _checker(pk), data["rate_ppm"])
-        except services.StakingError as exc:
-            raise _refused(exc) from None
+        checker = services.set_commission(request.user, _checker(pk), data["rate_ppm"])
         return Response(CheckerSerializer(queries.checker_row(checker)).data)
 
 
@@ -199,10 +186,7 @@ class Unjail(APIView):
 
     @extend_schema(request=None, responses=CheckerSerializer)
     def post(self, request, pk):
-        try:
-            checker = services.unjail(request.user, _checker(pk))
-        except services.StakingError as exc:
-            raise _refused(exc) from None
+        checker = services.unjail(request.user, _checker(pk))
         return Response(CheckerSerializer(queries.checker_row(checker)).data)
 
 
@@ -238,10 +222,7 @@ class Delegate(APIView):
     @extend_schema(request=AmountIn, responses={201: PositionSerializer(many=True)})
     def post(self, request):
         data = _valid(AmountIn, request)
-        try:
-            services.delegate(request.user, _checker(data["checker"]), data["amount"])
-        except services.StakingError as exc:
-            raise _refused(exc) from None
+        services.delegate(request.user, _checker(data["checker"]), data["amount"])
         return Response(PositionSerializer(services.positions(open_wallet(request.user)), many=True).data,
                         status=status.HTTP_201_CREATED)
 
@@ -252,10 +233,7 @@ class Undelegate(APIView):
     @extend_schema(request=AmountIn, responses={201: UnbondingSerializer})
     def post(self, request):
         data = _valid(AmountIn, request)
-        try:
-            entry = services.undelegate(request.user, _checker(data["checker"]), data["amount"])
-        except services.StakingError as exc:
-            raise _refused(exc) from None
+        entry = services.undelegate(request.user, _checker(data["checker"]), data["amount"])
         return Response(UnbondingSerializer(entry).data, status=status.HTTP_201_CREATED)
 
 
@@ -265,10 +243,7 @@ class Redelegate(APIView):
     @extend_schema(request=RedelegateIn, responses={201: PositionSerializer(many=True)})
     def post(self, request):
         data = _valid(RedelegateIn, request)
-        try:
-            services.redelegate(request.user, _checker(data["src"]), _checker(data["dst"]), data["amount"])
-        except services.StakingError as exc:
-            raise _refused(exc) from None
+        services.redelegate(request.user, _checker(data["src"]), _checker(data["dst"]), data["amount"])
         return Response(PositionSerializer(services.positions(open_wallet(request.user)), many=True).data,
                         status=status.HTTP_201_CREATED)
 
@@ -280,8 +255,5 @@ class Claim(APIView):
     def post(self, request):
         data = _valid(ClaimIn, request)
         checker = _checker(data["checker"]) if data.get("checker") else None
-        try:
-            paid = services.claim_rewards(request.user, checker)
-        except services.StakingError as exc:
-            raise _refused(exc) from None
+        paid = services.claim_rewards(request.user, checker)
         return Response({"paid": str(paid)})

@@ -13,6 +13,7 @@ from apps.core import epochs, parameters
 from apps.core.amounts import format_uath
 from apps.core.models import CheckerNode, CheckerStatus
 from apps.core.numbers import NumberError, parse_int
+from apps.core.refusals import flash, refuse
 
 from . import queries, services
 from .forms import ActivateForm, ClaimForm, CommissionForm, DelegateForm, RedelegateForm, UndelegateForm
@@ -104,7 +105,7 @@ def delegate(request):
             messages.success(request, f"Delegated {format_uath(form.cleaned_data['amount'])} to {checker.name}.")
             return redirect("staking:me")
         except services.StakingError as exc:
-            form.add_error("amount", str(exc))
+            refuse(form, exc, "amount")
     return _refuse(request, checker, delegate_form=form)
 
 
@@ -122,7 +123,7 @@ def undelegate(request):
             )
             return redirect("staking:me")
         except services.StakingError as exc:
-            form.add_error("amount", str(exc))
+            refuse(form, exc, "amount")
     return _refuse(request, checker, undelegate_form=form)
 
 
@@ -138,7 +139,7 @@ def redelegate(request):
             messages.success(request, f"Moved {format_uath(form.cleaned_data['amount'])} from {checker.name} to {dst.name}.")
             return redirect("staking:me")
         except services.StakingError as exc:
-            form.add_error("amount", str(exc))
+            refuse(form, exc, "amount")
     return _refuse(request, checker, redelegate_form=form)
 
 
@@ -151,7 +152,7 @@ def claim(request):
         paid = services.claim_rewards(request.user, checker)
         messages.success(request, f"Claimed {format_uath(paid)} of rewards.")
     except services.StakingError as exc:
-        messages.error(request, str(exc))
+        flash(request, exc)
     return redirect(request.POST.get("next") if _safe_next(request) else reverse("staking:me"))
 
 
@@ -241,7 +242,7 @@ def activate(request):
             messages.success(request, f"{checker.name} is {checker.get_status_display().lower()}.")
             return redirect("staking:operator")
         except services.StakingError as exc:
-            form.add_error(None, str(exc))
+            refuse(form, exc)
     return render(request, "staking/operator.html", _operator_context(request, activate_form=form), status=400)
 
 
@@ -256,13 +257,10 @@ def commission(request, pk: int):
             services.set_commission(request.user, checker, form.cleaned_data["rate"])
             messages.success(request, f"{checker.name}'s commission is now {services.pct(form.cleaned_data['rate'])}.")
             return redirect("staking:operator")
-        except services.NotAllowed as exc:
-            form.add_error(None, str(exc))
-            status = 403
         except services.StakingError as exc:
-            form.add_error("rate", str(exc))
-    if status == 403:
-        return render(request, "staking/forbidden.html", {"message": str(form.non_field_errors()[0])}, status=403)
+            status = refuse(form, exc, "rate")
+            if status == 403:
+                return render(request, "staking/forbidden.html", {"message": str(exc)}, status=status)
     return render(request, "staking/operator.html", _operator_context(request, **{f"commission_{pk}": form}), status=status)
 
 
@@ -273,8 +271,8 @@ def unjail(request, pk: int):
     try:
         checker = services.unjail(request.user, checker)
         messages.success(request, f"{checker.name} is out of jail: {checker.get_status_display().lower()}.")
-    except services.NotAllowed as exc:
-        return render(request, "staking/forbidden.html", {"message": str(exc)}, status=403)
     except services.StakingError as exc:
-        messages.error(request, str(exc))
+        if exc.status == 403:
+            return render(request, "staking/forbidden.html", {"message": str(exc)}, status=exc.status)
+        flash(request, exc)
     return redirect("staking:operator")
