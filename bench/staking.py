@@ -53,7 +53,7 @@ def run(small: int, large: int):
     from apps.core.amounts import ath, format_uath
     from apps.core.models import Account, CheckerNode, ModuleAccount, TxKind
     from apps.core.parameters import ensure_defaults
-    from apps.staking import services
+    from apps.staking import queries, services
 
     call_command("migrate", verbosity=0)
     ensure_defaults()
@@ -94,7 +94,7 @@ def run(small: int, large: int):
     share = reward - reward * 50_000 // 1_000_000
     expected = 5 * share * stake // checker.total_stake
     t0 = time.perf_counter()
-    pending = services.pending_rewards(lot.delegator, checker)
+    pending = queries.pending_rewards(lot.delegator, checker)
     pending_s = time.perf_counter() - t0
     assert expected - 1 <= pending <= expected, (pending, expected)
     person = User.objects.create(username="bench-claimer", password="!")

@@ -204,7 +204,7 @@ class MyStaking(APIView):
     @extend_schema(responses=OpenApiTypes.OBJECT)
     def get(self, request):
         wallet = open_wallet(request.user)
-        positions = services.positions(wallet)
+        positions = queries.positions(wallet)
         return Response({
             "epoch": epochs.current_number(),
             "pending_rewards": str(sum(p.pending_reward for p in positions)),
@@ -223,7 +223,7 @@ class Delegate(APIView):
     def post(self, request):
         data = _valid(AmountIn, request)
         services.delegate(request.user, _checker(data["checker"]), data["amount"])
-        return Response(PositionSerializer(services.positions(open_wallet(request.user)), many=True).data,
+        return Response(PositionSerializer(queries.positions(open_wallet(request.user)), many=True).data,
                         status=status.HTTP_201_CREATED)
 
 
@@ -244,7 +244,7 @@ class Redelegate(APIView):
     def post(self, request):
         data = _valid(RedelegateIn, request)
         services.redelegate(request.user, _checker(data["src"]), _checker(data["dst"]), data["amount"])
-        return Response(PositionSerializer(services.positions(open_wallet(request.user)), many=True).data,
+        return Response(PositionSerializer(queries.positions(open_wallet(request.user)), many=True).data,
                         status=status.HTTP_201_CREATED)
 
 

@@ -1,16 +1,35 @@
 """What the staking pages and the API show; one place so every page and
-the API say the same numbers."""
+the API say the same numbers. Reads only: everything that writes is in
+:mod:`apps.staking.services`.
 
+Checkers: the list with its figures (delegators, APR, report accuracy,
+slashes, jailings). Delegators: their positions, pending rewards and
+history. Audits: what every delegator is owed and the rounding remainder,
+from the same reward index arithmetic the services write with
+(:mod:`apps.staking.services.rewards`), so a page never shows a reward the
+services would not pay.
+"""
+
+from collections import defaultdict
 from dataclasses import dataclass
 
 from django.db.models import Count, Max, Sum
 
 from apps.core import epochs, parameters
-from apps.core.models import CheckerNode, CheckerStatus
+from apps.core.models import Account, CheckerNode, CheckerStatus, Checkpoint, LedgerTransaction
+from apps.monitoring.models import CheckerEpoch
 
-from .models import Delegation, JailRecord, RewardPeriod, SlashEvent
+from .models import (
+    Delegation,
+    JailRecord,
+    Redelegation,
+    RewardPeriod,
+    SlashEvent,
+    StakingState,
+)
+from .services._common import PPM, SCALE, _epoch
+from .services.rewards import _is_earning, _lot_scaled
 
-PPM = 1_000_000
 WINDOW = 7  # "recent" epochs for APR, accuracy and delivery
 
 SORTS = {
@@ -58,11 +77,7 @@ def apr_ppm(rewards: int, stake_epochs: int, per_year: int) -> int | None:
 
 def _report_stats(ids, since: int) -> dict[int, tuple[int | None, int | None]]:
     """(accuracy, delivery) in ppm over recent epochs, from the monitoring
-    app's per-epoch checker counts when it is installed."""
-    try:
-        from apps.monitoring.models import CheckerEpoch
-    except ImportError:  # pragma: no cover - monitoring is part of the project
-        return {}
+    app's per-epoch checker counts."""
     rows = (
         CheckerEpoch.objects.filter(checker_id__in=ids, epoch__gte=since).order_by()
         .values("checker_id").annotate(a=Sum("assigned"), d=Sum("delivered"), c=Sum("correct"))
@@ -117,8 +132,6 @@ def checker_row(checker: CheckerNode) -> CheckerRow:
 def stake_history(account) -> list[dict]:
     """The account's bonded and unbonding balance after every ledger
     transaction that touched it (from the ledger's checkpoints)."""
-    from apps.core.models import Checkpoint, LedgerTransaction
-
     points = list(Checkpoint.objects.filter(account=account).order_by("height").values("height", "bonded", "unbonding"))
     times = dict(LedgerTransaction.objects.filter(height__in=[p["height"] for p in points]).values_list("height", "created_at"))
     return [
@@ -136,3 +149,84 @@ def reward_history(account) -> list[dict]:
         total += claim["amount"]
         out.append({"t": claim["created_at"].isoformat(), "cumulative": str(total)})
     return out
+
+
+# --- Delegators' positions and rewards ---------------------------------------
+
+@dataclass
+class Position:
+    checker: CheckerNode
+    amount: int  # bonded to this checker
+    earning: int  # of which already earning
+    waiting: int  # bonded this epoch or since the last distribution
+    earns_from_epoch: int | None  # the first epoch the waiting part earns for
+    pending_reward: int
+    redelegation_locked_until: int | None = None
+
+
+def pending_rewards(delegator: Account, checker: CheckerNode | None = None) -> int:
+    """Whole micro-ATH ``delegator`` could claim now (from one checker or all)."""
+    rows = Delegation.objects.filter(delegator=delegator)
+    if checker is not None:
+        rows = rows.filter(checker=checker)
+    lots = list(rows.select_related("checker__staking"))
+    return sum(_pending_by_checker(lots).values())
+
+
+def _pending_by_checker(lots) -> dict[int, int]:
+    cache: dict = {}
+    scaled = defaultdict(int)
+    for lot in lots:
+        state = getattr(lot.checker, "staking", None) or StakingState(checker=lot.checker)
+        scaled[lot.checker_id] += _lot_scaled(lot, state, cache)
+    return {cid: s // SCALE for cid, s in scaled.items()}
+
+
+def positions(delegator: Account, *, epoch: int | None = None) -> list[Position]:
+    e = _epoch(epoch)
+    lots = list(Delegation.objects.filter(delegator=delegator).select_related("checker__staking", "checker__operator"))
+    pending = _pending_by_checker(lots)
+    grouped = defaultdict(list)
+    for lot in lots:
+        grouped[lot.checker_id].append(lot)
+    locks = dict(
+        Redelegation.objects.filter(delegator=delegator, maturity_epoch__gt=e)
+        .values("dst_id").annotate(m=Max("maturity_epoch")).values_list("dst_id", "m")
+    )
+    out = []
+    for checker_id, group in grouped.items():
+        checker = group[0].checker
+        state = getattr(checker, "staking", None)
+        last = state.last_epoch if state else None
+        waiting = [lot for lot in group if not _is_earning(lot.start_epoch, last)]
+        out.append(Position(
+            checker=checker,
+            amount=sum(lot.amount for lot in group),
+            earning=sum(lot.amount for lot in group if _is_earning(lot.start_epoch, last)),
+            waiting=sum(lot.amount for lot in waiting),
+            earns_from_epoch=min((lot.start_epoch for lot in waiting), default=None),
+            pending_reward=pending.get(checker_id, 0),
+            redelegation_locked_until=locks.get(checker_id),
+        ))
+    out.sort(key=lambda p: (-p.amount, p.checker.name))
+    return out
+
+
+def delegated_to(delegator: Account, checker: CheckerNode) -> int:
+    return Delegation.objects.filter(delegator=delegator, checker=checker).aggregate(s=Sum("amount"))["s"] or 0
+
+
+def owed_scaled(checker: CheckerNode) -> dict[int, int]:
+    """Every delegator's reward from ``checker`` so far, x SCALE, by account
+    id (reads every delegation of the checker: for audits and tests)."""
+    state = StakingState.objects.filter(checker=checker).first() or StakingState(checker=checker)
+    cache: dict = {}
+    owed = defaultdict(int)
+    for lot in Delegation.objects.filter(checker=checker):
+        owed[lot.delegator_id] += _lot_scaled(lot, state, cache)
+    return dict(owed)
+
+
+def rounding_remainder_scaled(checker: CheckerNode) -> int:
+    """What the pool holds for ``checker`` beyond every delegation's reward,
+    x SCALE. Always equals ``StakingState.remainder_scaled``."""

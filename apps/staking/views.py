@@ -45,7 +45,7 @@ def index(request):
     if request.user.is_authenticated:
         wallet = open_wallet(request.user)
         context["wallet"] = wallet
-        context["pending_total"] = services.pending_rewards(wallet)
+        context["pending_total"] = queries.pending_rewards(wallet)
     if request.htmx and request.htmx.target == "checker-table":
         return render(request, "staking/index.html#checker-table", context)
     return render(request, "staking/index.html", context)
@@ -72,11 +72,11 @@ def _checker_context(request, checker, **forms):
         ctx["report_epochs"] = []
     if request.user.is_authenticated:
         wallet = open_wallet(request.user)
-        held = services.delegated_to(wallet, checker)
+        held = queries.delegated_to(wallet, checker)
         ctx.update(
             wallet=wallet,
             held=held,
-            pending=services.pending_rewards(wallet, checker),
+            pending=queries.pending_rewards(wallet, checker),
             delegate_form=forms.get("delegate_form") or DelegateForm(initial={"checker": checker.pk}),
             undelegate_form=forms.get("undelegate_form") or UndelegateForm(initial={"checker": checker.pk}),
             redelegate_form=forms.get("redelegate_form") or RedelegateForm(initial={"src": checker.pk}, exclude=checker),
@@ -185,7 +185,7 @@ def me(request):
         except LookupError:
             entry.matures_at = None
     matured = UnbondingEntry.objects.filter(delegator=wallet, matured_epoch__isnull=False).select_related("checker")[:10]
-    positions = services.positions(wallet, epoch=now)
+    positions = queries.positions(wallet, epoch=now)
     context = {
         "wallet": wallet,
         "positions": positions,

@@ -19,6 +19,7 @@ from apps.monitoring import assignment
 from apps.monitoring.models import AssignmentRound, CheckerEpoch
 from apps.settlement import penalties, scheduler, services
 from apps.settlement.models import LineKind, NetworkIncident, SettlementLine
+from apps.staking import queries as staking_queries
 from apps.staking import services as staking
 from apps.staking.models import RewardPeriod
 
@@ -260,7 +261,7 @@ def test_first_epoch_after_genesis_pays_the_checker_share_in_full(genesis):
         assert period.commission == period.reward // 10
     assert result.checkers_paid == 3
     # The backer's share of checker-0's reward is claimable.
-    assert staking.pending_rewards(backer.wallet, checkers[0]) > 0
+    assert staking_queries.pending_rewards(backer.wallet, checkers[0]) > 0
     assert verify_ledger().ok
 
 
@@ -271,7 +272,7 @@ def test_stake_bonded_after_the_round_waits_for_the_next_epoch(small_network):
     assert assignment.round_fixed(6)
     staking.delegate(late, checker, ath(1_000), epoch=6)  # round 6 already fixed
     staking.distribute(checker, ath(100), 6, ledger.module_account(ModuleAccount.EMISSION_RESERVE))
-    assert staking.pending_rewards(late.wallet, checker) == 0
+    assert staking_queries.pending_rewards(late.wallet, checker) == 0
 
 
 def test_a_checker_jailed_by_settlement_e_is_paid_for_e_plus_1_and_left_out_after(small_network):

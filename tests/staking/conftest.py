@@ -10,7 +10,7 @@ from ..factories import UserFactory, fund, rounds_fixed
 @pytest.fixture
 def operator(genesis):
     # Rounds fixed at every epoch's start, as the scheduler does: stake
-    # bonded in epoch e is dated e (see staking.services._bonding_epoch).
+    # bonded in epoch e is dated e (see staking.services._common._bonding_epoch).
     rounds_fixed()
     user = UserFactory(username="op")
     fund(open_wallet(user), ath(30_000))

@@ -67,8 +67,8 @@ def test_a_slashed_and_emptied_checker_keeps_a_sane_apr(checker, operator, hourl
     services.slash_checker(checker, 10_000, 4, "misreport", epoch=4)
     services.jail(checker, "misreport", epoch=4, duration=1)
     checker.refresh_from_db()
-    services.undelegate(backer, checker, services.delegated_to(open_wallet(backer), checker), epoch=4)
-    own = services.delegated_to(open_wallet(operator), checker)
+    services.undelegate(backer, checker, queries.delegated_to(open_wallet(backer), checker), epoch=4)
+    own = queries.delegated_to(open_wallet(operator), checker)
     services.undelegate(operator, checker, own - ath(1), epoch=4)
     services.unjail(operator, checker, epoch=5)
     # Epoch 5: a reward for its reports, shared by the one ATH left bonded.

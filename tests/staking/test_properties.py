@@ -28,7 +28,7 @@ from apps.core import ledger
 from apps.core.amounts import ath
 from apps.core.models import Account, CheckerNode, CheckerStatus, ModuleAccount, TxKind
 from apps.core.verify import verify_ledger
-from apps.staking import services
+from apps.staking import queries, services
 from apps.staking.models import RewardClaim, StakingState
 
 from ..factories import rounds_fixed
@@ -156,7 +156,7 @@ class StakingMachine(RuleBasedStateMachine):
 
     def check_position(self, p, c, pending=None):
         if pending is None:
-            pending = services.pending_rewards(self.wallets[p], self.checkers[c])
+            pending = queries.pending_rewards(self.wallets[p], self.checkers[c])
         owed = int(self.earned[(p, c)])  # floor: entitlements are non-negative
         got = self.received[(p, c)] + pending
         assert 0 <= owed - got <= 1, f"person {p} at checker {c}: owed {self.earned[(p, c)]}, has {got}"
@@ -273,7 +273,7 @@ class StakingMachine(RuleBasedStateMachine):
         checker = None if c is None else self.checkers[c]
         keys = [(p, c)] if c is not None else [(p, x) for x in range(2)]
         # Whether anything is claimable is the implementation's pending (checked against the model below).
-        ok = any(services.pending_rewards(self.wallets[p], self.checkers[k[1]]) > 0 for k in keys)
+        ok = any(queries.pending_rewards(self.wallets[p], self.checkers[k[1]]) > 0 for k in keys)
         self.expect(ok, lambda: services.claim_rewards(self.users[p], checker, epoch=self.epoch))
         self.collect_payouts()
 
@@ -319,7 +319,7 @@ class StakingMachine(RuleBasedStateMachine):
                 else CheckerStatus.ACTIVE if self.active(c) else CheckerStatus.INACTIVE
             )
             assert (checker.total_stake, checker.self_stake, checker.status) == (total, self.self_stake(c), status)
-            owed[c] = services.owed_scaled(checker)
+            owed[c] = queries.owed_scaled(checker)
         for (p, c) in list(self.earned):
             self.check_position(p, c, owed[c].get(self.ids[p], 0) // services.SCALE)
 

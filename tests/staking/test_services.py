@@ -9,7 +9,7 @@ from apps.core import ledger
 from apps.core.amounts import ath
 from apps.core.models import CheckerStatus, ModuleAccount
 from apps.core.verify import verify_ledger
-from apps.staking import services
+from apps.staking import queries, services
 from apps.staking.models import Delegation, SlashImpact, UnbondingEntry
 
 from ..factories import UserFactory, fund
@@ -35,10 +35,10 @@ def test_delegation_earns_only_from_the_epoch_after_it(checker, funded):
     # Epoch 3: delegate; epoch 3's reward (settled later, in epoch 4) must not reach it.
     services.delegate(funded, checker, ath(10_000 // 10), epoch=3)
     services.distribute(checker, ath(100), 3, reserve())
-    assert services.pending_rewards(open_wallet(funded), checker) == 0
+    assert queries.pending_rewards(open_wallet(funded), checker) == 0
     # Epoch 4's reward is shared 10,000 : 1,000 after 5% commission.
     services.distribute(checker, ath(110), 4, reserve())
-    assert services.pending_rewards(open_wallet(funded), checker) == ath(110) * 95 // 100 * 1_000 // 11_000
+    assert queries.pending_rewards(open_wallet(funded), checker) == ath(110) * 95 // 100 * 1_000 // 11_000
 
 
 def test_delegating_after_an_epoch_but_before_its_settlement_gets_nothing_of_it(checker, user, other_user):
@@ -46,14 +46,14 @@ def test_delegating_after_an_epoch_but_before_its_settlement_gets_nothing_of_it(
     services.distribute(checker, ath(10), 1, reserve())  # epoch 1 settled
     services.delegate(user, checker, ath(1_000), epoch=3)  # epoch 2 ended, not yet settled
     services.distribute(checker, ath(100), 2, reserve())
-    assert services.pending_rewards(open_wallet(user), checker) == 0
+    assert queries.pending_rewards(open_wallet(user), checker) == 0
 
 
 def test_commission_is_paid_first_and_rounds_down(checker, operator):
     before = open_wallet(operator).available
     services.distribute(checker, 1_999_999, 1, reserve())
     assert open_wallet(operator).available - before == 1_999_999 * 50_000 // 1_000_000  # 99,999
-    assert services.pending_rewards(open_wallet(operator), checker) == 1_999_999 - 99_999
+    assert queries.pending_rewards(open_wallet(operator), checker) == 1_999_999 - 99_999
 
 
 def test_distribution_cost_does_not_depend_on_delegators(checker):
@@ -110,13 +110,13 @@ def test_redelegated_stake_answers_for_the_source_infraction(checker, operator, 
         services.redelegate(funded, beta, checker, ath(100), epoch=4)
     event = services.slash_checker(checker, 100_000, 2, "misreports", epoch=4)
     assert event.redelegated_amount == ath(50)
-    assert services.delegated_to(open_wallet(funded), beta) == ath(450)
+    assert queries.delegated_to(open_wallet(funded), beta) == ath(450)
 
 
 def test_closing_a_position_pays_its_rewards(checker, funded):
     services.delegate(funded, checker, ath(100), epoch=0)
     services.distribute(checker, ath(11), 1, reserve())
-    owed = services.pending_rewards(open_wallet(funded), checker)
+    owed = queries.pending_rewards(open_wallet(funded), checker)
     assert owed > 0
     services.undelegate(funded, checker, ath(100), epoch=2)
     assert not Delegation.objects.filter(delegator=open_wallet(funded)).exists()
