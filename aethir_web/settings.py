@@ -352,7 +352,7 @@ SPECTACULAR_SETTINGS = {
 }
 
 # --- The network ------------------------------------------------------------
-# Whole supply minted once at genesis, in ATH (PROTOCOL section 2).
+# Whole supply minted once at genesis, in ATH (docs/rules.md §2).
 GENESIS_SUPPLY_ATH = int(os.environ.get("GENESIS_SUPPLY_ATH", "42000000000"))
 FAUCET_AMOUNT_ATH = int(os.environ.get("FAUCET_AMOUNT_ATH", "10000"))
 FAUCET_CLAIMS_PER_DAY = int(os.environ.get("FAUCET_CLAIMS_PER_DAY", "3"))

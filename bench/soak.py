@@ -205,7 +205,7 @@ def param(name: str, epoch: int, default: int) -> int:
 
     try:
         return int(parameters.get(name, epoch))
-    except Exception:  # noqa: BLE001 - rules being changed elsewhere: fall back to PROTOCOL's default
+    except Exception:  # noqa: BLE001 - rules being changed elsewhere: fall back to the default of docs/rules.md §9
         return default
 
 

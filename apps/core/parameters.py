@@ -1,4 +1,4 @@
-"""Protocol parameters (PROTOCOL section 9): one definition per parameter.
+"""Protocol parameters (docs/rules.md §9): one definition per parameter.
 
 Values are integers in the parameter's unit, never floats:
 

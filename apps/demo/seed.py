@@ -82,7 +82,7 @@ def _fit_to_faucet(amounts: dict[int, int]) -> dict[int, int]:
 
 
 def demo_emission() -> None:
-    """PROTOCOL's emission (500,000 ATH) is per one-hour epoch. A demo with
+    """The emission of docs/rules.md §9 (500,000 ATH) is per one-hour epoch. A demo with
     shorter epochs keeps the hourly rate, so rewards and APRs read as they
     would on the real network. Only on a network with no settled epoch and
     no emission change yet (governance may have changed it since)."""

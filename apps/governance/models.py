@@ -1,4 +1,4 @@
-"""Governance (PROTOCOL section 8): proposals, votes and their timeline.
+"""Governance (docs/rules.md §8): proposals, votes and their timeline.
 
 Amounts and voting power are integer micro-ATH; fractions are parts per
 million. A vote stores the voter's power at the proposal's snapshot, so a

@@ -1,4 +1,4 @@
-"""Governance rules (PROTOCOL section 8). Views, the API, the management
+"""Governance rules (docs/rules.md §8). Views, the API, the management
 command and the scheduler all call these; none of them move ATH or change a
 proposal's status any other way.
 

@@ -1,4 +1,4 @@
-"""Settling an epoch's rentals (PROTOCOL section 4, section 7 step 2).
+"""Settling an epoch's rentals (docs/rules.md §4, §7 step 2).
 
 For every rental billed in the epoch, by the node's checker consensus for
 that epoch (``NodeEpoch``):
@@ -72,8 +72,8 @@ def _pct(ppm: int) -> str:
 
 
 def has_evidence(node: GpuNode, ne: NodeEpoch | None) -> bool:
-    """Whether a failed epoch is proven against the provider (PROTOCOL
-    section 7): a valid consensus that the node failed, or the provider's own
+    """Whether a failed epoch is proven against the provider (docs/rules.md
+    §7): a valid consensus that the node failed, or the provider's own
     declaration (it took the node offline). Without either the renter is
     refunded, but no SLA credit or downtime slash is taken."""
     return (ne is not None and ne.valid) or node.status == NodeStatus.OFFLINE
@@ -164,7 +164,7 @@ def _settle(epoch: int, marker: RentalSettlement, *, penalise: bool) -> None:
         new_incident = node.pk not in failed_before and node.pk not in slashed_now
         slashed_now.add(node.pk)
         # No SLA credit or slash without evidence, nor in a network incident
-        # (PROTOCOL sections 5 and 7): the renter is refunded either way.
+        # (docs/rules.md §5 and §7): the renter is refunded either way.
         penalty = penalise and has_evidence(node, ne)
         if not penalty:
             charge.reason += ("; network incident: no SLA credit" if not penalise

@@ -1,4 +1,4 @@
-"""Matching a renter to nodes (the scheduler of PROTOCOL section 4): keep
+"""Matching a renter to nodes (the scheduler of docs/rules.md §4): keep
 the nodes a renter could take, rank them, and say why.
 
 Filter: online, not paused, free (no active rental), not the renter's own,

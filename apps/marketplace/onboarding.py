@@ -1,4 +1,4 @@
-"""Provider onboarding (PROTOCOL section 3): the hardware floor, the
+"""Provider onboarding (docs/rules.md §3): the hardware floor, the
 collateral lock, and the agent token a new node starts with."""
 
 from dataclasses import dataclass

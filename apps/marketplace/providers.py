@@ -1,7 +1,7 @@
 """A provider's side after onboarding: collateral top-up and withdrawal,
 taking a node offline, and the numbers of the provider dashboard.
 
-Withdrawal follows PROTOCOL section 3: only once the node is offline and
+Withdrawal follows docs/rules.md §3: only once the node is offline and
 the unbonding period has passed since it went offline, and only when no
 rental on it still has epochs to settle (they may owe an SLA credit).
 """
@@ -118,7 +118,7 @@ def withdraw_collateral(user, node_id: int) -> int:
 
 def capacity_rewards(user, node: GpuNode | None = None):
     """The settlement lines that paid this provider's nodes their share of
-    each epoch's emission (PROTOCOL section 7, step 4)."""
+    each epoch's emission (docs/rules.md §7, step 4)."""
     from apps.settlement.models import LineKind, SettlementLine
 
     lines = SettlementLine.objects.filter(kind=LineKind.PROVIDER_REWARD, node__provider=user)

@@ -1,4 +1,4 @@
-"""Renting a node (PROTOCOL section 4): quote, rent, top up, end early,
+"""Renting a node (docs/rules.md §4): quote, rent, top up, end early,
 move to a replacement.
 
 Billing rules, written down once:

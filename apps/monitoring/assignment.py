@@ -50,7 +50,7 @@ def round_fixed(epoch: int) -> bool:
 def fix_round(epoch: int) -> int:
     """Fix ``epoch``'s assignment round (idempotent; returns its row count).
 
-    The scheduler calls this when the epoch starts (PROTOCOL section 5),
+    The scheduler calls this when the epoch starts (docs/rules.md §5),
     never an agent: the round uses the checkers active and the nodes in a
     checked status at that moment, so jailing and suspension decided by a
     settlement take effect from the next round fixed after it. The

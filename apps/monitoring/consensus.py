@@ -1,4 +1,4 @@
-"""Checker consensus per node and epoch (PROTOCOL section 5), the health
+"""Checker consensus per node and epoch (docs/rules.md §5), the health
 score, and the node status transitions it drives (section 3).
 
 ``finalize(epoch)`` runs once per epoch (a unique row marks it done), in one
@@ -71,7 +71,7 @@ def latency_noise_ms(latencies_by_node: list[list[int]]) -> int:
 
     Stalls on a busy host add hundreds of milliseconds to some readings and
     not to others; when that happens all over the network, it is the
-    network's noise, not a checker misreporting (PROTOCOL section 5:
+    network's noise, not a checker misreporting (docs/rules.md §5:
     correlated faults). A median over nodes is not moved by a few lying
     checkers, and only the judging uses it, never a node's verdict."""
     spreads = sorted(max(v) - min(v) for v in latencies_by_node if len(v) >= 2)
@@ -109,7 +109,7 @@ def contradiction(report: dict) -> str | None:
     the report alone, no tolerance or consensus needed, and no node can
     make an honest checker send one (unlike a spec or uptime disagreement,
     which a hostile node can stage by answering checkers differently).
-    Such a report is incorrect whatever the tolerance (PROTOCOL section 5)."""
+    Such a report is incorrect whatever the tolerance (docs/rules.md §5)."""
     answered = report["task_ppm"] > 0
     if report["task_ppm"] > report["uptime_ppm"]:
         return "more requests answered than connections opened"
@@ -308,7 +308,7 @@ def close_finished(grace_seconds: float = 5.0, limit: int = 100) -> list[int]:
 
 def disagreements(epoch: int) -> dict:
     """What the epoch's incorrect reports disagreed on and by how much: the
-    evidence a network incident records (PROTOCOL section 5). For each
+    evidence a network incident records (docs/rules.md §5). For each
     measure, how many reports were out of tolerance on it, and the median
     and largest distance from the consensus (uptime in ppm points, latency
     in ms and in ppm of the consensus)."""

@@ -44,7 +44,7 @@ class IncidentSerializer(serializers.ModelSerializer):
 class IncidentList(generics.ListAPIView):
     """Network incidents, newest first: epochs in which more than
     ``incident_share`` of the round's checkers would have been jailed or of
-    its nodes had no valid consensus, with the evidence (PROTOCOL section 5)."""
+    its nodes had no valid consensus, with the evidence (docs/rules.md §5)."""
 
     permission_classes = [permissions.AllowAny]
     serializer_class = IncidentSerializer

@@ -1,4 +1,4 @@
-"""Step 4: the epoch's emission (PROTOCOL section 7).
+"""Step 4: the epoch's emission (docs/rules.md §7).
 
 Providers share their part by capacity weight x GPUs x consensus uptime;
 checkers share theirs by correct reports delivered, in every round they were
@@ -46,7 +46,7 @@ def pay_providers(epoch: int, pool: int, reserve: Account, lines: list) -> tuple
     """Returns (paid, dust, nodes_paid)."""
     # A node suspended (or taken offline) before this epoch's consensus was
     # still in the round fixed before that settlement, but earns nothing
-    # for any epoch after it (PROTOCOL section 3).
+    # for any epoch after it (docs/rules.md §3).
     rows = list(
         NodeEpoch.objects.filter(epoch=epoch, valid=True, uptime_ppm__gt=0, node__paused=False)
         .exclude(spec_ok=False)

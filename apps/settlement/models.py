@@ -71,7 +71,7 @@ class SettlementLine(models.Model):
 
 class NetworkIncident(models.Model):
     """An epoch whose faults were the network's, not the checkers'
-    (PROTOCOL section 5): more than ``incident_share`` of the round's
+    (docs/rules.md §5): more than ``incident_share`` of the round's
     checkers would have been jailed, or of its nodes had no valid
     consensus. Nobody was slashed or jailed for measurements that epoch
     (self-contradicting reports excepted); what consensus supported was paid.

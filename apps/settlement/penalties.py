@@ -1,5 +1,5 @@
 """Steps 3 and 5: collateral slashing for false specs, and checker
-penalties for misreports and missed assignments (PROTOCOL sections 4, 5).
+penalties for misreports and missed assignments (docs/rules.md §4, §5).
 
 Checker penalties are decided in two parts. ``assess`` reads the epoch's
 consensus and says who the rules would jail (misreports by rate: over the
@@ -92,7 +92,7 @@ class Assessment:
 # own error rate: this many times the share of the other checkers' reports
 # judged incorrect in the same window. On a quiet network that is far below the
 # 5% share and changes nothing; when load makes everyone noisier (the
-# network's fault, PROTOCOL section 5), the bar rises with it, while a
+# network's fault, docs/rules.md §5), the bar rises with it, while a
 # checker that lies stays far above it.
 NETWORK_RATE_MULTIPLE = 2
 
@@ -113,7 +113,7 @@ def rate_exceeded(incorrect: int, judged: int, p: dict, network: tuple[int, int]
 def misreports_by_rate(epoch: int, p: dict, exclude_epochs: set[int]) -> list[Misreport]:
     """Active checkers whose incorrect reports in the window exceed both
     ``misreport_jail_share`` of their judged reports and
-    ``misreport_jail_min`` (PROTOCOL section 5), and who misreported in
+    ``misreport_jail_min`` (docs/rules.md §5), and who misreported in
     ``epoch`` itself (one penalty per offence)."""
     window_start = epoch - p["jail_window_epochs"] + 1
     window = (

@@ -48,7 +48,7 @@ def lines_for_user(user):
 
 def recent_incidents(epochs_back: int = 30, limit: int = 3) -> list:
     """Network incidents among the last ``epochs_back`` settled epochs, newest
-    first: what the status pages show (PROTOCOL section 5)."""
+    first: what the status pages show (docs/rules.md §5)."""
     latest = EpochSettlement.objects.order_by("-epoch").values_list("epoch", flat=True).first()
     if latest is None:
         return []

@@ -45,7 +45,7 @@ def release(holder: str) -> None:
 
 
 def tick(log_line=print) -> list:
-    # The round first: it must never wait for a settlement (PROTOCOL section 5).
+    # The round first: it must never wait for a settlement (docs/rules.md §5).
     services.fix_current_round()
     reports = services.settle_due()
     for r in reports:

@@ -1,4 +1,4 @@
-"""Settling an epoch: the steps of PROTOCOL section 7, all-or-nothing.
+"""Settling an epoch: the steps of docs/rules.md §7, all-or-nothing.
 
 ``settle(epoch)`` runs every step inside one database transaction that
 starts by inserting the epoch's ``EpochSettlement`` row. Its unique epoch

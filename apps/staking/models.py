@@ -1,4 +1,4 @@
-"""Staking tables (PROTOCOL section 6). Balances stay in ``apps.core``:
+"""Staking tables (docs/rules.md §6). Balances stay in ``apps.core``:
 bonded ATH sits in the delegator's own ``bonded`` bucket and unbonding ATH
 in its ``unbonding`` bucket; these tables say which checker backs what.
 

@@ -27,7 +27,7 @@ class Bucket(models.TextChoices):
 
 
 BUCKETS = tuple(Bucket.values)
-# What counts as owned for voting power (PROTOCOL section 8).
+# What counts as owned for voting power (docs/rules.md §8).
 VOTING_BUCKETS = (Bucket.AVAILABLE, Bucket.BONDED, Bucket.UNBONDING)
 
 

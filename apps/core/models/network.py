@@ -55,7 +55,7 @@ class NodeStatus(models.TextChoices):
     OFFLINE = "offline", "Offline"
 
 
-# Nodes that checkers are assigned to each epoch (PROTOCOL section 5).
+# Nodes that checkers are assigned to each epoch (docs/rules.md §5).
 CHECKED_STATUSES = (NodeStatus.PENDING, NodeStatus.ONLINE, NodeStatus.DEGRADED)
 
 

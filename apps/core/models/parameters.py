@@ -1,4 +1,4 @@
-"""History of protocol parameters (PROTOCOL section 9); the definitions,
+"""History of protocol parameters (docs/rules.md §9); the definitions,
 units, defaults and bounds live in ``apps/core/parameters.py``."""
 
 from django.db import models
