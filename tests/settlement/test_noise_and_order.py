@@ -1,4 +1,4 @@
-"""A network that survives ordinary noise (PROTOCOL sections 3, 5, 6, 7):
+"""A network that survives ordinary noise (docs/rules.md §3, §5, §6, §7):
 misreports judged by rate, network incidents, self-contradicting reports,
 and the epoch order (rounds fixed before settlements act on them)."""
 

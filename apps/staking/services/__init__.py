@@ -1,4 +1,4 @@
-"""Checker staking and delegation (PROTOCOL sections 5, 6 and 9): every
+"""Checker staking and delegation (docs/rules.md §5, §6 and §9): every
 action that changes stake, rewards or a checker's standing.
 
 Plain functions that views, the API, management commands and settlement

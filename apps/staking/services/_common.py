@@ -56,7 +56,7 @@ def _operator_account_id(checker: CheckerNode) -> int:
 def _bonding_epoch(e: int) -> int:
     """The epoch a lot bonded now in epoch ``e`` is dated to. The stake that
     shares an epoch's reward is the stake bonded when its assignment round
-    was fixed (PROTOCOL section 6): stake bonded before the scheduler fixed
+    was fixed (docs/rules.md §6): stake bonded before the scheduler fixed
     round ``e`` (at genesis, or while the scheduler was down) earns from
     ``e`` itself, so it is dated ``e - 1``; stake bonded after earns from
     ``e + 1``."""

@@ -1,4 +1,4 @@
-"""What a token holder does with stake (PROTOCOL sections 5 and 6):
+"""What a token holder does with stake (docs/rules.md §5 and §6):
 delegate to a checker, undelegate (unbonding), redelegate without
 unbonding, claim rewards; and :func:`mature_unbonding`, which settlement
 calls each epoch.

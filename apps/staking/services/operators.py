@@ -1,4 +1,4 @@
-"""What a checker's operator does (PROTOCOL sections 5 and 9): activate a
+"""What a checker's operator does (docs/rules.md §5 and §9): activate a
 checker with its self-stake, change its commission within the limits fixed
 at activation, and unjail it; and :func:`jail`, which settlement calls.
 

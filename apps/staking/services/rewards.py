@@ -326,7 +326,7 @@ def distribute_many(
             if not eligible:
                 # Every lot that backed the round has left since: the earned
                 # reward still goes to someone, all of it to the operator
-                # (PROTOCOL section 6: never left unpaid in the reserve).
+                # (docs/rules.md §6: never left unpaid in the reserve).
                 commission = amount
             share = amount - commission
             if share:

@@ -1,4 +1,4 @@
-"""Slashing (PROTOCOL section 5): settlement calls :func:`slash_checker` when
+"""Slashing (docs/rules.md §5): settlement calls :func:`slash_checker` when
 a checker misbehaved. Everything that backed the checker at the infraction
 loses the same fraction, rounded down per holding, and all of it is burnt
 in one posting.
