@@ -16,6 +16,7 @@ from django.template.loader import render_to_string
 
 from apps.platform import relay
 
+from . import queries
 from .live import proposal_group
 from .models import Proposal
 
@@ -23,12 +24,10 @@ MIN_INTERVAL = 1.0
 
 
 def render_live(proposal_id: int, voters_page: int = 1) -> str | None:
-    from .views import tally_context
-
     proposal = Proposal.objects.select_related("proposer").filter(pk=proposal_id).first()
     if proposal is None:
         return None
-    context = tally_context(proposal, voters_page)
+    context = queries.tally_context(proposal, voters_page)
     context["oob"] = True
     return render_to_string("governance/_live.html", context)
 

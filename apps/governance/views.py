@@ -1,6 +1,5 @@
 """Governance pages. Thin: the rules live in ``services``."""
 
-import json
 import re
 from itertools import groupby
 
@@ -18,11 +17,10 @@ from apps.core import parameters as params
 from apps.core.models import ModuleAccount, ParameterChange
 from apps.core.refusals import flash, refuse
 
-from . import services
+from . import queries, services
 from .forms import ParameterValuesForm, ProposalForm, SpendProposalForm
-from .models import Choice, Proposal, ProposalKind, ProposalStatus, Vote
+from .models import Proposal, ProposalKind, ProposalStatus
 
-VOTERS_PER_PAGE = 25
 SOURCE_PROPOSAL = re.compile(r"^Proposal #(\d+)$")
 
 
@@ -96,46 +94,8 @@ def create(request, kind):
     return render(request, "governance/create.html", context, status=status)
 
 
-def _voters_page(proposal, number):
-    votes = Vote.objects.filter(proposal=proposal).select_related("voter", "voter__owner").order_by("-power", "id")
-    return Paginator(votes, VOTERS_PER_PAGE).get_page(number)
-
-
-def tally_context(proposal, voters_page=1) -> dict:
-    """What the live parts of a proposal page need (also pushed over WebSocket)."""
-    result = services.tally(proposal)
-    fmt = params.DEFINITIONS["quorum"].format  # exact ppm -> "33.4%"
-    chart = {
-        "text": {
-            "turnout": fmt(result.turnout_ppm),
-            "quorum": fmt(result.quorum),
-            "veto_share": fmt(result.veto_ppm),
-            "veto": fmt(result.veto),
-            "yes_share": fmt(result.yes_ppm),
-            "threshold": fmt(result.threshold),
-        },
-        "turnout": result.turnout_ppm,
-        "quorum": result.quorum,
-        "veto_share": result.veto_ppm,
-        "veto": result.veto,
-        "yes_share": result.yes_ppm,
-        "threshold": result.threshold,
-        "quorum_reached": result.quorum_reached,
-        "vetoed": result.vetoed,
-        "threshold_reached": result.threshold_reached,
-    }
-    return {
-        "proposal": proposal,
-        "tally": result,
-        # For the chart script; a data attribute, so no inline script is needed.
-        "chart_json": json.dumps(chart),
-        "voters": _voters_page(proposal, voters_page),
-        "choices": Choice,
-    }
-
-
 def _proposal_context(request, proposal, vote_error=None):
-    context = tally_context(proposal, request.GET.get("voters") or 1)
+    context = queries.tally_context(proposal, request.GET.get("voters") or 1)
     changes = []
     if proposal.kind == ProposalKind.PARAMETERS:
         now = params.current(epochs.current_number())

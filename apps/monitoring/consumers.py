@@ -6,7 +6,7 @@ from django.template.loader import render_to_string
 from apps.core.models import CheckerNode, GpuNode
 from apps.platform.consumers import CoalescedFragmentConsumer
 
-from . import live, views
+from . import live, queries
 
 
 class OverviewConsumer(CoalescedFragmentConsumer):
@@ -14,7 +14,7 @@ class OverviewConsumer(CoalescedFragmentConsumer):
         return [live.OVERVIEW_GROUP]
 
     def render(self):
-        return render_to_string("monitoring/_overview_live.html", views.overview_context())
+        return render_to_string("monitoring/_overview_live.html", queries.overview_context())
 
 
 class NodeConsumer(CoalescedFragmentConsumer):
@@ -32,7 +32,7 @@ class NodeConsumer(CoalescedFragmentConsumer):
 
     def render(self):
         node = GpuNode.objects.select_related("gpu_model", "region", "provider").get(pk=self.node_id)
-        return render_to_string("monitoring/_node_live.html", views.node_context(node))
+        return render_to_string("monitoring/_node_live.html", queries.node_context(node))
 
 
 class CheckerConsumer(CoalescedFragmentConsumer):
@@ -45,4 +45,4 @@ class CheckerConsumer(CoalescedFragmentConsumer):
 
     def render(self):
         checker = CheckerNode.objects.select_related("operator").get(pk=self.checker_id)
-        return render_to_string("monitoring/_checker_live.html", views.checker_context(checker))
+        return render_to_string("monitoring/_checker_live.html", queries.checker_context(checker))

@@ -9,6 +9,7 @@ from django.utils import timezone
 from apps.core import epochs
 from apps.core.models import CheckerNode, CheckerStatus, GpuNode, NodeStatus
 from apps.platform.charts import epoch_axis
+from apps.settlement import queries as settlement_queries
 
 from .models import CheckerEpoch, CheckerReport, Heartbeat, NodeEpoch
 
@@ -134,3 +135,30 @@ def checker_rows():
     return CheckerNode.objects.select_related("operator").annotate(
         reports_total=Count("reports"), reports_incorrect=Count("reports", filter=Q(reports__correct=False))
     ).order_by("-total_stake", "id")
+
+
+# Contexts of the live fragments: the page renders them first, its socket
+# re-renders them after each hint.
+
+
+def overview_context() -> dict:
+    return {"overview": overview(), "top_nodes": node_rows(limit=12),
+            "incidents": settlement_queries.recent_incidents()}
+
+
+def node_context(node: GpuNode) -> dict:
+    return {
+        "node": node,
+        "epochs": node_epochs(node),
+        "series": node_series(node),
+        "reports": recent_reports(node=node, limit=15),
+    }
+
+
+def checker_context(checker: CheckerNode) -> dict:
+    history = checker_history(checker)  # also the API's answer: the chart's axis is added here
+    return {
+        "checker": checker,
+        "history": {**history, "epoch_axis": epoch_axis(history["epochs"])},
+        "reports": recent_reports(checker=checker, limit=20),
+    }

@@ -4,20 +4,12 @@ from django.shortcuts import get_object_or_404, render
 from apps.core import epochs
 from apps.core.models import CheckerNode, GpuNode, NodeStatus
 from apps.core.numbers import parse_int
-from apps.platform.charts import epoch_axis
-
-from apps.settlement import queries as settlement_queries
 
 from . import assignment, queries
 
 
-def overview_context() -> dict:
-    return {"overview": queries.overview(), "top_nodes": queries.node_rows(limit=12),
-            "incidents": settlement_queries.recent_incidents()}
-
-
 def index(request):
-    return render(request, "monitoring/index.html", overview_context())
+    return render(request, "monitoring/index.html", queries.overview_context())
 
 
 def node_list(request):
@@ -31,15 +23,6 @@ def node_list(request):
     return render(request, "monitoring/nodes.html", {"page": page, "status": status, "statuses": NodeStatus.choices})
 
 
-def node_context(node: GpuNode) -> dict:
-    return {
-        "node": node,
-        "epochs": queries.node_epochs(node),
-        "series": queries.node_series(node),
-        "reports": queries.recent_reports(node=node, limit=15),
-    }
-
-
 def _node(pk: int) -> GpuNode:
     return get_object_or_404(GpuNode.objects.select_related("gpu_model", "region", "provider"), pk=pk)
 
@@ -47,16 +30,7 @@ def _node(pk: int) -> GpuNode:
 def node_detail(request, pk: int):
     # The page's socket brings the epochs the scheduler records, from
     # whichever process (the hint goes through the outbox).
-    return render(request, "monitoring/node.html", node_context(_node(pk)))
-
-
-def checker_context(checker: CheckerNode) -> dict:
-    history = queries.checker_history(checker)  # also the API's answer: the chart's axis is added here
-    return {
-        "checker": checker,
-        "history": {**history, "epoch_axis": epoch_axis(history["epochs"])},
-        "reports": queries.recent_reports(checker=checker, limit=20),
-    }
+    return render(request, "monitoring/node.html", queries.node_context(_node(pk)))
 
 
 def checker_list(request):
@@ -65,7 +39,7 @@ def checker_list(request):
 
 def checker_detail(request, pk: int):
     checker = get_object_or_404(CheckerNode.objects.select_related("operator"), pk=pk)
-    return render(request, "monitoring/checker.html", checker_context(checker))
+    return render(request, "monitoring/checker.html", queries.checker_context(checker))
 
 
 def assignments(request):

@@ -24,7 +24,7 @@ from apps.marketplace.rentals import NotYours, RentalError
 from apps.monitoring import ingest
 from apps.staking import services as staking
 
-APPS = Path(__file__).resolve().parent.parent / "apps"
+APPS = Path(__file__).resolve().parents[2] / "apps"
 
 
 @pytest.mark.parametrize(

@@ -8,7 +8,7 @@ from django.urls import reverse
 from apps.core.amounts import ath
 from apps.core.models import Account, LedgerTransaction, TxKind
 
-from .factories import PASSWORD, UserFactory, fund
+from ..factories import PASSWORD, UserFactory, fund
 
 
 def test_sign_up_creates_a_user_with_a_wallet_and_logs_in(client, genesis):

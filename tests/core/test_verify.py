@@ -9,7 +9,7 @@ from apps.core.amounts import ath
 from apps.core.models import Account, Checkpoint, Entry, LedgerTransaction
 from apps.core.verify import verify_ledger
 
-from .factories import WalletFactory, fund
+from ..factories import WalletFactory, fund
 
 
 @pytest.fixture

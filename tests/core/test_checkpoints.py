@@ -15,7 +15,7 @@ from apps.core.hashing import tx_hash
 from apps.core.models import ChainHead, LedgerTransaction, SignedCheckpoint
 from apps.explorer import api as explorer_api
 
-from .factories import WalletFactory, fund
+from ..factories import WalletFactory, fund
 
 
 @pytest.fixture

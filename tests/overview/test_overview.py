@@ -9,7 +9,7 @@ from apps.core import ledger
 from apps.core.amounts import ath
 from apps.core.models import NodeStatus
 
-from .factories import WalletFactory, fund, make_node
+from ..factories import WalletFactory, fund, make_node
 
 
 def test_landing_page_shows_each_area(client, genesis):

@@ -6,7 +6,7 @@ from apps.core import ledger
 from apps.core.amounts import ath
 from apps.core.models import LedgerTransaction, TxKind
 
-from .factories import WalletFactory, fund
+from ..factories import WalletFactory, fund
 
 
 def test_latest_transactions_newest_first_and_paginated(client, genesis):

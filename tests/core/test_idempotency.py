@@ -15,7 +15,7 @@ from apps.core.amounts import ath
 from apps.core.models import Account, IdempotencyKey, LedgerTransaction
 from apps.core.verify import verify_ledger
 
-from .factories import UserFactory, WalletFactory, fund
+from ..factories import UserFactory, WalletFactory, fund
 
 
 @pytest.fixture

@@ -17,7 +17,7 @@ from apps.core.amounts import ath
 from apps.core.models import OutboxCursor, OutboxEvent
 from apps.platform import relay
 
-from .factories import WalletFactory, fund
+from ..factories import WalletFactory, fund
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -11,7 +11,7 @@ from apps.core.amounts import ath
 from apps.core.models import Account, LedgerTransaction
 from apps.core.verify import verify_ledger
 
-from .factories import WalletFactory, fund
+from ..factories import WalletFactory, fund
 
 pytestmark = pytest.mark.skipif(connection.vendor != "postgresql", reason="row locks need PostgreSQL")
 

@@ -8,7 +8,7 @@ from apps.core.hashing import GENESIS_PREV_HASH
 from apps.core.models import BUCKETS, Account, Bucket, ChainHead, Checkpoint, Entry, LedgerTransaction, ModuleAccount, TxKind
 from apps.core.verify import verify_ledger
 
-from .factories import WalletFactory, fund
+from ..factories import WalletFactory, fund
 
 SUPPLY = ath(42_000_000_000)
 

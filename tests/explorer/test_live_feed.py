@@ -13,7 +13,7 @@ from apps.core.amounts import ath
 from apps.core.models import OutboxEvent
 from apps.explorer import consumers
 
-from .factories import WalletFactory, fund
+from ..factories import WalletFactory, fund
 
 
 @pytest.mark.django_db(transaction=True)

@@ -10,7 +10,7 @@ from apps.core.hashing import tx_hash
 from apps.core.models import LedgerTransaction
 from apps.core.verify import verify_ledger
 
-from .factories import WalletFactory, fund
+from ..factories import WalletFactory, fund
 
 
 @pytest.fixture

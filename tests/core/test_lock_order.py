@@ -20,9 +20,9 @@ from apps.core.models import Account, ChainHead, LedgerTransaction
 from apps.core.parameters import ensure_defaults
 from apps.core.verify import verify_ledger
 
-from .factories import UserFactory, fund
+from ..factories import UserFactory, fund
 
-APPS = Path(__file__).resolve().parent.parent / "apps"
+APPS = Path(__file__).resolve().parents[2] / "apps"
 
 
 def test_accounts_are_locked_only_through_the_ledger():

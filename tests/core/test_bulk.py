@@ -4,7 +4,7 @@ thousands of rows at once."""
 from apps.core import bulk
 from apps.core.models import Account
 
-from .factories import WalletFactory
+from ..factories import WalletFactory
 
 
 def test_update_fields_writes_each_rows_own_values_and_nothing_else(db):
