@@ -33,7 +33,6 @@ from pathlib import Path
 import aiohttp
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat, load_pem_private_key
-from django.utils.dateparse import parse_datetime
 
 from .. import signing
 from .addresses import AddressPolicy, Refused, Target, parse_endpoint
@@ -389,7 +388,8 @@ class CheckerAgent:
         pending_prev = {(e, n) for (e, n) in self.tallies if e < epoch and (e, n) not in self.submitted}
         for e in sorted({e for e, _ in pending_prev}):
             await self.submit(e, [n for (pe, n) in pending_prev if pe == e])
-        start, end = parse_datetime(data["epoch_start"]), parse_datetime(data["epoch_end"])
+        # ISO 8601 from the dashboard's API (the standard library reads its "Z").
+        start, end = datetime.fromisoformat(data["epoch_start"]), datetime.fromisoformat(data["epoch_end"])
         # Report with a margin: a round can take a while on a busy network,
         # and a report that arrives after the epoch is settled is refused.
         # The epoch's probe instants end where that margin begins.
