@@ -1,6 +1,5 @@
 """Agent endpoints (token per agent) and the public monitoring API."""
 
-from django.db import transaction
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import OpenApiTypes, extend_schema
 from rest_framework import generics, serializers, status
@@ -14,7 +13,7 @@ from apps.core.errors import Refused
 from apps.core.models import CHECKED_STATUSES, CheckerNode, GpuNode
 from apps.core.numbers import parse_int
 
-from . import api_schema, assignment, ingest, live, queries
+from . import api_schema, assignment, ingest, queries
 from .auth import AgentTokenAuthentication, IsCheckerAgent, IsNodeAgent
 from .models import Assignment, CheckerReport, NodeEpoch
 
@@ -67,10 +66,7 @@ class AgentHeartbeats(AgentView):
 
     @extend_schema(request=api_schema.HeartbeatBatch, responses={201: OpenApiTypes.OBJECT})
     def post(self, request):
-        node_id = request.auth.node_id
-        with transaction.atomic():
-            stored = ingest.record_heartbeats(node_id, request.data)
-            live.telemetry_arrived(node_id)
+        stored = ingest.record_heartbeats(request.auth.node_id, request.data)
         return Response({"stored": stored}, status=status.HTTP_201_CREATED)
 
 
@@ -144,10 +140,7 @@ class AgentReports(AgentView):
     @extend_schema(request=api_schema.SignedReport, responses={201: OpenApiTypes.OBJECT, 200: OpenApiTypes.OBJECT})
     def post(self, request):
         checker = request.auth.checker
-        with transaction.atomic():  # the report and its live hint commit together
-            report, created = ingest.submit_report(checker, request.data)
-            if created:
-                live.report_arrived(report.node_id, checker.pk)
+        report, created = ingest.submit_report(checker, request.data)
         return Response(
             {"id": report.pk, "epoch": report.epoch, "node": report.node_id, "created": created},
             status=status.HTTP_201_CREATED if created else status.HTTP_200_OK,
@@ -164,32 +157,11 @@ class AgentReportBatch(AgentView):
     and writes nothing."""
 
     permission_classes = [IsCheckerAgent]
-    MAX = 1_000
 
     @extend_schema(request=api_schema.ReportBatch, responses={200: OpenApiTypes.OBJECT})
     def post(self, request):
-        checker = request.auth.checker
         reports = request.data.get("reports") if isinstance(request.data, dict) else None
-        if not isinstance(reports, list) or not reports:
-            raise Refused('Send {"reports": [...]} with at least one report.')
-        if len(reports) > self.MAX:
-            raise Refused(f"At most {self.MAX} reports per batch.")
-        results, arrived = [], []
-        for i, payload in enumerate(reports):
-            try:
-                with transaction.atomic():
-                    report, created = ingest.submit_report(checker, payload)
-                    if created:
-                        live.node_reported(report.node_id)
-            except ingest.IngestError as exc:
-                results.append({"index": i, "status": exc.status, "detail": str(exc)})
-                continue
-            if created:
-                arrived.append(report.node_id)
-            results.append({"index": i, "status": 201 if created else 200, "node": report.node_id,
-                            "epoch": report.epoch, "created": created})
-        if arrived:  # each report committed on its own above, with its node's hint
-            live.checker_reported(checker.pk)
+        results = ingest.submit_reports(request.auth.checker, reports)
         return Response({"results": results})
 
 

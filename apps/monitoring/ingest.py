@@ -3,6 +3,9 @@
 Validation is hand-written rather than a serializer per sample: heartbeats
 are the hottest path in the product (see bench/ingest.py), and a batch is
 all-or-nothing: one bad sample refuses the whole batch with its index.
+
+Each write commits together with its live hint (``live.py``), so the
+functions here open their own transactions; the API only calls them.
 """
 
 import logging
@@ -16,7 +19,7 @@ from django.utils.dateparse import parse_datetime
 from apps.core import epochs, errors
 from apps.core.models import CheckerNode, GpuNode
 
-from . import signing
+from . import live, signing
 from .models import Assignment, CheckerReport, EpochConsensus, Heartbeat
 
 log = logging.getLogger(__name__)
@@ -79,7 +82,7 @@ def _parse_time(value):
 def record_heartbeats(node_id: int, payload) -> int:
     """Store a batch of telemetry samples for node ``node_id``; returns how many.
 
-    Run it inside a transaction: the batch and the node's last-seen time land
+    The batch, the node's last-seen time and the telemetry hint land
     together or not at all."""
     samples = payload.get("samples") if isinstance(payload, dict) else None
     if not isinstance(samples, list) or not samples:
@@ -105,7 +108,9 @@ def record_heartbeats(node_id: int, payload) -> int:
         rows.append((node_id, at, epoch, *values))
         if last is None or at > last:
             last = at
-    _store(rows, node_id, last)
+    with transaction.atomic():
+        _store(rows, node_id, last)
+        live.telemetry_arrived(node_id)
     return len(rows)
 
 
@@ -164,9 +169,49 @@ def register_key(checker: CheckerNode, public_key: str) -> None:
             checker.save(update_fields=["public_key"])
 
 
+MAX_REPORTS = 1_000
+
+
 def submit_report(checker: CheckerNode, payload) -> tuple[CheckerReport, bool]:
     """Store one signed report; returns (report, created). Resending the same
-    report changes nothing; a different one for the same assignment is a conflict."""
+    report changes nothing; a different one for the same assignment is a conflict.
+    A new report commits with its hint to the overview, checker and node pages."""
+    with transaction.atomic():
+        report, created = _submit_report(checker, payload)
+        if created:
+            live.report_arrived(report.node_id, checker.pk)
+    return report, created
+
+
+def submit_reports(checker: CheckerNode, reports) -> list[dict]:
+    """Several signed reports (a checker's whole epoch), each judged and
+    committed on its own exactly as ``submit_report`` would: one result per
+    report, ``created``/``unchanged`` or the refusal with its status and
+    message. A malformed batch is refused whole and writes nothing."""
+    if not isinstance(reports, list) or not reports:
+        raise errors.Refused('Send {"reports": [...]} with at least one report.')
+    if len(reports) > MAX_REPORTS:
+        raise errors.Refused(f"At most {MAX_REPORTS} reports per batch.")
+    results, arrived = [], []
+    for i, payload in enumerate(reports):
+        try:
+            with transaction.atomic():
+                report, created = _submit_report(checker, payload)
+                if created:
+                    live.node_reported(report.node_id)
+        except IngestError as exc:
+            results.append({"index": i, "status": exc.status, "detail": str(exc)})
+            continue
+        if created:
+            arrived.append(report.node_id)
+        results.append({"index": i, "status": 201 if created else 200, "node": report.node_id,
+                        "epoch": report.epoch, "created": created})
+    if arrived:  # each report committed on its own above, with its node's hint
+        live.checker_reported(checker.pk)
+    return results
+
+
+def _submit_report(checker: CheckerNode, payload) -> tuple[CheckerReport, bool]:
     if not isinstance(payload, dict):
         raise IngestError("Send a JSON object.")
     epoch = _int(payload.get("epoch"), "epoch", 0, 10**12)
