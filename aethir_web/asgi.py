@@ -16,9 +16,11 @@ from apps.platform.relay import StartRelay  # noqa: E402
 
 # StartRelay: the outbox relay that feeds live pages starts with the first
 # request, on the server's event loop (see apps/platform/relay.py).
-application = StartRelay(ProtocolTypeRouter(
-    {
-        "http": django_asgi_app,
-        "websocket": AllowedHostsOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns))),
-    }
-))
+application = StartRelay(
+    ProtocolTypeRouter(
+        {
+            "http": django_asgi_app,
+            "websocket": AllowedHostsOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns))),
+        }
+    )
+)

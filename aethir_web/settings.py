@@ -192,7 +192,8 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # locks whole tables instead of waiting like a file database does.
     # One file per test process, so parallel runs never share a database.
     DATABASES["default"]["TEST"] = {
-        "NAME": os.environ.get("SQLITE_TEST_NAME") or str(Path(tempfile.gettempdir()) / f"aethir-test-{os.getpid()}.sqlite3")
+        "NAME": os.environ.get("SQLITE_TEST_NAME")
+        or str(Path(tempfile.gettempdir()) / f"aethir-test-{os.getpid()}.sqlite3")
     }
 elif DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     # Under ASGI every request runs its database work on a thread of its own,
@@ -216,8 +217,10 @@ if REDIS_URL:
             # A consumer waits for its next message in blocking pops of 5 s;
             # redis-py's default read timeout is also 5 s, so an idle page's
             # consumer lost that race and died. Reads may take longer here.
-            "CONFIG": {"hosts": [{"address": REDIS_URL, "socket_timeout": 15}],
-                       "prefix": os.environ.get("REDIS_PREFIX", "aethir")},
+            "CONFIG": {
+                "hosts": [{"address": REDIS_URL, "socket_timeout": 15}],
+                "prefix": os.environ.get("REDIS_PREFIX", "aethir"),
+            },
         }
     }
     CACHES = {
@@ -332,7 +335,11 @@ REST_FRAMEWORK = {
     "EXCEPTION_HANDLER": "apps.api.exceptions.handle_exception",
     # Throttles identify a client as apps.platform.ratelimit.client_ip does.
     "NUM_PROXIES": TRUSTED_PROXIES,
-    "DEFAULT_THROTTLE_RATES": {"faucet": "30/hour", "transfer": "120/minute", "agent": os.environ.get("AGENT_RATE", "600/minute")},
+    "DEFAULT_THROTTLE_RATES": {
+        "faucet": "30/hour",
+        "transfer": "120/minute",
+        "agent": os.environ.get("AGENT_RATE", "600/minute"),
+    },
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Aethir network dashboard API",

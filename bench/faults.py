@@ -66,7 +66,9 @@ class Redis:
     def start(self) -> "Redis":
         self.process = subprocess.Popen(
             ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
-            stdout=open(self.var / "redis.log", "a"), stderr=subprocess.STDOUT, start_new_session=True,
+            stdout=open(self.var / "redis.log", "a"),
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
         for _ in range(100):
             try:
@@ -84,22 +86,41 @@ class Agents:
     """Real agent processes: provider agents serving a health endpoint for a
     few nodes, and checker agents with their key files."""
 
-    def __init__(self, site: load.Site, var: Path, nodes: list[tuple[int, str]], checkers: list[tuple[int, str]],
-                 keys: Path):
+    def __init__(
+        self, site: load.Site, var: Path, nodes: list[tuple[int, str]], checkers: list[tuple[int, str]], keys: Path
+    ):
         self.site, self.var, self.keys = site, var, keys
         self.nodes, self.checkers = nodes, checkers
         self.providers, self.checker_procs = {}, {}
 
     def _spawn(self, name, *args):
         log = open(self.var / f"{name}.log", "a")
-        return subprocess.Popen([sys.executable, str(ROOT / "manage.py"), *args], env=self.site.env, cwd=ROOT,
-                                stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        return subprocess.Popen(
+            [sys.executable, str(ROOT / "manage.py"), *args],
+            env=self.site.env,
+            cwd=ROOT,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
 
     def start(self) -> "Agents":
         for node_id, token, port in self.nodes:
-            self.providers[node_id] = self._spawn(f"provider-{node_id}", "run_provider_agent", "--api-url", self.site.url,
-                                                  "--token", token, "--port", str(port), "--sample-every", "1",
-                                                  "--post-every", "2", "--no-nvml")
+            self.providers[node_id] = self._spawn(
+                f"provider-{node_id}",
+                "run_provider_agent",
+                "--api-url",
+                self.site.url,
+                "--token",
+                token,
+                "--port",
+                str(port),
+                "--sample-every",
+                "1",
+                "--post-every",
+                "2",
+                "--no-nvml",
+            )
         for checker_id, _ in self.checkers:
             self.start_checker(checker_id)
         return self
@@ -107,10 +128,20 @@ class Agents:
     def start_checker(self, checker_id: int) -> None:
         token = dict(self.checkers)[checker_id]
         self.checker_procs[checker_id] = self._spawn(
-            f"checker-{checker_id}", "run_checker", "--api-url", self.site.url, "--token", token,
-            "--key", str(self.keys / f"checker-{checker_id}.pem"), "--probe-every", "3",
+            f"checker-{checker_id}",
+            "run_checker",
+            "--api-url",
+            self.site.url,
+            "--token",
+            token,
+            "--key",
+            str(self.keys / f"checker-{checker_id}.pem"),
+            "--probe-every",
+            "3",
             # The drill's nodes listen on loopback, which probes may not reach unless allowed.
-            "--allow-net", "127.0.0.0/8")
+            "--allow-net",
+            "127.0.0.0/8",
+        )
 
     def stop(self) -> None:
         for p in [*self.providers.values(), *self.checker_procs.values()]:
@@ -173,8 +204,10 @@ def drill_checker(ctx) -> list[str]:
     # Restarted mid-epoch, it saw only part of that epoch and sits it out (a
     # partial report risks a slash); from the next epoch on it reports in full.
     nxt = epoch + 1
-    ctx.wait_until(lambda: ctx.reports(checker_id, nxt) >= ctx.assigned(checker_id, nxt) > 0,
-                   timeout=(end - now()).total_seconds() + (end - current.start).total_seconds() + 45)
+    ctx.wait_until(
+        lambda: ctx.reports(checker_id, nxt) >= ctx.assigned(checker_id, nxt) > 0,
+        timeout=(end - now()).total_seconds() + (end - current.start).total_seconds() + 45,
+    )
     problems = []
     got, wanted = ctx.reports(checker_id, nxt), ctx.assigned(checker_id, nxt)
     if got != wanted or not wanted:
@@ -209,16 +242,31 @@ def drill_settle(ctx) -> list[str]:
     if not due:
         return ["no epoch became due for settlement"]
     epoch = due[0]
+
     def community_shares() -> int:  # one posting per settled epoch
         return LedgerTransaction.objects.filter(kind=TxKind.EMISSION, meta__epoch=epoch, meta__part="community").count()
 
     log = ctx.var / "settle-killed.log"
     # A settler that holds its open transaction after paying the emission (a
     # demo-only command: settlement itself reads no drill setting).
-    settler = subprocess.Popen([sys.executable, str(ROOT / "manage.py"), "settle_epoch_with_pause", "--epoch", str(epoch),
-                                "--pause-after", "emission", "--pause-seconds", "120"],
-                               env=ctx.site.env, cwd=ROOT, stdout=open(log, "w"), stderr=subprocess.STDOUT,
-                               start_new_session=True)
+    settler = subprocess.Popen(
+        [
+            sys.executable,
+            str(ROOT / "manage.py"),
+            "settle_epoch_with_pause",
+            "--epoch",
+            str(epoch),
+            "--pause-after",
+            "emission",
+            "--pause-seconds",
+            "120",
+        ],
+        env=ctx.site.env,
+        cwd=ROOT,
+        stdout=open(log, "w"),
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
     ctx.wait_until(lambda: "pausing after step emission" in log.read_text(), timeout=120)
     time.sleep(1)
     ctx.mark(f"settlement of epoch {epoch} killed mid-transaction")
@@ -228,8 +276,13 @@ def drill_settle(ctx) -> list[str]:
         problems.append(f"epoch {epoch} has a settlement row after the settler was killed")
     if community_shares():
         problems.append(f"the killed settlement of epoch {epoch} left emission postings behind")
-    rerun = subprocess.run([sys.executable, str(ROOT / "manage.py"), "settle_epoch", "--epoch", str(epoch)],
-                           env=ctx.site.env, cwd=ROOT, capture_output=True, text=True)
+    rerun = subprocess.run(
+        [sys.executable, str(ROOT / "manage.py"), "settle_epoch", "--epoch", str(epoch)],
+        env=ctx.site.env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
     ctx.mark(f"settlement of epoch {epoch} run again: exit {rerun.returncode}")
     if rerun.returncode != 0:
         problems.append(f"re-running settle_epoch failed: {rerun.stdout[-300:]} {rerun.stderr[-300:]}")
@@ -279,13 +332,19 @@ class Context:
 
         problems = []
         for node_id, _, _ in self.agents.nodes:
-            ok = self.wait_until(lambda: Heartbeat.objects.filter(node_id=node_id, at__gt=after).exists(), timeout=60)
+            ok = self.wait_until(
+                lambda node_id=node_id: Heartbeat.objects.filter(node_id=node_id, at__gt=after).exists(), timeout=60
+            )
             if not ok:
                 problems.append(f"provider agent of node {node_id} sent nothing after the fault")
         if reports:
             for checker_id, _ in self.checkers:
                 ok = self.wait_until(
-                    lambda: CheckerReport.objects.filter(checker_id=checker_id, submitted_at__gt=after).exists(), timeout=150)
+                    lambda checker_id=checker_id: CheckerReport.objects.filter(
+                        checker_id=checker_id, submitted_at__gt=after
+                    ).exists(),
+                    timeout=150,
+                )
                 if not ok:
                     problems.append(f"checker agent {checker_id} reported nothing after the fault")
         return problems
@@ -303,15 +362,22 @@ class Context:
             async with aiohttp.ClientSession() as session:
                 while time.monotonic() < deadline:
                     try:
-                        async with session.ws_connect(url, headers={"Origin": self.site.url, "X-Forwarded-Proto": "https"},
-                                                      timeout=aiohttp.ClientWSTimeout(ws_close=5)) as ws:
+                        async with session.ws_connect(
+                            url,
+                            headers={"Origin": self.site.url, "X-Forwarded-Proto": "https"},
+                            timeout=aiohttp.ClientWSTimeout(ws_close=5),
+                        ) as ws:
                             while time.monotonic() < deadline:
                                 msg = await ws.receive(timeout=max(0.1, deadline - time.monotonic()))
                                 if msg.type == aiohttp.WSMsgType.TEXT and "last-heartbeat" in msg.data:
                                     return True
-                                if msg.type in (aiohttp.WSMsgType.CLOSED, aiohttp.WSMsgType.ERROR, aiohttp.WSMsgType.CLOSE):
+                                if msg.type in (
+                                    aiohttp.WSMsgType.CLOSED,
+                                    aiohttp.WSMsgType.ERROR,
+                                    aiohttp.WSMsgType.CLOSE,
+                                ):
                                     break
-                    except (aiohttp.ClientError, asyncio.TimeoutError):
+                    except (TimeoutError, aiohttp.ClientError):
                         pass
                     await asyncio.sleep(1)
             return False
@@ -400,7 +466,9 @@ def hostile_server(ports: dict[str, int], sent: dict, stop: threading.Event) -> 
         return await stream(request, "huge", head + [b"x" * 2**20] * 50 + [b'"}'], 0)
 
     async def drip(request):  # one byte a second
-        return await stream(request, "drip", [bytes([b]) for b in b'{"gpu_name": "NVIDIA H100 80GB", "gpu_count": 1}'], 1)
+        return await stream(
+            request, "drip", [bytes([b]) for b in b'{"gpu_name": "NVIDIA H100 80GB", "gpu_count": 1}'], 1
+        )
 
     async def redirect(request):
         raise web.HTTPFound("http://169.254.169.254/latest/meta-data/")
@@ -437,8 +505,9 @@ def run_hostile(args, var: Path) -> list[str]:
     n_honest, n_checkers, epochs_wanted = args.hostile_honest, args.hostile_checkers, args.hostile_epochs
 
     def manage(*a) -> str:
-        done = subprocess.run([sys.executable, str(ROOT / "manage.py"), *a], env=env, cwd=ROOT, capture_output=True,
-                              text=True)
+        done = subprocess.run(
+            [sys.executable, str(ROOT / "manage.py"), *a], env=env, cwd=ROOT, capture_output=True, text=True
+        )
         if done.returncode:
             raise SystemExit(f"manage.py {a[0]} failed: {done.stderr[-2000:]}")
         return done.stdout.strip().splitlines()[-1] if done.stdout.strip() else ""
@@ -446,8 +515,11 @@ def run_hostile(args, var: Path) -> list[str]:
     honest_ports = [load.free_port() for _ in range(n_honest)]
     hostile_ports = {kind: load.free_port() for kind in HOSTILE_KINDS}
     endpoints = [f"http://127.0.0.1:{p}/health" for p in [*honest_ports, *hostile_ports.values()]]
-    print(f"== drill hostile-provider: {n_honest} honest nodes, {len(HOSTILE_KINDS)} hostile ({', '.join(HOSTILE_KINDS)}), "
-          f"{n_checkers} checker agents, {HOSTILE_EPOCH} s epochs", flush=True)
+    print(
+        f"== drill hostile-provider: {n_honest} honest nodes, {len(HOSTILE_KINDS)} hostile ({', '.join(HOSTILE_KINDS)}), "
+        f"{n_checkers} checker agents, {HOSTILE_EPOCH} s epochs",
+        flush=True,
+    )
     manage("migrate", "--noinput", "-v0")
     setup = HOSTILE_SETUP.replace("EPOCH", str(HOSTILE_EPOCH)).replace("CHECKERS", str(n_checkers))
     made = json.loads(manage("shell", "-c", setup.replace("ENDPOINTS", json.dumps(endpoints))))
@@ -457,16 +529,24 @@ def run_hostile(args, var: Path) -> list[str]:
     stop, sent = threading.Event(), {}
     server = hostile_server(hostile_ports, sent, stop)
     site = load.Site(env, 1, drill_var).start()
-    agents = Agents(site, drill_var, [(n, t, p) for (n, t), p in zip(made["nodes"], honest_ports)],
-                    [tuple(c) for c in made["checkers"]], keys=drill_var).start()
+    agents = Agents(
+        site,
+        drill_var,
+        [(n, t, p) for (n, t), p in zip(made["nodes"], honest_ports, strict=True)],
+        [tuple(c) for c in made["checkers"]],
+        keys=drill_var,
+    ).start()
     started = time.monotonic()
     problems, seen, peak_kib = [], {}, 0
     figures = HOSTILE_FIGURES.replace("HONEST", repr(set(honest))).replace("HOSTILE", repr(set(hostile)))
     # The epoch the agents start in they see only in part (they sit it out);
     # the epochs after it are the ones judged.
     first_full = json.loads(manage("shell", "-c", figures))["current"] + 1
-    print(f"{'epoch':>6} {'checkers':>9} {'reports':>8} {'incorrect':>10} {'honest with consensus':>22} "
-          f"{'hostile judged down':>20}", flush=True)
+    print(
+        f"{'epoch':>6} {'checkers':>9} {'reports':>8} {'incorrect':>10} {'honest with consensus':>22} "
+        f"{'hostile judged down':>20}",
+        flush=True,
+    )
     try:
         # The agents sit out the epoch they start in; then each epoch is settled
         # (consensus computed) a grace after it ends.
@@ -475,7 +555,9 @@ def run_hostile(args, var: Path) -> list[str]:
             time.sleep(2)
             for key in (f"/proc/{p.pid}/status" for p in agents.checker_procs.values()):
                 try:  # the checkers' peak memory: what a 50 MB answer costs them
-                    peak_kib = max(peak_kib, int(next(line.split()[1] for line in open(key) if line.startswith("VmHWM"))))
+                    peak_kib = max(
+                        peak_kib, int(next(line.split()[1] for line in open(key) if line.startswith("VmHWM")))
+                    )
                 except (OSError, StopIteration):
                     pass
             now_figures = json.loads(manage("shell", "-c", figures))["epochs"]
@@ -483,8 +565,11 @@ def run_hostile(args, var: Path) -> list[str]:
                 if int(epoch) < first_full or epoch in seen:
                     continue
                 seen[epoch] = f
-                print(f"{epoch:>6} {f['checkers']:>6}/{n_checkers:<2} {f['reports']:>8} {f['incorrect']:>10} "
-                      f"{f['honest_ok']:>18}/{n_honest:<3} {f['hostile_down']:>16}/{len(hostile):<3}", flush=True)
+                print(
+                    f"{epoch:>6} {f['checkers']:>6}/{n_checkers:<2} {f['reports']:>8} {f['incorrect']:>10} "
+                    f"{f['honest_ok']:>18}/{n_honest:<3} {f['hostile_down']:>16}/{len(hostile):<3}",
+                    flush=True,
+                )
         for name, proc in agents.checker_procs.items():
             if proc.poll() is not None:
                 problems.append(f"checker agent {name} exited with {proc.returncode}")
@@ -508,9 +593,11 @@ def run_hostile(args, var: Path) -> list[str]:
         if "Traceback" in text:
             problems.append(f"{log_file.name} has a traceback")
     asked = max(1, sent.get("huge requests", 0))
-    print(f"the 50 MB node was asked {asked} times and got {sent.get('huge', 0) / asked / 2**20:.1f} MiB a time into "
-          f"socket buffers before the checker hung up (it reads 64 KiB); checker agents' peak memory "
-          f"{peak_kib / 1024:.0f} MiB; the drip node was asked {sent.get('drip requests', 0)} times")
+    print(
+        f"the 50 MB node was asked {asked} times and got {sent.get('huge', 0) / asked / 2**20:.1f} MiB a time into "
+        f"socket buffers before the checker hung up (it reads 64 KiB); checker agents' peak memory "
+        f"{peak_kib / 1024:.0f} MiB; the drip node was asked {sent.get('drip requests', 0)} times"
+    )
     print("drill hostile-provider: " + ("PASSED" if not problems else "FAILED"))
     for p in problems:
         print("  - " + p)
@@ -540,12 +627,20 @@ def run_drill(name: str, args, env: dict, var: Path, network: load.Network, node
     print(f"== drill {name}: {args.duration:.0f}s of load, {args.workers} worker(s)", flush=True)
     thread = threading.Thread(target=fault)
     thread.start()
-    counts = {"browsers": args.browsers, "renters": args.renters, "delegators": args.delegators,
-              "voters": args.voters, "agents": len(network.tokens)}
+    counts = {
+        "browsers": args.browsers,
+        "renters": args.renters,
+        "delegators": args.delegators,
+        "voters": args.voters,
+        "agents": len(network.tokens),
+    }
     started = time.monotonic()
     try:
-        asyncio.run(load.Load(site.url, network, stats, post_every=args.post_every, samples=3, agent_limit=64)
-                    .run(args.duration, counts))
+        asyncio.run(
+            load.Load(site.url, network, stats, post_every=args.post_every, samples=3, agent_limit=64).run(
+                args.duration, counts
+            )
+        )
         thread.join()
     finally:
         elapsed = time.monotonic() - started

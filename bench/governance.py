@@ -44,6 +44,7 @@ def run(n: int):
     import django
 
     django.setup()
+    from django.contrib.auth import get_user_model
     from django.core.management import call_command
     from django.db import connection, transaction
     from django.utils import timezone
@@ -54,7 +55,6 @@ def run(n: int):
     from apps.core.parameters import ensure_defaults
     from apps.governance import services
     from apps.governance.models import Choice, Proposal, ProposalStatus
-    from django.contrib.auth import get_user_model
 
     call_command("migrate", verbosity=0)
     ensure_defaults()

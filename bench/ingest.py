@@ -63,16 +63,27 @@ def build(nodes: int) -> list[str]:
     models, regions = list(GpuModel.objects.all()), list(Region.objects.all())
     rows = GpuNode.objects.bulk_create(
         (
-            GpuNode(provider=providers[i % 100], name=f"bench-{i}", gpu_model=models[i % len(models)], gpu_count=1 + i % 8,
-                    vcpu=16, ram_gb=128, region=regions[i % len(regions)], bandwidth_mbps=1000,
-                    price_per_gpu_hour=2_000_000, endpoint="http://127.0.0.1:1/health", status="online")
+            GpuNode(
+                provider=providers[i % 100],
+                name=f"bench-{i}",
+                gpu_model=models[i % len(models)],
+                gpu_count=1 + i % 8,
+                vcpu=16,
+                ram_gb=128,
+                region=regions[i % len(regions)],
+                bandwidth_mbps=1000,
+                price_per_gpu_hour=2_000_000,
+                endpoint="http://127.0.0.1:1/health",
+                status="online",
+            )
             for i in range(nodes)
         ),
         batch_size=2000,
     )
     tokens = [f"agt_bench_{i}_{os.urandom(8).hex()}" for i in range(nodes)]
     AgentToken.objects.bulk_create(
-        (AgentToken(key_hash=hash_token(t), prefix=t[4:12], node=n) for t, n in zip(tokens, rows)), batch_size=2000
+        (AgentToken(key_hash=hash_token(t), prefix=t[4:12], node=n) for t, n in zip(tokens, rows, strict=True)),
+        batch_size=2000,
     )
     return tokens
 
@@ -81,7 +92,10 @@ def start_server(env: dict) -> tuple[subprocess.Popen, str]:
     port = free_port()
     proc = subprocess.Popen(
         [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "aethir_web.asgi:application"],
-        env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        env=env,
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     url = f"http://127.0.0.1:{port}"
     for _ in range(200):
@@ -115,7 +129,14 @@ def percentile(sorted_values, p):
 async def drive(url: str, path: str, tokens: list[str], batch: int, concurrency: int) -> dict:
     import aiohttp
 
-    sample = {"gpu_util": 57, "mem_used_mb": 40_000, "mem_total_mb": 81_920, "temperature_c": 64, "power_w": 520, "workloads": 1}
+    sample = {
+        "gpu_util": 57,
+        "mem_used_mb": 40_000,
+        "mem_total_mb": 81_920,
+        "temperature_c": 64,
+        "power_w": 520,
+        "workloads": 1,
+    }
     latencies, errors = [], 0
     queue = asyncio.Queue()
     for t in tokens:
@@ -144,9 +165,13 @@ async def drive(url: str, path: str, tokens: list[str], batch: int, concurrency:
     elapsed = time.perf_counter() - started
     latencies.sort()
     return {
-        "requests": len(latencies), "errors": errors, "seconds": elapsed,
-        "samples_per_s": len(latencies) * batch / elapsed, "requests_per_s": len(latencies) / elapsed,
-        "p50_ms": percentile(latencies, 50) * 1000, "p95_ms": percentile(latencies, 95) * 1000,
+        "requests": len(latencies),
+        "errors": errors,
+        "seconds": elapsed,
+        "samples_per_s": len(latencies) * batch / elapsed,
+        "requests_per_s": len(latencies) / elapsed,
+        "p50_ms": percentile(latencies, 50) * 1000,
+        "p95_ms": percentile(latencies, 95) * 1000,
         "p99_ms": percentile(latencies, 99) * 1000,
     }
 
@@ -171,8 +196,15 @@ def main():
 
     var = Path(tempfile.mkdtemp(prefix="aethir-bench-"))
     env = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "REDIS_URL"}}
-    env.update(AETHIR_VAR_DIR=str(var), DEBUG="0", SECRET_KEY="bench-" + "k" * 50, SECURE_SSL_REDIRECT="0",
-               ALLOWED_HOSTS="127.0.0.1", AGENT_RATE="100000/minute", LOG_LEVEL="WARNING")
+    env.update(
+        AETHIR_VAR_DIR=str(var),
+        DEBUG="0",
+        SECRET_KEY="bench-" + "k" * 50,
+        SECURE_SSL_REDIRECT="0",
+        ALLOWED_HOSTS="127.0.0.1",
+        AGENT_RATE="100000/minute",
+        LOG_LEVEL="WARNING",
+    )
     os.environ.update(env)
     os.environ["DJANGO_SETTINGS_MODULE"] = "aethir_web.settings"
     t0 = time.perf_counter()
@@ -198,8 +230,10 @@ def main():
                 f"p50 {r['p50_ms']:6.1f} ms  p95 {r['p95_ms']:6.1f} ms  p99 {r['p99_ms']:6.1f} ms  errors {r['errors']}"
                 f"{cpu}  client CPU {r['client_ms']:.2f} ms/req"
             )
-        print(f"  overhead of the project's own code: {baseline['requests_per_s'] / project['requests_per_s']:.2f}x "
-              "the minimal view's time per request")
+        print(
+            f"  overhead of the project's own code: {baseline['requests_per_s'] / project['requests_per_s']:.2f}x "
+            "the minimal view's time per request"
+        )
 
 
 if __name__ == "__main__":

@@ -51,9 +51,18 @@ sys.path.insert(0, str(ROOT))
 
 IMAGE = "pytorch/pytorch:2.5.1-cuda12.4-cudnn9-runtime"
 PAGES = [
-    "/", "/marketplace/", "/marketplace/?gpu=h100-80gb&sort=price", "/marketplace/?min_vram=40&region=eu-west&sort=health",
-    "/marketplace/?count=8&availability=free&sort=-price&page=2", "/monitoring/", "/staking/", "/staking/?sort=apr",
-    "/governance/", "/explorer/", "/settlement/", "/governance/parameters/",
+    "/",
+    "/marketplace/",
+    "/marketplace/?gpu=h100-80gb&sort=price",
+    "/marketplace/?min_vram=40&region=eu-west&sort=health",
+    "/marketplace/?count=8&availability=free&sort=-price&page=2",
+    "/monitoring/",
+    "/staking/",
+    "/staking/?sort=apr",
+    "/governance/",
+    "/explorer/",
+    "/settlement/",
+    "/governance/parameters/",
 ]
 
 
@@ -83,9 +92,15 @@ def environment(args, var: Path) -> dict:
     """The production settings (DEBUG=0) on a database of this run's own."""
     env = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "REDIS_URL"}}
     env.update(
-        AETHIR_VAR_DIR=str(var), DEBUG="0", DEMO_MODE="1", SECRET_KEY="load-" + secrets.token_hex(32),
-        ALLOWED_HOSTS="127.0.0.1,localhost", DJANGO_SETTINGS_MODULE="aethir_web.settings", PYTHONUNBUFFERED="1",
-        REDIS_PREFIX=f"aethir-load-{os.getpid()}", STATIC_ROOT=str(var / "static"),
+        AETHIR_VAR_DIR=str(var),
+        DEBUG="0",
+        DEMO_MODE="1",
+        SECRET_KEY="load-" + secrets.token_hex(32),
+        ALLOWED_HOSTS="127.0.0.1,localhost",
+        DJANGO_SETTINGS_MODULE="aethir_web.settings",
+        PYTHONUNBUFFERED="1",
+        REDIS_PREFIX=f"aethir-load-{os.getpid()}",
+        STATIC_ROOT=str(var / "static"),
     )
     if args.database_url:
         env["DATABASE_URL"] = fresh_postgres(args.database_url)
@@ -104,8 +119,10 @@ class Person:
         # Behind the TLS proxy of the production setup: Django sees https and
         # checks the Referer as it would for a browser.
         return {
-            "Cookie": f"sessionid={self.session}; csrftoken={self.csrf}", "X-CSRFToken": self.csrf,
-            "X-Forwarded-Proto": "https", "Referer": base.replace("http://", "https://") + "/",
+            "Cookie": f"sessionid={self.session}; csrftoken={self.csrf}",
+            "X-CSRFToken": self.csrf,
+            "X-Forwarded-Proto": "https",
+            "Referer": base.replace("http://", "https://") + "/",
         }
 
 
@@ -153,10 +170,22 @@ def build(n_nodes: int, people: dict[str, int], progress=print) -> Network:
         models, regions = list(GpuModel.objects.all()), list(Region.objects.all())
         rng = random.Random(11)
         GpuNode.objects.bulk_create(
-            (GpuNode(provider=owner, name=f"load-{i:05d}", gpu_model=rng.choice(models), gpu_count=rng.choice([1, 1, 2, 4, 8]),
-                     vcpu=32, ram_gb=256, region=rng.choice(regions), bandwidth_mbps=10_000,
-                     price_per_gpu_hour=rng.randrange(500_000, 4_000_000, 10_000), endpoint="http://127.0.0.1:9/health",
-                     status="pending") for i in range(missing)),
+            (
+                GpuNode(
+                    provider=owner,
+                    name=f"load-{i:05d}",
+                    gpu_model=rng.choice(models),
+                    gpu_count=rng.choice([1, 1, 2, 4, 8]),
+                    vcpu=32,
+                    ram_gb=256,
+                    region=rng.choice(regions),
+                    bandwidth_mbps=10_000,
+                    price_per_gpu_hour=rng.randrange(500_000, 4_000_000, 10_000),
+                    endpoint="http://127.0.0.1:9/health",
+                    status="pending",
+                )
+                for i in range(missing)
+            ),
             batch_size=2000,
         )
     AgentToken.objects.filter(node__isnull=False).delete()
@@ -186,14 +215,22 @@ def build(n_nodes: int, people: dict[str, int], progress=print) -> Network:
                 user.save()
                 wallet = open_wallet(user)
                 if wallet.available < amount:
-                    ledger.transfer(ledger.module_account(ModuleAccount.FAUCET), wallet, amount, kind=TxKind.FAUCET,
-                                    memo="load test funds")
+                    ledger.transfer(
+                        ledger.module_account(ModuleAccount.FAUCET),
+                        wallet,
+                        amount,
+                        kind=TxKind.FAUCET,
+                        memo="load test funds",
+                    )
                 out.append(open_session(user))
         return out
 
     # Voters are holders the seed funded before the proposal's snapshot, so
     # their votes carry power.
-    voters = [open_session(u) for u in User.objects.filter(username__startswith="delegator-").order_by("username")[: people["voters"]]]
+    voters = [
+        open_session(u)
+        for u in User.objects.filter(username__startswith="delegator-").order_by("username")[: people["voters"]]
+    ]
     proposal = Proposal.objects.filter(status="voting").order_by("-pk").values_list("pk", flat=True).first()
     network = Network(
         tokens=tokens,
@@ -228,8 +265,14 @@ class Site:
 
     def _spawn(self, name: str, *args) -> subprocess.Popen:
         log = open(self.var / f"{name}.log", "a")
-        return subprocess.Popen([sys.executable, str(ROOT / "manage.py"), *args], env=self.env, cwd=ROOT,
-                                stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        return subprocess.Popen(
+            [sys.executable, str(ROOT / "manage.py"), *args],
+            env=self.env,
+            cwd=ROOT,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
 
     def start_web(self) -> None:
         self.web = self._spawn("web", "serve", "--port", str(self.port), "--workers", str(self.workers))
@@ -289,8 +332,18 @@ class Stats:
 
 
 class Load:
-    def __init__(self, base: str, network: Network, stats: Stats, *, post_every: float, samples: int,
-                 agent_limit: int, think: tuple[float, float] = (1.0, 3.0), seed: int = 5):
+    def __init__(
+        self,
+        base: str,
+        network: Network,
+        stats: Stats,
+        *,
+        post_every: float,
+        samples: int,
+        agent_limit: int,
+        think: tuple[float, float] = (1.0, 3.0),
+        seed: int = 5,
+    ):
         self.base, self.net, self.stats = base, network, stats
         self.post_every, self.samples, self.agent_limit, self.think = post_every, samples, agent_limit, think
         self.rng = random.Random(seed)
@@ -302,7 +355,9 @@ class Load:
         headers = person.headers(self.base) if person else {"X-Forwarded-Proto": "https"}
         started = time.perf_counter()
         try:
-            async with session.request(method, self.base + path, json=json, headers=headers, allow_redirects=False) as r:
+            async with session.request(
+                method, self.base + path, json=json, headers=headers, allow_redirects=False
+            ) as r:
                 body = await r.read()
                 self.stats.record(kind, time.perf_counter() - started, r.status)
                 if 400 <= r.status < 500:
@@ -310,7 +365,7 @@ class Load:
                 if r.status < 300 and r.content_type == "application/json":
                     return r.status, json_module.loads(body)
                 return r.status, None
-        except (aiohttp.ClientError, asyncio.TimeoutError, OSError):
+        except (TimeoutError, aiohttp.ClientError, OSError):
             self.stats.record(kind, time.perf_counter() - started, "conn")
             return None, None
 
@@ -325,22 +380,40 @@ class Load:
 
     async def renter(self, session, person: Person, until: float):
         while time.monotonic() < until:
-            _, found = await self.call(session, "rent", "POST", "/api/marketplace/match/", person,
-                                       {"gpu_count": 1, "preference": self.rng.choice(["cheapest", "balanced", "experience"]),
-                                        "region": self.rng.choice(self.net.regions), "limit": 3})
+            _, found = await self.call(
+                session,
+                "rent",
+                "POST",
+                "/api/marketplace/match/",
+                person,
+                {
+                    "gpu_count": 1,
+                    "preference": self.rng.choice(["cheapest", "balanced", "experience"]),
+                    "region": self.rng.choice(self.net.regions),
+                    "limit": 3,
+                },
+            )
             candidates = (found or {}).get("candidates") or []
             if not candidates:
                 await self.pause()
                 continue
             node = candidates[0]["node"]["id"]
-            code, rental = await self.call(session, "rent", "POST", "/api/marketplace/rentals/", person,
-                                           {"node": node, "mode": "reserved", "image": IMAGE, "epochs": 2})
+            code, rental = await self.call(
+                session,
+                "rent",
+                "POST",
+                "/api/marketplace/rentals/",
+                person,
+                {"node": node, "mode": "reserved", "image": IMAGE, "epochs": 2},
+            )
             if code == 201 and rental:
                 self.stats.acknowledged["rentals"].append((person.username, rental["id"]))
                 await self.pause()
                 await self.call(session, "rent", "GET", f"/api/marketplace/rentals/{rental['id']}/", person)
                 await self.pause()
-                code, _ = await self.call(session, "rent", "POST", f"/api/marketplace/rentals/{rental['id']}/end/", person)
+                code, _ = await self.call(
+                    session, "rent", "POST", f"/api/marketplace/rentals/{rental['id']}/end/", person
+                )
                 if code == 200:
                     self.stats.acknowledged["ends"].append(rental["id"])
             await self.pause()
@@ -349,8 +422,14 @@ class Load:
         while time.monotonic() < until:
             await self.call(session, "delegate", "GET", "/api/staking/checkers/?sort=apr", person)
             checker = self.rng.choice(self.net.checkers)
-            code, _ = await self.call(session, "delegate", "POST", "/api/staking/delegate/", person,
-                                      {"checker": checker, "amount": str(self.rng.randrange(100, 1000) * 1_000_000)})
+            code, _ = await self.call(
+                session,
+                "delegate",
+                "POST",
+                "/api/staking/delegate/",
+                person,
+                {"checker": checker, "amount": str(self.rng.randrange(100, 1000) * 1_000_000)},
+            )
             if code == 201:
                 self.stats.acknowledged["delegations"].append(person.username)
             await self.pause()
@@ -387,19 +466,30 @@ class Load:
                 batch = []
                 for k in range(self.samples):
                     at = now - timedelta(seconds=(self.samples - k) * self.post_every / self.samples)
-                    batch.append({"at": at.isoformat(), "gpu_util": self.rng.randrange(0, 100), "mem_used_mb": 30_000,
-                                  "mem_total_mb": 81_920, "temperature_c": self.rng.randrange(40, 80), "power_w": 400,
-                                  "workloads": 1})
+                    batch.append(
+                        {
+                            "at": at.isoformat(),
+                            "gpu_util": self.rng.randrange(0, 100),
+                            "mem_used_mb": 30_000,
+                            "mem_total_mb": 81_920,
+                            "temperature_c": self.rng.randrange(40, 80),
+                            "power_w": 400,
+                            "workloads": 1,
+                        }
+                    )
                 started = time.perf_counter()
                 try:
-                    async with session.post(self.base + "/api/agent/heartbeats/", json={"samples": batch},
-                                            headers={"Authorization": f"Agent {token}", "X-Forwarded-Proto": "https"},
-                                            allow_redirects=False) as r:
+                    async with session.post(
+                        self.base + "/api/agent/heartbeats/",
+                        json={"samples": batch},
+                        headers={"Authorization": f"Agent {token}", "X-Forwarded-Proto": "https"},
+                        allow_redirects=False,
+                    ) as r:
                         body = await r.json(content_type=None) if r.status == 201 else None
                         self.stats.record("agent", time.perf_counter() - started, r.status)
                         if body:
                             self.stats.acknowledged["samples"].append((node_id, int(body.get("stored", 0))))
-                except (Exception,):  # noqa: BLE001 - any failure is a failed request to report
+                except Exception:  # noqa: BLE001 - any failure is a failed request to report
                     self.stats.record("agent", time.perf_counter() - started, "conn")
             finally:
                 in_flight.release()
@@ -423,11 +513,16 @@ class Load:
 
         until = time.monotonic() + duration
         timeout = aiohttp.ClientTimeout(total=30)
-        async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0), timeout=timeout,
-                                         cookie_jar=aiohttp.DummyCookieJar()) as session:
+        async with aiohttp.ClientSession(
+            connector=aiohttp.TCPConnector(limit=0), timeout=timeout, cookie_jar=aiohttp.DummyCookieJar()
+        ) as session:
             jobs = [self.agents(session, until)] if counts["agents"] else []
-            for role, people in (("browsers", self.net.browsers), ("renters", self.net.renters),
-                                 ("delegators", self.net.delegators), ("voters", self.net.voters)):
+            for role, people in (
+                ("browsers", self.net.browsers),
+                ("renters", self.net.renters),
+                ("delegators", self.net.delegators),
+                ("voters", self.net.voters),
+            ):
                 jobs += [getattr(self, role[:-1])(session, p, until) for p in people[: counts[role]]]
             await asyncio.gather(*jobs)
 
@@ -443,16 +538,22 @@ def pct(values: list[float], p: float) -> float:
 
 
 def report(stats: Stats, seconds: float) -> None:
-    print(f"{'':10s} {'requests':>9s} {'req/s':>7s} {'p50 ms':>8s} {'p95 ms':>8s} {'p99 ms':>8s} {'2xx':>7s} {'4xx':>6s} {'5xx':>5s} {'conn':>5s}")
+    print(
+        f"{'':10s} {'requests':>9s} {'req/s':>7s} {'p50 ms':>8s} {'p95 ms':>8s} {'p99 ms':>8s} {'2xx':>7s} {'4xx':>6s} {'5xx':>5s} {'conn':>5s}"
+    )
     total = 0
     for kind in ("browse", "rent", "delegate", "vote", "agent"):
         lat, st = stats.latency.get(kind, []), stats.status.get(kind, {})
         total += len(lat)
-        print(f"{kind:10s} {len(lat):9,d} {len(lat) / seconds:7.1f} {pct(lat, 50):8.1f} {pct(lat, 95):8.1f} {pct(lat, 99):8.1f} "
-              f"{st.get('2xx', 0) + st.get('3xx', 0):7,d} {st.get('4xx', 0):6,d} {st.get('5xx', 0):5,d} {st.get('conn', 0):5,d}")
+        print(
+            f"{kind:10s} {len(lat):9,d} {len(lat) / seconds:7.1f} {pct(lat, 50):8.1f} {pct(lat, 95):8.1f} {pct(lat, 99):8.1f} "
+            f"{st.get('2xx', 0) + st.get('3xx', 0):7,d} {st.get('4xx', 0):6,d} {st.get('5xx', 0):5,d} {st.get('conn', 0):5,d}"
+        )
     samples = sum(n for _, n in stats.acknowledged["samples"])
-    print(f"{'all':10s} {total:9,d} {total / seconds:7.1f}   heartbeat samples stored: {samples:,} ({samples / seconds:,.0f}/s); "
-          f"agent posts that started late: {stats.behind:,}")
+    print(
+        f"{'all':10s} {total:9,d} {total / seconds:7.1f}   heartbeat samples stored: {samples:,} ({samples / seconds:,.0f}/s); "
+        f"agent posts that started late: {stats.behind:,}"
+    )
     for (kind, code, message), n in sorted(stats.refusals.items(), key=lambda kv: -kv[1])[:8]:
         print(f"  refused {n:5,d}x  {kind} {code} {message}")
 
@@ -486,7 +587,8 @@ def audit(stats: Stats) -> list[str]:
     if per_person:
         counted = dict(
             Entry.objects.filter(tx__kind=TxKind.DELEGATE, account__owner__username__in=per_person, amount__lt=0)
-            .values_list("account__owner__username").annotate(n=Count("tx", distinct=True))
+            .values_list("account__owner__username")
+            .annotate(n=Count("tx", distinct=True))
         )
         short = [u for u, n in per_person.items() if counted.get(u, 0) < n]
         if short:
@@ -495,7 +597,9 @@ def audit(stats: Stats) -> list[str]:
     for username, choice in ack["votes"]:
         last_vote[username] = choice
     if last_vote:
-        stored = dict(Vote.objects.filter(voter__owner__username__in=last_vote).values_list("voter__owner__username", "choice"))
+        stored = dict(
+            Vote.objects.filter(voter__owner__username__in=last_vote).values_list("voter__owner__username", "choice")
+        )
         wrong = [u for u, c in last_vote.items() if stored.get(u) != c]
         if wrong:
             problems.append(f"{len(wrong)} voters' last acknowledged vote is not the one stored")
@@ -503,16 +607,20 @@ def audit(stats: Stats) -> list[str]:
     for node_id, n in ack["samples"]:
         acked_samples[node_id] += n
     if acked_samples:
-        stored = dict(Heartbeat.objects.filter(node_id__in=acked_samples).values_list("node_id").annotate(n=Count("pk")))
+        stored = dict(
+            Heartbeat.objects.filter(node_id__in=acked_samples).values_list("node_id").annotate(n=Count("pk"))
+        )
         short = [n for n, k in acked_samples.items() if stored.get(n, 0) < k]
         if short:
             problems.append(f"{len(short)} nodes have fewer heartbeat samples stored than were acknowledged")
     result = verify_ledger()
     if not result.ok:
         problems.append("verify_ledger failed: " + "; ".join(p.message for p in result.problems[:5]))
-    print(f"audit: {len(rentals):,} rentals, {len(ended):,} ends, {len(ack['delegations']):,} delegations, "
-          f"{len(ack['votes']):,} votes, {sum(acked_samples.values()):,} heartbeat samples acknowledged: "
-          + ("all present; verify_ledger passed" if not problems else "PROBLEMS"))
+    print(
+        f"audit: {len(rentals):,} rentals, {len(ended):,} ends, {len(ack['delegations']):,} delegations, "
+        f"{len(ack['votes']):,} votes, {sum(acked_samples.values()):,} heartbeat samples acknowledged: "
+        + ("all present; verify_ledger passed" if not problems else "PROBLEMS")
+    )
     for p in problems:
         print("  - " + p)
     return problems
@@ -542,18 +650,28 @@ def main():
     where = "PostgreSQL" if args.database_url else "SQLite"
     where += " + Redis" if args.redis_url else " + in-memory channel layer"
     print(f"Building the network on {where} ...")
-    counts = {"browsers": args.browsers, "renters": args.renters, "delegators": args.delegators, "voters": args.voters,
-              "agents": args.nodes}
+    counts = {
+        "browsers": args.browsers,
+        "renters": args.renters,
+        "delegators": args.delegators,
+        "voters": args.voters,
+        "agents": args.nodes,
+    }
     network = build(args.nodes, counts)
     site = Site(env, args.workers, var, scheduler=not args.no_scheduler).start()
-    print(f"Load for {args.duration:.0f}s on {site.url}: {args.workers} Daphne worker(s), {args.browsers} browsing, "
-          f"{args.renters} renting, {args.delegators} delegating, {args.voters} voting, {args.nodes:,} agents posting "
-          f"{args.samples} samples every {args.post_every:.0f}s (target {args.nodes / args.post_every:,.0f} posts/s)")
+    print(
+        f"Load for {args.duration:.0f}s on {site.url}: {args.workers} Daphne worker(s), {args.browsers} browsing, "
+        f"{args.renters} renting, {args.delegators} delegating, {args.voters} voting, {args.nodes:,} agents posting "
+        f"{args.samples} samples every {args.post_every:.0f}s (target {args.nodes / args.post_every:,.0f} posts/s)"
+    )
     stats = Stats()
     started = time.monotonic()
     try:
-        asyncio.run(Load(site.url, network, stats, post_every=args.post_every, samples=args.samples,
-                         agent_limit=args.agent_limit).run(args.duration, counts))
+        asyncio.run(
+            Load(
+                site.url, network, stats, post_every=args.post_every, samples=args.samples, agent_limit=args.agent_limit
+            ).run(args.duration, counts)
+        )
     finally:
         elapsed = time.monotonic() - started
         site.stop()

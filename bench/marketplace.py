@@ -86,11 +86,20 @@ def run(n: int, runs: int):
     with transaction.atomic():
         nodes = [
             GpuNode(
-                provider=providers[i % len(providers)], name=f"n{i}", gpu_model=rng.choice(models),
-                gpu_count=rng.choice((1, 1, 2, 4, 8)), vcpu=32, ram_gb=256, region=rng.choice(regions),
-                bandwidth_mbps=10_000, price_per_gpu_hour=rng.randrange(200_000, 6_000_000, 1_000),
-                endpoint="http://127.0.0.1:1/health", status=rng.choice(("online",) * 8 + ("degraded", "pending")),
-                health_score=rng.randrange(700_000, 1_000_001), required_collateral=0, collateral=0,
+                provider=providers[i % len(providers)],
+                name=f"n{i}",
+                gpu_model=rng.choice(models),
+                gpu_count=rng.choice((1, 1, 2, 4, 8)),
+                vcpu=32,
+                ram_gb=256,
+                region=rng.choice(regions),
+                bandwidth_mbps=10_000,
+                price_per_gpu_hour=rng.randrange(200_000, 6_000_000, 1_000),
+                endpoint="http://127.0.0.1:1/health",
+                status=rng.choice(("online",) * 8 + ("degraded", "pending")),
+                health_score=rng.randrange(700_000, 1_000_001),
+                required_collateral=0,
+                collateral=0,
             )
             for i in range(n)
         ]
@@ -99,18 +108,36 @@ def run(n: int, runs: int):
         renter = User.objects.create(username="renter")
         Rental.objects.bulk_create(
             [
-                Rental(renter=renter, node_id=i, gpu_count=1, mode="reserved", image="ubuntu", start_epoch=now_epoch,
-                       end_epoch=now_epoch + 100, settled_through=now_epoch - 1, price_per_gpu_hour=1,
-                       epoch_seconds=60, price_per_epoch=1, escrow_total=100)
+                Rental(
+                    renter=renter,
+                    node_id=i,
+                    gpu_count=1,
+                    mode="reserved",
+                    image="ubuntu",
+                    start_epoch=now_epoch,
+                    end_epoch=now_epoch + 100,
+                    settled_through=now_epoch - 1,
+                    price_per_gpu_hour=1,
+                    epoch_seconds=60,
+                    price_per_epoch=1,
+                    escrow_total=100,
+                )
                 for i in rng.sample(ids, n // 30)
             ],
             batch_size=5_000,
         )
         NodeEpoch.objects.bulk_create(
             [
-                NodeEpoch(epoch=e, node_id=i, valid=True, uptime_ppm=rng.choice((1_000_000, 995_000, 900_000)),
-                          latency_ms=20, health_score=950_000)
-                for e in range(now_epoch - 6, now_epoch) for i in ids
+                NodeEpoch(
+                    epoch=e,
+                    node_id=i,
+                    valid=True,
+                    uptime_ppm=rng.choice((1_000_000, 995_000, 900_000)),
+                    latency_ms=20,
+                    health_score=950_000,
+                )
+                for e in range(now_epoch - 6, now_epoch)
+                for i in ids
             ],
             batch_size=10_000,
         )
@@ -122,11 +149,16 @@ def run(n: int, runs: int):
     url = "/marketplace/?gpu=h100-80gb&max_price=3&min_health=90&sort=price&page=3"
     assert client.get(url).status_code == 200 and client.get("/marketplace/").status_code == 200
     req = matching.Requirements(
-        gpu_model=GpuModel.objects.get(slug="h100-80gb"), gpu_count=1, region=Region.objects.get(code="eu-central"),
-        max_latency_ms=50, preference=matching.Preference.BALANCED,
+        gpu_model=GpuModel.objects.get(slug="h100-80gb"),
+        gpu_count=1,
+        region=Region.objects.get(code="eu-central"),
+        max_latency_ms=50,
+        preference=matching.Preference.BALANCED,
     )
     found = matching.match(req)
-    print(f"scheduler: {found['count']:,} candidates, best {found['candidates'][0].node.name if found['candidates'] else '-'}")
+    print(
+        f"scheduler: {found['count']:,} candidates, best {found['candidates'][0].node.name if found['candidates'] else '-'}"
+    )
     rows = [
         ("catalogue page (filtered, page 3)", timed(lambda: client.get(url), runs)),
         ("catalogue page (no filters, page 1)", timed(lambda: client.get("/marketplace/"), runs)),

@@ -63,7 +63,7 @@ def build(args):
 
     from apps.core import epochs, ledger
     from apps.core.amounts import ath
-    from apps.core.models import (Account, ChainHead, CheckerNode, GpuModel, GpuNode, ModuleAccount, Region)
+    from apps.core.models import Account, ChainHead, CheckerNode, GpuModel, GpuNode, ModuleAccount, Region
     from apps.core.parameters import ensure_defaults
     from apps.marketplace.models import Rental
     from apps.monitoring.models import Assignment, AssignmentRound, CheckerReport
@@ -86,19 +86,33 @@ def build(args):
         providers = User.objects.bulk_create([User(username=f"provider-{i}", password="!") for i in range(1_000)])
         operators = User.objects.bulk_create([User(username=f"operator-{i}", password="!") for i in range(n_checkers)])
         renters = User.objects.bulk_create([User(username=f"renter-{i}", password="!") for i in range(500)])
-        Account.objects.bulk_create([Account(owner=u, address=f"ath1u{u.pk:038d}") for u in providers + operators + renters],
-                                    batch_size=5_000)
+        Account.objects.bulk_create(
+            [Account(owner=u, address=f"ath1u{u.pk:038d}") for u in providers + operators + renters], batch_size=5_000
+        )
         wallet = dict(Account.objects.filter(owner__isnull=False).values_list("owner_id", "pk"))
 
         # GPU nodes, online, with their collateral posted.
         collateral = ath(1_000)
         GpuNode.objects.bulk_create(
-            [GpuNode(provider=providers[i % len(providers)], name=f"node-{i}", gpu_model=rng.choice(models),
-                     gpu_count=rng.choice((1, 1, 2, 4, 8)), vcpu=32, ram_gb=256, region=rng.choice(regions),
-                     bandwidth_mbps=10_000, price_per_gpu_hour=rng.randrange(200_000, 4_000_000, 1_000),
-                     endpoint="http://127.0.0.1:1/health", status="online", health_score=990_000,
-                     required_collateral=collateral, collateral=collateral)
-             for i in range(n_nodes)],
+            [
+                GpuNode(
+                    provider=providers[i % len(providers)],
+                    name=f"node-{i}",
+                    gpu_model=rng.choice(models),
+                    gpu_count=rng.choice((1, 1, 2, 4, 8)),
+                    vcpu=32,
+                    ram_gb=256,
+                    region=rng.choice(regions),
+                    bandwidth_mbps=10_000,
+                    price_per_gpu_hour=rng.randrange(200_000, 4_000_000, 1_000),
+                    endpoint="http://127.0.0.1:1/health",
+                    status="online",
+                    health_score=990_000,
+                    required_collateral=collateral,
+                    collateral=collateral,
+                )
+                for i in range(n_nodes)
+            ],
             batch_size=5_000,
         )
         nodes = list(GpuNode.objects.values_list("pk", "provider_id", "price_per_gpu_hour", "gpu_count"))
@@ -113,9 +127,18 @@ def build(args):
         self_stake, lot = ath(10_000), ath(3)
         per_checker = n_delegations // n_checkers
         CheckerNode.objects.bulk_create(
-            [CheckerNode(operator=op, name=f"checker-{i}", status="active", commission_rate=rng.choice((20_000, 50_000, 100_000)),
-                         commission_max_rate=200_000, self_stake=self_stake, total_stake=self_stake + per_checker * lot)
-             for i, op in enumerate(operators)],
+            [
+                CheckerNode(
+                    operator=op,
+                    name=f"checker-{i}",
+                    status="active",
+                    commission_rate=rng.choice((20_000, 50_000, 100_000)),
+                    commission_max_rate=200_000,
+                    self_stake=self_stake,
+                    total_stake=self_stake + per_checker * lot,
+                )
+                for i, op in enumerate(operators)
+            ],
             batch_size=5_000,
         )
         checkers = list(CheckerNode.objects.order_by("pk").values_list("pk", "operator_id"))
@@ -141,10 +164,14 @@ def build(args):
         checker_ids = [c for c, _ in checkers]
         node_ids = [pk for pk, _, _, _ in nodes]
         AssignmentRound.objects.create(epoch=EPOCH, replication=replication, checker_ids=checker_ids, node_ids=node_ids)
-        pairs = [(n, checker_ids[(k * 7919 + j * 104_729) % len(checker_ids)])
-                 for k, n in enumerate(node_ids) for j in range(replication)]
-        Assignment.objects.bulk_create([Assignment(epoch=EPOCH, node_id=n, checker_id=c) for n, c in pairs],
-                                       batch_size=10_000)
+        pairs = [
+            (n, checker_ids[(k * 7919 + j * 104_729) % len(checker_ids)])
+            for k, n in enumerate(node_ids)
+            for j in range(replication)
+        ]
+        Assignment.objects.bulk_create(
+            [Assignment(epoch=EPOCH, node_id=n, checker_id=c) for n, c in pairs], batch_size=10_000
+        )
         gpu_of = dict(GpuNode.objects.values_list("pk", "gpu_model__name"))
         count_of = {pk: count for pk, _, _, count in nodes}
         kind = {n: rng.choices(("ok", "slow", "down"), weights=(95, 3, 2))[0] for n in node_ids}
@@ -153,11 +180,22 @@ def build(args):
             up, latency = {"ok": (1_000_000, 40), "slow": (1_000_000, 400), "down": (0, None)}[kind[n]]
             if rng.random() < 0.002:
                 up, latency = rng.randrange(0, 1_000_000), rng.randrange(1, 2_000)  # an outlier
-            reports.append(CheckerReport(
-                epoch=EPOCH, node_id=n, checker_id=c, probes=12, uptime_ppm=up, task_ppm=up, latency_ms=latency,
-                spec_ok=None if latency is None else True, gpu_name_seen=gpu_of[n] if latency else "",
-                gpu_count_seen=count_of[n] if latency else 0, payload_hash="bench", signature="bench",
-            ))
+            reports.append(
+                CheckerReport(
+                    epoch=EPOCH,
+                    node_id=n,
+                    checker_id=c,
+                    probes=12,
+                    uptime_ppm=up,
+                    task_ppm=up,
+                    latency_ms=latency,
+                    spec_ok=None if latency is None else True,
+                    gpu_name_seen=gpu_of[n] if latency else "",
+                    gpu_count_seen=count_of[n] if latency else 0,
+                    payload_hash="bench",
+                    signature="bench",
+                )
+            )
         CheckerReport.objects.bulk_create(reports, batch_size=10_000)
 
         # Active rentals, their escrow held by the renters.
@@ -167,10 +205,22 @@ def build(args):
         for i, (pk, _, price, count) in enumerate(rented):
             per_epoch = price * count * int(seconds) // 3600
             renter = renters[i % len(renters)]
-            rentals.append(Rental(renter=renter, node_id=pk, gpu_count=count, mode="reserved", image="ubuntu",
-                                  start_epoch=EPOCH, end_epoch=EPOCH + 10, settled_through=EPOCH - 1,
-                                  price_per_gpu_hour=price, epoch_seconds=int(seconds), price_per_epoch=per_epoch,
-                                  escrow_total=10 * per_epoch))
+            rentals.append(
+                Rental(
+                    renter=renter,
+                    node_id=pk,
+                    gpu_count=count,
+                    mode="reserved",
+                    image="ubuntu",
+                    start_epoch=EPOCH,
+                    end_epoch=EPOCH + 10,
+                    settled_through=EPOCH - 1,
+                    price_per_gpu_hour=price,
+                    epoch_seconds=int(seconds),
+                    price_per_epoch=per_epoch,
+                    escrow_total=10 * per_epoch,
+                )
+            )
             escrow_of[wallet[renter.pk]] = escrow_of.get(wallet[renter.pk], 0) + 10 * per_epoch
         Rental.objects.bulk_create(rentals, batch_size=5_000)
         for account_id, amount in escrow_of.items():
@@ -185,8 +235,10 @@ def build(args):
         ChainHead.objects.filter(pk=1).update(genesis_at=now - length * (EPOCH + 1) - timedelta(seconds=1))
     with connection.cursor() as cur:
         cur.execute("ANALYZE")
-    print(f"built {n_nodes:,} nodes, {n_checkers:,} checkers, {n_delegations:,} delegations, "
-          f"{len(reports):,} reports, {n_rentals:,} rentals in {time.perf_counter() - t_start:.0f} s")
+    print(
+        f"built {n_nodes:,} nodes, {n_checkers:,} checkers, {n_delegations:,} delegations, "
+        f"{len(reports):,} reports, {n_rentals:,} rentals in {time.perf_counter() - t_start:.0f} s"
+    )
 
 
 def supply_held() -> tuple[int, int]:
@@ -223,8 +275,13 @@ def measure(tmp: Path, profile: str | None = None):
     before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     t0 = time.perf_counter()
     python = [sys.executable, "-m", "cProfile", "-o", profile] if profile else [sys.executable]
-    done = subprocess.run([*python, str(ROOT / "manage.py"), "settle_epoch", "--epoch", str(EPOCH)],
-                          env=os.environ, cwd=ROOT, capture_output=True, text=True)
+    done = subprocess.run(
+        [*python, str(ROOT / "manage.py"), "settle_epoch", "--epoch", str(EPOCH)],
+        env=os.environ,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
     wall = time.perf_counter() - t0
     peak_kib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     if done.returncode != 0:
@@ -235,9 +292,11 @@ def measure(tmp: Path, profile: str | None = None):
     report = EpochSettlement.objects.get(epoch=EPOCH)
     held_after, _ = supply_held()
     print(done.stdout.strip().splitlines()[-1] if done.stdout.strip() else "")
-    print(f"settled epoch {EPOCH}: {report.nodes_valid:,} nodes with consensus, {report.nodes_paid:,} nodes and "
-          f"{report.checkers_paid:,} checkers paid, {report.breaches:,} SLA breaches, {report.jailed} jailed, "
-          f"rental fees {format_uath(report.rental_fees)}, {SettlementLine.objects.filter(epoch=EPOCH).count():,} lines")
+    print(
+        f"settled epoch {EPOCH}: {report.nodes_valid:,} nodes with consensus, {report.nodes_paid:,} nodes and "
+        f"{report.checkers_paid:,} checkers paid, {report.breaches:,} SLA breaches, {report.jailed} jailed, "
+        f"rental fees {format_uath(report.rental_fees)}, {SettlementLine.objects.filter(epoch=EPOCH).count():,} lines"
+    )
     print(f"supply conserved: {'yes' if held_after == supply else 'NO'} ({format_uath(held_after)})")
     print(f"bare SQL aggregation of the reports ({groups:,} nodes): {bare:8.2f} s")
     print(f"settle_epoch (child process, start-up included):  {wall:8.2f} s   peak memory {peak_kib / 1024:,.0f} MiB")

@@ -80,12 +80,28 @@ class Drill:
         self.hogs = []
 
     def start_demo(self) -> None:
-        cmd = [sys.executable, str(ROOT / "manage.py"), "run_demo", "--port", str(self.port),
-               "--nodes", str(self.args.nodes), "--checkers", str(self.args.checkers)]
+        cmd = [
+            sys.executable,
+            str(ROOT / "manage.py"),
+            "run_demo",
+            "--port",
+            str(self.port),
+            "--nodes",
+            str(self.args.nodes),
+            "--checkers",
+            str(self.args.checkers),
+        ]
         if self.args.epoch_seconds:
             cmd += ["--epoch-seconds", str(self.args.epoch_seconds)]
-        self.demo = subprocess.Popen(cmd, env=self.env, cwd=ROOT, stdout=open(self.log_path, "a"),
-                                     stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
+        self.demo = subprocess.Popen(
+            cmd,
+            env=self.env,
+            cwd=ROOT,
+            stdout=open(self.log_path, "a"),
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
 
     def log(self) -> str:
         try:
@@ -129,8 +145,11 @@ class Drill:
     def start_hogs(self) -> int:
         n = os.cpu_count() or 1
         for _ in range(n):
-            self.hogs.append(subprocess.Popen([sys.executable, "-c", "while True: pass"], stdin=subprocess.DEVNULL,
-                                              start_new_session=True))
+            self.hogs.append(
+                subprocess.Popen(
+                    [sys.executable, "-c", "while True: pass"], stdin=subprocess.DEVNULL, start_new_session=True
+                )
+            )
         return n
 
     @staticmethod
@@ -244,24 +263,34 @@ def epoch_rows(after_epoch: int, live_at: datetime | None) -> list[dict]:
         ce = CheckerEpoch.objects.filter(epoch=e)
         active = len(rnd.checker_ids) if rnd else ce.count()
         work = ce.aggregate(assigned=Sum("assigned"), delivered=Sum("delivered"))
-        jail_lines = list(SettlementLine.objects.filter(epoch=e, kind__in=[LineKind.CHECKER_JAIL, LineKind.CHECKER_SLASH])
-                          .order_by("checker_id").values_list("checker_id", "kind", "reason"))
+        jail_lines = list(
+            SettlementLine.objects.filter(epoch=e, kind__in=[LineKind.CHECKER_JAIL, LineKind.CHECKER_SLASH])
+            .order_by("checker_id")
+            .values_list("checker_id", "kind", "reason")
+        )
         jailed = {c for c, _, _ in jail_lines}
         slashed = {c for c, kind, _ in jail_lines if kind == LineKind.CHECKER_SLASH}
-        reasons = Counter("slashed and jailed" if kind == LineKind.CHECKER_SLASH else "jailed without a slash"
-                          for _, kind, _ in jail_lines)
+        reasons = Counter(
+            "slashed and jailed" if kind == LineKind.CHECKER_SLASH else "jailed without a slash"
+            for _, kind, _ in jail_lines
+        )
         assigned_nodes = len(rnd.node_ids) if rnd else NodeEpoch.objects.filter(epoch=e, assigned__gt=0).count()
         valid_nodes = NodeEpoch.objects.filter(epoch=e, valid=True).count()
         reports = CheckerReport.objects.filter(epoch=e)
         total_reports = reports.count()
         bad_reports = reports.filter(correct=False).count()
         probes = list(reports.values_list("probes", flat=True))
-        verdicts = {n: (u, lat, spec) for n, u, lat, spec in NodeEpoch.objects.filter(epoch=e)
-                    .values_list("node_id", "uptime_ppm", "latency_ms", "spec_ok")}
+        verdicts = {
+            n: (u, lat, spec)
+            for n, u, lat, spec in NodeEpoch.objects.filter(epoch=e).values_list(
+                "node_id", "uptime_ppm", "latency_ms", "spec_ok"
+            )
+        }
         uptime_tol = param("uptime_tolerance", e, 50_000)
         causes = defaultdict(Counter)  # checker -> cause -> n
         for checker_id, node_id, up, lat, spec in reports.filter(correct=False).values_list(
-                "checker_id", "node_id", "uptime_ppm", "latency_ms", "spec_ok"):
+            "checker_id", "node_id", "uptime_ppm", "latency_ms", "spec_ok"
+        ):
             causes[checker_id][cause((up, lat, spec), verdicts.get(node_id, (None, None, None)), uptime_tol)] += 1
         per_node = defaultdict(list)
         for node_id, ms in reports.filter(latency_ms__isnull=False).values_list("node_id", "latency_ms"):
@@ -274,18 +303,33 @@ def epoch_rows(after_epoch: int, live_at: datetime | None) -> list[dict]:
                 absolute.append(spread)
                 rel.append(spread / max(1, statistics.median(values)))
         start = epochs.epoch(e).start
-        rows.append({
-            "epoch": e, "active": active, "assigned": work["assigned"] or 0, "delivered": work["delivered"] or 0,
-            "reports": total_reports, "bad": bad_reports, "jailed": len(jailed), "slashed": len(slashed),
-            "reasons": reasons, "jailed_ids": jailed, "jail_lines": jail_lines, "causes": causes,
-            "probes": (min(probes) if probes else None, pct(probes, 50)),
-            "valid": s.nodes_valid, "valid_ne": valid_nodes, "nodes": assigned_nodes,
-            "providers_paid": s.nodes_paid, "checkers_paid": s.checkers_paid, "incident": incident(e),
-            "lat": (pct(latencies, 10), pct(latencies, 50), pct(latencies, 90)),
-            "spread_rel": statistics.median(rel) if rel else None,
-            "spread_abs": (pct(absolute, 50), pct(absolute, 90)),
-            "partial": live_at is not None and start < live_at,
-        })
+        rows.append(
+            {
+                "epoch": e,
+                "active": active,
+                "assigned": work["assigned"] or 0,
+                "delivered": work["delivered"] or 0,
+                "reports": total_reports,
+                "bad": bad_reports,
+                "jailed": len(jailed),
+                "slashed": len(slashed),
+                "reasons": reasons,
+                "jailed_ids": jailed,
+                "jail_lines": jail_lines,
+                "causes": causes,
+                "probes": (min(probes) if probes else None, pct(probes, 50)),
+                "valid": s.nodes_valid,
+                "valid_ne": valid_nodes,
+                "nodes": assigned_nodes,
+                "providers_paid": s.nodes_paid,
+                "checkers_paid": s.checkers_paid,
+                "incident": incident(e),
+                "lat": (pct(latencies, 10), pct(latencies, 50), pct(latencies, 90)),
+                "spread_rel": statistics.median(rel) if rel else None,
+                "spread_abs": (pct(absolute, 50), pct(absolute, 90)),
+                "partial": live_at is not None and start < live_at,
+            }
+        )
     return rows
 
 
@@ -316,8 +360,10 @@ def last_settled() -> str:
     s = EpochSettlement.objects.order_by("-epoch").first()
     if s is None:
         return "no epoch settled yet"
-    return (f"last settled epoch {s.epoch}: {s.nodes_valid} nodes with consensus, {s.nodes_paid} providers and "
-            f"{s.checkers_paid} checkers paid, {s.jailed} jailed, {s.breaches} breaches")
+    return (
+        f"last settled epoch {s.epoch}: {s.nodes_valid} nodes with consensus, {s.nodes_paid} providers and "
+        f"{s.checkers_paid} checkers paid, {s.jailed} jailed, {s.breaches} breaches"
+    )
 
 
 def close_db() -> None:
@@ -336,8 +382,10 @@ def fmt_ms(v) -> str:
 
 
 def print_table(rows: list[dict]) -> None:
-    head = (f"{'epoch':>6} {'active':>6} {'deliv':>6} {'probes':>6} {'bad rep':>9} {'jailed':>9} {'consensus':>11} "
-            f"{'prov paid':>9} {'chk paid':>8} {'incid':>5}  {'latency p10/p50/p90':>19}  {'spread':>6} {'(ms p50/p90)':>12}")
+    head = (
+        f"{'epoch':>6} {'active':>6} {'deliv':>6} {'probes':>6} {'bad rep':>9} {'jailed':>9} {'consensus':>11} "
+        f"{'prov paid':>9} {'chk paid':>8} {'incid':>5}  {'latency p10/p50/p90':>19}  {'spread':>6} {'(ms p50/p90)':>12}"
+    )
     print(head)
     print("-" * len(head))
     for r in rows:
@@ -349,13 +397,17 @@ def print_table(rows: list[dict]) -> None:
         spread_abs = "/".join(fmt_ms(v) for v in r["spread_abs"])
         mark = "*" if r["partial"] else " "
         probes = "/".join(fmt_ms(v) for v in r["probes"])
-        print(f"{r['epoch']:>5}{mark} {r['active']:>6} {deliv:>6} {probes:>6} {r['bad']:>4}/{r['reports']:<4} {jailed:>9} "
-              f"{consensus:>11} {r['providers_paid']:>9} {r['checkers_paid']:>8} {'yes' if r['incident'] else 'no':>5}  "
-              f"{lat:>19}  {spread:>6} {spread_abs:>12}")
-    print("deliv: assignments delivered; probes: per report, min/p50; bad rep: reports judged incorrect / reports; jailed: checkers jailed in the "
-          "epoch (Ns: of them slashed for misreports); consensus: nodes with a verdict / nodes assigned; latency and "
-          "spread in ms; spread: median over nodes of (max - min) / median of the node's reports (median floored at "
-          "1 ms), then the p50/p90 of max - min")
+        print(
+            f"{r['epoch']:>5}{mark} {r['active']:>6} {deliv:>6} {probes:>6} {r['bad']:>4}/{r['reports']:<4} {jailed:>9} "
+            f"{consensus:>11} {r['providers_paid']:>9} {r['checkers_paid']:>8} {'yes' if r['incident'] else 'no':>5}  "
+            f"{lat:>19}  {spread:>6} {spread_abs:>12}"
+        )
+    print(
+        "deliv: assignments delivered; probes: per report, min/p50; bad rep: reports judged incorrect / reports; jailed: checkers jailed in the "
+        "epoch (Ns: of them slashed for misreports); consensus: nodes with a verdict / nodes assigned; latency and "
+        "spread in ms; spread: median over nodes of (max - min) / median of the node's reports (median floored at "
+        "1 ms), then the p50/p90 of max - min"
+    )
     if any(r["partial"] for r in rows):
         print("* began before the agents ran (an agent that joins mid-epoch sits that epoch out): shown, not judged")
     if any(r["valid"] != r["valid_ne"] for r in rows):
@@ -364,8 +416,14 @@ def print_table(rows: list[dict]) -> None:
 
 
 def verify(env: dict) -> tuple[bool, str]:
-    run = subprocess.run([sys.executable, str(ROOT / "manage.py"), "verify_ledger"], env=env, cwd=ROOT,
-                         capture_output=True, text=True, timeout=1800)
+    run = subprocess.run(
+        [sys.executable, str(ROOT / "manage.py"), "verify_ledger"],
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=1800,
+    )
     out = (run.stdout + run.stderr).strip()
     return run.returncode == 0, out
 
@@ -376,8 +434,14 @@ def verify(env: dict) -> tuple[bool, str]:
 def environment(args, var: Path) -> dict:
     """What `make run` uses (DEBUG, demo mode), on this drill's own database."""
     env = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "REDIS_URL", "AETHIR_VAR_DIR"}}
-    env.update(AETHIR_VAR_DIR=str(var), DEMO_MODE="1", DEBUG="1", DJANGO_SETTINGS_MODULE="aethir_web.settings",
-               PYTHONUNBUFFERED="1", LOG_LEVEL=os.environ.get("LOG_LEVEL", "WARNING"))
+    env.update(
+        AETHIR_VAR_DIR=str(var),
+        DEMO_MODE="1",
+        DEBUG="1",
+        DJANGO_SETTINGS_MODULE="aethir_web.settings",
+        PYTHONUNBUFFERED="1",
+        LOG_LEVEL=os.environ.get("LOG_LEVEL", "WARNING"),
+    )
     if args.database_url:
         env["DATABASE_URL"] = fresh_postgres(args.database_url)
     else:
@@ -419,9 +483,12 @@ def main() -> int:
 
     drill = Drill(env, var, args)
     where = "PostgreSQL" if args.database_url else "SQLite"
-    print(f"Soak drill: run_demo with {args.nodes:,} nodes and {args.checkers} checkers on {where}, {drill.url}, "
-          f"{args.minutes:g} min{', CPU hogs on every core' if args.cpu_hog else ''}; logs in {drill.log_path.name} "
-          f"of the drill's temporary folder", flush=True)
+    print(
+        f"Soak drill: run_demo with {args.nodes:,} nodes and {args.checkers} checkers on {where}, {drill.url}, "
+        f"{args.minutes:g} min{', CPU hogs on every core' if args.cpu_hog else ''}; logs in {drill.log_path.name} "
+        f"of the drill's temporary folder",
+        flush=True,
+    )
     interrupted, demo_died, started = False, None, None
     state = {"history_until": -1, "liar": None}
     live_at = None
@@ -440,8 +507,11 @@ def main() -> int:
         length = int(epochs.length().total_seconds())
         state["liar"] = false_checker()
         close_db()
-        print(f"Live after {time.monotonic() - t_start:.0f}s ({length} s epochs; seeded history up to epoch "
-              f"{state['history_until']})", flush=True)
+        print(
+            f"Live after {time.monotonic() - t_start:.0f}s ({length} s epochs; seeded history up to epoch "
+            f"{state['history_until']})",
+            flush=True,
+        )
         if args.cpu_hog:
             print(f"Started {drill.start_hogs()} CPU hog(s)", flush=True)
         started = time.monotonic()
@@ -458,9 +528,11 @@ def main() -> int:
                 line = last_settled()
                 close_db()
                 elapsed = time.monotonic() - started
-                print(f"[{int(elapsed // 60):3d}m] epoch {epochs.current_number()}: checkers active "
-                      f"{counts.get('active', 0)}/{sum(counts.values())}, jailed {counts.get('jailed', 0)}; {line}",
-                      flush=True)
+                print(
+                    f"[{int(elapsed // 60):3d}m] epoch {epochs.current_number()}: checkers active "
+                    f"{counts.get('active', 0)}/{sum(counts.values())}, jailed {counts.get('jailed', 0)}; {line}",
+                    flush=True,
+                )
                 sched = drill.last_line("settled epoch")
                 if sched:
                     print(f"       scheduler: {sched}", flush=True)
@@ -505,8 +577,10 @@ def main() -> int:
         print(f"epochs run (settled during the drill): {len(rows)}")
         if rows:
             liar = state["liar"]
-            print(f"checkers jailed during the drill: {sum(r['jailed'] for r in rows)} "
-                  f"({', '.join(f'{n} {k}' for k, n in reasons.items()) or 'none'})")
+            print(
+                f"checkers jailed during the drill: {sum(r['jailed'] for r in rows)} "
+                f"({', '.join(f'{n} {k}' for k, n in reasons.items()) or 'none'})"
+            )
             lines = [(r["epoch"], c, reason) for r in rows for c, _, reason in r["jail_lines"]]
             for e, c, reason in lines[:12]:
                 print(f"  epoch {e}: #{c}: {reason}")
@@ -515,10 +589,14 @@ def main() -> int:
             honest_jailed = [(r["epoch"], c) for r in rows for c in sorted(r["jailed_ids"]) if c != liar]
             liar_jailed = [r["epoch"] for r in rows if liar in r["jailed_ids"]]
             if liar is not None:
-                print(f"  the simulator's false checker (#{liar}): "
-                      + (f"jailed in epoch {liar_jailed[0]}" if liar_jailed else "not jailed"))
-            print(f"  honest checkers jailed: {len(honest_jailed)}"
-                  + (" (" + ", ".join(f"#{c} in epoch {e}" for e, c in honest_jailed) + ")" if honest_jailed else ""))
+                print(
+                    f"  the simulator's false checker (#{liar}): "
+                    + (f"jailed in epoch {liar_jailed[0]}" if liar_jailed else "not jailed")
+                )
+            print(
+                f"  honest checkers jailed: {len(honest_jailed)}"
+                + (" (" + ", ".join(f"#{c} in epoch {e}" for e, c in honest_jailed) + ")" if honest_jailed else "")
+            )
             causes, liar_bad, at_risk = Counter(), 0, set()
             for r in rows:
                 for checker_id, by_cause in r["causes"].items():
@@ -527,13 +605,17 @@ def main() -> int:
                     else:
                         causes += by_cause
                         at_risk.add(checker_id)
-            print(f"reports judged incorrect: {sum(r['bad'] for r in rows):,} of {sum(r['reports'] for r in rows):,}; "
-                  f"the false checker's {liar_bad:,}, honest checkers' {sum(causes.values()):,}"
-                  + (" (disagreeing on " + ", ".join(f"{k} {n}" for k, n in causes.most_common()) + ")" if causes else ""))
+            print(
+                f"reports judged incorrect: {sum(r['bad'] for r in rows):,} of {sum(r['reports'] for r in rows):,}; "
+                f"the false checker's {liar_bad:,}, honest checkers' {sum(causes.values()):,}"
+                + (" (disagreeing on " + ", ".join(f"{k} {n}" for k, n in causes.most_common()) + ")" if causes else "")
+            )
             print(f"  honest checkers with at least one incorrect report: {len(at_risk)}")
         share = active / total if total else 0
-        print(f"checkers active at the end: {active}/{total} ({100 * share:.0f}%); "
-              + ", ".join(f"{k} {n}" for k, n in sorted(counts.items()) if k != "active"))
+        print(
+            f"checkers active at the end: {active}/{total} ({100 * share:.0f}%); "
+            + ", ".join(f"{k} {n}" for k, n in sorted(counts.items()) if k != "active")
+        )
         ok, out = verify(env)
         print(f"total supply conserved (verify_ledger): {'yes' if ok else 'NO'}")
         print("  " + out.replace("\n", "\n  "))

@@ -107,7 +107,9 @@ def run(small: int, large: int):
     claim_s = time.perf_counter() - t0
     assert paid == pending
 
-    print(f"reward per epoch {format_uath(reward)}; one delegator of {large:,} earned {format_uath(pending)} in 5 epochs")
+    print(
+        f"reward per epoch {format_uath(reward)}; one delegator of {large:,} earned {format_uath(pending)} in 5 epochs"
+    )
     print(f"distribute(), {small:>9,} delegations: {times['small'] * 1000:8.2f} ms (median of 5 epochs)")
     print(f"distribute(), {large:>9,} delegations: {times['large'] * 1000:8.2f} ms (median of 5 epochs)")
     print(f"pending_rewards() for one of {large:,}:   {pending_s * 1000:8.2f} ms")

@@ -8,11 +8,10 @@ class AccountsConfig(AppConfig):
     label = "accounts"
 
     def ready(self):
-        from . import signals  # noqa: F401
-
         # The admin's log-in form says "wait" when the log-in limits refuse.
         from django.contrib import admin
 
+        from . import signals  # noqa: F401
         from .forms import AdminLoginForm
 
         admin.site.login_form = AdminLoginForm

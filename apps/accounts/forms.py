@@ -19,9 +19,7 @@ class ThrottleMessage:
         if retry is not None:
             from .throttle import minutes
 
-            return forms.ValidationError(
-                f"Too many log-in attempts. Try again in {minutes(retry)}.", code="throttled"
-            )
+            return forms.ValidationError(f"Too many log-in attempts. Try again in {minutes(retry)}.", code="throttled")
         return super().get_invalid_login_error()
 
 

@@ -61,8 +61,7 @@ def _claim_faucet(user):
     wallet = ledger.lock_accounts([wallet.pk])[wallet.pk]
     if faucet_claims_today(wallet) >= settings.FAUCET_CLAIMS_PER_DAY:
         raise WalletError(
-            f"You have used the faucet {settings.FAUCET_CLAIMS_PER_DAY} times in the last 24 hours; "
-            "try again later."
+            f"You have used the faucet {settings.FAUCET_CLAIMS_PER_DAY} times in the last 24 hours; try again later."
         )
     faucet = ledger.module_account(ModuleAccount.FAUCET)
     if faucet.available < amount:

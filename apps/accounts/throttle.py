@@ -101,7 +101,11 @@ def check_login(request, username) -> int | None:
         if n == settings.LOGIN_FAILURES_PER_ADDRESS + 1:
             security_log.warning(
                 "log-in limit: %s failed %d log-ins in %d minutes (last for account %r); refused for %d s",
-                ip, settings.LOGIN_FAILURES_PER_ADDRESS, ADDRESS_WINDOW // 60, account, retry,
+                ip,
+                settings.LOGIN_FAILURES_PER_ADDRESS,
+                ADDRESS_WINDOW // 60,
+                account,
+                retry,
             )
         return retry
     return None
@@ -120,7 +124,10 @@ def login_failed(request, username) -> None:
         pair["until"] = time.time() + lockout
         security_log.warning(
             "log-in lockout: account %r from %s after %d failures; this address waits %d s",
-            account, ip, failures, lockout,
+            account,
+            ip,
+            failures,
+            lockout,
         )
     cache.set(key, pair, timeout=PAIR_MEMORY)
     n, _ = ratelimit.count("login-account", account, ACCOUNT_WINDOW)
@@ -128,7 +135,9 @@ def login_failed(request, username) -> None:
         security_log.warning(
             "log-in ceiling: account %r failed %d log-ins in an hour (last from %s); "
             "addresses that failed on it wait for the hour to end",
-            account, n, ip,
+            account,
+            n,
+            ip,
         )
 
 
@@ -148,8 +157,9 @@ def check_signup(request) -> None:
     n, retry = ratelimit.count("signup", ratelimit.address_key(ip), SIGNUP_WINDOW)
     if n > limit:
         if n == limit + 1:
-            security_log.warning("sign-up limit: %s signed up %d accounts within the hour; refused for %d s",
-                                 ip, limit, retry)
+            security_log.warning(
+                "sign-up limit: %s signed up %d accounts within the hour; refused for %d s", ip, limit, retry
+            )
         raise Refused(f"Too many sign-ups from your address. Try again in {minutes(retry)}.", retry)
 
 
@@ -163,11 +173,14 @@ def claim_faucet(request):
     n, retry = ratelimit.count("faucet-address", address, FAUCET_WINDOW)
     if n > limit:
         if n == limit + 1:
-            security_log.warning("faucet limit: %s claimed %d times today (last for account %r); refused for %d s",
-                                 ip, limit, request.user.get_username(), retry)
-        raise Refused(
-            f"The faucet has paid {limit} times to your address today; try again in {minutes(retry)}.", retry
-        )
+            security_log.warning(
+                "faucet limit: %s claimed %d times today (last for account %r); refused for %d s",
+                ip,
+                limit,
+                request.user.get_username(),
+                retry,
+            )
+        raise Refused(f"The faucet has paid {limit} times to your address today; try again in {minutes(retry)}.", retry)
     try:
         return services.claim_faucet(request.user)
     except BaseException:

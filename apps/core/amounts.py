@@ -35,7 +35,12 @@ def parse_ath(text: str | int, *, allow_zero: bool = False) -> int:
     """
     try:
         return parse_scaled(
-            text, 6, allow_zero=allow_zero, maximum=MAX_AMOUNT, suffixes=("ATH",), what="amount",
+            text,
+            6,
+            allow_zero=allow_zero,
+            maximum=MAX_AMOUNT,
+            suffixes=("ATH",),
+            what="amount",
             too_fine="ATH has at most six decimals (1 uATH = 0.000001 ATH).",
             too_large="That amount is larger than the whole supply.",
         )

@@ -26,9 +26,7 @@ def update_fields(objs, fields: list[str]) -> int:
     quote = connection.ops.quote_name
     assignments = ", ".join(f"{quote(c.column)} = %s" for c in columns)
     sql = f"UPDATE {quote(meta.db_table)} SET {assignments} WHERE {quote(meta.pk.column)} = %s"
-    params = [
-        [c.get_db_prep_save(getattr(obj, c.attname), connection) for c in columns] + [obj.pk] for obj in objs
-    ]
+    params = [[c.get_db_prep_save(getattr(obj, c.attname), connection) for c in columns] + [obj.pk] for obj in objs]
     with connection.cursor() as cursor:
         cursor.executemany(sql, params)
     return len(objs)
@@ -43,6 +41,4 @@ def update_in(model, ids, **values) -> int:
     """``model.objects.filter(pk__in=ids).update(**values)`` for any number
     of ids, in chunks; returns the number of rows updated."""
     ids = list(ids)
-    return sum(
-        model.objects.filter(pk__in=ids[i : i + CHUNK]).update(**values) for i in range(0, len(ids), CHUNK)
-    )
+    return sum(model.objects.filter(pk__in=ids[i : i + CHUNK]).update(**values) for i in range(0, len(ids), CHUNK))

@@ -38,7 +38,13 @@ def load(GpuModel, Region) -> None:
     for slug, name, vram, stake, capacity, perf in GPU_MODELS:
         GpuModel.objects.update_or_create(
             slug=slug,
-            defaults={"name": name, "vram_gb": vram, "stake_weight": stake, "capacity_weight": capacity, "perf_score": perf},
+            defaults={
+                "name": name,
+                "vram_gb": vram,
+                "stake_weight": stake,
+                "capacity_weight": capacity,
+                "perf_score": perf,
+            },
         )
     for code, name, lat, lon in REGIONS:
         Region.objects.update_or_create(

@@ -75,7 +75,7 @@ def signing_key() -> Ed25519PrivateKey:
     if not settings.DEMO_MODE:
         raise ImproperlyConfigured(
             "Set LEDGER_SIGNING_KEY (64 hex digits) to sign ledger checkpoints; "
-            "generate one with: python -c \"import os; print(os.urandom(32).hex())\""
+            'generate one with: python -c "import os; print(os.urandom(32).hex())"'
         )
     return key_from_hex(_demo_key_file().read_text())
 
@@ -253,7 +253,9 @@ class Comparison:
         return not self.problems
 
 
-def compare(checkpoints: list[dict], hashes: dict[int, str] | None = None, *, public_key: str | None = None) -> Comparison:
+def compare(
+    checkpoints: list[dict], hashes: dict[int, str] | None = None, *, public_key: str | None = None
+) -> Comparison:
     """Check saved checkpoints (and any saved transaction hashes) against the
     chain as it stands now."""
     result = Comparison()
@@ -277,9 +279,7 @@ def compare(checkpoints: list[dict], hashes: dict[int, str] | None = None, *, pu
     if not known:
         return result
 
-    current = dict(
-        LedgerTransaction.objects.filter(height__in=list(known)).values_list("height", "hash")
-    )
+    current = dict(LedgerTransaction.objects.filter(height__in=list(known)).values_list("height", "hash"))
     for height in sorted(known):
         saved, where = known[height]
         now = current.get(height)

@@ -161,7 +161,8 @@ def handle(request, call, *, address: str):
             return retry.run_atomic(_run_once, principal, key, fingerprint, call)
         except Conflict:
             return _refusal(
-                request, 409,
+                request,
+                409,
                 f"This {HEADER} was already used for a different request. "
                 + ("Use a new key." if _is_api(request) else "Reload the page and submit the form again."),
             )

@@ -27,9 +27,9 @@ from django.db import transaction
 from django.utils import timezone
 
 from . import bulk, events, retry
-from .errors import DomainError
 from .amounts import MAX_AMOUNT, ath, format_uath
-from .hashing import GENESIS_PREV_HASH, tx_hash
+from .errors import DomainError
+from .hashing import tx_hash
 from .models import (
     BUCKETS,
     Account,

@@ -44,7 +44,7 @@ def _text(value, empty: str) -> str:
     if not isinstance(value, str):
         # Floats are never exact and Decimals may carry an exponent: a client
         # sends text (or a whole number), a person types text.
-        raise NumberError("Send the number as text, like \"12.5\".")
+        raise NumberError('Send the number as text, like "12.5".')
     return value.strip()
 
 
@@ -104,7 +104,9 @@ def parse_scaled(
     if len(text) > MAX_DECIMAL_CHARS:
         raise NumberError(f"That {what} is too long.")
     if text.startswith("-") and _DECIMAL.fullmatch(text[1:]):
-        raise NumberError(f"The {what} must be more than zero." if not allow_zero else f"The {what} cannot be negative.")
+        raise NumberError(
+            f"The {what} must be more than zero." if not allow_zero else f"The {what} cannot be negative."
+        )
     match = _DECIMAL.fullmatch(text)
     if not match or not (match["whole"] or match["frac"]):
         if _EXPONENT.fullmatch(text):

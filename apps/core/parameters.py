@@ -66,37 +66,86 @@ DEFINITIONS: dict[str, Param] = {
         Param("emission_checker_share", "Emission share: checkers", "ppm", pct(20), 0, PPM, group="emission"),
         Param("emission_community_share", "Emission share: community pool", "ppm", pct(10), 0, PPM, group="emission"),
         Param("protocol_fee", "Protocol fee on rentals", "ppm", pct(20), 0, pct(50), group="rentals"),
-        Param("collateral_coefficient", "Collateral per unit of stake weight", "uath", ath(1_000), 0, ath(1_000_000), group="providers"),
-        Param("downtime_slash", "Downtime slash (share of required collateral)", "ppm", 333_333, 0, PPM, group="providers"),
-        Param("false_spec_slash", "False-spec slash (share of required collateral)", "ppm", PPM, 0, PPM, group="providers"),
+        Param(
+            "collateral_coefficient",
+            "Collateral per unit of stake weight",
+            "uath",
+            ath(1_000),
+            0,
+            ath(1_000_000),
+            group="providers",
+        ),
+        Param(
+            "downtime_slash", "Downtime slash (share of required collateral)", "ppm", 333_333, 0, PPM, group="providers"
+        ),
+        Param(
+            "false_spec_slash", "False-spec slash (share of required collateral)", "ppm", PPM, 0, PPM, group="providers"
+        ),
         Param("min_vram_gb", "Hardware floor: minimum VRAM", "gb", 16, 0, 256, group="providers"),
         Param("min_bandwidth_mbps", "Hardware floor: minimum bandwidth", "mbps", 100, 0, 100_000, group="providers"),
         Param("sla_uptime_target", "SLA uptime target", "ppm", pct(99), pct(50), PPM, group="sla"),
         Param("sla_uptime_cutoff", "SLA uptime cut-off", "ppm", pct(80), pct(50), PPM, group="sla"),
         Param("sla_max_latency_ms", "SLA maximum latency", "ms", 150, 10, 2_000, group="sla"),
         Param("suspend_after_epochs", "Epochs below cut-off before suspension", "epochs", 3, 1, 100, group="sla"),
-        Param("sla_credit", "SLA credit (share of the epoch's fee, from collateral)", "ppm", pct(10), 0, PPM, group="sla"),
-        Param("min_checker_stake", "Minimum checker self-stake", "uath", ath(10_000), 0, ath(100_000_000), group="checkers"),
+        Param(
+            "sla_credit", "SLA credit (share of the epoch's fee, from collateral)", "ppm", pct(10), 0, PPM, group="sla"
+        ),
+        Param(
+            "min_checker_stake",
+            "Minimum checker self-stake",
+            "uath",
+            ath(10_000),
+            0,
+            ath(100_000_000),
+            group="checkers",
+        ),
         Param("replication", "Replication R (checkers per node)", "count", 3, 1, 15, group="checkers"),
         Param("report_quorum", "Report quorum", "count", 2, 1, 15, group="checkers"),
         Param("uptime_tolerance", "Report tolerance: uptime", "ppm", 50_000, 0, PPM, group="checkers"),
         Param("latency_tolerance", "Report tolerance: latency", "ppm", pct(30), 0, PPM, group="checkers"),
-        Param("misreport_slash", "Misreport slash (share of bonded stake)", "ppm", pct(1), 0, pct(10), group="checkers"),
+        Param(
+            "misreport_slash", "Misreport slash (share of bonded stake)", "ppm", pct(1), 0, pct(10), group="checkers"
+        ),
         # A checker is jailed when its incorrect reports in the window exceed
         # both a share of its judged reports and a minimum count (section 5):
         # a fixed count alone jails busy checkers for ordinary noise.
-        Param("misreport_jail_share", "Misreport jail: share of judged reports", "ppm", pct(5), pct("0.1"), pct(50),
-              group="checkers"),
-        Param("misreport_jail_min", "Misreport jail: minimum incorrect reports", "count", 10, 1, 1_000, group="checkers"),
+        Param(
+            "misreport_jail_share",
+            "Misreport jail: share of judged reports",
+            "ppm",
+            pct(5),
+            pct("0.1"),
+            pct(50),
+            group="checkers",
+        ),
+        Param(
+            "misreport_jail_min", "Misreport jail: minimum incorrect reports", "count", 10, 1, 1_000, group="checkers"
+        ),
         Param("jail_window_epochs", "Incorrect-report window", "epochs", 7, 1, 1_000, group="checkers"),
         Param("jail_epochs", "Jail time", "epochs", 30, 1, 1_000, group="checkers"),
         # "More than a third": 333,334 ppm, so exactly one of three is not more
         # (333,333 ppm would make it so).
-        Param("incident_share", "Network incident: share of checkers jailed or nodes without consensus", "ppm",
-              333_334, pct(10), PPM, group="checkers"),
+        Param(
+            "incident_share",
+            "Network incident: share of checkers jailed or nodes without consensus",
+            "ppm",
+            333_334,
+            pct(10),
+            PPM,
+            group="checkers",
+        ),
         Param("missed_jail_epochs", "Missed assignments before jail", "epochs", 3, 1, 100, group="checkers"),
         Param("unbonding_epochs", "Unbonding period", "epochs", 7, 1, 60, group="staking"),
-        Param("commission_max_change", "Commission maximum change per epoch", "ppm", pct(1), 0, PPM, governable=False, group="staking"),
+        Param(
+            "commission_max_change",
+            "Commission maximum change per epoch",
+            "ppm",
+            pct(1),
+            0,
+            PPM,
+            governable=False,
+            group="staking",
+        ),
         Param("min_delegation", "Minimum delegation", "uath", ath(1), 1, ath(100_000_000), group="staking"),
         Param("min_deposit", "Proposal minimum deposit", "uath", ath(10_000), 1, ath(100_000_000), group="governance"),
         Param("voting_epochs", "Voting period", "epochs", 24, 1, 1_000, group="governance"),

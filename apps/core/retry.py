@@ -61,8 +61,13 @@ def run_atomic(fn, *args, first=None, attempts: int = ATTEMPTS, using=None, **kw
         except OperationalError as exc:
             if attempt == attempts or not is_retryable(exc):
                 raise
-            log.info("Transaction conflict (%s); running %s again (try %d of %d)",
-                     exc, getattr(fn, "__qualname__", fn), attempt + 1, attempts)
+            log.info(
+                "Transaction conflict (%s); running %s again (try %d of %d)",
+                exc,
+                getattr(fn, "__qualname__", fn),
+                attempt + 1,
+                attempts,
+            )
         # A short, growing, random pause so two colliding transactions do not
         # collide again in lockstep.
         time.sleep(random.uniform(0, 0.01 * 2**attempt))

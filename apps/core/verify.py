@@ -68,8 +68,10 @@ def verify_ledger(max_problems: int = 50) -> VerifyReport:
             break
         lo, hi = txs[0].height, txs[-1].height
         legs = defaultdict(list)
-        for e in Entry.objects.filter(tx__height__gte=lo, tx__height__lte=hi).order_by("tx_id", "seq").values(
-            "tx_id", "account_id", "bucket", "amount"
+        for e in (
+            Entry.objects.filter(tx__height__gte=lo, tx__height__lte=hi)
+            .order_by("tx_id", "seq")
+            .values("tx_id", "account_id", "bucket", "amount")
         ):
             legs[e["tx_id"]].append(e)
         checkpoints = defaultdict(list)

@@ -29,8 +29,18 @@ class AccountSerializer(BalancesMixin, serializers.ModelSerializer):
     class Meta:
         model = Account
         fields = [
-            "address", "name", "kind", "module", "available", "escrowed", "collateral",
-            "bonded", "unbonding", "total", "total_display", "created_at",
+            "address",
+            "name",
+            "kind",
+            "module",
+            "available",
+            "escrowed",
+            "collateral",
+            "bonded",
+            "unbonding",
+            "total",
+            "total_display",
+            "created_at",
         ]
 
 

@@ -46,5 +46,6 @@ class IdempotencyMiddleware:
     def process_view(self, request, view_func, view_args, view_kwargs):
         if request.method not in idempotency.MUTATING or idempotency.key_of(request) is None:
             return None
-        return idempotency.handle(request, lambda: view_func(request, *view_args, **view_kwargs),
-                                  address=client_ip(request))
+        return idempotency.handle(
+            request, lambda: view_func(request, *view_args, **view_kwargs), address=client_ip(request)
+        )

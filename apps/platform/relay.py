@@ -113,8 +113,11 @@ def acquire(name: str, holder: str, seconds: float) -> bool:
         return False
     free_or_mine = Q(holder=holder) | Q(expires_at__lt=now) | Q(expires_at__isnull=True)
     with transaction.atomic():  # one conditional UPDATE: atomic on SQLite and PostgreSQL alike
-        return bool(OutboxCursor.objects.filter(free_or_mine, name=name).update(
-            holder=holder, expires_at=now + timedelta(seconds=seconds)))
+        return bool(
+            OutboxCursor.objects.filter(free_or_mine, name=name).update(
+                holder=holder, expires_at=now + timedelta(seconds=seconds)
+            )
+        )
 
 
 def release(name: str, holder: str) -> None:
@@ -171,9 +174,18 @@ def _closing(fn, args):
 
 
 class Relay:
-    def __init__(self, layer, *, shared: bool | None = None, name: str | None = None, holder: str | None = None,
-                 batch: int = BATCH, poll: float = POLL_SECONDS, lease_seconds: float = LEASE_SECONDS,
-                 gap_seconds: float = GAP_SECONDS):
+    def __init__(
+        self,
+        layer,
+        *,
+        shared: bool | None = None,
+        name: str | None = None,
+        holder: str | None = None,
+        batch: int = BATCH,
+        poll: float = POLL_SECONDS,
+        lease_seconds: float = LEASE_SECONDS,
+        gap_seconds: float = GAP_SECONDS,
+    ):
         self.layer = layer
         self.shared = is_shared(layer) if shared is None else shared
         self.name = name or (SHARED if self.shared else local_cursor_name())
@@ -266,8 +278,9 @@ class Relay:
                 log.warning("outbox relay: the channel layer refused event #%s; skipped", event_id, exc_info=True)
             except Exception:
                 if not self.failures:  # once per outage, not every retry
-                    log.warning("outbox relay: the channel layer failed; retrying from event #%s", event_id,
-                                exc_info=True)
+                    log.warning(
+                        "outbox relay: the channel layer failed; retrying from event #%s", event_id, exc_info=True
+                    )
                 self.failures += 1
                 break
             else:
@@ -305,8 +318,9 @@ class Relay:
         for i, (lo, hi, seen) in enumerate(self.gaps):  # a late commit filled part of a gap
             if lo <= event_id <= hi:
                 parts = ([[lo, event_id - 1, seen]] if lo < event_id else []) + (
-                    [[event_id + 1, hi, seen]] if event_id < hi else [])
-                self.gaps[i:i + 1] = parts
+                    [[event_id + 1, hi, seen]] if event_id < hi else []
+                )
+                self.gaps[i : i + 1] = parts
                 return
 
     def _expire_gaps(self) -> None:

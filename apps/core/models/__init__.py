@@ -30,6 +30,6 @@ from .network import (  # noqa: F401
     SlaTier,
     hash_token,
 )
-from .parameters import ParameterChange  # noqa: F401
 from .outbox import OutboxCursor, OutboxEvent  # noqa: F401
+from .parameters import ParameterChange  # noqa: F401
 from .trust import IdempotencyKey, SignedCheckpoint  # noqa: F401

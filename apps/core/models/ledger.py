@@ -84,9 +84,7 @@ class Account(models.Model):
                 models.CheckConstraint(condition=Q(**{f"{b}__gte": 0}), name=f"account_{b}_not_negative")
                 for b in BUCKETS
             ],
-            models.UniqueConstraint(
-                fields=["module"], condition=Q(kind="module"), name="one_account_per_module"
-            ),
+            models.UniqueConstraint(fields=["module"], condition=Q(kind="module"), name="one_account_per_module"),
         ]
 
     def __str__(self):

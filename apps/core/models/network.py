@@ -104,15 +104,27 @@ class GpuNode(models.Model):
             # the second the whole catalogue.
             models.Index(
                 fields=[
-                    "gpu_model", "status", "paused", "price_per_gpu_hour", "-health_score",
-                    "region", "gpu_count", "provider",
+                    "gpu_model",
+                    "status",
+                    "paused",
+                    "price_per_gpu_hour",
+                    "-health_score",
+                    "region",
+                    "gpu_count",
+                    "provider",
                 ],
                 name="node_offers_by_model",
             ),
             models.Index(
                 fields=[
-                    "status", "paused", "price_per_gpu_hour", "-health_score",
-                    "gpu_model", "region", "gpu_count", "provider",
+                    "status",
+                    "paused",
+                    "price_per_gpu_hour",
+                    "-health_score",
+                    "gpu_model",
+                    "region",
+                    "gpu_count",
+                    "provider",
                 ],
                 name="node_offers",
             ),
@@ -145,7 +157,9 @@ class CheckerNode(models.Model):
     operator = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="checker_nodes")
     name = models.CharField(max_length=80)
     region = models.ForeignKey(Region, null=True, blank=True, on_delete=models.PROTECT, related_name="checkers")
-    status = models.CharField(max_length=16, choices=CheckerStatus.choices, default=CheckerStatus.INACTIVE, db_index=True)
+    status = models.CharField(
+        max_length=16, choices=CheckerStatus.choices, default=CheckerStatus.INACTIVE, db_index=True
+    )
     commission_rate = models.PositiveIntegerField(default=50_000, help_text="ppm of rewards")
     commission_max_rate = models.PositiveIntegerField(default=200_000, help_text="ppm, fixed at creation")
     commission_max_change = models.PositiveIntegerField(default=10_000, help_text="ppm per epoch, fixed at creation")
@@ -161,9 +175,15 @@ class CheckerNode(models.Model):
     class Meta:
         ordering = ["id"]
         constraints = [
-            models.CheckConstraint(condition=Q(commission_rate__lte=models.F("commission_max_rate")), name="commission_within_max"),
-            models.CheckConstraint(condition=Q(commission_max_rate__lte=1_000_000), name="commission_max_at_most_100pct"),
-            models.CheckConstraint(condition=Q(self_stake__gte=0) & Q(total_stake__gte=0), name="checker_stake_not_negative"),
+            models.CheckConstraint(
+                condition=Q(commission_rate__lte=models.F("commission_max_rate")), name="commission_within_max"
+            ),
+            models.CheckConstraint(
+                condition=Q(commission_max_rate__lte=1_000_000), name="commission_max_at_most_100pct"
+            ),
+            models.CheckConstraint(
+                condition=Q(self_stake__gte=0) & Q(total_stake__gte=0), name="checker_stake_not_negative"
+            ),
         ]
 
     def __str__(self):
@@ -190,7 +210,8 @@ class AgentToken(models.Model):
     class Meta:
         constraints = [
             models.CheckConstraint(
-                condition=(Q(node__isnull=False) & Q(checker__isnull=True)) | (Q(node__isnull=True) & Q(checker__isnull=False)),
+                condition=(Q(node__isnull=False) & Q(checker__isnull=True))
+                | (Q(node__isnull=True) & Q(checker__isnull=False)),
                 name="token_for_exactly_one_agent",
             )
         ]

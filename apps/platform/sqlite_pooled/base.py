@@ -72,7 +72,6 @@ class _Pool:
             entry[1].append(conn)
             return True
 
-
     def forget(self):
         """In a forked child: the parent's connections must never be used
         (nor closed) here, so they are just set aside."""

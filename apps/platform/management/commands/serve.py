@@ -81,8 +81,10 @@ class Command(BaseCommand):
         workers = [spawn(i) for i in range(o["workers"])]
         spawned_at = [time.monotonic()] * len(workers)
         failures = [0] * len(workers)
-        self.stdout.write(f"Serving on http://{o['host']}:{o['port']}/ with {len(workers)} Daphne workers "
-                          f"(pids {', '.join(str(w.pid) for w in workers)})")
+        self.stdout.write(
+            f"Serving on http://{o['host']}:{o['port']}/ with {len(workers)} Daphne workers "
+            f"(pids {', '.join(str(w.pid) for w in workers)})"
+        )
 
         stopping = False
 
