@@ -6,14 +6,14 @@ person's rental or node answers 404. Amounts are micro-ATH strings."""
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import generics, permissions, serializers, status
-from rest_framework.exceptions import NotFound, ValidationError
+from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from apps.core.models import GpuModel, GpuNode, Region, SlaTier
 from apps.platform.api_fields import MicroAthField
 
-from . import catalogue, matching, providers, rentals
+from . import catalogue, matching, providers, queries, rentals
 from .billing import settled_summary
 from .forms import CatalogueForm
 from .models import CollateralSlash, Rental, RentalCharge, RentalMode
@@ -233,19 +233,12 @@ class RentalList(generics.ListAPIView):
         return Response(RentalDetailSerializer(rental).data, status=status.HTTP_201_CREATED)
 
 
-def _my_rental(request, pk) -> Rental:
-    rental = Rental.objects.filter(pk=pk, renter=request.user).select_related("node").first()
-    if rental is None:
-        raise NotFound("No such rental.")
-    return rental
-
-
 class RentalDetail(APIView):
     permission_classes = [permissions.IsAuthenticated]
 
     @extend_schema(responses=RentalDetailSerializer)
     def get(self, request, pk):
-        rental = _my_rental(request, pk)
+        rental = queries.my_rental(request.user, pk)
         data = RentalDetailSerializer(rental).data
         data["summary"] = {k: str(v) if k not in ("failed", "epochs") else v for k, v in settled_summary(rental).items()}
         return Response(data)
@@ -258,7 +251,7 @@ class RentalEnd(APIView):
 
     @extend_schema(request=None, responses=RentalSerializer)
     def post(self, request, pk):
-        rental = _my_rental(request, pk)
+        rental = queries.my_rental(request.user, pk)
         refund = rentals.end_rental(request.user, rental.pk)
         rental.refresh_from_db()
         return Response({**RentalSerializer(rental).data, "refund": str(refund)})
@@ -273,7 +266,7 @@ class RentalTopUp(APIView):
 
     @extend_schema(request=AmountRequest, responses=RentalSerializer)
     def post(self, request, pk):
-        rental = _my_rental(request, pk)
+        rental = queries.my_rental(request.user, pk)
         payload = AmountRequest(data=request.data)
         payload.is_valid(raise_exception=True)
         rental = rentals.top_up(request.user, rental.pk, payload.validated_data["amount"])
@@ -291,7 +284,7 @@ class RentalReplace(APIView):
 
     @extend_schema(request=ReplaceRequest, responses={201: RentalSerializer})
     def post(self, request, pk):
-        rental = _my_rental(request, pk)
+        rental = queries.my_rental(request.user, pk)
         payload = ReplaceRequest(data=request.data)
         payload.is_valid(raise_exception=True)
         new = rentals.replace(request.user, rental.pk, payload.validated_data["node"])
@@ -339,21 +332,8 @@ class ProviderNodeList(generics.ListAPIView):
     def post(self, request):
         payload = RegisterRequest(data=request.data)
         payload.is_valid(raise_exception=True)
-        d = payload.validated_data
-        spec = NodeSpec(
-            name=d["name"], gpu_model=d["gpu_model"], gpu_count=d["gpu_count"], vcpu=d["vcpu"], ram_gb=d["ram_gb"],
-            region=d["region"], bandwidth_mbps=d["bandwidth_mbps"], price_per_gpu_hour=d["price_per_gpu_hour"],
-            endpoint=d["endpoint"], sla_tier=d["sla_tier"],
-        )
-        node, token = register_node(request.user, spec)
+        node, token = register_node(request.user, NodeSpec.from_input(payload.validated_data))
         return Response({**ProviderNodeSerializer(node).data, "agent_token": token}, status=status.HTTP_201_CREATED)
-
-
-def _my_node(request, pk) -> GpuNode:
-    node = GpuNode.objects.filter(pk=pk, provider=request.user).select_related("gpu_model", "region", "provider").first()
-    if node is None:
-        raise NotFound("No such node.")
-    return node
 
 
 class ProviderNodeDetail(APIView):
@@ -361,7 +341,7 @@ class ProviderNodeDetail(APIView):
 
     @extend_schema(responses=ProviderNodeSerializer)
     def get(self, request, pk):
-        return Response(ProviderNodeSerializer(_my_node(request, pk)).data)
+        return Response(ProviderNodeSerializer(queries.my_node(request.user, pk)).data)
 
 
 class ProviderTopUp(APIView):
@@ -369,11 +349,11 @@ class ProviderTopUp(APIView):
 
     @extend_schema(request=AmountRequest, responses=ProviderNodeSerializer)
     def post(self, request, pk):
-        node = _my_node(request, pk)
+        node = queries.my_node(request.user, pk)
         payload = AmountRequest(data=request.data)
         payload.is_valid(raise_exception=True)
         node = providers.top_up_collateral(request.user, node.pk, payload.validated_data["amount"])
-        return Response(ProviderNodeSerializer(_my_node(request, node.pk)).data)
+        return Response(ProviderNodeSerializer(queries.my_node(request.user, node.pk)).data)
 
 
 class ProviderOffline(APIView):
@@ -381,9 +361,9 @@ class ProviderOffline(APIView):
 
     @extend_schema(request=None, responses=ProviderNodeSerializer)
     def post(self, request, pk):
-        node = _my_node(request, pk)
+        node = queries.my_node(request.user, pk)
         providers.take_offline(request.user, node.pk)
-        return Response(ProviderNodeSerializer(_my_node(request, pk)).data)
+        return Response(ProviderNodeSerializer(queries.my_node(request.user, pk)).data)
 
 
 class ProviderWithdraw(APIView):
@@ -391,9 +371,9 @@ class ProviderWithdraw(APIView):
 
     @extend_schema(request=None, responses=ProviderNodeSerializer)
     def post(self, request, pk):
-        node = _my_node(request, pk)
+        node = queries.my_node(request.user, pk)
         amount = providers.withdraw_collateral(request.user, node.pk)
-        return Response({**ProviderNodeSerializer(_my_node(request, pk)).data, "withdrawn": str(amount)})
+        return Response({**ProviderNodeSerializer(queries.my_node(request.user, pk)).data, "withdrawn": str(amount)})
 
 
 class SlashSerializer(serializers.ModelSerializer):

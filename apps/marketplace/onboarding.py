@@ -35,6 +35,16 @@ class NodeSpec:
     endpoint: str
     sla_tier: str = SlaTier.STANDARD
 
+    @classmethod
+    def from_input(cls, data: dict, price: str = "price_per_gpu_hour") -> "NodeSpec":
+        """From the provider form's or the API's validated input; ``price``
+        names the field holding the price per GPU-hour (the form calls it ``price``)."""
+        return cls(
+            name=data["name"], gpu_model=data["gpu_model"], gpu_count=data["gpu_count"], vcpu=data["vcpu"],
+            ram_gb=data["ram_gb"], region=data["region"], bandwidth_mbps=data["bandwidth_mbps"],
+            price_per_gpu_hour=data[price], endpoint=data["endpoint"], sla_tier=data["sla_tier"],
+        )
+
 
 def required_collateral(gpu_model: GpuModel, gpu_count: int, epoch: int | None = None) -> int:
     """Stake weight (the model's K-value) x GPU count x the collateral coefficient."""

@@ -13,12 +13,13 @@ from django.views.decorators.http import require_POST
 from apps.accounts.services import open_wallet
 from apps.core import epochs, parameters
 from apps.core.amounts import AmountError, format_uath, parse_uath
+from apps.core.errors import NotFound
 from apps.core.models import GpuModel, GpuNode, Region
 from apps.core.numbers import parse_int
 from apps.core.refusals import flash, refuse
 from apps.monitoring import queries as monitoring
 
-from . import catalogue, matching, providers, rentals
+from . import catalogue, matching, providers, queries, rentals
 from .billing import replacement_requirements, settled_summary
 from .forms import AmountForm, CatalogueForm, MatchForm, NodeForm, RentForm
 from .models import Rental, RentalCharge, RentalMode, RentalStatus
@@ -57,13 +58,13 @@ def _rent_form_initial(request, node):
     return initial
 
 
-def node_detail(request, pk):
-    node = get_object_or_404(GpuNode.objects.select_related("gpu_model", "region", "provider"), pk=pk)
+def _node_context(request, node, form=None) -> dict:
+    """The node page: the one a visitor opens and the one a refused rent answers with."""
     holder = rentals.holder(node)
-    context = {
+    return {
         "node": node,
         "series": monitoring.node_series(node, epochs_back=48),
-        "form": RentForm(initial=_rent_form_initial(request, node)),
+        "form": form if form is not None else RentForm(initial=_rent_form_initial(request, node)),
         "holder": holder,
         "mine": holder is not None and holder.renter_id == request.user.pk,
         "per_epoch": rentals.price_per_epoch(node.price_per_gpu_hour, node.gpu_count, _epoch_seconds()),
@@ -71,7 +72,19 @@ def node_detail(request, pk):
         "hourly": node.price_per_gpu_hour * node.gpu_count,
         "own": node.provider_id == request.user.pk,
     }
-    return render(request, "marketplace/node.html", context)
+
+
+def node_detail(request, pk):
+    node = get_object_or_404(GpuNode.objects.select_related("gpu_model", "region", "provider"), pk=pk)
+    return render(request, "marketplace/node.html", _node_context(request, node))
+
+
+def _quoted_price(request) -> int:
+    """The price per epoch the confirm page showed; -1 (never the price) if it is unreadable."""
+    try:
+        return parse_uath(request.POST.get("quoted_price_per_epoch", ""), allow_zero=True)
+    except AmountError:
+        return -1
 
 
 @login_required
@@ -82,48 +95,30 @@ def rent(request, pk):
     quoted price, and only then is anything escrowed."""
     node = get_object_or_404(GpuNode.objects.select_related("gpu_model", "region"), pk=pk)
     form = RentForm(request.POST)
-    error = None
-    if form.is_valid():
-        data = form.cleaned_data
-        seconds = _epoch_seconds()
-        n_epochs = rentals.hours_to_epochs(data["hours"], seconds) if data["mode"] == RentalMode.RESERVED else None
-        region = Region.objects.filter(code=data.get("region")).first() if data.get("region") else None
-        try:
-            rentals.check_image(data["image"])
-            q = rentals.quote(request.user, node, mode=data["mode"], epochs_=n_epochs, escrow=data.get("escrow"))
-        except rentals.RentalError as exc:
-            error = exc
-        else:
-            if request.POST.get("confirm") == "1":
-                try:
-                    expected = parse_uath(request.POST.get("quoted_price_per_epoch", ""), allow_zero=True)
-                except AmountError:
-                    expected = -1
-                try:
-                    rental = rentals.rent(
-                        request.user, node.pk, mode=data["mode"], image=data["image"], epochs_=n_epochs,
-                        escrow=data.get("escrow"), auto_replace=data["auto_replace"], renter_region=region,
-                        expected_price_per_epoch=expected,
-                    )
-                except rentals.RentalError as exc:
-                    error = exc
-                else:
-                    messages.success(
-                        request, f"You have {node.name}. {format_uath(rental.escrow_total)} is in escrow for it."
-                    )
-                    return redirect(rental)
-            if error is None:
-                return render(request, "marketplace/confirm.html", {
-                    "node": node, "q": q, "form": form, "data": data, "region": region,
-                })
-    node_ctx = {
-        "node": node, "form": form, "error": error, "series": monitoring.node_series(node, epochs_back=48),
-        "holder": rentals.holder(node), "per_epoch": rentals.price_per_epoch(node.price_per_gpu_hour, node.gpu_count, _epoch_seconds()),
-        "epoch_seconds": _epoch_seconds(), "hourly": node.price_per_gpu_hour * node.gpu_count,
-        "own": node.provider_id == request.user.pk,
-    }
-    status = refuse(form, error) if error else 400
-    return render(request, "marketplace/node.html", node_ctx, status=status)
+    if not form.is_valid():
+        return render(request, "marketplace/node.html", _node_context(request, node, form), status=400)
+    data = form.cleaned_data
+    n_epochs = rentals.hours_to_epochs(data["hours"], _epoch_seconds()) if data["mode"] == RentalMode.RESERVED else None
+    region = Region.objects.filter(code=data.get("region")).first() if data.get("region") else None
+    try:
+        rentals.check_image(data["image"])
+        q = rentals.quote(request.user, node, mode=data["mode"], epochs_=n_epochs, escrow=data.get("escrow"))
+        rental = None
+        if request.POST.get("confirm") == "1":
+            rental = rentals.rent(
+                request.user, node.pk, mode=data["mode"], image=data["image"], epochs_=n_epochs,
+                escrow=data.get("escrow"), auto_replace=data["auto_replace"], renter_region=region,
+                expected_price_per_epoch=_quoted_price(request),
+            )
+    except rentals.RentalError as exc:
+        status = refuse(form, exc)
+        return render(request, "marketplace/node.html", _node_context(request, node, form), status=status)
+    if rental is None:
+        return render(request, "marketplace/confirm.html", {
+            "node": node, "q": q, "form": form, "data": data, "region": region,
+        })
+    messages.success(request, f"You have {node.name}. {format_uath(rental.escrow_total)} is in escrow for it.")
+    return redirect(rental)
 
 
 def match(request):
@@ -156,12 +151,10 @@ def my_rentals(request):
 
 
 def _my_rental(request, pk) -> Rental:
-    rental = get_object_or_404(
-        Rental.objects.select_related("node", "node__gpu_model", "node__region", "node__provider", "replaces"), pk=pk
-    )
-    if rental.renter_id != request.user.pk:
-        raise Http404  # another person's rental does not exist, as far as you can tell
-    return rental
+    try:
+        return queries.my_rental(request.user, pk)
+    except NotFound:
+        raise Http404 from None
 
 
 def _rental_context(request, rental):
@@ -272,14 +265,8 @@ def provider_new(request):
     status = 200
     if request.method == "POST":
         if form.is_valid():
-            d = form.cleaned_data
-            spec = NodeSpec(
-                name=d["name"], gpu_model=d["gpu_model"], gpu_count=d["gpu_count"], vcpu=d["vcpu"], ram_gb=d["ram_gb"],
-                region=d["region"], bandwidth_mbps=d["bandwidth_mbps"], price_per_gpu_hour=d["price"],
-                endpoint=d["endpoint"], sla_tier=d["sla_tier"],
-            )
             try:
-                node, token = register_node(request.user, spec)
+                node, token = register_node(request.user, NodeSpec.from_input(form.cleaned_data, price="price"))
             except OnboardingError as exc:
                 refuse(form, exc)
             else:
@@ -322,10 +309,10 @@ def provider_token(request, pk):
 
 
 def _my_node(request, pk) -> GpuNode:
-    node = get_object_or_404(GpuNode.objects.select_related("gpu_model", "region"), pk=pk)
-    if node.provider_id != request.user.pk:
-        raise Http404
-    return node
+    try:
+        return queries.my_node(request.user, pk)
+    except NotFound:
+        raise Http404 from None
 
 
 @login_required
