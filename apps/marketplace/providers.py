@@ -17,6 +17,9 @@ from apps.core.errors import DomainError, NotFound
 from apps.core.models import Bucket, GpuNode, NodeStatus, TxKind
 from apps.platform.charts import epoch_axis
 
+# Marketplace reads settlement only through settlement.queries (which imports no marketplace module).
+from apps.settlement import queries as settlement_queries
+
 from .models import CollateralSlash, Rental, RentalCharge, RentalStatus
 
 
@@ -116,21 +119,6 @@ def withdraw_collateral(user, node_id: int) -> int:
         return amount
 
 
-def capacity_rewards(user, node: GpuNode | None = None):
-    """The settlement lines that paid this provider's nodes their share of
-    each epoch's emission (docs/rules.md §7, step 4)."""
-    from apps.settlement.models import LineKind, SettlementLine
-
-    lines = SettlementLine.objects.filter(kind=LineKind.PROVIDER_REWARD, node__provider=user)
-    return lines.filter(node=node) if node is not None else lines
-
-
-def node_rewards(user, node: GpuNode, limit: int = 30) -> dict:
-    lines = capacity_rewards(user, node)
-    return {"rewards": list(lines.order_by("-epoch", "-id")[:limit]),
-            "rewards_total": lines.aggregate(s=Sum("amount"))["s"] or 0}
-
-
 def dashboard(user) -> dict:
     nodes = list(
         GpuNode.objects.filter(provider=user)
@@ -144,7 +132,7 @@ def dashboard(user) -> dict:
     earned = dict(
         RentalCharge.objects.filter(provider=user).values_list("node_id").annotate(s=Sum("provider_amount"))
     )
-    rewards = capacity_rewards(user)
+    rewards = settlement_queries.capacity_rewards(user)
     rewarded = dict(rewards.values_list("node_id").annotate(s=Sum("amount")))
     for node in nodes:
         node.earned = earned.get(node.pk, 0) or 0

@@ -18,6 +18,7 @@ from apps.core.models import GpuModel, GpuNode, Region
 from apps.core.numbers import parse_int
 from apps.core.refusals import flash, refuse
 from apps.monitoring import queries as monitoring
+from apps.settlement import queries as settlement_queries
 
 from . import catalogue, matching, providers, queries, rentals
 from .billing import replacement_requirements, settled_summary
@@ -323,7 +324,7 @@ def provider_node(request, pk):
         "node": node, "charges": charges, "holder": rentals.holder(node), "now": epochs.current_number(),
         "withdraw_at": providers.withdraw_available_at(node), "collateral_form": AmountForm(),
         "slashes": node.collateral_slashes.order_by("-epoch", "-id")[:20],
-        **providers.node_rewards(request.user, node),
+        **settlement_queries.node_rewards(request.user, node),
     })
 
 

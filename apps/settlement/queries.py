@@ -53,3 +53,16 @@ def recent_incidents(epochs_back: int = 30, limit: int = 3) -> list:
     if latest is None:
         return []
     return list(NetworkIncident.objects.filter(epoch__gt=latest - epochs_back).order_by("-epoch")[:limit])
+
+
+def capacity_rewards(user, node: GpuNode | None = None):
+    """The settlement lines that paid this provider's nodes their share of
+    each epoch's emission (docs/rules.md §7, step 4)."""
+    lines = SettlementLine.objects.filter(kind=LineKind.PROVIDER_REWARD, node__provider=user)
+    return lines.filter(node=node) if node is not None else lines
+
+
+def node_rewards(user, node: GpuNode, limit: int = 30) -> dict:
+    lines = capacity_rewards(user, node)
+    return {"rewards": list(lines.order_by("-epoch", "-id")[:limit]),
+            "rewards_total": lines.aggregate(s=Sum("amount"))["s"] or 0}
