@@ -4,6 +4,8 @@ from django.contrib.auth.forms import AuthenticationForm, UserCreationForm
 
 from apps.core.forms import AmountField
 
+from .throttle import minutes
+
 
 class SignUpForm(UserCreationForm):
     class Meta(UserCreationForm.Meta):
@@ -17,8 +19,6 @@ class ThrottleMessage:
     def get_invalid_login_error(self):
         retry = getattr(self.request, "login_refused", None)
         if retry is not None:
-            from .throttle import minutes
-
             return forms.ValidationError(f"Too many log-in attempts. Try again in {minutes(retry)}.", code="throttled")
         return super().get_invalid_login_error()
 

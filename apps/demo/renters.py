@@ -11,7 +11,7 @@ import random
 
 from django.contrib.auth import get_user_model
 
-from apps.core.models import GpuModel, NodeStatus, Region
+from apps.core.models import GpuModel, GpuNode, NodeStatus, Region
 from apps.marketplace import matching, rentals
 from apps.marketplace.models import Rental, RentalMode, RentalStatus
 
@@ -39,8 +39,6 @@ class Renters:
         return Rental.objects.filter(status=RentalStatus.ACTIVE, renter__username__startswith=PREFIX)
 
     def target(self) -> int:
-        from apps.core.models import GpuNode
-
         return GpuNode.objects.filter(status=NodeStatus.ONLINE).count() * TARGET_SHARE_PCT // 100
 
     def rent_one(self) -> Rental | None:

@@ -19,7 +19,18 @@ from apps.accounts.services import open_wallet
 from apps.core import catalogue_data, epochs, ledger, parameters
 from apps.core.amounts import ath
 from apps.core.models import Account, Bucket, ChainHead, CheckerNode, GpuModel, GpuNode, ModuleAccount, Region, TxKind
+from apps.governance import services as governance
+from apps.governance.models import Proposal
 from apps.marketplace.onboarding import NodeSpec, register_node, required_collateral
+from apps.monitoring import assignment
+from apps.monitoring.models import CheckerReport
+from apps.settlement import services as settlement
+from apps.settlement.models import EpochSettlement
+from apps.staking import services as staking
+from apps.staking.models import Delegation
+
+from .holders import PROPOSALS, choose, propose
+from .renters import PREFIX, Renters
 
 User = get_user_model()
 
@@ -86,8 +97,6 @@ def demo_emission() -> None:
     shorter epochs keeps the hourly rate, so rewards and APRs read as they
     would on the real network. Only on a network with no settled epoch and
     no emission change yet (governance may have changed it since)."""
-    from apps.settlement.models import EpochSettlement
-
     seconds = parameters.get("epoch_seconds")
     per_hour = parameters.definition("emission_per_epoch").default
     if seconds >= 3600 or EpochSettlement.objects.exists() or parameters.get("emission_per_epoch") != per_hour:
@@ -142,8 +151,6 @@ def providers_and_nodes(n_nodes: int, rng: random.Random, progress) -> None:
 
 
 def checkers(n: int, rng: random.Random, progress) -> list:
-    from apps.staking import services as staking
-
     existing = list(CheckerNode.objects.order_by("id"))
     if len(existing) >= n:
         progress(n)
@@ -166,9 +173,6 @@ def checkers(n: int, rng: random.Random, progress) -> list:
 
 
 def delegators(n: int, checker_rows: list, rng: random.Random, progress) -> None:
-    from apps.staking import services as staking
-    from apps.staking.models import Delegation
-
     people = [User.objects.get(username="delegator")] + _users("delegator-", n - 1)
     done = set(Delegation.objects.values_list("delegator__owner_id", flat=True))
     todo = [p for p in people if p.pk not in done]
@@ -190,11 +194,6 @@ def proposals(rng: random.Random) -> None:
     """The first three demo proposals, opened by the ``voter`` account, with
     a first wave of votes from delegators; the simulated holders
     (``simulate_holders``) keep voting and bring new ones as these close."""
-    from apps.governance import services as governance
-    from apps.governance.models import Proposal
-
-    from .holders import PROPOSALS, choose, propose
-
     if Proposal.objects.exists():
         return
     voter = User.objects.get(username="voter")
@@ -210,8 +209,6 @@ def proposals(rng: random.Random) -> None:
 
 def renters(n: int) -> None:
     """Accounts for the simulated renters (no login), funded for rentals."""
-    from .renters import PREFIX
-
     people = _users(PREFIX, n)
     todo = [p for p in people if open_wallet(p).total == 0]
     if todo:
@@ -224,13 +221,6 @@ def history(n_epochs: int, rng: random.Random, progress) -> None:
     reports (most nodes healthy, a few flaky) and is settled for real.
     Simulated renters rent through the scheduler once nodes are online, so
     the past has rentals, fees and refunds too."""
-    from apps.monitoring import assignment
-    from apps.monitoring.models import CheckerReport
-    from apps.settlement import services as settlement
-    from apps.settlement.models import EpochSettlement
-
-    from .renters import Renters
-
     if EpochSettlement.objects.exists() or n_epochs <= 0:
         progress(n_epochs)
         return
@@ -270,8 +260,6 @@ def set_epoch_length(seconds: int) -> None:
     """Choose the demo's epoch length before it is seeded. Epoch numbers are
     counted from genesis in epochs of this length, so it cannot change once
     the network has nodes or settled epochs."""
-    from apps.settlement.models import EpochSettlement
-
     if parameters.get("epoch_seconds") == seconds:
         return
     if GpuNode.objects.exists() or EpochSettlement.objects.exists():

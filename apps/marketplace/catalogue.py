@@ -7,6 +7,7 @@ from django.utils.functional import cached_property
 
 from apps.core import epochs
 from apps.core.models import GpuNode, NodeStatus, Region
+from apps.monitoring.models import NodeEpoch
 
 from .models import Rental, RentalStatus
 from .matching import region_table
@@ -128,8 +129,6 @@ def sparklines(node_ids: list[int], n: int = SPARK_EPOCHS) -> dict[int, dict]:
     points (100 x 24 box; no JS, so htmx-swapped lists need no redraw)."""
     if not node_ids:
         return {}
-    from apps.monitoring.models import NodeEpoch
-
     try:
         last = epochs.current_number()
     except LookupError:

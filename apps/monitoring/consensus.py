@@ -8,12 +8,14 @@ nodes there are; settlement calls it as its first step.
 
 from collections import defaultdict
 from dataclasses import dataclass
+from datetime import timedelta
 from statistics import median_low
 
 from django.db import IntegrityError, transaction
 from django.db.models import Avg, Count, Max, Q
+from django.utils import timezone
 
-from apps.core import bulk, parameters
+from apps.core import bulk, epochs, parameters
 from apps.core.models import CHECKED_STATUSES, GpuNode, NodeStatus
 
 from . import live
@@ -292,12 +294,6 @@ def _apply(epoch: int, p: dict, marker: EpochConsensus) -> None:
 def close_finished(grace_seconds: float = 5.0, limit: int = 100) -> list[int]:
     """Finalize every finished epoch (past its grace period) that has
     assignments and no consensus yet, oldest first."""
-    from datetime import timedelta
-
-    from django.utils import timezone
-
-    from apps.core import epochs
-
     done_before = set(EpochConsensus.objects.values_list("epoch", flat=True))
     cutoff = epochs.number_at(timezone.now() - timedelta(seconds=grace_seconds))
     todo = sorted(

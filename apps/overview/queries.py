@@ -5,14 +5,13 @@ from django.db.models import Sum
 
 from apps.core.models import Account, CheckerNode, ModuleAccount
 from apps.explorer import queries as explorer
+from apps.governance.models import Proposal, ProposalStatus
+from apps.marketplace.models import Rental, RentalStatus
 from apps.monitoring import queries as monitoring
+from apps.settlement.models import EpochSettlement
 
 
 def glance() -> dict:
-    from apps.governance.models import Proposal, ProposalStatus
-    from apps.marketplace.models import Rental, RentalStatus
-    from apps.settlement.models import EpochSettlement
-
     network = monitoring.overview()
     ledger = explorer.summary()
     last = EpochSettlement.objects.order_by("-epoch").first()

@@ -14,6 +14,7 @@ from apps.core.amounts import format_uath
 from apps.core.models import CheckerNode, CheckerStatus
 from apps.core.numbers import NumberError, parse_int
 from apps.core.refusals import flash, refuse
+from apps.monitoring.models import CheckerEpoch
 
 from . import queries, services
 from .forms import ActivateForm, ClaimForm, CommissionForm, DelegateForm, RedelegateForm, UndelegateForm
@@ -64,12 +65,7 @@ def _checker_context(request, checker, **forms):
         "unbonding_epochs": parameters.get("unbonding_epochs"),
         **_epoch_context(),
     }
-    try:
-        from apps.monitoring.models import CheckerEpoch
-
-        ctx["report_epochs"] = CheckerEpoch.objects.filter(checker=checker).order_by("-epoch")[:10]
-    except ImportError:  # pragma: no cover
-        ctx["report_epochs"] = []
+    ctx["report_epochs"] = CheckerEpoch.objects.filter(checker=checker).order_by("-epoch")[:10]
     if request.user.is_authenticated:
         wallet = open_wallet(request.user)
         held = queries.delegated_to(wallet, checker)

@@ -41,7 +41,8 @@ class NvmlGpus:
     """Real readings through NVML; raises at construction if there is no GPU."""
 
     def __init__(self):
-        import pynvml  # from nvidia-ml-py
+        # Imported here: nvidia-ml-py is optional, only machines with an NVIDIA GPU have it.
+        import pynvml
 
         pynvml.nvmlInit()
         self.nvml = pynvml
