@@ -18,6 +18,7 @@ from django.utils import timezone
 from apps.core import checkpoints, epochs, events, ledger, parameters
 from apps.core.models import CHECKED_STATUSES, ChainHead
 from apps.governance import services as governance
+
 # Settlement drives the epoch and calls marketplace's billing; never the other way for writes.
 from apps.marketplace.services import settle_rentals
 from apps.monitoring import assignment, consensus
