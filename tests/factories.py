@@ -1,6 +1,6 @@
 import factory
-from django.contrib.auth.hashers import make_password
 from django.contrib.auth import get_user_model
+from django.contrib.auth.hashers import make_password
 
 from apps.core import ledger
 from apps.core.models import Account, AccountKind, ModuleAccount, TxKind
@@ -36,15 +36,23 @@ def fund(account: Account, amount: int) -> None:
 # --- The network ------------------------------------------------------------------
 
 
-def make_node(provider=None, *, gpu="h100-80gb", count=1, region="eu-west", price_ath="2", endpoint="http://127.0.0.1:1/health",
-              bandwidth=1000, name=None):
+def make_node(
+    provider=None,
+    *,
+    gpu="h100-80gb",
+    count=1,
+    region="eu-west",
+    price_ath="2",
+    endpoint="http://127.0.0.1:1/health",
+    bandwidth=1000,
+    name=None,
+):
     """Register a GPU node the way a provider does (floor + collateral),
     funding the provider first. Returns (node, agent_token)."""
+    from apps.core import catalogue_data
     from apps.core.amounts import parse_ath
     from apps.core.models import GpuModel, Region
     from apps.marketplace.onboarding import NodeSpec, register_node, required_collateral
-
-    from apps.core import catalogue_data
 
     if not GpuModel.objects.exists():  # a transactional test's flush removed the seeded catalogue
         catalogue_data.load(GpuModel, Region)
@@ -52,9 +60,15 @@ def make_node(provider=None, *, gpu="h100-80gb", count=1, region="eu-west", pric
     model = GpuModel.objects.get(slug=gpu)
     fund(provider.wallet, required_collateral(model, count))
     spec = NodeSpec(
-        name=name or f"{provider.username}-{gpu}-{GpuNodeCounter.next()}", gpu_model=model, gpu_count=count, vcpu=16 * count,
-        ram_gb=64 * count, region=Region.objects.get(code=region), bandwidth_mbps=bandwidth,
-        price_per_gpu_hour=parse_ath(price_ath), endpoint=endpoint,
+        name=name or f"{provider.username}-{gpu}-{GpuNodeCounter.next()}",
+        gpu_model=model,
+        gpu_count=count,
+        vcpu=16 * count,
+        ram_gb=64 * count,
+        region=Region.objects.get(code=region),
+        bandwidth_mbps=bandwidth,
+        price_per_gpu_hour=parse_ath(price_ath),
+        endpoint=endpoint,
     )
     return register_node(provider, spec)
 
@@ -88,5 +102,6 @@ def rounds_fixed(last: int = 1_000, first: int = 0) -> None:
     have = set(AssignmentRound.objects.filter(epoch__gte=first, epoch__lte=last).values_list("epoch", flat=True))
     AssignmentRound.objects.bulk_create(
         AssignmentRound(epoch=e, replication=3, checker_ids=[], node_ids=[])
-        for e in range(first, last + 1) if e not in have
+        for e in range(first, last + 1)
+        if e not in have
     )

@@ -36,24 +36,48 @@ class DemoProposal:
 # Proposals the demo's holders bring, in turn. Parameter changes stay within
 # what a real network might adopt; any that passes takes effect for real.
 PROPOSALS = [
-    DemoProposal("text", "Add a Jakarta region",
-                 "Many providers in **Indonesia** ask for a region of their own. "
-                 "This signals support for adding `ap-jakarta` to the region list.", 0.8),
-    DemoProposal("parameters", "Lower the protocol fee to 15%",
-                 "Rental volume is growing; a lower fee makes the network more competitive "
-                 "while the community pool stays funded.", 0.65, {"changes": {"protocol_fee": 150_000}}),
-    DemoProposal("spend", "Fund an open-source checker client",
-                 "Pay 250,000 ATH from the community pool to the team building an independent "
-                 "checker implementation.", 0.7, {"amount": ath(250_000), "recipient": "operator"}),
-    DemoProposal("parameters", "Tighten the SLA latency limit to 120 ms",
-                 "Renters of inference workloads ask for snappier nodes. Nodes above 120 ms "
-                 "would be in breach.", 0.35, {"changes": {"sla_max_latency_ms": 120}}),
-    DemoProposal("text", "Publish a quarterly network report",
-                 "The community pool pays for an independent report on uptime, rewards and "
-                 "slashes each quarter.", 0.75),
-    DemoProposal("parameters", "Raise the protocol fee to 25%",
-                 "More fees for the community pool to fund ecosystem grants.", 0.25,
-                 {"changes": {"protocol_fee": 250_000}}),
+    DemoProposal(
+        "text",
+        "Add a Jakarta region",
+        "Many providers in **Indonesia** ask for a region of their own. "
+        "This signals support for adding `ap-jakarta` to the region list.",
+        0.8,
+    ),
+    DemoProposal(
+        "parameters",
+        "Lower the protocol fee to 15%",
+        "Rental volume is growing; a lower fee makes the network more competitive "
+        "while the community pool stays funded.",
+        0.65,
+        {"changes": {"protocol_fee": 150_000}},
+    ),
+    DemoProposal(
+        "spend",
+        "Fund an open-source checker client",
+        "Pay 250,000 ATH from the community pool to the team building an independent checker implementation.",
+        0.7,
+        {"amount": ath(250_000), "recipient": "operator"},
+    ),
+    DemoProposal(
+        "parameters",
+        "Tighten the SLA latency limit to 120 ms",
+        "Renters of inference workloads ask for snappier nodes. Nodes above 120 ms would be in breach.",
+        0.35,
+        {"changes": {"sla_max_latency_ms": 120}},
+    ),
+    DemoProposal(
+        "text",
+        "Publish a quarterly network report",
+        "The community pool pays for an independent report on uptime, rewards and slashes each quarter.",
+        0.75,
+    ),
+    DemoProposal(
+        "parameters",
+        "Raise the protocol fee to 25%",
+        "More fees for the community pool to fund ecosystem grants.",
+        0.25,
+        {"changes": {"protocol_fee": 250_000}},
+    ),
 ]
 CHOICES_YES = ["yes"]
 CHOICES_NO = ["no", "no", "no", "abstain", "no_with_veto"]
@@ -66,8 +90,12 @@ def propose(proposal: DemoProposal, proposer) -> Proposal:
     if recipient:
         extra["recipient_address"] = open_wallet(User.objects.get(username=recipient)).address
     return governance.create_proposal(
-        proposer, kind=proposal.kind, title=proposal.title, description=proposal.description,
-        deposit=parameters.get("min_deposit"), **extra,
+        proposer,
+        kind=proposal.kind,
+        title=proposal.title,
+        description=proposal.description,
+        deposit=parameters.get("min_deposit"),
+        **extra,
     )
 
 

@@ -21,8 +21,11 @@ PREFIX = "renter-"
 # About this share of the online nodes is rented at any time.
 TARGET_SHARE_PCT = 10
 IMAGES = [
-    "pytorch/pytorch:2.4.0-cuda12.4-cudnn9-runtime", "vllm/vllm-openai:latest", "ollama/ollama:latest",
-    "nvcr.io/nvidia/tritonserver:24.08-py3", "huggingface/text-generation-inference:2.2",
+    "pytorch/pytorch:2.4.0-cuda12.4-cudnn9-runtime",
+    "vllm/vllm-openai:latest",
+    "ollama/ollama:latest",
+    "nvcr.io/nvidia/tritonserver:24.08-py3",
+    "huggingface/text-generation-inference:2.2",
     "comfyanonymous/comfyui:latest",
 ]
 PREFERENCES = [matching.Preference.BALANCED, matching.Preference.CHEAPEST, matching.Preference.EXPERIENCE]
@@ -65,12 +68,24 @@ class Renters:
         image = self.rng.choice(IMAGES)
         try:
             if self.rng.random() < 0.5:
-                return rentals.rent(renter, node.pk, mode=RentalMode.RESERVED, image=image,
-                                    epochs_=self.rng.randint(5, 60), renter_region=req.region,
-                                    auto_replace=self.rng.random() < 0.7)
-            return rentals.rent(renter, node.pk, mode=RentalMode.ON_DEMAND, image=image,
-                                escrow=per_epoch * self.rng.randint(5, 40), renter_region=req.region,
-                                auto_replace=self.rng.random() < 0.7)
+                return rentals.rent(
+                    renter,
+                    node.pk,
+                    mode=RentalMode.RESERVED,
+                    image=image,
+                    epochs_=self.rng.randint(5, 60),
+                    renter_region=req.region,
+                    auto_replace=self.rng.random() < 0.7,
+                )
+            return rentals.rent(
+                renter,
+                node.pk,
+                mode=RentalMode.ON_DEMAND,
+                image=image,
+                escrow=per_epoch * self.rng.randint(5, 40),
+                renter_region=req.region,
+                auto_replace=self.rng.random() < 0.7,
+            )
         except rentals.RentalError:
             return None  # taken a moment ago, or the wallet ran low: next time
 

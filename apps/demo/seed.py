@@ -44,12 +44,30 @@ DEMO_ACCOUNTS = {
 }
 # slug: (share of nodes, typical price per GPU-hour in milli-ATH)
 MODEL_MIX = {
-    "h100-80gb": (24, 2_500), "h200": (6, 3_200), "a100-80gb": (20, 1_400), "l40s": (14, 900),
-    "rtx-4090": (20, 450), "a6000": (6, 600), "rtx-3090": (7, 300), "t4": (3, 150),
+    "h100-80gb": (24, 2_500),
+    "h200": (6, 3_200),
+    "a100-80gb": (20, 1_400),
+    "l40s": (14, 900),
+    "rtx-4090": (20, 450),
+    "a6000": (6, 600),
+    "rtx-3090": (7, 300),
+    "t4": (3, 150),
 }
 REGION_WEIGHT = {
-    "us-east": 14, "us-west": 10, "us-central": 7, "ca-central": 4, "sa-east": 4, "eu-west": 9, "eu-central": 11,
-    "eu-north": 5, "me-central": 3, "ap-south": 5, "ap-southeast": 9, "ap-east": 6, "ap-northeast": 8, "ap-oceania": 5,
+    "us-east": 14,
+    "us-west": 10,
+    "us-central": 7,
+    "ca-central": 4,
+    "sa-east": 4,
+    "eu-west": 9,
+    "eu-central": 11,
+    "eu-north": 5,
+    "me-central": 3,
+    "ap-south": 5,
+    "ap-southeast": 9,
+    "ap-east": 6,
+    "ap-northeast": 8,
+    "ap-oceania": 5,
 }
 GPU_COUNTS = [1] * 4 + [2] * 3 + [4] * 2 + [8] * 3
 # Stakes on the scale of the emission: the checkers' share of a year's
@@ -101,8 +119,12 @@ def demo_emission() -> None:
     per_hour = parameters.definition("emission_per_epoch").default
     if seconds >= 3600 or EpochSettlement.objects.exists() or parameters.get("emission_per_epoch") != per_hour:
         return
-    parameters.apply({"emission_per_epoch": per_hour * seconds // 3600}, effective_epoch=0,
-                     source=f"Demo: the protocol's hourly emission in {seconds} s epochs", by_governance=False)
+    parameters.apply(
+        {"emission_per_epoch": per_hour * seconds // 3600},
+        effective_epoch=0,
+        source=f"Demo: the protocol's hourly emission in {seconds} s epochs",
+        by_governance=False,
+    )
 
 
 def demo_accounts() -> dict:
@@ -134,11 +156,22 @@ def providers_and_nodes(n_nodes: int, rng: random.Random, progress) -> None:
         price = MODEL_MIX[slug][1] * rng.randint(80, 125) // 100 * 1_000  # milli-ATH -> uATH
         region = rng.choices(list(REGION_WEIGHT), weights=list(REGION_WEIGHT.values()))[0]
         owner = providers[i % len(providers)] if i else User.objects.get(username="provider")
-        specs.append((owner, NodeSpec(
-            name=f"{region}-{slug}-{i:04d}", gpu_model=models[slug], gpu_count=count, vcpu=min(16 * count, 128),
-            ram_gb=64 * count, region=regions[region], bandwidth_mbps=rng.choice([1_000, 2_500, 10_000, 25_000]),
-            price_per_gpu_hour=price, endpoint="http://127.0.0.1:1/health",
-        )))
+        specs.append(
+            (
+                owner,
+                NodeSpec(
+                    name=f"{region}-{slug}-{i:04d}",
+                    gpu_model=models[slug],
+                    gpu_count=count,
+                    vcpu=min(16 * count, 128),
+                    ram_gb=64 * count,
+                    region=regions[region],
+                    bandwidth_mbps=rng.choice([1_000, 2_500, 10_000, 25_000]),
+                    price_per_gpu_hour=price,
+                    endpoint="http://127.0.0.1:1/health",
+                ),
+            )
+        )
     need: dict[int, int] = {}
     for owner, spec in specs:
         wallet_id = open_wallet(owner).pk
@@ -164,9 +197,12 @@ def checkers(n: int, rng: random.Random, progress) -> list:
     progress(n - len(todo))
     for op in todo:
         staking.activate_checker(
-            op, f"checker-{op.username.split('-')[-1]}" if op.username != "operator" else "operator-checker",
-            stakes[op.pk], commission_rate=rng.choice([20_000, 50_000, 50_000, 80_000, 100_000]),
-            region=rng.choice(regions), epoch=0,
+            op,
+            f"checker-{op.username.split('-')[-1]}" if op.username != "operator" else "operator-checker",
+            stakes[op.pk],
+            commission_rate=rng.choice([20_000, 50_000, 50_000, 80_000, 100_000]),
+            region=rng.choice(regions),
+            epoch=0,
         )
         progress(1)
     return list(CheckerNode.objects.order_by("id"))
@@ -176,8 +212,10 @@ def delegators(n: int, checker_rows: list, rng: random.Random, progress) -> None
     people = [User.objects.get(username="delegator")] + _users("delegator-", n - 1)
     done = set(Delegation.objects.values_list("delegator__owner_id", flat=True))
     todo = [p for p in people if p.pk not in done]
-    _fund(_fit_to_faucet({open_wallet(p).pk: ath(rng.choice(DELEGATOR_FUNDS_ATH)) for p in todo}),
-          "Demo funds for delegators")
+    _fund(
+        _fit_to_faucet({open_wallet(p).pk: ath(rng.choice(DELEGATOR_FUNDS_ATH)) for p in todo}),
+        "Demo funds for delegators",
+    )
     progress(n - len(todo))
     for person in todo:
         wallet = open_wallet(person)
@@ -239,11 +277,22 @@ def history(n_epochs: int, rng: random.Random, progress) -> None:
         for a in assignment.Assignment.objects.filter(epoch=e).values("node_id", "checker_id"):
             node = nodes[a["node_id"]]
             up = max(0, min(1_000_000, truth[a["node_id"]] - rng.randint(0, 8_000)))
-            rows.append(CheckerReport(
-                epoch=e, node_id=a["node_id"], checker_id=a["checker_id"], probes=12, uptime_ppm=up,
-                task_ppm=up, latency_ms=latency[a["node_id"]] + rng.randint(0, 6), spec_ok=True, gpu_name_seen=node.gpu_model.name,
-                gpu_count_seen=node.gpu_count, payload_hash="seeded-history", signature="seeded-history",
-            ))
+            rows.append(
+                CheckerReport(
+                    epoch=e,
+                    node_id=a["node_id"],
+                    checker_id=a["checker_id"],
+                    probes=12,
+                    uptime_ppm=up,
+                    task_ppm=up,
+                    latency_ms=latency[a["node_id"]] + rng.randint(0, 6),
+                    spec_ok=True,
+                    gpu_name_seen=node.gpu_model.name,
+                    gpu_count_seen=node.gpu_count,
+                    payload_hash="seeded-history",
+                    signature="seeded-history",
+                )
+            )
         CheckerReport.objects.bulk_create(rows, batch_size=2000)
         settlement.settle(e)
         # Rentals start in epoch e + 1 on the nodes consensus just put online.
@@ -268,8 +317,7 @@ def set_epoch_length(seconds: int) -> None:
             "cannot change once it has history; start from an empty database (make clean) to pick another."
         )
     try:
-        parameters.apply({"epoch_seconds": seconds}, effective_epoch=0, source="Demo epoch length",
-                         by_governance=False)
+        parameters.apply({"epoch_seconds": seconds}, effective_epoch=0, source="Demo epoch length", by_governance=False)
     except parameters.ParameterError as exc:
         raise SeedError(str(exc)) from None
 

@@ -30,7 +30,9 @@ def adopt_new_nodes(known: set[int]) -> list[SimNode]:
     form allows: "let the simulator run it") that the simulator does not run
     yet. Each gets a fresh token: the simulator is their agent from now on."""
     ids = list(
-        GpuNode.objects.filter(status__in=CHECKED_STATUSES, endpoint="").exclude(pk__in=known).values_list("pk", flat=True)
+        GpuNode.objects.filter(status__in=CHECKED_STATUSES, endpoint="")
+        .exclude(pk__in=known)
+        .values_list("pk", flat=True)
     )
     if not ids:
         return []

@@ -77,7 +77,9 @@ class FalseChecker(CheckerAgent):
 
     def measured(self, epoch: int, node: int) -> dict:
         report = super().measured(epoch, node)
-        report.update(uptime_ppm=self.rng.randint(0, PPM), latency_ms=self.rng.randint(1, 2000), spec_ok=not report["spec_ok"])
+        report.update(
+            uptime_ppm=self.rng.randint(0, PPM), latency_ms=self.rng.randint(1, 2000), spec_ok=not report["spec_ok"]
+        )
         report["task_ppm"] = self.rng.randint(0, PPM)
         return report
 
@@ -136,9 +138,22 @@ class OwnedEndpoints:
 
 
 class Simulator:
-    def __init__(self, api_url: str, nodes: list[SimNode], checkers: list[SimChecker], *, sample_every=5.0,
-                 post_every=15.0, probe_every=5.0, churn: float = 0.0, seed: int = 0, on_endpoints=None,
-                 find_new=None, adopt_every: float = 3.0, owned: OwnedEndpoints | None = None):
+    def __init__(
+        self,
+        api_url: str,
+        nodes: list[SimNode],
+        checkers: list[SimChecker],
+        *,
+        sample_every=5.0,
+        post_every=15.0,
+        probe_every=5.0,
+        churn: float = 0.0,
+        seed: int = 0,
+        on_endpoints=None,
+        find_new=None,
+        adopt_every: float = 3.0,
+        owned: OwnedEndpoints | None = None,
+    ):
         self.api_url = api_url
         self.nodes = nodes
         self.checkers = checkers
@@ -160,8 +175,13 @@ class Simulator:
         agents = []
         for n in nodes:
             agent = FaultyProvider(
-                api_url=self.api_url, token=n.token, sample_every=self.sample_every, post_every=self.post_every,
-                seed=n.node_id, allow_nvml=False, session=self._session,
+                api_url=self.api_url,
+                token=n.token,
+                sample_every=self.sample_every,
+                post_every=self.post_every,
+                seed=n.node_id,
+                allow_nvml=False,
+                session=self._session,
                 faults=Faults(slow_ms=n.faults.slow_ms, lie=n.faults.lie),
             )
             agent.node_id = n.node_id
@@ -185,8 +205,14 @@ class Simulator:
         for c in self.checkers:
             agent_class = FalseChecker if c.liar else CheckerAgent
             self.checker_agents.append(
-                agent_class(api_url=self.api_url, token=c.token, probe_every=self.probe_every, session=session,
-                            policy=AddressPolicy.loopback_only(), target_filter=self.owned.refusal)
+                agent_class(
+                    api_url=self.api_url,
+                    token=c.token,
+                    probe_every=self.probe_every,
+                    session=session,
+                    policy=AddressPolicy.loopback_only(),
+                    target_filter=self.owned.refusal,
+                )
             )
 
     async def set_fault(self, node_id: int, *, down=None, slow_ms=None, lie=None):
@@ -203,7 +229,7 @@ class Simulator:
         while not stop.is_set():
             try:
                 await asyncio.wait_for(stop.wait(), timeout=10)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 pass
             for agent in self.providers.values():
                 if self.rng.random() < self.churn:
@@ -215,7 +241,7 @@ class Simulator:
         while not stop.is_set():
             try:
                 await asyncio.wait_for(stop.wait(), timeout=self.adopt_every)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 pass
             if stop.is_set():
                 break
@@ -240,12 +266,14 @@ class Simulator:
         try:
             await asyncio.wait_for(stop.wait(), timeout=self.rng.uniform(0, within))
             return
-        except asyncio.TimeoutError:
+        except TimeoutError:
             pass
         await agent.run(stop)
 
     async def run(self, stop: asyncio.Event):
-        self._tasks = [asyncio.create_task(self._staggered(a, self.sample_every, stop)) for a in self.providers.values()]
+        self._tasks = [
+            asyncio.create_task(self._staggered(a, self.sample_every, stop)) for a in self.providers.values()
+        ]
         self._tasks += [asyncio.create_task(self._staggered(c, self.probe_every, stop)) for c in self.checker_agents]
         if self.churn:
             self._tasks.append(asyncio.create_task(self._churn(stop)))

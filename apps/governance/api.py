@@ -4,7 +4,6 @@ or a voter, so nobody can act for another. Amounts and voting power are
 micro-ATH strings; fractions are integer parts per million."""
 
 from django.shortcuts import get_object_or_404
-from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field
 from rest_framework import generics, permissions, serializers, status
 from rest_framework.exceptions import ValidationError
@@ -49,7 +48,7 @@ class ParameterValueField(serializers.Field):
             if "too long" in str(exc) or "too large" in str(exc):
                 raise serializers.ValidationError("The value is out of range for every parameter.") from None
             raise serializers.ValidationError(
-                "Each value is a whole number in the parameter's unit (micro-ATH, ppm, ...), e.g. \"334000\"."
+                'Each value is a whole number in the parameter\'s unit (micro-ATH, ppm, ...), e.g. "334000".'
             ) from None
 
 
@@ -109,9 +108,27 @@ class ProposalSerializer(serializers.ModelSerializer):
     class Meta:
         model = Proposal
         fields = [
-            "id", "url", "kind", "title", "status", "status_reason", "proposer", "deposit", "recipient",
-            "amount", "changes", "snapshot_height", "snapshot_power", "voting_start_epoch", "voting_end_epoch",
-            "quorum", "threshold", "veto", "effective_epoch", "created_at", "tallied_at",
+            "id",
+            "url",
+            "kind",
+            "title",
+            "status",
+            "status_reason",
+            "proposer",
+            "deposit",
+            "recipient",
+            "amount",
+            "changes",
+            "snapshot_height",
+            "snapshot_power",
+            "voting_start_epoch",
+            "voting_end_epoch",
+            "quorum",
+            "threshold",
+            "veto",
+            "effective_epoch",
+            "created_at",
+            "tallied_at",
         ]
 
 
@@ -138,7 +155,7 @@ class CreateSerializer(serializers.Serializer):
 
     def validate_kind(self, value):
         if value not in ProposalKind.values:
-            raise ValidationError(f"\"{value}\" is not a valid choice. {_one_of(ProposalKind)}")
+            raise ValidationError(f'"{value}" is not a valid choice. {_one_of(ProposalKind)}')
         return value
 
     def validate(self, data):
@@ -174,7 +191,7 @@ class CastSerializer(serializers.Serializer):
 
     def validate_choice(self, value):
         if value not in Choice.values:
-            raise ValidationError(f"\"{value}\" is not a valid choice. {_one_of(Choice)}")
+            raise ValidationError(f'"{value}" is not a valid choice. {_one_of(Choice)}')
         return value
 
 

@@ -34,9 +34,16 @@ def parse_param_value(param: parameters.Param, text: str) -> int:
         places, suffixes, finest = 0, (), "Enter a whole number."
     try:
         # Zero is allowed by the parser; the parameter's own bounds decide.
-        value = parse_scaled(text or "", places, allow_zero=True, suffixes=suffixes, what="value",
-                             example="12", too_fine=finest,
-                             too_large=f"Must be at most {param.format(param.maximum)}.")
+        value = parse_scaled(
+            text or "",
+            places,
+            allow_zero=True,
+            suffixes=suffixes,
+            what="value",
+            example="12",
+            too_fine=finest,
+            too_large=f"Must be at most {param.format(param.maximum)}.",
+        )
     except NumberError as exc:
         message = str(exc)
         if message.startswith("Enter a number"):
@@ -94,9 +101,7 @@ class ParameterValuesForm(forms.Form):
                 label=param.label,
                 required=False,
                 max_length=40,
-                widget=forms.TextInput(
-                    attrs={"placeholder": param.format(current[param.key]), "inputmode": "decimal"}
-                ),
+                widget=forms.TextInput(attrs={"placeholder": param.format(current[param.key]), "inputmode": "decimal"}),
             )
             self.rows.append((param, name))
 

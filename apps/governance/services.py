@@ -241,9 +241,7 @@ def _clean_spend(recipient_address, amount) -> tuple[Account, int]:
         raise GovernanceError("The community pool pays wallets, not module accounts.")
     pool = ledger.module_account(ModuleAccount.COMMUNITY_POOL)
     if amount > pool.available:
-        raise GovernanceError(
-            f"The community pool holds {format_uath(pool.available)}; a spend cannot ask for more."
-        )
+        raise GovernanceError(f"The community pool holds {format_uath(pool.available)}; a spend cannot ask for more.")
     return recipient, amount
 
 
@@ -457,7 +455,9 @@ def _move_deposit(proposal: Proposal, refund: bool) -> None:
             meta={"proposal": proposal.pk},
         )
         kind, note = ProposalEvent.Kind.DEPOSIT_BURNED, f"{format_uath(proposal.deposit)} burned"
-    ProposalEvent.objects.create(proposal=proposal, kind=kind, note=note, height=tx.height, epoch=epochs.current_number())
+    ProposalEvent.objects.create(
+        proposal=proposal, kind=kind, note=note, height=tx.height, epoch=epochs.current_number()
+    )
 
 
 def _fail(proposal: Proposal, reason: str) -> None:
@@ -566,9 +566,9 @@ def tally_due() -> list[Proposal]:
         "pk", flat=True
     ):
         open_voting(pk)
-    due = Proposal.objects.filter(
-        status=ProposalStatus.VOTING, voting_end_epoch__lte=epochs.current_number()
-    ).order_by("pk")
+    due = Proposal.objects.filter(status=ProposalStatus.VOTING, voting_end_epoch__lte=epochs.current_number()).order_by(
+        "pk"
+    )
     done = []
     for pk in due.values_list("pk", flat=True):
         try:

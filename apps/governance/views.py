@@ -118,7 +118,9 @@ def _proposal_context(request, proposal, vote_error=None):
             "my_power": services.power_of(request.user, proposal),
             "voting_open": proposal.is_open and epochs.current_number() < (proposal.voting_end_epoch or 0),
             "vote_error": vote_error,
-            "pool": ledger.module_account(ModuleAccount.COMMUNITY_POOL) if proposal.kind == ProposalKind.SPEND else None,
+            "pool": ledger.module_account(ModuleAccount.COMMUNITY_POOL)
+            if proposal.kind == ProposalKind.SPEND
+            else None,
             "live": proposal.is_open,
         }
     )

@@ -35,8 +35,23 @@ class OfferSerializer(serializers.ModelSerializer):
     class Meta:
         model = GpuNode
         fields = [
-            "id", "name", "provider", "gpu_model", "gpu_name", "vram_gb", "gpu_count", "vcpu", "ram_gb", "region",
-            "bandwidth_mbps", "price_per_gpu_hour", "sla_tier", "status", "health_score", "paused", "collateral",
+            "id",
+            "name",
+            "provider",
+            "gpu_model",
+            "gpu_name",
+            "vram_gb",
+            "gpu_count",
+            "vcpu",
+            "ram_gb",
+            "region",
+            "bandwidth_mbps",
+            "price_per_gpu_hour",
+            "sla_tier",
+            "status",
+            "health_score",
+            "paused",
+            "collateral",
             "required_collateral",
         ]
 
@@ -70,10 +85,14 @@ class NodeDetail(generics.RetrieveAPIView):
 
 
 class MatchRequest(serializers.Serializer):
-    gpu_model = serializers.SlugRelatedField(slug_field="slug", queryset=GpuModel.objects.all(), required=False, allow_null=True)
+    gpu_model = serializers.SlugRelatedField(
+        slug_field="slug", queryset=GpuModel.objects.all(), required=False, allow_null=True
+    )
     min_vram_gb = serializers.IntegerField(required=False, min_value=0, allow_null=True)
     gpu_count = serializers.IntegerField(default=1, min_value=1)
-    region = serializers.SlugRelatedField(slug_field="code", queryset=Region.objects.all(), required=False, allow_null=True)
+    region = serializers.SlugRelatedField(
+        slug_field="code", queryset=Region.objects.all(), required=False, allow_null=True
+    )
     max_price_per_gpu_hour = MicroAthField(required=False, allow_null=True)
     max_latency_ms = serializers.IntegerField(required=False, min_value=1, allow_null=True)
     preference = serializers.ChoiceField(choices=matching.Preference.choices, default=matching.Preference.BALANCED)
@@ -117,18 +136,24 @@ class Match(APIView):
         payload.is_valid(raise_exception=True)
         d = payload.validated_data
         req = matching.Requirements(
-            gpu_model=d.get("gpu_model"), min_vram_gb=d.get("min_vram_gb"), gpu_count=d["gpu_count"],
-            region=d.get("region"), max_price_per_gpu_hour=d.get("max_price_per_gpu_hour"),
-            max_latency_ms=d.get("max_latency_ms"), preference=d["preference"],
+            gpu_model=d.get("gpu_model"),
+            min_vram_gb=d.get("min_vram_gb"),
+            gpu_count=d["gpu_count"],
+            region=d.get("region"),
+            max_price_per_gpu_hour=d.get("max_price_per_gpu_hour"),
+            max_latency_ms=d.get("max_latency_ms"),
+            preference=d["preference"],
             renter=request.user if request.user.is_authenticated else None,
         )
         result = matching.match(req, limit=d["limit"])
-        return Response({
-            "count": result["count"],
-            "preference": result["preference"],
-            "weights_ppm": result["weights"],
-            "candidates": CandidateSerializer(result["candidates"], many=True).data,
-        })
+        return Response(
+            {
+                "count": result["count"],
+                "preference": result["preference"],
+                "weights_ppm": result["weights"],
+                "candidates": CandidateSerializer(result["candidates"], many=True).data,
+            }
+        )
 
 
 class ChargeSerializer(serializers.ModelSerializer):
@@ -140,8 +165,19 @@ class ChargeSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = RentalCharge
-        fields = ["epoch", "outcome", "charge", "fee", "provider_amount", "refunded", "sla_credit", "reason",
-                  "uptime_ppm", "latency_ms", "tx_height"]
+        fields = [
+            "epoch",
+            "outcome",
+            "charge",
+            "fee",
+            "provider_amount",
+            "refunded",
+            "sla_credit",
+            "reason",
+            "uptime_ppm",
+            "latency_ms",
+            "tx_height",
+        ]
 
 
 class RentalSerializer(serializers.ModelSerializer):
@@ -161,10 +197,31 @@ class RentalSerializer(serializers.ModelSerializer):
     class Meta:
         model = Rental
         fields = [
-            "id", "node", "node_name", "gpu_count", "mode", "image", "status", "end_reason", "start_epoch", "end_epoch",
-            "settled_through", "epoch_seconds", "price_per_gpu_hour", "price_per_epoch", "escrow_total", "escrow_left",
-            "released", "refunded", "carried_out", "auto_replace", "renter_region", "replaces", "last_failure_epoch",
-            "created_at", "ended_at",
+            "id",
+            "node",
+            "node_name",
+            "gpu_count",
+            "mode",
+            "image",
+            "status",
+            "end_reason",
+            "start_epoch",
+            "end_epoch",
+            "settled_through",
+            "epoch_seconds",
+            "price_per_gpu_hour",
+            "price_per_epoch",
+            "escrow_total",
+            "escrow_left",
+            "released",
+            "refunded",
+            "carried_out",
+            "auto_replace",
+            "renter_region",
+            "replaces",
+            "last_failure_epoch",
+            "created_at",
+            "ended_at",
         ]
 
 
@@ -183,7 +240,9 @@ class RentRequest(serializers.Serializer):
     hours = serializers.IntegerField(required=False, min_value=1, help_text="reserved: or how many hours")
     escrow = MicroAthField(required=False, help_text="on-demand: escrow to start with")
     auto_replace = serializers.BooleanField(default=False)
-    region = serializers.SlugRelatedField(slug_field="code", queryset=Region.objects.all(), required=False, allow_null=True)
+    region = serializers.SlugRelatedField(
+        slug_field="code", queryset=Region.objects.all(), required=False, allow_null=True
+    )
     expected_price_per_epoch = MicroAthField(
         required=False, help_text="refuse if the price is no longer this (from a quote)"
     )
@@ -226,8 +285,14 @@ class RentalList(generics.ListAPIView):
             q = rentals.quote(request.user, node, mode=d["mode"], epochs_=n, escrow=d.get("escrow"))
             return Response(QuoteSerializer(q).data)
         rental = rentals.rent(
-            request.user, d["node"], mode=d["mode"], image=d["image"], epochs_=n, escrow=d.get("escrow"),
-            auto_replace=d["auto_replace"], renter_region=d.get("region"),
+            request.user,
+            d["node"],
+            mode=d["mode"],
+            image=d["image"],
+            epochs_=n,
+            escrow=d.get("escrow"),
+            auto_replace=d["auto_replace"],
+            renter_region=d.get("region"),
             expected_price_per_epoch=d.get("expected_price_per_epoch"),
         )
         return Response(RentalDetailSerializer(rental).data, status=status.HTTP_201_CREATED)
@@ -240,7 +305,9 @@ class RentalDetail(APIView):
     def get(self, request, pk):
         rental = queries.my_rental(request.user, pk)
         data = RentalDetailSerializer(rental).data
-        data["summary"] = {k: str(v) if k not in ("failed", "epochs") else v for k, v in settled_summary(rental).items()}
+        data["summary"] = {
+            k: str(v) if k not in ("failed", "epochs") else v for k, v in settled_summary(rental).items()
+        }
         return Response(data)
 
 
@@ -407,11 +474,13 @@ class ProviderEarnings(APIView):
     @extend_schema(responses=EarningsSerializer)
     def get(self, request):
         d = providers.dashboard(request.user)
-        return Response({
-            "totals": {k: str(v) for k, v in d["totals"].items()},
-            "per_epoch": [
-                {"epoch": e, "earned": str(a), "sla_credits": str(c), "capacity_rewards": str(r)}
-                for e, a, c, r in d["earnings_uath"]
-            ],
-            "slashes": SlashSerializer(d["slashes"], many=True).data,
-        })
+        return Response(
+            {
+                "totals": {k: str(v) for k, v in d["totals"].items()},
+                "per_epoch": [
+                    {"epoch": e, "earned": str(a), "sla_credits": str(c), "capacity_rewards": str(r)}
+                    for e, a, c, r in d["earnings_uath"]
+                ],
+                "slashes": SlashSerializer(d["slashes"], many=True).data,
+            }
+        )

@@ -37,9 +37,18 @@ from apps.core import bulk, epochs, ledger, parameters
 from apps.core.models import Account, Bucket, GpuNode, ModuleAccount, NodeStatus, TxKind
 from apps.monitoring.models import NodeEpoch
 
-from . import rentals as rental_services
 from . import matching
-from .models import ChargeOutcome, CollateralSlash, Rental, RentalCharge, RentalMode, RentalSettlement, RentalStatus, SlashKind
+from . import rentals as rental_services
+from .models import (
+    ChargeOutcome,
+    CollateralSlash,
+    Rental,
+    RentalCharge,
+    RentalMode,
+    RentalSettlement,
+    RentalStatus,
+    SlashKind,
+)
 
 PPM = 1_000_000
 log = logging.getLogger(__name__)
@@ -140,18 +149,26 @@ def _settle(epoch: int, marker: RentalSettlement, *, penalise: bool) -> None:
         outcome, reason = judge(node, verdicts.get(node.pk), p)
         ne = verdicts.get(node.pk)
         charge = RentalCharge(
-            rental=rental, epoch=epoch, node=node, provider_id=node.provider_id, outcome=outcome,
-            charge=rental.price_per_epoch, reason=reason,
-            uptime_ppm=ne.uptime_ppm if ne else None, latency_ms=ne.latency_ms if ne else None,
+            rental=rental,
+            epoch=epoch,
+            node=node,
+            provider_id=node.provider_id,
+            outcome=outcome,
+            charge=rental.price_per_epoch,
+            reason=reason,
+            uptime_ppm=ne.uptime_ppm if ne else None,
+            latency_ms=ne.latency_ms if ne else None,
         )
         charges.append(charge)
         marker.rentals += 1
         if outcome != ChargeOutcome.FAILED:
             fee = charge.charge * p["protocol_fee"] // PPM
             charge.fee, charge.provider_amount = fee, charge.charge - fee
-            for account_id, bucket, amount in ((renter_wallet, Bucket.ESCROWED, -charge.charge),
-                                               (provider_wallet, Bucket.AVAILABLE, charge.provider_amount),
-                                               (pool.pk, Bucket.AVAILABLE, fee)):
+            for account_id, bucket, amount in (
+                (renter_wallet, Bucket.ESCROWED, -charge.charge),
+                (provider_wallet, Bucket.AVAILABLE, charge.provider_amount),
+                (pool.pk, Bucket.AVAILABLE, fee),
+            ):
                 served_legs[(account_id, bucket)] = served_legs.get((account_id, bucket), 0) + amount
             rental.released += charge.charge
             marker.rental_fees += charge.charge
@@ -167,10 +184,24 @@ def _settle(epoch: int, marker: RentalSettlement, *, penalise: bool) -> None:
         # (docs/rules.md §5 and §7): the renter is refunded either way.
         penalty = penalise and has_evidence(node, ne)
         if not penalty:
-            charge.reason += ("; network incident: no SLA credit" if not penalise
-                              else "; no evidence against the provider: no SLA credit")
-        if _refund_failed(epoch, p, rental, node, charge, renter_wallet, provider_wallet, pool, marker,
-                          new_incident=new_incident, penalty=penalty):
+            charge.reason += (
+                "; network incident: no SLA credit"
+                if not penalise
+                else "; no evidence against the provider: no SLA credit"
+            )
+        if _refund_failed(
+            epoch,
+            p,
+            rental,
+            node,
+            charge,
+            renter_wallet,
+            provider_wallet,
+            pool,
+            marker,
+            new_incident=new_incident,
+            penalty=penalty,
+        ):
             dirty_nodes.add(node.pk)
         rental.settled_through = epoch
         fields = ["released", "refunded", "settled_through", "last_failure_epoch"]
@@ -184,14 +215,17 @@ def _settle(epoch: int, marker: RentalSettlement, *, penalise: bool) -> None:
     if served:
         legs = [ledger.Leg(a, b, amount) for (a, b), amount in sorted(served_legs.items()) if amount]
         tx = ledger.post(
-            TxKind.RENTAL_SETTLE, legs, memo=f"Epoch {epoch}: {len(served)} rental epochs served",
+            TxKind.RENTAL_SETTLE,
+            legs,
+            memo=f"Epoch {epoch}: {len(served)} rental epochs served",
             # Each rental's charge row names this transaction (tx_height).
             meta={"epoch": epoch, "rentals": len(served), "fees": sum(c.fee for _, c in served)},
         )
         for _, charge in served:
             charge.tx_height = tx.height
-        bulk.update_fields([r for r, _ in served],
-                           ["released", "refunded", "settled_through", "status", "end_reason", "ended_at"])
+        bulk.update_fields(
+            [r for r, _ in served], ["released", "refunded", "settled_through", "status", "end_reason", "ended_at"]
+        )
     RentalCharge.objects.bulk_create(charges, batch_size=1000)
     for node in nodes.values():
         if node.pk in dirty_nodes:
@@ -199,9 +233,20 @@ def _settle(epoch: int, marker: RentalSettlement, *, penalise: bool) -> None:
             node.save(update_fields=["collateral", "paused"])
 
 
-def _refund_failed(epoch: int, p: dict, rental: Rental, node: GpuNode, charge: RentalCharge, renter_wallet: int,
-                   provider_wallet: int, pool, marker: RentalSettlement, *, new_incident: bool,
-                   penalty: bool) -> bool:
+def _refund_failed(
+    epoch: int,
+    p: dict,
+    rental: Rental,
+    node: GpuNode,
+    charge: RentalCharge,
+    renter_wallet: int,
+    provider_wallet: int,
+    pool,
+    marker: RentalSettlement,
+    *,
+    new_incident: bool,
+    penalty: bool,
+) -> bool:
     """A failed epoch: the fee back to the renter plus, when ``penalty``
     (proven, and no network incident), the SLA credit from the provider's
     collateral and on a new incident the downtime slash. Returns whether the
@@ -216,7 +261,8 @@ def _refund_failed(epoch: int, p: dict, rental: Rental, node: GpuNode, charge: R
     if credit:
         legs.append(ledger.Leg(provider_wallet, Bucket.COLLATERAL, -credit))
     tx = ledger.post(
-        TxKind.RENTAL_REFUND, legs,
+        TxKind.RENTAL_REFUND,
+        legs,
         memo=f"Epoch {epoch}: {node.name} failed ({reason}); fee refunded" + (" + SLA credit" if credit else ""),
         meta={"epoch": epoch, "rental": rental.pk, "node": node.pk, "sla_credit": credit},
     )
@@ -229,11 +275,18 @@ def _refund_failed(epoch: int, p: dict, rental: Rental, node: GpuNode, charge: R
         node.collateral -= credit
         changed = True
         CollateralSlash.objects.create(
-            node=node, provider_id=node.provider_id, epoch=epoch, kind=SlashKind.SLA_CREDIT, amount=credit,
-            reason=f"SLA credit to the renter of rental #{rental.pk}: {reason}", rental=rental,
+            node=node,
+            provider_id=node.provider_id,
+            epoch=epoch,
+            kind=SlashKind.SLA_CREDIT,
+            amount=credit,
+            reason=f"SLA credit to the renter of rental #{rental.pk}: {reason}",
+            rental=rental,
             tx_height=tx.height,
         )
-    amount = min(node.collateral, node.required_collateral * p["downtime_slash"] // PPM) if new_incident and penalty else 0
+    amount = (
+        min(node.collateral, node.required_collateral * p["downtime_slash"] // PPM) if new_incident and penalty else 0
+    )
     if amount:
         tx = ledger.post(
             TxKind.SLASH,
@@ -245,9 +298,14 @@ def _refund_failed(epoch: int, p: dict, rental: Rental, node: GpuNode, charge: R
         changed = True
         marker.collateral_slashed += amount
         CollateralSlash.objects.create(
-            node=node, provider_id=node.provider_id, epoch=epoch, kind=SlashKind.DOWNTIME, amount=amount,
+            node=node,
+            provider_id=node.provider_id,
+            epoch=epoch,
+            kind=SlashKind.DOWNTIME,
+            amount=amount,
             reason=f"Downtime while serving rental #{rental.pk}: {reason} (new incident)",
-            rental=rental, tx_height=tx.height,
+            rental=rental,
+            tx_height=tx.height,
         )
     return changed
 
@@ -258,7 +316,8 @@ def _finish(rental: Rental, renter_wallet: int, epoch: int, marker: RentalSettle
         ledger.post(
             TxKind.RENTAL_REFUND,
             [ledger.Leg(renter_wallet, Bucket.ESCROWED, -left), ledger.Leg(renter_wallet, Bucket.AVAILABLE, left)],
-            memo=f"Rental #{rental.pk} finished: escrow remainder returned", meta={"rental": rental.pk, "epoch": epoch},
+            memo=f"Rental #{rental.pk} finished: escrow remainder returned",
+            meta={"rental": rental.pk, "epoch": epoch},
         )
         rental.refunded += left
         marker.refunds += left
@@ -275,9 +334,12 @@ def replacement_requirements(rental: Rental, node: GpuNode) -> matching.Requirem
     as many, no dearer than the locked price (so the escrow covers it),
     near the renter, ranked for experience."""
     return matching.Requirements(
-        min_vram_gb=node.gpu_model.vram_gb, gpu_count=rental.gpu_count,
-        region=rental.renter_region or node.region, preference=matching.Preference.EXPERIENCE,
-        renter=rental.renter, exclude_node_ids=(node.pk,),
+        min_vram_gb=node.gpu_model.vram_gb,
+        gpu_count=rental.gpu_count,
+        region=rental.renter_region or node.region,
+        preference=matching.Preference.EXPERIENCE,
+        renter=rental.renter,
+        exclude_node_ids=(node.pk,),
         max_cost_per_hour=rental.price_per_gpu_hour * rental.gpu_count,
     )
 
@@ -289,7 +351,10 @@ def _auto_replace(rental: Rental, node: GpuNode, epoch: int) -> Rental | None:
         try:
             with transaction.atomic():
                 return rental_services.move_to(
-                    rental, candidate.node.pk, old_end=epoch + 1, start=start,
+                    rental,
+                    candidate.node.pk,
+                    old_end=epoch + 1,
+                    start=start,
                     reason=f"{node.name} failed in epoch {epoch}; moved automatically to {candidate.node.name}",
                 )
         except rental_services.RentalError as exc:
@@ -311,4 +376,3 @@ def settled_summary(rental: Rental) -> dict:
         epochs=Count("pk"),
     )
     return {k: v or 0 for k, v in agg.items()}
-

@@ -9,8 +9,8 @@ from apps.core import epochs
 from apps.core.models import GpuNode, NodeStatus, Region
 from apps.monitoring.models import NodeEpoch
 
-from .models import Rental, RentalStatus
 from .matching import region_table
+from .models import Rental, RentalStatus
 
 PER_PAGE = 20
 SPARK_EPOCHS = 24
@@ -41,7 +41,8 @@ def _offers(filters: dict):
         qs = qs.annotate(
             distance=Case(
                 *[When(region_id=rid, then=Value(km)) for rid, (km, _, _) in table.items()],
-                default=Value(0), output_field=IntegerField(),
+                default=Value(0),
+                output_field=IntegerField(),
             )
         )
     sort = filters.get("sort") or "price"
@@ -105,7 +106,10 @@ def page(filters: dict, number) -> tuple:
     # twenty nodes in full.
     p = _Pages(qs.values_list("pk", flat=True), PER_PAGE, filters).get_page(number)
     ids = list(p.object_list)
-    by_id = {n.pk: n for n in GpuNode.objects.filter(pk__in=ids).select_related("gpu_model", "region").annotate(rented=_rented())}
+    by_id = {
+        n.pk: n
+        for n in GpuNode.objects.filter(pk__in=ids).select_related("gpu_model", "region").annotate(rented=_rented())
+    }
     rows = [by_id[pk] for pk in ids if pk in by_id]
     sparks = sparklines(ids)
     for node in rows:

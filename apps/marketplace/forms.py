@@ -4,10 +4,10 @@ from django.conf import settings
 from apps.core.forms import AmountField
 from apps.core.models import GpuModel, Region, SlaTier
 
+from .matching import Preference
 from .models import RentalMode
 from .onboarding import MAX_GPUS
 from .rentals import MAX_RENTAL_HOURS
-from .matching import Preference
 
 
 class OptionalAmountField(AmountField):
@@ -63,12 +63,17 @@ class CatalogueForm(forms.Form):
 
 class MatchForm(forms.Form):
     gpu = forms.ChoiceField(label="GPU model", required=False)
-    min_vram = forms.IntegerField(label="…or at least this much VRAM per GPU (GB)", required=False, min_value=0, max_value=1024)
+    min_vram = forms.IntegerField(
+        label="…or at least this much VRAM per GPU (GB)", required=False, min_value=0, max_value=1024
+    )
     count = forms.IntegerField(label="GPUs", initial=1, min_value=1, max_value=MAX_GPUS)
     region = forms.ChoiceField(label="I am in", required=False, help_text="Closer nodes answer faster.")
     max_price = OptionalAmountField(label="Max price per GPU-hour (ATH)", required=False)
     max_latency = forms.IntegerField(
-        label="Max round trip (ms)", required=False, min_value=1, max_value=2000,
+        label="Max round trip (ms)",
+        required=False,
+        min_value=1,
+        max_value=2000,
         help_text="Estimated from the great-circle distance to your region.",
     )
     hours = forms.IntegerField(label="For how many hours", initial=1, min_value=1, max_value=MAX_RENTAL_HOURS)
@@ -81,22 +86,35 @@ class MatchForm(forms.Form):
 
 
 class RentForm(forms.Form):
-    mode = forms.ChoiceField(choices=RentalMode.choices, initial=RentalMode.RESERVED, widget=forms.RadioSelect, label="How to pay")
+    mode = forms.ChoiceField(
+        choices=RentalMode.choices, initial=RentalMode.RESERVED, widget=forms.RadioSelect, label="How to pay"
+    )
     hours = forms.IntegerField(
-        label="Duration (hours)", required=False, min_value=1, max_value=MAX_RENTAL_HOURS, initial=1,
+        label="Duration (hours)",
+        required=False,
+        min_value=1,
+        max_value=MAX_RENTAL_HOURS,
+        initial=1,
         help_text="Reserved: prepaid now, unserved time refunded if you end early.",
     )
     escrow = OptionalAmountField(
-        label="Escrow to start with (ATH)", required=False,
+        label="Escrow to start with (ATH)",
+        required=False,
         help_text="On-demand: billed per epoch from this escrow; top up any time, stop any time.",
     )
     image = forms.CharField(
-        label="Container image", max_length=255, initial="pytorch/pytorch:2.4.0-cuda12.4-cudnn9-runtime",
+        label="Container image",
+        max_length=255,
+        initial="pytorch/pytorch:2.4.0-cuda12.4-cudnn9-runtime",
         widget=forms.TextInput(attrs={"spellcheck": "false", "autocomplete": "off"}),
     )
-    region = forms.ChoiceField(label="I am in", required=False, help_text="Used to pick a nearby replacement if the node fails.")
+    region = forms.ChoiceField(
+        label="I am in", required=False, help_text="Used to pick a nearby replacement if the node fails."
+    )
     auto_replace = forms.BooleanField(
-        label="Move me to a replacement automatically if this node fails", required=False, initial=True,
+        label="Move me to a replacement automatically if this node fails",
+        required=False,
+        initial=True,
     )
 
     def __init__(self, *args, **kwargs):
@@ -117,7 +135,9 @@ class AmountForm(forms.Form):
 
 
 class NodeForm(forms.Form):
-    name = forms.CharField(max_length=80, label="Node name", widget=forms.TextInput(attrs={"placeholder": "e.g. fra-h100-01"}))
+    name = forms.CharField(
+        max_length=80, label="Node name", widget=forms.TextInput(attrs={"placeholder": "e.g. fra-h100-01"})
+    )
     gpu_model = forms.ModelChoiceField(queryset=GpuModel.objects.all(), label="GPU model", empty_label=None)
     gpu_count = forms.IntegerField(label="GPU count", min_value=1, max_value=MAX_GPUS, initial=1)
     vcpu = forms.IntegerField(label="vCPU", min_value=1, max_value=1024, initial=16)
@@ -127,7 +147,9 @@ class NodeForm(forms.Form):
     price = AmountField(label="Price per GPU-hour (ATH)", initial="2")
     sla_tier = forms.ChoiceField(choices=SlaTier.choices, label="SLA tier")
     endpoint = forms.URLField(
-        label="Agent endpoint", max_length=200, assume_scheme="https",
+        label="Agent endpoint",
+        max_length=200,
+        assume_scheme="https",
         help_text="Where your provider agent's health endpoint answers checkers, e.g. http://203.0.113.7:9100/health.",
     )
 
@@ -137,6 +159,8 @@ class NodeForm(forms.Form):
             # The demo's network simulator runs the agent of a node declared
             # without an endpoint (see apps.demo.simulated_network.adopt_new_nodes).
             self.fields["endpoint"].required = False
-            self.fields["endpoint"].help_text += (
+            self.fields[
+                "endpoint"
+            ].help_text += (
                 " In this demo you can leave it empty: the network simulator then runs a simulated agent for the node."
             )

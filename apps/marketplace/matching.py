@@ -175,9 +175,8 @@ def match(req: Requirements, limit: int = 5) -> dict:
     # both SQLite and PostgreSQL (bigint / bigint); all terms are
     # non-negative, so truncation is rounding down, exactly as Part.points.
     node_table = GpuNode._meta.db_table
-    prox_sql = "CASE %s.region_id %s ELSE 0 END" % (
-        node_table, " ".join(f"WHEN {int(rid)} THEN {int(p)}" for rid, (_, p, _) in table.items())
-    )
+    whens = " ".join(f"WHEN {int(rid)} THEN {int(p)}" for rid, (_, p, _) in table.items())
+    prox_sql = f"CASE {node_table}.region_id {whens} ELSE 0 END"
     cost_sql = f"(CAST({node_table}.price_per_gpu_hour AS BIGINT) * {node_table}.gpu_count)"
     price_sql = f"(CASE WHEN {cost_sql} = 0 THEN {PPM} ELSE CAST({int(min_cost) * PPM} AS BIGINT) / {cost_sql} END)"
     total_sql = (
@@ -196,17 +195,29 @@ def match(req: Requirements, limit: int = 5) -> dict:
         km, prox_ppm, rtt = table.get(node.region_id, (0, 0, 0))
         price_ppm = PPM if node.cost == 0 else min_cost * PPM // node.cost
         parts = [
-            Part("health", node.health_score, w["health"], f"health {node.health_score * 100 // PPM}% from checker consensus"),
             Part(
-                "proximity", prox_ppm, w["proximity"],
-                f"{km:,} km from {req.region.name}, ~{rtt} ms round trip" if req.region else "no location given: all equal",
+                "health",
+                node.health_score,
+                w["health"],
+                f"health {node.health_score * 100 // PPM}% from checker consensus",
+            ),
+            Part(
+                "proximity",
+                prox_ppm,
+                w["proximity"],
+                f"{km:,} km from {req.region.name}, ~{rtt} ms round trip"
+                if req.region
+                else "no location given: all equal",
             ),
             Part("price", price_ppm, w["price"], _price_detail(node.cost, min_cost)),
         ]
         # The SQL ordering and the explanation are the same integer formula.
         assert node.total == sum(part.points for part in parts), (node.pk, node.total, parts)
-        out.append(Candidate(node=node, rank=i, total=node.total, parts=parts, distance_km=km, rtt_ms=rtt,
-                             cost_per_hour=node.cost))
+        out.append(
+            Candidate(
+                node=node, rank=i, total=node.total, parts=parts, distance_km=km, rtt_ms=rtt, cost_per_hour=node.cost
+            )
+        )
     return {"count": count, "candidates": out, "preference": preference, "weights": w, "min_cost": min_cost}
 
 
@@ -214,4 +225,3 @@ def _price_detail(cost: int, min_cost: int) -> str:
     if cost == min_cost:
         return f"{format_uath(cost)}/h, the cheapest match"
     return f"{format_uath(cost)}/h vs cheapest {format_uath(min_cost)}/h"
-

@@ -63,9 +63,7 @@ class Rental(models.Model):
 
     status = models.CharField(max_length=16, choices=RentalStatus.choices, default=RentalStatus.ACTIVE, db_index=True)
     end_reason = models.CharField(max_length=200, blank=True, default="")
-    replaces = models.OneToOneField(
-        "self", null=True, blank=True, on_delete=models.PROTECT, related_name="replaced_by"
-    )
+    replaces = models.OneToOneField("self", null=True, blank=True, on_delete=models.PROTECT, related_name="replaced_by")
     last_failure_epoch = models.BigIntegerField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     ended_at = models.DateTimeField(null=True, blank=True)

@@ -11,7 +11,6 @@ from apps.core.amounts import format_uath
 from apps.core.errors import DomainError
 from apps.core.models import AgentToken, Bucket, GpuModel, GpuNode, Region, SlaTier, TxKind
 
-
 # Bounds that keep the scheduler's integer score arithmetic (price x GPUs x
 # 1,000,000) inside a signed 64-bit column.
 MAX_GPUS = 64
@@ -40,9 +39,16 @@ class NodeSpec:
         """From the provider form's or the API's validated input; ``price``
         names the field holding the price per GPU-hour (the form calls it ``price``)."""
         return cls(
-            name=data["name"], gpu_model=data["gpu_model"], gpu_count=data["gpu_count"], vcpu=data["vcpu"],
-            ram_gb=data["ram_gb"], region=data["region"], bandwidth_mbps=data["bandwidth_mbps"],
-            price_per_gpu_hour=data[price], endpoint=data["endpoint"], sla_tier=data["sla_tier"],
+            name=data["name"],
+            gpu_model=data["gpu_model"],
+            gpu_count=data["gpu_count"],
+            vcpu=data["vcpu"],
+            ram_gb=data["ram_gb"],
+            region=data["region"],
+            bandwidth_mbps=data["bandwidth_mbps"],
+            price_per_gpu_hour=data[price],
+            endpoint=data["endpoint"],
+            sla_tier=data["sla_tier"],
         )
 
 
@@ -55,7 +61,8 @@ def check_floor(spec: NodeSpec) -> None:
     p = parameters.current()
     if spec.gpu_model.vram_gb < p["min_vram_gb"]:
         raise OnboardingError(
-            f"{spec.gpu_model.name} has {spec.gpu_model.vram_gb} GB of VRAM; the network's floor is {p['min_vram_gb']} GB."
+            f"{spec.gpu_model.name} has {spec.gpu_model.vram_gb} GB of VRAM; "
+            f"the network's floor is {p['min_vram_gb']} GB."
         )
     if spec.bandwidth_mbps < p["min_bandwidth_mbps"]:
         raise OnboardingError(
@@ -81,16 +88,31 @@ def register_node(provider, spec: NodeSpec) -> tuple[GpuNode, str]:
     wallet = open_wallet(provider)
     with transaction.atomic():
         node = GpuNode.objects.create(
-            provider=provider, name=spec.name, gpu_model=spec.gpu_model, gpu_count=spec.gpu_count, vcpu=spec.vcpu,
-            ram_gb=spec.ram_gb, region=spec.region, bandwidth_mbps=spec.bandwidth_mbps,
-            price_per_gpu_hour=spec.price_per_gpu_hour, endpoint=spec.endpoint, sla_tier=spec.sla_tier,
-            required_collateral=collateral, collateral=collateral,
+            provider=provider,
+            name=spec.name,
+            gpu_model=spec.gpu_model,
+            gpu_count=spec.gpu_count,
+            vcpu=spec.vcpu,
+            ram_gb=spec.ram_gb,
+            region=spec.region,
+            bandwidth_mbps=spec.bandwidth_mbps,
+            price_per_gpu_hour=spec.price_per_gpu_hour,
+            endpoint=spec.endpoint,
+            sla_tier=spec.sla_tier,
+            required_collateral=collateral,
+            collateral=collateral,
         )
         if collateral:
             try:
                 ledger.move(
-                    wallet, Bucket.AVAILABLE, Bucket.COLLATERAL, collateral, kind=TxKind.COLLATERAL_LOCK,
-                    memo=f"Collateral for node {spec.name}", meta={"node": node.pk}, actor=provider,
+                    wallet,
+                    Bucket.AVAILABLE,
+                    Bucket.COLLATERAL,
+                    collateral,
+                    kind=TxKind.COLLATERAL_LOCK,
+                    memo=f"Collateral for node {spec.name}",
+                    meta={"node": node.pk},
+                    actor=provider,
                 )
             except ledger.InsufficientFunds:
                 raise OnboardingError(

@@ -51,8 +51,14 @@ def top_up_collateral(user, node_id: int, amount: int) -> GpuNode:
             raise ProviderError(f"{node.name} is offline; its collateral can only be withdrawn.")
         try:
             ledger.move(
-                open_wallet(user), Bucket.AVAILABLE, Bucket.COLLATERAL, amount, kind=TxKind.COLLATERAL_LOCK,
-                memo=f"Collateral top-up for node {node.name}", meta={"node": node.pk}, actor=user,
+                open_wallet(user),
+                Bucket.AVAILABLE,
+                Bucket.COLLATERAL,
+                amount,
+                kind=TxKind.COLLATERAL_LOCK,
+                memo=f"Collateral top-up for node {node.name}",
+                meta={"node": node.pk},
+                actor=user,
             )
         except ledger.InsufficientFunds as exc:
             raise ProviderError(str(exc)) from None
@@ -111,8 +117,14 @@ def withdraw_collateral(user, node_id: int) -> int:
         if amount <= 0:
             raise ProviderError(f"{node.name} has no collateral left to withdraw.")
         ledger.move(
-            open_wallet(user), Bucket.COLLATERAL, Bucket.AVAILABLE, amount, kind=TxKind.COLLATERAL_RELEASE,
-            memo=f"Collateral released for node {node.name}", meta={"node": node.pk}, actor=user,
+            open_wallet(user),
+            Bucket.COLLATERAL,
+            Bucket.AVAILABLE,
+            amount,
+            kind=TxKind.COLLATERAL_RELEASE,
+            memo=f"Collateral released for node {node.name}",
+            meta={"node": node.pk},
+            actor=user,
         )
         node.collateral = 0
         node.save(update_fields=["collateral"])
@@ -129,9 +141,7 @@ def dashboard(user) -> dict:
         )
         .order_by("id")
     )
-    earned = dict(
-        RentalCharge.objects.filter(provider=user).values_list("node_id").annotate(s=Sum("provider_amount"))
-    )
+    earned = dict(RentalCharge.objects.filter(provider=user).values_list("node_id").annotate(s=Sum("provider_amount")))
     rewards = settlement_queries.capacity_rewards(user)
     rewarded = dict(rewards.values_list("node_id").annotate(s=Sum("amount")))
     for node in nodes:

@@ -122,16 +122,23 @@ def quote(renter, node: GpuNode, *, mode: str, epochs_: int | None = None, escro
         n = epochs_
     elif mode == RentalMode.ON_DEMAND:
         if not escrow or escrow < per_epoch:
-            raise RentalError(
-                f"An on-demand rental needs escrow for at least one epoch: {format_uath(per_epoch)}."
-            )
+            raise RentalError(f"An on-demand rental needs escrow for at least one epoch: {format_uath(per_epoch)}.")
         amount = escrow
         n = escrow // per_epoch
     else:
         raise RentalError("Choose reserved or on-demand.")
     wallet = open_wallet(renter)
-    return Quote(node=node, mode=mode, epoch_seconds=seconds, price_per_epoch=per_epoch, epochs=n, escrow=amount,
-                 start_epoch=start, end_epoch=start + n, available=wallet.available)
+    return Quote(
+        node=node,
+        mode=mode,
+        epoch_seconds=seconds,
+        price_per_epoch=per_epoch,
+        epochs=n,
+        escrow=amount,
+        start_epoch=start,
+        end_epoch=start + n,
+        available=wallet.available,
+    )
 
 
 def _check_rentable(renter, node: GpuNode, per_epoch: int) -> None:
@@ -190,19 +197,35 @@ def rent(
                 )
             _expire(node.pk, q.start_epoch)
             if Rental.objects.filter(node=node, status=RentalStatus.ACTIVE).exists():
-                raise RentalError(f"{node.name} was just rented by someone else. Pick another node or let the scheduler match one.")
+                raise RentalError(
+                    f"{node.name} was just rented by someone else. Pick another node or let the scheduler match one."
+                )
             rental = Rental.objects.create(
-                renter=renter, node=node, gpu_count=node.gpu_count, mode=mode, image=image,
-                renter_region=renter_region, auto_replace=bool(auto_replace),
-                start_epoch=q.start_epoch, end_epoch=q.end_epoch, settled_through=q.start_epoch - 1,
-                price_per_gpu_hour=node.price_per_gpu_hour, epoch_seconds=q.epoch_seconds,
-                price_per_epoch=q.price_per_epoch, escrow_total=q.escrow,
+                renter=renter,
+                node=node,
+                gpu_count=node.gpu_count,
+                mode=mode,
+                image=image,
+                renter_region=renter_region,
+                auto_replace=bool(auto_replace),
+                start_epoch=q.start_epoch,
+                end_epoch=q.end_epoch,
+                settled_through=q.start_epoch - 1,
+                price_per_gpu_hour=node.price_per_gpu_hour,
+                epoch_seconds=q.epoch_seconds,
+                price_per_epoch=q.price_per_epoch,
+                escrow_total=q.escrow,
             )
             try:
                 ledger.move(
-                    wallet, Bucket.AVAILABLE, Bucket.ESCROWED, q.escrow, kind=TxKind.RENTAL_ESCROW,
+                    wallet,
+                    Bucket.AVAILABLE,
+                    Bucket.ESCROWED,
+                    q.escrow,
+                    kind=TxKind.RENTAL_ESCROW,
                     memo=f"Escrow for rental #{rental.pk} of {node.name}",
-                    meta={"rental": rental.pk, "node": node.pk, "epochs": q.epochs}, actor=renter,
+                    meta={"rental": rental.pk, "node": node.pk, "epochs": q.epochs},
+                    actor=renter,
                 )
             except ledger.InsufficientFunds:
                 wallet.refresh_from_db()
@@ -243,10 +266,15 @@ def end_rental(user, rental_id: int, *, reason: str = "Ended early by the renter
         now_epoch = current_epoch()
         end_at, refund = unserved_refund(rental, now_epoch)
         if refund > 0:
-            tx = ledger.move(
-                open_wallet(user), Bucket.ESCROWED, Bucket.AVAILABLE, refund, kind=TxKind.RENTAL_REFUND,
+            ledger.move(
+                open_wallet(user),
+                Bucket.ESCROWED,
+                Bucket.AVAILABLE,
+                refund,
+                kind=TxKind.RENTAL_REFUND,
                 memo=f"Refund of unserved time, rental #{rental.pk}",
-                meta={"rental": rental.pk, "epochs_unserved": max(0, rental.end_epoch - end_at)}, actor=user,
+                meta={"rental": rental.pk, "epochs_unserved": max(0, rental.end_epoch - end_at)},
+                actor=user,
             )
             rental.refunded += refund
         rental.end_epoch = end_at
@@ -271,8 +299,14 @@ def top_up(user, rental_id: int, amount: int) -> Rental:
             raise RentalError("This rental has ended; start a new one.")
         try:
             ledger.move(
-                open_wallet(user), Bucket.AVAILABLE, Bucket.ESCROWED, amount, kind=TxKind.RENTAL_ESCROW,
-                memo=f"Top-up of rental #{rental.pk}", meta={"rental": rental.pk}, actor=user,
+                open_wallet(user),
+                Bucket.AVAILABLE,
+                Bucket.ESCROWED,
+                amount,
+                kind=TxKind.RENTAL_ESCROW,
+                memo=f"Top-up of rental #{rental.pk}",
+                meta={"rental": rental.pk},
+                actor=user,
             )
         except ledger.InsufficientFunds as exc:
             raise RentalError(str(exc)) from None
@@ -287,8 +321,9 @@ def can_move(rental: Rental) -> bool:
     return rental.is_active and (rental.last_failure_epoch is not None or rental.node.status != NodeStatus.ONLINE)
 
 
-def move_to(rental: Rental, new_node_id: int, *, old_end: int, start: int, reason: str, actor=None,
-            may_charge: bool = False) -> Rental:
+def move_to(
+    rental: Rental, new_node_id: int, *, old_end: int, start: int, reason: str, actor=None, may_charge: bool = False
+) -> Rental:
     """Move ``rental`` (locked, active) to another node from ``start``.
 
     The old rental keeps in escrow the epochs before ``old_end`` not yet
@@ -335,23 +370,44 @@ def move_to(rental: Rental, new_node_id: int, *, old_end: int, start: int, reaso
     rental.refunded += refund
     rental.save(update_fields=["status", "end_epoch", "end_reason", "ended_at", "carried_out", "refunded"])
     new = Rental.objects.create(
-        renter=rental.renter, node=node, gpu_count=node.gpu_count, mode=rental.mode, image=rental.image,
-        renter_region=rental.renter_region, auto_replace=rental.auto_replace, start_epoch=start, end_epoch=end,
-        settled_through=start - 1, price_per_gpu_hour=node.price_per_gpu_hour, epoch_seconds=seconds,
-        price_per_epoch=per_epoch, escrow_total=new_escrow, replaces=rental,
+        renter=rental.renter,
+        node=node,
+        gpu_count=node.gpu_count,
+        mode=rental.mode,
+        image=rental.image,
+        renter_region=rental.renter_region,
+        auto_replace=rental.auto_replace,
+        start_epoch=start,
+        end_epoch=end,
+        settled_through=start - 1,
+        price_per_gpu_hour=node.price_per_gpu_hour,
+        epoch_seconds=seconds,
+        price_per_epoch=per_epoch,
+        escrow_total=new_escrow,
+        replaces=rental,
     )
     if refund:
         ledger.move(
-            wallet, Bucket.ESCROWED, Bucket.AVAILABLE, refund, kind=TxKind.RENTAL_REFUND,
+            wallet,
+            Bucket.ESCROWED,
+            Bucket.AVAILABLE,
+            refund,
+            kind=TxKind.RENTAL_REFUND,
             memo=f"Rental #{rental.pk} moved to a cheaper node: surplus refunded",
-            meta={"rental": rental.pk, "replacement": new.pk}, actor=actor,
+            meta={"rental": rental.pk, "replacement": new.pk},
+            actor=actor,
         )
     if extra:
         try:
             ledger.move(
-                wallet, Bucket.AVAILABLE, Bucket.ESCROWED, extra, kind=TxKind.RENTAL_ESCROW,
+                wallet,
+                Bucket.AVAILABLE,
+                Bucket.ESCROWED,
+                extra,
+                kind=TxKind.RENTAL_ESCROW,
                 memo=f"Rental #{new.pk}: price difference of the replacement node",
-                meta={"rental": new.pk, "replaces": rental.pk}, actor=actor,
+                meta={"rental": new.pk, "replaces": rental.pk},
+                actor=actor,
             )
         except ledger.InsufficientFunds:
             raise RentalError(
@@ -370,6 +426,11 @@ def replace(user, rental_id: int, node_id: int) -> Rental:
             raise RentalError("Your node is healthy; a replacement is offered only after it fails.")
         now_epoch = current_epoch()
         return move_to(
-            rental, node_id, old_end=now_epoch + 1, start=now_epoch + 1,
-            reason=f"Moved by the renter to a replacement in epoch {now_epoch}", actor=user, may_charge=True,
+            rental,
+            node_id,
+            old_end=now_epoch + 1,
+            start=now_epoch + 1,
+            reason=f"Moved by the renter to a replacement in epoch {now_epoch}",
+            actor=user,
+            may_charge=True,
         )

@@ -2,6 +2,7 @@
 API, settlement and management commands import from here."""
 
 from .billing import judge, settle_rentals  # noqa: F401
+from .matching import Preference, Requirements, match  # noqa: F401
 from .onboarding import NodeSpec, OnboardingError, register_node, required_collateral  # noqa: F401
 from .providers import ProviderError, take_offline, top_up_collateral, withdraw_collateral  # noqa: F401
 from .rentals import (  # noqa: F401
@@ -12,4 +13,3 @@ from .rentals import (  # noqa: F401
     replace,
     top_up,
 )
-from .matching import Preference, Requirements, match  # noqa: F401

@@ -40,9 +40,17 @@ def index(request):
     form = CatalogueForm(request.GET or None)
     filters = form.values() if request.GET else {}
     page, rows, near = catalogue.page(filters, request.GET.get("page"))
-    context = {"form": form, "page": page, "rows": rows, "near": near, "filters": filters,
-               "sort": filters.get("sort") or "price"}
-    template = "marketplace/index.html#results" if request.htmx and not request.htmx.boosted else "marketplace/index.html"
+    context = {
+        "form": form,
+        "page": page,
+        "rows": rows,
+        "near": near,
+        "filters": filters,
+        "sort": filters.get("sort") or "price",
+    }
+    template = (
+        "marketplace/index.html#results" if request.htmx and not request.htmx.boosted else "marketplace/index.html"
+    )
     return render(request, template, context)
 
 
@@ -53,9 +61,12 @@ def _rent_form_initial(request, node):
             initial[key] = request.GET[key]
     if "hours" not in initial:
         initial["hours"] = 1
-    initial.setdefault("escrow", format_uath(
-        rentals.price_per_epoch(node.price_per_gpu_hour, node.gpu_count, _epoch_seconds()) * 60, unit=False
-    ).replace(",", ""))
+    initial.setdefault(
+        "escrow",
+        format_uath(
+            rentals.price_per_epoch(node.price_per_gpu_hour, node.gpu_count, _epoch_seconds()) * 60, unit=False
+        ).replace(",", ""),
+    )
     return initial
 
 
@@ -107,17 +118,31 @@ def rent(request, pk):
         rental = None
         if request.POST.get("confirm") == "1":
             rental = rentals.rent(
-                request.user, node.pk, mode=data["mode"], image=data["image"], epochs_=n_epochs,
-                escrow=data.get("escrow"), auto_replace=data["auto_replace"], renter_region=region,
+                request.user,
+                node.pk,
+                mode=data["mode"],
+                image=data["image"],
+                epochs_=n_epochs,
+                escrow=data.get("escrow"),
+                auto_replace=data["auto_replace"],
+                renter_region=region,
                 expected_price_per_epoch=_quoted_price(request),
             )
     except rentals.RentalError as exc:
         status = refuse(form, exc)
         return render(request, "marketplace/node.html", _node_context(request, node, form), status=status)
     if rental is None:
-        return render(request, "marketplace/confirm.html", {
-            "node": node, "q": q, "form": form, "data": data, "region": region,
-        })
+        return render(
+            request,
+            "marketplace/confirm.html",
+            {
+                "node": node,
+                "q": q,
+                "form": form,
+                "data": data,
+                "region": region,
+            },
+        )
     messages.success(request, f"You have {node.name}. {format_uath(rental.escrow_total)} is in escrow for it.")
     return redirect(rental)
 
@@ -129,10 +154,14 @@ def match(request):
         d = form.cleaned_data
         req = matching.Requirements(
             gpu_model=GpuModel.objects.filter(slug=d.get("gpu")).first() if d.get("gpu") else None,
-            min_vram_gb=d.get("min_vram"), gpu_count=d["count"],
+            min_vram_gb=d.get("min_vram"),
+            gpu_count=d["count"],
             region=Region.objects.filter(code=d.get("region")).first() if d.get("region") else None,
-            max_price_per_gpu_hour=d.get("max_price"), max_latency_ms=d.get("max_latency"),
-            duration_hours=d["hours"], preference=d["preference"], renter=request.user if request.user.is_authenticated else None,
+            max_price_per_gpu_hour=d.get("max_price"),
+            max_latency_ms=d.get("max_latency"),
+            duration_hours=d["hours"],
+            preference=d["preference"],
+            renter=request.user if request.user.is_authenticated else None,
         )
         result = matching.match(req, limit=5)
         seconds = _epoch_seconds()
@@ -289,15 +318,24 @@ def _collateral_preview(form, wallet):
     if model is None:
         return None
     need = required_collateral(model, count)
-    return {"model": model, "count": count, "need": need, "available": wallet.available,
-            "enough": wallet.available >= need, "coefficient": parameters.get("collateral_coefficient")}
+    return {
+        "model": model,
+        "count": count,
+        "need": need,
+        "available": wallet.available,
+        "enough": wallet.available >= need,
+        "coefficient": parameters.get("collateral_coefficient"),
+    }
 
 
 @login_required
 def provider_collateral_preview(request):
     form = NodeForm(request.GET)
-    return render(request, "marketplace/provider_new.html#preview",
-                  {"preview": _collateral_preview(form, open_wallet(request.user)), "floor": parameters.current()})
+    return render(
+        request,
+        "marketplace/provider_new.html#preview",
+        {"preview": _collateral_preview(form, open_wallet(request.user)), "floor": parameters.current()},
+    )
 
 
 @login_required
@@ -320,12 +358,20 @@ def _my_node(request, pk) -> GpuNode:
 def provider_node(request, pk):
     node = _my_node(request, pk)
     charges = RentalCharge.objects.filter(node=node).select_related("rental").order_by("-epoch", "-id")[:30]
-    return render(request, "marketplace/provider_node.html", {
-        "node": node, "charges": charges, "holder": rentals.holder(node), "now": epochs.current_number(),
-        "withdraw_at": providers.withdraw_available_at(node), "collateral_form": AmountForm(),
-        "slashes": node.collateral_slashes.order_by("-epoch", "-id")[:20],
-        **settlement_queries.node_rewards(request.user, node),
-    })
+    return render(
+        request,
+        "marketplace/provider_node.html",
+        {
+            "node": node,
+            "charges": charges,
+            "holder": rentals.holder(node),
+            "now": epochs.current_number(),
+            "withdraw_at": providers.withdraw_available_at(node),
+            "collateral_form": AmountForm(),
+            "slashes": node.collateral_slashes.order_by("-epoch", "-id")[:20],
+            **settlement_queries.node_rewards(request.user, node),
+        },
+    )
 
 
 def _provider_action(request, pk, action):
@@ -352,7 +398,9 @@ def provider_top_up(request, pk):
             raise providers.ProviderError("; ".join(form.errors["amount"]))
         node = providers.top_up_collateral(request.user, node.pk, form.cleaned_data["amount"])
         return f"Collateral of {node.name} is now {format_uath(node.collateral)}" + (
-            " and it is no longer paused." if not node.paused else f"; it stays paused below {format_uath(node.required_collateral)}."
+            " and it is no longer paused."
+            if not node.paused
+            else f"; it stays paused below {format_uath(node.required_collateral)}."
         )
 
     return _provider_action(request, pk, act)
@@ -373,7 +421,9 @@ def provider_withdraw(request, pk):
 def provider_offline(request, pk):
     def act(node):
         node = providers.take_offline(request.user, node.pk)
-        return (f"{node.name} is offline. Its collateral can be withdrawn from epoch "
-                f"{providers.withdraw_available_at(node)}.")
+        return (
+            f"{node.name} is offline. Its collateral can be withdrawn from epoch "
+            f"{providers.withdraw_available_at(node)}."
+        )
 
     return _provider_action(request, pk, act)

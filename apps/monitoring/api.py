@@ -8,9 +8,9 @@ from rest_framework.response import Response
 from rest_framework.throttling import SimpleRateThrottle
 from rest_framework.views import APIView
 
-from apps.core import epochs, parameters
+from apps.core import epochs
 from apps.core.errors import Refused
-from apps.core.models import CHECKED_STATUSES, CheckerNode, GpuNode
+from apps.core.models import CheckerNode, GpuNode
 from apps.core.numbers import parse_int
 
 from . import api_schema, assignment, ingest, queries
@@ -50,12 +50,21 @@ class AgentMe(AgentView):
         if token.node_id:
             node = token.node
             data["node"] = {
-                "id": node.pk, "name": node.name, "gpu_model": node.gpu_model.name, "gpu_count": node.gpu_count,
-                "vram_gb": node.gpu_model.vram_gb, "endpoint": node.endpoint, "status": node.status,
+                "id": node.pk,
+                "name": node.name,
+                "gpu_model": node.gpu_model.name,
+                "gpu_count": node.gpu_count,
+                "vram_gb": node.gpu_model.vram_gb,
+                "endpoint": node.endpoint,
+                "status": node.status,
             }
         else:
-            data["checker"] = {"id": token.checker_id, "name": token.checker.name, "status": token.checker.status,
-                               "has_key": bool(token.checker.public_key)}
+            data["checker"] = {
+                "id": token.checker_id,
+                "name": token.checker.name,
+                "status": token.checker.status,
+                "has_key": bool(token.checker.public_key),
+            }
         return Response(data)
 
 
@@ -77,7 +86,9 @@ class AgentKey(AgentView):
 
     @extend_schema(request=api_schema.AgentKeyRequest, responses=OpenApiTypes.OBJECT)
     def post(self, request):
-        ingest.register_key(request.auth.checker, request.data.get("public_key") if isinstance(request.data, dict) else None)
+        ingest.register_key(
+            request.auth.checker, request.data.get("public_key") if isinstance(request.data, dict) else None
+        )
         return Response({"public_key": request.data["public_key"]})
 
 
@@ -106,9 +117,7 @@ class AgentAssignments(AgentView):
             .select_related("node", "node__gpu_model")
             .order_by("node_id")
         )
-        reported = set(
-            CheckerReport.objects.filter(epoch=number, checker=checker).values_list("node_id", flat=True)
-        )
+        reported = set(CheckerReport.objects.filter(epoch=number, checker=checker).values_list("node_id", flat=True))
         return Response(
             {
                 "epoch": number,
@@ -175,8 +184,18 @@ class NodeSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = GpuNode
-        fields = ["id", "name", "gpu_model", "gpu_count", "region", "status", "health_score", "price_per_gpu_hour",
-                  "last_heartbeat_at", "epochs_below_cutoff"]
+        fields = [
+            "id",
+            "name",
+            "gpu_model",
+            "gpu_count",
+            "region",
+            "status",
+            "health_score",
+            "price_per_gpu_hour",
+            "last_heartbeat_at",
+            "epochs_below_cutoff",
+        ]
 
     def get_price_per_gpu_hour(self, obj) -> str:
         return str(obj.price_per_gpu_hour)

@@ -9,9 +9,7 @@ from . import ingest
 
 
 def _sample_fields():
-    fields = {
-        name: serializers.IntegerField(min_value=lo, max_value=hi) for name, lo, hi in ingest.SAMPLE_FIELDS
-    }
+    fields = {name: serializers.IntegerField(min_value=lo, max_value=hi) for name, lo, hi in ingest.SAMPLE_FIELDS}
     fields["at"] = serializers.DateTimeField(
         required=False, allow_null=True, help_text="When it was measured (ISO 8601 with a zone); default now"
     )
@@ -39,8 +37,12 @@ class SignedReport(serializers.Serializer):
     spec_ok = serializers.BooleanField(allow_null=True, help_text="null when no probe answered")
     gpu_name_seen = serializers.CharField(max_length=80, allow_blank=True, required=False)
     gpu_count_seen = serializers.IntegerField(min_value=0, max_value=1024, required=False)
-    reason = serializers.CharField(max_length=200, allow_blank=True, required=False,
-                                   help_text="why probes failed, in words; not signed, not judged, only logged")
+    reason = serializers.CharField(
+        max_length=200,
+        allow_blank=True,
+        required=False,
+        help_text="why probes failed, in words; not signed, not judged, only logged",
+    )
     signature = serializers.RegexField(
         r"^[0-9a-fA-F]{128}$", help_text="Ed25519 signature (hex) of the canonical JSON of the other fields"
     )

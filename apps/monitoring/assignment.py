@@ -106,9 +106,7 @@ def verify(epoch: int) -> dict:
     else:
         checker_ids, node_ids = list(published.checker_ids), list(published.node_ids)
         replication = published.replication
-    mismatches = [
-        n for n in node_ids if set(choose(epoch, n, checker_ids, replication)) != stored.get(n, set())
-    ]
+    mismatches = [n for n in node_ids if set(choose(epoch, n, checker_ids, replication)) != stored.get(n, set())]
     mismatches += sorted(set(stored) - set(node_ids))
     return {
         "epoch": epoch,

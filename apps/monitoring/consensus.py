@@ -82,8 +82,9 @@ def latency_noise_ms(latencies_by_node: list[list[int]]) -> int:
     return max(LATENCY_NOISE_MS, median_low(spreads))
 
 
-def is_correct(report: dict, verdict: Verdict, uptime_tol: int, latency_tol: int,
-               noise_ms: int = LATENCY_NOISE_MS) -> bool:
+def is_correct(
+    report: dict, verdict: Verdict, uptime_tol: int, latency_tol: int, noise_ms: int = LATENCY_NOISE_MS
+) -> bool:
     """A report far from the consensus (beyond a tolerance) is incorrect."""
     if abs(report["uptime_ppm"] - verdict.uptime_ppm) > uptime_tol:
         return False
@@ -124,8 +125,9 @@ def contradiction(report: dict) -> str | None:
     return None
 
 
-def judge(reports: list[dict], quorum: int, uptime_tol: int, latency_tol: int,
-          noise_ms: int = LATENCY_NOISE_MS) -> tuple[Verdict, list[bool | None]]:
+def judge(
+    reports: list[dict], quorum: int, uptime_tol: int, latency_tol: int, noise_ms: int = LATENCY_NOISE_MS
+) -> tuple[Verdict, list[bool | None]]:
     """The consensus of ``reports`` and, for each report, whether it is
     correct (``None``: not judged).
 
@@ -180,8 +182,17 @@ def next_status(node_status: str, below: int, verdict: Verdict, p: dict) -> tupl
     return NodeStatus.DEGRADED, below
 
 
-REPORT_FIELDS = ("id", "node_id", "checker_id", "uptime_ppm", "task_ppm", "latency_ms", "spec_ok", "gpu_name_seen",
-                 "gpu_count_seen")
+REPORT_FIELDS = (
+    "id",
+    "node_id",
+    "checker_id",
+    "uptime_ppm",
+    "task_ppm",
+    "latency_ms",
+    "spec_ok",
+    "gpu_name_seen",
+    "gpu_count_seen",
+)
 
 
 def finalize(epoch: int) -> EpochConsensus | None:
@@ -240,13 +251,11 @@ def _apply(epoch: int, p: dict, marker: EpochConsensus) -> None:
                 contradicting[r["checker_id"]] += 1
             else:
                 sound[node_id].append(r)
-    noise_ms = latency_noise_ms(
-        [[r["latency_ms"] for r in rs if r["latency_ms"] is not None] for rs in sound.values()]
-    )
+    noise_ms = latency_noise_ms([[r["latency_ms"] for r in rs if r["latency_ms"] is not None] for rs in sound.values()])
     for node in nodes:
         reports = sound.get(node.pk, [])
         verdict, marks = judge(reports, p["report_quorum"], p["uptime_tolerance"], p["latency_tolerance"], noise_ms)
-        for r, ok in zip(reports, marks):
+        for r, ok in zip(reports, marks, strict=True):
             if ok is not None:
                 (correct_ids if ok else incorrect_ids).append(r["id"])
                 (correct_count if ok else incorrect_count)[r["checker_id"]] += 1
@@ -262,10 +271,19 @@ def _apply(epoch: int, p: dict, marker: EpochConsensus) -> None:
         t = telemetry.get(node.pk, {})
         node_epochs.append(
             NodeEpoch(
-                epoch=epoch, node=node, assigned=len(assigned.get(node.pk, ())), reports=verdict.reports,
-                valid=verdict.valid, uptime_ppm=verdict.uptime_ppm, task_ppm=verdict.task_ppm,
-                latency_ms=verdict.latency_ms, spec_ok=verdict.spec_ok, health_score=score,
-                status_before=before, status_after=node.status, samples=t.get("samples", 0),
+                epoch=epoch,
+                node=node,
+                assigned=len(assigned.get(node.pk, ())),
+                reports=verdict.reports,
+                valid=verdict.valid,
+                uptime_ppm=verdict.uptime_ppm,
+                task_ppm=verdict.task_ppm,
+                latency_ms=verdict.latency_ms,
+                spec_ok=verdict.spec_ok,
+                health_score=score,
+                status_before=before,
+                status_after=node.status,
+                samples=t.get("samples", 0),
                 gpu_util_avg=int(t["util"]) if t.get("util") is not None else None,
                 temperature_max=t.get("temp"),
                 power_avg=int(t["power"]) if t.get("power") is not None else None,
@@ -278,8 +296,13 @@ def _apply(epoch: int, p: dict, marker: EpochConsensus) -> None:
     CheckerEpoch.objects.bulk_create(
         [
             CheckerEpoch(
-                epoch=epoch, checker_id=c, assigned=n, delivered=delivered[c],
-                correct=correct_count[c], incorrect=incorrect_count[c], contradicting=contradicting[c],
+                epoch=epoch,
+                checker_id=c,
+                assigned=n,
+                delivered=delivered[c],
+                correct=correct_count[c],
+                incorrect=incorrect_count[c],
+                contradicting=contradicting[c],
             )
             for c, n in checker_assigned.items()
         ],
@@ -309,11 +332,15 @@ def disagreements(epoch: int) -> dict:
     and largest distance from the consensus (uptime in ppm points, latency
     in ms and in ppm of the consensus)."""
     p = parameters.current(epoch)
-    noise_ms = (EpochConsensus.objects.filter(epoch=epoch).values_list("latency_noise_ms", flat=True).first()
-                or LATENCY_NOISE_MS)
+    noise_ms = (
+        EpochConsensus.objects.filter(epoch=epoch).values_list("latency_noise_ms", flat=True).first()
+        or LATENCY_NOISE_MS
+    )
     verdicts = {
         ne["node_id"]: ne
-        for ne in NodeEpoch.objects.filter(epoch=epoch, valid=True).values("node_id", "uptime_ppm", "latency_ms", "spec_ok")
+        for ne in NodeEpoch.objects.filter(epoch=epoch, valid=True).values(
+            "node_id", "uptime_ppm", "latency_ms", "spec_ok"
+        )
     }
     uptime, latency, latency_rel, spec, presence, contradicting = [], [], [], 0, 0, 0
     for r in CheckerReport.objects.filter(epoch=epoch, correct=False).values(*REPORT_FIELDS).iterator():
@@ -336,8 +363,11 @@ def disagreements(epoch: int) -> dict:
                 latency_rel.append(diff * PPM // v["latency_ms"])
 
     def spread(values: list[int]) -> dict:
-        return {"reports": len(values), "median": median_low(values) if values else None,
-                "max": max(values) if values else None}
+        return {
+            "reports": len(values),
+            "median": median_low(values) if values else None,
+            "max": max(values) if values else None,
+        }
 
     return {
         "uptime_ppm": spread(uptime),

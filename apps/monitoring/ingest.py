@@ -204,8 +204,15 @@ def submit_reports(checker: CheckerNode, reports) -> list[dict]:
             continue
         if created:
             arrived.append(report.node_id)
-        results.append({"index": i, "status": 201 if created else 200, "node": report.node_id,
-                        "epoch": report.epoch, "created": created})
+        results.append(
+            {
+                "index": i,
+                "status": 201 if created else 200,
+                "node": report.node_id,
+                "epoch": report.epoch,
+                "created": created,
+            }
+        )
     if arrived:  # each report committed on its own above, with its node's hint
         live.checker_reported(checker.pk)
     return results
@@ -222,7 +229,9 @@ def _submit_report(checker: CheckerNode, payload) -> tuple[CheckerReport, bool]:
         "probes": _int(payload.get("probes"), "probes", 1, 100_000),
         "uptime_ppm": _int(payload.get("uptime_ppm"), "uptime_ppm", 0, 1_000_000),
         "task_ppm": _int(payload.get("task_ppm"), "task_ppm", 0, 1_000_000),
-        "latency_ms": None if payload.get("latency_ms") is None else _int(payload.get("latency_ms"), "latency_ms", 0, 600_000),
+        "latency_ms": None
+        if payload.get("latency_ms") is None
+        else _int(payload.get("latency_ms"), "latency_ms", 0, 600_000),
         "spec_ok": payload.get("spec_ok"),
         "gpu_name_seen": payload.get("gpu_name_seen", ""),
         "gpu_count_seen": _int(payload.get("gpu_count_seen", 0), "gpu_count_seen", 0, 1024),
@@ -266,5 +275,7 @@ def _submit_report(checker: CheckerNode, payload) -> tuple[CheckerReport, bool]:
             raise Conflict("A different report for this assignment was already submitted.") from None
         return row, False
     if reason:
-        log.info("checker %s, node %s, epoch %s: %s", checker.pk, node_id, epoch, reason.encode("unicode_escape").decode())
+        log.info(
+            "checker %s, node %s, epoch %s: %s", checker.pk, node_id, epoch, reason.encode("unicode_escape").decode()
+        )
     return row, True

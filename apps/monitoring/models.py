@@ -141,4 +141,5 @@ class EpochConsensus(models.Model):
     nodes = models.PositiveIntegerField(default=0)
     valid_nodes = models.PositiveIntegerField(default=0)
     latency_noise_ms = models.PositiveIntegerField(
-        default=20, help_text="the epoch's latency noise floor used in judging (consensus.latency_noise_ms)")
+        default=20, help_text="the epoch's latency noise floor used in judging (consensus.latency_noise_ms)"
+    )

@@ -19,9 +19,12 @@ LIVE_WINDOW = timedelta(minutes=2)
 def overview() -> dict:
     now = timezone.now()
     status_counts = dict(GpuNode.objects.values_list("status").annotate(n=Count("id")).values_list("status", "n"))
-    gpus_online = GpuNode.objects.filter(status__in=[NodeStatus.ONLINE, NodeStatus.DEGRADED]).aggregate(
-        gpus=Sum("gpu_count")
-    )["gpus"] or 0
+    gpus_online = (
+        GpuNode.objects.filter(status__in=[NodeStatus.ONLINE, NodeStatus.DEGRADED]).aggregate(gpus=Sum("gpu_count"))[
+            "gpus"
+        ]
+        or 0
+    )
     by_region = list(
         GpuNode.objects.filter(status__in=[NodeStatus.ONLINE, NodeStatus.DEGRADED])
         .values("region__code", "region__name", "region__latitude", "region__longitude")
@@ -53,8 +56,12 @@ def overview() -> dict:
         "gpus_online": gpus_online,
         "by_region": [
             {
-                "code": r["region__code"], "name": r["region__name"], "gpus": r["gpus"], "nodes": r["nodes"],
-                "lat": str(r["region__latitude"]), "lon": str(r["region__longitude"]),
+                "code": r["region__code"],
+                "name": r["region__name"],
+                "gpus": r["gpus"],
+                "nodes": r["nodes"],
+                "lat": str(r["region__latitude"]),
+                "lon": str(r["region__longitude"]),
             }
             for r in by_region
         ],
@@ -132,9 +139,11 @@ def node_rows(status: str | None = None, limit: int = 50):
 
 
 def checker_rows():
-    return CheckerNode.objects.select_related("operator").annotate(
-        reports_total=Count("reports"), reports_incorrect=Count("reports", filter=Q(reports__correct=False))
-    ).order_by("-total_stake", "id")
+    return (
+        CheckerNode.objects.select_related("operator")
+        .annotate(reports_total=Count("reports"), reports_incorrect=Count("reports", filter=Q(reports__correct=False)))
+        .order_by("-total_stake", "id")
+    )
 
 
 # Contexts of the live fragments: the page renders them first, its socket
@@ -142,8 +151,11 @@ def checker_rows():
 
 
 def overview_context() -> dict:
-    return {"overview": overview(), "top_nodes": node_rows(limit=12),
-            "incidents": settlement_queries.recent_incidents()}
+    return {
+        "overview": overview(),
+        "top_nodes": node_rows(limit=12),
+        "incidents": settlement_queries.recent_incidents(),
+    }
 
 
 def node_context(node: GpuNode) -> dict:

@@ -11,7 +11,15 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 SIGNED_FIELDS = (
-    "epoch", "node", "probes", "uptime_ppm", "task_ppm", "latency_ms", "spec_ok", "gpu_name_seen", "gpu_count_seen",
+    "epoch",
+    "node",
+    "probes",
+    "uptime_ppm",
+    "task_ppm",
+    "latency_ms",
+    "spec_ok",
+    "gpu_name_seen",
+    "gpu_count_seen",
 )
 
 

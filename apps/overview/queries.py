@@ -24,5 +24,6 @@ def glance() -> dict:
         "open_proposals": list(Proposal.objects.filter(status=ProposalStatus.VOTING).order_by("-id")[:3]),
         "open_proposal_count": Proposal.objects.filter(status=ProposalStatus.VOTING).count(),
         "community_pool": Account.objects.module(ModuleAccount.COMMUNITY_POOL).available
-        if Account.objects.filter(module=ModuleAccount.COMMUNITY_POOL).exists() else 0,
+        if Account.objects.filter(module=ModuleAccount.COMMUNITY_POOL).exists()
+        else 0,
     }

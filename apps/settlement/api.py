@@ -7,8 +7,18 @@ from . import queries
 from .models import EpochSettlement, NetworkIncident, SettlementLine
 
 AMOUNT_FIELDS = [
-    "emission", "provider_emission", "checker_emission", "community_emission", "emission_dust", "rental_fees",
-    "protocol_fees", "refunds", "sla_credits", "collateral_slashed", "stake_slashed", "unbonded",
+    "emission",
+    "provider_emission",
+    "checker_emission",
+    "community_emission",
+    "emission_dust",
+    "rental_fees",
+    "protocol_fees",
+    "refunds",
+    "sla_credits",
+    "collateral_slashed",
+    "stake_slashed",
+    "unbonded",
 ]
 
 
@@ -74,7 +84,9 @@ class EpochLines(generics.ListAPIView):
 
     def get_queryset(self):
         get_object_or_404(EpochSettlement, epoch=self.kwargs["epoch"])
-        return SettlementLine.objects.filter(epoch=self.kwargs["epoch"]).select_related("account").order_by("kind", "id")
+        return (
+            SettlementLine.objects.filter(epoch=self.kwargs["epoch"]).select_related("account").order_by("kind", "id")
+        )
 
 
 class MyLines(generics.ListAPIView):

@@ -38,8 +38,13 @@ def emission_budget(p: dict) -> dict:
     emission = min(p["emission_per_epoch"], reserve.available)
     provider = emission * p["emission_provider_share"] // PPM
     checker = emission * p["emission_checker_share"] // PPM
-    return {"reserve": reserve, "emission": emission, "provider": provider, "checker": checker,
-            "community": emission - provider - checker}
+    return {
+        "reserve": reserve,
+        "emission": emission,
+        "provider": provider,
+        "checker": checker,
+        "community": emission - provider - checker,
+    }
 
 
 def pay_providers(epoch: int, pool: int, reserve: Account, lines: list) -> tuple[int, int, int]:
@@ -69,18 +74,31 @@ def pay_providers(epoch: int, pool: int, reserve: Account, lines: list) -> tuple
             continue
         wallet = wallets[r["node__provider_id"]]
         per_wallet[wallet] = per_wallet.get(wallet, 0) + amount
-        lines.append(SettlementLine(
-            epoch=epoch, kind=LineKind.PROVIDER_REWARD, account_id=wallet, node_id=r["node_id"], amount=amount,
-            reason=f"{r['node__name']}: weight {r['weight']} x uptime {percent(r['uptime_ppm'])}",
-            details={"capacity_weight_x_gpus": r["weight"], "uptime_ppm": r["uptime_ppm"],
-                     "share_ppm": weights[r["node_id"]] * PPM // total_weight},
-        ))
+        lines.append(
+            SettlementLine(
+                epoch=epoch,
+                kind=LineKind.PROVIDER_REWARD,
+                account_id=wallet,
+                node_id=r["node_id"],
+                amount=amount,
+                reason=f"{r['node__name']}: weight {r['weight']} x uptime {percent(r['uptime_ppm'])}",
+                details={
+                    "capacity_weight_x_gpus": r["weight"],
+                    "uptime_ppm": r["uptime_ppm"],
+                    "share_ppm": weights[r["node_id"]] * PPM // total_weight,
+                },
+            )
+        )
     legs = [ledger.Leg(reserve, Bucket.AVAILABLE, -(pool))]
     legs += [ledger.Leg(w, Bucket.AVAILABLE, a) for w, a in sorted(per_wallet.items())]
     if dust:
         legs.append(ledger.Leg(ledger.module_account(ModuleAccount.DUST), Bucket.AVAILABLE, dust))
-    ledger.post(TxKind.EMISSION, legs, memo=f"Epoch {epoch}: provider capacity rewards",
-                meta={"epoch": epoch, "part": "providers"})
+    ledger.post(
+        TxKind.EMISSION,
+        legs,
+        memo=f"Epoch {epoch}: provider capacity rewards",
+        meta={"epoch": epoch, "part": "providers"},
+    )
     return pool - dust, dust, len(amounts)
 
 
@@ -91,8 +109,7 @@ def pay_checkers(epoch: int, pool: int, reserve: Account, lines: list) -> tuple[
     account. A checker jailed since its round was fixed is still paid for
     the correct reports it delivered in it."""
     rows = list(
-        CheckerEpoch.objects.filter(epoch=epoch, correct__gt=0)
-        .values("checker_id", "correct", "delivered", "assigned")
+        CheckerEpoch.objects.filter(epoch=epoch, correct__gt=0).values("checker_id", "correct", "delivered", "assigned")
     )
     amounts, remainder = split(pool, {r["checker_id"]: r["correct"] for r in rows})
     if not amounts:
@@ -104,21 +121,33 @@ def pay_checkers(epoch: int, pool: int, reserve: Account, lines: list) -> tuple[
     by_id = {r["checker_id"]: r for r in rows}
     # One posting for every checker (commission to operators, the rest to the
     # rewards pool for the stake bonded when the round was fixed).
-    periods, _refused = staking.distribute_many({c: a for c, a in amounts.items() if a}, epoch, reserve,
-                                                memo=f"Epoch {epoch}: checker rewards")
+    periods, _refused = staking.distribute_many(
+        {c: a for c, a in amounts.items() if a}, epoch, reserve, memo=f"Epoch {epoch}: checker rewards"
+    )
     paid = sum(p.reward for p in periods.values())
     n_paid = len(periods)
     for checker_id in sorted(periods):
         checker, r, amount = checkers[checker_id], by_id[checker_id], periods[checker_id].reward
-        lines.append(SettlementLine(
-            epoch=epoch, kind=LineKind.CHECKER_REWARD, account_id=operator_wallets.get(checker.operator_id),
-            checker_id=checker_id, amount=amount,
-            reason=f"{checker.name}: {r['correct']} correct reports of {r['assigned']} assigned",
-            details={"correct": r["correct"], "delivered": r["delivered"], "assigned": r["assigned"]},
-        ))
+        lines.append(
+            SettlementLine(
+                epoch=epoch,
+                kind=LineKind.CHECKER_REWARD,
+                account_id=operator_wallets.get(checker.operator_id),
+                checker_id=checker_id,
+                amount=amount,
+                reason=f"{checker.name}: {r['correct']} correct reports of {r['assigned']} assigned",
+                details={"correct": r["correct"], "delivered": r["delivered"], "assigned": r["assigned"]},
+            )
+        )
     if paid and remainder:
-        ledger.transfer(reserve, ledger.module_account(ModuleAccount.DUST), remainder, kind=TxKind.EMISSION,
-                        memo=f"Epoch {epoch}: rounding remainder of checker rewards", meta={"epoch": epoch, "part": "dust"})
+        ledger.transfer(
+            reserve,
+            ledger.module_account(ModuleAccount.DUST),
+            remainder,
+            kind=TxKind.EMISSION,
+            memo=f"Epoch {epoch}: rounding remainder of checker rewards",
+            meta={"epoch": epoch, "part": "dust"},
+        )
     return paid, remainder if paid else 0, n_paid
 
 
@@ -126,8 +155,21 @@ def pay_community(epoch: int, amount: int, reserve: Account, lines: list) -> int
     if amount <= 0:
         return 0
     pool = ledger.module_account(ModuleAccount.COMMUNITY_POOL)
-    ledger.transfer(reserve, pool, amount, kind=TxKind.EMISSION, memo=f"Epoch {epoch}: community share",
-                    meta={"epoch": epoch, "part": "community"})
-    lines.append(SettlementLine(epoch=epoch, kind=LineKind.COMMUNITY, account=pool, amount=amount,
-                                reason="Community pool share of the emission"))
+    ledger.transfer(
+        reserve,
+        pool,
+        amount,
+        kind=TxKind.EMISSION,
+        memo=f"Epoch {epoch}: community share",
+        meta={"epoch": epoch, "part": "community"},
+    )
+    lines.append(
+        SettlementLine(
+            epoch=epoch,
+            kind=LineKind.COMMUNITY,
+            account=pool,
+            amount=amount,
+            reason="Community pool share of the emission",
+        )
+    )
     return amount

@@ -54,7 +54,9 @@ class LineKind(models.TextChoices):
 class SettlementLine(models.Model):
     epoch = models.BigIntegerField(db_index=True)
     kind = models.CharField(max_length=24, choices=LineKind.choices)
-    account = models.ForeignKey(Account, null=True, blank=True, on_delete=models.PROTECT, related_name="settlement_lines")
+    account = models.ForeignKey(
+        Account, null=True, blank=True, on_delete=models.PROTECT, related_name="settlement_lines"
+    )
     node = models.ForeignKey(GpuNode, null=True, blank=True, on_delete=models.CASCADE, related_name="settlement_lines")
     checker = models.ForeignKey(
         CheckerNode, null=True, blank=True, on_delete=models.CASCADE, related_name="settlement_lines"
@@ -65,8 +67,11 @@ class SettlementLine(models.Model):
 
     class Meta:
         ordering = ["epoch", "kind", "id"]
-        indexes = [models.Index(fields=["account", "epoch"]), models.Index(fields=["node", "epoch"]),
-                   models.Index(fields=["checker", "epoch"])]
+        indexes = [
+            models.Index(fields=["account", "epoch"]),
+            models.Index(fields=["node", "epoch"]),
+            models.Index(fields=["checker", "epoch"]),
+        ]
 
 
 class NetworkIncident(models.Model):

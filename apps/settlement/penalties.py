@@ -34,7 +34,9 @@ def slash_false_specs(epoch: int, p: dict, lines: list) -> int:
     ``false_spec_slash`` of its required collateral, to the community pool,
     and is paused until topped up. Returns the amount slashed."""
     rows = NodeEpoch.objects.filter(epoch=epoch, valid=True, spec_ok=False).values_list("node_id", flat=True)
-    nodes = list(GpuNode.objects.select_for_update().select_related("gpu_model").filter(pk__in=list(rows), collateral__gt=0))
+    nodes = list(
+        GpuNode.objects.select_for_update().select_related("gpu_model").filter(pk__in=list(rows), collateral__gt=0)
+    )
     if not nodes:
         return 0
     wallets = dict(Account.objects.filter(owner_id__in={n.provider_id for n in nodes}).values_list("owner_id", "pk"))
@@ -48,10 +50,17 @@ def slash_false_specs(epoch: int, p: dict, lines: list) -> int:
         node.collateral -= amount
         node.paused = node.collateral < node.required_collateral
         total += amount
-        lines.append(SettlementLine(
-            epoch=epoch, kind=LineKind.FALSE_SPEC_SLASH, account_id=wallets[node.provider_id], node=node, amount=-amount,
-            reason=f"{node.name}: checkers found GPUs other than the declared {node.gpu_count}x {node.gpu_model.name}",
-        ))
+        lines.append(
+            SettlementLine(
+                epoch=epoch,
+                kind=LineKind.FALSE_SPEC_SLASH,
+                account_id=wallets[node.provider_id],
+                node=node,
+                amount=-amount,
+                reason=f"{node.name}: checkers found GPUs other than the declared "
+                f"{node.gpu_count}x {node.gpu_model.name}",
+            )
+        )
     if total:
         legs.append(ledger.Leg(pool, Bucket.AVAILABLE, total))
         ledger.post(TxKind.SLASH, legs, memo=f"Epoch {epoch}: false-spec collateral slashes", meta={"epoch": epoch})
@@ -116,9 +125,8 @@ def misreports_by_rate(epoch: int, p: dict, exclude_epochs: set[int]) -> list[Mi
     ``misreport_jail_min`` (docs/rules.md §5), and who misreported in
     ``epoch`` itself (one penalty per offence)."""
     window_start = epoch - p["jail_window_epochs"] + 1
-    window = (
-        CheckerEpoch.objects.filter(epoch__gte=window_start, epoch__lte=epoch)
-        .exclude(epoch__in=sorted(exclude_epochs))
+    window = CheckerEpoch.objects.filter(epoch__gte=window_start, epoch__lte=epoch).exclude(
+        epoch__in=sorted(exclude_epochs)
     )
     sums = {"incorrect": Sum("incorrect"), "correct": Sum("correct"), "contradicting": Sum("contradicting")}
     totals = {k: v or 0 for k, v in window.aggregate(**sums).items()}
@@ -205,12 +213,17 @@ def record_incident(a: Assessment, lines: list) -> NetworkIncident | None:
         parts.append(f"{ev['nodes_without_consensus']} of {ev['nodes_in_round']} nodes had no valid consensus")
     summary = "Network incident: " + " and ".join(parts) + "; no checker slashed or jailed for noise this epoch"
     incident = NetworkIncident.objects.create(
-        epoch=a.epoch, checkers_active=a.checkers_active, checkers_would_be_jailed=len(a.would_jail),
-        nodes_in_round=a.nodes_in_round, nodes_without_consensus=a.nodes_without_consensus,
-        summary=summary[:300], evidence=ev,
+        epoch=a.epoch,
+        checkers_active=a.checkers_active,
+        checkers_would_be_jailed=len(a.would_jail),
+        nodes_in_round=a.nodes_in_round,
+        nodes_without_consensus=a.nodes_without_consensus,
+        summary=summary[:300],
+        evidence=ev,
     )
-    lines.append(SettlementLine(epoch=a.epoch, kind=LineKind.NETWORK_INCIDENT, amount=0, reason=summary[:300],
-                                details=ev))
+    lines.append(
+        SettlementLine(epoch=a.epoch, kind=LineKind.NETWORK_INCIDENT, amount=0, reason=summary[:300], details=ev)
+    )
     return incident
 
 
@@ -234,21 +247,39 @@ def checker_penalties(epoch: int, p: dict, lines: list, a: Assessment) -> tuple[
         staking.jail(checker, reason, epoch=epoch)
         jailed += 1
         kind = LineKind.CHECKER_SLASH if slash else LineKind.CHECKER_JAIL
-        lines.append(SettlementLine(epoch=epoch, kind=kind, checker=checker, amount=-amount, reason=reason[:300],
-                                    details=details))
+        lines.append(
+            SettlementLine(
+                epoch=epoch, kind=kind, checker=checker, amount=-amount, reason=reason[:300], details=details
+            )
+        )
 
     for checker_id, count in sorted(a.contradicting.items()):
-        punish(checker_id, f"{count} self-contradicting report{'s' if count != 1 else ''} in epoch {epoch}",
-               {"contradicting": count}, slash=True)
+        punish(
+            checker_id,
+            f"{count} self-contradicting report{'s' if count != 1 else ''} in epoch {epoch}",
+            {"contradicting": count},
+            slash=True,
+        )
     if a.incident:
         return slashed, jailed
     for m in a.misreports:
-        reason = (f"{m.incorrect} incorrect of {m.judged} judged reports in epochs {m.window_start}..{epoch} "
-                  f"(over {parameters.definition('misreport_jail_share').format(p['misreport_jail_share'])}, "
-                  f"at least {p['misreport_jail_min']}, and {NETWORK_RATE_MULTIPLE}x the other checkers' "
-                  f"{m.network[0]} of {m.network[1]})")
-        punish(m.checker_id, reason, {"incorrect_in_window": m.incorrect, "judged_in_window": m.judged,
-                                      "network_incorrect": m.network[0], "network_judged": m.network[1]}, slash=True)
+        reason = (
+            f"{m.incorrect} incorrect of {m.judged} judged reports in epochs {m.window_start}..{epoch} "
+            f"(over {parameters.definition('misreport_jail_share').format(p['misreport_jail_share'])}, "
+            f"at least {p['misreport_jail_min']}, and {NETWORK_RATE_MULTIPLE}x the other checkers' "
+            f"{m.network[0]} of {m.network[1]})"
+        )
+        punish(
+            m.checker_id,
+            reason,
+            {
+                "incorrect_in_window": m.incorrect,
+                "judged_in_window": m.judged,
+                "network_incorrect": m.network[0],
+                "network_judged": m.network[1],
+            },
+            slash=True,
+        )
     for checker_id in a.missed:
         punish(checker_id, f"missed assignments in {p['missed_jail_epochs']} consecutive epochs", {}, slash=False)
     return slashed, jailed

@@ -64,5 +64,7 @@ def capacity_rewards(user, node: GpuNode | None = None):
 
 def node_rewards(user, node: GpuNode, limit: int = 30) -> dict:
     lines = capacity_rewards(user, node)
-    return {"rewards": list(lines.order_by("-epoch", "-id")[:limit]),
-            "rewards_total": lines.aggregate(s=Sum("amount"))["s"] or 0}
+    return {
+        "rewards": list(lines.order_by("-epoch", "-id")[:limit]),
+        "rewards_total": lines.aggregate(s=Sum("amount"))["s"] or 0,
+    }

@@ -36,7 +36,9 @@ def acquire(holder: str, ttl: float) -> bool:
     # One conditional UPDATE: atomic on SQLite and PostgreSQL alike.
     free_or_mine = Q(holder=holder) | Q(expires_at__lt=now) | Q(expires_at__isnull=True)
     return bool(
-        SchedulerLease.objects.filter(free_or_mine, name=LEASE).update(holder=holder, expires_at=now + timedelta(seconds=ttl))
+        SchedulerLease.objects.filter(free_or_mine, name=LEASE).update(
+            holder=holder, expires_at=now + timedelta(seconds=ttl)
+        )
     )
 
 
@@ -49,8 +51,10 @@ def tick(log_line=print) -> list:
     services.fix_current_round()
     reports = services.settle_due()
     for r in reports:
-        log_line(f"settled epoch {r.epoch}: emission {r.emission} uATH, {r.nodes_paid} nodes and "
-                 f"{r.checkers_paid} checkers paid, {r.breaches} breaches, ledger #{r.ledger_height}")
+        log_line(
+            f"settled epoch {r.epoch}: emission {r.emission} uATH, {r.nodes_paid} nodes and "
+            f"{r.checkers_paid} checkers paid, {r.breaches} breaches, ledger #{r.ledger_height}"
+        )
     if reports:
         pruned = retention.prune()
         pruned["idempotency_keys"] = idempotency.prune()

@@ -37,6 +37,8 @@ MIN_GRACE_SECONDS = 5
 
 def grace_seconds_default() -> float:
     return max(MIN_GRACE_SECONDS, epochs.length().total_seconds() / 6)
+
+
 STEPS = ("consensus", "rentals", "sla", "emission", "checkers", "unbonding", "governance")
 
 
@@ -79,16 +81,24 @@ def settle(epoch: int, progress: Callable[[str], None] | None = None) -> EpochSe
             # Only nodes this epoch's consensus judged while they were in a
             # checked status: a node suspended by an earlier settlement (still
             # in the round fixed before it) is not breached again.
-            breaches = list(valid.filter(status_before__in=CHECKED_STATUSES,
-                                         status_after__in=["degraded", "suspended"]).select_related("node"))
+            breaches = list(
+                valid.filter(
+                    status_before__in=CHECKED_STATUSES, status_after__in=["degraded", "suspended"]
+                ).select_related("node")
+            )
             report.breaches = len(breaches)
             for b in breaches:
-                lines.append(SettlementLine(
-                    epoch=epoch, kind=LineKind.SLA_BREACH, node=b.node, amount=0,
-                    reason=f"{b.node.name}: uptime {emission.percent(b.uptime_ppm or 0)}, "
-                           f"latency {b.latency_ms if b.latency_ms is not None else '—'} ms -> {b.status_after}",
-                    details={"uptime_ppm": b.uptime_ppm, "latency_ms": b.latency_ms, "status": b.status_after},
-                ))
+                lines.append(
+                    SettlementLine(
+                        epoch=epoch,
+                        kind=LineKind.SLA_BREACH,
+                        node=b.node,
+                        amount=0,
+                        reason=f"{b.node.name}: uptime {emission.percent(b.uptime_ppm or 0)}, "
+                        f"latency {b.latency_ms if b.latency_ms is not None else '—'} ms -> {b.status_after}",
+                        details={"uptime_ppm": b.uptime_ppm, "latency_ms": b.latency_ms, "status": b.status_after},
+                    )
+                )
 
             step("emission")
             budget = emission.emission_budget(p)
@@ -101,7 +111,9 @@ def settle(epoch: int, progress: Callable[[str], None] | None = None) -> EpochSe
             report.emission_dust += dust
             reserve.refresh_from_db()
             report.community_emission = emission.pay_community(epoch, budget["community"], reserve, lines)
-            report.emission = report.provider_emission + report.emission_dust + report.checker_emission + report.community_emission
+            report.emission = (
+                report.provider_emission + report.emission_dust + report.checker_emission + report.community_emission
+            )
 
             step("checkers")
             report.stake_slashed, report.jailed = penalties.checker_penalties(epoch, p, lines, assessment)

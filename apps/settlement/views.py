@@ -15,10 +15,17 @@ def index(request):
         current = epochs.current_number()
     except LookupError:
         due, current = 0, 0
-    return render(request, "settlement/index.html", {
-        "page": page, "charts": queries.chart_data(), "due": due, "current": current,
-        "incidents": queries.recent_incidents(),
-    })
+    return render(
+        request,
+        "settlement/index.html",
+        {
+            "page": page,
+            "charts": queries.chart_data(),
+            "due": due,
+            "current": current,
+            "incidents": queries.recent_incidents(),
+        },
+    )
 
 
 def detail(request, epoch: int):
@@ -28,10 +35,17 @@ def detail(request, epoch: int):
     if kind in LineKind.values:
         lines = lines.filter(kind=kind)
     page = Paginator(lines.order_by("kind", "-amount", "id"), 100).get_page(request.GET.get("page"))
-    return render(request, "settlement/detail.html", {
-        "report": report, "page": page, "kind": kind, "kinds": LineKind.choices,
-        "incident": NetworkIncident.objects.filter(epoch=epoch).first(),
-    })
+    return render(
+        request,
+        "settlement/detail.html",
+        {
+            "report": report,
+            "page": page,
+            "kind": kind,
+            "kinds": LineKind.choices,
+            "incident": NetworkIncident.objects.filter(epoch=epoch).first(),
+        },
+    )
 
 
 @login_required

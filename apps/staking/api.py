@@ -48,8 +48,17 @@ class RewardPeriodSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = RewardPeriod
-        fields = ["period", "epoch", "reward", "commission", "commission_rate", "delegators_share", "eligible_stake",
-                  "cumulative_ratio", "height"]
+        fields = [
+            "period",
+            "epoch",
+            "reward",
+            "commission",
+            "commission_rate",
+            "delegators_share",
+            "eligible_stake",
+            "cumulative_ratio",
+            "height",
+        ]
 
 
 class SlashEventSerializer(serializers.ModelSerializer):
@@ -61,8 +70,18 @@ class SlashEventSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = SlashEvent
-        fields = ["id", "checker", "fraction_ppm", "infraction_epoch", "epoch", "reason", "bonded_amount",
-                  "unbonding_amount", "redelegated_amount", "total_amount"]
+        fields = [
+            "id",
+            "checker",
+            "fraction_ppm",
+            "infraction_epoch",
+            "epoch",
+            "reason",
+            "bonded_amount",
+            "unbonding_amount",
+            "redelegated_amount",
+            "total_amount",
+        ]
 
 
 class PositionSerializer(serializers.Serializer):
@@ -71,7 +90,9 @@ class PositionSerializer(serializers.Serializer):
     amount = MicroAthField()
     earning = MicroAthField()
     waiting = MicroAthField()
-    earns_from_epoch = serializers.IntegerField(allow_null=True, help_text="Waiting stake earns from the epoch after this")
+    earns_from_epoch = serializers.IntegerField(
+        allow_null=True, help_text="Waiting stake earns from the epoch after this"
+    )
     pending_reward = MicroAthField()
 
 
@@ -129,19 +150,29 @@ class CheckerList(APIView):
 
     permission_classes = [permissions.IsAuthenticatedOrReadOnly]
 
-    @extend_schema(parameters=[OpenApiParameter("sort", str, enum=list(queries.SORTS)),
-                               OpenApiParameter("status", str), OpenApiParameter("q", str)],
-                   responses=CheckerSerializer(many=True))
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("sort", str, enum=list(queries.SORTS)),
+            OpenApiParameter("status", str),
+            OpenApiParameter("q", str),
+        ],
+        responses=CheckerSerializer(many=True),
+    )
     def get(self, request):
         p = request.query_params
-        rows = queries.checker_rows(sort=p.get("sort") or "stake", status=p.get("status") or "", q=(p.get("q") or "")[:80])
+        rows = queries.checker_rows(
+            sort=p.get("sort") or "stake", status=p.get("status") or "", q=(p.get("q") or "")[:80]
+        )
         return Response(CheckerSerializer(rows, many=True).data)
 
     @extend_schema(request=ActivateIn, responses={201: CheckerSerializer})
     def post(self, request):
         data = _valid(ActivateIn, request)
         checker = services.activate_checker(
-            request.user, data["name"], data["self_stake"], commission_rate=data["commission_rate_ppm"],
+            request.user,
+            data["name"],
+            data["self_stake"],
+            commission_rate=data["commission_rate_ppm"],
             commission_max_rate=data["commission_max_rate_ppm"],
         )
         return Response(CheckerSerializer(queries.checker_row(checker)).data, status=status.HTTP_201_CREATED)
@@ -205,15 +236,20 @@ class MyStaking(APIView):
     def get(self, request):
         wallet = open_wallet(request.user)
         positions = queries.positions(wallet)
-        return Response({
-            "epoch": epochs.current_number(),
-            "pending_rewards": str(sum(p.pending_reward for p in positions)),
-            "positions": PositionSerializer(positions, many=True).data,
-            "unbonding": UnbondingSerializer(
-                UnbondingEntry.objects.filter(delegator=wallet, matured_epoch__isnull=True), many=True).data,
-            "slashes": ImpactSerializer(
-                SlashImpact.objects.filter(delegator=wallet).select_related("slash", "slash__checker")[:100], many=True).data,
-        })
+        return Response(
+            {
+                "epoch": epochs.current_number(),
+                "pending_rewards": str(sum(p.pending_reward for p in positions)),
+                "positions": PositionSerializer(positions, many=True).data,
+                "unbonding": UnbondingSerializer(
+                    UnbondingEntry.objects.filter(delegator=wallet, matured_epoch__isnull=True), many=True
+                ).data,
+                "slashes": ImpactSerializer(
+                    SlashImpact.objects.filter(delegator=wallet).select_related("slash", "slash__checker")[:100],
+                    many=True,
+                ).data,
+            }
+        )
 
 
 class Delegate(APIView):
@@ -223,8 +259,10 @@ class Delegate(APIView):
     def post(self, request):
         data = _valid(AmountIn, request)
         services.delegate(request.user, _checker(data["checker"]), data["amount"])
-        return Response(PositionSerializer(queries.positions(open_wallet(request.user)), many=True).data,
-                        status=status.HTTP_201_CREATED)
+        return Response(
+            PositionSerializer(queries.positions(open_wallet(request.user)), many=True).data,
+            status=status.HTTP_201_CREATED,
+        )
 
 
 class Undelegate(APIView):
@@ -244,8 +282,10 @@ class Redelegate(APIView):
     def post(self, request):
         data = _valid(RedelegateIn, request)
         services.redelegate(request.user, _checker(data["src"]), _checker(data["dst"]), data["amount"])
-        return Response(PositionSerializer(queries.positions(open_wallet(request.user)), many=True).data,
-                        status=status.HTTP_201_CREATED)
+        return Response(
+            PositionSerializer(queries.positions(open_wallet(request.user)), many=True).data,
+            status=status.HTTP_201_CREATED,
+        )
 
 
 class Claim(APIView):

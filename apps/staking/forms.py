@@ -19,9 +19,16 @@ class PercentField(forms.CharField):
         value = super().clean(value) or ""
         try:
             # 0% is a real commission, so zero is allowed here.
-            ppm = parse_scaled(value, 4, allow_zero=True, suffixes=("%",), what="percentage", example="5 or 2.5",
-                               too_fine="Use at most four decimals (1 ppm = 0.0001%).",
-                               too_large="Enter a percentage between 0 and 100.")
+            ppm = parse_scaled(
+                value,
+                4,
+                allow_zero=True,
+                suffixes=("%",),
+                what="percentage",
+                example="5 or 2.5",
+                too_fine="Use at most four decimals (1 ppm = 0.0001%).",
+                too_large="Enter a percentage between 0 and 100.",
+            )
         except NumberError as exc:
             raise forms.ValidationError(str(exc)) from None
         if ppm > PPM:
@@ -31,7 +38,8 @@ class PercentField(forms.CharField):
 
 class CheckerChoiceField(forms.ModelChoiceField):
     def label_from_instance(self, obj):
-        return f"{obj.name} ({obj.get_status_display().split(' (')[0].lower()}, {obj.commission_rate / 10_000:g}% commission)"
+        status = obj.get_status_display().split(" (")[0].lower()
+        return f"{obj.name} ({status}, {obj.commission_rate / 10_000:g}% commission)"
 
 
 class _OwnIds:
@@ -61,7 +69,8 @@ class RedelegateForm(_OwnIds, forms.Form):
     id_prefix = "redelegate"
     src = forms.ModelChoiceField(queryset=CheckerNode.objects.all(), widget=forms.HiddenInput)
     dst = CheckerChoiceField(
-        label="Move to checker", queryset=CheckerNode.objects.filter(status=CheckerStatus.ACTIVE).order_by("name"),
+        label="Move to checker",
+        queryset=CheckerNode.objects.filter(status=CheckerStatus.ACTIVE).order_by("name"),
         empty_label="Choose an active checker",
     )
     amount = AmountField(label="Amount to move (ATH)")
@@ -80,8 +89,9 @@ class ActivateForm(forms.Form):
     name = forms.CharField(max_length=80, label="Checker name")
     self_stake = AmountField(label="Self-stake (ATH)")
     commission_rate = PercentField(label="Commission (%)", initial="5")
-    commission_max_rate = PercentField(label="Maximum commission (%)", initial="20",
-                                       help_text="Fixed for the checker's lifetime.")
+    commission_max_rate = PercentField(
+        label="Maximum commission (%)", initial="20", help_text="Fixed for the checker's lifetime."
+    )
 
 
 class CommissionForm(forms.Form):

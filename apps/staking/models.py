@@ -175,7 +175,9 @@ class SlashImpact(models.Model):
     delegator = models.ForeignKey(Account, on_delete=models.PROTECT, related_name="slash_impacts")
     source = models.CharField(max_length=16, choices=Source.choices)
     amount = models.BigIntegerField()
-    unbonding_entry = models.ForeignKey(UnbondingEntry, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    unbonding_entry = models.ForeignKey(
+        UnbondingEntry, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
     redelegation = models.ForeignKey(Redelegation, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
     # Where the redelegated stake was taken from (the destination checker).
     checker = models.ForeignKey(CheckerNode, on_delete=models.PROTECT, related_name="+")

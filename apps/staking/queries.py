@@ -37,7 +37,10 @@ SORTS = {
     "self": ("Self-stake", lambda r: (-r.checker.self_stake, r.checker.name)),
     "commission": ("Commission (lowest)", lambda r: (r.checker.commission_rate, r.checker.name)),
     "apr": ("Recent APR", lambda r: (-(r.apr_ppm or 0), r.checker.name)),
-    "accuracy": ("Report accuracy", lambda r: (-(r.accuracy_ppm if r.accuracy_ppm is not None else -1), r.checker.name)),
+    "accuracy": (
+        "Report accuracy",
+        lambda r: (-(r.accuracy_ppm if r.accuracy_ppm is not None else -1), r.checker.name),
+    ),
     "name": ("Name", lambda r: (r.checker.name.lower(),)),
 }
 STATUSES = {"": "All", **dict(CheckerStatus.choices)}
@@ -79,8 +82,10 @@ def _report_stats(ids, since: int) -> dict[int, tuple[int | None, int | None]]:
     """(accuracy, delivery) in ppm over recent epochs, from the monitoring
     app's per-epoch checker counts."""
     rows = (
-        CheckerEpoch.objects.filter(checker_id__in=ids, epoch__gte=since).order_by()
-        .values("checker_id").annotate(a=Sum("assigned"), d=Sum("delivered"), c=Sum("correct"))
+        CheckerEpoch.objects.filter(checker_id__in=ids, epoch__gte=since)
+        .order_by()
+        .values("checker_id")
+        .annotate(a=Sum("assigned"), d=Sum("delivered"), c=Sum("correct"))
     )
     out = {}
     for r in rows:
@@ -102,21 +107,39 @@ def checker_rows(*, sort: str = "stake", status: str = "", q: str = "") -> list[
     ids = list(rows)
     now = epochs.current_number()
     since = now - WINDOW
-    for cid, n in Delegation.objects.filter(checker_id__in=ids).order_by().values("checker_id").annotate(
-            n=Count("delegator_id", distinct=True)).values_list("checker_id", "n"):
+    for cid, n in (
+        Delegation.objects.filter(checker_id__in=ids)
+        .order_by()
+        .values("checker_id")
+        .annotate(n=Count("delegator_id", distinct=True))
+        .values_list("checker_id", "n")
+    ):
         rows[cid].delegators = n
     per_year = epochs_per_year()
-    for r in RewardPeriod.objects.filter(checker_id__in=ids, epoch__gte=since).order_by().values(
-            "checker_id").annotate(rewards=Sum("delegators_share"), stake=Sum("eligible_stake")):
+    for r in (
+        RewardPeriod.objects.filter(checker_id__in=ids, epoch__gte=since)
+        .order_by()
+        .values("checker_id")
+        .annotate(rewards=Sum("delegators_share"), stake=Sum("eligible_stake"))
+    ):
         rows[r["checker_id"]].apr_ppm = apr_ppm(r["rewards"] or 0, r["stake"] or 0, per_year)
     for cid, (accuracy, delivery) in _report_stats(ids, since).items():
         rows[cid].accuracy_ppm, rows[cid].delivery_ppm = accuracy, delivery
-    for r in SlashEvent.objects.filter(checker_id__in=ids).order_by().values("checker_id").annotate(
-            n=Count("id"), total=Sum("total_amount"), last=Max("infraction_epoch")):
+    for r in (
+        SlashEvent.objects.filter(checker_id__in=ids)
+        .order_by()
+        .values("checker_id")
+        .annotate(n=Count("id"), total=Sum("total_amount"), last=Max("infraction_epoch"))
+    ):
         row = rows[r["checker_id"]]
         row.slashes, row.slashed_total, row.last_slash_epoch = r["n"], r["total"] or 0, r["last"]
-    for cid, n in JailRecord.objects.filter(checker_id__in=ids).order_by().values("checker_id").annotate(
-            n=Count("id")).values_list("checker_id", "n"):
+    for cid, n in (
+        JailRecord.objects.filter(checker_id__in=ids)
+        .order_by()
+        .values("checker_id")
+        .annotate(n=Count("id"))
+        .values_list("checker_id", "n")
+    ):
         rows[cid].jailings = n
     key = SORTS.get(sort, SORTS["stake"])[1]
     return sorted(rows.values(), key=key)
@@ -133,7 +156,9 @@ def stake_history(account) -> list[dict]:
     """The account's bonded and unbonding balance after every ledger
     transaction that touched it (from the ledger's checkpoints)."""
     points = list(Checkpoint.objects.filter(account=account).order_by("height").values("height", "bonded", "unbonding"))
-    times = dict(LedgerTransaction.objects.filter(height__in=[p["height"] for p in points]).values_list("height", "created_at"))
+    times = dict(
+        LedgerTransaction.objects.filter(height__in=[p["height"] for p in points]).values_list("height", "created_at")
+    )
     return [
         {"t": times[p["height"]].isoformat(), "bonded": str(p["bonded"]), "unbonding": str(p["unbonding"])}
         for p in points
@@ -152,6 +177,7 @@ def reward_history(account) -> list[dict]:
 
 
 # --- Delegators' positions and rewards ---------------------------------------
+
 
 @dataclass
 class Position:
@@ -191,7 +217,9 @@ def positions(delegator: Account, *, epoch: int | None = None) -> list[Position]
         grouped[lot.checker_id].append(lot)
     locks = dict(
         Redelegation.objects.filter(delegator=delegator, maturity_epoch__gt=e)
-        .values("dst_id").annotate(m=Max("maturity_epoch")).values_list("dst_id", "m")
+        .values("dst_id")
+        .annotate(m=Max("maturity_epoch"))
+        .values_list("dst_id", "m")
     )
     out = []
     for checker_id, group in grouped.items():
@@ -199,15 +227,17 @@ def positions(delegator: Account, *, epoch: int | None = None) -> list[Position]
         state = getattr(checker, "staking", None)
         last = state.last_epoch if state else None
         waiting = [lot for lot in group if not _is_earning(lot.start_epoch, last)]
-        out.append(Position(
-            checker=checker,
-            amount=sum(lot.amount for lot in group),
-            earning=sum(lot.amount for lot in group if _is_earning(lot.start_epoch, last)),
-            waiting=sum(lot.amount for lot in waiting),
-            earns_from_epoch=min((lot.start_epoch for lot in waiting), default=None),
-            pending_reward=pending.get(checker_id, 0),
-            redelegation_locked_until=locks.get(checker_id),
-        ))
+        out.append(
+            Position(
+                checker=checker,
+                amount=sum(lot.amount for lot in group),
+                earning=sum(lot.amount for lot in group if _is_earning(lot.start_epoch, last)),
+                waiting=sum(lot.amount for lot in waiting),
+                earns_from_epoch=min((lot.start_epoch for lot in waiting), default=None),
+                pending_reward=pending.get(checker_id, 0),
+                redelegation_locked_until=locks.get(checker_id),
+            )
+        )
     out.sort(key=lambda p: (-p.amount, p.checker.name))
     return out
 

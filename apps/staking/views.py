@@ -36,7 +36,9 @@ def index(request):
     q = (request.GET.get("q") or "").strip()[:80]
     context = {
         "rows": queries.checker_rows(sort=sort, status=status, q=q),
-        "sort": sort, "status": status, "q": q,
+        "sort": sort,
+        "status": status,
+        "q": q,
         "sorts": [(k, v[0]) for k, v in queries.SORTS.items()],
         "statuses": list(queries.STATUSES.items()),
         "window": queries.WINDOW,
@@ -75,7 +77,8 @@ def _checker_context(request, checker, **forms):
             pending=queries.pending_rewards(wallet, checker),
             delegate_form=forms.get("delegate_form") or DelegateForm(initial={"checker": checker.pk}),
             undelegate_form=forms.get("undelegate_form") or UndelegateForm(initial={"checker": checker.pk}),
-            redelegate_form=forms.get("redelegate_form") or RedelegateForm(initial={"src": checker.pk}, exclude=checker),
+            redelegate_form=forms.get("redelegate_form")
+            or RedelegateForm(initial={"src": checker.pk}, exclude=checker),
             is_operator=checker.operator_id == request.user.pk,
         )
     return ctx
@@ -115,7 +118,8 @@ def undelegate(request):
             entry = services.undelegate(request.user, checker, form.cleaned_data["amount"])
             messages.success(
                 request,
-                f"Undelegating {format_uath(entry.amount)} from {checker.name}: available again from epoch {entry.maturity_epoch}.",
+                f"Undelegating {format_uath(entry.amount)} from {checker.name}: available again "
+                f"from epoch {entry.maturity_epoch}.",
             )
             return redirect("staking:me")
         except services.StakingError as exc:
@@ -132,7 +136,9 @@ def redelegate(request):
         dst = form.cleaned_data["dst"]
         try:
             services.redelegate(request.user, checker, dst, form.cleaned_data["amount"])
-            messages.success(request, f"Moved {format_uath(form.cleaned_data['amount'])} from {checker.name} to {dst.name}.")
+            messages.success(
+                request, f"Moved {format_uath(form.cleaned_data['amount'])} from {checker.name} to {dst.name}."
+            )
             return redirect("staking:me")
         except services.StakingError as exc:
             refuse(form, exc, "amount")
@@ -171,7 +177,8 @@ def me(request):
     now = epochs.current_number()
     seconds = parameters.get("epoch_seconds")
     entries = list(
-        UnbondingEntry.objects.filter(delegator=wallet, matured_epoch__isnull=True).select_related("checker")
+        UnbondingEntry.objects.filter(delegator=wallet, matured_epoch__isnull=True)
+        .select_related("checker")
         .order_by("maturity_epoch", "id")
     )
     for entry in entries:
@@ -180,7 +187,9 @@ def me(request):
             entry.matures_at = epochs.epoch(entry.maturity_epoch).start
         except LookupError:
             entry.matures_at = None
-    matured = UnbondingEntry.objects.filter(delegator=wallet, matured_epoch__isnull=False).select_related("checker")[:10]
+    matured = UnbondingEntry.objects.filter(delegator=wallet, matured_epoch__isnull=False).select_related("checker")[
+        :10
+    ]
     positions = queries.positions(wallet, epoch=now)
     context = {
         "wallet": wallet,
@@ -189,11 +198,16 @@ def me(request):
         "bonded_total": sum(p.amount for p in positions),
         "entries": entries,
         "matured": matured,
-        "impacts": SlashImpact.objects.filter(delegator=wallet).select_related("slash", "slash__checker", "checker")[:30],
+        "impacts": SlashImpact.objects.filter(delegator=wallet).select_related("slash", "slash__checker", "checker")[
+            :30
+        ],
         "redelegations": wallet.redelegations.select_related("src", "dst").order_by("-id")[:20],
         "claims": Paginator(wallet.reward_claims.select_related("checker", "tx").order_by("-id"), 10).get_page(1),
-        "chart": {"stake": queries.stake_history(wallet), "rewards": queries.reward_history(wallet),
-                  "pending": str(sum(p.pending_reward for p in positions))},
+        "chart": {
+            "stake": queries.stake_history(wallet),
+            "rewards": queries.reward_history(wallet),
+            "pending": str(sum(p.pending_reward for p in positions)),
+        },
         "epoch": now,
         "epoch_seconds": seconds,
     }
@@ -232,7 +246,10 @@ def activate(request):
         d = form.cleaned_data
         try:
             checker = services.activate_checker(
-                request.user, d["name"], d["self_stake"], commission_rate=d["commission_rate"],
+                request.user,
+                d["name"],
+                d["self_stake"],
+                commission_rate=d["commission_rate"],
                 commission_max_rate=d["commission_max_rate"],
             )
             messages.success(request, f"{checker.name} is {checker.get_status_display().lower()}.")
@@ -257,7 +274,9 @@ def commission(request, pk: int):
             status = refuse(form, exc, "rate")
             if status == 403:
                 return render(request, "staking/forbidden.html", {"message": str(exc)}, status=status)
-    return render(request, "staking/operator.html", _operator_context(request, **{f"commission_{pk}": form}), status=status)
+    return render(
+        request, "staking/operator.html", _operator_context(request, **{f"commission_{pk}": form}), status=status
+    )
 
 
 @login_required

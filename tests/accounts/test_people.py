@@ -109,9 +109,15 @@ def test_send_moves_exact_amounts(logged_in, user, other_user):
 
 @pytest.mark.parametrize(
     "amount, message",
-    [("-1", "more than zero"), ("0", "more than zero"), ("abc", "Enter a number"), ("1.0000001", "six decimals"),
-     ("99999999999999999999999", "larger than the whole supply"), ("11", "Insufficient available balance"),
-     ("1" * 60, "at most 40 characters")],
+    [
+        ("-1", "more than zero"),
+        ("0", "more than zero"),
+        ("abc", "Enter a number"),
+        ("1.0000001", "six decimals"),
+        ("99999999999999999999999", "larger than the whole supply"),
+        ("11", "Insufficient available balance"),
+        ("1" * 60, "at most 40 characters"),
+    ],
 )
 def test_send_refuses_bad_amounts_and_changes_nothing(logged_in, user, other_user, amount, message):
     fund(user.wallet, ath(10))
@@ -165,7 +171,9 @@ def test_factory_users_can_log_in(genesis):
 
 def test_log_in_attempts_are_throttled(client, user):
     for _ in range(10):
-        assert client.post(reverse("accounts:login"), {"username": user.username, "password": "wrong"}).status_code == 200
+        assert (
+            client.post(reverse("accounts:login"), {"username": user.username, "password": "wrong"}).status_code == 200
+        )
     blocked = client.post(reverse("accounts:login"), {"username": user.username, "password": PASSWORD})
     assert blocked.status_code == 429 and "Too many log-in attempts" in blocked.content.decode()
     assert "_auth_user_id" not in client.session  # even the right password waits

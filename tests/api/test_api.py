@@ -40,8 +40,15 @@ def test_an_auditor_can_recompute_every_hash_from_the_api(api, genesis):
     for h in heights:
         t = api.get(reverse("api:transaction", args=[h])).json()
         legs = [(e["address"], e["bucket"], int(e["amount"])) for e in t["entries"]]
-        recomputed = tx_hash(height=h, prev_hash=t["prev_hash"], kind=t["kind"], memo=t["memo"], meta=t["meta"],
-                             created_at=parse_datetime(t["created_at"]), legs=legs)
+        recomputed = tx_hash(
+            height=h,
+            prev_hash=t["prev_hash"],
+            kind=t["kind"],
+            memo=t["memo"],
+            meta=t["meta"],
+            created_at=parse_datetime(t["created_at"]),
+            legs=legs,
+        )
         assert t["prev_hash"] == prev and recomputed == t["hash"]
         prev = t["hash"]
 
@@ -68,7 +75,9 @@ def test_faucet_and_send_through_the_api(api, user, other_user):
     assert api.post(reverse("api:faucet")).status_code == 201
     wallet = api.get(reverse("api:wallet")).json()
     assert wallet["account"]["available"] == str(ath(10_000)) and wallet["faucet"]["used"] == 1
-    response = api.post(reverse("api:send"), {"to_address": other_user.wallet.address, "amount_ath": "0.5"}, format="json")
+    response = api.post(
+        reverse("api:send"), {"to_address": other_user.wallet.address, "amount_ath": "0.5"}, format="json"
+    )
     assert response.status_code == 201, response.json()
     assert [e["amount"] for e in response.json()["entries"]] == ["-500000", "500000"]
     response = api.post(reverse("api:send"), {"to_address": other_user.wallet.address, "amount": 250}, format="json")
@@ -79,10 +88,18 @@ def test_faucet_and_send_through_the_api(api, user, other_user):
 
 @pytest.mark.parametrize(
     "payload, message",
-    [({"amount": "-5"}, "positive whole number"), ({"amount": 1.5}, "integer or a string"), ({"amount": "0"}, "more than zero"),
-     ({"amount_ath": "1.0000001"}, "six decimals"), ({"amount": "1", "amount_ath": "1"}, "exactly one"), ({}, "exactly one"),
-     ({"amount": str(ath(20_000))}, "Insufficient"), ({"amount": "1", "to_address": "nobody"}, "No wallet"),
-     ({"amount": True}, "integer or a string"), ({"amount": "9" * 30}, "larger than the whole supply")],
+    [
+        ({"amount": "-5"}, "positive whole number"),
+        ({"amount": 1.5}, "integer or a string"),
+        ({"amount": "0"}, "more than zero"),
+        ({"amount_ath": "1.0000001"}, "six decimals"),
+        ({"amount": "1", "amount_ath": "1"}, "exactly one"),
+        ({}, "exactly one"),
+        ({"amount": str(ath(20_000))}, "Insufficient"),
+        ({"amount": "1", "to_address": "nobody"}, "No wallet"),
+        ({"amount": True}, "integer or a string"),
+        ({"amount": "9" * 30}, "larger than the whole supply"),
+    ],
 )
 def test_bad_send_gets_400_with_a_message_and_changes_nothing(api, user, other_user, payload, message):
     fund(user.wallet, ath(10))

@@ -9,8 +9,16 @@ from apps.core.amounts import MAX_AMOUNT, AmountError, format_uath, parse_ath
 
 @pytest.mark.parametrize(
     "text, micro",
-    [("1", 1_000_000), ("0.1", 100_000), ("12.5", 12_500_000), ("1,000", 1_000_000_000),
-     ("0.000001", 1), (" 7 ATH ", 7_000_000), (".5", 500_000), ("1.0000000", 1_000_000)],
+    [
+        ("1", 1_000_000),
+        ("0.1", 100_000),
+        ("12.5", 12_500_000),
+        ("1,000", 1_000_000_000),
+        ("0.000001", 1),
+        (" 7 ATH ", 7_000_000),
+        (".5", 500_000),
+        ("1.0000000", 1_000_000),
+    ],
 )
 def test_parse_exact(text, micro):
     assert parse_ath(text) == micro
@@ -18,9 +26,17 @@ def test_parse_exact(text, micro):
 
 @pytest.mark.parametrize(
     "text, message",
-    [("", "Enter an amount"), ("-1", "more than zero"), ("0", "more than zero"), ("abc", "Enter a number"),
-     ("0.0000001", "six decimals"), ("NaN", "Enter a number"), ("Infinity", "Enter a number"),
-     ("9" * 30, "larger than the whole supply"), ("1" * 41, "too long")],
+    [
+        ("", "Enter an amount"),
+        ("-1", "more than zero"),
+        ("0", "more than zero"),
+        ("abc", "Enter a number"),
+        ("0.0000001", "six decimals"),
+        ("NaN", "Enter a number"),
+        ("Infinity", "Enter a number"),
+        ("9" * 30, "larger than the whole supply"),
+        ("1" * 41, "too long"),
+    ],
 )
 def test_parse_refuses_with_a_clear_message(text, message):
     with pytest.raises(AmountError, match=message):

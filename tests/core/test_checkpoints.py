@@ -36,8 +36,15 @@ def rewrite_history(from_height: int, memo: str) -> None:
             tx.memo = memo
         legs = [(e.account.address, e.bucket, e.amount) for e in tx.entries.select_related("account").order_by("seq")]
         tx.prev_hash = prev
-        tx.hash = tx_hash(height=tx.height, prev_hash=prev, kind=tx.kind, memo=tx.memo, meta=tx.meta,
-                          created_at=tx.created_at, legs=legs)
+        tx.hash = tx_hash(
+            height=tx.height,
+            prev_hash=prev,
+            kind=tx.kind,
+            memo=tx.memo,
+            meta=tx.meta,
+            created_at=tx.created_at,
+            legs=legs,
+        )
         tx.save(update_fields=["memo", "prev_hash", "hash"])
         prev = tx.hash
     ChainHead.objects.filter(pk=1).update(hash=prev)
@@ -65,9 +72,16 @@ def test_a_checkpoint_signs_the_head_and_anyone_can_check_it(chain):
     assert SignedCheckpoint.objects.count() == 1
 
 
-@pytest.mark.parametrize("field,value", [
-    ("height", 6), ("head_hash", "0" * 64), ("supply", "1"), ("epoch", 99), ("signed_at", "2020-01-01T00:00:00.000000Z"),
-])
+@pytest.mark.parametrize(
+    "field,value",
+    [
+        ("height", 6),
+        ("head_hash", "0" * 64),
+        ("supply", "1"),
+        ("epoch", 99),
+        ("signed_at", "2020-01-01T00:00:00.000000Z"),
+    ],
+)
 def test_changing_any_signed_field_breaks_the_signature(chain, field, value):
     statement = checkpoints.as_published(checkpoints.sign_epoch(1))
     statement[field] = value
@@ -115,9 +129,16 @@ def test_a_forged_or_foreign_checkpoint_proves_nothing(chain, tmp_path, capsys):
     # Validly signed by some other key: refused when the auditor pins the real one.
     other = Ed25519PrivateKey.generate()
     foreign = dict(genuine, public_key=other.public_key().public_bytes_raw().hex())
-    foreign["signature"] = other.sign(checkpoints.statement(
-        epoch=1, height=genuine["height"], head_hash=genuine["head_hash"], genesis_hash=genuine["genesis_hash"],
-        supply=int(genuine["supply"]), signed_at=genuine["signed_at"])).hex()
+    foreign["signature"] = other.sign(
+        checkpoints.statement(
+            epoch=1,
+            height=genuine["height"],
+            head_hash=genuine["head_hash"],
+            genesis_hash=genuine["genesis_hash"],
+            supply=int(genuine["supply"]),
+            signed_at=genuine["signed_at"],
+        )
+    ).hex()
     with pytest.raises(CommandError):
         call_command("verify_ledger", against=save(tmp_path, [foreign]), public_key=genuine["public_key"])
     assert "not the expected key" in capsys.readouterr().err

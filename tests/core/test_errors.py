@@ -56,13 +56,28 @@ def test_other_exceptions_are_left_to_drf():
 @pytest.mark.parametrize(
     "error, status",
     [
-        (LedgerError, 400), (InvalidAmount, 400), (InsufficientFunds, 400), (UnknownAccount, 400),
-        (Unbalanced, 400), (GenesisError, 400), (ParameterError, 400), (NumberError, 400), (AmountError, 400),
-        (JSONLimitError, 400), (WalletError, 400), (ProviderError, 400), (OnboardingError, 400),
-        (RentalError, 400), (GovernanceError, 400), (staking.StakingError, 400), (ingest.IngestError, 400),
+        (LedgerError, 400),
+        (InvalidAmount, 400),
+        (InsufficientFunds, 400),
+        (UnknownAccount, 400),
+        (Unbalanced, 400),
+        (GenesisError, 400),
+        (ParameterError, 400),
+        (NumberError, 400),
+        (AmountError, 400),
+        (JSONLimitError, 400),
+        (WalletError, 400),
+        (ProviderError, 400),
+        (OnboardingError, 400),
+        (RentalError, 400),
+        (GovernanceError, 400),
+        (staking.StakingError, 400),
+        (ingest.IngestError, 400),
         # Another person's rental or node does not exist, as the API already answers for them.
-        (NotYours, 404), (NotYourNode, 404),
-        (ingest.Conflict, 409), (staking.AlreadyDistributed, 409),
+        (NotYours, 404),
+        (NotYourNode, 404),
+        (ingest.Conflict, 409),
+        (staking.AlreadyDistributed, 409),
         (staking.NotAllowed, 403),
     ],
 )
@@ -132,7 +147,9 @@ def _domain_error_names(trees) -> set[str]:
         for node in ast.walk(tree):
             if isinstance(node, ast.ClassDef):
                 bases.setdefault(node.name, set()).update(
-                    b.id if isinstance(b, ast.Name) else b.attr for b in node.bases if isinstance(b, ast.Name | ast.Attribute)
+                    b.id if isinstance(b, ast.Name) else b.attr
+                    for b in node.bases
+                    if isinstance(b, ast.Name | ast.Attribute)
                 )
     grew = True
     while grew:
@@ -175,7 +192,9 @@ def test_no_app_defines_its_own_error_mapping():
                 if isinstance(node, ast.ExceptHandler) and node.type is not None and _caught(node) & domain:
                     if _maps_to_http(node):
                         found.append(f"{where}:{node.lineno} maps {sorted(_caught(node) & domain)} in {func.name}()")
-    assert not found, "Let domain errors propagate to apps.api.exceptions, or use apps.core.refusals:\n" + "\n".join(found)
+    assert not found, "Let domain errors propagate to apps.api.exceptions, or use apps.core.refusals:\n" + "\n".join(
+        found
+    )
 
 
 def test_the_check_would_catch_a_hand_written_mapping():

@@ -32,8 +32,13 @@ def api(client, payer):
 
 def send(client, to, amount="5", key="key-1", **extra):
     headers = {"Idempotency-Key": key} if key is not None else {}
-    return client.post("/api/wallet/send/", {"to_address": to.address, "amount_ath": amount},
-                       content_type="application/json", headers=headers, **extra)
+    return client.post(
+        "/api/wallet/send/",
+        {"to_address": to.address, "amount_ath": amount},
+        content_type="application/json",
+        headers=headers,
+        **extra,
+    )
 
 
 def available(account):

@@ -5,7 +5,17 @@ import pytest
 from apps.core import ledger
 from apps.core.amounts import MAX_AMOUNT, ath
 from apps.core.hashing import GENESIS_PREV_HASH
-from apps.core.models import BUCKETS, Account, Bucket, ChainHead, Checkpoint, Entry, LedgerTransaction, ModuleAccount, TxKind
+from apps.core.models import (
+    BUCKETS,
+    Account,
+    Bucket,
+    ChainHead,
+    Checkpoint,
+    Entry,
+    LedgerTransaction,
+    ModuleAccount,
+    TxKind,
+)
 from apps.core.verify import verify_ledger
 
 from ..factories import WalletFactory, fund
@@ -74,9 +84,16 @@ def test_move_between_buckets_of_one_account(genesis):
 
 @pytest.mark.parametrize(
     "amount, error",
-    [(0, ledger.InvalidAmount), (-5, ledger.InvalidAmount), (True, ledger.InvalidAmount),
-     (1.5, ledger.InvalidAmount), ("100", ledger.InvalidAmount), (MAX_AMOUNT + 1, ledger.InvalidAmount),
-     (2**64, ledger.InvalidAmount), (ath(11), ledger.InsufficientFunds)],
+    [
+        (0, ledger.InvalidAmount),
+        (-5, ledger.InvalidAmount),
+        (True, ledger.InvalidAmount),
+        (1.5, ledger.InvalidAmount),
+        ("100", ledger.InvalidAmount),
+        (MAX_AMOUNT + 1, ledger.InvalidAmount),
+        (2**64, ledger.InvalidAmount),
+        (ath(11), ledger.InsufficientFunds),
+    ],
 )
 def test_refused_transfers_write_nothing(genesis, amount, error):
     alice, bob = WalletFactory(), WalletFactory()
@@ -115,7 +132,10 @@ def test_an_overflowing_credit_is_refused(genesis):
     fund(alice, ath(1))
     before = state()
     with pytest.raises(ledger.InvalidAmount):
-        ledger.post(TxKind.TRANSFER, [ledger.Leg(alice, "available", -MAX_AMOUNT - 1), ledger.Leg(bob, "available", MAX_AMOUNT + 1)])
+        ledger.post(
+            TxKind.TRANSFER,
+            [ledger.Leg(alice, "available", -MAX_AMOUNT - 1), ledger.Leg(bob, "available", MAX_AMOUNT + 1)],
+        )
     assert state() == before
 
 

@@ -5,12 +5,18 @@ the database agrees with the model, the supply is conserved, no bucket is
 negative, verify_ledger passes, and a refused posting wrote nothing.
 """
 
+from django.db import transaction
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.extra.django import TestCase
-from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule, run_state_machine_as_test
-
-from django.db import transaction
+from hypothesis.stateful import (
+    RuleBasedStateMachine,
+    initialize,
+    invariant,
+    precondition,
+    rule,
+    run_state_machine_as_test,
+)
 
 from apps.core import ledger
 from apps.core.amounts import MAX_AMOUNT, ath
@@ -63,8 +69,13 @@ class LedgerMachine(RuleBasedStateMachine):
             self.model[leg.account_id][leg.bucket] += leg.amount
         self.height += 1
 
-    @rule(src=st.integers(0, N_WALLETS - 1), dst=st.integers(0, N_WALLETS - 1), amount=amounts,
-          src_bucket=buckets, dst_bucket=buckets)
+    @rule(
+        src=st.integers(0, N_WALLETS - 1),
+        dst=st.integers(0, N_WALLETS - 1),
+        amount=amounts,
+        src_bucket=buckets,
+        dst_bucket=buckets,
+    )
     def transfer(self, src, dst, amount, src_bucket, dst_bucket):
         """The public transfer wrapper: positive amounts only, never to the same bucket."""
         a, b = self.wallets[src], self.wallets[dst]
@@ -74,9 +85,7 @@ class LedgerMachine(RuleBasedStateMachine):
             and self.model[a.pk][src_bucket] >= amount
         )
         legs = [ledger.Leg(a.pk, src_bucket, -amount), ledger.Leg(b.pk, dst_bucket, amount)]
-        self._attempt(
-            legs, valid, lambda: ledger.transfer(a, b, amount, src_bucket=src_bucket, dst_bucket=dst_bucket)
-        )
+        self._attempt(legs, valid, lambda: ledger.transfer(a, b, amount, src_bucket=src_bucket, dst_bucket=dst_bucket))
 
     @rule(payer=st.integers(0, N_WALLETS - 1), split=st.lists(st.integers(1, ath(10)), min_size=2, max_size=4))
     def multi_leg(self, payer, split):

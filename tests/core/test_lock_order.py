@@ -128,7 +128,9 @@ def test_concurrent_faucet_claims_and_transfers_to_one_wallet(settings):
     assert claims == sends == rounds * per_round // 2
     target_wallet.refresh_from_db()
     assert target_wallet.available == claims * ath(settings.FAUCET_AMOUNT_ATH) + sends * ath(1)
-    assert sum(Account.objects.get(pk=open_wallet(s).pk).available for s in senders) == ath(100) * len(senders) - sends * ath(1)
+    assert sum(Account.objects.get(pk=open_wallet(s).pk).available for s in senders) == ath(100) * len(
+        senders
+    ) - sends * ath(1)
     heights = list(LedgerTransaction.objects.order_by("height").values_list("height", flat=True))
     assert heights == list(range(1, len(heights) + 1))
     assert ChainHead.objects.get().supply == supply

@@ -198,7 +198,9 @@ def test_prune_keeps_what_a_cursor_has_not_passed_and_what_is_recent():
     assert list(OutboxEvent.objects.order_by("id").values_list("group", flat=True)) == ["c", "d"]
 
     # A cursor nobody has moved for long (its process is gone) holds nothing back.
-    OutboxCursor.objects.filter(name="slow").update(updated_at=timezone.now() - relay.CURSOR_STALE - timedelta(seconds=1))
+    OutboxCursor.objects.filter(name="slow").update(
+        updated_at=timezone.now() - relay.CURSOR_STALE - timedelta(seconds=1)
+    )
     assert relay.prune() == 1
     assert list(OutboxEvent.objects.values_list("group", flat=True)) == ["d"]
 

@@ -58,8 +58,9 @@ def test_rehashing_one_transaction_breaks_the_next_link(chain):
     tx = LedgerTransaction.objects.get(height=3)
     tx.memo = "rewritten"
     legs = [(e.account.address, e.bucket, e.amount) for e in tx.entries.select_related("account")]
-    tx.hash = tx_hash(height=3, prev_hash=tx.prev_hash, kind=tx.kind, memo=tx.memo, meta=tx.meta,
-                      created_at=tx.created_at, legs=legs)
+    tx.hash = tx_hash(
+        height=3, prev_hash=tx.prev_hash, kind=tx.kind, memo=tx.memo, meta=tx.meta, created_at=tx.created_at, legs=legs
+    )
     tx.save()
     report = verify_ledger()
     assert report.first_bad_height == 4

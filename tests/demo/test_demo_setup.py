@@ -34,8 +34,8 @@ def test_a_small_seeded_network_is_consistent_and_its_economics_read_sensibly(ge
 
     from apps.core.models import CheckerNode, GpuNode
     from apps.governance.models import Proposal
-    from apps.staking.queries import checker_rows
     from apps.settlement.models import EpochSettlement
+    from apps.staking.queries import checker_rows
 
     seed.set_epoch_length(60)
     seed.seed(nodes=24, n_checkers=6, n_delegators=30, history_epochs=3)
@@ -76,8 +76,13 @@ def test_run_demo_refuses_a_port_already_in_use_with_a_clear_message(tmp_path):
         port = busy.getsockname()[1]
         env = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "REDIS_URL"}}
         env["AETHIR_VAR_DIR"] = str(tmp_path)
-        done = subprocess.run([sys.executable, "manage.py", "run_demo", "--port", str(port)], env=env,
-                              capture_output=True, text=True, timeout=60)
+        done = subprocess.run(
+            [sys.executable, "manage.py", "run_demo", "--port", str(port)],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
     assert done.returncode == 1
     assert f"Cannot listen on 127.0.0.1:{port}" in done.stderr and "--port" in done.stderr
     database = tmp_path / "aethir.sqlite3"

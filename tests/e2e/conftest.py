@@ -78,8 +78,12 @@ class Server:
 
     def manage(self, *args, check=True) -> subprocess.CompletedProcess:
         return subprocess.run(
-            [sys.executable, str(ROOT / "manage.py"), *args], env=self.env, cwd=ROOT, check=check,
-            capture_output=True, text=True,
+            [sys.executable, str(ROOT / "manage.py"), *args],
+            env=self.env,
+            cwd=ROOT,
+            check=check,
+            capture_output=True,
+            text=True,
         )
 
     def start(self) -> "Server":
@@ -88,10 +92,28 @@ class Server:
         port = free_port()
         self.log = open(self.var / "server.log", "w")
         if self.workers:
-            command = [sys.executable, str(ROOT / "manage.py"), "serve", "--host", "127.0.0.1", "--port", str(port),
-                       "--workers", str(self.workers)]
+            command = [
+                sys.executable,
+                str(ROOT / "manage.py"),
+                "serve",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                "--workers",
+                str(self.workers),
+            ]
         else:
-            command = [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "aethir_web.asgi:application"]
+            command = [
+                sys.executable,
+                "-m",
+                "daphne",
+                "-b",
+                "127.0.0.1",
+                "-p",
+                str(port),
+                "aethir_web.asgi:application",
+            ]
         self.process = subprocess.Popen(command, env=self.env, cwd=ROOT, stdout=self.log, stderr=subprocess.STDOUT)
         self.url = f"http://127.0.0.1:{port}"
         deadline = time.monotonic() + 60
@@ -149,8 +171,15 @@ def browser():
         instance = p.chromium.launch(
             executable_path=CHROMIUM,
             headless=True,
-            args=["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking",
-                  "--disable-component-update", "--disable-sync", "--no-first-run"],
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-dev-shm-usage",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                "--no-first-run",
+            ],
         )
         yield instance
         instance.close()

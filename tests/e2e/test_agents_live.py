@@ -26,7 +26,8 @@ from apps.marketplace.onboarding import NodeSpec, register_node, required_collat
 parameters.apply({"epoch_seconds": 10}, effective_epoch=0, source="e2e", by_governance=False)
 provider = User.objects.create_user("provider1", password="x-long-password-1")
 model = GpuModel.objects.get(slug="h100-80gb")
-ledger.transfer(ledger.module_account(ModuleAccount.FAUCET), provider.wallet, required_collateral(model, 2), kind=TxKind.FAUCET)
+faucet = ledger.module_account(ModuleAccount.FAUCET)
+ledger.transfer(faucet, provider.wallet, required_collateral(model, 2), kind=TxKind.FAUCET)
 node, node_token = register_node(provider, NodeSpec(name="e2e-h100", gpu_model=model, gpu_count=2, vcpu=32, ram_gb=256,
     region=Region.objects.get(code="eu-west"), bandwidth_mbps=10000, price_per_gpu_hour=ath(2), endpoint="http://127.0.0.1:PORT/health"))
 operator = User.objects.create_user("operator1", password="x-long-password-1")
@@ -54,15 +55,51 @@ def test_agents_feed_the_live_node_page(private_server, new_page, shot, tmp_path
     manage = [sys.executable, str(ROOT / "manage.py")]
     logs = [open(tmp_path / name, "w") for name in ("provider.log", "checker.log", "scheduler.log")]
     agents = [
-        subprocess.Popen([*manage, "run_provider_agent", "--api-url", server.url, "--token", ids["node_token"],
-                          "--port", str(port), "--sample-every", "1", "--post-every", "2", "--no-nvml"],
-                         env=server.env, cwd=ROOT, stdout=logs[0], stderr=subprocess.STDOUT),
-        subprocess.Popen([*manage, "run_checker", "--api-url", server.url, "--token", ids["checker_token"],
-                          "--key", str(tmp_path / "checker.pem"), "--probe-every", "2",
-                          "--allow-net", "127.0.0.0/8"],  # the nodes here listen on loopback
-                         env=server.env, cwd=ROOT, stdout=logs[1], stderr=subprocess.STDOUT),
+        subprocess.Popen(
+            [
+                *manage,
+                "run_provider_agent",
+                "--api-url",
+                server.url,
+                "--token",
+                ids["node_token"],
+                "--port",
+                str(port),
+                "--sample-every",
+                "1",
+                "--post-every",
+                "2",
+                "--no-nvml",
+            ],
+            env=server.env,
+            cwd=ROOT,
+            stdout=logs[0],
+            stderr=subprocess.STDOUT,
+        ),
+        subprocess.Popen(
+            [
+                *manage,
+                "run_checker",
+                "--api-url",
+                server.url,
+                "--token",
+                ids["checker_token"],
+                "--key",
+                str(tmp_path / "checker.pem"),
+                "--probe-every",
+                "2",
+                "--allow-net",
+                "127.0.0.0/8",
+            ],  # the nodes here listen on loopback
+            env=server.env,
+            cwd=ROOT,
+            stdout=logs[1],
+            stderr=subprocess.STDOUT,
+        ),
         # Fixes each epoch's round as it starts; agents only read it.
-        subprocess.Popen([*manage, "run_scheduler"], env=server.env, cwd=ROOT, stdout=logs[2], stderr=subprocess.STDOUT),
+        subprocess.Popen(
+            [*manage, "run_scheduler"], env=server.env, cwd=ROOT, stdout=logs[2], stderr=subprocess.STDOUT
+        ),
     ]
     try:
         # Telemetry arrives first (every 2 s), then the checker's signed report

@@ -49,9 +49,23 @@ def demo(tmp_path_factory):
     log_path = var / "demo.log"
     log = open(log_path, "w")
     process = subprocess.Popen(
-        [sys.executable, str(ROOT / "manage.py"), "run_demo", "--port", str(port), "--nodes", str(NODES),
-         "--checkers", str(CHECKERS), "--epoch-seconds", str(EPOCH)],
-        env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
+        [
+            sys.executable,
+            str(ROOT / "manage.py"),
+            "run_demo",
+            "--port",
+            str(port),
+            "--nodes",
+            str(NODES),
+            "--checkers",
+            str(CHECKERS),
+            "--epoch-seconds",
+            str(EPOCH),
+        ],
+        env=env,
+        cwd=ROOT,
+        stdout=log,
+        stderr=subprocess.STDOUT,
     )
     try:
         deadline = time.monotonic() + 240
@@ -114,8 +128,9 @@ def test_a_holder_votes_on_the_open_proposal_and_a_watcher_sees_the_tally_move(d
     expect(page.get_by_test_id("my-vote")).to_contain_text("Yes")
     # The simulated holders vote too, so the tally moves by at least the voter's power.
     wait_for_text(watcher.get_by_test_id("tally-yes"), lambda t: uath(t) >= yes_before + power, 15)
-    wait_for_text(watcher.get_by_test_id("voter-count"),
-                  lambda t: int(t.split()[0].replace(",", "")) >= voters_before + 1, 15)
+    wait_for_text(
+        watcher.get_by_test_id("voter-count"), lambda t: int(t.split()[0].replace(",", "")) >= voters_before + 1, 15
+    )
     assert watcher.evaluate("window.openedOnce") is True  # it moved without a reload
     shot(page, "demo-governance-voted")
     shot(watcher, "demo-governance-watcher")

@@ -38,7 +38,11 @@ def post_from_another_process(server, name: str, memo: str) -> tuple[int, float]
     then, before it exits."""
     process = subprocess.Popen(
         [sys.executable, str(ROOT / "manage.py"), "shell", "--no-imports", "-c", POST.format(name=name, memo=memo)],
-        env=server.env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env=server.env,
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     line = process.stdout.readline()
     committed = time.monotonic()

@@ -58,25 +58,63 @@ def test_provider_onboards_and_a_renter_rents_and_ends(private_server, new_page,
     provider.get_by_label("Price per GPU-hour (ATH)").fill("1.8")
     provider.get_by_label("Agent endpoint").fill(f"http://127.0.0.1:{port}/health")
     provider.get_by_test_id("register-submit").click()
-    expect(provider.locator(".form-errors")).to_contain_text("50 Mbps is below the network's bandwidth floor of 100 Mbps.")
+    expect(provider.locator(".form-errors")).to_contain_text(
+        "50 Mbps is below the network's bandwidth floor of 100 Mbps."
+    )
     shot(provider, "marketplace-onboarding-refused")
     provider.get_by_label("Bandwidth (Mbps)").fill("10000")
     provider.get_by_test_id("register-submit").click()
     token = provider.get_by_test_id("agent-token").inner_text().strip()
     assert token.startswith("agt_")
-    expect(provider.get_by_test_id("agent-command")).to_contain_text(f"run_provider_agent --api-url {server.url} --token {token}")
+    expect(provider.get_by_test_id("agent-command")).to_contain_text(
+        f"run_provider_agent --api-url {server.url} --token {token}"
+    )
     shot(provider, "marketplace-token-once")
 
     manage = [sys.executable, str(ROOT / "manage.py")]
     logs = [open(tmp_path / "provider.log", "w"), open(tmp_path / "checker.log", "w")]
     agents = [
-        subprocess.Popen([*manage, "run_provider_agent", "--api-url", server.url, "--token", token, "--port", str(port),
-                          "--sample-every", "1", "--post-every", "2", "--no-nvml"],
-                         env=server.env, cwd=ROOT, stdout=logs[0], stderr=subprocess.STDOUT),
-        subprocess.Popen([*manage, "run_checker", "--api-url", server.url, "--token", ids["checker_token"],
-                          "--key", str(tmp_path / "checker.pem"), "--probe-every", "1",
-                          "--allow-net", "127.0.0.0/8"],  # the nodes here listen on loopback
-                         env=server.env, cwd=ROOT, stdout=logs[1], stderr=subprocess.STDOUT),
+        subprocess.Popen(
+            [
+                *manage,
+                "run_provider_agent",
+                "--api-url",
+                server.url,
+                "--token",
+                token,
+                "--port",
+                str(port),
+                "--sample-every",
+                "1",
+                "--post-every",
+                "2",
+                "--no-nvml",
+            ],
+            env=server.env,
+            cwd=ROOT,
+            stdout=logs[0],
+            stderr=subprocess.STDOUT,
+        ),
+        subprocess.Popen(
+            [
+                *manage,
+                "run_checker",
+                "--api-url",
+                server.url,
+                "--token",
+                ids["checker_token"],
+                "--key",
+                str(tmp_path / "checker.pem"),
+                "--probe-every",
+                "1",
+                "--allow-net",
+                "127.0.0.0/8",
+            ],  # the nodes here listen on loopback
+            env=server.env,
+            cwd=ROOT,
+            stdout=logs[1],
+            stderr=subprocess.STDOUT,
+        ),
     ]
     try:
         # Checker consensus (closed each finished epoch) brings the node online.
@@ -160,11 +198,22 @@ def _ath(micro: int) -> str:
 
 
 def _diagnose(server, tmp_path) -> str:
-    out = server.manage("shell", "-c", (
-        "from apps.monitoring.models import *; from apps.core import epochs;"
-        "print('epoch', epochs.current_number(), 'assign', list(Assignment.objects.values_list('epoch','node_id')),"
-        "'reports', list(CheckerReport.objects.values_list('epoch','uptime_ppm','latency_ms','spec_ok')),"
-        "'node_epochs', list(NodeEpoch.objects.values_list('epoch','valid','uptime_ppm','status_after')))"
-    ), check=False)
-    return "\n".join([out.stdout, out.stderr[-1500:], (tmp_path / "checker.log").read_text()[-1500:],
-                      (tmp_path / "provider.log").read_text()[-1500:]])
+    out = server.manage(
+        "shell",
+        "-c",
+        (
+            "from apps.monitoring.models import *; from apps.core import epochs;"
+            "print('epoch', epochs.current_number(), 'assign', list(Assignment.objects.values_list('epoch','node_id')),"
+            "'reports', list(CheckerReport.objects.values_list('epoch','uptime_ppm','latency_ms','spec_ok')),"
+            "'node_epochs', list(NodeEpoch.objects.values_list('epoch','valid','uptime_ppm','status_after')))"
+        ),
+        check=False,
+    )
+    return "\n".join(
+        [
+            out.stdout,
+            out.stderr[-1500:],
+            (tmp_path / "checker.log").read_text()[-1500:],
+            (tmp_path / "provider.log").read_text()[-1500:],
+        ]
+    )

@@ -54,7 +54,9 @@ def test_search_goes_to_height_address_or_hash(client, genesis):
     alice = WalletFactory()
     tx = LedgerTransaction.objects.get(height=1)
     assert client.get(reverse("explorer:index") + "?q=1").url == reverse("explorer:transaction", args=[1])
-    assert client.get(reverse("explorer:index") + f"?q={alice.address}").url == reverse("explorer:account", args=[alice.address])
+    assert client.get(reverse("explorer:index") + f"?q={alice.address}").url == reverse(
+        "explorer:account", args=[alice.address]
+    )
     assert client.get(reverse("explorer:index") + f"?q={tx.hash}").url == reverse("explorer:transaction", args=[1])
 
 

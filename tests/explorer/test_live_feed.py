@@ -78,7 +78,9 @@ def test_postings_in_a_batch_record_one_hint_per_account(db):
         last = ledger.transfer(bob, carol, 1)
     rows = list(OutboxEvent.objects.filter(id__gt=before).order_by("id"))
     groups = [r.group for r in rows]
-    assert groups == [events.LEDGER_GROUP] + [events.account_group(pk) for pk in sorted(a.pk for a in (alice, bob, carol))]
+    assert groups == [events.LEDGER_GROUP] + [
+        events.account_group(pk) for pk in sorted(a.pk for a in (alice, bob, carol))
+    ]
     assert {r.message["height"] for r in rows} == {last.height}
 
     before = rows[-1].id

@@ -24,10 +24,13 @@ def text_form(**overrides):
 def test_a_script_in_a_proposal_renders_as_text(client, propose):
     proposal = propose(
         title="<script>alert('title')</script>",
-        description="Hello <script>alert('x')</script> **bold** [click](javascript:alert(1)) <img src=x onerror=alert(2)>",
+        description="Hello <script>alert('x')</script> **bold** [click](javascript:alert(1)) <img "
+        "src=x onerror=alert(2)>",
     )
     page = client.get(proposal.get_absolute_url()).content.decode()
-    assert "&lt;script&gt;alert(&#x27;x&#x27;)&lt;/script&gt;" in page or "&lt;script&gt;alert('x')&lt;/script&gt;" in page
+    assert (
+        "&lt;script&gt;alert(&#x27;x&#x27;)&lt;/script&gt;" in page or "&lt;script&gt;alert('x')&lt;/script&gt;" in page
+    )
     assert "<strong>bold</strong>" in page
     assert "alert('x')</script>" not in page and "alert('title')</script>" not in page
     assert "javascript:" not in page and "<img" not in page

@@ -57,7 +57,7 @@ def test_power_counts_available_bonded_and_unbonding_but_not_escrow_or_collatera
 
 
 def test_the_snapshot_total_is_every_holder_at_that_height_and_no_module_account(holder, proposer, propose):
-    alice, bob = holder(ath(1_234)), holder(ath(66))
+    _alice, bob = holder(ath(1_234)), holder(ath(66))
     proposal = propose()
     fund(wallet(bob), ath(10_000))  # after the snapshot
     # The proposer's own deposit left their balance before the snapshot.

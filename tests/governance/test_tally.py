@@ -17,8 +17,17 @@ from .conftest import end_voting, wallet
 
 
 def make(yes=0, no=0, abstain=0, veto_votes=0, total=1_000, quorum=pct("33.4"), threshold=pct(50), veto=pct("33.4")):
-    return Tally(yes=yes, no=no, abstain=abstain, no_with_veto=veto_votes, voters=1, total_power=total,
-                 quorum=quorum, threshold=threshold, veto=veto)
+    return Tally(
+        yes=yes,
+        no=no,
+        abstain=abstain,
+        no_with_veto=veto_votes,
+        voters=1,
+        total_power=total,
+        quorum=quorum,
+        threshold=threshold,
+        veto=veto,
+    )
 
 
 class TestTallyArithmetic:

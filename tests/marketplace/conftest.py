@@ -48,7 +48,13 @@ def renter(genesis):
 
 def consensus(node, epoch, *, uptime=1_000_000, latency=20, valid=True, spec_ok=True):
     return NodeEpoch.objects.create(
-        node=node, epoch=epoch, assigned=3, reports=3 if valid else 1, valid=valid,
-        uptime_ppm=uptime if valid else None, latency_ms=latency if valid else None,
-        spec_ok=spec_ok if valid else None, health_score=uptime if valid else None,
+        node=node,
+        epoch=epoch,
+        assigned=3,
+        reports=3 if valid else 1,
+        valid=valid,
+        uptime_ppm=uptime if valid else None,
+        latency_ms=latency if valid else None,
+        spec_ok=spec_ok if valid else None,
+        health_score=uptime if valid else None,
     )

@@ -26,7 +26,11 @@ def test_catalogue_and_match_are_public(api, clock, node):
     assert r.status_code == 200 and [n["name"] for n in r.json()["results"]] == ["fra-h100"]
     assert r.json()["results"][0]["price_per_gpu_hour"] == "2000000"
     assert api.get(f"/api/marketplace/nodes/{node.pk}/").json()["collateral"] == str(ath(10_000))
-    r = api.post("/api/marketplace/match/", {"gpu_model": "h100-80gb", "region": "eu-central", "preference": "cheapest"}, format="json")
+    r = api.post(
+        "/api/marketplace/match/",
+        {"gpu_model": "h100-80gb", "region": "eu-central", "preference": "cheapest"},
+        format="json",
+    )
     assert r.status_code == 200
     c = r.json()["candidates"][0]
     assert c["node"]["id"] == node.pk and c["cost_per_hour"] == "2000000"
@@ -36,11 +40,18 @@ def test_catalogue_and_match_are_public(api, clock, node):
 
 def test_rent_quote_end_top_up_over_the_api(api, clock, node, renter):
     api.force_authenticate(renter)
-    r = api.post("/api/marketplace/rentals/", {"node": node.pk, "mode": "reserved", "image": IMAGE, "epochs": 10, "quote_only": True}, format="json")
+    r = api.post(
+        "/api/marketplace/rentals/",
+        {"node": node.pk, "mode": "reserved", "image": IMAGE, "epochs": 10, "quote_only": True},
+        format="json",
+    )
     assert r.status_code == 200 and r.json()["escrow"] == "333330" and r.json()["affordable"] is True
     assert not Rental.objects.exists()
-    r = api.post("/api/marketplace/rentals/", {"node": node.pk, "mode": "on_demand", "image": IMAGE, "escrow": "100000",
-                                               "expected_price_per_epoch": "33333"}, format="json")
+    r = api.post(
+        "/api/marketplace/rentals/",
+        {"node": node.pk, "mode": "on_demand", "image": IMAGE, "escrow": "100000", "expected_price_per_epoch": "33333"},
+        format="json",
+    )
     assert r.status_code == 201, r.json()
     rental = r.json()
     assert rental["escrow_left"] == "100000" and rental["end_epoch"] == 13
@@ -56,24 +67,38 @@ def test_rent_quote_end_top_up_over_the_api(api, clock, node, renter):
 
 def test_rent_refusals_are_400_with_the_reason(api, clock, node, other_user):
     api.force_authenticate(other_user)
-    r = api.post("/api/marketplace/rentals/", {"node": node.pk, "mode": "reserved", "image": IMAGE, "epochs": 5}, format="json")
+    r = api.post(
+        "/api/marketplace/rentals/", {"node": node.pk, "mode": "reserved", "image": IMAGE, "epochs": 5}, format="json"
+    )
     assert r.status_code == 400 and "your available balance is 0 ATH" in r.json()["detail"]
-    r = api.post("/api/marketplace/rentals/", {"node": node.pk, "mode": "reserved", "image": IMAGE, "epochs": 5, "escrow": 1.5}, format="json")
+    r = api.post(
+        "/api/marketplace/rentals/",
+        {"node": node.pk, "mode": "reserved", "image": IMAGE, "epochs": 5, "escrow": 1.5},
+        format="json",
+    )
     assert r.status_code == 400 and "escrow" in r.json()  # floats are refused
 
 
 def test_anonymous_cannot_act(api, clock, node):
-    for url in ["/api/marketplace/rentals/", "/api/marketplace/provider/nodes/", f"/api/marketplace/rentals/1/end/",
-                f"/api/marketplace/provider/nodes/{node.pk}/offline/", f"/api/marketplace/provider/nodes/{node.pk}/withdraw/",
-                f"/api/marketplace/provider/nodes/{node.pk}/collateral/"]:
+    for url in [
+        "/api/marketplace/rentals/",
+        "/api/marketplace/provider/nodes/",
+        "/api/marketplace/rentals/1/end/",
+        f"/api/marketplace/provider/nodes/{node.pk}/offline/",
+        f"/api/marketplace/provider/nodes/{node.pk}/withdraw/",
+        f"/api/marketplace/provider/nodes/{node.pk}/collateral/",
+    ]:
         assert api.post(url, {}, format="json").status_code in (401, 403), url
     assert api.get("/api/marketplace/provider/earnings/").status_code in (401, 403)
 
 
 def test_nobody_touches_another_persons_rental_or_node(api, clock, node, renter, other_user):
     api.force_authenticate(renter)
-    rental_id = api.post("/api/marketplace/rentals/", {"node": node.pk, "mode": "on_demand", "image": IMAGE, "escrow": "1000000"},
-                         format="json").json()["id"]
+    rental_id = api.post(
+        "/api/marketplace/rentals/",
+        {"node": node.pk, "mode": "on_demand", "image": IMAGE, "escrow": "1000000"},
+        format="json",
+    ).json()["id"]
     fund(open_wallet(other_user), ath(100))
     height = LedgerTransaction.objects.count()
     api.force_authenticate(other_user)
@@ -91,8 +116,17 @@ def test_nobody_touches_another_persons_rental_or_node(api, clock, node, renter,
 
 def test_provider_register_and_manage_over_the_api(api, clock, user):
     api.force_authenticate(user)
-    body = {"name": "api-l40s", "gpu_model": "l40s", "gpu_count": 2, "vcpu": 32, "ram_gb": 256, "region": "us-west",
-            "bandwidth_mbps": 10000, "price_per_gpu_hour": "900000", "endpoint": "http://198.51.100.4:9100/health"}
+    body = {
+        "name": "api-l40s",
+        "gpu_model": "l40s",
+        "gpu_count": 2,
+        "vcpu": 32,
+        "ram_gb": 256,
+        "region": "us-west",
+        "bandwidth_mbps": 10000,
+        "price_per_gpu_hour": "900000",
+        "endpoint": "http://198.51.100.4:9100/health",
+    }
     r = api.post("/api/marketplace/provider/nodes/", body, format="json")
     assert r.status_code == 400 and "needs 6,000 ATH of collateral" in r.json()["detail"]
     fund(open_wallet(user), ath(6_001))
@@ -118,7 +152,9 @@ def test_replace_over_the_api_after_a_failure(api, clock, node, renter):
 
     spare = online(make_node(name="spare", region="eu-central", price_ath="2")[0])
     api.force_authenticate(renter)
-    rid = api.post("/api/marketplace/rentals/", {"node": node.pk, "mode": "reserved", "image": IMAGE, "epochs": 5}, format="json").json()["id"]
+    rid = api.post(
+        "/api/marketplace/rentals/", {"node": node.pk, "mode": "reserved", "image": IMAGE, "epochs": 5}, format="json"
+    ).json()["id"]
     r = api.post(f"/api/marketplace/rentals/{rid}/replace/", {"node": spare.pk}, format="json")
     assert r.status_code == 400 and "healthy" in r.json()["detail"]
     consensus(node, 10, uptime=0, latency=None)

@@ -6,7 +6,7 @@ from django.db import transaction
 from apps.accounts.services import open_wallet
 from apps.core import ledger
 from apps.core.amounts import ath
-from apps.core.models import GpuNode, LedgerTransaction, ModuleAccount, TxKind
+from apps.core.models import GpuNode, LedgerTransaction, ModuleAccount
 from apps.core.verify import verify_ledger
 from apps.marketplace import rentals
 from apps.marketplace.models import (
@@ -46,11 +46,20 @@ def test_a_served_epoch_splits_the_fee_exactly(clock, node, renter):
     p_before, pool_before = balances(node.provider), pool()
     r_before = balances(renter)
     totals = settle_rentals(10)
-    assert totals == {"rentals": 1, "rental_fees": PER_EPOCH, "protocol_fees": FEE, "refunds": 0, "sla_credits": 0,
-                      "collateral_slashed": 0, "replacements": 0}
+    assert totals == {
+        "rentals": 1,
+        "rental_fees": PER_EPOCH,
+        "protocol_fees": FEE,
+        "refunds": 0,
+        "sla_credits": 0,
+        "collateral_slashed": 0,
+        "replacements": 0,
+    }
     charge = RentalCharge.objects.get()
     assert charge.outcome == ChargeOutcome.SERVED
-    assert charge.provider_amount == 26_667 and charge.fee == FEE and charge.provider_amount + charge.fee == charge.charge
+    assert (
+        charge.provider_amount == 26_667 and charge.fee == FEE and charge.provider_amount + charge.fee == charge.charge
+    )
     assert balances(node.provider)[0] == p_before[0] + 26_667
     assert pool() == pool_before + FEE
     assert balances(renter) == (r_before[0], r_before[1] - PER_EPOCH, 0)
@@ -76,7 +85,9 @@ def test_failure_refunds_in_full_credits_and_slashes_once_per_incident(clock, no
     consensus(node, 10, uptime=900_000)  # below the 99% target
     pool_before = pool()
     totals = settle_rentals(10)
-    assert totals["refunds"] == PER_EPOCH and totals["sla_credits"] == CREDIT and totals["collateral_slashed"] == DOWNTIME
+    assert (
+        totals["refunds"] == PER_EPOCH and totals["sla_credits"] == CREDIT and totals["collateral_slashed"] == DOWNTIME
+    )
     assert totals["rental_fees"] == 0 and totals["protocol_fees"] == 0  # no fee on refunds
     assert balances(renter)[0] == r_avail + PER_EPOCH + CREDIT
     assert pool() == pool_before + DOWNTIME

@@ -27,7 +27,10 @@ def shelf(clock, renter):
     nodes = []
     for i in range(27):
         node, _ = make_node(
-            provider, name=f"n{i:02}", price_ath=PRICES[i % 3], region=("eu-west", "us-east")[i % 2],
+            provider,
+            name=f"n{i:02}",
+            price_ath=PRICES[i % 3],
+            region=("eu-west", "us-east")[i % 2],
         )
         nodes.append(online(node, 900_000 + (i * 37 % 10) * 10_000))
     # Five rentals (more than enough offers to count the rented ones from

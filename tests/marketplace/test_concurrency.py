@@ -9,10 +9,10 @@ from django.db import connection, connections
 from apps.accounts.services import open_wallet
 from apps.core import ledger
 from apps.core.amounts import ath
+from apps.core.parameters import ensure_defaults
 from apps.core.verify import verify_ledger
 from apps.marketplace import rentals
 from apps.marketplace.models import Rental, RentalMode, RentalStatus
-from apps.core.parameters import ensure_defaults
 
 from ..factories import UserFactory, fund, make_node
 from .conftest import online

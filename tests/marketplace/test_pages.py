@@ -20,7 +20,9 @@ IMAGE = "ollama/ollama:latest"
 
 @pytest.fixture
 def market(clock, node):
-    b = online(make_node(name="tokyo-4090", gpu="rtx-4090", count=2, region="ap-northeast", price_ath="0.4")[0], 930_000)
+    b = online(
+        make_node(name="tokyo-4090", gpu="rtx-4090", count=2, region="ap-northeast", price_ath="0.4")[0], 930_000
+    )
     consensus(node, 8)
     consensus(node, 9, uptime=970_000)
     return {"h100": node, "4090": b}
@@ -67,7 +69,7 @@ def test_rent_needs_a_confirm_step_then_escrows(client, market, renter):
     assert r.status_code == 302 and r["Location"] == rental.get_absolute_url()
     assert rental.escrow_total == 1_999_980 and rental.auto_replace and rental.renter_region.code == "eu-central"
     page = client.get(rental.get_absolute_url()).content.decode()
-    assert "1.99998 ATH" in page and "/ws/monitoring/nodes/%d/" % node.pk in page
+    assert "1.99998 ATH" in page and f"/ws/monitoring/nodes/{node.pk}/" in page
     r = client.get(reverse("marketplace:rental-escrow", args=[rental.pk]), headers={"HX-Request": "true"})
     assert 'id="escrow"' in r.content.decode()
     # end it: the refund is on the page and in the wallet
@@ -81,16 +83,23 @@ def test_rent_needs_a_confirm_step_then_escrows(client, market, renter):
 def test_rent_refusal_is_shown_with_its_reason(client, market, genesis):
     poor = UserFactory()
     client.force_login(poor)
-    r = client.post(reverse("marketplace:rent", args=[market["h100"].pk]),
-                    {"mode": "reserved", "hours": "1", "image": IMAGE, "confirm": "1", "quoted_price_per_epoch": "33333"})
+    r = client.post(
+        reverse("marketplace:rent", args=[market["h100"].pk]),
+        {"mode": "reserved", "hours": "1", "image": IMAGE, "confirm": "1", "quoted_price_per_epoch": "33333"},
+    )
     assert r.status_code == 400
     assert "needs 1.99998 ATH in escrow; your available balance is 0 ATH" in r.content.decode()
-    r = client.post(reverse("marketplace:rent", args=[market["h100"].pk]), {"mode": "reserved", "hours": "1", "image": "Not An Image"})
+    r = client.post(
+        reverse("marketplace:rent", args=[market["h100"].pk]),
+        {"mode": "reserved", "hours": "1", "image": "Not An Image"},
+    )
     assert r.status_code == 400 and "not a container image reference" in r.content.decode()
 
 
 def test_match_page_explains_the_ranking(client, market):
-    r = client.get(reverse("marketplace:match"), {"count": "1", "hours": "2", "preference": "balanced", "region": "eu-west"})
+    r = client.get(
+        reverse("marketplace:match"), {"count": "1", "hours": "2", "preference": "balanced", "region": "eu-west"}
+    )
     body = r.content.decode()
     assert r.status_code == 200 and "2 nodes fit" in body
     assert "Health" in body and "Proximity" in body and "the cheapest match" in body
@@ -106,7 +115,10 @@ def test_other_peoples_rentals_are_not_found_and_untouchable(client, market, ren
     assert client.get(reverse("marketplace:rental-escrow", args=[rental.pk])).status_code == 404
     assert client.post(reverse("marketplace:rental-end", args=[rental.pk])).status_code == 404
     assert client.post(reverse("marketplace:rental-top-up", args=[rental.pk]), {"amount": "1"}).status_code == 404
-    assert client.post(reverse("marketplace:rental-replace", args=[rental.pk]), {"node": market["4090"].pk}).status_code == 404
+    assert (
+        client.post(reverse("marketplace:rental-replace", args=[rental.pk]), {"node": market["4090"].pk}).status_code
+        == 404
+    )
     rental.refresh_from_db()
     assert rental.status == RentalStatus.ACTIVE and rental.escrow_total == ath(1)
     assert LedgerTransaction.objects.count() == height
@@ -114,8 +126,15 @@ def test_other_peoples_rentals_are_not_found_and_untouchable(client, market, ren
 
 def test_anonymous_visitors_are_sent_to_log_in_for_every_action(client, market):
     node = market["h100"]
-    for name, args in [("rent", [node.pk]), ("rental-end", [1]), ("rental-top-up", [1]), ("rental-replace", [1]),
-                       ("provider-top-up", [node.pk]), ("provider-withdraw", [node.pk]), ("provider-offline", [node.pk])]:
+    for name, args in [
+        ("rent", [node.pk]),
+        ("rental-end", [1]),
+        ("rental-top-up", [1]),
+        ("rental-replace", [1]),
+        ("provider-top-up", [node.pk]),
+        ("provider-withdraw", [node.pk]),
+        ("provider-offline", [node.pk]),
+    ]:
         r = client.post(reverse(f"marketplace:{name}", args=args))
         assert r.status_code == 302 and "/accounts/login/" in r["Location"], name
     for name, args in [("rentals", []), ("provider", []), ("provider-new", []), ("provider-node", [node.pk])]:
@@ -125,12 +144,24 @@ def test_anonymous_visitors_are_sent_to_log_in_for_every_action(client, market):
 def test_onboarding_form_refuses_with_the_reason_and_shows_the_token_once(client, user, clock):
     client.force_login(user)
     h100 = GpuModel.objects.get(slug="h100-80gb")
-    form = {"name": "my-h100", "gpu_model": h100.pk, "gpu_count": "1", "vcpu": "16", "ram_gb": "128",
-            "region": Region.objects.get(code="eu-west").pk, "bandwidth_mbps": "1000", "price": "2",
-            "sla_tier": "standard", "endpoint": "http://127.0.0.1:9100/health"}
+    form = {
+        "name": "my-h100",
+        "gpu_model": h100.pk,
+        "gpu_count": "1",
+        "vcpu": "16",
+        "ram_gb": "128",
+        "region": Region.objects.get(code="eu-west").pk,
+        "bandwidth_mbps": "1000",
+        "price": "2",
+        "sla_tier": "standard",
+        "endpoint": "http://127.0.0.1:9100/health",
+    }
     r = client.post(reverse("marketplace:provider-new"), form)
     assert r.status_code == 400
-    assert "This node needs 10,000 ATH of collateral (10 x 1 GPUs x 1,000 ATH); your available balance is 0 ATH." in r.content.decode()
+    assert (
+        "This node needs 10,000 ATH of collateral (10 x 1 GPUs x 1,000 ATH); your available balance is 0 ATH."
+        in r.content.decode()
+    )
     r = client.post(reverse("marketplace:provider-new"), {**form, "bandwidth_mbps": "50"})
     assert "50 Mbps is below the network&#x27;s bandwidth floor of 100 Mbps." in r.content.decode()
     assert not GpuNode.objects.exists()
@@ -149,7 +180,11 @@ def test_onboarding_form_refuses_with_the_reason_and_shows_the_token_once(client
 def test_onboarding_collateral_preview(client, user):
     client.force_login(user)
     h200 = GpuModel.objects.get(slug="h200")
-    r = client.get(reverse("marketplace:provider-preview"), {"gpu_model": h200.pk, "gpu_count": "2"}, headers={"HX-Request": "true"})
+    r = client.get(
+        reverse("marketplace:provider-preview"),
+        {"gpu_model": h200.pk, "gpu_count": "2"},
+        headers={"HX-Request": "true"},
+    )
     assert "24,000 ATH" in r.content.decode() and "not enough" in r.content.decode()
 
 
@@ -197,8 +232,19 @@ def test_floor_follows_the_parameters(client, user, clock):
     parameters.apply({"min_vram_gb": 24}, effective_epoch=0, source="test")
     client.force_login(user)
     t4 = GpuModel.objects.get(slug="t4")
-    r = client.post(reverse("marketplace:provider-new"), {
-        "name": "t4", "gpu_model": t4.pk, "gpu_count": "1", "vcpu": "4", "ram_gb": "16",
-        "region": Region.objects.first().pk, "bandwidth_mbps": "1000", "price": "0.1", "sla_tier": "standard",
-        "endpoint": "http://127.0.0.1:9100/health"})
+    r = client.post(
+        reverse("marketplace:provider-new"),
+        {
+            "name": "t4",
+            "gpu_model": t4.pk,
+            "gpu_count": "1",
+            "vcpu": "4",
+            "ram_gb": "16",
+            "region": Region.objects.first().pk,
+            "bandwidth_mbps": "1000",
+            "price": "0.1",
+            "sla_tier": "standard",
+            "endpoint": "http://127.0.0.1:9100/health",
+        },
+    )
     assert "NVIDIA T4 16GB has 16 GB of VRAM; the network&#x27;s floor is 24 GB." in r.content.decode()

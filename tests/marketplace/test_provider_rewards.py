@@ -12,8 +12,14 @@ from ..factories import fund, make_node
 
 
 def reward(node, epoch, amount):
-    SettlementLine.objects.create(epoch=epoch, kind=LineKind.PROVIDER_REWARD, account=node.provider.wallet, node=node,
-                                  amount=amount, reason=f"{node.name}: weight 4 x uptime 100.00%")
+    SettlementLine.objects.create(
+        epoch=epoch,
+        kind=LineKind.PROVIDER_REWARD,
+        account=node.provider.wallet,
+        node=node,
+        amount=amount,
+        reason=f"{node.name}: weight 4 x uptime 100.00%",
+    )
 
 
 def test_capacity_rewards_show_per_node_per_epoch_and_in_total(client, clock, node, other_user):
@@ -35,18 +41,30 @@ def test_capacity_rewards_show_per_node_per_epoch_and_in_total(client, clock, no
     data = client.get("/api/marketplace/provider/earnings/").json()
     assert data["totals"]["rewards"] == "4500000"
     assert [(e["epoch"], e["capacity_rewards"], e["earned"]) for e in data["per_epoch"]] == [
-        (8, "3000000", "0"), (9, "1500000", "0"),
+        (8, "3000000", "0"),
+        (9, "1500000", "0"),
     ]
 
 
 def _register(client, user, endpoint):
     fund(user.wallet, ath(3_000))
     client.force_login(user)
-    return client.post(reverse("marketplace:provider-new"), {
-        "name": "my-l40s", "gpu_model": GpuModel.objects.get(slug="l40s").pk, "gpu_count": "1", "vcpu": "16",
-        "ram_gb": "64", "region": Region.objects.get(code="eu-west").pk, "bandwidth_mbps": "1000", "price": "1",
-        "sla_tier": "standard", "endpoint": endpoint,
-    }, follow=True)
+    return client.post(
+        reverse("marketplace:provider-new"),
+        {
+            "name": "my-l40s",
+            "gpu_model": GpuModel.objects.get(slug="l40s").pk,
+            "gpu_count": "1",
+            "vcpu": "16",
+            "ram_gb": "64",
+            "region": Region.objects.get(code="eu-west").pk,
+            "bandwidth_mbps": "1000",
+            "price": "1",
+            "sla_tier": "standard",
+            "endpoint": endpoint,
+        },
+        follow=True,
+    )
 
 
 def test_in_the_demo_a_node_may_leave_its_agent_to_the_simulator(client, user, settings):

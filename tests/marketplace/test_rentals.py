@@ -10,7 +10,6 @@ from apps.marketplace import rentals
 from apps.marketplace.models import Rental, RentalMode, RentalStatus
 
 from ..factories import UserFactory, fund, make_node
-from .conftest import online
 
 IMAGE = "pytorch/pytorch:2.4.0-cuda12.4-cudnn9-runtime"
 # 2 ATH per GPU-hour x 1 GPU x 60 s / 3600 s, rounded down.
@@ -126,7 +125,15 @@ def test_nobody_ends_or_tops_up_another_persons_rental(clock, node, renter, othe
     assert rental.status == RentalStatus.ACTIVE and rental.escrow_total == ath(1)
 
 
-@pytest.mark.parametrize("image", ["ollama/ollama:latest", "nvcr.io/nvidia/pytorch:24.08-py3", "registry.local:5000/team/train@sha256:" + "a" * 64, "ubuntu"])
+@pytest.mark.parametrize(
+    "image",
+    [
+        "ollama/ollama:latest",
+        "nvcr.io/nvidia/pytorch:24.08-py3",
+        "registry.local:5000/team/train@sha256:" + "a" * 64,
+        "ubuntu",
+    ],
+)
 def test_image_references_accepted(image):
     assert rentals.check_image(image) == image
 

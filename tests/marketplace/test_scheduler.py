@@ -40,8 +40,8 @@ import pytest
 from apps.core.amounts import ath
 from apps.core.models import GpuModel, GpuNode, Region
 from apps.marketplace import matching, rentals
-from apps.marketplace.models import RentalMode
 from apps.marketplace.matching import Preference, Requirements
+from apps.marketplace.models import RentalMode
 
 from ..factories import make_node
 from .conftest import online
@@ -56,6 +56,7 @@ def network(clock, renter):
     rented = online(make_node(name="rented", region="eu-central", price_ath="0.5")[0])
     other = make_node(name="someone-else")[0].provider
     from apps.accounts.services import open_wallet
+
     from ..factories import fund
 
     fund(open_wallet(other), ath(100))
@@ -69,8 +70,10 @@ def network(clock, renter):
 
 def run(renter, **kw):
     req = Requirements(
-        gpu_model=GpuModel.objects.get(slug="h100-80gb"), region=Region.objects.get(code="eu-central"),
-        renter=renter, **kw,
+        gpu_model=GpuModel.objects.get(slug="h100-80gb"),
+        region=Region.objects.get(code="eu-central"),
+        renter=renter,
+        **kw,
     )
     return matching.match(req, limit=10)
 
@@ -123,8 +126,10 @@ def test_a_short_list_is_the_head_of_the_full_ranking(network, renter):
     full = table(run(renter, preference=Preference.BALANCED))
     for limit in (1, 2):
         req = Requirements(
-            gpu_model=GpuModel.objects.get(slug="h100-80gb"), region=Region.objects.get(code="eu-central"),
-            renter=renter, preference=Preference.BALANCED,
+            gpu_model=GpuModel.objects.get(slug="h100-80gb"),
+            region=Region.objects.get(code="eu-central"),
+            renter=renter,
+            preference=Preference.BALANCED,
         )
         result = matching.match(req, limit=limit)
         assert result["count"] == 3
@@ -141,7 +146,9 @@ def test_budget_and_vram_filters(network, renter):
 
 
 def test_distances_are_great_circle(db):
-    fra, dub, tokyo, sydney = (Region.objects.get(code=c) for c in ("eu-central", "eu-west", "ap-northeast", "ap-oceania"))
+    fra, dub, tokyo, sydney = (
+        Region.objects.get(code=c) for c in ("eu-central", "eu-west", "ap-northeast", "ap-oceania")
+    )
     assert matching.distance_km(fra, fra) == 0
     assert matching.distance_km(fra, dub) == matching.distance_km(dub, fra) == 1_088
     assert 9_300 < matching.distance_km(fra, tokyo) < 9_400

@@ -58,8 +58,15 @@ def _kinds(sent: dict, redirect_to: str):
     async def redirect(request):
         raise web.HTTPFound(redirect_to)
 
-    return {"honest": honest, "json-list": json_list, "garbage": garbage, "wrong-types": wrong_types,
-            "huge": huge, "drip": drip, "redirect": redirect}
+    return {
+        "honest": honest,
+        "json-list": json_list,
+        "garbage": garbage,
+        "wrong-types": wrong_types,
+        "huge": huge,
+        "drip": drip,
+        "redirect": redirect,
+    }
 
 
 KINDS = ("honest", "json-list", "garbage", "wrong-types", "huge", "drip", "redirect")

@@ -11,7 +11,14 @@ from apps.monitoring.models import CheckerReport, EpochConsensus, Heartbeat
 
 from ..factories import make_checker, make_node
 
-SAMPLE = {"gpu_util": 55, "mem_used_mb": 1000, "mem_total_mb": 81920, "temperature_c": 61, "power_w": 350, "workloads": 1}
+SAMPLE = {
+    "gpu_util": 55,
+    "mem_used_mb": 1000,
+    "mem_total_mb": 81920,
+    "temperature_c": 61,
+    "power_w": 350,
+    "workloads": 1,
+}
 
 
 def agent(token):
@@ -28,22 +35,42 @@ def net(genesis):
     keys = {}
     for checker, token in checkers:
         key = signing.new_key()
-        assert agent(token).post("/api/agent/key/", {"public_key": signing.public_hex(key)}, format="json").status_code == 200
+        assert (
+            agent(token).post("/api/agent/key/", {"public_key": signing.public_hex(key)}, format="json").status_code
+            == 200
+        )
         keys[checker.pk] = key
     assignment.fix_round(0)
-    return {"node": node, "node_token": node_token, "other_node": other_node, "other_token": other_token,
-            "checkers": checkers, "keys": keys}
+    return {
+        "node": node,
+        "node_token": node_token,
+        "other_node": other_node,
+        "other_token": other_token,
+        "checkers": checkers,
+        "keys": keys,
+    }
 
 
 def signed(key, **fields):
-    report = {"epoch": 0, "probes": 12, "uptime_ppm": 1_000_000, "task_ppm": 1_000_000, "latency_ms": 20,
-              "spec_ok": True, "gpu_name_seen": "NVIDIA H100 80GB", "gpu_count_seen": 1, **fields}
+    report = {
+        "epoch": 0,
+        "probes": 12,
+        "uptime_ppm": 1_000_000,
+        "task_ppm": 1_000_000,
+        "latency_ms": 20,
+        "spec_ok": True,
+        "gpu_name_seen": "NVIDIA H100 80GB",
+        "gpu_count_seen": 1,
+        **fields,
+    }
     report["signature"] = signing.sign(key, report)
     return report
 
 
 def test_heartbeats_land_for_the_tokens_own_node_only(net):
-    r = agent(net["node_token"]).post("/api/agent/heartbeats/", {"samples": [SAMPLE, SAMPLE], "node": net["other_node"].pk}, format="json")
+    r = agent(net["node_token"]).post(
+        "/api/agent/heartbeats/", {"samples": [SAMPLE, SAMPLE], "node": net["other_node"].pk}, format="json"
+    )
     assert r.status_code == 201 and r.json()["stored"] == 2
     assert Heartbeat.objects.filter(node=net["node"]).count() == 2
     assert not Heartbeat.objects.filter(node=net["other_node"]).exists()  # the body cannot redirect it
@@ -53,13 +80,19 @@ def test_heartbeats_land_for_the_tokens_own_node_only(net):
 
 @pytest.mark.parametrize(
     "payload, message",
-    [({}, "samples"), ({"samples": []}, "samples"), ({"samples": [SAMPLE, {**SAMPLE, "gpu_util": 101}]}, "samples[1].gpu_util"),
-     ({"samples": [{**SAMPLE, "temperature_c": "hot"}]}, "integer"), ({"samples": [SAMPLE] * 501}, "At most 500"),
-     ({"samples": [{**SAMPLE, "at": "yesterday"}]}, "ISO 8601"), ({"samples": [{**SAMPLE, "at": "2001-01-01T00:00:00Z"}]}, "too far"),
-     # Found by the API fuzzer: well formed but impossible times were a 500.
-     ({"samples": [{**SAMPLE, "at": "2026-13-45T25:61:00Z"}]}, "ISO 8601"),
-     ({"samples": [{**SAMPLE, "at": "2026-02-30T00:00:00+00:00"}]}, "ISO 8601"),
-     ({"samples": ["x"]}, "object")],
+    [
+        ({}, "samples"),
+        ({"samples": []}, "samples"),
+        ({"samples": [SAMPLE, {**SAMPLE, "gpu_util": 101}]}, "samples[1].gpu_util"),
+        ({"samples": [{**SAMPLE, "temperature_c": "hot"}]}, "integer"),
+        ({"samples": [SAMPLE] * 501}, "At most 500"),
+        ({"samples": [{**SAMPLE, "at": "yesterday"}]}, "ISO 8601"),
+        ({"samples": [{**SAMPLE, "at": "2001-01-01T00:00:00Z"}]}, "too far"),
+        # Found by the API fuzzer: well formed but impossible times were a 500.
+        ({"samples": [{**SAMPLE, "at": "2026-13-45T25:61:00Z"}]}, "ISO 8601"),
+        ({"samples": [{**SAMPLE, "at": "2026-02-30T00:00:00+00:00"}]}, "ISO 8601"),
+        ({"samples": ["x"]}, "object"),
+    ],
 )
 def test_bad_heartbeat_batches_write_nothing(net, payload, message):
     r = agent(net["node_token"]).post("/api/agent/heartbeats/", payload, format="json")
@@ -115,9 +148,12 @@ def test_reports_are_idempotent_and_conflicts_refused(net):
 
 @pytest.mark.parametrize(
     "tamper, status, message",
-    [(lambda rep: rep.update(uptime_ppm=999), 400, "signature"), (lambda rep: rep.update(uptime_ppm=2_000_000), 400, "uptime_ppm"),
-     (lambda rep: rep.update(spec_ok="yes"), 400, "spec_ok"),
-     (lambda rep: rep.pop("probes"), 400, "probes")],
+    [
+        (lambda rep: rep.update(uptime_ppm=999), 400, "signature"),
+        (lambda rep: rep.update(uptime_ppm=2_000_000), 400, "uptime_ppm"),
+        (lambda rep: rep.update(spec_ok="yes"), 400, "spec_ok"),
+        (lambda rep: rep.pop("probes"), 400, "probes"),
+    ],
 )
 def test_bad_reports_write_nothing(net, tamper, status, message):
     node = net["node"]
@@ -174,7 +210,10 @@ def test_a_batch_judges_each_report_on_its_own(net):
     assert statuses[0] == 201 and statuses[1] == 400 and statuses[2] == 200
     assert CheckerReport.objects.count() == 1
     assert agent(token).post("/api/agent/reports/batch/", {"reports": []}, format="json").status_code == 400
-    assert agent(net["node_token"]).post("/api/agent/reports/batch/", {"reports": [good]}, format="json").status_code == 403
+    assert (
+        agent(net["node_token"]).post("/api/agent/reports/batch/", {"reports": [good]}, format="json").status_code
+        == 403
+    )
 
 
 def test_a_batch_tells_open_pages_once(net):
@@ -190,8 +229,9 @@ def test_a_batch_tells_open_pages_once(net):
     before = OutboxEvent.objects.order_by("-id").values_list("id", flat=True).first() or 0
     assert agent(token).post("/api/agent/reports/batch/", {"reports": reports}, format="json").status_code == 200
     groups = list(OutboxEvent.objects.filter(id__gt=before).order_by("id").values_list("group", flat=True))
-    assert sorted(groups) == sorted([live.OVERVIEW_GROUP, live.checker_group(checker_id),
-                                     live.node_group(node.pk), live.node_group(other.pk)])
+    assert sorted(groups) == sorted(
+        [live.OVERVIEW_GROUP, live.checker_group(checker_id), live.node_group(node.pk), live.node_group(other.pk)]
+    )
     before = OutboxEvent.objects.order_by("-id").values_list("id", flat=True).first()
     agent(token).post("/api/agent/reports/batch/", {"reports": reports[:2]}, format="json")  # repeats only
     assert not OutboxEvent.objects.filter(id__gt=before).exists()

@@ -20,8 +20,14 @@ async def test_a_checker_survives_an_html_error_page_and_carries_on():
         calls.append(request.path)
         if len(calls) == 1:
             return web.Response(status=500, text="<h1>Server Error (500)</h1>", content_type="text/html")
-        return web.json_response({"epoch": 7, "epoch_start": "2026-01-01T00:00:00+00:00",
-                                  "epoch_end": "2999-01-01T00:00:00+00:00", "assignments": []})
+        return web.json_response(
+            {
+                "epoch": 7,
+                "epoch_start": "2026-01-01T00:00:00+00:00",
+                "epoch_end": "2999-01-01T00:00:00+00:00",
+                "assignments": [],
+            }
+        )
 
     async with fake_dashboard({("GET", "/api/agent/assignments/"): assignments}) as url:
         agent = CheckerAgent(api_url=url, token="agt_x", probe_every=0.5)

@@ -11,6 +11,7 @@ from ..factories import make_checker, make_node
 
 def independent_choice(epoch, node_id, checker_ids, r):
     """Written from the rule in the docs, not from the code."""
+
     def weight(c):
         return int(hashlib.sha256(f"{epoch}:{node_id}:{c}".encode()).hexdigest(), 16)
 

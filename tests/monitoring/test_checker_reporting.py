@@ -23,8 +23,14 @@ async def run_to_report_time(joined_at_offset: float) -> list:
     batches = []
 
     async def assignments(request):
-        return web.json_response({"epoch": 5, "epoch_start": start.isoformat(), "epoch_end": end.isoformat(),
-                                  "assignments": [{"node": 1, "endpoint": "http://127.0.0.1:9/health"}]})
+        return web.json_response(
+            {
+                "epoch": 5,
+                "epoch_start": start.isoformat(),
+                "epoch_end": end.isoformat(),
+                "assignments": [{"node": 1, "endpoint": "http://127.0.0.1:9/health"}],
+            }
+        )
 
     async def reports(request):
         batches.append(await request.json())
@@ -92,6 +98,7 @@ async def test_a_slow_answer_is_timed_again_and_the_faster_counts():
             await asyncio.sleep(delays[kind][min(calls[kind], 1)])
             calls[kind] += 1
             return web.json_response({"gpu_name": "NVIDIA H100 80GB", "gpu_count": 1})
+
         return handler
 
     routes = {("GET", "/stall"): health("stall"), ("GET", "/slow"): health("slow")}
@@ -99,8 +106,11 @@ async def test_a_slow_answer_is_timed_again_and_the_faster_counts():
         agent = CheckerAgent(api_url=url, token="agt_x", timeout=2, policy=AddressPolicy(allow=LOOPBACK))
         try:
             for node, kind in ((1, "stall"), (2, "slow")):
-                await agent.probe(5, {"node": node, "endpoint": f"{url}/{kind}", "gpu_model": "NVIDIA H100 80GB",
-                                      "gpu_count": 1}, asyncio.Semaphore(1))
+                await agent.probe(
+                    5,
+                    {"node": node, "endpoint": f"{url}/{kind}", "gpu_model": "NVIDIA H100 80GB", "gpu_count": 1},
+                    asyncio.Semaphore(1),
+                )
         finally:
             await agent.close()
     assert calls == {"stall": 2, "slow": 2}
@@ -113,14 +123,16 @@ async def test_a_slow_answer_is_timed_again_and_the_faster_counts():
 async def test_a_health_answer_that_is_not_an_object_is_not_answered():
     """A node answering ``[]`` (valid JSON, not an object) counts as not
     answered; the agent goes on."""
+
     async def health(request):
         return web.json_response([])
 
     async with fake_dashboard({("GET", "/health"): health}) as url:
         agent = CheckerAgent(api_url=url, token="agt_x", timeout=1, policy=AddressPolicy(allow=LOOPBACK))
         try:
-            await agent.probe(5, {"node": 1, "endpoint": f"{url}/health", "gpu_model": "x", "gpu_count": 1},
-                              asyncio.Semaphore(1))
+            await agent.probe(
+                5, {"node": 1, "endpoint": f"{url}/health", "gpu_model": "x", "gpu_count": 1}, asyncio.Semaphore(1)
+            )
         finally:
             await agent.close()
     tally = agent.tallies[(5, 1)]

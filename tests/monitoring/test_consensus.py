@@ -109,10 +109,18 @@ def test_false_spec_suspends_and_no_quorum_changes_nothing():
 def _report(epoch, node, checker, **values):
     # Honest by default: every connection answered, GPU facts only in an answer.
     values.setdefault("task_ppm", values.get("uptime_ppm", 1_000_000))
-    fields = {"probes": 10, "uptime_ppm": 1_000_000, "latency_ms": 30, "spec_ok": True,
-              "gpu_name_seen": node.gpu_model.name if values["task_ppm"] else "",
-              "gpu_count_seen": node.gpu_count if values["task_ppm"] else 0, **values}
-    return CheckerReport.objects.create(epoch=epoch, node=node, checker=checker, payload_hash="x", signature="y", **fields)
+    fields = {
+        "probes": 10,
+        "uptime_ppm": 1_000_000,
+        "latency_ms": 30,
+        "spec_ok": True,
+        "gpu_name_seen": node.gpu_model.name if values["task_ppm"] else "",
+        "gpu_count_seen": node.gpu_count if values["task_ppm"] else 0,
+        **values,
+    }
+    return CheckerReport.objects.create(
+        epoch=epoch, node=node, checker=checker, payload_hash="x", signature="y", **fields
+    )
 
 
 def test_finalize_applies_consensus_once(genesis):
@@ -150,8 +158,15 @@ def test_finalize_judges_nobody_when_two_reports_disagree(genesis):
     node.status = NodeStatus.ONLINE
     node.save(update_fields=["status"])
     _report(0, node, CheckerNode.objects.get(pk=first))
-    _report(0, node, CheckerNode.objects.get(pk=second), uptime_ppm=300_000, task_ppm=300_000, latency_ms=1500,
-            spec_ok=False)
+    _report(
+        0,
+        node,
+        CheckerNode.objects.get(pk=second),
+        uptime_ppm=300_000,
+        task_ppm=300_000,
+        latency_ms=1500,
+        spec_ok=False,
+    )
 
     assert consensus.finalize(0) is not None
     node.refresh_from_db()
@@ -159,4 +174,6 @@ def test_finalize_judges_nobody_when_two_reports_disagree(genesis):
     ne = NodeEpoch.objects.get(epoch=0, node=node)
     assert (ne.valid, ne.reports, ne.spec_ok) == (False, 2, None)
     assert not CheckerReport.objects.filter(epoch=0, node=node, correct__isnull=False).exists()
-    assert list(CheckerEpoch.objects.filter(epoch=0, checker_id__in=[first, second]).values_list("incorrect", flat=True)) == [0, 0]
+    assert list(
+        CheckerEpoch.objects.filter(epoch=0, checker_id__in=[first, second]).values_list("incorrect", flat=True)
+    ) == [0, 0]

@@ -17,7 +17,7 @@ from apps.monitoring.agents.addresses import LOOPBACK, AddressPolicy
 from apps.monitoring.agents.checker import CheckerAgent, NotAnswered, health_facts
 
 from .fake_dashboard import fake_dashboard
-from .hostile_nodes import HONEST, HUGE_BYTES, KINDS, counting_server, hostile_nodes
+from .hostile_nodes import HONEST, HUGE_BYTES, counting_server, hostile_nodes
 
 PPM = 1_000_000
 # What each node's report must say about it: the reason names the attack.
@@ -42,11 +42,22 @@ async def one_epoch(endpoints: dict[str, str], policy: AddressPolicy) -> tuple[d
     sent = []
 
     async def assignments(request):
-        return web.json_response({
-            "epoch": 5, "epoch_start": start.isoformat(), "epoch_end": end.isoformat(),
-            "assignments": [{"node": i + 1, "endpoint": endpoints[k], "gpu_model": HONEST["gpu_name"],
-                             "gpu_count": HONEST["gpu_count"]} for i, k in enumerate(kinds)],
-        })
+        return web.json_response(
+            {
+                "epoch": 5,
+                "epoch_start": start.isoformat(),
+                "epoch_end": end.isoformat(),
+                "assignments": [
+                    {
+                        "node": i + 1,
+                        "endpoint": endpoints[k],
+                        "gpu_model": HONEST["gpu_name"],
+                        "gpu_count": HONEST["gpu_count"],
+                    }
+                    for i, k in enumerate(kinds)
+                ],
+            }
+        )
 
     async def reports(request):
         body = await request.json()
@@ -68,8 +79,10 @@ async def one_epoch(endpoints: dict[str, str], policy: AddressPolicy) -> tuple[d
 @pytest.mark.asyncio
 async def test_hostile_nodes_are_reported_down_with_the_reason_and_the_honest_one_normally():
     async with counting_server() as (inside, inside_hits), hostile_nodes(redirect_to=inside) as (endpoints, sent):
-        endpoints = dict(endpoints, **{"bad-port": "http://127.0.0.1:99999/health",
-                                       "metadata": "http://169.254.169.254/latest/meta-data/"})
+        endpoints = dict(
+            endpoints,
+            **{"bad-port": "http://127.0.0.1:99999/health", "metadata": "http://169.254.169.254/latest/meta-data/"},
+        )
         reports, took = await one_epoch(endpoints, AddressPolicy(allow=LOOPBACK))
 
     assert set(reports) == set(endpoints), "a report for every node, hostile or not"
@@ -102,11 +115,24 @@ async def test_refused_targets_are_not_connected_to():
 
 def test_the_health_schema():
     assert health_facts(b'{"gpu_name": "NVIDIA H100 80GB", "gpu_count": 8, "extra": [1]}') == ("NVIDIA H100 80GB", 8)
-    for body in (b"[]", b"null", b"7", b'"x"', b"{}", b'{"gpu_name": "x"}', b'{"gpu_count": 1}',
-                 b'{"gpu_name": 1, "gpu_count": 1}', b'{"gpu_name": "x", "gpu_count": true}',
-                 b'{"gpu_name": "x", "gpu_count": 1.0}', b'{"gpu_name": "x", "gpu_count": -1}',
-                 b'{"gpu_name": "x", "gpu_count": 1025}', b'{"gpu_name": "x", "gpu_count": 1e999}',
-                 b'{"gpu_name": "' + b"x" * 300 + b'", "gpu_count": 1}', b"\xff\xfe", b"[" * 100_000,
-                 b'{"gpu_name": "x", "gpu_count": ' + b"9" * 5000 + b"}"):
+    for body in (
+        b"[]",
+        b"null",
+        b"7",
+        b'"x"',
+        b"{}",
+        b'{"gpu_name": "x"}',
+        b'{"gpu_count": 1}',
+        b'{"gpu_name": 1, "gpu_count": 1}',
+        b'{"gpu_name": "x", "gpu_count": true}',
+        b'{"gpu_name": "x", "gpu_count": 1.0}',
+        b'{"gpu_name": "x", "gpu_count": -1}',
+        b'{"gpu_name": "x", "gpu_count": 1025}',
+        b'{"gpu_name": "x", "gpu_count": 1e999}',
+        b'{"gpu_name": "' + b"x" * 300 + b'", "gpu_count": 1}',
+        b"\xff\xfe",
+        b"[" * 100_000,
+        b'{"gpu_name": "x", "gpu_count": ' + b"9" * 5000 + b"}",
+    ):
         with pytest.raises(NotAnswered):
             health_facts(body)

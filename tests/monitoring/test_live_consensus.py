@@ -9,7 +9,6 @@ from channels.testing import WebsocketCommunicator
 
 from aethir_web.asgi import application
 from apps.core import ledger
-from apps.core.models import NodeStatus
 from apps.monitoring import assignment, consensus
 from apps.monitoring.models import CheckerReport
 
@@ -25,9 +24,18 @@ def _network_with_reports(epoch: int = 0):
     assignment.fix_round(epoch)
     for checker_id in node.assignments.filter(epoch=epoch).values_list("checker_id", flat=True):
         CheckerReport.objects.create(
-            epoch=epoch, node=node, checker=checkers[checker_id], payload_hash="x", signature="y", probes=10,
-            uptime_ppm=1_000_000, task_ppm=1_000_000, latency_ms=30, spec_ok=True,
-            gpu_name_seen=node.gpu_model.name, gpu_count_seen=node.gpu_count,
+            epoch=epoch,
+            node=node,
+            checker=checkers[checker_id],
+            payload_hash="x",
+            signature="y",
+            probes=10,
+            uptime_ppm=1_000_000,
+            task_ppm=1_000_000,
+            latency_ms=30,
+            spec_ok=True,
+            gpu_name_seen=node.gpu_model.name,
+            gpu_count_seen=node.gpu_count,
         )
     return node, list(checkers.values())
 

@@ -9,13 +9,33 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from apps.monitoring.agents.addresses import (
-    LOOPBACK, METADATA, AddressPolicy, Refused, parse_endpoint, parse_nets,
+    LOOPBACK,
+    METADATA,
+    AddressPolicy,
+    Refused,
+    parse_endpoint,
+    parse_nets,
 )
 
-INWARD = [ipaddress.ip_network(n) for n in (
-    "127.0.0.0/8", "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "169.254.0.0/16", "100.64.0.0/10",
-    "0.0.0.0/8", "224.0.0.0/4", "240.0.0.0/4", "::1/128", "fe80::/10", "fc00::/7", "ff00::/8", "::/128",
-)]
+INWARD = [
+    ipaddress.ip_network(n)
+    for n in (
+        "127.0.0.0/8",
+        "10.0.0.0/8",
+        "172.16.0.0/12",
+        "192.168.0.0/16",
+        "169.254.0.0/16",
+        "100.64.0.0/10",
+        "0.0.0.0/8",
+        "224.0.0.0/4",
+        "240.0.0.0/4",
+        "::1/128",
+        "fe80::/10",
+        "fc00::/7",
+        "ff00::/8",
+        "::/128",
+    )
+]
 PUBLIC = ["8.8.8.8", "1.1.1.1", "9.9.9.9", "2606:4700:4700::1111", "2001:4860:4860::8888"]
 
 
@@ -86,11 +106,17 @@ async def test_a_name_is_checked_by_every_address_it_resolves_to():
         await AddressPolicy(allow=parse_nets("169.254.0.0/16")).resolve("169.254.169.254", 80, timeout=2)
 
 
-@pytest.mark.parametrize("endpoint, why", [
-    ("http://127.0.0.1:99999/health", "not a valid URL"), ("ftp://203.0.113.7/health", "scheme"),
-    ("http://user:pw@203.0.113.7/health", "credentials"), ("http:///health", "no host"), (None, "not a URL"),
-    ("http://[::1/health", "not a valid URL"),
-])
+@pytest.mark.parametrize(
+    "endpoint, why",
+    [
+        ("http://127.0.0.1:99999/health", "not a valid URL"),
+        ("ftp://203.0.113.7/health", "scheme"),
+        ("http://user:pw@203.0.113.7/health", "credentials"),
+        ("http:///health", "no host"),
+        (None, "not a URL"),
+        ("http://[::1/health", "not a valid URL"),
+    ],
+)
 def test_endpoints_that_are_not_plain_http_urls_are_refused(endpoint, why):
     with pytest.raises(Refused, match=why):
         parse_endpoint(endpoint)

@@ -52,13 +52,17 @@ def _probed_at(agent_start: float, rounds: int):
             await agent._probe_later(12, a, asyncio.Semaphore(1), START, min(START + 40, round_start + EVERY))
             now[0] = round_start + EVERY + 0.05  # the next round, a little late
 
-    with mock.patch.object(checker_module.time, "time", lambda: now[0]), \
-            mock.patch.object(checker_module.asyncio, "sleep", sleep):
+    with (
+        mock.patch.object(checker_module.time, "time", lambda: now[0]),
+        mock.patch.object(checker_module.asyncio, "sleep", sleep),
+    ):
         asyncio.run(run())
     return probed
 
 
 def test_two_checkers_of_a_node_probe_it_at_the_same_moments_whatever_their_own_phase():
     one, other = _probed_at(START + 0.2, 4), _probed_at(START + 6.9, 4)
-    expected = [probe_instant(START, 12, 7, k, EVERY) for k in range(3) if probe_instant(START, 12, 7, k, EVERY) < START + 40]
+    expected = [
+        probe_instant(START, 12, 7, k, EVERY) for k in range(3) if probe_instant(START, 12, 7, k, EVERY) < START + 40
+    ]
     assert one == other == expected

@@ -14,11 +14,20 @@ def test_old_raw_telemetry_is_pruned_and_rollups_kept(genesis, settings):
     now = timezone.now()
     for epoch in (1, 5, 12, 20):
         Heartbeat.objects.bulk_create(
-            Heartbeat(node=node, at=now - timedelta(minutes=1), epoch=epoch, gpu_util=50, mem_used_mb=1, mem_total_mb=2,
-                      temperature_c=60, power_w=300)
+            Heartbeat(
+                node=node,
+                at=now - timedelta(minutes=1),
+                epoch=epoch,
+                gpu_util=50,
+                mem_used_mb=1,
+                mem_total_mb=2,
+                temperature_c=60,
+                power_w=300,
+            )
             for _ in range(3)
         )
     from apps.monitoring.models import Assignment
+
     from ..factories import make_checker
 
     checker, _ = make_checker()
@@ -34,6 +43,7 @@ def test_old_raw_telemetry_is_pruned_and_rollups_kept(genesis, settings):
 def test_old_assignments_and_their_rounds_are_pruned_together(genesis, settings):
     from apps.monitoring import assignment
     from apps.monitoring.models import Assignment, AssignmentRound
+
     from ..factories import make_checker
 
     settings.REPORT_RETENTION_EPOCHS = 5

@@ -42,8 +42,15 @@ def test_a_node_down_in_the_simulator_is_caught_by_consensus(live_server):
     async def run():
         stop = asyncio.Event()
         async with aiohttp.ClientSession() as session:
-            sim = Simulator(live_server.url, sim_nodes, sim_checkers, sample_every=1, post_every=2, probe_every=2,
-                            on_endpoints=network.set_endpoints)
+            sim = Simulator(
+                live_server.url,
+                sim_nodes,
+                sim_checkers,
+                sample_every=1,
+                post_every=2,
+                probe_every=2,
+                on_endpoints=network.set_endpoints,
+            )
             await sim.start(session)
             # A little past the end: a report that missed the last round goes out
             # at the start of the next one (the epoch is not settled yet).

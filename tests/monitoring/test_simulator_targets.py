@@ -27,25 +27,36 @@ async def test_the_simulators_checkers_never_fetch_a_declared_endpoint():
     sim = None
 
     async def me(request):
-        return web.json_response({"node": {"id": OURS, "name": "sim", "gpu_model": "NVIDIA H100 80GB", "gpu_count": 1,
-                                           "vram_gb": 80}})
+        return web.json_response(
+            {"node": {"id": OURS, "name": "sim", "gpu_model": "NVIDIA H100 80GB", "gpu_count": 1, "vram_gb": 80}}
+        )
 
     async with counting_server() as (declared, hits):
+
         async def assignments(request):
             nodes = {OURS: sim.providers[OURS].endpoint, DECLARED: declared}
-            return web.json_response({
-                "epoch": 5, "epoch_start": start.isoformat(), "epoch_end": end.isoformat(),
-                "assignments": [{"node": n, "endpoint": e, "gpu_model": "NVIDIA H100 80GB", "gpu_count": 1}
-                                for n, e in nodes.items()],
-            })
+            return web.json_response(
+                {
+                    "epoch": 5,
+                    "epoch_start": start.isoformat(),
+                    "epoch_end": end.isoformat(),
+                    "assignments": [
+                        {"node": n, "endpoint": e, "gpu_model": "NVIDIA H100 80GB", "gpu_count": 1}
+                        for n, e in nodes.items()
+                    ],
+                }
+            )
 
         async def reports(request):
             body = await request.json()
             sent.extend(body["reports"])
             return web.json_response({"results": [{"status": 201} for _ in body["reports"]]})
 
-        routes = {("GET", "/api/agent/me/"): me, ("GET", "/api/agent/assignments/"): assignments,
-                  ("POST", "/api/agent/reports/batch/"): reports}
+        routes = {
+            ("GET", "/api/agent/me/"): me,
+            ("GET", "/api/agent/assignments/"): assignments,
+            ("POST", "/api/agent/reports/batch/"): reports,
+        }
         async with fake_dashboard(routes) as url, aiohttp.ClientSession() as session:
             sim = Simulator(url, [SimNode(OURS, "agt_node")], [SimChecker(10, "agt_checker")])
             await sim.start(session)

@@ -18,8 +18,13 @@ def dead_redis_url() -> str:
         return f"redis://127.0.0.1:{s.getsockname()[1]}/0"
 
 
-DOWN = {"default": {"BACKEND": "apps.platform.cache.ResilientRedisCache", "LOCATION": dead_redis_url(),
-                    "OPTIONS": {"socket_connect_timeout": 0.2, "socket_timeout": 0.2}}}
+DOWN = {
+    "default": {
+        "BACKEND": "apps.platform.cache.ResilientRedisCache",
+        "LOCATION": dead_redis_url(),
+        "OPTIONS": {"socket_connect_timeout": 0.2, "socket_timeout": 0.2},
+    }
+}
 
 
 def test_the_cache_reads_as_empty_and_forgets_while_redis_is_down():
@@ -42,9 +47,20 @@ def test_rate_limits_let_requests_through_while_redis_is_down():
 @override_settings(CACHES=DOWN)
 def test_an_agent_heartbeat_is_stored_while_redis_is_down(client, genesis):
     node, token = make_node()
-    sample = {"at": timezone.now().isoformat(), "gpu_util": 50, "mem_used_mb": 1000, "mem_total_mb": 81920,
-              "temperature_c": 60, "power_w": 300, "workloads": 0}
-    response = client.post(reverse("api:agent-heartbeats"), {"samples": [sample]}, content_type="application/json",
-                           HTTP_AUTHORIZATION=f"Agent {token}")
+    sample = {
+        "at": timezone.now().isoformat(),
+        "gpu_util": 50,
+        "mem_used_mb": 1000,
+        "mem_total_mb": 81920,
+        "temperature_c": 60,
+        "power_w": 300,
+        "workloads": 0,
+    }
+    response = client.post(
+        reverse("api:agent-heartbeats"),
+        {"samples": [sample]},
+        content_type="application/json",
+        HTTP_AUTHORIZATION=f"Agent {token}",
+    )
     assert response.status_code == 201, response.content
     assert node.heartbeats.count() == 1

@@ -28,7 +28,8 @@ def assert_whole_epochs(axis: dict) -> None:
 
 
 @pytest.mark.parametrize(
-    "span, step", [(0, 1), (1, 1), (9, 1), (10, 2), (19, 2), (20, 5), (49, 5), (50, 10), (99, 10), (100, 20), (5_000, 1_000)]
+    "span, step",
+    [(0, 1), (1, 1), (9, 1), (10, 2), (19, 2), (20, 5), (49, 5), (50, 10), (99, 10), (100, 20), (5_000, 1_000)],
 )
 def test_tick_spacing_is_a_whole_nice_number_of_epochs(span, step):
     assert epoch_step(span) == step

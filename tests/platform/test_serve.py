@@ -48,8 +48,13 @@ def test_workers_share_the_port_and_a_dead_one_is_replaced(tmp_path):
     port = free_port()
     env = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "REDIS_URL"}}
     env.update(AETHIR_VAR_DIR=str(tmp_path), DEBUG="1")
-    supervisor = subprocess.Popen([sys.executable, str(ROOT / "manage.py"), "serve", "--port", str(port), "--workers", "2"],
-                                  env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    supervisor = subprocess.Popen(
+        [sys.executable, str(ROOT / "manage.py"), "serve", "--port", str(port), "--workers", "2"],
+        env=env,
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     url = f"http://127.0.0.1:{port}/healthz"
     try:
         assert wait_for(lambda: answers(url) and len(workers_of(supervisor.pid)) == 2)

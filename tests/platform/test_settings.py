@@ -9,17 +9,35 @@ from django.urls import reverse
 
 
 def run_manage(*args, **env):
-    base = {k: v for k, v in os.environ.items()
-            if k not in {"DATABASE_URL", "REDIS_URL", "DEBUG", "DEMO_MODE", "SECRET_KEY", "TRUSTED_PROXIES",
-                         "LEDGER_SIGNING_KEY"}}
+    base = {
+        k: v
+        for k, v in os.environ.items()
+        if k
+        not in {
+            "DATABASE_URL",
+            "REDIS_URL",
+            "DEBUG",
+            "DEMO_MODE",
+            "SECRET_KEY",
+            "TRUSTED_PROXIES",
+            "LEDGER_SIGNING_KEY",
+        }
+    }
     return subprocess.run([sys.executable, "manage.py", *args], env={**base, **env}, capture_output=True, text=True)
 
 
 def test_production_configuration_passes_check_deploy_without_warnings(tmp_path):
     result = run_manage(
-        "check", "--deploy", "--fail-level", "WARNING",
-        DEBUG="0", DEMO_MODE="0", SECRET_KEY=secrets.token_urlsafe(50), ALLOWED_HOSTS="gpu.example.com",
-        LEDGER_SIGNING_KEY=secrets.token_hex(32), AETHIR_VAR_DIR=str(tmp_path),
+        "check",
+        "--deploy",
+        "--fail-level",
+        "WARNING",
+        DEBUG="0",
+        DEMO_MODE="0",
+        SECRET_KEY=secrets.token_urlsafe(50),
+        ALLOWED_HOSTS="gpu.example.com",
+        LEDGER_SIGNING_KEY=secrets.token_hex(32),
+        AETHIR_VAR_DIR=str(tmp_path),
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "no issues" in result.stdout
@@ -52,7 +70,11 @@ def test_database_and_redis_urls_switch_engines(tmp_path):
         "django.core.cache.backends.locmem.LocMemCache",
     ]
     scaled = run_manage(
-        "shell", "-c", code, DATABASE_URL="postgres://u@db:5432/aethir", REDIS_URL="redis://cache:6379/0",
+        "shell",
+        "-c",
+        code,
+        DATABASE_URL="postgres://u@db:5432/aethir",
+        REDIS_URL="redis://cache:6379/0",
         AETHIR_VAR_DIR=str(tmp_path),
     ).stdout.split()[-3:]
     assert scaled == [
@@ -73,5 +95,5 @@ def test_csp_header_and_htmx_loaded_with_its_nonce(client, genesis):
     assert htmx and f'nonce="{nonce}"' in htmx[0].split(">")[0]
     assert all(f'nonce="{nonce}"' in tag.split(">")[0] for tag in scripts)
     # No script or stylesheet from another host: the product works offline.
-    for marker in ['src="http', "src=\"//", 'href="http', "href=\"//"]:
+    for marker in ['src="http', 'src="//', 'href="http', 'href="//']:
         assert marker not in body

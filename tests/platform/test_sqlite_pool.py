@@ -20,9 +20,18 @@ def own_files(django_db_blocker):
 def wrapper(path, alias="pooled"):
     return DatabaseWrapper(
         {
-            "ENGINE": "apps.platform.sqlite_pooled", "NAME": str(path), "USER": "", "PASSWORD": "", "HOST": "", "PORT": "",
-            "ATOMIC_REQUESTS": False, "AUTOCOMMIT": True, "CONN_MAX_AGE": 0, "CONN_HEALTH_CHECKS": False,
-            "TIME_ZONE": None, "TEST": {},
+            "ENGINE": "apps.platform.sqlite_pooled",
+            "NAME": str(path),
+            "USER": "",
+            "PASSWORD": "",
+            "HOST": "",
+            "PORT": "",
+            "ATOMIC_REQUESTS": False,
+            "AUTOCOMMIT": True,
+            "CONN_MAX_AGE": 0,
+            "CONN_HEALTH_CHECKS": False,
+            "TIME_ZONE": None,
+            "TEST": {},
             "OPTIONS": {"transaction_mode": "IMMEDIATE", "init_command": "PRAGMA journal_mode=WAL;"},
         },
         alias=alias,

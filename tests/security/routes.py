@@ -44,7 +44,7 @@ def _function_view_methods(callback):
     or method (the discovery test then checks a POST is not a 405)."""
     fn = callback
     while fn is not None:
-        for cell_name, cell in zip(getattr(fn.__code__, "co_freevars", ()), fn.__closure__ or ()):
+        for cell_name, cell in zip(getattr(fn.__code__, "co_freevars", ()), fn.__closure__ or (), strict=False):
             if cell_name == "request_method_list":
                 return {m.lower() for m in cell.cell_contents} & set(MUTATING_METHODS)
         fn = getattr(fn, "__wrapped__", None)
@@ -105,7 +105,14 @@ def url_for(route: Route, w) -> str:
 
 
 IMAGE = "nvcr.io/nvidia/pytorch:24.08-py3"
-SAMPLE = {"gpu_util": 55, "mem_used_mb": 1000, "mem_total_mb": 81920, "temperature_c": 61, "power_w": 350, "workloads": 1}
+SAMPLE = {
+    "gpu_util": 55,
+    "mem_used_mb": 1000,
+    "mem_total_mb": 81920,
+    "temperature_c": 61,
+    "power_w": 350,
+    "workloads": 1,
+}
 
 
 def body_for(route: Route, w) -> dict:
@@ -122,7 +129,12 @@ def body_for(route: Route, w) -> dict:
     if r.endswith("claim/"):
         return {"checker": w.checker.pk}
     if r == "api/staking/checkers/":
-        return {"name": "Beta", "self_stake": str(ath(10_000)), "commission_rate_ppm": 50_000, "commission_max_rate_ppm": 200_000}
+        return {
+            "name": "Beta",
+            "self_stake": str(ath(10_000)),
+            "commission_rate_ppm": 50_000,
+            "commission_max_rate_ppm": 200_000,
+        }
     if r.endswith("operator/activate/"):
         return {"name": "Beta", "self_stake": "10000", "commission_rate": "5", "commission_max_rate": "20"}
     if r.endswith("commission/") and "checker" in r or r.startswith("staking/operator/") and r.endswith("commission/"):
@@ -130,7 +142,12 @@ def body_for(route: Route, w) -> dict:
     if r.endswith("vote/"):
         return {"choice": "yes"}
     if r.startswith("governance/new/") or r == "api/governance/proposals/":
-        return {"kind": "text", "title": "Signal", "description": "Yes.", "deposit": str(ath(10_000)) if api else "10000"}
+        return {
+            "kind": "text",
+            "title": "Signal",
+            "description": "Yes.",
+            "deposit": str(ath(10_000)) if api else "10000",
+        }
     if r.endswith("/rent/"):
         return {"mode": "reserved", "hours": "1", "image": IMAGE, "confirm": "1", "quoted_price_per_epoch": "0"}
     if r == "api/marketplace/rentals/":
@@ -140,9 +157,19 @@ def body_for(route: Route, w) -> dict:
     if r.endswith("replace/"):
         return {"node": w.other_node.pk}
     if r.endswith("provide/new/") or r == "api/marketplace/provider/nodes/":
-        return {"name": "x-node", "gpu_model": "h100-80gb", "gpu_count": 1, "vcpu": 16, "ram_gb": 64, "region": "eu-west",
-                "bandwidth_mbps": 1000, "price": "2", "price_per_gpu_hour": str(ath(2)), "endpoint": "http://127.0.0.1:1/health",
-                "sla_tier": "standard"}
+        return {
+            "name": "x-node",
+            "gpu_model": "h100-80gb",
+            "gpu_count": 1,
+            "vcpu": 16,
+            "ram_gb": 64,
+            "region": "eu-west",
+            "bandwidth_mbps": 1000,
+            "price": "2",
+            "price_per_gpu_hour": str(ath(2)),
+            "endpoint": "http://127.0.0.1:1/health",
+            "sla_tier": "standard",
+        }
     if r.endswith("password/"):
         return {"old_password": "not-it", "new_password1": "Zebra-staple-42!", "new_password2": "Zebra-staple-42!"}
     if r.endswith("signup/"):
@@ -156,6 +183,16 @@ def body_for(route: Route, w) -> dict:
     if r.endswith("agent/key/"):
         return {"public_key": "ab" * 32}
     if r.endswith("agent/reports/"):
-        return {"epoch": 0, "node": w.node.pk, "probes": 12, "uptime_ppm": 0, "task_ppm": 0, "latency_ms": 20,
-                "spec_ok": False, "gpu_name_seen": "x", "gpu_count_seen": 1, "signature": "00" * 64}
+        return {
+            "epoch": 0,
+            "node": w.node.pk,
+            "probes": 12,
+            "uptime_ppm": 0,
+            "task_ppm": 0,
+            "latency_ms": 20,
+            "spec_ok": False,
+            "gpu_name_seen": "x",
+            "gpu_count_seen": 1,
+            "signature": "00" * 64,
+        }
     return {}

@@ -27,8 +27,9 @@ VICTIM_IP, ATTACKER_IP, PROXY_IP = "203.0.113.7", "198.51.100.66", "10.0.0.1"
 def login(username, password, *, remote=ATTACKER_IP, forwarded=None, url=None, client=None):
     client = client or Client(REMOTE_ADDR=remote)
     headers = {"X-Forwarded-For": forwarded} if forwarded is not None else {}
-    response = client.post(url or reverse("accounts:login"), {"username": username, "password": password},
-                           headers=headers)
+    response = client.post(
+        url or reverse("accounts:login"), {"username": username, "password": password}, headers=headers
+    )
     return client, response
 
 
@@ -39,14 +40,17 @@ def logged_in(client) -> bool:
 # --- Which address is the client's --------------------------------------------
 
 
-@pytest.mark.parametrize("proxies, remote, forwarded, expected", [
-    (0, ATTACKER_IP, f"{VICTIM_IP}", ATTACKER_IP),  # no proxy: the header is the client's own words
-    (0, ATTACKER_IP, None, ATTACKER_IP),
-    (1, PROXY_IP, f"{VICTIM_IP}, {ATTACKER_IP}", ATTACKER_IP),  # the proxy appended the real peer
-    (1, PROXY_IP, ATTACKER_IP, ATTACKER_IP),
-    (2, PROXY_IP, f"{VICTIM_IP}, {ATTACKER_IP}, 10.0.0.9", ATTACKER_IP),
-    (1, ATTACKER_IP, None, ATTACKER_IP),  # straight to the app, past the proxy
-])
+@pytest.mark.parametrize(
+    "proxies, remote, forwarded, expected",
+    [
+        (0, ATTACKER_IP, f"{VICTIM_IP}", ATTACKER_IP),  # no proxy: the header is the client's own words
+        (0, ATTACKER_IP, None, ATTACKER_IP),
+        (1, PROXY_IP, f"{VICTIM_IP}, {ATTACKER_IP}", ATTACKER_IP),  # the proxy appended the real peer
+        (1, PROXY_IP, ATTACKER_IP, ATTACKER_IP),
+        (2, PROXY_IP, f"{VICTIM_IP}, {ATTACKER_IP}, 10.0.0.9", ATTACKER_IP),
+        (1, ATTACKER_IP, None, ATTACKER_IP),  # straight to the app, past the proxy
+    ],
+)
 def test_client_address_is_the_rightmost_untrusted_forwarded_entry(settings, proxies, remote, forwarded, expected):
     settings.TRUSTED_PROXIES = proxies
     settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "NUM_PROXIES": proxies}
@@ -81,8 +85,11 @@ def test_fresh_forwarded_for_headers_do_not_bypass_the_login_limit(user):
 def test_guesses_forged_with_the_victims_address_do_not_lock_the_victim_out(user, settings, proxies):
     settings.TRUSTED_PROXIES = proxies
     # Through the proxy the attacker's forged entry is followed by the address the proxy saw.
-    attacker = dict(remote=PROXY_IP, forwarded=f"{VICTIM_IP}, {ATTACKER_IP}") if proxies else \
-        dict(remote=ATTACKER_IP, forwarded=VICTIM_IP)
+    attacker = (
+        dict(remote=PROXY_IP, forwarded=f"{VICTIM_IP}, {ATTACKER_IP}")
+        if proxies
+        else dict(remote=ATTACKER_IP, forwarded=VICTIM_IP)
+    )
     victim = dict(remote=PROXY_IP, forwarded=VICTIM_IP) if proxies else dict(remote=VICTIM_IP)
     attacker_client = Client(REMOTE_ADDR=attacker["remote"])
     for _ in range(15):
@@ -166,8 +173,10 @@ def test_a_tripped_limit_is_logged_with_the_address_and_account(user, caplog):
 
 def sign_up(username, remote):
     client = Client(REMOTE_ADDR=remote)
-    response = client.post(reverse("accounts:signup"),
-                           {"username": username, "password1": "a-long-pass-phrase-9", "password2": "a-long-pass-phrase-9"})
+    response = client.post(
+        reverse("accounts:signup"),
+        {"username": username, "password1": "a-long-pass-phrase-9", "password2": "a-long-pass-phrase-9"},
+    )
     return client, response
 
 
@@ -215,10 +224,17 @@ def test_the_faucet_is_limited_per_address_across_accounts(genesis, settings):
 
 
 def run_python(code, tmp_path, **env):
-    base = {k: v for k, v in os.environ.items()
-            if k not in {"DATABASE_URL", "REDIS_URL", "DEBUG", "DEMO_MODE", "SECRET_KEY", "TRUSTED_PROXIES"}}
-    return subprocess.run([sys.executable, "manage.py", "shell", "-c", code],
-                          env={**base, "AETHIR_VAR_DIR": str(tmp_path), **env}, capture_output=True, text=True)
+    base = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in {"DATABASE_URL", "REDIS_URL", "DEBUG", "DEMO_MODE", "SECRET_KEY", "TRUSTED_PROXIES"}
+    }
+    return subprocess.run(
+        [sys.executable, "manage.py", "shell", "-c", code],
+        env={**base, "AETHIR_VAR_DIR": str(tmp_path), **env},
+        capture_output=True,
+        text=True,
+    )
 
 
 def test_debug_is_off_by_default_and_the_demo_keeps_a_secret_key_of_its_own(tmp_path):
@@ -235,8 +251,12 @@ def test_debug_is_off_by_default_and_the_demo_keeps_a_secret_key_of_its_own(tmp_
 @pytest.mark.parametrize("value", ["maybe", "ture", "2", "enabled"])
 def test_unknown_yes_no_values_are_refused(tmp_path, value):
     env = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "REDIS_URL"}}
-    result = subprocess.run([sys.executable, "-c", "import aethir_web.settings; print('started')"],
-                            env={**env, "AETHIR_VAR_DIR": str(tmp_path), "DEBUG": value}, capture_output=True, text=True)
+    result = subprocess.run(
+        [sys.executable, "-c", "import aethir_web.settings; print('started')"],
+        env={**env, "AETHIR_VAR_DIR": str(tmp_path), "DEBUG": value},
+        capture_output=True,
+        text=True,
+    )
     assert result.returncode != 0 and "started" not in result.stdout
     assert f"ImproperlyConfigured: DEBUG='{value}'" in result.stderr
 
@@ -244,8 +264,16 @@ def test_unknown_yes_no_values_are_refused(tmp_path, value):
 def test_yes_no_spellings(monkeypatch):
     from aethir_web.settings import env_bool
 
-    for value, expected in [("1", True), ("Yes", True), ("on", True), ("TRUE", True),
-                            ("0", False), ("no", False), ("off", False), ("False", False)]:
+    for value, expected in [
+        ("1", True),
+        ("Yes", True),
+        ("on", True),
+        ("TRUE", True),
+        ("0", False),
+        ("no", False),
+        ("off", False),
+        ("False", False),
+    ]:
         monkeypatch.setenv("X_FLAG", value)
         assert env_bool("X_FLAG", not expected) is expected
     for unset in ["", "  "]:  # empty reads as unset, not as "no"
@@ -268,8 +296,16 @@ def test_default_error_pages_show_no_patterns_traceback_or_settings(tmp_path):
     )
     result = run_python(code, tmp_path, REDIS_URL="")
     assert "=== 404" in result.stdout and "=== 500" in result.stdout, result.stderr
-    for leak in ["urlpatterns", "Using the URLconf", "explorer/", "Traceback", "SECRET_KEY", "REDIS_URL",
-                 "boom_urls", "RuntimeError"]:
+    for leak in [
+        "urlpatterns",
+        "Using the URLconf",
+        "explorer/",
+        "Traceback",
+        "SECRET_KEY",
+        "REDIS_URL",
+        "boom_urls",
+        "RuntimeError",
+    ]:
         assert leak not in result.stdout
 
 

@@ -55,11 +55,46 @@ IMAGE = "nvcr.io/nvidia/pytorch:24.08-py3"
 # Inputs that have broken parsers before: look-alike digits, signs, huge
 # numbers, bad dates, control and direction characters.
 HOSTILE_TEXT = [
-    "--5", "-0", "+5", " 7 ", "²", "٣", "１", "1e9", "1_000", "0x10", "NaN", "Infinity", "-1", "0",
-    "9" * 19, "9" * 20, "9" * 400, "9" * 5_000, "9223372036854775807", "9223372036854775808",
-    "-9223372036854775809", "0.0000001", "1.5", "", " ", "\x00", "\u202e", "null", "true", "[]", "{}",
-    "2026-13-45T25:61:00Z", "2026-02-30T00:00:00+00:00", "9999-12-31T23:59:59+00:00", "0001-01-01T00:00:00Z",
-    "<script>alert(1)</script>", "' OR 1=1 --", "../../etc/passwd", "ath1" + "0" * 40, "a" * 300,
+    "--5",
+    "-0",
+    "+5",
+    " 7 ",
+    "²",
+    "٣",
+    "１",
+    "1e9",
+    "1_000",
+    "0x10",
+    "NaN",
+    "Infinity",
+    "-1",
+    "0",
+    "9" * 19,
+    "9" * 20,
+    "9" * 400,
+    "9" * 5_000,
+    "9223372036854775807",
+    "9223372036854775808",
+    "-9223372036854775809",
+    "0.0000001",
+    "1.5",
+    "",
+    " ",
+    "\x00",
+    "\u202e",
+    "null",
+    "true",
+    "[]",
+    "{}",
+    "2026-13-45T25:61:00Z",
+    "2026-02-30T00:00:00+00:00",
+    "9999-12-31T23:59:59+00:00",
+    "0001-01-01T00:00:00Z",
+    "<script>alert(1)</script>",
+    "' OR 1=1 --",
+    "../../etc/passwd",
+    "ath1" + "0" * 40,
+    "a" * 300,
 ]
 EDGE_INTEGERS = [0, -1, 1, 2**31, 2**53 + 1, 2**63 - 1, 2**63, -(2**63) - 1, 10**20, 10**400]
 
@@ -93,24 +128,26 @@ class DjangoApp:
 
 
 APP = DjangoApp()
-CONFIG = SchemathesisConfig.from_dict({
-    "seed": 20260,
-    "suppress-health-check": ["all"],
-    "dictionaries": {"hostile-text": {"values": HOSTILE_TEXT}, "edge-integers": {"values": EDGE_INTEGERS}},
-    "generation": {
-        "mode": "all",
-        "max-examples": EXAMPLES_PER_OPERATION,
-        "deterministic": True,
-        "database": "none",
-        "dictionaries": {
-            "string": {"dictionary": "hostile-text", "probability": 0.15},
-            "integer": {"dictionary": "edge-integers", "probability": 0.15},
+CONFIG = SchemathesisConfig.from_dict(
+    {
+        "seed": 20260,
+        "suppress-health-check": ["all"],
+        "dictionaries": {"hostile-text": {"values": HOSTILE_TEXT}, "edge-integers": {"values": EDGE_INTEGERS}},
+        "generation": {
+            "mode": "all",
+            "max-examples": EXAMPLES_PER_OPERATION,
+            "deterministic": True,
+            "database": "none",
+            "dictionaries": {
+                "string": {"dictionary": "hostile-text", "probability": 0.15},
+                "integer": {"dictionary": "edge-integers", "probability": 0.15},
+            },
         },
-    },
-    # The coverage phase adds boundary and wrong-type cases per field; other
-    # HTTP methods are left to the permissions tests.
-    "phases": {"coverage": {"enabled": True, "unexpected-methods": []}, "stateful": {"enabled": False}},
-})
+        # The coverage phase adds boundary and wrong-type cases per field; other
+        # HTTP methods are left to the permissions tests.
+        "phases": {"coverage": {"enabled": True, "unexpected-methods": []}, "stateful": {"enabled": False}},
+    }
+)
 # Loaded the way a client loads it: from the app's own /api/schema/.
 schema = schemathesis.openapi.from_wsgi("/api/schema/?format=json", APP, config=CONFIG)
 
@@ -155,39 +192,83 @@ class Callers:
 
 
 def report_for(w, node):
-    return {"epoch": 0, "node": node.pk, "probes": 12, "uptime_ppm": 990_000, "task_ppm": 1_000_000, "latency_ms": 20,
-            "spec_ok": True, "gpu_name_seen": node.gpu_model.name, "gpu_count_seen": node.gpu_count}
+    return {
+        "epoch": 0,
+        "node": node.pk,
+        "probes": 12,
+        "uptime_ppm": 990_000,
+        "task_ppm": 1_000_000,
+        "latency_ms": 20,
+        "spec_ok": True,
+        "gpu_name_seen": node.gpu_model.name,
+        "gpu_count_seen": node.gpu_count,
+    }
 
 
 def valid_bodies(w):
     """A body each mutating operation accepts from the owner (or its agent)."""
     one = str(ath(1))
-    sample = {"gpu_util": 55, "mem_used_mb": 1000, "mem_total_mb": 81920, "temperature_c": 61, "power_w": 350,
-              "workloads": 1}
+    sample = {
+        "gpu_util": 55,
+        "mem_used_mb": 1000,
+        "mem_total_mb": 81920,
+        "temperature_c": 61,
+        "power_w": 350,
+        "workloads": 1,
+    }
     return {
         "/api/wallet/send/": {"to_address": w.provider2.wallet.address, "amount": one, "memo": "thanks"},
         "/api/staking/delegate/": {"checker": w.checker.pk, "amount": one},
         "/api/staking/undelegate/": {"checker": w.checker.pk, "amount": one},
         "/api/staking/redelegate/": {"src": w.checker.pk, "dst": w.other_checker.pk, "amount": one},
         "/api/staking/claim/": {"checker": w.checker.pk},
-        "/api/staking/checkers/": {"name": "Beta", "self_stake": str(ath(10_000)), "commission_rate_ppm": 50_000,
-                                   "commission_max_rate_ppm": 200_000},
+        "/api/staking/checkers/": {
+            "name": "Beta",
+            "self_stake": str(ath(10_000)),
+            "commission_rate_ppm": 50_000,
+            "commission_max_rate_ppm": 200_000,
+        },
         "/api/staking/checkers/{id}/commission/": {"rate_ppm": 55_000},
-        "/api/governance/proposals/": {"kind": "parameters", "title": "Raise the protocol fee",
-                                       "description": "Fund the pool.", "deposit": str(ath(10_000)),
-                                       "changes": {"protocol_fee": "250000"}, "recipient": w.provider2.wallet.address,
-                                       "amount": one},
+        "/api/governance/proposals/": {
+            "kind": "parameters",
+            "title": "Raise the protocol fee",
+            "description": "Fund the pool.",
+            "deposit": str(ath(10_000)),
+            "changes": {"protocol_fee": "250000"},
+            "recipient": w.provider2.wallet.address,
+            "amount": one,
+        },
         "/api/governance/proposals/{id}/vote/": {"choice": "yes"},
-        "/api/marketplace/match/": {"gpu_model": "h100-80gb", "gpu_count": 1, "region": "eu-west",
-                                    "max_price_per_gpu_hour": str(ath(5)), "max_latency_ms": 200, "limit": 5},
-        "/api/marketplace/rentals/": {"node": w.other_node.pk, "mode": "reserved", "image": IMAGE, "epochs": 5,
-                                      "escrow": str(ath(100)), "region": "eu-west"},
+        "/api/marketplace/match/": {
+            "gpu_model": "h100-80gb",
+            "gpu_count": 1,
+            "region": "eu-west",
+            "max_price_per_gpu_hour": str(ath(5)),
+            "max_latency_ms": 200,
+            "limit": 5,
+        },
+        "/api/marketplace/rentals/": {
+            "node": w.other_node.pk,
+            "mode": "reserved",
+            "image": IMAGE,
+            "epochs": 5,
+            "escrow": str(ath(100)),
+            "region": "eu-west",
+        },
         "/api/marketplace/rentals/{id}/top-up/": {"amount": one},
         "/api/marketplace/rentals/{id}/replace/": {"node": w.other_node.pk},
-        "/api/marketplace/provider/nodes/": {"name": "fuzz-node", "gpu_model": "h100-80gb", "gpu_count": 1, "vcpu": 16,
-                                             "ram_gb": 64, "region": "eu-west", "bandwidth_mbps": 1000,
-                                             "price_per_gpu_hour": str(ath(2)), "endpoint": "http://127.0.0.1:1/health",
-                                             "sla_tier": "standard"},
+        "/api/marketplace/provider/nodes/": {
+            "name": "fuzz-node",
+            "gpu_model": "h100-80gb",
+            "gpu_count": 1,
+            "vcpu": 16,
+            "ram_gb": 64,
+            "region": "eu-west",
+            "bandwidth_mbps": 1000,
+            "price_per_gpu_hour": str(ath(2)),
+            "endpoint": "http://127.0.0.1:1/health",
+            "sla_tier": "standard",
+        },
         "/api/marketplace/provider/nodes/{id}/collateral/": {"amount": one},
         "/api/agent/heartbeats/": {"samples": [sample, {**sample, "at": timezone.now().isoformat()}]},
         "/api/agent/key/": {"public_key": signing.public_hex(w.checker_key)},
@@ -219,11 +300,21 @@ def body_values(w):
     checkers = [w.checker.pk, w.other_checker.pk]
     amounts = ["1", str(ath(1)), str(ath(100)), str(ath(10_000))]
     return {
-        "node": nodes, "checker": checkers, "src": checkers, "dst": checkers,
-        "to_address": [w.provider2.wallet.address, w.wallet.address], "recipient": [w.provider2.wallet.address],
-        "gpu_model": ["h100-80gb", "rtx-4090"], "region": ["eu-west", "us-east"],
-        "amount": amounts, "escrow": amounts, "deposit": amounts, "self_stake": amounts,
-        "epoch": [0], "mode": ["on_demand", "reserved"], "kind": ["text", "spend", "parameters"],
+        "node": nodes,
+        "checker": checkers,
+        "src": checkers,
+        "dst": checkers,
+        "to_address": [w.provider2.wallet.address, w.wallet.address],
+        "recipient": [w.provider2.wallet.address],
+        "gpu_model": ["h100-80gb", "rtx-4090"],
+        "region": ["eu-west", "us-east"],
+        "amount": amounts,
+        "escrow": amounts,
+        "deposit": amounts,
+        "self_stake": amounts,
+        "epoch": [0],
+        "mode": ["on_demand", "reserved"],
+        "kind": ["text", "spend", "parameters"],
     }
 
 
@@ -277,6 +368,7 @@ def plant_hostile_value(body, rnd):
 
 def sign_reports(case, w):
     """The checker agent signs what it sends, hostile or not."""
+
     def sign(report):
         if isinstance(report, dict):
             try:
@@ -317,7 +409,8 @@ def assert_documented_success(response, case):
     if case.method.upper() == case.operation.method.upper() and 200 <= response.status_code < 300:
         documented = {str(code) for code in case.operation.definition.raw.get("responses", {})}
         assert str(response.status_code) in documented, (
-            f"{case.method} {case.formatted_path} answered {response.status_code}; the schema documents {sorted(documented)}"
+            f"{case.method} {case.formatted_path} answered {response.status_code}; "
+            f"the schema documents {sorted(documented)}"
         )
 
 
@@ -332,7 +425,9 @@ def test_api_fuzz(case, fuzz_world, callers):
         response = case.call(**caller)
         if APP.exc_info is not None:
             raise APP.exc_info[1]
-        case.validate_response(response, checks=[not_a_server_error, response_schema_conformance, content_type_conformance])
+        case.validate_response(
+            response, checks=[not_a_server_error, response_schema_conformance, content_type_conformance]
+        )
         assert_documented_success(response, case)
         if case.method.upper() in MUTATING and response.status_code < 300:
             report = verify_ledger()

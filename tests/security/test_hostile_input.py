@@ -37,13 +37,19 @@ def web_forms(w):
         "undelegate": ("/staking/undelegate/", lambda v: {"checker": w.checker.pk, "amount": v}),
         "top-up": (f"/marketplace/rentals/{w.rental.pk}/top-up/", lambda v: {"amount": v}),
         "collateral": (f"/marketplace/provide/nodes/{w.node.pk}/collateral/", lambda v: {"amount": v}),
-        "rent-escrow": (f"/marketplace/nodes/{w.other_node.pk}/rent/", lambda v: {"mode": "on_demand", "escrow": v, "image": IMAGE,
-                                                                                   "confirm": "1", "quoted_price_per_epoch": "0"}),
-        "rent-hours": (f"/marketplace/nodes/{w.other_node.pk}/rent/", lambda v: {"mode": "reserved", "hours": v, "image": IMAGE,
-                                                                                  "confirm": "1", "quoted_price_per_epoch": "0"}),
+        "rent-escrow": (
+            f"/marketplace/nodes/{w.other_node.pk}/rent/",
+            lambda v: {"mode": "on_demand", "escrow": v, "image": IMAGE, "confirm": "1", "quoted_price_per_epoch": "0"},
+        ),
+        "rent-hours": (
+            f"/marketplace/nodes/{w.other_node.pk}/rent/",
+            lambda v: {"mode": "reserved", "hours": v, "image": IMAGE, "confirm": "1", "quoted_price_per_epoch": "0"},
+        ),
         "proposal-deposit": ("/governance/new/text/", lambda v: {"title": "T", "description": "D", "deposit": v}),
-        "activate": ("/staking/operator/activate/", lambda v: {"name": "B", "self_stake": v, "commission_rate": "5",
-                                                               "commission_max_rate": "20"}),
+        "activate": (
+            "/staking/operator/activate/",
+            lambda v: {"name": "B", "self_stake": v, "commission_rate": "5", "commission_max_rate": "20"},
+        ),
     }
 
 
@@ -55,16 +61,47 @@ def api_forms(w):
         "undelegate": ("/api/staking/undelegate/", lambda v: {"checker": w.checker.pk, "amount": v}),
         "top-up": (f"/api/marketplace/rentals/{w.rental.pk}/top-up/", lambda v: {"amount": v}),
         "collateral": (f"/api/marketplace/provider/nodes/{w.node.pk}/collateral/", lambda v: {"amount": v}),
-        "rent-escrow": ("/api/marketplace/rentals/", lambda v: {"node": w.other_node.pk, "mode": "on_demand", "image": IMAGE, "escrow": v}),
-        "rent-epochs": ("/api/marketplace/rentals/", lambda v: {"node": w.other_node.pk, "mode": "reserved", "image": IMAGE, "epochs": v}),
-        "proposal-deposit": ("/api/governance/proposals/", lambda v: {"kind": "text", "title": "T", "description": "D", "deposit": v}),
-        "activate": ("/api/staking/checkers/", lambda v: {"name": "B", "self_stake": v, "commission_rate_ppm": 50_000,
-                                                          "commission_max_rate_ppm": 200_000}),
+        "rent-escrow": (
+            "/api/marketplace/rentals/",
+            lambda v: {"node": w.other_node.pk, "mode": "on_demand", "image": IMAGE, "escrow": v},
+        ),
+        "rent-epochs": (
+            "/api/marketplace/rentals/",
+            lambda v: {"node": w.other_node.pk, "mode": "reserved", "image": IMAGE, "epochs": v},
+        ),
+        "proposal-deposit": (
+            "/api/governance/proposals/",
+            lambda v: {"kind": "text", "title": "T", "description": "D", "deposit": v},
+        ),
+        "activate": (
+            "/api/staking/checkers/",
+            lambda v: {"name": "B", "self_stake": v, "commission_rate_ppm": 50_000, "commission_max_rate_ppm": 200_000},
+        ),
     }
 
 
-FORM_NAMES = ["send", "delegate", "undelegate", "top-up", "collateral", "rent-escrow", "rent-hours", "proposal-deposit", "activate"]
-API_NAMES = ["send", "delegate", "undelegate", "top-up", "collateral", "rent-escrow", "rent-epochs", "proposal-deposit", "activate"]
+FORM_NAMES = [
+    "send",
+    "delegate",
+    "undelegate",
+    "top-up",
+    "collateral",
+    "rent-escrow",
+    "rent-hours",
+    "proposal-deposit",
+    "activate",
+]
+API_NAMES = [
+    "send",
+    "delegate",
+    "undelegate",
+    "top-up",
+    "collateral",
+    "rent-escrow",
+    "rent-epochs",
+    "proposal-deposit",
+    "activate",
+]
 
 
 @pytest.mark.parametrize("form", FORM_NAMES)
@@ -79,7 +116,10 @@ def test_web_forms_refuse_bad_amounts(form, world, owner_client):
         if r.status_code == 302:  # a redirect back with the reason in a message
             follow = owner_client.get(r["Location"])
             assert follow.status_code == 200
-            assert any(m.level_tag == "error" for m in follow.context["messages"]) if follow.context else True, (form, label)
+            assert any(m.level_tag == "error" for m in follow.context["messages"]) if follow.context else True, (
+                form,
+                label,
+            )
         assert height() == h, (form, label, "the ledger moved")
     assert verify_ledger().ok
 
@@ -90,8 +130,17 @@ def test_api_refuses_bad_amounts_with_400_and_a_message(form, world):
     api.force_authenticate(world.owner)
     url, body = api_forms(world)[form]
     h = height()
-    values = {**({"overlong": "9" * 10_000} if form == "rent-epochs" else {}), **{k: v for k, v in BAD_AMOUNTS.items() if k != "overlong"}, "fractional": "0.5", "long": "9" * 40, "json-number-huge": 10**30, "json-negative": -1, "json-float": 1.5,
-              "json-list": [1], "json-null": None}
+    values = {
+        **({"overlong": "9" * 10_000} if form == "rent-epochs" else {}),
+        **{k: v for k, v in BAD_AMOUNTS.items() if k != "overlong"},
+        "fractional": "0.5",
+        "long": "9" * 40,
+        "json-number-huge": 10**30,
+        "json-negative": -1,
+        "json-float": 1.5,
+        "json-list": [1],
+        "json-null": None,
+    }
     for label, value in values.items():
         r = api.post(url, body(value), format="json")
         assert r.status_code == 400, (form, label, r.status_code, r.content[:200])
@@ -118,13 +167,33 @@ def test_overlong_free_text_is_refused_not_crashed(world, owner_client):
     api.force_authenticate(world.owner)
     long = "x" * 10_000
     h = height()
-    assert api.post("/api/wallet/send/", {"to_address": long, "amount": "1", "memo": long}, format="json").status_code == 400
-    assert api.post("/api/governance/proposals/", {"kind": "text", "title": long, "description": long * 10,
-                                                   "deposit": str(ath(10_000))}, format="json").status_code == 400
-    assert owner_client.post("/accounts/wallet/send/", {"to_address": long, "amount": "1", "memo": long}).status_code == 400
-    assert owner_client.post("/governance/new/text/", {"title": long, "description": "d", "deposit": "10000"}).status_code == 400
-    assert owner_client.post("/staking/operator/activate/", {"name": long, "self_stake": "10000", "commission_rate": "5",
-                                                             "commission_max_rate": "20"}).status_code == 400
+    assert (
+        api.post("/api/wallet/send/", {"to_address": long, "amount": "1", "memo": long}, format="json").status_code
+        == 400
+    )
+    assert (
+        api.post(
+            "/api/governance/proposals/",
+            {"kind": "text", "title": long, "description": long * 10, "deposit": str(ath(10_000))},
+            format="json",
+        ).status_code
+        == 400
+    )
+    assert (
+        owner_client.post("/accounts/wallet/send/", {"to_address": long, "amount": "1", "memo": long}).status_code
+        == 400
+    )
+    assert (
+        owner_client.post("/governance/new/text/", {"title": long, "description": "d", "deposit": "10000"}).status_code
+        == 400
+    )
+    assert (
+        owner_client.post(
+            "/staking/operator/activate/",
+            {"name": long, "self_stake": "10000", "commission_rate": "5", "commission_max_rate": "20"},
+        ).status_code
+        == 400
+    )
     assert owner_client.post("/governance/new/" + "k" * 10_000 + "/", {}).status_code == 404
     assert height() == h and verify_ledger().ok
 
@@ -138,12 +207,14 @@ def assert_inert(response, where):
     html = response.content.decode()
     assert response.status_code == 200, where
     assert "&lt;script&gt;" in html, f"{where}: the text is not shown escaped"
-    assert '<script>alert' not in html, f"{where}: raw script"
+    assert "<script>alert" not in html, f"{where}: raw script"
     assert "<img src=x onerror" not in html, f"{where}: raw tag"
 
 
 def test_memo_renders_inert(world, owner_client):
-    r = owner_client.post("/accounts/wallet/send/", {"to_address": world.provider2.wallet.address, "amount": "1", "memo": XSS})
+    r = owner_client.post(
+        "/accounts/wallet/send/", {"to_address": world.provider2.wallet.address, "amount": "1", "memo": XSS}
+    )
     assert r.status_code == 200
     assert_inert(owner_client.get("/accounts/wallet/"), "wallet")
     h = height()
@@ -154,26 +225,43 @@ def test_memo_renders_inert(world, owner_client):
 def test_node_name_renders_inert(world, owner_client):
     from apps.core.models import GpuModel, Region
 
-    r = owner_client.post("/marketplace/provide/new/", {
-        "name": XSS[:80], "gpu_model": GpuModel.objects.get(slug="h100-80gb").pk, "gpu_count": 1, "vcpu": 16, "ram_gb": 64,
-        "region": Region.objects.get(code="eu-west").pk, "bandwidth_mbps": 1000, "price": "2",
-        "endpoint": "http://127.0.0.1:1/health", "sla_tier": "standard",
-    })
+    r = owner_client.post(
+        "/marketplace/provide/new/",
+        {
+            "name": XSS[:80],
+            "gpu_model": GpuModel.objects.get(slug="h100-80gb").pk,
+            "gpu_count": 1,
+            "vcpu": 16,
+            "ram_gb": 64,
+            "region": Region.objects.get(code="eu-west").pk,
+            "bandwidth_mbps": 1000,
+            "price": "2",
+            "endpoint": "http://127.0.0.1:1/health",
+            "sla_tier": "standard",
+        },
+    )
     assert r.status_code == 302, r.content.decode()[-2000:]
     from apps.core.models import GpuNode, NodeStatus
 
     node = GpuNode.objects.get(name=XSS[:80])
     GpuNode.objects.filter(pk=node.pk).update(status=NodeStatus.ONLINE, health_score=1_000_000)
     anon = Client()
-    for url in ("/marketplace/", f"/marketplace/nodes/{node.pk}/", "/monitoring/nodes/", f"/monitoring/nodes/{node.pk}/"):
+    for url in (
+        "/marketplace/",
+        f"/marketplace/nodes/{node.pk}/",
+        "/monitoring/nodes/",
+        f"/monitoring/nodes/{node.pk}/",
+    ):
         assert_inert(anon.get(url), url)
     for url in ("/marketplace/provide/", f"/marketplace/provide/nodes/{node.pk}/"):
         assert_inert(owner_client.get(url), url)
 
 
 def test_proposal_title_and_description_render_inert(world, owner_client):
-    r = owner_client.post("/governance/new/text/", {"title": XSS, "description": XSS + "\n\n[link](javascript:alert(1))",
-                                                     "deposit": "10000"})
+    r = owner_client.post(
+        "/governance/new/text/",
+        {"title": XSS, "description": XSS + "\n\n[link](javascript:alert(1))", "deposit": "10000"},
+    )
     assert r.status_code == 302, r.content.decode()[-2000:]
     from apps.governance.models import Proposal
 
@@ -189,8 +277,10 @@ def test_proposal_title_and_description_render_inert(world, owner_client):
 
 
 def test_checker_name_renders_inert(world, owner_client):
-    r = owner_client.post("/staking/operator/activate/", {"name": XSS[:80], "self_stake": "10000", "commission_rate": "5",
-                                                          "commission_max_rate": "20"})
+    r = owner_client.post(
+        "/staking/operator/activate/",
+        {"name": XSS[:80], "self_stake": "10000", "commission_rate": "5", "commission_max_rate": "20"},
+    )
     assert r.status_code == 302, r.content.decode()[-2000:]
     from apps.core.models import CheckerNode
 

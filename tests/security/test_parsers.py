@@ -24,11 +24,70 @@ from apps.core.verify import verify_ledger
 from .conftest import agent
 
 HOSTILE = [
-    "1e999999999", "1e-999999999", "1E3", "1e+3", ".5e1", "²", "٣", "１", "1_000", "1__0", "NaN", "nan", "-NaN",
-    "Infinity", "-Infinity", "inf", "sNaN", "+1", "-1", "--1", "+-1", " 1", "1 ", "1 000", "\t1\n", "\u00a01", "1\u2009000",
-    "0x10", "0b1", "0o7", "1.2.3", "1,,000", "1,00", ",100", "100,", "1.", ".", "", " ", "ATH", "1 ATH", "1ath",
-    "0.0000001", "0.000001", "1.0000000", "1.00000001", "9" * 19, "9" * 20, "9" * 5_000, "0" * 5_000 + "1",
-    "1" + "0" * 4_400, "١٢٣", "𝟏", "⁵", "½", "1\x00", "1/2", "1e", "e1", "0e0", "00000", "-0", "+0", "0.0",
+    "1e999999999",
+    "1e-999999999",
+    "1E3",
+    "1e+3",
+    ".5e1",
+    "²",
+    "٣",
+    "１",
+    "1_000",
+    "1__0",
+    "NaN",
+    "nan",
+    "-NaN",
+    "Infinity",
+    "-Infinity",
+    "inf",
+    "sNaN",
+    "+1",
+    "-1",
+    "--1",
+    "+-1",
+    " 1",
+    "1 ",
+    "1 000",
+    "\t1\n",
+    "\u00a01",
+    "1\u2009000",
+    "0x10",
+    "0b1",
+    "0o7",
+    "1.2.3",
+    "1,,000",
+    "1,00",
+    ",100",
+    "100,",
+    "1.",
+    ".",
+    "",
+    " ",
+    "ATH",
+    "1 ATH",
+    "1ath",
+    "0.0000001",
+    "0.000001",
+    "1.0000000",
+    "1.00000001",
+    "9" * 19,
+    "9" * 20,
+    "9" * 5_000,
+    "0" * 5_000 + "1",
+    "1" + "0" * 4_400,
+    "١٢٣",
+    "𝟏",
+    "⁵",
+    "½",
+    "1\x00",
+    "1/2",
+    "1e",
+    "e1",
+    "0e0",
+    "00000",
+    "-0",
+    "+0",
+    "0.0",
 ]
 
 decimal_like = st.builds(
@@ -69,8 +128,12 @@ def test_parse_ath_gives_a_value_or_an_amount_error(text, allow_zero):
 @settings(max_examples=300, deadline=None)
 @given(hostile_text)
 def test_parse_uath_and_parse_int_give_a_value_or_a_value_error(text):
-    for parse in (parse_uath, lambda t: parse_int(t), lambda t: parse_int(t, minimum=None),
-                  lambda t: parse_scaled(t, 4, allow_zero=True, suffixes=("%",))):
+    for parse in (
+        parse_uath,
+        lambda t: parse_int(t),
+        lambda t: parse_int(t, minimum=None),
+        lambda t: parse_scaled(t, 4, allow_zero=True, suffixes=("%",)),
+    ):
         try:
             value = parse(text)
         except ValueError as exc:  # AmountError and NumberError are ValueErrors
@@ -85,8 +148,10 @@ def test_each_hostile_string_is_refused_or_exact(text):
     test_parse_uath_and_parse_int_give_a_value_or_a_value_error.hypothesis.inner_test(text)
 
 
-@pytest.mark.parametrize("text", ["1e999999999", "1e-999999999", "1E3", "1_000", "²", "٣", "１", "NaN", "Infinity",
-                                  "+1", "1.0000001", "9" * 5_000])
+@pytest.mark.parametrize(
+    "text",
+    ["1e999999999", "1e-999999999", "1E3", "1_000", "²", "٣", "１", "NaN", "Infinity", "+1", "1.0000001", "9" * 5_000],
+)
 def test_the_reported_amounts_are_refused_with_a_message(text):
     with pytest.raises(AmountError) as info:
         parse_ath(text)
@@ -119,15 +184,30 @@ def test_parse_int_refuses_anything_but_short_ascii_digits(text):
 
 
 @settings(max_examples=150, deadline=None)
-@given(st.recursive(st.none() | st.booleans() | st.integers() | st.text(max_size=5),
-                    lambda kids: st.lists(kids, max_size=3) | st.dictionaries(st.text(max_size=3), kids, max_size=3),
-                    max_leaves=20))
+@given(
+    st.recursive(
+        st.none() | st.booleans() | st.integers() | st.text(max_size=5),
+        lambda kids: st.lists(kids, max_size=3) | st.dictionaries(st.text(max_size=3), kids, max_size=3),
+        max_leaves=20,
+    )
+)
 def test_json_loader_parses_what_json_does_within_the_limits(value):
     assert jsonlimits.loads(json.dumps(value)) == value
 
 
-@pytest.mark.parametrize("body", ["[" * 50_000 + "]" * 50_000, "[" * 65 + "]" * 65, '{"a":' * 65 + "1" + "}" * 65,
-                                  "[" * 50_000, '{"a": NaN}', '{"a": Infinity}', "x" * 100, b"\xff\xfe"])
+@pytest.mark.parametrize(
+    "body",
+    [
+        "[" * 50_000 + "]" * 50_000,
+        "[" * 65 + "]" * 65,
+        '{"a":' * 65 + "1" + "}" * 65,
+        "[" * 50_000,
+        '{"a": NaN}',
+        '{"a": Infinity}',
+        "x" * 100,
+        b"\xff\xfe",
+    ],
+)
 def test_json_loader_refuses_deep_broken_or_non_json_bodies(body):
     with pytest.raises(jsonlimits.JSONLimitError):
         jsonlimits.loads(body)
@@ -189,15 +269,29 @@ def test_explorer_search_with_odd_digits_is_not_an_error(world):
 def test_undelegate_and_redelegate_with_an_odd_checker_id_are_404(world, owner_client, value):
     h = height()
     assert owner_client.post("/staking/undelegate/", {"checker": value, "amount": "1"}).status_code == 404
-    assert owner_client.post("/staking/redelegate/", {"src": value, "dst": world.other_checker.pk, "amount": "1"}).status_code == 404
+    assert (
+        owner_client.post(
+            "/staking/redelegate/", {"src": value, "dst": world.other_checker.pk, "amount": "1"}
+        ).status_code
+        == 404
+    )
     assert owner_client.post("/staking/delegate/", {"checker": value, "amount": "1"}).status_code == 404
     assert height() == h
 
 
 def node_form(price):
-    return {"name": "zero-price", "gpu_model": GpuModel.objects.get(slug="h100-80gb").pk, "gpu_count": 1, "vcpu": 16,
-            "ram_gb": 64, "region": Region.objects.get(code="eu-west").pk, "bandwidth_mbps": 1000, "price": price,
-            "endpoint": "http://127.0.0.1:1/health", "sla_tier": "standard"}
+    return {
+        "name": "zero-price",
+        "gpu_model": GpuModel.objects.get(slug="h100-80gb").pk,
+        "gpu_count": 1,
+        "vcpu": 16,
+        "ram_gb": 64,
+        "region": Region.objects.get(code="eu-west").pk,
+        "bandwidth_mbps": 1000,
+        "price": price,
+        "endpoint": "http://127.0.0.1:1/health",
+        "sla_tier": "standard",
+    }
 
 
 @pytest.mark.parametrize("price", ["1e-999999999", "0", "1e999999999", "0.0000000", "²"])
@@ -216,9 +310,17 @@ def test_node_registration_refuses_a_hostile_or_zero_price_and_creates_nothing(w
 def test_register_node_service_refuses_price_zero(world):
     from apps.marketplace.onboarding import NodeSpec, OnboardingError, register_node
 
-    spec = NodeSpec(name="free", gpu_model=GpuModel.objects.get(slug="h100-80gb"), gpu_count=1, vcpu=16, ram_gb=64,
-                    region=Region.objects.get(code="eu-west"), bandwidth_mbps=1000, price_per_gpu_hour=0,
-                    endpoint="http://127.0.0.1:1/health")
+    spec = NodeSpec(
+        name="free",
+        gpu_model=GpuModel.objects.get(slug="h100-80gb"),
+        gpu_count=1,
+        vcpu=16,
+        ram_gb=64,
+        region=Region.objects.get(code="eu-west"),
+        bandwidth_mbps=1000,
+        price_per_gpu_hour=0,
+        endpoint="http://127.0.0.1:1/health",
+    )
     with pytest.raises(OnboardingError, match="more than zero"):
         register_node(world.owner, spec)
 

@@ -21,23 +21,47 @@ PUBLIC = {"accounts:login", "accounts:signup", "accounts:logout", "api:marketpla
 # The caller acts on their own wallet; a stranger doing so moves only their own things.
 SELF_SERVICE = {"accounts:faucet", "api:faucet", "accounts:password_change"}
 # The URL names an object of the owner's: a stranger must be told 403 or 404.
-OWNER_SCOPED_MARKERS = ("rentals/<int:pk>/", "provide/nodes/", "provider/nodes/<int:pk>", "operator/<int:pk>", "checkers/<int:pk>/")
+OWNER_SCOPED_MARKERS = (
+    "rentals/<int:pk>/",
+    "provide/nodes/",
+    "provider/nodes/<int:pk>",
+    "operator/<int:pk>",
+    "checkers/<int:pk>/",
+)
 
 KNOWN = {
-    "accounts:faucet", "accounts:send", "api:faucet", "api:send",
-    "marketplace:rent", "marketplace:rental-end", "api:marketplace-rentals", "api:marketplace-rental-end",
-    "staking:delegate", "staking:undelegate", "staking:claim",
-    "api:staking-api:delegate", "api:staking-api:undelegate", "api:staking-api:claim",
-    "governance:vote", "governance:create", "api:governance-vote", "api:governance-proposals",
-    "api:agent-heartbeats", "api:agent-reports", "api:agent-key",
+    "accounts:faucet",
+    "accounts:send",
+    "api:faucet",
+    "api:send",
+    "marketplace:rent",
+    "marketplace:rental-end",
+    "api:marketplace-rentals",
+    "api:marketplace-rental-end",
+    "staking:delegate",
+    "staking:undelegate",
+    "staking:claim",
+    "api:staking-api:delegate",
+    "api:staking-api:undelegate",
+    "api:staking-api:claim",
+    "governance:vote",
+    "governance:create",
+    "api:governance-vote",
+    "api:governance-proposals",
+    "api:agent-heartbeats",
+    "api:agent-reports",
+    "api:agent-key",
 }
 
 
 def post(client, route, w, method="post"):
     url, data = url_for(route, w), body_for(route, w)
     if isinstance(client, APIClient) or route.is_api:
-        return getattr(client, method)(url, data, format="json") if isinstance(client, APIClient) else getattr(client, method)(
-            url, data, content_type="application/json")
+        return (
+            getattr(client, method)(url, data, format="json")
+            if isinstance(client, APIClient)
+            else getattr(client, method)(url, data, content_type="application/json")
+        )
     return getattr(client, method)(url, data)
 
 
@@ -73,7 +97,9 @@ def test_anonymous_is_refused_and_changes_nothing(route, world, anon):
     assert owned_rows(world) == rows, route
 
 
-@pytest.mark.parametrize("route", [r for r in ROUTES if not r.is_agent], ids=[i for r, i in zip(ROUTES, IDS) if not r.is_agent])
+@pytest.mark.parametrize(
+    "route", [r for r in ROUTES if not r.is_agent], ids=[i for r, i in zip(ROUTES, IDS, strict=True) if not r.is_agent]
+)
 def test_logged_in_stranger_cannot_touch_the_owners_things(route, world, stranger_client):
     before, rows = snapshot(), owned_rows(world)
     owner_wallet = before["balances"][world.wallet.address]
@@ -109,13 +135,17 @@ AGENT_ROUTES = [r for r in ROUTES if r.is_agent]
 
 
 @pytest.mark.parametrize("route", AGENT_ROUTES, ids=[r.name for r in AGENT_ROUTES])
-def test_agent_routes_refuse_sessions_and_other_agents_cannot_act_for_the_owner(route, world, stranger_client, owner_client):
+def test_agent_routes_refuse_sessions_and_other_agents_cannot_act_for_the_owner(
+    route, world, stranger_client, owner_client
+):
     from apps.monitoring.models import CheckerReport, Heartbeat
 
     def owner_telemetry():
-        return (Heartbeat.objects.filter(node=world.node).count(),
-                CheckerReport.objects.filter(checker=world.checker).count(),
-                CheckerReport.objects.filter(node=world.node).count())
+        return (
+            Heartbeat.objects.filter(node=world.node).count(),
+            CheckerReport.objects.filter(checker=world.checker).count(),
+            CheckerReport.objects.filter(node=world.node).count(),
+        )
 
     before, rows, tele = snapshot(), owned_rows(world), owner_telemetry()
     # A browser session (the owner's own, even) is not an agent.
@@ -138,8 +168,12 @@ def test_owner_requests_with_the_same_bodies_succeed(world):
     api = APIClient()
     api.force_authenticate(world.owner)
     expected = {
-        "api:send": 201, "api:staking-api:delegate": 201, "api:staking-api:undelegate": 201,
-        "api:governance-vote": 200, "api:marketplace-rental-top-up": 200, "api:staking-api:commission": 200,
+        "api:send": 201,
+        "api:staking-api:delegate": 201,
+        "api:staking-api:undelegate": 201,
+        "api:governance-vote": 200,
+        "api:marketplace-rental-top-up": 200,
+        "api:staking-api:commission": 200,
     }
     for name, code in expected.items():
         r = post(api, by_name[name], world)
@@ -169,6 +203,8 @@ def test_admin_is_staff_only(world, stranger_client):
     from django.contrib.auth import get_user_model
 
     n = get_user_model().objects.count()
-    r = stranger_client.post("/admin/auth/user/add/", {"username": "mallory", "password1": "x" * 12, "password2": "x" * 12})
+    r = stranger_client.post(
+        "/admin/auth/user/add/", {"username": "mallory", "password1": "x" * 12, "password2": "x" * 12}
+    )
     assert r.status_code == 302 and "/admin/login/" in r["Location"]
     assert get_user_model().objects.count() == n

@@ -23,11 +23,19 @@ def report(epoch, node, checker, **values):
     # by default every connection answered.
     values.setdefault("task_ppm", values.get("uptime_ppm", 1_000_000))
     answered = values["task_ppm"] > 0
-    fields = {"probes": 10, "uptime_ppm": 1_000_000, "latency_ms": 30, "spec_ok": True,
-              # An honest agent sees GPU facts only in an answer.
-              "gpu_name_seen": node.gpu_model.name if answered else "",
-              "gpu_count_seen": node.gpu_count if answered else 0, **values}
-    return CheckerReport.objects.create(epoch=epoch, node=node, checker=checker, payload_hash="h", signature="s", **fields)
+    fields = {
+        "probes": 10,
+        "uptime_ppm": 1_000_000,
+        "latency_ms": 30,
+        "spec_ok": True,
+        # An honest agent sees GPU facts only in an answer.
+        "gpu_name_seen": node.gpu_model.name if answered else "",
+        "gpu_count_seen": node.gpu_count if answered else 0,
+        **values,
+    }
+    return CheckerReport.objects.create(
+        epoch=epoch, node=node, checker=checker, payload_hash="h", signature="s", **fields
+    )
 
 
 @pytest.fixture

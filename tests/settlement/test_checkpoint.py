@@ -28,5 +28,3 @@ def test_a_second_settler_signs_nothing_more(small_network_settled):
     with pytest.raises(AlreadySettled):
         settle(6)
     assert SignedCheckpoint.objects.filter(epoch=6).count() == 1
-
-

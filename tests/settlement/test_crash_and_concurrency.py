@@ -48,8 +48,15 @@ print(json.dumps({
 def manage(var: Path, *args, extra_env=None, **kwargs):
     env = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "REDIS_URL"}}
     env.update(AETHIR_VAR_DIR=str(var), **(extra_env or {}))
-    return subprocess.Popen([sys.executable, str(ROOT / "manage.py"), *args], env=env, cwd=ROOT,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, **kwargs)
+    return subprocess.Popen(
+        [sys.executable, str(ROOT / "manage.py"), *args],
+        env=env,
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        **kwargs,
+    )
 
 
 def run(var, *args, **kw):
@@ -75,7 +82,9 @@ def test_a_settler_killed_mid_epoch_leaves_nothing_and_the_rerun_matches(tmp_pat
     before = state(crashed)
 
     # Kill a real settler after it has posted the epoch's rentals and emission.
-    settler = manage(crashed, "settle_epoch_with_pause", "--epoch", "6", "--pause-after", "emission", "--pause-seconds", "60")
+    settler = manage(
+        crashed, "settle_epoch_with_pause", "--epoch", "6", "--pause-after", "emission", "--pause-seconds", "60"
+    )
     deadline = time.monotonic() + 60
     seen = ""
     while "pausing after step emission" not in seen:

@@ -31,19 +31,26 @@ P = {key: parameters.default(key) for key in parameters.DEFINITIONS}
 
 # --- the rule: a share of judged reports and a minimum count -------------------
 
+
 def _window(checker, rows):
     for epoch, correct, incorrect in rows:
-        CheckerEpoch.objects.create(epoch=epoch, checker=checker, assigned=correct + incorrect,
-                                    delivered=correct + incorrect, correct=correct, incorrect=incorrect)
+        CheckerEpoch.objects.create(
+            epoch=epoch,
+            checker=checker,
+            assigned=correct + incorrect,
+            delivered=correct + incorrect,
+            correct=correct,
+            incorrect=incorrect,
+        )
 
 
 @pytest.mark.parametrize(
     "correct,incorrect,jailed",
     [
-        (189, 10, True),    # 10 of 199 = 5.03%: over 5% and at the minimum
-        (190, 10, False),   # 10 of 200 = exactly 5%: not over the share
-        (11, 9, False),     # 45% wrong, but 9 is under the minimum of 10
-        (750, 21, False),   # the demo's busy checker: 21 of 771 = 2.7%
+        (189, 10, True),  # 10 of 199 = 5.03%: over 5% and at the minimum
+        (190, 10, False),  # 10 of 200 = exactly 5%: not over the share
+        (11, 9, False),  # 45% wrong, but 9 is under the minimum of 10
+        (750, 21, False),  # the demo's busy checker: 21 of 771 = 2.7%
         (0, 10, True),
     ],
 )
@@ -55,17 +62,26 @@ def test_misreports_jail_by_share_and_minimum(small_network, correct, incorrect,
 
 
 @settings(max_examples=300, deadline=None)
-@given(incorrect=st.integers(0, 2_000), correct=st.integers(0, 20_000),
-       share=st.integers(1_000, 500_000), minimum=st.integers(1, 1_000),
-       net_incorrect=st.integers(0, 50_000), net_correct=st.integers(1, 500_000))
+@given(
+    incorrect=st.integers(0, 2_000),
+    correct=st.integers(0, 20_000),
+    share=st.integers(1_000, 500_000),
+    minimum=st.integers(1, 1_000),
+    net_incorrect=st.integers(0, 50_000),
+    net_correct=st.integers(1, 500_000),
+)
 def test_rate_rule_matches_its_definition(incorrect, correct, share, minimum, net_incorrect, net_correct):
     """Jailed iff incorrect > share x judged, exactly (no rounding), incorrect
     >= the minimum, and the checker's rate is at least twice the network's."""
     p = {**P, "misreport_jail_share": share, "misreport_jail_min": minimum}
     judged = incorrect + correct
     network = (net_incorrect, net_incorrect + net_correct)
-    expected = (incorrect >= minimum and judged > 0 and Fraction(incorrect, judged) > Fraction(share, 1_000_000)
-                and Fraction(incorrect, judged) >= 2 * Fraction(*network))
+    expected = (
+        incorrect >= minimum
+        and judged > 0
+        and Fraction(incorrect, judged) > Fraction(share, 1_000_000)
+        and Fraction(incorrect, judged) >= 2 * Fraction(*network)
+    )
     assert penalties.rate_exceeded(incorrect, judged, p, network) == expected
 
 
@@ -92,8 +108,7 @@ def test_the_epochs_latency_noise_is_the_median_spread_across_nodes():
     assert consensus.latency_noise_ms(loaded) == 256
     # Judged against that floor, a clean 5 ms reading is not "incorrect"
     # next to a consensus inflated to 250 ms; a 900 ms lie still is.
-    v = consensus.Verdict(reports=3, valid=True, uptime_ppm=1_000_000, task_ppm=1_000_000, latency_ms=250,
-                          spec_ok=True)
+    v = consensus.Verdict(reports=3, valid=True, uptime_ppm=1_000_000, task_ppm=1_000_000, latency_ms=250, spec_ok=True)
     report = {"uptime_ppm": 1_000_000, "task_ppm": 1_000_000, "spec_ok": True}
     assert consensus.is_correct({**report, "latency_ms": 5}, v, 50_000, 300_000, noise_ms=256)
     assert not consensus.is_correct({**report, "latency_ms": 5}, v, 50_000, 300_000)
@@ -124,6 +139,7 @@ def test_new_parameters_have_history(genesis):
 
 
 # --- incidents -----------------------------------------------------------------
+
 
 def _noisy_epoch(small_network):
     """Epoch 6: checker-1 is far off on A's uptime and checker-2 on B's
@@ -224,6 +240,7 @@ def test_many_nodes_without_consensus_is_an_incident(small_network):
 
 
 # --- the epoch order -----------------------------------------------------------
+
 
 def test_first_epoch_after_genesis_pays_the_checker_share_in_full(genesis):
     """Checkers staked at genesis, before round 0 was fixed, back round 0:

@@ -27,8 +27,8 @@ def test_pages_and_api_agree(client, small_network):
     data = client.get("/api/settlement/epochs/6/").json()
     assert data["emission"] == str(ath(1_000)) and data["provider_emission"] == str(ath(700))
     lines = client.get("/api/settlement/epochs/6/lines/").json()["results"]
-    provider_lines = [l for l in lines if l["kind"] == "provider_reward"]
-    assert sorted(l["amount"] for l in provider_lines) == [str(ath(350))] * 2
+    provider_lines = [line for line in lines if line["kind"] == "provider_reward"]
+    assert sorted(line["amount"] for line in provider_lines) == [str(ath(350))] * 2
     assert client.get("/api/settlement/epochs/99/lines/").status_code == 404
 
 
@@ -40,7 +40,7 @@ def test_a_provider_and_a_delegator_reach_their_own_lines(client, small_network)
     body = client.get(reverse("settlement:mine")).content.decode()
     assert "A: weight 10" in body and "B: weight" not in body
     mine = client.get("/api/settlement/mine/").json()["results"]
-    assert [l["amount"] for l in mine if l["kind"] == "provider_reward"] == [str(ath(350))]
+    assert [line["amount"] for line in mine if line["kind"] == "provider_reward"] == [str(ath(350))]
     operator = small_network["checkers"][0].operator
     client.force_login(operator)
     body = client.get(reverse("settlement:mine")).content.decode()

@@ -9,7 +9,6 @@ from apps.core.verify import verify_ledger
 from apps.settlement import services
 from apps.settlement.models import EpochSettlement, LineKind, SettlementLine
 from apps.staking import queries as staking_queries
-from apps.staking import services as staking
 
 from .conftest import report, set_epoch
 
@@ -56,12 +55,18 @@ def test_worked_example(small_network):
         assert gained[checker.operator.wallet.pk] == commission
         assert staking_queries.pending_rewards(checker.operator.wallet, checker) == reward - commission
     assert (result.emission, result.provider_emission, result.checker_emission, result.community_emission) == (
-        ath(1_000), ath(700), ath(200), ath(100))
+        ath(1_000),
+        ath(700),
+        ath(200),
+        ath(100),
+    )
     assert (result.nodes_paid, result.checkers_paid, result.nodes_valid) == (2, 3, 3)
     # Every amount has its line and reason.
     line = SettlementLine.objects.get(epoch=6, kind=LineKind.PROVIDER_REWARD, node=a)
     assert line.amount == ath(350) and "uptime 100.00%" in line.reason
-    assert SettlementLine.objects.get(epoch=6, kind=LineKind.CHECKER_REWARD, checker=c2).reason.startswith("checker-2: 2 correct")
+    assert SettlementLine.objects.get(epoch=6, kind=LineKind.CHECKER_REWARD, checker=c2).reason.startswith(
+        "checker-2: 2 correct"
+    )
     c.refresh_from_db()
     assert c.status == NodeStatus.DEGRADED
     assert SettlementLine.objects.filter(epoch=6, kind=LineKind.SLA_BREACH, node=c).exists()

@@ -11,8 +11,6 @@ from apps.core.models import Account, CheckerNode
 from apps.staking import services
 from apps.staking.models import Delegation
 
-from ..factories import UserFactory, fund
-
 
 def snapshot():
     return (
@@ -26,7 +24,9 @@ def test_list_detail_and_my_page_render(client, checker, funded):
     services.delegate(funded, checker, ath(100), epoch=0)
     page = client.get(reverse("staking:index") + "?sort=commission&status=active&q=alp")
     assert page.status_code == 200 and b"Alpha" in page.content
-    partial = client.get(reverse("staking:index") + "?status=jailed", headers={"HX-Request": "true", "HX-Target": "checker-table"})
+    partial = client.get(
+        reverse("staking:index") + "?status=jailed", headers={"HX-Request": "true", "HX-Target": "checker-table"}
+    )
     assert b"No checker matches" in partial.content and b"<html" not in partial.content
     assert client.get(reverse("staking:checker", args=[checker.pk])).status_code == 200
     client.force_login(funded)
@@ -103,13 +103,17 @@ def test_delegate_and_undelegate_through_the_forms(client, checker, funded):
 
 # --- permissions: pages -------------------------------------------------------
 
+
 def page_actions(checker):
     return [
         (reverse("staking:delegate"), {"checker": checker.pk, "amount": "10"}),
         (reverse("staking:undelegate"), {"checker": checker.pk, "amount": "10"}),
         (reverse("staking:redelegate"), {"src": checker.pk, "dst": checker.pk, "amount": "10"}),
         (reverse("staking:claim"), {}),
-        (reverse("staking:activate"), {"name": "X", "self_stake": "10000", "commission_rate": "5", "commission_max_rate": "20"}),
+        (
+            reverse("staking:activate"),
+            {"name": "X", "self_stake": "10000", "commission_rate": "5", "commission_max_rate": "20"},
+        ),
         (reverse("staking:commission", args=[checker.pk]), {"rate": "5.5"}),
         (reverse("staking:unjail", args=[checker.pk]), {}),
     ]
@@ -147,6 +151,7 @@ def test_the_operator_unjails_through_the_page(client, checker, operator):
 
 # --- permissions and behaviour: API ---------------------------------------------
 
+
 @pytest.fixture
 def api():
     return APIClient()
@@ -158,7 +163,11 @@ def api_actions(checker):
         ("api:staking-api:undelegate", [], {"checker": checker.pk, "amount": str(ath(10))}),
         ("api:staking-api:redelegate", [], {"src": checker.pk, "dst": checker.pk, "amount": str(ath(10))}),
         ("api:staking-api:claim", [], {}),
-        ("api:staking-api:checkers", [], {"name": "X", "self_stake": str(ath(10_000)), "commission_rate_ppm": 1, "commission_max_rate_ppm": 2}),
+        (
+            "api:staking-api:checkers",
+            [],
+            {"name": "X", "self_stake": str(ath(10_000)), "commission_rate_ppm": 1, "commission_max_rate_ppm": 2},
+        ),
         ("api:staking-api:commission", [checker.pk], {"rate_ppm": 55_000}),
         ("api:staking-api:unjail", [checker.pk], {}),
     ]
@@ -177,7 +186,12 @@ def test_api_stranger_cannot_act_for_the_operator_or_the_delegator(api, checker,
     services.jail(checker, "test", epoch=0, duration=0)
     api.force_authenticate(other_user)
     before = snapshot()
-    assert api.post(reverse("api:staking-api:commission", args=[checker.pk]), {"rate_ppm": 55_000}, format="json").status_code == 403
+    assert (
+        api.post(
+            reverse("api:staking-api:commission", args=[checker.pk]), {"rate_ppm": 55_000}, format="json"
+        ).status_code
+        == 403
+    )
     assert api.post(reverse("api:staking-api:unjail", args=[checker.pk]), {}, format="json").status_code == 403
     r = api.post(reverse("api:staking-api:undelegate"), {"checker": checker.pk, "amount": str(ath(10))}, format="json")
     assert r.status_code == 400 and r.json()["detail"] == "You have nothing delegated to Alpha."

@@ -21,7 +21,14 @@ from django.db import transaction
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.extra.django import TestCase
-from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule, run_state_machine_as_test
+from hypothesis.stateful import (
+    RuleBasedStateMachine,
+    initialize,
+    invariant,
+    precondition,
+    rule,
+    run_state_machine_as_test,
+)
 
 from apps.accounts.services import open_wallet
 from apps.core import ledger
@@ -69,8 +76,14 @@ class StakingMachine(RuleBasedStateMachine):
         self.epoch = 0
         self.checkers = []
         for i in range(2):
-            c = services.activate_checker(self.users[i], f"prop checker {i}", MIN_STAKE + ath(5_000 + i), epoch=0,
-                                          commission_rate=COMMISSIONS[i], commission_max_rate=PPM // 2)
+            c = services.activate_checker(
+                self.users[i],
+                f"prop checker {i}",
+                MIN_STAKE + ath(5_000 + i),
+                epoch=0,
+                commission_rate=COMMISSIONS[i],
+                commission_max_rate=PPM // 2,
+            )
             self.checkers.append(c)
         # The reference model.
         self.available = {i: FUNDS for i in range(N)}
@@ -203,7 +216,10 @@ class StakingMachine(RuleBasedStateMachine):
         arriving = any(r[0] == p and r[2] == src and r[5] > self.epoch for r in self.reds)
         target_ok = self.jailed_until[dst] is None and (self.active(dst) or p == dst)
         ok = target_ok and 0 < amount <= held and (amount == held or amount >= MIN_DELEGATION) and not arriving
-        call = lambda: services.redelegate(self.users[p], self.checkers[src], self.checkers[dst], amount, epoch=self.epoch)  # noqa: E731
+
+        def call():
+            return services.redelegate(self.users[p], self.checkers[src], self.checkers[dst], amount, epoch=self.epoch)
+
         if self.expect(ok, call):
             self.take(p, src, amount)
             self.lots[(p, dst)][self.epoch] += amount
@@ -306,8 +322,12 @@ class StakingMachine(RuleBasedStateMachine):
     @invariant()
     @precondition(lambda self: hasattr(self, "entries"))
     def database_matches_model(self):
-        balances = {pk: rest for pk, *rest in Account.objects.filter(pk__in=self.ids).values_list(
-            "pk", "available", "bonded", "unbonding")}
+        balances = {
+            pk: rest
+            for pk, *rest in Account.objects.filter(pk__in=self.ids).values_list(
+                "pk", "available", "bonded", "unbonding"
+            )
+        }
         for p in range(N):
             assert balances[self.ids[p]] == [self.available[p], self.bonded[p], self.unbonding[p]], p
         self.refresh()
@@ -315,12 +335,15 @@ class StakingMachine(RuleBasedStateMachine):
         for c, checker in enumerate(self.checkers):
             total = sum(self.held(p, c) for p in range(N))
             status = (
-                CheckerStatus.JAILED if self.jailed_until[c] is not None
-                else CheckerStatus.ACTIVE if self.active(c) else CheckerStatus.INACTIVE
+                CheckerStatus.JAILED
+                if self.jailed_until[c] is not None
+                else CheckerStatus.ACTIVE
+                if self.active(c)
+                else CheckerStatus.INACTIVE
             )
             assert (checker.total_stake, checker.self_stake, checker.status) == (total, self.self_stake(c), status)
             owed[c] = queries.owed_scaled(checker)
-        for (p, c) in list(self.earned):
+        for p, c in list(self.earned):
             self.check_position(p, c, owed[c].get(self.ids[p], 0) // services.SCALE)
 
         # Nothing created or lost: every micro-ATH given to delegators is

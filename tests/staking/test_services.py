@@ -94,7 +94,11 @@ def test_slash_takes_bonded_and_later_unbonding_pro_rata_and_records_it(checker,
     early.refresh_from_db(), late.refresh_from_db()
     assert (early.amount, late.amount) == (ath(100), ath(180))
     touched = {(i.delegator.owner_id, i.source, i.amount) for i in SlashImpact.objects.filter(slash=event)}
-    assert touched == {(operator.pk, "bonded", ath(1_000)), (funded.pk, "bonded", ath(70)), (funded.pk, "unbonding", ath(20))}
+    assert touched == {
+        (operator.pk, "bonded", ath(1_000)),
+        (funded.pk, "bonded", ath(70)),
+        (funded.pk, "unbonding", ath(20)),
+    }
     checker.refresh_from_db()
     assert checker.status == CheckerStatus.INACTIVE  # self-stake 9,000 < 10,000
     assert verify_ledger().ok
@@ -153,36 +157,55 @@ def test_paying_many_checkers_at_once_pays_what_one_at_a_time_would(genesis):
         for i, rate in enumerate((0, 50_000, 123_457)):
             op = UserFactory(username=f"{prefix}-op{i}")
             fund(open_wallet(op), ath(20_000))
-            checkers.append(services.activate_checker(op, f"{prefix}-{i}", ath(10_000 + 7 * i), commission_rate=rate, epoch=0))
+            checkers.append(
+                services.activate_checker(op, f"{prefix}-{i}", ath(10_000 + 7 * i), commission_rate=rate, epoch=0)
+            )
             backer = UserFactory(username=f"{prefix}-d{i}")
             fund(open_wallet(backer), ath(1_000))
             services.delegate(backer, checkers[-1], ath(333) + i, epoch=0)
         late = UserFactory(username=f"{prefix}-late")
         fund(open_wallet(late), ath(20_000))
-        checkers.append(services.activate_checker(late, f"{prefix}-late", ath(10_000), epoch=5))  # nothing before epoch 5
+        checkers.append(
+            services.activate_checker(late, f"{prefix}-late", ath(10_000), epoch=5)
+        )  # nothing before epoch 5
         return checkers
 
     one, many = network("one"), network("many")
     amounts = [ath(101) + 1, ath(77) + 3, ath(55) + 7, ath(10)]
-    for checker, amount in zip(one, amounts):
+    for checker, amount in zip(one, amounts, strict=True):
         try:
             services.distribute(checker, amount, 2, reserve())
         except services.StakingError:
             pass
-    paid, refused = services.distribute_many({c.pk: a for c, a in zip(many, amounts)}, 2, reserve())
+    paid, refused = services.distribute_many({c.pk: a for c, a in zip(many, amounts, strict=True)}, 2, reserve())
     assert set(paid) == {c.pk for c in many} and not refused
     # No stake backed epoch 2 at the late checker: its whole reward is the operator's.
     late = paid[many[3].pk]
     assert (late.commission, late.delegators_share, late.eligible_stake) == (amounts[3], 0, 0)
 
-    fields = ["period", "last_epoch", "cumulative_ratio", "remainder_scaled", "rewards_outstanding", "rewards_total",
-              "commission_total", "dust_total"]
-    for a, b in zip(one, many):
+    fields = [
+        "period",
+        "last_epoch",
+        "cumulative_ratio",
+        "remainder_scaled",
+        "rewards_outstanding",
+        "rewards_total",
+        "commission_total",
+        "dust_total",
+    ]
+    for a, b in zip(one, many, strict=True):
         sa, sb = StakingState.objects.get(checker=a), StakingState.objects.get(checker=b)
         assert [getattr(sa, f) for f in fields] == [getattr(sb, f) for f in fields]
         assert open_wallet(a.operator).available == open_wallet(b.operator).available
-        assert list(RewardPeriod.objects.filter(checker=a).values_list("reward", "commission", "delegators_share", "eligible_stake")) == \
-            list(RewardPeriod.objects.filter(checker=b).values_list("reward", "commission", "delegators_share", "eligible_stake"))
+        assert list(
+            RewardPeriod.objects.filter(checker=a).values_list(
+                "reward", "commission", "delegators_share", "eligible_stake"
+            )
+        ) == list(
+            RewardPeriod.objects.filter(checker=b).values_list(
+                "reward", "commission", "delegators_share", "eligible_stake"
+            )
+        )
     # Paying again for the same epoch is refused for all of them, and pays nothing.
     before = reserve().available
     again, refused = services.distribute_many({c.pk: ath(1) for c in many[:3]}, 2, reserve())

@@ -28,8 +28,15 @@ LOOPBACK = (ipaddress.ip_network("127.0.0.0/8"), ipaddress.ip_network("::1/128")
 # inside an allowed range unless allowed by themselves (a /32 or /128).
 METADATA = frozenset(
     ipaddress.ip_address(a)
-    for a in ("169.254.169.254", "169.254.170.2", "169.254.169.253", "100.100.100.200", "168.63.129.16",
-              "192.0.0.192", "fd00:ec2::254")
+    for a in (
+        "169.254.169.254",
+        "169.254.170.2",
+        "169.254.169.253",
+        "100.100.100.200",
+        "168.63.129.16",
+        "192.0.0.192",
+        "fd00:ec2::254",
+    )
 )
 NAT64 = ipaddress.ip_network("64:ff9b::/96")
 
@@ -91,10 +98,15 @@ class AddressPolicy:
             return None
         if not self.public:
             return f"{ip} is outside the allowed ranges"
-        for test, what in ((ip.is_unspecified, "unspecified"), (ip.is_loopback, "loopback"),
-                           (ip.is_link_local, "link-local"), (ip.is_multicast, "multicast"),
-                           (ip.is_private, "private"), (ip.is_reserved, "reserved"),
-                           (not ip.is_global, "not a public address")):
+        for test, what in (
+            (ip.is_unspecified, "unspecified"),
+            (ip.is_loopback, "loopback"),
+            (ip.is_link_local, "link-local"),
+            (ip.is_multicast, "multicast"),
+            (ip.is_private, "private"),
+            (ip.is_reserved, "reserved"),
+            (not ip.is_global, "not a public address"),
+        ):
             if test:
                 return f"{ip} is {what}"
         return None

@@ -167,8 +167,10 @@ class CheckerAgent:
         none a node sets is kept."""
         if self._probe_session is None:
             self._probe_session = aiohttp.ClientSession(
-                connector=aiohttp.TCPConnector(limit=self.concurrency), cookie_jar=aiohttp.DummyCookieJar(),
-                timeout=aiohttp.ClientTimeout(total=self.timeout), trust_env=False,
+                connector=aiohttp.TCPConnector(limit=self.concurrency),
+                cookie_jar=aiohttp.DummyCookieJar(),
+                timeout=aiohttp.ClientTimeout(total=self.timeout),
+                trust_env=False,
             )
         return self._probe_session
 
@@ -193,11 +195,13 @@ class CheckerAgent:
                     raise RuntimeError(f"the dashboard refused this token: {me}")
                 if status == 200:
                     self.checker_id = me["checker"]["id"]
-                    status, body = await self._api("POST", "/api/agent/key/", json={"public_key": signing.public_hex(self.key)})
+                    status, body = await self._api(
+                        "POST", "/api/agent/key/", json={"public_key": signing.public_hex(self.key)}
+                    )
                     if status != 200:
                         raise RuntimeError(f"key registration refused: {body}")
                     return me
-            except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+            except (TimeoutError, aiohttp.ClientError) as exc:
                 log.warning("dashboard unreachable (%s); retrying in %.0fs", exc, delay)
             await asyncio.sleep(delay)
             delay = min(delay * 2, 30)
@@ -272,8 +276,12 @@ class CheckerAgent:
         try:
             async with asyncio.timeout(self.timeout):
                 async with session.get(
-                    target.url_for(ip), headers=headers, allow_redirects=False, auto_decompress=False,
-                    server_hostname=target.host if target.scheme == "https" else None, max_headers=100,
+                    target.url_for(ip),
+                    headers=headers,
+                    allow_redirects=False,
+                    auto_decompress=False,
+                    server_hostname=target.host if target.scheme == "https" else None,
+                    max_headers=100,
                 ) as r:
                     if 300 <= r.status < 400:
                         return f"HTTP {r.status}: redirects are not followed"
@@ -355,13 +363,13 @@ class CheckerAgent:
                 status, body = await self._api(
                     "POST", "/api/agent/reports/batch/", json={"reports": [self.build_report(epoch, n) for n in chunk]}
                 )
-            except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+            except (TimeoutError, aiohttp.ClientError) as exc:
                 log.warning("reports for epoch %s failed (%s); will retry", epoch, exc)
                 return
             if status != 200:
                 log.error("report batch refused: %s", body)
                 return
-            for node, result in zip(chunk, body["results"]):
+            for node, result in zip(chunk, body["results"], strict=False):
                 # Stored, already stored, or refused for good (epoch closed,
                 # not assigned): either way it is not sent again.
                 self.submitted.add((epoch, node))
@@ -397,9 +405,12 @@ class CheckerAgent:
         round_started = time.monotonic()
         last_instant = end.timestamp() - margin
         until = min(last_instant, time.time() + self.probe_every)
-        self._log_errors(await asyncio.gather(
-            *(self._probe_later(epoch, a, sem, start.timestamp(), until) for a in assignments), return_exceptions=True
-        ))
+        self._log_errors(
+            await asyncio.gather(
+                *(self._probe_later(epoch, a, sem, start.timestamp(), until) for a in assignments),
+                return_exceptions=True,
+            )
+        )
         left = (end - datetime.now(UTC)).total_seconds()
         # Report once this round took the epoch's last instants (or, after a
         # stall, when the margin is all that is left).
@@ -421,7 +432,9 @@ class CheckerAgent:
             # A node whose instants all passed before this agent started (or
             # was assigned to it): one probe now, so its report rests on one.
             unsampled = [a for a in assignments if not self.tallies[(epoch, a["node"])].sampled]
-            self._log_errors(await asyncio.gather(*(self.probe(epoch, a, sem) for a in unsampled), return_exceptions=True))
+            self._log_errors(
+                await asyncio.gather(*(self.probe(epoch, a, sem) for a in unsampled), return_exceptions=True)
+            )
             # Last round of this epoch: report now so consensus has us.
             await self.submit(epoch, nodes)
             # Into the next epoch at a random moment of its first interval, so
@@ -445,7 +458,7 @@ class CheckerAgent:
         while not stop.is_set():
             try:
                 wait = await self.cycle(sem)
-            except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+            except (TimeoutError, aiohttp.ClientError) as exc:
                 log.warning("dashboard unreachable (%s); retrying", exc)
                 wait = self.probe_every
             except Exception:  # noqa: BLE001 - a bad round costs a round, never the agent
@@ -453,7 +466,7 @@ class CheckerAgent:
                 wait = self.probe_every
             try:
                 await asyncio.wait_for(stop.wait(), timeout=wait)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 pass
 
     async def close(self):

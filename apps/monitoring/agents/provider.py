@@ -69,7 +69,7 @@ class ProviderAgent:
                         return me
                     if r.status in (401, 403):
                         raise RuntimeError(f"the dashboard refused this token: {await r.text()}")
-            except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+            except (TimeoutError, aiohttp.ClientError) as exc:
                 log.warning("dashboard unreachable (%s); retrying in %.0fs", exc, delay)
             await asyncio.sleep(delay)
             delay = min(delay * 2, 30)
@@ -83,8 +83,14 @@ class ProviderAgent:
         """What the health endpoint answers: the GPU this node has, its latest utilisation."""
         facts = self.facts
         latest = self.buffer[-1] if self.buffer else {}
-        return {"node": self.node_id, "gpu_name": facts.name, "gpu_count": facts.count, "vram_gb": facts.vram_gb,
-                "gpu_util": latest.get("gpu_util"), "time": datetime.now(UTC).isoformat()}
+        return {
+            "node": self.node_id,
+            "gpu_name": facts.name,
+            "gpu_count": facts.count,
+            "vram_gb": facts.vram_gb,
+            "gpu_util": latest.get("gpu_util"),
+            "time": datetime.now(UTC).isoformat(),
+        }
 
     async def serve(self) -> int:
         app = web.Application()
@@ -131,7 +137,7 @@ class ProviderAgent:
                     del self.buffer[: len(batch)]  # it will never be accepted
                     return False
                 self.post_errors += 1
-        except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+        except (TimeoutError, aiohttp.ClientError) as exc:
             self.post_errors += 1
             log.warning("heartbeat post failed (%s); will retry", exc)
         return False
@@ -155,7 +161,7 @@ class ProviderAgent:
                 next_post = time.monotonic() + self.post_every
             try:
                 await asyncio.wait_for(stop.wait(), timeout=self.sample_every)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 pass
         await self.flush()
 

@@ -76,8 +76,16 @@ def delegate(user, checker: CheckerNode, amount: int, *, epoch: int | None = Non
         pair = _load_pairs(checker, state, [wallet.pk])[wallet.pk]
         pair.settle({})
         pair.add(amount, _bonding_epoch(e))
-        tx = ledger.move(wallet, Bucket.AVAILABLE, Bucket.BONDED, amount, kind=TxKind.DELEGATE,
-                         memo=f"Delegated to {checker.name}", meta={"checker": checker.pk, "epoch": e}, actor=user)
+        tx = ledger.move(
+            wallet,
+            Bucket.AVAILABLE,
+            Bucket.BONDED,
+            amount,
+            kind=TxKind.DELEGATE,
+            memo=f"Delegated to {checker.name}",
+            meta={"checker": checker.pk, "epoch": e},
+            actor=user,
+        )
         _write([pair])
         state.save()
         _apply_stake_delta(checker, wallet.pk, amount, e)
@@ -110,12 +118,24 @@ def undelegate(user, checker: CheckerNode, amount: int, *, epoch: int | None = N
         pair.settle({})
         payout = pair.take(amount)
         maturity = e + parameters.get("unbonding_epochs", e)
-        tx = ledger.move(wallet, Bucket.BONDED, Bucket.UNBONDING, amount, kind=TxKind.UNDELEGATE,
-                         memo=f"Undelegated from {checker.name}; available from epoch {maturity}",
-                         meta={"checker": checker.pk, "epoch": e, "maturity_epoch": maturity}, actor=user)
+        tx = ledger.move(
+            wallet,
+            Bucket.BONDED,
+            Bucket.UNBONDING,
+            amount,
+            kind=TxKind.UNDELEGATE,
+            memo=f"Undelegated from {checker.name}; available from epoch {maturity}",
+            meta={"checker": checker.pk, "epoch": e, "maturity_epoch": maturity},
+            actor=user,
+        )
         entry = UnbondingEntry.objects.create(
-            delegator=wallet, checker=checker, initial_amount=amount, amount=amount, creation_epoch=e,
-            maturity_epoch=maturity, tx=tx,
+            delegator=wallet,
+            checker=checker,
+            initial_amount=amount,
+            amount=amount,
+            creation_epoch=e,
+            maturity_epoch=maturity,
+            tx=tx,
         )
         _write([pair])
         _pay_rewards([(wallet.pk, checker, payout)], e, automatic=True, actor=user)
@@ -148,11 +168,14 @@ def redelegate(user, src: CheckerNode, dst: CheckerNode, amount: int, *, epoch: 
             _check_minimum(amount, e)
         arriving = (
             Redelegation.objects.filter(delegator=wallet, dst=src, maturity_epoch__gt=e)
-            .order_by("-maturity_epoch").values_list("maturity_epoch", flat=True).first()
+            .order_by("-maturity_epoch")
+            .values_list("maturity_epoch", flat=True)
+            .first()
         )
         if arriving is not None:
             raise StakingError(
-                f"Stake you redelegated to {src.name} can move on from epoch {arriving}, once that redelegation matures."
+                f"Stake you redelegated to {src.name} can move on from epoch {arriving}, once that "
+                f"redelegation matures."
             )
         dst_pair = _load_pairs(dst, dst_state, [wallet.pk])[wallet.pk]
         src_pair.settle({})
@@ -161,7 +184,11 @@ def redelegate(user, src: CheckerNode, dst: CheckerNode, amount: int, *, epoch: 
         dst_pair.add(amount, _bonding_epoch(e))
         _write([src_pair, dst_pair])
         red = Redelegation.objects.create(
-            delegator=wallet, src=src, dst=dst, amount=amount, creation_epoch=e,
+            delegator=wallet,
+            src=src,
+            dst=dst,
+            amount=amount,
+            creation_epoch=e,
             maturity_epoch=e + parameters.get("unbonding_epochs", e),
         )
         _pay_rewards([(wallet.pk, src, payout)], e, automatic=True, actor=user)
@@ -180,8 +207,10 @@ def claim_rewards(user, checker: CheckerNode | None = None, *, epoch: int | None
     with transaction.atomic():
         ledger.lock_head()
         wallet = open_wallet(user)
-        ids = [checker.pk] if checker is not None else list(
-            Delegation.objects.filter(delegator=wallet).values_list("checker_id", flat=True).distinct()
+        ids = (
+            [checker.pk]
+            if checker is not None
+            else list(Delegation.objects.filter(delegator=wallet).values_list("checker_id", flat=True).distinct())
         )
         if not ids:
             raise StakingError("You have no delegations.")
@@ -212,14 +241,19 @@ def mature_unbonding(epoch: int | None = None) -> tuple[int, int]:
         # The chain-head lock taken above already keeps other writers out;
         # PostgreSQL refuses FOR UPDATE on the aggregate anyway.
         due = UnbondingEntry.objects.filter(matured_epoch__isnull=True, maturity_epoch__lte=e)
-        per_account = dict(due.order_by().values("delegator_id").annotate(s=Sum("amount")).values_list("delegator_id", "s"))
+        per_account = dict(
+            due.order_by().values("delegator_id").annotate(s=Sum("amount")).values_list("delegator_id", "s")
+        )
         count = due.count()
         if not count:
             return 0, 0
         legs = []
         for account_id, amount in sorted(per_account.items()):
             if amount:
-                legs += [ledger.Leg(account_id, Bucket.UNBONDING, -amount), ledger.Leg(account_id, Bucket.AVAILABLE, amount)]
+                legs += [
+                    ledger.Leg(account_id, Bucket.UNBONDING, -amount),
+                    ledger.Leg(account_id, Bucket.AVAILABLE, amount),
+                ]
         tx = None
         if legs:
             tx = ledger.post(TxKind.UNBOND_MATURE, legs, memo=f"Unbonding matured by epoch {e}", meta={"epoch": e})

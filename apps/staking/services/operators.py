@@ -65,7 +65,9 @@ def activate_checker(
         if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= PPM:
             raise StakingError("Commission rates are between 0% and 100%.")
     if commission_rate > commission_max_rate:
-        raise StakingError(f"The commission ({pct(commission_rate)}) cannot exceed its maximum ({pct(commission_max_rate)}).")
+        raise StakingError(
+            f"The commission ({pct(commission_rate)}) cannot exceed its maximum ({pct(commission_max_rate)})."
+        )
     if commission_max_change > protocol_max_change:
         raise StakingError(f"The maximum commission change per epoch can be at most {pct(protocol_max_change)}.")
     minimum = parameters.get("min_checker_stake", e)
@@ -77,18 +79,31 @@ def activate_checker(
         wallet = ledger.lock_accounts([wallet_id])[wallet_id]
         if wallet.available < self_stake:
             raise StakingError(
-                f"Your available balance is {format_uath(wallet.available)}; the self-stake needs {format_uath(self_stake)}."
+                f"Your available balance is {format_uath(wallet.available)}; the self-stake needs "
+                f"{format_uath(self_stake)}."
             )
         checker = CheckerNode.objects.create(
-            operator=operator, name=name, region=region, status=CheckerStatus.INACTIVE,
-            commission_rate=commission_rate, commission_max_rate=commission_max_rate,
+            operator=operator,
+            name=name,
+            region=region,
+            status=CheckerStatus.INACTIVE,
+            commission_rate=commission_rate,
+            commission_max_rate=commission_max_rate,
             commission_max_change=commission_max_change,
         )
         state = StakingState.objects.create(checker=checker)
         pair = _Pair(wallet.pk, checker, state, [])
         pair.add(self_stake, _bonding_epoch(e))
-        ledger.move(wallet, Bucket.AVAILABLE, Bucket.BONDED, self_stake, kind=TxKind.DELEGATE,
-                    memo=f"Self-stake for checker {name}", meta={"checker": checker.pk, "epoch": e}, actor=operator)
+        ledger.move(
+            wallet,
+            Bucket.AVAILABLE,
+            Bucket.BONDED,
+            self_stake,
+            kind=TxKind.DELEGATE,
+            memo=f"Self-stake for checker {name}",
+            meta={"checker": checker.pk, "epoch": e},
+            actor=operator,
+        )
         _write([pair])
         _apply_stake_delta(checker, wallet.pk, self_stake, e)
     return checker
@@ -118,10 +133,11 @@ def set_commission(user, checker: CheckerNode, rate: int, *, epoch: int | None =
             )
         change = abs(rate - checker.commission_rate)
         if change > checker.commission_max_change:
+            low = max(0, checker.commission_rate - checker.commission_max_change)
+            high = min(checker.commission_max_rate, checker.commission_rate + checker.commission_max_change)
             raise StakingError(
                 f"The commission can change by at most {pct(checker.commission_max_change)} per epoch "
-                f"(from {pct(checker.commission_rate)}: between {pct(max(0, checker.commission_rate - checker.commission_max_change))} "
-                f"and {pct(min(checker.commission_max_rate, checker.commission_rate + checker.commission_max_change))})."
+                f"(from {pct(checker.commission_rate)}: between {pct(low)} and {pct(high)})."
             )
         if checker.commission_changed_epoch is not None and checker.commission_changed_epoch >= e:
             raise StakingError(f"The commission was already changed in epoch {e}; change it again from epoch {e + 1}.")
@@ -165,7 +181,8 @@ def unjail(user, checker: CheckerNode, *, epoch: int | None = None) -> CheckerNo
         if checker.jailed_until_epoch is not None and e < checker.jailed_until_epoch:
             left = checker.jailed_until_epoch - e
             raise StakingError(
-                f"{checker.name} is jailed until epoch {checker.jailed_until_epoch} ({left} epoch{'s' if left != 1 else ''} left)."
+                f"{checker.name} is jailed until epoch {checker.jailed_until_epoch} "
+                f"({left} epoch{'s' if left != 1 else ''} left)."
             )
         checker.status = CheckerStatus.INACTIVE
         _refresh_status(checker, e)

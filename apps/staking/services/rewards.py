@@ -167,8 +167,9 @@ class _Pair:
                 self._touch(lot)
                 break
         else:
-            lot = Delegation(delegator_id=self.delegator_id, checker=self.checker, amount=amount, start_epoch=start,
-                             accrued_scaled=0)
+            lot = Delegation(
+                delegator_id=self.delegator_id, checker=self.checker, amount=amount, start_epoch=start, accrued_scaled=0
+            )
             self.lots.append(lot)
             self.lots.sort(key=lambda x: x.start_epoch)
             self.created.append(lot)
@@ -239,8 +240,9 @@ def _pay_rewards(payouts: list[tuple[int, CheckerNode, int]], epoch: int, *, aut
     legs += [ledger.Leg(a, Bucket.AVAILABLE, amt) for a, amt in sorted(per_account.items())]
     names = sorted({c.name for _, c, _ in payouts})
     memo = ("Rewards paid as the position closed: " if automatic else "Rewards claimed: ") + ", ".join(names)
-    tx = ledger.post(TxKind.REWARD, legs, memo=memo, meta={"checkers": sorted({c.pk for _, c, _ in payouts})},
-                     actor=actor)
+    tx = ledger.post(
+        TxKind.REWARD, legs, memo=memo, meta={"checkers": sorted({c.pk for _, c, _ in payouts})}, actor=actor
+    )
     RewardClaim.objects.bulk_create(
         RewardClaim(delegator_id=a, checker=c, amount=amt, epoch=epoch, automatic=automatic, tx=tx)
         for a, c, amt in payouts
@@ -259,12 +261,18 @@ def _sweep_dust(states: list[StakingState], actor=None) -> None:
             sweeps.append(whole)
     if sweeps:
         ledger.transfer(
-            ledger.module_account(ModuleAccount.REWARDS_POOL), ledger.module_account(ModuleAccount.DUST), sum(sweeps),
-            kind=TxKind.DUST_SWEEP, memo="Staking rewards: rounding remainder to dust", actor=actor,
+            ledger.module_account(ModuleAccount.REWARDS_POOL),
+            ledger.module_account(ModuleAccount.DUST),
+            sum(sweeps),
+            kind=TxKind.DUST_SWEEP,
+            memo="Staking rewards: rounding remainder to dust",
+            actor=actor,
         )
 
 
-def distribute(checker: CheckerNode, amount: int, epoch: int, source_account: Account, *, memo: str = "", actor=None) -> RewardPeriod:
+def distribute(
+    checker: CheckerNode, amount: int, epoch: int, source_account: Account, *, memo: str = "", actor=None
+) -> RewardPeriod:
     """Pay ``checker``'s reward for ``epoch``: ``amount`` micro-ATH from
     ``source_account``'s available balance (e.g. the emission reserve), in
     one posting: the commission (rounded down) to the operator's wallet, the
@@ -301,13 +309,21 @@ def distribute_many(
         checkers = _lock_checkers(rewards)
         have = set(StakingState.objects.filter(checker_id__in=list(checkers)).values_list("checker_id", flat=True))
         StakingState.objects.bulk_create([StakingState(checker_id=c) for c in checkers if c not in have])
-        states = {s.checker_id: s for s in StakingState.objects.select_for_update().filter(checker_id__in=list(checkers)).order_by("pk")}
+        states = {
+            s.checker_id: s
+            for s in StakingState.objects.select_for_update().filter(checker_id__in=list(checkers)).order_by("pk")
+        }
         not_yet = dict(
-            PendingStake.objects.filter(checker_id__in=list(checkers), epoch__gte=epoch).order_by()
-            .values("checker_id").annotate(s=Sum("amount")).values_list("checker_id", "s")
+            PendingStake.objects.filter(checker_id__in=list(checkers), epoch__gte=epoch)
+            .order_by()
+            .values("checker_id")
+            .annotate(s=Sum("amount"))
+            .values_list("checker_id", "s")
         )
         operator_wallets = dict(
-            Account.objects.filter(owner_id__in={c.operator_id for c in checkers.values()}).values_list("owner_id", "pk")
+            Account.objects.filter(owner_id__in={c.operator_id for c in checkers.values()}).values_list(
+                "owner_id", "pk"
+            )
         )
         refused: dict[int, StakingError] = {}
         paid: dict[int, tuple] = {}
@@ -317,7 +333,8 @@ def distribute_many(
             checker, state, amount = checkers[checker_id], states[checker_id], rewards[checker_id]
             if state.last_epoch is not None and epoch <= state.last_epoch:
                 refused[checker_id] = AlreadyDistributed(
-                    f"{checker.name} was already paid for epoch {state.last_epoch}; rewards go out once per epoch, in order."
+                    f"{checker.name} was already paid for epoch {state.last_epoch}; "
+                    "rewards go out once per epoch, in order."
                 )
                 continue
             eligible = max(0, checker.total_stake - (not_yet.get(checker_id) or 0))
@@ -357,26 +374,45 @@ def distribute_many(
         if to_dust:
             legs.append(ledger.Leg(ledger.module_account(ModuleAccount.DUST), Bucket.AVAILABLE, to_dust))
         if len(paid) == 1:
-            (checker, _, _, commission, share, _, _), = paid.values()
+            ((checker, _, _, commission, share, _, _),) = paid.values()
             tx_memo = memo or f"Checker rewards: {checker.name}, epoch {epoch}"
             meta = {"checker": checker.pk, "epoch": epoch, "commission": str(commission), "delegators": str(share)}
         else:
             tx_memo = memo or f"Checker rewards, epoch {epoch}: {len(paid)} checkers"
-            meta = {"checkers": len(paid), "epoch": epoch, "commission": str(sum(legs_commission.values())),
-                    "delegators": str(to_pool + to_dust)}
+            meta = {
+                "checkers": len(paid),
+                "epoch": epoch,
+                "commission": str(sum(legs_commission.values())),
+                "delegators": str(to_pool + to_dust),
+            }
         tx = ledger.post(TxKind.REWARD, legs, memo=tx_memo, meta=meta, actor=actor)
         bulk.update_fields(
             [p[1] for p in paid.values()],
-            ["period", "last_epoch", "cumulative_ratio", "remainder_scaled", "rewards_outstanding", "rewards_total",
-             "commission_total", "dust_total"],
+            [
+                "period",
+                "last_epoch",
+                "cumulative_ratio",
+                "remainder_scaled",
+                "rewards_outstanding",
+                "rewards_total",
+                "commission_total",
+                "dust_total",
+            ],
         )
         # Stake bonded up to this epoch earns from now on: its count is done.
         PendingStake.objects.filter(checker_id__in=list(paid), epoch__lte=epoch).delete()
         periods = RewardPeriod.objects.bulk_create(
             RewardPeriod(
-                checker=checker, period=state.period, epoch=epoch, reward=amount, commission=commission,
-                delegators_share=share, eligible_stake=eligible, commission_rate=rate,
-                cumulative_ratio=state.cumulative_ratio, tx=tx,
+                checker=checker,
+                period=state.period,
+                epoch=epoch,
+                reward=amount,
+                commission=commission,
+                delegators_share=share,
+                eligible_stake=eligible,
+                commission_rate=rate,
+                cumulative_ratio=state.cumulative_ratio,
+                tx=tx,
             )
             for checker, state, amount, commission, share, eligible, rate in paid.values()
         )

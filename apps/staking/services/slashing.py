@@ -35,8 +35,9 @@ class _Cuts:
     entries: list[UnbondingEntry] = field(default_factory=list)
     impacts: list[SlashImpact] = field(default_factory=list)
 
-    def cut(self, source: str, delegator_id: int, base: int, holding: _Pair | UnbondingEntry, checker: CheckerNode,
-            **link) -> None:
+    def cut(
+        self, source: str, delegator_id: int, base: int, holding: _Pair | UnbondingEntry, checker: CheckerNode, **link
+    ) -> None:
         """Take ``base x fraction`` (rounded down) from ``holding``: a
         delegator's lots on ``checker`` (bonded there, or redelegated there
         since the infraction) or an unbonding entry. A position is cut by at
@@ -56,12 +57,14 @@ class _Cuts:
             holding.amount -= amount
             self.entries.append(holding)
             self.losses[delegator_id][Bucket.UNBONDING] += amount
-        self.impacts.append(SlashImpact(delegator_id=delegator_id, source=source, amount=amount, checker=checker,
-                                        **link))
+        self.impacts.append(
+            SlashImpact(delegator_id=delegator_id, source=source, amount=amount, checker=checker, **link)
+        )
 
 
-def slash_checker(checker: CheckerNode, fraction_ppm: int, infraction_epoch: int, reason: str, *,
-                  epoch: int | None = None, actor=None) -> SlashEvent:
+def slash_checker(
+    checker: CheckerNode, fraction_ppm: int, infraction_epoch: int, reason: str, *, epoch: int | None = None, actor=None
+) -> SlashEvent:
     """Slash ``fraction_ppm`` of everything that backed ``checker`` at
     ``infraction_epoch``: its bonded stake (each delegator, the operator
     included, loses ``stake x fraction`` rounded down), its unbonding entries
@@ -123,17 +126,27 @@ def slash_checker(checker: CheckerNode, fraction_ppm: int, infraction_epoch: int
                 for bucket, amount in sorted(buckets.items())
             ]
             legs.append(ledger.Leg(ledger.module_account(ModuleAccount.BURN), Bucket.AVAILABLE, total))
-            tx = ledger.post(TxKind.SLASH, legs, memo=f"Slash of {checker.name}: {pct(fraction_ppm)}, {reason}"[:200],
-                             meta={"checker": checker.pk, "fraction_ppm": fraction_ppm,
-                                   "infraction_epoch": infraction_epoch}, actor=actor)
+            tx = ledger.post(
+                TxKind.SLASH,
+                legs,
+                memo=f"Slash of {checker.name}: {pct(fraction_ppm)}, {reason}"[:200],
+                meta={"checker": checker.pk, "fraction_ppm": fraction_ppm, "infraction_epoch": infraction_epoch},
+                actor=actor,
+            )
         # A position the slash did not cut has nothing to write.
         _write([pairs[d] for d in sorted(pairs)] + list(dst_pairs.values()))
         bulk.update_fields(cuts.entries, ["amount"])
         event = SlashEvent.objects.create(
-            checker=checker, fraction_ppm=fraction_ppm, infraction_epoch=infraction_epoch, epoch=e,
-            reason=(reason or "")[:200], bonded_amount=by_source[Source.BONDED],
+            checker=checker,
+            fraction_ppm=fraction_ppm,
+            infraction_epoch=infraction_epoch,
+            epoch=e,
+            reason=(reason or "")[:200],
+            bonded_amount=by_source[Source.BONDED],
             unbonding_amount=by_source[Source.UNBONDING],
-            redelegated_amount=by_source[Source.REDELEGATED], total_amount=total, tx=tx,
+            redelegated_amount=by_source[Source.REDELEGATED],
+            total_amount=total,
+            tx=tx,
         )
         for impact in cuts.impacts:
             impact.slash = event

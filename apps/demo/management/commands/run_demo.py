@@ -28,16 +28,22 @@ def _interrupt(signum, frame):
 
 
 class Command(BaseCommand):
-    help = ("Run the living demo network: web server, simulated provider and checker agents, simulated renters "
-            "and token holders, and the scheduler.")
+    help = (
+        "Run the living demo network: web server, simulated provider and checker agents, simulated renters "
+        "and token holders, and the scheduler."
+    )
 
     def add_arguments(self, parser):
         parser.add_argument("--host", default="127.0.0.1")
         parser.add_argument("--port", type=int, default=8000)
         parser.add_argument("--nodes", type=int, default=1000)
         parser.add_argument("--checkers", type=int, default=60)
-        parser.add_argument("--epoch-seconds", type=int, default=None,
-                            help="epoch length of a new demo network (default: one minute; at least 10)")
+        parser.add_argument(
+            "--epoch-seconds",
+            type=int,
+            default=None,
+            help="epoch length of a new demo network (default: one minute; at least 10)",
+        )
         parser.add_argument("--no-seed", action="store_true")
         parser.add_argument("--no-simulator", action="store_true")
 
@@ -62,8 +68,24 @@ class Command(BaseCommand):
         env = dict(os.environ, PYTHONUNBUFFERED="1", REQUEST_LOG_LEVEL="ERROR")
         # The web server first, so the site answers while the demo is seeded.
         children = [
-            ("web", subprocess.Popen([sys.executable, "-m", "daphne", "-b", o["host"], "-p", str(o["port"]),
-                                      "--access-log", os.devnull, "aethir_web.asgi:application"], env=env)),
+            (
+                "web",
+                subprocess.Popen(
+                    [
+                        sys.executable,
+                        "-m",
+                        "daphne",
+                        "-b",
+                        o["host"],
+                        "-p",
+                        str(o["port"]),
+                        "--access-log",
+                        os.devnull,
+                        "aethir_web.asgi:application",
+                    ],
+                    env=env,
+                ),
+            ),
         ]
         try:
             self._wait_for(url, children[0][1])
@@ -76,8 +98,12 @@ class Command(BaseCommand):
             if settings.DEMO_MODE and not o["no_simulator"]:
                 # Renters and token holders: rentals come and go, a proposal is
                 # always open and votes arrive every few seconds.
-                children.append(("users", subprocess.Popen(
-                    [*manage, "simulate_users", "--every", str(max(2, length // 6))], env=env)))
+                children.append(
+                    (
+                        "users",
+                        subprocess.Popen([*manage, "simulate_users", "--every", str(max(2, length // 6))], env=env),
+                    )
+                )
             if not o["no_simulator"]:
                 # Nodes' and checkers' agents in separate processes, as on a real
                 # network where each runs on its own machine: in one process a
@@ -90,10 +116,24 @@ class Command(BaseCommand):
                 self._cleanup = lambda: shutil.rmtree(owned.parent, ignore_errors=True)
                 for role in ("providers", "checkers"):
                     child = subprocess.Popen(
-                        [*manage, "simulate_network", "--role", role, "--api-url", url,
-                         "--probe-every", str(probe_every), "--post-every", str(post_every),
-                         "--owned-endpoints", str(owned)],
-                        env=env, stdout=subprocess.PIPE, text=True)
+                        [
+                            *manage,
+                            "simulate_network",
+                            "--role",
+                            role,
+                            "--api-url",
+                            url,
+                            "--probe-every",
+                            str(probe_every),
+                            "--post-every",
+                            str(post_every),
+                            "--owned-endpoints",
+                            str(owned),
+                        ],
+                        env=env,
+                        stdout=subprocess.PIPE,
+                        text=True,
+                    )
                     children.append((f"simulator ({role})", child))
                     running = threading.Event()
                     threading.Thread(target=self._relay, args=(child.stdout, running), daemon=True).start()

@@ -20,7 +20,12 @@ class Command(BaseCommand):
         if not settings.DEMO_MODE:
             raise CommandError("The demo seed only runs in demo mode (DEMO_MODE=1).")
         started = time.monotonic()
-        totals = {"GPU nodes": o["nodes"], "checkers": o["checkers"], "delegators": o["delegators"], "history epochs": o["history"]}
+        totals = {
+            "GPU nodes": o["nodes"],
+            "checkers": o["checkers"],
+            "delegators": o["delegators"],
+            "history epochs": o["history"],
+        }
         bars = {}
         tty = sys.stdout.isatty()
 
@@ -35,8 +40,13 @@ class Command(BaseCommand):
                 bars[step] = True
                 self.stdout.write(f"seeding {step}...")
 
-        seed.seed(nodes=o["nodes"], n_checkers=o["checkers"], n_delegators=o["delegators"],
-                  history_epochs=o["history"], progress=progress)
+        seed.seed(
+            nodes=o["nodes"],
+            n_checkers=o["checkers"],
+            n_delegators=o["delegators"],
+            history_epochs=o["history"],
+            progress=progress,
+        )
         for bar in bars.values():
             if bar is not True:
                 bar.close()

@@ -18,8 +18,12 @@ class Command(settle_epoch.Command):
 
     def add_arguments(self, parser):
         super().add_arguments(parser)
-        parser.add_argument("--pause-after", required=True, choices=services.STEPS[:-1],
-                            help="the step after which to pause (the epoch's transaction stays open)")
+        parser.add_argument(
+            "--pause-after",
+            required=True,
+            choices=services.STEPS[:-1],
+            help="the step after which to pause (the epoch's transaction stays open)",
+        )
         parser.add_argument("--pause-seconds", type=float, default=60.0)
 
     def handle(self, *args, pause_after, pause_seconds, **options):
@@ -36,6 +40,9 @@ class Command(settle_epoch.Command):
             return
         # Straight to stderr, flushed: a drill watches for this line to know
         # the settler is half-way.
-        print(f"epoch {epoch}: pausing after step {self.pause_after} for {self.pause_seconds:g} s",
-              file=sys.stderr, flush=True)
+        print(
+            f"epoch {epoch}: pausing after step {self.pause_after} for {self.pause_seconds:g} s",
+            file=sys.stderr,
+            flush=True,
+        )
         time.sleep(self.pause_seconds)

@@ -21,14 +21,21 @@ class Command(BaseCommand):
     def handle(self, *args, **o):
         logging.basicConfig(level=logging.INFO, format="%(asctime)s provider-agent %(levelname)s %(message)s")
         agent = ProviderAgent(
-            api_url=o["api_url"].rstrip("/"), token=o["token"], host=o["host"], port=o["port"],
-            sample_every=o["sample_every"], post_every=o["post_every"], allow_nvml=not o["no_nvml"],
+            api_url=o["api_url"].rstrip("/"),
+            token=o["token"],
+            host=o["host"],
+            port=o["port"],
+            sample_every=o["sample_every"],
+            post_every=o["post_every"],
+            allow_nvml=not o["no_nvml"],
         )
 
         async def main():
             me = await agent.identify()
             await agent.serve()
-            self.stdout.write(f"Node {me['node']['name']}: health endpoint {agent.endpoint}, posting to {agent.api_url}")
+            self.stdout.write(
+                f"Node {me['node']['name']}: health endpoint {agent.endpoint}, posting to {agent.api_url}"
+            )
             try:
                 await agent.run()
             finally:

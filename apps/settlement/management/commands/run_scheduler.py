@@ -6,8 +6,10 @@ from apps.settlement import scheduler
 
 
 class Command(BaseCommand):
-    help = ("Fix each epoch's assignment round as it starts, settle each finished epoch, tally governance and "
-            "prune telemetry, until stopped.")
+    help = (
+        "Fix each epoch's assignment round as it starts, settle each finished epoch, tally governance and "
+        "prune telemetry, until stopped."
+    )
 
     def handle(self, *args, **options):
         stopping = []

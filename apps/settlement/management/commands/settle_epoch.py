@@ -10,7 +10,10 @@ from apps.settlement.models import EpochSettlement
 
 
 class Command(BaseCommand):
-    help = "Settle every finished, unsettled epoch in order (or one with --epoch); each epoch all-or-nothing, exactly once."
+    help = (
+        "Settle every finished, unsettled epoch in order (or one with --epoch); each epoch "
+        "all-or-nothing, exactly once."
+    )
 
     def add_arguments(self, parser):
         parser.add_argument("--epoch", type=int, help="settle only this epoch")
@@ -34,6 +37,7 @@ class Command(BaseCommand):
 
             bar = tqdm(total=len(todo) * len(services.STEPS), unit="step", desc="settling")
         for e in todo:
+
             def progress(step, e=e):
                 if bar is not None:
                     bar.set_description(f"epoch {e}: {step}")
