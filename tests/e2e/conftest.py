@@ -267,3 +267,23 @@ def htmx_ready(page, selector: str):
     deferred script can run after the test starts typing)."""
     page.wait_for_load_state("load")
     page.wait_for_function(f"() => window.htmx && document.querySelector({selector!r})['htmx-internal-data']")
+
+
+def start_provider_agent(server, token: str, port: int, log) -> subprocess.Popen:
+    """A real provider agent for ``server``'s node: health on ``port``,
+    telemetry sampled every second and posted every two, no NVML."""
+    command = ["run_provider_agent", "--api-url", server.url, "--token", token, "--port", str(port)]
+    command += ["--sample-every", "1", "--post-every", "2", "--no-nvml"]
+    return _manage_process(server, command, log)
+
+
+def start_checker(server, token: str, key_path, log, *, probe_every: int) -> subprocess.Popen:
+    """A real checker agent; the test's nodes listen on loopback, so probes may reach it."""
+    command = ["run_checker", "--api-url", server.url, "--token", token, "--key", str(key_path)]
+    command += ["--probe-every", str(probe_every), "--allow-net", "127.0.0.0/8"]
+    return _manage_process(server, command, log)
+
+
+def _manage_process(server, command: list[str], log) -> subprocess.Popen:
+    manage = [sys.executable, str(ROOT / "manage.py")]
+    return subprocess.Popen([*manage, *command], env=server.env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)

@@ -10,7 +10,7 @@ import sys
 import pytest
 from playwright.sync_api import expect
 
-from .conftest import ROOT, free_port, wait_until_live
+from .conftest import ROOT, free_port, start_checker, start_provider_agent, wait_until_live
 
 pytestmark = pytest.mark.browser
 
@@ -55,47 +55,8 @@ def test_agents_feed_the_live_node_page(private_server, new_page, shot, tmp_path
     manage = [sys.executable, str(ROOT / "manage.py")]
     logs = [open(tmp_path / name, "w") for name in ("provider.log", "checker.log", "scheduler.log")]
     agents = [
-        subprocess.Popen(
-            [
-                *manage,
-                "run_provider_agent",
-                "--api-url",
-                server.url,
-                "--token",
-                ids["node_token"],
-                "--port",
-                str(port),
-                "--sample-every",
-                "1",
-                "--post-every",
-                "2",
-                "--no-nvml",
-            ],
-            env=server.env,
-            cwd=ROOT,
-            stdout=logs[0],
-            stderr=subprocess.STDOUT,
-        ),
-        subprocess.Popen(
-            [
-                *manage,
-                "run_checker",
-                "--api-url",
-                server.url,
-                "--token",
-                ids["checker_token"],
-                "--key",
-                str(tmp_path / "checker.pem"),
-                "--probe-every",
-                "2",
-                "--allow-net",
-                "127.0.0.0/8",
-            ],  # the nodes here listen on loopback
-            env=server.env,
-            cwd=ROOT,
-            stdout=logs[1],
-            stderr=subprocess.STDOUT,
-        ),
+        start_provider_agent(server, ids["node_token"], port, logs[0]),
+        start_checker(server, ids["checker_token"], tmp_path / "checker.pem", logs[1], probe_every=2),
         # Fixes each epoch's round as it starts; agents only read it.
         subprocess.Popen(
             [*manage, "run_scheduler"], env=server.env, cwd=ROOT, stdout=logs[2], stderr=subprocess.STDOUT

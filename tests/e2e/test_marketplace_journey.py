@@ -11,13 +11,20 @@ import json
 import re
 import signal
 import subprocess
-import sys
 import time
 
 import pytest
 from playwright.sync_api import expect
 
-from .conftest import ROOT, free_port, htmx_ready, no_csp_errors, sign_up, uath
+from .conftest import (
+    free_port,
+    htmx_ready,
+    no_csp_errors,
+    sign_up,
+    start_checker,
+    start_provider_agent,
+    uath,
+)
 
 pytestmark = pytest.mark.browser
 
@@ -71,50 +78,10 @@ def test_provider_onboards_and_a_renter_rents_and_ends(private_server, new_page,
     )
     shot(provider, "marketplace-token-once")
 
-    manage = [sys.executable, str(ROOT / "manage.py")]
     logs = [open(tmp_path / "provider.log", "w"), open(tmp_path / "checker.log", "w")]
     agents = [
-        subprocess.Popen(
-            [
-                *manage,
-                "run_provider_agent",
-                "--api-url",
-                server.url,
-                "--token",
-                token,
-                "--port",
-                str(port),
-                "--sample-every",
-                "1",
-                "--post-every",
-                "2",
-                "--no-nvml",
-            ],
-            env=server.env,
-            cwd=ROOT,
-            stdout=logs[0],
-            stderr=subprocess.STDOUT,
-        ),
-        subprocess.Popen(
-            [
-                *manage,
-                "run_checker",
-                "--api-url",
-                server.url,
-                "--token",
-                ids["checker_token"],
-                "--key",
-                str(tmp_path / "checker.pem"),
-                "--probe-every",
-                "1",
-                "--allow-net",
-                "127.0.0.0/8",
-            ],  # the nodes here listen on loopback
-            env=server.env,
-            cwd=ROOT,
-            stdout=logs[1],
-            stderr=subprocess.STDOUT,
-        ),
+        start_provider_agent(server, token, port, logs[0]),
+        start_checker(server, ids["checker_token"], tmp_path / "checker.pem", logs[1], probe_every=1),
     ]
     try:
         # Checker consensus (closed each finished epoch) brings the node online.
