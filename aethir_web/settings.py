@@ -172,7 +172,7 @@ if not SECRET_KEY:
 DATABASES = {
     "default": dj_database_url.config(
         default=f"sqlite:///{VAR_DIR / 'aethir.sqlite3'}",
-        conn_max_age=int(os.environ.get("CONN_MAX_AGE", "60")),
+        conn_max_age=env_int("CONN_MAX_AGE", 60, minimum=0),
         conn_health_checks=True,
     )
 }
@@ -203,7 +203,7 @@ elif DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     DATABASES["default"]["CONN_MAX_AGE"] = 0
     DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
         "min_size": 1,
-        "max_size": int(os.environ.get("DB_POOL_MAX", "8")),
+        "max_size": env_int("DB_POOL_MAX", 8, minimum=1),
         "timeout": float(os.environ.get("DB_POOL_TIMEOUT", "20")),
     }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
@@ -312,7 +312,7 @@ if PRODUCTION:
     SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
     SESSION_COOKIE_SECURE = True
     CSRF_COOKIE_SECURE = True
-    SECURE_HSTS_SECONDS = int(os.environ.get("SECURE_HSTS_SECONDS", str(60 * 60 * 24 * 365)))
+    SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 60 * 60 * 24 * 365)
     SECURE_HSTS_INCLUDE_SUBDOMAINS = True
     SECURE_HSTS_PRELOAD = True
 
@@ -360,20 +360,20 @@ SPECTACULAR_SETTINGS = {
 
 # --- The network ------------------------------------------------------------
 # Whole supply minted once at genesis, in ATH (docs/rules.md §2).
-GENESIS_SUPPLY_ATH = int(os.environ.get("GENESIS_SUPPLY_ATH", "42000000000"))
-FAUCET_AMOUNT_ATH = int(os.environ.get("FAUCET_AMOUNT_ATH", "10000"))
-FAUCET_CLAIMS_PER_DAY = int(os.environ.get("FAUCET_CLAIMS_PER_DAY", "3"))
+GENESIS_SUPPLY_ATH = env_int("GENESIS_SUPPLY_ATH", 42000000000, minimum=1)
+FAUCET_AMOUNT_ATH = env_int("FAUCET_AMOUNT_ATH", 10000, minimum=1)
+FAUCET_CLAIMS_PER_DAY = env_int("FAUCET_CLAIMS_PER_DAY", 3, minimum=1)
 # Across all accounts of one client address (sign-ups are cheap).
 FAUCET_CLAIMS_PER_ADDRESS_PER_DAY = env_int("FAUCET_CLAIMS_PER_ADDRESS_PER_DAY", 6, minimum=1)
 # Ed25519 seed (64 hex digits) that signs a ledger checkpoint after each
 # settled epoch; demo mode generates one under VAR_DIR (apps.core.checkpoints).
 LEDGER_SIGNING_KEY = os.environ.get("LEDGER_SIGNING_KEY", "")
 # Answers to requests sent with an Idempotency-Key are replayed this long.
-IDEMPOTENCY_KEY_HOURS = int(os.environ.get("IDEMPOTENCY_KEY_HOURS", "24"))
+IDEMPOTENCY_KEY_HOURS = env_int("IDEMPOTENCY_KEY_HOURS", 24, minimum=1)
 # Raw heartbeats are kept this many epochs (per-epoch roll-ups forever);
 # raw checker reports and assignments longer, for audits.
-TELEMETRY_RETENTION_EPOCHS = int(os.environ.get("TELEMETRY_RETENTION_EPOCHS", "60"))
-REPORT_RETENTION_EPOCHS = int(os.environ.get("REPORT_RETENTION_EPOCHS", "2000"))
+TELEMETRY_RETENTION_EPOCHS = env_int("TELEMETRY_RETENTION_EPOCHS", 60, minimum=1)
+REPORT_RETENTION_EPOCHS = env_int("REPORT_RETENTION_EPOCHS", 2000, minimum=1)
 
 LOGGING = {
     "version": 1,

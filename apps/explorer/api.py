@@ -7,6 +7,7 @@ from django.http import Http404
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import generics
+from rest_framework.exceptions import NotFound
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -49,7 +50,7 @@ class CheckpointLatest(generics.GenericAPIView):
     def get(self, request):
         latest = queries.signed_checkpoints().first()
         if latest is None:
-            return Response({"detail": "No epoch has been settled yet."}, status=404)
+            raise NotFound("No epoch has been settled yet.")
         return Response(self.get_serializer(latest).data)
 
 
