@@ -113,6 +113,10 @@ class OwnedEndpoints:
         self._checked_at = 0.0
 
     def add(self, endpoints: dict[int, str]) -> None:
+        if not endpoints:
+            # The checkers' process runs no node agents: writing its empty map
+            # would erase the nodes' process's, and no node would be probed.
+            return
         self.known.update(endpoints)
         if self.path:
             tmp = self.path.with_name(self.path.name + ".tmp")

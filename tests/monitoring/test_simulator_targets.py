@@ -86,6 +86,16 @@ def test_the_checkers_process_learns_the_nodes_process_endpoints_from_its_file(t
     assert checkers.refusal(OURS, "http://127.0.0.1:8000/admin/")
 
 
+def test_the_checkers_process_starting_after_the_nodes_keeps_their_endpoints(tmp_path):
+    # The checkers' simulator runs no node agents; it starts once the nodes'
+    # process has written the file, and must not overwrite it with nothing.
+    path = tmp_path / "endpoints.json"
+    nodes, checkers = OwnedEndpoints(path), OwnedEndpoints(path)
+    nodes.add({OURS: "http://127.0.0.1:40001/health"})
+    checkers.add({})
+    assert checkers.refusal(OURS, "http://127.0.0.1:40001/health") is None
+
+
 def test_the_simulators_checkers_need_to_know_which_nodes_are_theirs():
     with pytest.raises(CommandError, match="--owned-endpoints"):
         call_command("simulate_network", "--role", "checkers")
