@@ -154,9 +154,10 @@ def build(n_nodes: int, people: dict[str, int], progress=print) -> Network:
     from apps.accounts.services import open_wallet
     from apps.core import ledger
     from apps.core.amounts import ath
-    from apps.core.models import AgentToken, CheckerNode, GpuModel, GpuNode, ModuleAccount, Region, TxKind, hash_token
+    from apps.core.models import AgentToken, CheckerNode, GpuNode, ModuleAccount, Region, TxKind, hash_token
     from apps.demo import seed as demo
     from apps.governance.models import Proposal
+    from bench.sandbox import random_nodes
 
     t0 = time.perf_counter()
     call_command("migrate", verbosity=0)
@@ -167,27 +168,16 @@ def build(n_nodes: int, people: dict[str, int], progress=print) -> Network:
     missing = n_nodes - GpuNode.objects.count()
     if missing > 0:
         owner, _ = User.objects.get_or_create(username="load-provider")
-        models, regions = list(GpuModel.objects.all()), list(Region.objects.all())
-        rng = random.Random(11)
-        GpuNode.objects.bulk_create(
-            (
-                GpuNode(
-                    provider=owner,
-                    name=f"load-{i:05d}",
-                    gpu_model=rng.choice(models),
-                    gpu_count=rng.choice([1, 1, 2, 4, 8]),
-                    vcpu=32,
-                    ram_gb=256,
-                    region=rng.choice(regions),
-                    bandwidth_mbps=10_000,
-                    price_per_gpu_hour=rng.randrange(500_000, 4_000_000, 10_000),
-                    endpoint="http://127.0.0.1:9/health",
-                    status="pending",
-                )
-                for i in range(missing)
-            ),
-            batch_size=2000,
+        nodes = random_nodes(
+            random.Random(11),
+            missing,
+            [owner],
+            name="load-{:05d}",
+            prices=(500_000, 4_000_000, 10_000),
+            endpoint="http://127.0.0.1:9/health",
+            status="pending",
         )
+        GpuNode.objects.bulk_create(nodes, batch_size=2000)
     AgentToken.objects.filter(node__isnull=False).delete()
     tokens = []
     rows = []

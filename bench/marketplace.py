@@ -27,7 +27,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.sandbox import temporary_sqlite  # noqa: E402
+from bench.sandbox import random_nodes, temporary_sqlite  # noqa: E402
 
 
 def main():
@@ -81,28 +81,20 @@ def run(n: int, runs: int):
     t0 = time.perf_counter()
     User = get_user_model()
     providers = User.objects.bulk_create([User(username=f"p{i}") for i in range(1_000)])
-    models, regions = list(GpuModel.objects.all()), list(Region.objects.all())
     now_epoch = epochs.current_number()
     with transaction.atomic():
-        nodes = [
-            GpuNode(
-                provider=providers[i % len(providers)],
-                name=f"n{i}",
-                gpu_model=rng.choice(models),
-                gpu_count=rng.choice((1, 1, 2, 4, 8)),
-                vcpu=32,
-                ram_gb=256,
-                region=rng.choice(regions),
-                bandwidth_mbps=10_000,
-                price_per_gpu_hour=rng.randrange(200_000, 6_000_000, 1_000),
-                endpoint="http://127.0.0.1:1/health",
-                status=rng.choice(("online",) * 8 + ("degraded", "pending")),
-                health_score=rng.randrange(700_000, 1_000_001),
-                required_collateral=0,
-                collateral=0,
-            )
-            for i in range(n)
-        ]
+        nodes = random_nodes(
+            rng,
+            n,
+            providers,
+            name="n{}",
+            prices=(200_000, 6_000_000, 1_000),
+            endpoint="http://127.0.0.1:1/health",
+            status=lambda rng: rng.choice(("online",) * 8 + ("degraded", "pending")),
+            health_score=lambda rng: rng.randrange(700_000, 1_000_001),
+            required_collateral=0,
+            collateral=0,
+        )
         GpuNode.objects.bulk_create(nodes, batch_size=5_000)
         ids = list(GpuNode.objects.values_list("id", flat=True))
         renter = User.objects.create(username="renter")

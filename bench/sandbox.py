@@ -1,6 +1,7 @@
 """What every in-process benchmark needs before Django starts: a database of
 its own. Never the project's, never a configured PostgreSQL: these figures
-are about SQLite, and the data they build would pollute a real database."""
+are about SQLite, and the data they build would pollute a real database.
+Then the bulk rows they fill it with: GPU nodes and delegations."""
 
 import os
 import shutil
@@ -52,3 +53,31 @@ def insert_delegations(cursor, checker_ids: list[int], n: int, amount: int, stam
             " created_at, updated_at) VALUES (%s, %s, %s, 0, '0', %s, %s)",
             [(first + i, checker_ids[i % len(checker_ids)], amount, stamp, stamp) for i in range(start, stop)],
         )
+
+
+def random_nodes(rng, n: int, providers, *, name: str, prices: tuple[int, int, int], endpoint: str, **fields) -> list:
+    """``n`` unsaved GPU nodes for ``bulk_create``, owned by ``providers`` in
+    turn: each a random GPU model, size (mostly one GPU), region and hourly
+    price (``rng.randrange(*prices)``) on the usual bench machine (32 vCPU,
+    256 GB, 10 Gbit/s) at ``endpoint``, named ``name.format(i)``. Each of
+    ``fields`` is a value, or a function of ``rng`` drawn for every node in
+    the order given (after the draws above, so a seed gives the same nodes)."""
+    from apps.core.models import GpuModel, GpuNode, Region
+
+    models, regions = list(GpuModel.objects.all()), list(Region.objects.all())
+    return [
+        GpuNode(
+            provider=providers[i % len(providers)],
+            name=name.format(i),
+            gpu_model=rng.choice(models),
+            gpu_count=rng.choice((1, 1, 2, 4, 8)),
+            vcpu=32,
+            ram_gb=256,
+            region=rng.choice(regions),
+            bandwidth_mbps=10_000,
+            price_per_gpu_hour=rng.randrange(*prices),
+            endpoint=endpoint,
+            **{field: value(rng) if callable(value) else value for field, value in fields.items()},
+        )
+        for i in range(n)
+    ]

@@ -33,7 +33,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.sandbox import insert_delegations, temporary_sqlite  # noqa: E402
+from bench.sandbox import insert_delegations, random_nodes, temporary_sqlite  # noqa: E402
 
 EPOCH = 1  # the epoch settled; stake is bonded in epoch 0
 
@@ -63,7 +63,7 @@ def build(args):
 
     from apps.core import epochs, ledger
     from apps.core.amounts import ath
-    from apps.core.models import Account, ChainHead, CheckerNode, GpuModel, GpuNode, ModuleAccount, Region
+    from apps.core.models import Account, ChainHead, CheckerNode, GpuNode, ModuleAccount
     from apps.core.parameters import ensure_defaults
     from apps.marketplace.models import Rental
     from apps.monitoring.models import Assignment, AssignmentRound, CheckerReport
@@ -78,7 +78,6 @@ def build(args):
     now = timezone.now()
     stamp = now.isoformat(sep=" ")
     n_nodes, n_checkers, n_delegations, n_rentals = args.nodes, args.checkers, args.delegations, args.rentals
-    models, regions = list(GpuModel.objects.all()), list(Region.objects.all())
     total_bulk = 0  # what the bulk rows hold, taken from the faucet below
 
     with transaction.atomic():
@@ -94,25 +93,18 @@ def build(args):
         # GPU nodes, online, with their collateral posted.
         collateral = ath(1_000)
         GpuNode.objects.bulk_create(
-            [
-                GpuNode(
-                    provider=providers[i % len(providers)],
-                    name=f"node-{i}",
-                    gpu_model=rng.choice(models),
-                    gpu_count=rng.choice((1, 1, 2, 4, 8)),
-                    vcpu=32,
-                    ram_gb=256,
-                    region=rng.choice(regions),
-                    bandwidth_mbps=10_000,
-                    price_per_gpu_hour=rng.randrange(200_000, 4_000_000, 1_000),
-                    endpoint="http://127.0.0.1:1/health",
-                    status="online",
-                    health_score=990_000,
-                    required_collateral=collateral,
-                    collateral=collateral,
-                )
-                for i in range(n_nodes)
-            ],
+            random_nodes(
+                rng,
+                n_nodes,
+                providers,
+                name="node-{}",
+                prices=(200_000, 4_000_000, 1_000),
+                endpoint="http://127.0.0.1:1/health",
+                status="online",
+                health_score=990_000,
+                required_collateral=collateral,
+                collateral=collateral,
+            ),
             batch_size=5_000,
         )
         nodes = list(GpuNode.objects.values_list("pk", "provider_id", "price_per_gpu_hour", "gpu_count"))
