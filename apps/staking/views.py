@@ -93,56 +93,56 @@ def _refuse(request, checker, status=400, **forms):
     return render(request, "staking/checker.html", _checker_context(request, checker, **forms), status=status)
 
 
-@login_required
-@require_POST
-def delegate(request):
-    form = DelegateForm(request.POST)
-    checker = _posted_checker(request, "checker")
+def _stake_action(request, checker, form, form_name: str, act):
+    """Run ``act(cleaned_data)`` (the service call; it returns the success
+    message) when ``form`` is valid, then go to the staking page. A refusal
+    shows the checker page again with the form, the reason on its amount."""
     if form.is_valid():
         try:
-            services.delegate(request.user, form.cleaned_data["checker"], form.cleaned_data["amount"])
-            messages.success(request, f"Delegated {format_uath(form.cleaned_data['amount'])} to {checker.name}.")
+            messages.success(request, act(form.cleaned_data))
             return redirect("staking:me")
         except services.StakingError as exc:
             refuse(form, exc, "amount")
-    return _refuse(request, checker, delegate_form=form)
+    return _refuse(request, checker, **{form_name: form})
+
+
+@login_required
+@require_POST
+def delegate(request):
+    checker = _posted_checker(request, "checker")
+
+    def act(data):
+        services.delegate(request.user, data["checker"], data["amount"])
+        return f"Delegated {format_uath(data['amount'])} to {checker.name}."
+
+    return _stake_action(request, checker, DelegateForm(request.POST), "delegate_form", act)
 
 
 @login_required
 @require_POST
 def undelegate(request):
-    form = UndelegateForm(request.POST)
     checker = _posted_checker(request, "checker")
-    if form.is_valid():
-        try:
-            entry = services.undelegate(request.user, checker, form.cleaned_data["amount"])
-            messages.success(
-                request,
-                f"Undelegating {format_uath(entry.amount)} from {checker.name}: available again "
-                f"from epoch {entry.maturity_epoch}.",
-            )
-            return redirect("staking:me")
-        except services.StakingError as exc:
-            refuse(form, exc, "amount")
-    return _refuse(request, checker, undelegate_form=form)
+
+    def act(data):
+        entry = services.undelegate(request.user, checker, data["amount"])
+        return (
+            f"Undelegating {format_uath(entry.amount)} from {checker.name}: available again "
+            f"from epoch {entry.maturity_epoch}."
+        )
+
+    return _stake_action(request, checker, UndelegateForm(request.POST), "undelegate_form", act)
 
 
 @login_required
 @require_POST
 def redelegate(request):
     checker = _posted_checker(request, "src")
-    form = RedelegateForm(request.POST, exclude=checker)
-    if form.is_valid():
-        dst = form.cleaned_data["dst"]
-        try:
-            services.redelegate(request.user, checker, dst, form.cleaned_data["amount"])
-            messages.success(
-                request, f"Moved {format_uath(form.cleaned_data['amount'])} from {checker.name} to {dst.name}."
-            )
-            return redirect("staking:me")
-        except services.StakingError as exc:
-            refuse(form, exc, "amount")
-    return _refuse(request, checker, redelegate_form=form)
+
+    def act(data):
+        services.redelegate(request.user, checker, data["dst"], data["amount"])
+        return f"Moved {format_uath(data['amount'])} from {checker.name} to {data['dst'].name}."
+
+    return _stake_action(request, checker, RedelegateForm(request.POST, exclude=checker), "redelegate_form", act)
 
 
 @login_required
