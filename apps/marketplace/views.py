@@ -229,34 +229,41 @@ def rental_escrow(request, pk):
     return render(request, "marketplace/rental.html#escrow", _rental_context(request, rental))
 
 
-@login_required
-@require_POST
-def rental_end(request, pk):
+def _rental_action(request, pk, action):
+    """``action(rental)``, a rentals service call that returns what to tell
+    the renter; its refusal is flashed instead. Back to the rental's page."""
     rental = _my_rental(request, pk)
     try:
-        refund = rentals.end_rental(request.user, rental.pk)
+        text = action(rental)
     except rentals.RentalError as exc:
         flash(request, exc)
     else:
-        messages.success(request, f"Rental ended. {format_uath(refund)} of unserved time is back in your wallet.")
+        messages.success(request, text)
     return redirect(rental)
+
+
+@login_required
+@require_POST
+def rental_end(request, pk):
+    def act(rental):
+        refund = rentals.end_rental(request.user, rental.pk)
+        return f"Rental ended. {format_uath(refund)} of unserved time is back in your wallet."
+
+    return _rental_action(request, pk, act)
 
 
 @login_required
 @require_POST
 def rental_top_up(request, pk):
-    rental = _my_rental(request, pk)
     form = AmountForm(request.POST)
-    if not form.is_valid():
-        messages.error(request, "; ".join(form.errors["amount"]))
-        return redirect(rental)
-    try:
+
+    def act(rental):
+        if not form.is_valid():
+            raise rentals.RentalError("; ".join(form.errors["amount"]))
         rental = rentals.top_up(request.user, rental.pk, form.cleaned_data["amount"])
-    except rentals.RentalError as exc:
-        flash(request, exc)
-    else:
-        messages.success(request, f"Topped up: the rental now runs until epoch {rental.end_epoch}.")
-    return redirect(rental)
+        return f"Topped up: the rental now runs until epoch {rental.end_epoch}."
+
+    return _rental_action(request, pk, act)
 
 
 @login_required
