@@ -10,6 +10,7 @@ from rest_framework.views import APIView
 
 from apps.explorer import queries
 from apps.explorer.serializers import TransactionDetailSerializer
+from apps.platform.api_fields import validated
 
 from . import services, throttle
 from .serializers import SendSerializer, WalletSerializer
@@ -54,9 +55,7 @@ class Send(APIView):
 
     @extend_schema(request=SendSerializer, responses={201: TransactionDetailSerializer})
     def post(self, request):
-        payload = SendSerializer(data=request.data)
-        payload.is_valid(raise_exception=True)
-        data = payload.validated_data
+        data = validated(SendSerializer, request)
         tx = services.send(request.user, data["to_address"], data["amount"], data["memo"])
         return Response(
             TransactionDetailSerializer(queries.transaction_detail(tx.height)).data, status=status.HTTP_201_CREATED

@@ -12,7 +12,7 @@ from rest_framework.views import APIView
 
 from apps.core import parameters
 from apps.core.numbers import NumberError, parse_int
-from apps.platform.api_fields import MicroAthField
+from apps.platform.api_fields import MicroAthField, validated
 
 from . import services
 from .models import Choice, Proposal, ProposalEvent, ProposalKind, ProposalStatus, Vote
@@ -216,9 +216,7 @@ class ProposalList(generics.ListAPIView):
 
     @extend_schema(request=CreateSerializer, responses={201: ProposalDetailSerializer})
     def post(self, request):
-        payload = CreateSerializer(data=request.data)
-        payload.is_valid(raise_exception=True)
-        data = payload.validated_data
+        data = validated(CreateSerializer, request)
         proposal = services.create_proposal(
             request.user,
             kind=data["kind"],
@@ -269,8 +267,7 @@ class MyVote(APIView):
 
     @extend_schema(request=CastSerializer, responses={200: VoteSerializer})
     def post(self, request, pk):
-        payload = CastSerializer(data=request.data)
-        payload.is_valid(raise_exception=True)
+        choice = validated(CastSerializer, request)["choice"]
         get_object_or_404(Proposal, pk=pk)
-        vote = services.cast_vote(request.user, pk, payload.validated_data["choice"])
+        vote = services.cast_vote(request.user, pk, choice)
         return Response(VoteSerializer(vote).data, status=status.HTTP_200_OK)

@@ -11,7 +11,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from apps.core.models import GpuModel, GpuNode, Region, SlaTier
-from apps.platform.api_fields import MicroAthField
+from apps.platform.api_fields import MicroAthField, validated
 
 from . import catalogue, matching, providers, queries, rentals
 from .billing import settled_summary
@@ -132,9 +132,7 @@ class Match(APIView):
 
     @extend_schema(request=MatchRequest, responses={200: MatchResponse})
     def post(self, request):
-        payload = MatchRequest(data=request.data)
-        payload.is_valid(raise_exception=True)
-        d = payload.validated_data
+        d = validated(MatchRequest, request)
         req = matching.Requirements(
             gpu_model=d.get("gpu_model"),
             min_vram_gb=d.get("min_vram_gb"),
@@ -274,9 +272,7 @@ class RentalList(generics.ListAPIView):
 
     @extend_schema(request=RentRequest, responses={201: RentalDetailSerializer, 200: QuoteSerializer})
     def post(self, request):
-        payload = RentRequest(data=request.data)
-        payload.is_valid(raise_exception=True)
-        d = payload.validated_data
+        d = validated(RentRequest, request)
         n = d.get("epochs")
         if n is None and d.get("hours"):
             n = rentals.hours_to_epochs(d["hours"])
@@ -334,9 +330,8 @@ class RentalTopUp(APIView):
     @extend_schema(request=AmountRequest, responses=RentalSerializer)
     def post(self, request, pk):
         rental = queries.my_rental(request.user, pk)
-        payload = AmountRequest(data=request.data)
-        payload.is_valid(raise_exception=True)
-        rental = rentals.top_up(request.user, rental.pk, payload.validated_data["amount"])
+        amount = validated(AmountRequest, request)["amount"]
+        rental = rentals.top_up(request.user, rental.pk, amount)
         return Response(RentalSerializer(rental).data)
 
 
@@ -352,9 +347,7 @@ class RentalReplace(APIView):
     @extend_schema(request=ReplaceRequest, responses={201: RentalSerializer})
     def post(self, request, pk):
         rental = queries.my_rental(request.user, pk)
-        payload = ReplaceRequest(data=request.data)
-        payload.is_valid(raise_exception=True)
-        new = rentals.replace(request.user, rental.pk, payload.validated_data["node"])
+        new = rentals.replace(request.user, rental.pk, validated(ReplaceRequest, request)["node"])
         return Response(RentalSerializer(new).data, status=status.HTTP_201_CREATED)
 
 
@@ -397,9 +390,7 @@ class ProviderNodeList(generics.ListAPIView):
 
     @extend_schema(request=RegisterRequest, responses={201: ProviderNodeSerializer})
     def post(self, request):
-        payload = RegisterRequest(data=request.data)
-        payload.is_valid(raise_exception=True)
-        node, token = register_node(request.user, NodeSpec.from_input(payload.validated_data))
+        node, token = register_node(request.user, NodeSpec.from_input(validated(RegisterRequest, request)))
         return Response({**ProviderNodeSerializer(node).data, "agent_token": token}, status=status.HTTP_201_CREATED)
 
 
@@ -417,9 +408,8 @@ class ProviderTopUp(APIView):
     @extend_schema(request=AmountRequest, responses=ProviderNodeSerializer)
     def post(self, request, pk):
         node = queries.my_node(request.user, pk)
-        payload = AmountRequest(data=request.data)
-        payload.is_valid(raise_exception=True)
-        node = providers.top_up_collateral(request.user, node.pk, payload.validated_data["amount"])
+        amount = validated(AmountRequest, request)["amount"]
+        node = providers.top_up_collateral(request.user, node.pk, amount)
         return Response(ProviderNodeSerializer(queries.my_node(request.user, node.pk)).data)
 
 

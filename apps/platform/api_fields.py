@@ -49,3 +49,11 @@ class SignedMicroAthField(serializers.Field):
 
     def to_representation(self, value):
         return str(int(value))
+
+
+def validated(serializer_class, request) -> dict:
+    """The request body checked by ``serializer_class``: its ``validated_data``,
+    or a 400 with the field errors (DRF's ``ValidationError``)."""
+    payload = serializer_class(data=request.data)
+    payload.is_valid(raise_exception=True)
+    return payload.validated_data

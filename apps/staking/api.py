@@ -12,7 +12,7 @@ from rest_framework.views import APIView
 from apps.accounts.services import open_wallet
 from apps.core import epochs
 from apps.core.models import CheckerNode
-from apps.platform.api_fields import MicroAthField
+from apps.platform.api_fields import MicroAthField, validated
 
 from . import queries, services
 from .models import RewardPeriod, SlashEvent, SlashImpact, UnbondingEntry
@@ -167,7 +167,7 @@ class CheckerList(APIView):
 
     @extend_schema(request=ActivateIn, responses={201: CheckerSerializer})
     def post(self, request):
-        data = _valid(ActivateIn, request)
+        data = validated(ActivateIn, request)
         checker = services.activate_checker(
             request.user,
             data["name"],
@@ -207,7 +207,7 @@ class Commission(APIView):
 
     @extend_schema(request=CommissionIn, responses=CheckerSerializer)
     def post(self, request, pk):
-        data = _valid(CommissionIn, request)
+        data = validated(CommissionIn, request)
         checker = services.set_commission(request.user, _checker(pk), data["rate_ppm"])
         return Response(CheckerSerializer(queries.checker_row(checker)).data)
 
@@ -219,12 +219,6 @@ class Unjail(APIView):
     def post(self, request, pk):
         checker = services.unjail(request.user, _checker(pk))
         return Response(CheckerSerializer(queries.checker_row(checker)).data)
-
-
-def _valid(serializer_class, request):
-    payload = serializer_class(data=request.data)
-    payload.is_valid(raise_exception=True)
-    return payload.validated_data
 
 
 class MyStaking(APIView):
@@ -257,7 +251,7 @@ class Delegate(APIView):
 
     @extend_schema(request=AmountIn, responses={201: PositionSerializer(many=True)})
     def post(self, request):
-        data = _valid(AmountIn, request)
+        data = validated(AmountIn, request)
         services.delegate(request.user, _checker(data["checker"]), data["amount"])
         return Response(
             PositionSerializer(queries.positions(open_wallet(request.user)), many=True).data,
@@ -270,7 +264,7 @@ class Undelegate(APIView):
 
     @extend_schema(request=AmountIn, responses={201: UnbondingSerializer})
     def post(self, request):
-        data = _valid(AmountIn, request)
+        data = validated(AmountIn, request)
         entry = services.undelegate(request.user, _checker(data["checker"]), data["amount"])
         return Response(UnbondingSerializer(entry).data, status=status.HTTP_201_CREATED)
 
@@ -280,7 +274,7 @@ class Redelegate(APIView):
 
     @extend_schema(request=RedelegateIn, responses={201: PositionSerializer(many=True)})
     def post(self, request):
-        data = _valid(RedelegateIn, request)
+        data = validated(RedelegateIn, request)
         services.redelegate(request.user, _checker(data["src"]), _checker(data["dst"]), data["amount"])
         return Response(
             PositionSerializer(queries.positions(open_wallet(request.user)), many=True).data,
@@ -293,7 +287,7 @@ class Claim(APIView):
 
     @extend_schema(request=ClaimIn, responses={200: OpenApiTypes.OBJECT})
     def post(self, request):
-        data = _valid(ClaimIn, request)
+        data = validated(ClaimIn, request)
         checker = _checker(data["checker"]) if data.get("checker") else None
         paid = services.claim_rewards(request.user, checker)
         return Response({"paid": str(paid)})
