@@ -272,18 +272,9 @@ def _refund_failed(
     marker.refunds += charge.charge
     marker.sla_credits += credit
     if credit:
-        node.collateral -= credit
+        why = f"SLA credit to the renter of rental #{rental.pk}: {reason}"
+        _take_collateral(node, rental, epoch, SlashKind.SLA_CREDIT, credit, tx, why)
         changed = True
-        CollateralSlash.objects.create(
-            node=node,
-            provider_id=node.provider_id,
-            epoch=epoch,
-            kind=SlashKind.SLA_CREDIT,
-            amount=credit,
-            reason=f"SLA credit to the renter of rental #{rental.pk}: {reason}",
-            rental=rental,
-            tx_height=tx.height,
-        )
     amount = (
         min(node.collateral, node.required_collateral * p["downtime_slash"] // PPM) if new_incident and penalty else 0
     )
@@ -294,20 +285,27 @@ def _refund_failed(
             memo=f"Epoch {epoch}: downtime slash of {node.name} while serving rental #{rental.pk}",
             meta={"epoch": epoch, "node": node.pk, "rental": rental.pk, "reason": reason},
         )
-        node.collateral -= amount
+        why = f"Downtime while serving rental #{rental.pk}: {reason} (new incident)"
+        _take_collateral(node, rental, epoch, SlashKind.DOWNTIME, amount, tx, why)
         changed = True
         marker.collateral_slashed += amount
-        CollateralSlash.objects.create(
-            node=node,
-            provider_id=node.provider_id,
-            epoch=epoch,
-            kind=SlashKind.DOWNTIME,
-            amount=amount,
-            reason=f"Downtime while serving rental #{rental.pk}: {reason} (new incident)",
-            rental=rental,
-            tx_height=tx.height,
-        )
     return changed
+
+
+def _take_collateral(node: GpuNode, rental: Rental, epoch: int, kind: str, amount: int, tx, reason: str) -> None:
+    """Take ``amount`` off the node's collateral (in memory: the caller saves
+    the node) and record it as a slash of ``kind``, posted as ``tx``."""
+    node.collateral -= amount
+    CollateralSlash.objects.create(
+        node=node,
+        provider_id=node.provider_id,
+        epoch=epoch,
+        kind=kind,
+        amount=amount,
+        reason=reason,
+        rental=rental,
+        tx_height=tx.height,
+    )
 
 
 def _finish(rental: Rental, renter_wallet: int, epoch: int, marker: RentalSettlement) -> None:
