@@ -12,7 +12,7 @@ from django.utils import timezone
 from apps.core import ledger
 from apps.core.amounts import ath, format_uath
 from apps.core.errors import DomainError
-from apps.core.models import Account, AccountKind, Entry, ModuleAccount, TxKind
+from apps.core.models import Account, AccountKind, Bucket, Entry, ModuleAccount, TxKind
 
 
 class WalletError(DomainError):
@@ -23,6 +23,18 @@ def open_wallet(user) -> Account:
     """The user's wallet, created on first use (idempotent)."""
     account, _ = Account.objects.get_or_create(owner=user, defaults={"kind": AccountKind.USER})
     return account
+
+
+def lock_funds(user, bucket: str, amount: int, refusal: type[DomainError], *, kind: str, memo: str, meta: dict):
+    """Move ``amount`` from ``user``'s available balance into ``bucket`` of the
+    same wallet (escrow, collateral), posted as ``kind`` with ``user`` as the
+    actor. A shortfall is refused as ``refusal``, with the ledger's message."""
+    try:
+        return ledger.move(
+            open_wallet(user), Bucket.AVAILABLE, bucket, amount, kind=kind, memo=memo, meta=meta, actor=user
+        )
+    except ledger.InsufficientFunds as exc:
+        raise refusal(str(exc)) from None
 
 
 def faucet_claims_today(account: Account) -> int:

@@ -10,7 +10,7 @@ from django.db import transaction
 from django.db.models import Count, F, Q, Sum
 from django.utils import timezone
 
-from apps.accounts.services import open_wallet
+from apps.accounts.services import lock_funds, open_wallet
 from apps.core import epochs, ledger, parameters
 from apps.core.amounts import format_uath
 from apps.core.errors import DomainError, NotFound
@@ -49,19 +49,15 @@ def top_up_collateral(user, node_id: int, amount: int) -> GpuNode:
         node = _locked_node(user, node_id)
         if node.status == NodeStatus.OFFLINE:
             raise ProviderError(f"{node.name} is offline; its collateral can only be withdrawn.")
-        try:
-            ledger.move(
-                open_wallet(user),
-                Bucket.AVAILABLE,
-                Bucket.COLLATERAL,
-                amount,
-                kind=TxKind.COLLATERAL_LOCK,
-                memo=f"Collateral top-up for node {node.name}",
-                meta={"node": node.pk},
-                actor=user,
-            )
-        except ledger.InsufficientFunds as exc:
-            raise ProviderError(str(exc)) from None
+        lock_funds(
+            user,
+            Bucket.COLLATERAL,
+            amount,
+            ProviderError,
+            kind=TxKind.COLLATERAL_LOCK,
+            memo=f"Collateral top-up for node {node.name}",
+            meta={"node": node.pk},
+        )
         node.collateral += amount
         node.paused = node.collateral < node.required_collateral
         node.save(update_fields=["collateral", "paused"])

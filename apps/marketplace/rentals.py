@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from apps.accounts.services import open_wallet
+from apps.accounts.services import lock_funds, open_wallet
 from apps.core import epochs, ledger, parameters
 from apps.core.amounts import format_uath
 from apps.core.errors import DomainError, NotFound
@@ -297,19 +297,15 @@ def top_up(user, rental_id: int, amount: int) -> Rental:
         now_epoch = current_epoch()
         if rental.status != RentalStatus.ACTIVE or rental.end_epoch <= now_epoch:
             raise RentalError("This rental has ended; start a new one.")
-        try:
-            ledger.move(
-                open_wallet(user),
-                Bucket.AVAILABLE,
-                Bucket.ESCROWED,
-                amount,
-                kind=TxKind.RENTAL_ESCROW,
-                memo=f"Top-up of rental #{rental.pk}",
-                meta={"rental": rental.pk},
-                actor=user,
-            )
-        except ledger.InsufficientFunds as exc:
-            raise RentalError(str(exc)) from None
+        lock_funds(
+            user,
+            Bucket.ESCROWED,
+            amount,
+            RentalError,
+            kind=TxKind.RENTAL_ESCROW,
+            memo=f"Top-up of rental #{rental.pk}",
+            meta={"rental": rental.pk},
+        )
         rental.escrow_total += amount
         rental.end_epoch = rental.settled_through + 1 + rental.escrow_left // rental.price_per_epoch
         rental.save(update_fields=["escrow_total", "end_epoch"])
