@@ -55,6 +55,25 @@ def _check_minimum(amount: int, e: int) -> None:
         raise StakingError(f"The minimum delegation is {format_uath(minimum)}.")
 
 
+def _bond(pair: _Pair, wallet, amount: int, e: int, *, memo: str, actor):
+    """Bond ``amount`` from ``wallet``'s available balance as a new lot of
+    ``pair`` (dated by :func:`_bonding_epoch`), posted as a delegation, and
+    write the pair. The caller updates the checker's stake."""
+    pair.add(amount, _bonding_epoch(e))
+    tx = ledger.move(
+        wallet,
+        Bucket.AVAILABLE,
+        Bucket.BONDED,
+        amount,
+        kind=TxKind.DELEGATE,
+        memo=memo,
+        meta={"checker": pair.checker.pk, "epoch": e},
+        actor=actor,
+    )
+    _write([pair])
+    return tx
+
+
 @retry_atomic  # ledger.lock_head() inside takes the chain head first
 def delegate(user, checker: CheckerNode, amount: int, *, epoch: int | None = None):
     """Bond ``amount`` micro-ATH from ``user``'s available balance to an
@@ -75,18 +94,7 @@ def delegate(user, checker: CheckerNode, amount: int, *, epoch: int | None = Non
         state = _lock_state(checker)
         pair = _load_pairs(checker, state, [wallet.pk])[wallet.pk]
         pair.settle({})
-        pair.add(amount, _bonding_epoch(e))
-        tx = ledger.move(
-            wallet,
-            Bucket.AVAILABLE,
-            Bucket.BONDED,
-            amount,
-            kind=TxKind.DELEGATE,
-            memo=f"Delegated to {checker.name}",
-            meta={"checker": checker.pk, "epoch": e},
-            actor=user,
-        )
-        _write([pair])
+        tx = _bond(pair, wallet, amount, e, memo=f"Delegated to {checker.name}", actor=user)
         state.save()
         _apply_stake_delta(checker, wallet.pk, amount, e)
     return tx

@@ -13,22 +13,22 @@ from django.db import transaction
 from apps.accounts.services import open_wallet
 from apps.core import ledger, parameters
 from apps.core.amounts import format_uath
-from apps.core.models import Bucket, CheckerNode, CheckerStatus, TxKind
+from apps.core.models import CheckerNode, CheckerStatus
 from apps.core.retry import retry_atomic
 
 from ..models import CommissionChange, JailRecord, StakingState
 from ._common import (
     PPM,
     _apply_stake_delta,
-    _bonding_epoch,
     _check_amount,
     _epoch,
     _lock_checkers,
     _refresh_status,
     pct,
 )
+from .delegations import _bond
 from .errors import NotAllowed, StakingError
-from .rewards import _Pair, _write
+from .rewards import _Pair
 
 
 @retry_atomic  # ledger.lock_head() inside takes the chain head first
@@ -93,18 +93,7 @@ def activate_checker(
         )
         state = StakingState.objects.create(checker=checker)
         pair = _Pair(wallet.pk, checker, state, [])
-        pair.add(self_stake, _bonding_epoch(e))
-        ledger.move(
-            wallet,
-            Bucket.AVAILABLE,
-            Bucket.BONDED,
-            self_stake,
-            kind=TxKind.DELEGATE,
-            memo=f"Self-stake for checker {name}",
-            meta={"checker": checker.pk, "epoch": e},
-            actor=operator,
-        )
-        _write([pair])
+        _bond(pair, wallet, self_stake, e, memo=f"Self-stake for checker {name}", actor=operator)
         _apply_stake_delta(checker, wallet.pk, self_stake, e)
     return checker
 
