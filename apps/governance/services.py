@@ -433,27 +433,22 @@ def power_of(user, proposal: Proposal) -> int | None:
 # --- Tally and execution ------------------------------------------------------
 
 
+def _transfer(proposal: Proposal, src, dst, amount: int, kind: str, memo: str):
+    """Post a transfer that ``proposal`` makes: ``memo`` and the posting's
+    meta name the proposal."""
+    return ledger.transfer(
+        src, dst, amount, kind=kind, memo=f"{memo}, proposal #{proposal.pk}", meta={"proposal": proposal.pk}
+    )
+
+
 def _move_deposit(proposal: Proposal, refund: bool) -> None:
     deposits = ledger.module_account(ModuleAccount.GOV_DEPOSITS)
     if refund:
-        tx = ledger.transfer(
-            deposits,
-            proposal.proposer,
-            proposal.deposit,
-            kind=TxKind.DEPOSIT_REFUND,
-            memo=f"Deposit refund, proposal #{proposal.pk}",
-            meta={"proposal": proposal.pk},
-        )
+        tx = _transfer(proposal, deposits, proposal.proposer, proposal.deposit, TxKind.DEPOSIT_REFUND, "Deposit refund")
         kind, note = ProposalEvent.Kind.DEPOSIT_REFUNDED, f"{format_uath(proposal.deposit)} back to the proposer"
     else:
-        tx = ledger.transfer(
-            deposits,
-            ledger.module_account(ModuleAccount.BURN),
-            proposal.deposit,
-            kind=TxKind.BURN,
-            memo=f"Deposit burned, proposal #{proposal.pk}",
-            meta={"proposal": proposal.pk},
-        )
+        burn = ledger.module_account(ModuleAccount.BURN)
+        tx = _transfer(proposal, deposits, burn, proposal.deposit, TxKind.BURN, "Deposit burned")
         kind, note = ProposalEvent.Kind.DEPOSIT_BURNED, f"{format_uath(proposal.deposit)} burned"
     ProposalEvent.objects.create(
         proposal=proposal, kind=kind, note=note, height=tx.height, epoch=epochs.current_number()
@@ -498,13 +493,8 @@ def _execute(proposal: Proposal) -> None:
             return
         try:
             with transaction.atomic():
-                tx = ledger.transfer(
-                    pool,
-                    proposal.recipient,
-                    proposal.amount,
-                    kind=TxKind.POOL_SPEND,
-                    memo=f"Community-pool spend, proposal #{proposal.pk}",
-                    meta={"proposal": proposal.pk},
+                tx = _transfer(
+                    proposal, pool, proposal.recipient, proposal.amount, TxKind.POOL_SPEND, "Community-pool spend"
                 )
         except ledger.LedgerError as exc:
             _fail(proposal, f"The spend could not be paid: {exc}")
