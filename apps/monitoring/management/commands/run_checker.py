@@ -1,11 +1,10 @@
-import asyncio
-import logging
 from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
 from apps.monitoring.agents.addresses import ENV_VAR, AddressPolicy
 from apps.monitoring.agents.checker import CheckerAgent
+from apps.monitoring.management.agent_command import run_agent, start_logging
 
 
 class Command(BaseCommand):
@@ -29,7 +28,7 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, **o):
-        logging.basicConfig(level=logging.INFO, format="%(asctime)s checker %(levelname)s %(message)s")
+        start_logging("checker")
         try:
             policy = AddressPolicy.from_env(o["allow_net"])
         except ValueError as exc:
@@ -44,14 +43,4 @@ class Command(BaseCommand):
             timeout=o["timeout"],
             policy=policy,
         )
-
-        async def main():
-            try:
-                await agent.run()
-            finally:
-                await agent.close()
-
-        try:
-            asyncio.run(main())
-        except KeyboardInterrupt:
-            pass
+        run_agent(agent)

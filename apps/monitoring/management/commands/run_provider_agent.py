@@ -1,9 +1,7 @@
-import asyncio
-import logging
-
 from django.core.management.base import BaseCommand
 
 from apps.monitoring.agents.provider import ProviderAgent
+from apps.monitoring.management.agent_command import run_agent, start_logging
 
 
 class Command(BaseCommand):
@@ -19,7 +17,7 @@ class Command(BaseCommand):
         parser.add_argument("--no-nvml", action="store_true", help="always synthesise telemetry")
 
     def handle(self, *args, **o):
-        logging.basicConfig(level=logging.INFO, format="%(asctime)s provider-agent %(levelname)s %(message)s")
+        start_logging("provider-agent")
         agent = ProviderAgent(
             api_url=o["api_url"].rstrip("/"),
             token=o["token"],
@@ -30,18 +28,11 @@ class Command(BaseCommand):
             allow_nvml=not o["no_nvml"],
         )
 
-        async def main():
+        async def start():
             me = await agent.identify()
             await agent.serve()
             self.stdout.write(
                 f"Node {me['node']['name']}: health endpoint {agent.endpoint}, posting to {agent.api_url}"
             )
-            try:
-                await agent.run()
-            finally:
-                await agent.close()
 
-        try:
-            asyncio.run(main())
-        except KeyboardInterrupt:
-            pass
+        run_agent(agent, before=start)
