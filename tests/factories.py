@@ -1,6 +1,9 @@
+import threading
+
 import factory
 from django.contrib.auth import get_user_model
 from django.contrib.auth.hashers import make_password
+from django.db import connections
 
 from apps.core import ledger
 from apps.core.models import Account, AccountKind, ModuleAccount, TxKind
@@ -105,3 +108,29 @@ def rounds_fixed(last: int = 1_000, first: int = 0) -> None:
         for e in range(first, last + 1)
         if e not in have
     )
+
+
+def race(attempt, items) -> list:
+    """Call ``attempt(item)`` for every item at the same moment, one thread
+    each (a barrier lets them go together), each thread on database
+    connections of its own, closed when it is done. Returns what the calls
+    returned, in the order they finished; ``attempt`` turns the refusals it
+    expects into outcomes, anything else fails the thread."""
+    start = threading.Barrier(len(items))
+    results, lock = [], threading.Lock()
+
+    def run(item):
+        try:
+            start.wait()
+            outcome = attempt(item)
+        finally:
+            connections.close_all()
+        with lock:
+            results.append(outcome)
+
+    threads = [threading.Thread(target=run, args=(item,)) for item in items]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return results

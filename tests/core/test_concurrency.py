@@ -1,17 +1,15 @@
 """Concurrent spends against one account on PostgreSQL: only the affordable
 ones succeed and the balance ends exact."""
 
-import threading
-
 import pytest
-from django.db import connection, connections
+from django.db import connection
 
 from apps.core import ledger
 from apps.core.amounts import ath
 from apps.core.models import Account, LedgerTransaction
 from apps.core.verify import verify_ledger
 
-from ..factories import WalletFactory, fund
+from ..factories import WalletFactory, fund, race
 
 pytestmark = pytest.mark.skipif(connection.vendor != "postgresql", reason="row locks need PostgreSQL")
 
@@ -22,27 +20,15 @@ def test_twenty_concurrent_spends_only_the_affordable_ones_succeed():
     payer = WalletFactory()
     payees = [WalletFactory() for _ in range(20)]
     fund(payer, ath(7) + 500_000)  # affords exactly 7 spends of 1 ATH
-    start = threading.Barrier(20)
-    results = []
-    lock = threading.Lock()
 
     def spend(payee):
         try:
-            start.wait()
             ledger.transfer(Account.objects.get(pk=payer.pk), payee, ath(1))
-            outcome = "ok"
+            return "ok"
         except ledger.InsufficientFunds:
-            outcome = "refused"
-        finally:
-            connections.close_all()
-        with lock:
-            results.append(outcome)
+            return "refused"
 
-    threads = [threading.Thread(target=spend, args=(p,)) for p in payees]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    results = race(spend, payees)
 
     assert results.count("ok") == 7
     assert results.count("refused") == 13

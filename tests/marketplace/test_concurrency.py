@@ -1,10 +1,8 @@
 """Two renters can never hold the same node: many threads race for the
 last free node on PostgreSQL and exactly one wins."""
 
-import threading
-
 import pytest
-from django.db import connection, connections
+from django.db import connection
 
 from apps.accounts.services import open_wallet
 from apps.core import ledger
@@ -14,7 +12,7 @@ from apps.core.verify import verify_ledger
 from apps.marketplace import rentals
 from apps.marketplace.models import Rental, RentalMode, RentalStatus
 
-from ..factories import UserFactory, fund, make_node
+from ..factories import UserFactory, fund, make_node, race
 from .conftest import online
 
 pytestmark = [
@@ -31,26 +29,15 @@ def test_concurrent_rent_of_the_last_free_node_gives_one_rental():
     renters = [UserFactory() for _ in range(12)]
     for r in renters:
         fund(open_wallet(r), ath(10))
-    start = threading.Barrier(len(renters))
-    results, lock = [], threading.Lock()
 
     def attempt(user):
         try:
-            start.wait()
             rentals.rent(user, node.pk, mode=RentalMode.RESERVED, epochs_=5, image="ubuntu:24.04")
-            outcome = "ok"
+            return "ok"
         except rentals.RentalError as exc:
-            outcome = str(exc)
-        finally:
-            connections.close_all()
-        with lock:
-            results.append(outcome)
+            return str(exc)
 
-    threads = [threading.Thread(target=attempt, args=(u,)) for u in renters]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    results = race(attempt, renters)
 
     assert results.count("ok") == 1, results
     assert all("just rented by someone else" in r for r in results if r != "ok")

@@ -7,17 +7,16 @@ import signal
 import sqlite3
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
 import pytest
-from django.db import connections
 
 from apps.core.verify import verify_ledger
 from apps.settlement import services
 from apps.settlement.models import EpochSettlement
 
+from ..factories import race
 from .conftest import report, set_epoch
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -116,24 +115,15 @@ def test_two_settlers_at_once_pay_once(small_network):
     from apps.core.models import ModuleAccount
 
     reserve_before = ledger.module_account(ModuleAccount.EMISSION_RESERVE).available
-    start = threading.Barrier(2)
-    outcomes = []
 
-    def settle():
+    def settle(_):
         try:
-            start.wait()
             services.settle(6)
-            outcomes.append("settled")
+            return "settled"
         except services.AlreadySettled:
-            outcomes.append("already")
-        finally:
-            connections.close_all()
+            return "already"
 
-    threads = [threading.Thread(target=settle) for _ in range(2)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    outcomes = race(settle, range(2))
     assert sorted(outcomes) == ["already", "settled"]
     assert EpochSettlement.objects.filter(epoch=6).count() == 1
     assert ledger.module_account(ModuleAccount.EMISSION_RESERVE).available == reserve_before - ath(1_000)  # one epoch
