@@ -28,15 +28,36 @@ def height():
     return ChainHead.objects.get().height
 
 
+def same_bodies(w):
+    """(name: form url, API url, body) for each money action whose web form
+    and API take the same body."""
+    to = w.provider2.wallet.address
+    rental, node = w.rental.pk, w.node.pk
+    return {
+        "send": ("/accounts/wallet/send/", "/api/wallet/send/", lambda v: {"to_address": to, "amount": v, "memo": ""}),
+        "delegate": ("/staking/delegate/", "/api/staking/delegate/", lambda v: {"checker": w.checker.pk, "amount": v}),
+        "undelegate": (
+            "/staking/undelegate/",
+            "/api/staking/undelegate/",
+            lambda v: {"checker": w.checker.pk, "amount": v},
+        ),
+        "top-up": (
+            f"/marketplace/rentals/{rental}/top-up/",
+            f"/api/marketplace/rentals/{rental}/top-up/",
+            lambda v: {"amount": v},
+        ),
+        "collateral": (
+            f"/marketplace/provide/nodes/{node}/collateral/",
+            f"/api/marketplace/provider/nodes/{node}/collateral/",
+            lambda v: {"amount": v},
+        ),
+    }
+
+
 def web_forms(w):
     """(name, url, body with the amount field named) for each money form."""
-    to = w.provider2.wallet.address
     return {
-        "send": ("/accounts/wallet/send/", lambda v: {"to_address": to, "amount": v, "memo": ""}),
-        "delegate": ("/staking/delegate/", lambda v: {"checker": w.checker.pk, "amount": v}),
-        "undelegate": ("/staking/undelegate/", lambda v: {"checker": w.checker.pk, "amount": v}),
-        "top-up": (f"/marketplace/rentals/{w.rental.pk}/top-up/", lambda v: {"amount": v}),
-        "collateral": (f"/marketplace/provide/nodes/{w.node.pk}/collateral/", lambda v: {"amount": v}),
+        **{name: (url, body) for name, (url, _, body) in same_bodies(w).items()},
         "rent-escrow": (
             f"/marketplace/nodes/{w.other_node.pk}/rent/",
             lambda v: {"mode": "on_demand", "escrow": v, "image": IMAGE, "confirm": "1", "quoted_price_per_epoch": "0"},
@@ -54,13 +75,8 @@ def web_forms(w):
 
 
 def api_forms(w):
-    to = w.provider2.wallet.address
     return {
-        "send": ("/api/wallet/send/", lambda v: {"to_address": to, "amount": v, "memo": ""}),
-        "delegate": ("/api/staking/delegate/", lambda v: {"checker": w.checker.pk, "amount": v}),
-        "undelegate": ("/api/staking/undelegate/", lambda v: {"checker": w.checker.pk, "amount": v}),
-        "top-up": (f"/api/marketplace/rentals/{w.rental.pk}/top-up/", lambda v: {"amount": v}),
-        "collateral": (f"/api/marketplace/provider/nodes/{w.node.pk}/collateral/", lambda v: {"amount": v}),
+        **{name: (url, body) for name, (_, url, body) in same_bodies(w).items()},
         "rent-escrow": (
             "/api/marketplace/rentals/",
             lambda v: {"node": w.other_node.pk, "mode": "on_demand", "image": IMAGE, "escrow": v},
@@ -80,28 +96,9 @@ def api_forms(w):
     }
 
 
-FORM_NAMES = [
-    "send",
-    "delegate",
-    "undelegate",
-    "top-up",
-    "collateral",
-    "rent-escrow",
-    "rent-hours",
-    "proposal-deposit",
-    "activate",
-]
-API_NAMES = [
-    "send",
-    "delegate",
-    "undelegate",
-    "top-up",
-    "collateral",
-    "rent-escrow",
-    "rent-epochs",
-    "proposal-deposit",
-    "activate",
-]
+SAME_BODY_NAMES = ["send", "delegate", "undelegate", "top-up", "collateral"]
+FORM_NAMES = [*SAME_BODY_NAMES, "rent-escrow", "rent-hours", "proposal-deposit", "activate"]
+API_NAMES = [*SAME_BODY_NAMES, "rent-escrow", "rent-epochs", "proposal-deposit", "activate"]
 
 
 @pytest.mark.parametrize("form", FORM_NAMES)
