@@ -9,6 +9,15 @@ from apps.core import ledger
 from apps.core.models import Account, AccountKind, ModuleAccount, TxKind
 
 PASSWORD = "correct-horse-battery-staple"
+# One telemetry sample as a provider agent posts it (a busy H100).
+HEARTBEAT_SAMPLE = {
+    "gpu_util": 55,
+    "mem_used_mb": 1000,
+    "mem_total_mb": 81920,
+    "temperature_c": 61,
+    "power_w": 350,
+    "workloads": 1,
+}
 
 
 class UserFactory(factory.django.DjangoModelFactory):

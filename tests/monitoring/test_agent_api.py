@@ -9,16 +9,8 @@ from apps.core.models import CheckerNode, OutboxEvent
 from apps.monitoring import assignment, live, signing
 from apps.monitoring.models import CheckerReport, EpochConsensus, Heartbeat
 
+from ..factories import HEARTBEAT_SAMPLE as SAMPLE
 from ..factories import make_checker, make_node
-
-SAMPLE = {
-    "gpu_util": 55,
-    "mem_used_mb": 1000,
-    "mem_total_mb": 81920,
-    "temperature_c": 61,
-    "power_w": 350,
-    "workloads": 1,
-}
 
 
 def agent(token):

@@ -8,6 +8,8 @@ from django.urls import URLPattern, URLResolver, get_resolver
 
 from apps.core.amounts import ath
 
+from ..factories import HEARTBEAT_SAMPLE
+
 MUTATING_METHODS = ("post", "put", "patch", "delete")
 CONVERTER = re.compile(r"<(?:(?P<conv>\w+):)?(?P<name>\w+)>")
 
@@ -105,14 +107,6 @@ def url_for(route: Route, w) -> str:
 
 
 IMAGE = "nvcr.io/nvidia/pytorch:24.08-py3"
-SAMPLE = {
-    "gpu_util": 55,
-    "mem_used_mb": 1000,
-    "mem_total_mb": 81920,
-    "temperature_c": 61,
-    "power_w": 350,
-    "workloads": 1,
-}
 
 
 def body_for(route: Route, w) -> dict:
@@ -179,7 +173,7 @@ def body_for(route: Route, w) -> dict:
     if r == "api/marketplace/match/":
         return {"gpu_model": "h100-80gb"}
     if r.endswith("agent/heartbeats/"):
-        return {"samples": [SAMPLE], "node": w.node.pk}
+        return {"samples": [HEARTBEAT_SAMPLE], "node": w.node.pk}
     if r.endswith("agent/key/"):
         return {"public_key": "ab" * 32}
     if r.endswith("agent/reports/"):

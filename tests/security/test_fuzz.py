@@ -42,6 +42,7 @@ from apps.core.amounts import ath
 from apps.core.verify import verify_ledger
 from apps.monitoring import assignment, signing
 
+from ..factories import HEARTBEAT_SAMPLE
 from .conftest import online
 
 pytestmark = pytest.mark.fuzz
@@ -208,14 +209,6 @@ def report_for(w, node):
 def valid_bodies(w):
     """A body each mutating operation accepts from the owner (or its agent)."""
     one = str(ath(1))
-    sample = {
-        "gpu_util": 55,
-        "mem_used_mb": 1000,
-        "mem_total_mb": 81920,
-        "temperature_c": 61,
-        "power_w": 350,
-        "workloads": 1,
-    }
     return {
         "/api/wallet/send/": {"to_address": w.provider2.wallet.address, "amount": one, "memo": "thanks"},
         "/api/staking/delegate/": {"checker": w.checker.pk, "amount": one},
@@ -270,7 +263,9 @@ def valid_bodies(w):
             "sla_tier": "standard",
         },
         "/api/marketplace/provider/nodes/{id}/collateral/": {"amount": one},
-        "/api/agent/heartbeats/": {"samples": [sample, {**sample, "at": timezone.now().isoformat()}]},
+        "/api/agent/heartbeats/": {
+            "samples": [HEARTBEAT_SAMPLE, {**HEARTBEAT_SAMPLE, "at": timezone.now().isoformat()}]
+        },
         "/api/agent/key/": {"public_key": signing.public_hex(w.checker_key)},
         "/api/agent/reports/": report_for(w, w.node),
         "/api/agent/reports/batch/": {"reports": [report_for(w, w.node), report_for(w, w.rented_node)]},
