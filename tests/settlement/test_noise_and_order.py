@@ -292,7 +292,9 @@ def test_stake_bonded_after_the_round_waits_for_the_next_epoch(small_network):
     assert staking_queries.pending_rewards(late.wallet, checker) == 0
 
 
-def test_a_checker_jailed_by_settlement_e_is_paid_for_e_plus_1_and_left_out_after(small_network):
+def _misreported_epoch(small_network):
+    """Epoch 6: checker-2 is far off on A's and B's uptime, enough to jail it
+    (the minimum count lowered to 2); then epoch 7 begins."""
     parameters.apply({"misreport_jail_min": 2}, effective_epoch=0, source="test")
     a, b, c = small_network["nodes"]
     c0, c1, c2 = small_network["checkers"]
@@ -300,6 +302,12 @@ def test_a_checker_jailed_by_settlement_e_is_paid_for_e_plus_1_and_left_out_afte
         for node in (a, b, c):
             report(6, node, checker, **({"uptime_ppm": 100_000} if checker == c2 and node != c else {}))
     set_epoch(7)
+
+
+def test_a_checker_jailed_by_settlement_e_is_paid_for_e_plus_1_and_left_out_after(small_network):
+    _misreported_epoch(small_network)
+    a, b, c = small_network["nodes"]
+    c0, c1, c2 = small_network["checkers"]
     services.fix_current_round()  # round 7, fixed before epoch 6 is settled
     services.settle(6)
     c2.refresh_from_db()
@@ -357,13 +365,8 @@ def test_the_round_is_fixed_once_even_if_the_scheduler_restarts(small_network):
 def test_a_scheduler_tick_fixes_the_current_round_before_it_settles(small_network):
     """The round of the new epoch comes first and is fixed with the checkers
     active then; the settlement that follows jails for the round after."""
-    parameters.apply({"misreport_jail_min": 2}, effective_epoch=0, source="test")
-    a, b, c = small_network["nodes"]
-    c0, c1, c2 = small_network["checkers"]
-    for checker in (c0, c1, c2):
-        for node in (a, b, c):
-            report(6, node, checker, **({"uptime_ppm": 100_000} if checker == c2 and node != c else {}))
-    set_epoch(7)
+    _misreported_epoch(small_network)
+    c2 = small_network["checkers"][2]
     past_grace = timedelta(seconds=services.grace_seconds_default() + 1)
     ChainHead.objects.filter(pk=1).update(genesis_at=F("genesis_at") - past_grace)
     settled = scheduler.tick(log_line=lambda s: None)
