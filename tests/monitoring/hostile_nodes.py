@@ -8,6 +8,8 @@ from contextlib import AsyncExitStack, asynccontextmanager
 
 from aiohttp import web
 
+from .fake_dashboard import serve
+
 HONEST = {"gpu_name": "NVIDIA H100 80GB", "gpu_count": 1}
 HUGE_BYTES = 50 * 1024 * 1024
 
@@ -76,14 +78,8 @@ KINDS = ("honest", "json-list", "garbage", "wrong-types", "huge", "drip", "redir
 async def _serve(handler):
     app = web.Application()
     app.router.add_get("/health", handler)
-    runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.1)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    try:
-        yield f"http://127.0.0.1:{site._server.sockets[0].getsockname()[1]}/health"
-    finally:
-        await runner.cleanup()
+    async with serve(app, access_log=None, shutdown_timeout=0.1) as url:
+        yield f"{url}/health"
 
 
 @asynccontextmanager
