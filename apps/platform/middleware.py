@@ -5,7 +5,20 @@ from apps.core import idempotency
 from .ratelimit import client_ip
 
 
-class SynchronousStack:
+class _SyncOnly:
+    """A middleware that Django runs synchronously only."""
+
+    sync_capable = True
+    async_capable = False
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        return self.get_response(request)
+
+
+class SynchronousStack(_SyncOnly):
     """Keeps the whole middleware chain synchronous under ASGI.
 
     Every view of this project is synchronous. Django runs a middleware that
@@ -18,30 +31,12 @@ class SynchronousStack:
     instead (and once more around the view, as for any view).
     """
 
-    sync_capable = True
-    async_capable = False
 
-    def __init__(self, get_response):
-        self.get_response = get_response
-
-    def __call__(self, request):
-        return self.get_response(request)
-
-
-class IdempotencyMiddleware:
+class IdempotencyMiddleware(_SyncOnly):
     """Runs a mutating request that carries an idempotency key at most once
     (``apps.core.idempotency``). It wraps the view rather than the whole
     chain, so CSRF and authentication have already refused what they refuse,
     and the key's row commits in one transaction with the view's work."""
-
-    sync_capable = True
-    async_capable = False
-
-    def __init__(self, get_response):
-        self.get_response = get_response
-
-    def __call__(self, request):
-        return self.get_response(request)
 
     def process_view(self, request, view_func, view_args, view_kwargs):
         if request.method not in idempotency.MUTATING or idempotency.key_of(request) is None:
