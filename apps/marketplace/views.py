@@ -229,16 +229,21 @@ def rental_escrow(request, pk):
     return render(request, "marketplace/rental.html#escrow", _rental_context(request, rental))
 
 
-def _rental_action(request, pk, action):
-    """``action(rental)``, a rentals service call that returns what to tell
-    the renter; its refusal is flashed instead. Back to the rental's page."""
-    rental = _my_rental(request, pk)
+def _run_action(request, action, obj, refusal) -> None:
+    """``action(obj)``, a service call that returns what to tell the person;
+    a ``refusal`` it raises is flashed instead."""
     try:
-        text = action(rental)
-    except rentals.RentalError as exc:
+        text = action(obj)
+    except refusal as exc:
         flash(request, exc)
     else:
         messages.success(request, text)
+
+
+def _rental_action(request, pk, action):
+    """``action(rental)`` (see :func:`_run_action`), then back to the rental's page."""
+    rental = _my_rental(request, pk)
+    _run_action(request, action, rental, rentals.RentalError)
     return redirect(rental)
 
 
@@ -382,13 +387,9 @@ def provider_node(request, pk):
 
 
 def _provider_action(request, pk, action):
+    """``action(node)`` (see :func:`_run_action`), then back to ``next`` or the node's page."""
     node = _my_node(request, pk)
-    try:
-        text = action(node)
-    except providers.ProviderError as exc:
-        flash(request, exc)
-    else:
-        messages.success(request, text)
+    _run_action(request, action, node, providers.ProviderError)
     nxt = request.POST.get("next") or ""
     if not url_has_allowed_host_and_scheme(nxt, allowed_hosts={request.get_host()}, require_https=request.is_secure()):
         nxt = reverse("marketplace:provider-node", args=[node.pk])  # never redirect off-site
