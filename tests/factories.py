@@ -9,14 +9,15 @@ from apps.core import ledger
 from apps.core.models import Account, AccountKind, ModuleAccount, TxKind
 
 PASSWORD = "correct-horse-battery-staple"
-# One telemetry sample as a provider agent posts it (a busy H100).
-HEARTBEAT_SAMPLE = {
-    "gpu_util": 55,
-    "mem_used_mb": 1000,
-    "mem_total_mb": 81920,
-    "temperature_c": 61,
-    "power_w": 350,
-    "workloads": 1,
+# The machine the security tests register (the fields the web form and the
+# API share; each adds a name, the GPU model, the region and the price).
+NODE_SPEC = {
+    "gpu_count": 1,
+    "vcpu": 16,
+    "ram_gb": 64,
+    "bandwidth_mbps": 1000,
+    "endpoint": "http://127.0.0.1:1/health",
+    "sla_tier": "standard",
 }
 
 
@@ -117,6 +118,19 @@ def rounds_fixed(last: int = 1_000, first: int = 0) -> None:
         for e in range(first, last + 1)
         if e not in have
     )
+
+
+def heartbeat_sample() -> dict:
+    """One telemetry sample as a provider agent posts it (a busy H100), new
+    each call: a fuzzer may change it in place."""
+    return {
+        "gpu_util": 55,
+        "mem_used_mb": 1000,
+        "mem_total_mb": 81920,
+        "temperature_c": 61,
+        "power_w": 350,
+        "workloads": 1,
+    }
 
 
 def race(attempt, items) -> list:

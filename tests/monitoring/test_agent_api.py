@@ -9,8 +9,9 @@ from apps.core.models import CheckerNode, OutboxEvent
 from apps.monitoring import assignment, live, signing
 from apps.monitoring.models import CheckerReport, EpochConsensus, Heartbeat
 
-from ..factories import HEARTBEAT_SAMPLE as SAMPLE
-from ..factories import make_checker, make_node
+from ..factories import heartbeat_sample, make_checker, make_node
+
+SAMPLE = heartbeat_sample()
 
 
 def agent(token):

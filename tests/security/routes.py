@@ -8,7 +8,7 @@ from django.urls import URLPattern, URLResolver, get_resolver
 
 from apps.core.amounts import ath
 
-from ..factories import HEARTBEAT_SAMPLE
+from ..factories import NODE_SPEC, heartbeat_sample
 
 MUTATING_METHODS = ("post", "put", "patch", "delete")
 CONVERTER = re.compile(r"<(?:(?P<conv>\w+):)?(?P<name>\w+)>")
@@ -152,17 +152,12 @@ def body_for(route: Route, w) -> dict:
         return {"node": w.other_node.pk}
     if r.endswith("provide/new/") or r == "api/marketplace/provider/nodes/":
         return {
+            **NODE_SPEC,
             "name": "x-node",
             "gpu_model": "h100-80gb",
-            "gpu_count": 1,
-            "vcpu": 16,
-            "ram_gb": 64,
             "region": "eu-west",
-            "bandwidth_mbps": 1000,
             "price": "2",
             "price_per_gpu_hour": str(ath(2)),
-            "endpoint": "http://127.0.0.1:1/health",
-            "sla_tier": "standard",
         }
     if r.endswith("password/"):
         return {"old_password": "not-it", "new_password1": "Zebra-staple-42!", "new_password2": "Zebra-staple-42!"}
@@ -173,7 +168,7 @@ def body_for(route: Route, w) -> dict:
     if r == "api/marketplace/match/":
         return {"gpu_model": "h100-80gb"}
     if r.endswith("agent/heartbeats/"):
-        return {"samples": [HEARTBEAT_SAMPLE], "node": w.node.pk}
+        return {"samples": [heartbeat_sample()], "node": w.node.pk}
     if r.endswith("agent/key/"):
         return {"public_key": "ab" * 32}
     if r.endswith("agent/reports/"):

@@ -42,7 +42,7 @@ from apps.core.amounts import ath
 from apps.core.verify import verify_ledger
 from apps.monitoring import assignment, signing
 
-from ..factories import HEARTBEAT_SAMPLE
+from ..factories import NODE_SPEC, heartbeat_sample
 from .conftest import online
 
 pytestmark = pytest.mark.fuzz
@@ -209,6 +209,7 @@ def report_for(w, node):
 def valid_bodies(w):
     """A body each mutating operation accepts from the owner (or its agent)."""
     one = str(ath(1))
+    sample = heartbeat_sample()
     return {
         "/api/wallet/send/": {"to_address": w.provider2.wallet.address, "amount": one, "memo": "thanks"},
         "/api/staking/delegate/": {"checker": w.checker.pk, "amount": one},
@@ -251,21 +252,14 @@ def valid_bodies(w):
         "/api/marketplace/rentals/{id}/top-up/": {"amount": one},
         "/api/marketplace/rentals/{id}/replace/": {"node": w.other_node.pk},
         "/api/marketplace/provider/nodes/": {
+            **NODE_SPEC,
             "name": "fuzz-node",
             "gpu_model": "h100-80gb",
-            "gpu_count": 1,
-            "vcpu": 16,
-            "ram_gb": 64,
             "region": "eu-west",
-            "bandwidth_mbps": 1000,
             "price_per_gpu_hour": str(ath(2)),
-            "endpoint": "http://127.0.0.1:1/health",
-            "sla_tier": "standard",
         },
         "/api/marketplace/provider/nodes/{id}/collateral/": {"amount": one},
-        "/api/agent/heartbeats/": {
-            "samples": [HEARTBEAT_SAMPLE, {**HEARTBEAT_SAMPLE, "at": timezone.now().isoformat()}]
-        },
+        "/api/agent/heartbeats/": {"samples": [sample, {**sample, "at": timezone.now().isoformat()}]},
         "/api/agent/key/": {"public_key": signing.public_hex(w.checker_key)},
         "/api/agent/reports/": report_for(w, w.node),
         "/api/agent/reports/batch/": {"reports": [report_for(w, w.node), report_for(w, w.rented_node)]},

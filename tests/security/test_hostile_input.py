@@ -9,6 +9,7 @@ from apps.core.amounts import ath
 from apps.core.models import ChainHead
 from apps.core.verify import verify_ledger
 
+from ..factories import NODE_SPEC
 from .routes import mutating_routes, url_for
 
 BAD_AMOUNTS = {
@@ -225,16 +226,11 @@ def test_node_name_renders_inert(world, owner_client):
     r = owner_client.post(
         "/marketplace/provide/new/",
         {
+            **NODE_SPEC,
             "name": XSS[:80],
             "gpu_model": GpuModel.objects.get(slug="h100-80gb").pk,
-            "gpu_count": 1,
-            "vcpu": 16,
-            "ram_gb": 64,
             "region": Region.objects.get(code="eu-west").pk,
-            "bandwidth_mbps": 1000,
             "price": "2",
-            "endpoint": "http://127.0.0.1:1/health",
-            "sla_tier": "standard",
         },
     )
     assert r.status_code == 302, r.content.decode()[-2000:]

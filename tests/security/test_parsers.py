@@ -21,6 +21,7 @@ from apps.core.models import ChainHead, GpuModel, GpuNode, Region
 from apps.core.numbers import NumberError, parse_int, parse_scaled
 from apps.core.verify import verify_ledger
 
+from ..factories import NODE_SPEC
 from .conftest import agent
 
 HOSTILE = [
@@ -281,16 +282,11 @@ def test_undelegate_and_redelegate_with_an_odd_checker_id_are_404(world, owner_c
 
 def node_form(price):
     return {
+        **NODE_SPEC,
         "name": "zero-price",
         "gpu_model": GpuModel.objects.get(slug="h100-80gb").pk,
-        "gpu_count": 1,
-        "vcpu": 16,
-        "ram_gb": 64,
         "region": Region.objects.get(code="eu-west").pk,
-        "bandwidth_mbps": 1000,
         "price": price,
-        "endpoint": "http://127.0.0.1:1/health",
-        "sla_tier": "standard",
     }
 
 
