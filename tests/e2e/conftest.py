@@ -10,6 +10,7 @@ processes go through Redis there)."""
 import os
 import re
 import secrets
+import signal
 import socket
 import subprocess
 import sys
@@ -282,6 +283,20 @@ def start_checker(server, token: str, key_path, log, *, probe_every: int) -> sub
     command = ["run_checker", "--api-url", server.url, "--token", token, "--key", str(key_path)]
     command += ["--probe-every", str(probe_every), "--allow-net", "127.0.0.0/8"]
     return _manage_process(server, command, log)
+
+
+def stop_agents(agents: list[subprocess.Popen], logs) -> None:
+    """Stop the agent processes as Ctrl-C does (each gets 10 s before it is
+    killed), then close their log files."""
+    for agent in agents:
+        agent.send_signal(signal.SIGINT)
+    for agent in agents:
+        try:
+            agent.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            agent.kill()
+    for log in logs:
+        log.close()
 
 
 def _manage_process(server, command: list[str], log) -> subprocess.Popen:

@@ -3,14 +3,13 @@ server: telemetry and a signed report land, and the node's page updates
 over its WebSocket without a reload."""
 
 import json
-import signal
 import subprocess
 import sys
 
 import pytest
 from playwright.sync_api import expect
 
-from .conftest import ROOT, free_port, start_checker, start_provider_agent, wait_until_live
+from .conftest import ROOT, free_port, start_checker, start_provider_agent, stop_agents, wait_until_live
 
 pytestmark = pytest.mark.browser
 
@@ -79,12 +78,4 @@ def test_agents_feed_the_live_node_page(private_server, new_page, shot, tmp_path
         shot(page, "monitoring-overview")
         assert not [e for e in page.console_errors if "Content Security Policy" in e], page.console_errors
     finally:
-        for agent in agents:
-            agent.send_signal(signal.SIGINT)
-        for agent in agents:
-            try:
-                agent.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                agent.kill()
-        for log in logs:
-            log.close()
+        stop_agents(agents, logs)

@@ -9,8 +9,6 @@ refunded in the wallet, to the micro-ATH."""
 
 import json
 import re
-import signal
-import subprocess
 import time
 
 import pytest
@@ -23,6 +21,7 @@ from .conftest import (
     sign_up,
     start_checker,
     start_provider_agent,
+    stop_agents,
     uath,
 )
 
@@ -147,15 +146,7 @@ def test_provider_onboards_and_a_renter_rents_and_ends(private_server, new_page,
         shot(provider, "marketplace-provider-dashboard")
         no_csp_errors(page, provider)
     finally:
-        for agent in agents:
-            agent.send_signal(signal.SIGINT)
-        for agent in agents:
-            try:
-                agent.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                agent.kill()
-        for log in logs:
-            log.close()
+        stop_agents(agents, logs)
 
 
 def _ath(micro: int) -> str:
