@@ -100,11 +100,18 @@ def test_a_stranger_without_power_cannot_vote(client, holder, propose):
     assert "you have no vote on it" in page and 'data-testid="vote-yes"' not in page
 
 
-def test_a_holder_votes_and_changes_the_vote_with_htmx(client, holder, propose):
+@pytest.fixture
+def voting(client, holder, propose):
+    """A proposal open for voting and the URL to vote on it, ``client``
+    logged in as a holder of 3,000 ATH."""
     alice = holder(ath(3_000))
     proposal = propose()
     client.force_login(alice)
-    url = reverse("governance:vote", args=[proposal.pk])
+    return proposal, reverse("governance:vote", args=[proposal.pk])
+
+
+def test_a_holder_votes_and_changes_the_vote_with_htmx(client, voting):
+    _, url = voting
     response = client.post(url, {"choice": "yes"}, **HTMX)
     html = response.content.decode()
     assert response.status_code == 200 and 'id="vote-panel"' in html
@@ -119,11 +126,8 @@ def test_a_holder_votes_and_changes_the_vote_with_htmx(client, holder, propose):
     assert response.status_code == 302 and Vote.objects.get().choice == "abstain"
 
 
-def test_bad_votes_are_refused_with_a_message(client, holder, propose):
-    alice = holder(ath(3_000))
-    proposal = propose()
-    client.force_login(alice)
-    url = reverse("governance:vote", args=[proposal.pk])
+def test_bad_votes_are_refused_with_a_message(client, voting):
+    proposal, url = voting
     response = client.post(url, {"choice": "maybe"}, **HTMX)
     assert response.status_code == 400 and "Vote yes, no" in response.content.decode()
     end_voting(proposal)

@@ -129,9 +129,17 @@ def test_anonymous_cannot_act_on_any_page(client, checker):
     assert snapshot() == before
 
 
-def test_a_stranger_cannot_run_someone_elses_checker_or_touch_their_delegation(client, checker, funded, other_user):
+@pytest.fixture
+def delegated_and_jailed(checker, funded):
+    """``funded`` has 10 ATH delegated to ``checker``, which is jailed (and
+    may unjail at once)."""
     services.delegate(funded, checker, ath(10), epoch=0)
     services.jail(checker, "test", epoch=0, duration=0)
+
+
+def test_a_stranger_cannot_run_someone_elses_checker_or_touch_their_delegation(
+    client, checker, delegated_and_jailed, other_user
+):
     client.force_login(other_user)
     before = snapshot()
     assert client.post(reverse("staking:commission", args=[checker.pk]), {"rate": "5.5"}).status_code == 403
@@ -181,9 +189,7 @@ def test_api_anonymous_is_refused_everywhere(api, checker):
     assert snapshot() == before
 
 
-def test_api_stranger_cannot_act_for_the_operator_or_the_delegator(api, checker, funded, other_user):
-    services.delegate(funded, checker, ath(10), epoch=0)
-    services.jail(checker, "test", epoch=0, duration=0)
+def test_api_stranger_cannot_act_for_the_operator_or_the_delegator(api, checker, delegated_and_jailed, other_user):
     api.force_authenticate(other_user)
     before = snapshot()
     assert (
