@@ -4,6 +4,7 @@ from django.urls import path
 
 from apps.explorer.consumers import LedgerFeedConsumer
 from apps.governance.consumers import ProposalConsumer
+from apps.marketplace.consumers import RentalConsumer
 from apps.monitoring import consumers as monitoring
 from apps.overview.consumers import HomeConsumer
 
@@ -14,4 +15,5 @@ websocket_urlpatterns = [
     path("ws/monitoring/", monitoring.OverviewConsumer.as_asgi()),
     path("ws/monitoring/nodes/<int:pk>/", monitoring.NodeConsumer.as_asgi()),
     path("ws/monitoring/checkers/<int:pk>/", monitoring.CheckerConsumer.as_asgi()),
+    path("ws/rentals/<int:pk>/", RentalConsumer.as_asgi()),
 ]

@@ -4,7 +4,7 @@ as that person: no field names a renter or a provider, and another
 person's rental or node answers 404. Amounts are micro-ATH strings."""
 
 from django.shortcuts import get_object_or_404
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field
 from rest_framework import generics, permissions, serializers, status
 from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
@@ -13,11 +13,12 @@ from rest_framework.views import APIView
 from apps.core.models import GpuModel, GpuNode, Region, SlaTier
 from apps.platform.api_fields import MicroAthField, validated
 
-from . import catalogue, matching, providers, queries, rentals
+from . import catalogue, matching, providers, queries, rentals, workload_spec
 from .billing import settled_summary
 from .forms import CatalogueForm
-from .models import CollateralSlash, Rental, RentalCharge, RentalMode
+from .models import CollateralSlash, Rental, RentalCharge, RentalMode, Workload
 from .onboarding import NodeSpec, register_node
+from .workload_templates import TEMPLATES
 
 
 class OfferSerializer(serializers.ModelSerializer):
@@ -223,17 +224,58 @@ class RentalSerializer(serializers.ModelSerializer):
         ]
 
 
+class EnvVarSerializer(serializers.Serializer):
+    name = serializers.CharField()
+    value = serializers.CharField(help_text="a secret's value is masked")
+    secret = serializers.BooleanField()
+
+
+class WorkloadSerializer(serializers.ModelSerializer):
+    """What the rental runs and how it stands; secret values are masked."""
+
+    env = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Workload
+        fields = [
+            "template",
+            "command",
+            "ports",
+            "env",
+            "state",
+            "exit_code",
+            "reason",
+            "endpoints",
+            "log_tail",
+            "state_changed_at",
+            "reported_at",
+        ]
+
+    @extend_schema_field(EnvVarSerializer(many=True))
+    def get_env(self, obj) -> list:
+        return workload_spec.public_env(obj.env)
+
+
 class RentalDetailSerializer(RentalSerializer):
     charges = ChargeSerializer(many=True)
+    workload = WorkloadSerializer(read_only=True, allow_null=True)
 
     class Meta(RentalSerializer.Meta):
-        fields = [*RentalSerializer.Meta.fields, "charges"]
+        fields = [*RentalSerializer.Meta.fields, "charges", "workload"]
 
 
 class RentRequest(serializers.Serializer):
     node = serializers.IntegerField()
     mode = serializers.ChoiceField(choices=RentalMode.choices)
-    image = serializers.CharField(max_length=255)
+    template = serializers.ChoiceField(
+        choices=[t.slug for t in TEMPLATES], required=False, help_text="fills in what is not given below"
+    )
+    image = serializers.CharField(max_length=255, required=False)
+    command = serializers.JSONField(required=False, help_text="argv list, or one line split like a shell")
+    env = serializers.JSONField(
+        required=False, help_text='[{"name", "value", "secret"}] or {"NAME": "value"}; secret values never come back'
+    )
+    ports = serializers.ListField(child=serializers.IntegerField(), required=False, max_length=16)
     epochs = serializers.IntegerField(required=False, min_value=1, help_text="reserved: how many epochs")
     hours = serializers.IntegerField(required=False, min_value=1, help_text="reserved: or how many hours")
     escrow = MicroAthField(required=False, help_text="on-demand: escrow to start with")
@@ -280,11 +322,18 @@ class RentalList(generics.ListAPIView):
             node = get_object_or_404(GpuNode, pk=d["node"])
             q = rentals.quote(request.user, node, mode=d["mode"], epochs_=n, escrow=d.get("escrow"))
             return Response(QuoteSerializer(q).data)
+        workload = workload_spec.from_request(
+            template=d.get("template", ""),
+            image=d.get("image", ""),
+            command=d.get("command"),
+            env=d.get("env"),
+            ports=d.get("ports"),
+        )
         rental = rentals.rent(
             request.user,
             d["node"],
             mode=d["mode"],
-            image=d["image"],
+            workload=workload,
             epochs_=n,
             escrow=d.get("escrow"),
             auto_replace=d["auto_replace"],

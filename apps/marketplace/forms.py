@@ -4,10 +4,21 @@ from django.conf import settings
 from apps.core.forms import AmountField
 from apps.core.models import GpuModel, Region, SlaTier
 
+from . import workload_spec
 from .matching import Preference
 from .models import RentalMode
 from .onboarding import MAX_GPUS
 from .rentals import MAX_RENTAL_HOURS
+from .workload_spec import WorkloadError
+from .workload_templates import TEMPLATES
+
+
+class SecretTextarea(forms.Textarea):
+    """A textarea that never renders its value back: a refused form shows
+    the secret field empty, to be typed again."""
+
+    def format_value(self, value):
+        return ""
 
 
 class OptionalAmountField(AmountField):
@@ -86,6 +97,8 @@ class MatchForm(forms.Form):
 
 
 class RentForm(forms.Form):
+    WORKLOAD_FIELDS = ("template", "image", "command", "ports", "env", "secret_env")
+
     mode = forms.ChoiceField(
         choices=RentalMode.choices, initial=RentalMode.RESERVED, widget=forms.RadioSelect, label="How to pay"
     )
@@ -102,11 +115,51 @@ class RentForm(forms.Form):
         required=False,
         help_text="On-demand: billed per epoch from this escrow; top up any time, stop any time.",
     )
+    template = forms.ChoiceField(
+        label="What to run",
+        required=False,
+        choices=[("", "My own image")] + [(t.slug, t.name) for t in TEMPLATES],
+        help_text="A template fills in the image, command and ports you leave empty.",
+    )
     image = forms.CharField(
         label="Container image",
         max_length=255,
-        initial="pytorch/pytorch:2.4.0-cuda12.4-cudnn9-runtime",
+        required=False,
+        widget=forms.TextInput(
+            attrs={
+                "spellcheck": "false",
+                "autocomplete": "off",
+                "placeholder": "e.g. pytorch/pytorch:2.4.0-cuda12.4-cudnn9-runtime",
+            }
+        ),
+    )
+    command = forms.CharField(
+        label="Command",
+        required=False,
+        max_length=workload_spec.MAX_COMMAND_CHARS,
+        help_text="Optional; quotes group words, nothing is expanded. Empty: the image's own command.",
         widget=forms.TextInput(attrs={"spellcheck": "false", "autocomplete": "off"}),
+    )
+    ports = forms.CharField(
+        label="Ports to expose",
+        required=False,
+        max_length=200,
+        help_text="Container TCP ports, e.g. 8080, 8888. Each gets an address you can open.",
+        widget=forms.TextInput(attrs={"spellcheck": "false", "autocomplete": "off", "inputmode": "numeric"}),
+    )
+    env = forms.CharField(
+        label="Environment",
+        required=False,
+        max_length=64 * 1024,
+        help_text="NAME=value, one per line.",
+        widget=forms.Textarea(attrs={"rows": 3, "spellcheck": "false"}),
+    )
+    secret_env = forms.CharField(
+        label="Secret environment",
+        required=False,
+        max_length=64 * 1024,
+        help_text="NAME=value, one per line: passed to your container only, never shown back or logged.",
+        widget=SecretTextarea(attrs={"rows": 2, "spellcheck": "false", "autocomplete": "off"}),
     )
     region = forms.ChoiceField(
         label="I am in", required=False, help_text="Used to pick a nearby replacement if the node fails."
@@ -127,7 +180,25 @@ class RentForm(forms.Form):
             self.add_error("hours", "How many hours do you want to reserve?")
         if data.get("mode") == RentalMode.ON_DEMAND and not data.get("escrow"):
             self.add_error("escrow", "How much escrow do you want to start with?")
+        self.workload = self._workload(data)
         return data
+
+    def _workload(self, data) -> workload_spec.WorkloadSpec | None:
+        """The workload the form asks for (``self.workload``), or None with
+        the reason on its field."""
+        try:
+            env = workload_spec.parse_env_lines(data.get("env", ""), secret=False, field_name="env")
+            env += workload_spec.parse_env_lines(data.get("secret_env", ""), secret=True, field_name="secret_env")
+            return workload_spec.from_request(
+                template=data.get("template", ""),
+                image=data.get("image", ""),
+                command=data.get("command"),
+                env=env,
+                ports=data.get("ports"),
+            )
+        except WorkloadError as exc:
+            self.add_error(exc.field if exc.field in self.fields else None, str(exc))
+            return None
 
 
 class AmountForm(forms.Form):

@@ -7,7 +7,12 @@
                     provider minus the protocol fee) or failed (refunded in
                     full plus an SLA credit from the provider's collateral);
 ``CollateralSlash`` collateral taken from a provider, with its reason;
-``RentalSettlement`` marks an epoch's rentals as settled (idempotency).
+``RentalSettlement`` marks an epoch's rentals as settled (idempotency);
+``Workload``        what the rental runs on the node (image, command,
+                    environment, ports) and the state its node's agent last
+                    reported (endpoints, exit code, log tail);
+``WorkloadEvent``   the workload's timeline: each state it went through, on
+                    which node (a failover shows as a move).
 
 Money never lives in these tables: they explain ledger postings (each row
 keeps the height of its transaction) and let pages show the same numbers
@@ -190,3 +195,51 @@ class RentalSettlement(models.Model):
             "collateral_slashed": self.collateral_slashed,
             "replacements": self.replacements,
         }
+
+
+class WorkloadState(models.TextChoices):
+    # Before the node's agent has said anything about it.
+    SCHEDULED = "scheduled", "Scheduled"
+    PULLING = "pulling", "Pulling the image"
+    STARTING = "starting", "Starting"
+    RUNNING = "running", "Running"
+    EXITED = "exited", "Exited"
+    FAILED = "failed", "Failed"
+    # The agent stopped and removed it (the rental ended or moved).
+    REMOVED = "removed", "Removed"
+
+
+class Workload(models.Model):
+    """The container a rental runs: the renter's request, and what the
+    node's agent last reported about it. Secret environment values are
+    stored for the node's agent only: no page, API answer or log shows them
+    (see ``apps.marketplace.workloads.public_env``)."""
+
+    rental = models.OneToOneField(Rental, on_delete=models.CASCADE, related_name="workload")
+    template = models.CharField(max_length=40, blank=True, default="", help_text="catalogue template, if one was used")
+    command = models.JSONField(null=True, blank=True, help_text="argv list; null runs the image's own command")
+    env = models.JSONField(default=list, help_text='[{"name", "value", "secret"}]')
+    ports = models.JSONField(default=list, help_text="container TCP ports to expose")
+
+    state = models.CharField(max_length=16, choices=WorkloadState.choices, default=WorkloadState.SCHEDULED)
+    exit_code = models.IntegerField(null=True, blank=True)
+    reason = models.CharField(max_length=500, blank=True, default="")
+    endpoints = models.JSONField(default=dict, help_text='{"container port": "host:port"}')
+    log_tail = models.TextField(blank=True, default="")
+    state_changed_at = models.DateTimeField(auto_now_add=True)
+    reported_at = models.DateTimeField(null=True, blank=True, help_text="the agent's latest report")
+
+    def __str__(self):
+        return f"Workload of rental #{self.rental_id}"
+
+
+class WorkloadEvent(models.Model):
+    rental = models.ForeignKey(Rental, on_delete=models.CASCADE, related_name="workload_events")
+    node = models.ForeignKey(GpuNode, on_delete=models.PROTECT, related_name="+")
+    state = models.CharField(max_length=16, choices=WorkloadState.choices)
+    detail = models.CharField(max_length=500, blank=True, default="")
+    at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["at", "id"]
+        indexes = [models.Index(fields=["rental", "at"])]

@@ -1,10 +1,14 @@
 """Reads shared by the marketplace pages and its API (the catalogue's own
 list lives in ``catalogue``)."""
 
+import shlex
+
 from apps.core.errors import NotFound
 from apps.core.models import GpuNode
 
-from .models import Rental
+from .models import Rental, Workload, WorkloadEvent, WorkloadState
+from .workload_spec import public_env
+from .workloads import IMAGE_NOT_FOUND
 
 
 def my_rental(user, pk) -> Rental:
@@ -26,3 +30,59 @@ def my_node(user, pk) -> GpuNode:
     if node is None:
         raise NotFound("No such node.")
     return node
+
+
+def workload_context(rental: Rental) -> dict:
+    """What the rental page and its live feed show about the workload: its
+    state and timeline, the endpoints to open, the log tail, and the
+    environment with secret values masked."""
+    workload = Workload.objects.filter(rental=rental).first()
+    if workload is None:
+        return {"rental": rental, "workload": None}
+    events = list(
+        WorkloadEvent.objects.filter(rental__in=_rental_chain(rental)).select_related("node").order_by("at", "id")
+    )
+    return {
+        "rental": rental,
+        "workload": workload,
+        "events": events[-50:],
+        "endpoints": [
+            {"port": port, "address": where, "url": f"http://{where}/"}
+            for port, where in sorted(workload.endpoints.items(), key=lambda item: int(item[0]))
+        ],
+        "env": public_env(workload.env),
+        "command_text": shlex.join(workload.command) if workload.command else "",
+        "verdict": _verdict(workload),
+    }
+
+
+def _rental_chain(rental: Rental) -> list[int]:
+    """This rental and the ones it replaced: a failover's timeline reads as one story."""
+    ids, current = [rental.pk], rental
+    while current.replaces_id and len(ids) < 20:
+        ids.append(current.replaces_id)
+        current = Rental.objects.only("pk", "replaces_id").get(pk=current.replaces_id)
+    return ids
+
+
+def _verdict(workload: Workload) -> str:
+    """One sentence on how the workload stands, and whose doing it is."""
+    state = workload.state
+    if state == WorkloadState.SCHEDULED:
+        return "Waiting for the node's agent to pick it up."
+    if state == WorkloadState.EXITED:
+        return (
+            f"Your container exited by itself with code {workload.exit_code}. That is your program's doing, "
+            "not the node's: billing stopped and the unserved time was refunded."
+        )
+    if state == WorkloadState.FAILED and workload.reason.startswith(IMAGE_NOT_FOUND):
+        return (
+            f"The node could not pull the image ({workload.reason}). Check the image name: this is not the "
+            "provider's fault, so no SLA credit applies; the unserved time was refunded."
+        )
+    if state == WorkloadState.FAILED:
+        why = workload.reason or "no reason given"
+        return f"The node could not run your container: {why}. That counts against the node."
+    if state == WorkloadState.REMOVED:
+        return "Stopped and removed from the node."
+    return workload.get_state_display() + "."

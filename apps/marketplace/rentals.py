@@ -19,7 +19,6 @@ Billing rules, written down once:
 * Escrow is the renter's own ``escrowed`` bucket; settlement releases it.
 """
 
-import re
 from dataclasses import dataclass
 
 from django.db import IntegrityError, transaction
@@ -28,27 +27,15 @@ from django.utils import timezone
 from apps.accounts.services import lock_funds, open_wallet
 from apps.core import epochs, ledger, parameters
 from apps.core.amounts import format_uath
-from apps.core.errors import DomainError, NotFound
 from apps.core.models import Bucket, GpuNode, NodeStatus, Region, TxKind
 
+from . import workload_spec
+from .errors import NotYours, RentalError
 from .models import Rental, RentalMode, RentalStatus
+from .workload_spec import WorkloadSpec
 
 SECONDS_PER_HOUR = 3600
 MAX_RENTAL_HOURS = 24 * 90
-# registry[:port]/path[:tag][@sha256:digest], the Docker reference grammar, simplified.
-IMAGE_RE = re.compile(
-    r"^(?:[a-z0-9](?:[a-z0-9.-]*[a-z0-9])?(?::[0-9]{1,5})?/)?"
-    r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*"
-    r"(?::[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?(?:@sha256:[a-f0-9]{64})?$"
-)
-
-
-class RentalError(DomainError):
-    """A rental action that was refused; the message says why."""
-
-
-class NotYours(RentalError, NotFound):
-    """Someone asked about a rental that is not theirs (shown as not found)."""
 
 
 def current_epoch() -> int:
@@ -66,18 +53,6 @@ def price_per_epoch(price_per_gpu_hour: int, gpu_count: int, seconds: int) -> in
 def hours_to_epochs(hours: int, seconds: int | None = None) -> int:
     seconds = seconds or epoch_seconds()
     return -(-hours * SECONDS_PER_HOUR // seconds)  # ceiling: the renter gets at least the hours asked
-
-
-def check_image(image: str) -> str:
-    image = (image or "").strip()
-    if not image:
-        raise RentalError("Name the container image to run, e.g. pytorch/pytorch:2.4.0-cuda12.4-cudnn9-runtime.")
-    if len(image) > 255 or not IMAGE_RE.match(image):
-        raise RentalError(
-            f"“{image[:80]}” is not a container image reference. Use registry/name:tag, e.g. "
-            "nvcr.io/nvidia/pytorch:24.08-py3 or ollama/ollama:latest."
-        )
-    return image
 
 
 @dataclass(frozen=True)
@@ -171,7 +146,8 @@ def rent(
     node_id: int,
     *,
     mode: str,
-    image: str,
+    image: str = "",
+    workload: WorkloadSpec | None = None,
     epochs_: int | None = None,
     escrow: int | None = None,
     auto_replace: bool = False,
@@ -180,8 +156,11 @@ def rent(
 ) -> Rental:
     """Take node ``node_id`` for ``renter`` and escrow the cost. The node row
     is locked, so of two renters racing for it exactly one wins; the partial
-    unique index on active rentals backs that up in the database."""
-    image = check_image(image)
+    unique index on active rentals backs that up in the database.
+
+    ``workload`` is what the node runs (``workload_spec.build``); a bare
+    ``image`` runs that image with its own command and no ports."""
+    workload = workload or workload_spec.build(image=image)
     wallet = open_wallet(renter)
     try:
         with transaction.atomic():
@@ -205,7 +184,7 @@ def rent(
                 node=node,
                 gpu_count=node.gpu_count,
                 mode=mode,
-                image=image,
+                image=workload.image,
                 renter_region=renter_region,
                 auto_replace=bool(auto_replace),
                 start_epoch=q.start_epoch,
@@ -233,6 +212,7 @@ def rent(
                     f"This rental needs {format_uath(q.escrow)} in escrow; your available balance is "
                     f"{format_uath(wallet.available)}."
                 ) from None
+            workload_spec.save_for(rental, workload)
             return rental
     except IntegrityError:
         raise RentalError("That node was just rented by someone else. Pick another node.") from None
@@ -263,26 +243,32 @@ def end_rental(user, rental_id: int, *, reason: str = "Ended early by the renter
         rental = _locked_rental(user, rental_id)
         if rental.status != RentalStatus.ACTIVE:
             raise RentalError("This rental has already ended.")
-        now_epoch = current_epoch()
-        end_at, refund = unserved_refund(rental, now_epoch)
-        if refund > 0:
-            ledger.move(
-                open_wallet(user),
-                Bucket.ESCROWED,
-                Bucket.AVAILABLE,
-                refund,
-                kind=TxKind.RENTAL_REFUND,
-                memo=f"Refund of unserved time, rental #{rental.pk}",
-                meta={"rental": rental.pk, "epochs_unserved": max(0, rental.end_epoch - end_at)},
-                actor=user,
-            )
-            rental.refunded += refund
-        rental.end_epoch = end_at
-        rental.status = RentalStatus.ENDED
-        rental.end_reason = f"{reason} in epoch {now_epoch}"
-        rental.ended_at = timezone.now()
-        rental.save(update_fields=["end_epoch", "status", "end_reason", "ended_at", "refunded"])
-        return max(refund, 0)
+        return end_locked(rental, reason=reason, actor=user)
+
+
+def end_locked(rental: Rental, *, reason: str, actor) -> int:
+    """End ``rental`` (locked, active) now: unserved time back to the renter
+    at once; returns the refund (micro-ATH)."""
+    now_epoch = current_epoch()
+    end_at, refund = unserved_refund(rental, now_epoch)
+    if refund > 0:
+        ledger.move(
+            open_wallet(rental.renter),
+            Bucket.ESCROWED,
+            Bucket.AVAILABLE,
+            refund,
+            kind=TxKind.RENTAL_REFUND,
+            memo=f"Refund of unserved time, rental #{rental.pk}",
+            meta={"rental": rental.pk, "epochs_unserved": max(0, rental.end_epoch - end_at)},
+            actor=actor,
+        )
+        rental.refunded += refund
+    rental.end_epoch = end_at
+    rental.status = RentalStatus.ENDED
+    rental.end_reason = f"{reason} in epoch {now_epoch}"
+    rental.ended_at = timezone.now()
+    rental.save(update_fields=["end_epoch", "status", "end_reason", "ended_at", "refunded"])
+    return max(refund, 0)
 
 
 @ledger.serialised
@@ -382,6 +368,11 @@ def move_to(
         escrow_total=new_escrow,
         replaces=rental,
     )
+    # The replacement node's agent starts the same workload; the timeline
+    # shows the move.
+    old_workload = getattr(rental, "workload", None)
+    spec = workload_spec.spec_of(old_workload) if old_workload else workload_spec.build(image=rental.image)
+    workload_spec.save_for(new, spec, detail=f"Moved here from {rental.node.name}: {reason}")
     if refund:
         ledger.move(
             wallet,

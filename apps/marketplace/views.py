@@ -1,6 +1,8 @@
 """Marketplace pages. Thin: rules live in ``rentals``, ``billing``,
 ``matching``, ``providers`` and ``onboarding``."""
 
+import shlex
+
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
@@ -20,11 +22,12 @@ from apps.core.refusals import flash, refuse
 from apps.monitoring import queries as monitoring
 from apps.settlement import queries as settlement_queries
 
-from . import catalogue, matching, providers, queries, rentals
+from . import catalogue, matching, providers, queries, rentals, workload_spec
 from .billing import replacement_requirements, settled_summary
 from .forms import AmountForm, CatalogueForm, MatchForm, NodeForm, RentForm
 from .models import Rental, RentalCharge, RentalMode, RentalStatus
 from .onboarding import NodeSpec, OnboardingError, register_node, required_collateral
+from .workload_templates import BY_SLUG, TEMPLATES
 
 TOKEN_SESSION_KEY = "marketplace_new_token"
 
@@ -56,7 +59,7 @@ def index(request):
 
 def _rent_form_initial(request, node):
     initial = {}
-    for key in ("hours", "region", "mode", "image"):
+    for key in ("hours", "region", "mode", "image", "template"):
         if request.GET.get(key):
             initial[key] = request.GET[key]
     if "hours" not in initial:
@@ -73,16 +76,19 @@ def _rent_form_initial(request, node):
 def _node_context(request, node, form=None) -> dict:
     """The node page: the one a visitor opens and the one a refused rent answers with."""
     holder = rentals.holder(node)
+    form = form if form is not None else RentForm(initial=_rent_form_initial(request, node))
     return {
         "node": node,
         "series": monitoring.node_series(node, epochs_back=48),
-        "form": form if form is not None else RentForm(initial=_rent_form_initial(request, node)),
+        "form": form,
+        "workload_fields": [form[name] for name in RentForm.WORKLOAD_FIELDS],
         "holder": holder,
         "mine": holder is not None and holder.renter_id == request.user.pk,
         "per_epoch": rentals.price_per_epoch(node.price_per_gpu_hour, node.gpu_count, _epoch_seconds()),
         "epoch_seconds": _epoch_seconds(),
         "hourly": node.price_per_gpu_hour * node.gpu_count,
         "own": node.provider_id == request.user.pk,
+        "templates": TEMPLATES,
     }
 
 
@@ -113,7 +119,6 @@ def rent(request, pk):
     n_epochs = rentals.hours_to_epochs(data["hours"], _epoch_seconds()) if data["mode"] == RentalMode.RESERVED else None
     region = Region.objects.filter(code=data.get("region")).first() if data.get("region") else None
     try:
-        rentals.check_image(data["image"])
         q = rentals.quote(request.user, node, mode=data["mode"], epochs_=n_epochs, escrow=data.get("escrow"))
         rental = None
         if request.POST.get("confirm") == "1":
@@ -121,7 +126,7 @@ def rent(request, pk):
                 request.user,
                 node.pk,
                 mode=data["mode"],
-                image=data["image"],
+                workload=form.workload,
                 epochs_=n_epochs,
                 escrow=data.get("escrow"),
                 auto_replace=data["auto_replace"],
@@ -141,6 +146,10 @@ def rent(request, pk):
                 "form": form,
                 "data": data,
                 "region": region,
+                "workload": form.workload,
+                "template": BY_SLUG.get(form.workload.template),
+                "command_text": shlex.join(form.workload.command or []),
+                "env": workload_spec.public_env(form.workload.env),
             },
         )
     messages.success(request, f"You have {node.name}. {format_uath(rental.escrow_total)} is in escrow for it.")
@@ -220,6 +229,7 @@ def rental_detail(request, pk):
     ctx["series"] = monitoring.node_series(rental.node)
     ctx["reports"] = monitoring.recent_reports(node=rental.node, limit=8)
     ctx["epochs"] = monitoring.node_epochs(rental.node)
+    ctx.update(queries.workload_context(rental))
     return render(request, "marketplace/rental.html", ctx)
 
 

@@ -12,6 +12,7 @@ from apps.core import epochs
 from apps.core.errors import Refused
 from apps.core.models import CheckerNode, GpuNode
 from apps.core.numbers import parse_int
+from apps.marketplace import workloads
 
 from . import api_schema, assignment, ingest, queries
 from .auth import AgentTokenAuthentication, IsCheckerAgent, IsNodeAgent
@@ -171,6 +172,46 @@ class AgentReportBatch(AgentView):
     def post(self, request):
         reports = request.data.get("reports") if isinstance(request.data, dict) else None
         results = ingest.submit_reports(request.auth.checker, reports)
+        return Response({"results": results})
+
+
+class AgentLeases(AgentView):
+    """The leases (rentals' workloads) this node's agent should be running
+    now, with what it needs to start each: image, command, environment
+    (secret values included: only the node's own token gets them), ports to
+    expose, and the node's GPUs, cores and memory to allow."""
+
+    permission_classes = [IsNodeAgent]
+
+    @extend_schema(responses=OpenApiTypes.OBJECT)
+    def get(self, request):
+        node = request.auth.node
+        return Response({"node": node.pk, "leases": workloads.desired_leases(node)})
+
+
+class AgentLeaseStatus(AgentView):
+    """The agent reports its leases' states: ``{"leases": [{"lease", "state",
+    "exit_code", "reason", "endpoints", "log_tail"}]}``, at most
+    ``MAX_LEASES_PER_REPORT`` at once. Each is judged on its own; the answer
+    lists, per lease, its status (200, or the refusal's) and a message."""
+
+    permission_classes = [IsNodeAgent]
+
+    @extend_schema(request=api_schema.LeaseStatusBatch, responses={200: OpenApiTypes.OBJECT})
+    def post(self, request):
+        reports = request.data.get("leases") if isinstance(request.data, dict) else None
+        if not isinstance(reports, list) or not 1 <= len(reports) <= api_schema.MAX_LEASES_PER_REPORT:
+            raise Refused(f"leases is a list of 1 to {api_schema.MAX_LEASES_PER_REPORT} lease reports.")
+        node = request.auth.node
+        results = []
+        for report in reports:
+            lease = report.get("lease") if isinstance(report, dict) else None
+            try:
+                workload = workloads.record_status(node, report)
+            except workloads.LeaseError as exc:
+                results.append({"lease": lease, "status": exc.status, "detail": str(exc)})
+            else:
+                results.append({"lease": lease, "status": 200, "detail": workload.state})
         return Response({"results": results})
 
 

@@ -50,3 +50,23 @@ class SignedReport(serializers.Serializer):
 
 class ReportBatch(serializers.Serializer):
     reports = SignedReport(many=True, min_length=1, help_text="At most 1,000 per batch")
+
+
+MAX_LEASES_PER_REPORT = 16
+
+
+class LeaseStatus(serializers.Serializer):
+    lease = serializers.IntegerField(help_text="the rental's id")
+    state = serializers.ChoiceField(choices=["pulling", "starting", "running", "exited", "failed", "removed"])
+    exit_code = serializers.IntegerField(allow_null=True, required=False)
+    reason = serializers.CharField(allow_blank=True, required=False, help_text="at most 500 characters are kept")
+    endpoints = serializers.DictField(
+        child=serializers.CharField(), required=False, help_text='{"container port": "host:port"}'
+    )
+    log_tail = serializers.CharField(
+        allow_blank=True, required=False, help_text="the container's latest output; the last 64 KiB are kept"
+    )
+
+
+class LeaseStatusBatch(serializers.Serializer):
+    leases = LeaseStatus(many=True, min_length=1, max_length=MAX_LEASES_PER_REPORT)

@@ -6,7 +6,7 @@ from apps.accounts.services import open_wallet
 from apps.core.amounts import ath
 from apps.core.models import LedgerTransaction, TxKind
 from apps.core.verify import verify_ledger
-from apps.marketplace import rentals
+from apps.marketplace import rentals, workload_spec
 from apps.marketplace.models import Rental, RentalMode, RentalStatus
 
 from ..factories import UserFactory, fund, make_node
@@ -135,10 +135,10 @@ def test_nobody_ends_or_tops_up_another_persons_rental(clock, node, renter, othe
     ],
 )
 def test_image_references_accepted(image):
-    assert rentals.check_image(image) == image
+    assert workload_spec.check_image(image) == image
 
 
 @pytest.mark.parametrize("image", ["", "UPPER/case", "a b", "x:" + "t" * 200, "$(curl evil)"])
 def test_image_references_refused(image):
-    with pytest.raises(rentals.RentalError):
-        rentals.check_image(image)
+    with pytest.raises(workload_spec.WorkloadError):
+        workload_spec.check_image(image)

@@ -1,0 +1,31 @@
+"""A rental's page follows its workload live: ``/ws/rentals/<id>/``. Only
+the renter may listen (anyone else's socket is closed at once, as if the
+rental did not exist); every state, endpoint or log tail the node's agent
+reports re-renders the workload card."""
+
+from channels.db import database_sync_to_async
+from django.template.loader import render_to_string
+
+from apps.platform.consumers import CoalescedFragmentConsumer
+
+from . import queries
+from .live import rental_group
+from .models import Rental
+
+
+class RentalConsumer(CoalescedFragmentConsumer):
+    async def accept_or_close(self):
+        self.rental_id = int(self.scope["url_route"]["kwargs"]["pk"])
+        user = self.scope.get("user")
+        if user is None or not user.is_authenticated:
+            return False
+        return await database_sync_to_async(Rental.objects.filter(pk=self.rental_id, renter_id=user.pk).exists)()
+
+    def groups_for(self):
+        return [rental_group(self.rental_id)]
+
+    def render(self):
+        rental = Rental.objects.select_related("node").get(pk=self.rental_id)
+        context = queries.workload_context(rental)
+        context["oob"] = True
+        return render_to_string("marketplace/_workload.html", context)
