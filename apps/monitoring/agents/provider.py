@@ -1,5 +1,6 @@
-"""The provider agent: serves the health endpoint checkers probe, and posts
-GPU telemetry to the dashboard in batches.
+"""The provider agent: serves the health endpoint checkers probe, posts
+GPU telemetry to the dashboard in batches, and, given a container engine
+(``engine``), runs the node's leases (``workloads.WorkloadReconciler``).
 
 The demo's simulated nodes (``apps.demo.simulator``) build on this class to
 go down, answer slowly or claim another GPU; this one only tells the truth.
@@ -16,6 +17,7 @@ import aiohttp
 from aiohttp import web
 
 from .telemetry import GpuFacts, open_source
+from .workloads import EngineSettings, WorkloadReconciler, host_has_nvidia_gpus
 
 log = logging.getLogger(__name__)
 MAX_BUFFER = 2_000
@@ -32,6 +34,11 @@ class ProviderAgent:
     seed: int = 0
     allow_nvml: bool = True
     session: aiohttp.ClientSession | None = None
+    # The container engine the node runs leases on; None: no workloads (the
+    # health answer says "engine": "none").
+    engine: EngineSettings | None = None
+    reconcile_every: float = 2.0
+    log_every: float = 5.0
 
     def __post_init__(self):
         self.buffer: list[dict] = []
@@ -42,6 +49,7 @@ class ProviderAgent:
         self._site: web.TCPSite | None = None
         self.posted = 0
         self.post_errors = 0
+        self.workloads: WorkloadReconciler | None = None
 
     @property
     def headers(self):
@@ -89,8 +97,16 @@ class ProviderAgent:
             "gpu_count": facts.count,
             "vram_gb": facts.vram_gb,
             "gpu_util": latest.get("gpu_util"),
+            "engine": self.engine_state,
             "time": datetime.now(UTC).isoformat(),
         }
+
+    @property
+    def engine_state(self) -> str:
+        """ "none" (no engine configured), "ok" (it answered the last pass) or "down"."""
+        if self.engine is None:
+            return "none"
+        return self.workloads.engine if self.workloads else "down"
 
     async def serve(self) -> int:
         app = web.Application()
@@ -142,12 +158,40 @@ class ProviderAgent:
             log.warning("heartbeat post failed (%s); will retry", exc)
         return False
 
+    # --- workloads -----------------------------------------------------------------
+
+    async def start_workloads(self, stop: asyncio.Event) -> asyncio.Task | None:
+        """Reconcile the node's leases on the engine until ``stop`` (None: no engine)."""
+        if self.engine is None:
+            return None
+        if self.workloads is None:
+            self.workloads = WorkloadReconciler(
+                self.engine,
+                api_url=self.api_url,
+                node_id=self.node_id,
+                headers=self.headers,
+                session=await self._session(),
+                reconcile_every=self.reconcile_every,
+                log_every=self.log_every,
+                gpus=host_has_nvidia_gpus(self.source),
+            )
+        return asyncio.create_task(self.workloads.run(stop))
+
     async def run(self, stop: asyncio.Event | None = None):
         stop = stop or asyncio.Event()
         if self.node_id is None:
             await self.identify()
         if self._runner is None:
             await self.serve()
+        workloads = await self.start_workloads(stop)
+        try:
+            await self._telemetry(stop)
+        finally:
+            if workloads is not None:
+                workloads.cancel()
+                await asyncio.gather(workloads, return_exceptions=True)
+
+    async def _telemetry(self, stop: asyncio.Event):
         # The first post comes at a random point of the interval, so agents
         # started together (a fleet rebooted, a simulator) don't all post at
         # the same instants ever after: a burst of posts delays the health
@@ -166,6 +210,8 @@ class ProviderAgent:
         await self.flush()
 
     async def close(self):
+        if self.workloads:
+            self.workloads.close()  # its containers keep running: the next agent adopts them
         if self._runner:
             await self._runner.cleanup()
         if self.session:
