@@ -66,3 +66,30 @@ def test_two_checkers_of_a_node_probe_it_at_the_same_moments_whatever_their_own_
         probe_instant(START, 12, 7, k, EVERY) for k in range(3) if probe_instant(START, 12, 7, k, EVERY) < START + 40
     ]
     assert one == other == expected
+
+
+def test_a_round_that_starts_late_takes_every_instant_it_covers():
+    # A busy host: the agent's only round of the epoch starts when the
+    # node's first instant has passed and covers the rest of the epoch's
+    # instants. It takes all of them (the late one at once), so its report
+    # rests on as many probes as its peers', not on one.
+    now = [probe_instant(START, 12, 7, 0, EVERY) + 1.0]
+    probed = []
+
+    async def sleep(seconds):
+        now[0] += max(0.0, seconds)
+
+    async def probe(epoch, a, sem):
+        probed.append(now[0])
+
+    agent = CheckerAgent(api_url="http://x", token="agt_x", key=object(), probe_every=EVERY)
+    agent.probe = probe
+    agent.tallies[(12, 7)] = checker_module.Tally(next_k=0)  # the epoch's first round found it due
+    until = probe_instant(START, 12, 7, 2, EVERY)
+    with (
+        mock.patch.object(checker_module.time, "time", lambda: now[0]),
+        mock.patch.object(checker_module.asyncio, "sleep", sleep),
+    ):
+        asyncio.run(agent._probe_later(12, {"node": 7}, asyncio.Semaphore(1), START, until))
+    assert probed == [probe_instant(START, 12, 7, 0, EVERY) + 1.0, probe_instant(START, 12, 7, 1, EVERY)]
+    assert agent.tallies[(12, 7)].sampled == 2

@@ -331,8 +331,8 @@ class CheckerAgent:
             return str(exc)
 
     async def _probe_later(self, epoch: int, a: dict, sem: asyncio.Semaphore, epoch_start: float, until: float):
-        """Probe ``a`` at its next common instant (see ``probe_instant``) if
-        that comes before ``until`` (a Unix timestamp); later ones wait for the
+        """Probe ``a`` at each of its common instants (see ``probe_instant``)
+        that come before ``until`` (a Unix timestamp); later ones wait for the
         next round. One the agent is a little late for (the round began after
         it) is taken at once rather than skipped, so every checker that ran
         all epoch has the same number of probes of the node."""
@@ -341,13 +341,15 @@ class CheckerAgent:
             # First round of this epoch for the node: from the next instant on.
             first = probe_instant(epoch_start, epoch, a["node"], 0, self.probe_every)
             tally.next_k = max(0, math.ceil((time.time() - first) / self.probe_every))
-        at = probe_instant(epoch_start, epoch, a["node"], tally.next_k, self.probe_every)
-        if at >= until:
-            return
-        tally.next_k += 1
-        tally.sampled += 1
-        await asyncio.sleep(max(0.0, at - time.time()))
-        await self.probe(epoch, a, sem)
+        # Every instant before ``until``, not just the next one: a round that
+        # starts late (a busy host, a slow dashboard) still takes all the
+        # instants it covers, so a report rests on as many probes as the
+        # epoch had instants, not on how many rounds the agent managed.
+        while (at := probe_instant(epoch_start, epoch, a["node"], tally.next_k, self.probe_every)) < until:
+            tally.next_k += 1
+            tally.sampled += 1
+            await asyncio.sleep(max(0.0, at - time.time()))
+            await self.probe(epoch, a, sem)
 
     def measured(self, epoch: int, node: int) -> dict:
         """What this agent's probes of ``node`` found in ``epoch``: the report
