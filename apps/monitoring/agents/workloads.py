@@ -30,6 +30,8 @@ import logging
 import os
 import re
 import shutil
+import socket
+import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -271,14 +273,25 @@ class WorkloadReconciler:
         self._client: docker.DockerClient | None = None
         self._pull_client: docker.DockerClient | None = None
         self._wake = asyncio.Event()
+        self._lock = threading.Lock()
+        self._closed = False  # set by close(): a pull or a log read in a thread stops at its next chunk
         self._warned_dashboard = False
         self.listed: set[int] = set()  # every lease id the last list named, valid or not
         self._cpu_count = os.cpu_count() or 1
 
+    @property
+    def advertised_host(self) -> str:
+        """The address endpoints are reported with when a port is published on a wildcard."""
+        s = self.settings
+        if s.advertise_host:
+            return s.advertise_host
+        return s.publish_host if s.publish_host not in WILDCARD_HOSTS else socket.gethostname()
+
     # --- the engine, from threads ------------------------------------------------
 
     def _count(self, response, *args, **kwargs):
-        self.engine_calls += 1
+        with self._lock:
+            self.engine_calls += 1
 
     def _new_client(self, timeout: float) -> docker.DockerClient:
         client = docker.DockerClient(base_url=self.settings.url, timeout=timeout)
@@ -326,6 +339,8 @@ class WorkloadReconciler:
         deadline = time.monotonic() + self.settings.call_timeout
         try:
             for chunk in stream:
+                if self._closed:
+                    break
                 buf += chunk
                 if len(buf) > 2 * LOG_TAIL_BYTES:
                     del buf[: len(buf) - LOG_TAIL_BYTES]
@@ -346,6 +361,8 @@ class WorkloadReconciler:
         """Pull ``image``; None when it is present after, else the engine's reason."""
         try:
             for event in self.pull_client().api.pull(image, stream=True, decode=True):
+                if self._closed:
+                    raise EngineDown("the agent is closing")
                 if isinstance(event, dict) and event.get("error"):
                     return _explain(Exception(event["error"]))
         except APIError as exc:  # Docker answers a missing image or registry with an error status
@@ -679,7 +696,7 @@ class WorkloadReconciler:
         try:
             if engine_state == "running":
                 state = "running"
-                fallback = self.settings.advertise_host or self.settings.publish_host
+                fallback = self.advertised_host
                 seen = {}
                 for p in c.get("Ports") or []:
                     if p.get("PublicPort") and (p.get("Type") or "tcp") == "tcp":
@@ -744,6 +761,7 @@ class WorkloadReconciler:
     def close(self) -> None:
         """Release the threads and the engine connections; the containers keep
         running (the next agent adopts them)."""
+        self._closed = True
         self._pool.shutdown(wait=False, cancel_futures=True)
         for client in (self._client, self._pull_client):
             if client is not None:
