@@ -696,6 +696,7 @@ class WorkloadReconciler:
         try:
             if engine_state == "running":
                 state = "running"
+                self.exits.pop(cid, None)  # started again by hand: its next exit is a new one
                 fallback = self.advertised_host
                 seen = {}
                 for p in c.get("Ports") or []:
