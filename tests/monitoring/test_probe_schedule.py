@@ -30,10 +30,11 @@ def test_probe_instants_are_common_to_a_nodes_checkers_and_spread_over_the_inter
     assert probe_instant(START, 13, 7, 0, EVERY) != probe_instant(START, 12, 7, 0, EVERY)
 
 
-def _probed_at(agent_start: float, rounds: int):
-    """The moments an agent that starts at ``agent_start`` (and runs its
-    rounds back to back) probes node 7 in epoch 12."""
-    now = [agent_start]
+def _on_a_fake_clock(start: float, rounds):
+    """Run ``rounds(agent, now)`` (a coroutine function) on a clock that
+    starts at ``start`` and moves only when the agent sleeps; returns the
+    moments the agent probed, and the agent. Probes are recorded, not sent."""
+    now = [start]
     probed = []
 
     async def sleep(seconds):
@@ -44,20 +45,26 @@ def _probed_at(agent_start: float, rounds: int):
 
     agent = CheckerAgent(api_url="http://x", token="agt_x", key=object(), probe_every=EVERY)
     agent.probe = probe
+    with (
+        mock.patch.object(checker_module.time, "time", lambda: now[0]),
+        mock.patch.object(checker_module.asyncio, "sleep", sleep),
+    ):
+        asyncio.run(rounds(agent, now))
+    return probed, agent
+
+
+def _probed_at(agent_start: float, rounds: int):
+    """The moments an agent that starts at ``agent_start`` (and runs its
+    rounds back to back) probes node 7 in epoch 12."""
     a = {"node": 7, "endpoint": "http://127.0.0.1:9/health"}
 
-    async def run():
+    async def run(agent, now):
         for _ in range(rounds):
             round_start = now[0]
             await agent._probe_later(12, a, asyncio.Semaphore(1), START, min(START + 40, round_start + EVERY))
             now[0] = round_start + EVERY + 0.05  # the next round, a little late
 
-    with (
-        mock.patch.object(checker_module.time, "time", lambda: now[0]),
-        mock.patch.object(checker_module.asyncio, "sleep", sleep),
-    ):
-        asyncio.run(run())
-    return probed
+    return _on_a_fake_clock(agent_start, run)[0]
 
 
 def test_two_checkers_of_a_node_probe_it_at_the_same_moments_whatever_their_own_phase():
@@ -73,23 +80,12 @@ def test_a_round_that_starts_late_takes_every_instant_it_covers():
     # node's first instant has passed and covers the rest of the epoch's
     # instants. It takes all of them (the late one at once), so its report
     # rests on as many probes as its peers', not on one.
-    now = [probe_instant(START, 12, 7, 0, EVERY) + 1.0]
-    probed = []
-
-    async def sleep(seconds):
-        now[0] += max(0.0, seconds)
-
-    async def probe(epoch, a, sem):
-        probed.append(now[0])
-
-    agent = CheckerAgent(api_url="http://x", token="agt_x", key=object(), probe_every=EVERY)
-    agent.probe = probe
-    agent.tallies[(12, 7)] = checker_module.Tally(next_k=0)  # the epoch's first round found it due
     until = probe_instant(START, 12, 7, 2, EVERY)
-    with (
-        mock.patch.object(checker_module.time, "time", lambda: now[0]),
-        mock.patch.object(checker_module.asyncio, "sleep", sleep),
-    ):
-        asyncio.run(agent._probe_later(12, {"node": 7}, asyncio.Semaphore(1), START, until))
+
+    async def one_late_round(agent, now):
+        agent.tallies[(12, 7)] = checker_module.Tally(next_k=0)  # the epoch's first round found it due
+        await agent._probe_later(12, {"node": 7}, asyncio.Semaphore(1), START, until)
+
+    probed, agent = _on_a_fake_clock(probe_instant(START, 12, 7, 0, EVERY) + 1.0, one_late_round)
     assert probed == [probe_instant(START, 12, 7, 0, EVERY) + 1.0, probe_instant(START, 12, 7, 1, EVERY)]
     assert agent.tallies[(12, 7)].sampled == 2
