@@ -25,7 +25,7 @@ from apps.settlement import queries as settlement_queries
 from . import catalogue, matching, providers, queries, rentals, workload_spec
 from .billing import replacement_requirements, settled_summary
 from .forms import AmountForm, CatalogueForm, MatchForm, NodeForm, RentForm
-from .models import Rental, RentalCharge, RentalMode, RentalStatus
+from .models import Rental, RentalCharge, RentalMode, RentalStatus, Workload
 from .onboarding import NodeSpec, OnboardingError, register_node, required_collateral
 from .workload_templates import BY_SLUG, TEMPLATES
 
@@ -380,13 +380,18 @@ def _my_node(request, pk) -> GpuNode:
 def provider_node(request, pk):
     node = _my_node(request, pk)
     charges = RentalCharge.objects.filter(node=node).select_related("rental").order_by("-epoch", "-id")[:30]
+    holder = rentals.holder(node)
+    workload = Workload.objects.filter(rental=holder).first() if holder else None
     return render(
         request,
         "marketplace/provider_node.html",
         {
             "node": node,
             "charges": charges,
-            "holder": rentals.holder(node),
+            "holder": holder,
+            "holder_workload": workload,
+            # Names only: the renter's values are theirs (and secrets are never shown).
+            "holder_env": [{"name": e["name"], "secret": e["secret"]} for e in workload.env] if workload else [],
             "now": epochs.current_number(),
             "withdraw_at": providers.withdraw_available_at(node),
             "collateral_form": AmountForm(),

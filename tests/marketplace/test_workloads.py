@@ -245,3 +245,13 @@ def test_the_api_rents_with_a_template_and_masks_the_secret(clock, renter):
         format="json",
     )
     assert refused.status_code == 400 and "Ports are numbers" in refused.content.decode()
+
+
+def test_the_provider_sees_the_workloads_state_and_never_its_values(rented):
+    report(rented["token"], lease=rented["rental"].pk, state="running", endpoints={"8080": "127.0.0.1:41234"})
+    browser = Client()
+    browser.force_login(rented["node"].provider)
+    page = browser.get(f"/marketplace/provide/nodes/{rented['node'].pk}/").content.decode()
+    assert 'data-testid="provider-workload-state">Running<' in page
+    assert '<code>HF_TOKEN</code> <span class="muted">(secret)</span>' in page
+    assert SECRET not in page and "demo" not in page.split("The renter's workload")[1].split("</section>")[0]
