@@ -7,8 +7,9 @@ that epoch (``NodeEpoch``):
   it (rounded down) goes to the community pool, the rest to the provider.
   Provider share + fee == charge, always.
 * failed (valid consensus below the SLA: uptime under the target, latency
-  over the maximum or unknown, or a false spec; or no consensus because the
-  node is suspended or offline): the fee goes back to the renter in full
+  over the maximum or unknown, a false spec, or the rental's workload found
+  running and answering in fewer probes than the uptime target; or no
+  consensus because the node is suspended or offline): the fee goes back to the renter in full
   (no protocol fee on refunds), plus an SLA credit of ``sla_credit`` x the
   fee from the provider's collateral. The first failed epoch of an
   incident (the node did not fail the epoch before) also slashes
@@ -18,6 +19,12 @@ that epoch (``NodeEpoch``):
   the rental page offers one.
 * no valid consensus on a node in good standing: charged as served (no
   penalty without proof, as for rewards in section 5), marked unverified.
+
+A workload that did not answer is not the node's failure when the renter's
+own container ended the rental (it exited by itself, or its image could
+not be pulled): the epoch in which that happened is judged on the node
+alone, and no credit is taken; the rental's unserved epochs were refunded
+when it ended (``workloads.record_status``), so nothing is refunded twice.
 
 When a rental's last billed epoch settles, whatever escrow remains (an
 on-demand remainder below one epoch's price) is refunded and the rental
@@ -37,7 +44,7 @@ from apps.core import bulk, epochs, ledger, parameters
 from apps.core.models import Account, Bucket, GpuNode, ModuleAccount, NodeStatus, TxKind
 from apps.monitoring.models import NodeEpoch
 
-from . import matching
+from . import matching, workloads
 from . import rentals as rental_services
 from .models import (
     ChargeOutcome,
@@ -48,6 +55,8 @@ from .models import (
     RentalSettlement,
     RentalStatus,
     SlashKind,
+    Workload,
+    WorkloadState,
 )
 
 PPM = 1_000_000
@@ -55,8 +64,10 @@ log = logging.getLogger(__name__)
 User = get_user_model()
 
 
-def judge(node: GpuNode, ne: NodeEpoch | None, p: dict) -> tuple[str, str]:
-    """(outcome, reason) of one node-epoch for its renter."""
+def judge(node: GpuNode, ne: NodeEpoch | None, p: dict, renters_end: str = "") -> tuple[str, str]:
+    """(outcome, reason) of one node-epoch for its renter. ``renters_end``
+    says why the renter's own container ended the rental in this epoch (see
+    the module): its workload's probes are then not held against the node."""
     if ne is None or not ne.valid:
         if node.status in (NodeStatus.SUSPENDED, NodeStatus.OFFLINE):
             return ChargeOutcome.FAILED, f"node {node.get_status_display().lower()}, not serving"
@@ -71,7 +82,30 @@ def judge(node: GpuNode, ne: NodeEpoch | None, p: dict) -> tuple[str, str]:
         return ChargeOutcome.FAILED, "no probe answered: node unreachable"
     if ne.latency_ms > p["sla_max_latency_ms"]:
         return ChargeOutcome.FAILED, f"latency {ne.latency_ms} ms above the SLA maximum {p['sla_max_latency_ms']} ms"
-    return ChargeOutcome.SERVED, f"uptime {_pct(ne.uptime_ppm)}, latency {ne.latency_ms} ms"
+    served = f"uptime {_pct(ne.uptime_ppm)}, latency {ne.latency_ms} ms"
+    if ne.workload_ppm is not None and ne.workload_ppm < p["sla_uptime_target"]:
+        if renters_end:
+            return ChargeOutcome.SERVED, f"{served}; {renters_end}: not the node's failure"
+        return ChargeOutcome.FAILED, (
+            f"the workload did not answer: running and reachable in {_pct(ne.workload_ppm)} of probes,"
+            f" SLA target {_pct(p['sla_uptime_target'])}"
+        )
+    if ne.workload_ppm is not None:
+        served += f", workload answered in {_pct(ne.workload_ppm)} of probes"
+    return ChargeOutcome.SERVED, served
+
+
+def renters_end(rental: Rental, workload: Workload | None, epoch: int) -> str:
+    """Why the renter's own container ended ``rental`` in ``epoch`` (its last
+    billed one), or "" (see the module)."""
+    if workload is None or rental.status != RentalStatus.ENDED or epoch != rental.end_epoch - 1:
+        return ""
+    workload.rental = rental
+    if not workloads.renters_own_end(workload):
+        return ""
+    if workload.state == WorkloadState.EXITED:
+        return f"your container exited by itself (code {workload.exit_code})"
+    return "the node could not pull your image"
 
 
 def _pct(ppm: int) -> str:
@@ -120,6 +154,7 @@ def _settle(epoch: int, marker: RentalSettlement, *, penalise: bool) -> None:
     nodes = {n.pk: n for n in GpuNode.objects.select_for_update().filter(pk__in=node_ids).order_by("pk")}
     rentals = list(Rental.objects.select_for_update().filter(pk__in=[r for r, _ in due]).order_by("node_id", "pk"))
     verdicts = {ne.node_id: ne for ne in NodeEpoch.objects.filter(epoch=epoch, node_id__in=node_ids)}
+    leases = {w.rental_id: w for w in Workload.objects.filter(rental_id__in=[r.pk for r in rentals])}
     failed_before = set(
         RentalCharge.objects.filter(epoch=epoch - 1, node_id__in=node_ids, outcome=ChargeOutcome.FAILED).values_list(
             "node_id", flat=True
@@ -146,7 +181,7 @@ def _settle(epoch: int, marker: RentalSettlement, *, penalise: bool) -> None:
         node = nodes[rental.node_id]
         provider_wallet = wallet_of(node.provider_id)
         renter_wallet = wallet_of(rental.renter_id)
-        outcome, reason = judge(node, verdicts.get(node.pk), p)
+        outcome, reason = judge(node, verdicts.get(node.pk), p, renters_end(rental, leases.get(rental.pk), epoch))
         ne = verdicts.get(node.pk)
         charge = RentalCharge(
             rental=rental,

@@ -11,7 +11,13 @@ Two reports end the rental on the renter's account, with the unserved time
 refunded and nothing taken from the provider: an image the node cannot
 pull (the renter's error), and a container that exited by itself (the
 renter's program finished or crashed; billing stops with that reason).
+
+Checkers probe what the node reports (``workload_targets``): a lease that
+is running, and each endpoint it lists; settlement fails a rental's epoch
+whose workload the checkers found down (``apps/marketplace/billing.py``).
 """
+
+from datetime import timedelta
 
 from django.db import transaction
 from django.utils import timezone
@@ -32,6 +38,14 @@ MAX_ENDPOINT = 100
 REPORTABLE = {s.value for s in WorkloadState} - {WorkloadState.SCHEDULED}
 # A reason the agent gives for an image it could not pull starts with this.
 IMAGE_NOT_FOUND = "image not found"
+# States of a lease the node's agent has not started yet.
+NOT_STARTED = (WorkloadState.SCHEDULED, WorkloadState.PULLING, WorkloadState.STARTING)
+# How long after a rental is made its lease may still be pulling or
+# starting without the checkers' probes counting against the node: the
+# agent needs a moment to see the lease, pull the image and start it
+# (seconds for an image the host has, minutes for a large pull). After
+# that, a lease that is not running fails the probes.
+START_GRACE = timedelta(minutes=5)
 
 
 class LeaseError(DomainError):
@@ -69,6 +83,47 @@ def desired_leases(node: GpuNode) -> list[dict]:
             }
         )
     return leases
+
+
+def workload_targets(node_ids, epoch: int) -> dict[int, dict]:
+    """What the checkers of ``node_ids`` (ids, or a queryset of them) probe
+    on each rented one in ``epoch``, by node id: the lease of the node's
+    active rental billed in that epoch, as its agent last reported it. One
+    query for all the nodes; a node without such a rental has no entry.
+
+    ``{"lease": rental id, "running": bool, "starting": bool,
+    "ports": [container ports declared], "endpoints": ["host:port", ...]}``:
+    ``endpoints`` are the node's word, in the order of the ports they
+    publish, and empty unless the lease is running; ``starting`` is true
+    while the lease is not started yet and the rental is younger than
+    ``START_GRACE`` (probes then do not count the workload either way)."""
+    now = timezone.now()
+    rows = Workload.objects.filter(
+        rental__node_id__in=node_ids,
+        rental__status=RentalStatus.ACTIVE,
+        rental__start_epoch__lte=epoch,
+        rental__end_epoch__gt=epoch,
+    ).values_list("rental_id", "rental__node_id", "rental__created_at", "state", "ports", "endpoints")
+    targets = {}
+    for lease, node_id, created_at, state, ports, endpoints in rows:
+        running = state == WorkloadState.RUNNING
+        ports = sorted(p for p in ports if type(p) is int)
+        published = [endpoints[str(p)] for p in ports if str(p) in endpoints] if running else []
+        targets[node_id] = {
+            "lease": lease,
+            "running": running,
+            "starting": state in NOT_STARTED and now < created_at + START_GRACE,
+            "ports": ports,
+            "endpoints": published,
+        }
+    return targets
+
+
+def renters_own_end(workload: Workload) -> bool:
+    """Whether the workload's state ended its rental on the renter's account
+    (its container exited by itself, or its image could not be pulled):
+    then a workload that did not answer is not the node's failure."""
+    return _renters_end(workload) is not None
 
 
 def _clean(report: dict, ports: list[int]) -> dict:

@@ -98,7 +98,12 @@ class AgentAssignments(AgentView):
 
     Read only: the scheduler fixes each epoch's round when the epoch starts.
     Until it has, ``round_fixed`` is false and the list is empty; the agent
-    asks again shortly."""
+    asks again shortly.
+
+    An assignment of a node rented in that epoch carries its ``workload``
+    (see ``apps.marketplace.workloads.workload_targets``): the lease, whether
+    it runs, and the endpoints the node's agent last reported, which the
+    checker probes too."""
 
     permission_classes = [IsCheckerAgent]
 
@@ -119,6 +124,9 @@ class AgentAssignments(AgentView):
             .order_by("node_id")
         )
         reported = set(CheckerReport.objects.filter(epoch=number, checker=checker).values_list("node_id", flat=True))
+        rented = workloads.workload_targets(
+            Assignment.objects.filter(epoch=number, checker=checker).values("node_id"), number
+        )
         return Response(
             {
                 "epoch": number,
@@ -135,6 +143,7 @@ class AgentAssignments(AgentView):
                         "gpu_count": a.node.gpu_count,
                         "vram_gb": a.node.gpu_model.vram_gb,
                         "reported": a.node_id in reported,
+                        **({"workload": rented[a.node_id]} if a.node_id in rented else {}),
                     }
                     for a in rows
                 ],

@@ -39,6 +39,9 @@ class Verdict:
     task_ppm: int | None = None
     latency_ms: int | None = None
     spec_ok: bool | None = None
+    # Of a rented node: the share of probes that found its workload running
+    # and answering (None: no workload checked by a quorum of reports).
+    workload_ppm: int | None = None
 
 
 def consensus(reports: list[dict], quorum: int) -> Verdict:
@@ -48,12 +51,16 @@ def consensus(reports: list[dict], quorum: int) -> Verdict:
     averaging, no floats). Latency is the median of the reports that saw
     any answer; spec is the majority of the reports that saw the GPU facts
     (a tie is not verified); each is ``None`` unless at least a quorum of
-    reports got an answer."""
+    reports got an answer. The workload's share is the median of the
+    reports that checked a workload (a rented node), if at least a quorum
+    did."""
     if len(reports) < quorum or not reports:
         return Verdict(reports=len(reports), valid=False)
     latencies = [r["latency_ms"] for r in reports if r["latency_ms"] is not None]
     spec_known = [r["spec_ok"] for r in reports if r["spec_ok"] is not None]
     spec_votes = sum(1 for ok in spec_known if ok)
+    # .get: reports from before the field existed do not carry it.
+    workloads = [r.get("workload_ppm") for r in reports if r.get("workload_ppm") is not None]
     return Verdict(
         reports=len(reports),
         valid=True,
@@ -63,6 +70,7 @@ def consensus(reports: list[dict], quorum: int) -> Verdict:
         # answer from a node the others found down) is not the consensus.
         latency_ms=median_low(latencies) if len(latencies) >= quorum else None,
         spec_ok=(spec_votes * 2 > len(spec_known)) if len(spec_known) >= quorum else None,
+        workload_ppm=median_low(workloads) if len(workloads) >= quorum else None,
     )
 
 
@@ -85,8 +93,19 @@ def latency_noise_ms(latencies_by_node: list[list[int]]) -> int:
 def is_correct(
     report: dict, verdict: Verdict, uptime_tol: int, latency_tol: int, noise_ms: int = LATENCY_NOISE_MS
 ) -> bool:
-    """A report far from the consensus (beyond a tolerance) is incorrect."""
+    """A report far from the consensus (beyond a tolerance) is incorrect.
+
+    The workload's share is judged with the uptime tolerance when both the
+    report and the consensus have one. A report without one is not judged
+    on it: whether a checker saw the node's lease at a probe instant depends
+    on when it last asked for its assignments (a lease that began or ended
+    between two checkers' requests), so honest checkers can differ on
+    having checked it at all, and reports from agents that predate the
+    check carry none."""
     if abs(report["uptime_ppm"] - verdict.uptime_ppm) > uptime_tol:
+        return False
+    mine = report.get("workload_ppm")
+    if mine is not None and verdict.workload_ppm is not None and abs(mine - verdict.workload_ppm) > uptime_tol:
         return False
     if report["spec_ok"] is not None and verdict.spec_ok is not None and report["spec_ok"] != verdict.spec_ok:
         return False
@@ -149,6 +168,11 @@ def judge(
 
 
 def health_score(verdict: Verdict, max_latency_ms: int) -> int:
+    """The node's health (ppm). Task completion is the share of probes the
+    node's agent answered; on a rented node whose workload the checkers
+    checked, it is the lower of that and the workload's share: the task
+    that matters then is the renter's, and a node that answers its health
+    probe while the renter's container is down is not completing it."""
     if not verdict.valid:
         return 0
     if verdict.latency_ms is None:
@@ -159,7 +183,7 @@ def health_score(verdict: Verdict, max_latency_ms: int) -> int:
         latency = max_latency_ms * PPM // verdict.latency_ms
     parts = {
         "uptime": verdict.uptime_ppm,
-        "task": verdict.task_ppm,
+        "task": verdict.task_ppm if verdict.workload_ppm is None else min(verdict.task_ppm, verdict.workload_ppm),
         "latency": latency,
         "spec": PPM if verdict.spec_ok else 0,  # unverified earns nothing
     }
@@ -192,6 +216,7 @@ REPORT_FIELDS = (
     "spec_ok",
     "gpu_name_seen",
     "gpu_count_seen",
+    "workload_ppm",
 )
 
 
@@ -280,6 +305,7 @@ def _apply(epoch: int, p: dict, marker: EpochConsensus) -> None:
                 task_ppm=verdict.task_ppm,
                 latency_ms=verdict.latency_ms,
                 spec_ok=verdict.spec_ok,
+                workload_ppm=verdict.workload_ppm,
                 health_score=score,
                 status_before=before,
                 status_after=node.status,
@@ -329,8 +355,8 @@ def disagreements(epoch: int) -> dict:
     """What the epoch's incorrect reports disagreed on and by how much: the
     evidence a network incident records (docs/rules.md §5). For each
     measure, how many reports were out of tolerance on it, and the median
-    and largest distance from the consensus (uptime in ppm points, latency
-    in ms and in ppm of the consensus)."""
+    and largest distance from the consensus (uptime and a rented node's
+    workload in ppm points, latency in ms and in ppm of the consensus)."""
     p = parameters.current(epoch)
     noise_ms = (
         EpochConsensus.objects.filter(epoch=epoch).values_list("latency_noise_ms", flat=True).first()
@@ -339,10 +365,10 @@ def disagreements(epoch: int) -> dict:
     verdicts = {
         ne["node_id"]: ne
         for ne in NodeEpoch.objects.filter(epoch=epoch, valid=True).values(
-            "node_id", "uptime_ppm", "latency_ms", "spec_ok"
+            "node_id", "uptime_ppm", "latency_ms", "spec_ok", "workload_ppm"
         )
     }
-    uptime, latency, latency_rel, spec, presence, contradicting = [], [], [], 0, 0, 0
+    uptime, latency, latency_rel, workload, spec, presence, contradicting = [], [], [], [], 0, 0, 0
     for r in CheckerReport.objects.filter(epoch=epoch, correct=False).values(*REPORT_FIELDS).iterator():
         if contradiction(r):
             contradicting += 1
@@ -352,6 +378,9 @@ def disagreements(epoch: int) -> dict:
             continue
         if abs(r["uptime_ppm"] - v["uptime_ppm"]) > p["uptime_tolerance"]:
             uptime.append(abs(r["uptime_ppm"] - v["uptime_ppm"]))
+        if r["workload_ppm"] is not None and v["workload_ppm"] is not None:
+            if abs(r["workload_ppm"] - v["workload_ppm"]) > p["uptime_tolerance"]:
+                workload.append(abs(r["workload_ppm"] - v["workload_ppm"]))
         if (r["spec_ok"] is None) != (v["spec_ok"] is None) or (r["latency_ms"] is None) != (v["latency_ms"] is None):
             presence += 1
         elif r["spec_ok"] is not None and r["spec_ok"] != v["spec_ok"]:
@@ -373,6 +402,7 @@ def disagreements(epoch: int) -> dict:
         "uptime_ppm": spread(uptime),
         "latency_ms": spread(latency),
         "latency_ppm_of_consensus": spread(latency_rel),
+        "workload_ppm": spread(workload),
         "spec": {"reports": spec},
         "answered_vs_not": {"reports": presence},
         "self_contradicting": {"reports": contradicting},

@@ -235,6 +235,11 @@ def _submit_report(checker: CheckerNode, payload) -> tuple[CheckerReport, bool]:
         "spec_ok": payload.get("spec_ok"),
         "gpu_name_seen": payload.get("gpu_name_seen", ""),
         "gpu_count_seen": _int(payload.get("gpu_count_seen", 0), "gpu_count_seen", 0, 1024),
+        # Only for a rented node with a workload to check; signed when present
+        # (see signing: reports without it verify as they always did).
+        "workload_ppm": None
+        if payload.get("workload_ppm") is None
+        else _int(payload.get("workload_ppm"), "workload_ppm", 0, 1_000_000),
     }
     if report["spec_ok"] is not None and not isinstance(report["spec_ok"], bool):
         raise IngestError("spec_ok must be true, false or null (no probe answered).")

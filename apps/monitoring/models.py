@@ -70,6 +70,11 @@ class CheckerReport(models.Model):
     spec_ok = models.BooleanField(null=True, blank=True)
     gpu_name_seen = models.CharField(max_length=80, blank=True, default="")
     gpu_count_seen = models.PositiveSmallIntegerField(default=0)
+    # Share of the probes of a rented node whose workload check passed (the
+    # lease running and each of its endpoints accepting a connection), in
+    # ppm; None when there was no workload to check (and in reports from
+    # before the field existed).
+    workload_ppm = models.PositiveIntegerField(null=True, blank=True)
     payload_hash = models.CharField(max_length=64)
     signature = models.CharField(max_length=128)
     submitted_at = models.DateTimeField(auto_now_add=True)
@@ -92,6 +97,9 @@ class NodeEpoch(models.Model):
     task_ppm = models.PositiveIntegerField(null=True, blank=True)
     latency_ms = models.PositiveIntegerField(null=True, blank=True)
     spec_ok = models.BooleanField(null=True, blank=True)
+    # The consensus of the reports that checked the node's rented workload
+    # (None: no workload checked by a quorum).
+    workload_ppm = models.PositiveIntegerField(null=True, blank=True)
     health_score = models.PositiveIntegerField(null=True, blank=True)
     status_before = models.CharField(max_length=16, blank=True, default="")
     status_after = models.CharField(max_length=16, blank=True, default="")

@@ -1,7 +1,15 @@
 """Checker reports are signed with the checker agent's Ed25519 key.
 
 The signed bytes are the canonical JSON of the report's fields, so the
-server, the agent and any auditor compute the same message."""
+server, the agent and any auditor compute the same message.
+
+Fields added to reports later (``OPTIONAL_SIGNED_FIELDS``) are part of the
+message only when the report carries a value for them: a report without
+one (every report stored before the field existed, and one from an agent
+that had nothing to measure) has exactly the bytes it always had, so its
+signature and its stored payload hash still hold, while a report that
+carries one cannot lose it or have it changed without breaking its
+signature. Absent and null mean the same thing: nothing measured."""
 
 import hashlib
 import json
@@ -21,10 +29,13 @@ SIGNED_FIELDS = (
     "gpu_name_seen",
     "gpu_count_seen",
 )
+# Signed when present (not null): see the module's docstring.
+OPTIONAL_SIGNED_FIELDS = ("workload_ppm",)
 
 
 def message(report: dict) -> bytes:
     body = {k: report.get(k) for k in SIGNED_FIELDS}
+    body.update({k: report[k] for k in OPTIONAL_SIGNED_FIELDS if report.get(k) is not None})
     return json.dumps(body, sort_keys=True, separators=(",", ":")).encode()
 
 

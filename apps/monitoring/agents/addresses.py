@@ -12,6 +12,7 @@ second DNS answer cannot swap in another address between check and connect.
 import asyncio
 import ipaddress
 import os
+import re
 import socket
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
@@ -174,3 +175,21 @@ def parse_endpoint(endpoint) -> Target:
         raise Refused("the endpoint carries credentials")
     path = (url.path or "/") + (f"?{url.query}" if url.query else "")
     return Target(url.scheme, url.hostname, port or (443 if url.scheme == "https" else 80), path, endpoint)
+
+
+# A host name or IPv4 address, or an IPv6 address in brackets.
+_HOST = re.compile(r"[A-Za-z0-9.-]{1,253}|\[[0-9A-Fa-f:.]{2,45}\]")
+
+
+def parse_host_port(endpoint) -> tuple[str, int]:
+    """``(host, port)`` of a workload endpoint as a node's agent reports it
+    (``host:port``, ``[v6 address]:port``), or Refused. The host is then
+    resolved and checked by the policy like a node's own endpoint."""
+    if not isinstance(endpoint, str) or len(endpoint) > 300:
+        raise Refused("the endpoint is not host:port")
+    host, sep, port = endpoint.rpartition(":")
+    if not sep or not _HOST.fullmatch(host):
+        raise Refused("the endpoint is not host:port")
+    if not (port.isascii() and port.isdigit() and len(port) <= 5 and 1 <= int(port) <= 65535):
+        raise Refused("the endpoint has no valid port")
+    return host.strip("[]"), int(port)

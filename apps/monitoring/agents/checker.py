@@ -11,6 +11,13 @@ wire to the answer's last byte: the checker's own wait for a connection is
 not the node's latency, and a slow answer is timed again. The GPU facts are compared with the
 declared spec.
 
+On a rented node the assignment also names the rental's workload (its
+lease): a probe then also checks that the lease is running and that each
+endpoint the node's agent reported for it accepts a TCP connection, at most
+``MAX_WORKLOAD_ENDPOINTS`` of them, concurrently, through the same address
+policy as the node's endpoint; the share of probes that passed is the
+report's ``workload_ppm``.
+
 Everything a node sends is hostile until checked: the endpoint's address
 must pass the agent's address policy (see ``addresses``) and is connected to
 as checked; redirects are not followed; a health answer is read up to
@@ -37,7 +44,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat, load_pem_private_key
 
 from .. import signing
-from .addresses import AddressPolicy, Refused, Target, parse_endpoint
+from .addresses import AddressPolicy, Refused, Target, parse_endpoint, parse_host_port
 
 log = logging.getLogger(__name__)
 PPM = 1_000_000
@@ -59,6 +66,12 @@ MAX_HEALTH_BYTES = 64 * 1024
 MAX_GPU_COUNT = 1024  # what a report can carry (gpu_count_seen)
 MAX_GPU_NAME = 256
 MAX_REASON = 200  # characters of a report's reason
+# A rented node's workload: at most this many of the endpoints it lists are
+# connected to per probe (the first ones), however many it lists; and at
+# most WORKLOAD_CONNECTS such connections are open at once agent-wide, so
+# nodes listing endpoints that never answer cannot use up its sockets.
+MAX_WORKLOAD_ENDPOINTS = 16
+WORKLOAD_CONNECTS = 256
 
 
 class NotAnswered(Exception):
@@ -97,6 +110,8 @@ class Tally:
     gpu_count: int = 0
     spec_mismatch: int = 0
     spec_match: int = 0
+    workload_probes: int = 0  # probes that checked a rented node's workload
+    workload_ok: int = 0  # ... and found it running with every endpoint open
     next_k: int | None = None  # the next common probe instant of this node to take
     sampled: int = 0  # probes this agent scheduled for the node this epoch
     failures: collections.Counter = field(default_factory=collections.Counter)  # why probes failed
@@ -164,6 +179,7 @@ class CheckerAgent:
         self.joined_at = time.time()  # reports only on epochs observed from their start
         self.rng = random.Random()
         self._probe_session: aiohttp.ClientSession | None = None
+        self._connect_slots: asyncio.Semaphore | None = None
 
     @property
     def headers(self):
@@ -223,29 +239,99 @@ class CheckerAgent:
             delay = min(delay * 2, 30)
 
     async def probe(self, epoch: int, a: dict, sem: asyncio.Semaphore):
-        """One probe of node ``a["node"]``. Whatever the node does, this
-        returns: a failure is counted, with its reason, never raised."""
+        """One probe of node ``a["node"]`` (and of its workload, if it is
+        rented). Whatever the node does, this returns: a failure is counted,
+        with its reason, never raised."""
         tally = self.tallies.setdefault((epoch, a["node"]), Tally())
         if not a.get("endpoint"):
             # No endpoint yet (a demo node the simulator is about to run): not
             # a probe at all, so checkers that come before and after the
             # endpoint appears don't disagree about its uptime.
             return
+        lease = a.get("workload")
+        # A lease still being pulled or started, within its grace after the
+        # rental was made, is not checked either way (the dashboard says so).
+        checked = isinstance(lease, dict) and not lease.get("starting")
         async with sem:
             tally.probes += 1
             # The connect, the request and each re-timing have the timeout;
-            # this bounds the whole probe whatever the node does.
+            # this bounds the whole probe whatever the node does. The
+            # workload's connections run meanwhile, within the same bound.
             budget = self.timeout * (2 + RETIMES) + 1
+            workload_why = None
             try:
                 async with asyncio.timeout(budget):
-                    why = await self._probe(a, tally)
+                    if checked:
+                        why, workload_why = await asyncio.gather(
+                            self._guarded(self._probe(a, tally), a["node"]),
+                            self._guarded(self._check_workload(a, lease), a["node"]),
+                        )
+                    else:
+                        why = await self._guarded(self._probe(a, tally), a["node"])
             except TimeoutError:
-                why = f"the probe took over {budget:g} s"
-            except Exception as exc:  # noqa: BLE001 - one node must never stop the others' probes
-                log.warning("probe of node %s failed: %r", a["node"], exc)
-                why = f"the probe failed ({type(exc).__name__})"
+                why = workload_why = f"the probe took over {budget:g} s"
             if why:
                 tally.failures[why] += 1
+            if checked:
+                tally.workload_probes += 1
+                if workload_why:
+                    tally.failures[f"workload: {workload_why}"] += 1
+                else:
+                    tally.workload_ok += 1
+
+    @staticmethod
+    async def _guarded(check, node: int) -> str | None:
+        """``check``'s answer (why it failed, or None); anything it raises is
+        a failure with the exception's name: one node must never stop the
+        others' probes."""
+        try:
+            return await check
+        except Exception as exc:  # noqa: BLE001 - see the docstring
+            log.warning("probe of node %s failed: %r", node, exc)
+            return f"the probe failed ({type(exc).__name__})"
+
+    async def _check_workload(self, a: dict, lease: dict) -> str | None:
+        """Why the rented node's workload fails this probe, or None: it passes
+        when the lease is running and each endpoint listed for it (the first
+        MAX_WORKLOAD_ENDPOINTS) accepts a TCP connection within the timeout."""
+        if self.target_filter and (refusal := self.target_filter(a["node"], a["endpoint"])):
+            # The filter says which nodes this agent probes: not this one's workload either.
+            return f"refused: {refusal}"
+        if lease.get("running") is not True:
+            return "the lease is not running"
+        ports, endpoints = lease.get("ports") or [], lease.get("endpoints") or []
+        if not isinstance(ports, list) or not isinstance(endpoints, list):
+            return "the lease's endpoints are not a list"
+        if len(endpoints) < len(ports):
+            return f"{len(ports) - len(endpoints)} of the lease's {len(ports)} ports have no endpoint"
+        if not endpoints:
+            # A lease that exposes no port has nothing to connect to: it passes
+            # on "running" alone, which is the node's own word.
+            return None
+        listed = endpoints[:MAX_WORKLOAD_ENDPOINTS]
+        results = await asyncio.gather(*(self._connect(e) for e in listed))
+        failed = [f"{str(e)[:60]}: {why}" for e, why in zip(listed, results, strict=True) if why]
+        if not failed:
+            return None
+        return failed[0] + (f" (and {len(failed) - 1} more)" if len(failed) > 1 else "")
+
+    async def _connect(self, endpoint) -> str | None:
+        """A TCP connection to a workload endpoint (``host:port``) through the
+        address policy, closed at once; why it failed, or None."""
+        try:
+            host, port = parse_host_port(endpoint)
+            ip = await self.policy.resolve(host, port, self.timeout)
+        except Refused as exc:
+            return f"refused: {exc}"
+        if self._connect_slots is None:
+            self._connect_slots = asyncio.Semaphore(WORKLOAD_CONNECTS)
+        async with self._connect_slots:
+            try:
+                _, writer = await asyncio.wait_for(asyncio.open_connection(str(ip), port), timeout=self.timeout)
+                writer.close()
+            except (OSError, TimeoutError):
+                return "no connection"
+        return None
 
     async def _probe(self, a: dict, tally: Tally) -> str | None:
         """Connect and ask; update ``tally``. Returns why the node did not
@@ -366,6 +452,8 @@ class CheckerAgent:
             "spec_ok": None if not t.answered else t.spec_match >= t.spec_mismatch,
             "gpu_name_seen": t.gpu_name,
             "gpu_count_seen": min(t.gpu_count, 1024),
+            # Only a rented node's probes check a workload; signed when present.
+            "workload_ppm": t.workload_ok * PPM // t.workload_probes if t.workload_probes else None,
         }
 
     def build_report(self, epoch: int, node: int) -> dict:
