@@ -37,6 +37,14 @@ class SignedReport(serializers.Serializer):
     spec_ok = serializers.BooleanField(allow_null=True, help_text="null when no probe answered")
     gpu_name_seen = serializers.CharField(max_length=80, allow_blank=True, required=False)
     gpu_count_seen = serializers.IntegerField(min_value=0, max_value=1024, required=False)
+    workload_ppm = serializers.IntegerField(
+        min_value=0,
+        max_value=1_000_000,
+        allow_null=True,
+        required=False,
+        help_text="share of probes that found a rented node's workload running and its endpoints open; "
+        "null or absent when there was none to check (signed only when present)",
+    )
     reason = serializers.CharField(
         max_length=200,
         allow_blank=True,
