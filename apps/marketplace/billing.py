@@ -20,6 +20,11 @@ that epoch (``NodeEpoch``):
 * no valid consensus on a node in good standing: charged as served (no
   penalty without proof, as for rewards in section 5), marked unverified.
 
+A workload that never answered on the node is refunded to the renter but
+costs the provider nothing (no credit, slash or move): from outside, a
+container listening on none of its ports looks like broken networking.
+Once it has answered in an earlier epoch, its failure is the node's.
+
 A workload that did not answer is not the node's failure when the renter's
 own container ended the rental (it exited by itself, or its image could
 not be pulled): the epoch in which that happened is judged on the node
@@ -34,6 +39,7 @@ caller's transaction (the settlement command's), never committing on its own.
 """
 
 import logging
+from typing import NamedTuple
 
 from django.contrib.auth import get_user_model
 from django.db import IntegrityError, transaction
@@ -60,14 +66,28 @@ from .models import (
 )
 
 PPM = 1_000_000
+WORKLOAD_FAILED = "the workload did not answer"
 log = logging.getLogger(__name__)
 User = get_user_model()
 
 
-def judge(node: GpuNode, ne: NodeEpoch | None, p: dict, renters_end: str = "") -> tuple[str, str]:
-    """(outcome, reason) of one node-epoch for its renter. ``renters_end``
+class Judgement(NamedTuple):
+    outcome: str
+    reason: str
+    # Failed on the workload alone: the node itself served the epoch.
+    workload_only: bool = False
+
+
+def judge(node: GpuNode, ne: NodeEpoch | None, p: dict, renters_end: str = "") -> Judgement:
+    """The outcome of one node-epoch for its renter, and why. ``renters_end``
     says why the renter's own container ended the rental in this epoch (see
     the module): its workload's probes are then not held against the node."""
+    outcome, reason = _judge(node, ne, p, renters_end)
+    workload_only = outcome == ChargeOutcome.FAILED and reason.startswith(WORKLOAD_FAILED)
+    return Judgement(outcome, reason, workload_only)
+
+
+def _judge(node: GpuNode, ne: NodeEpoch | None, p: dict, renters_end: str) -> tuple[str, str]:
     if ne is None or not ne.valid:
         if node.status in (NodeStatus.SUSPENDED, NodeStatus.OFFLINE):
             return ChargeOutcome.FAILED, f"node {node.get_status_display().lower()}, not serving"
@@ -87,7 +107,7 @@ def judge(node: GpuNode, ne: NodeEpoch | None, p: dict, renters_end: str = "") -
         if renters_end:
             return ChargeOutcome.SERVED, f"{served}; {renters_end}: not the node's failure"
         return ChargeOutcome.FAILED, (
-            f"the workload did not answer: running and reachable in {_pct(ne.workload_ppm)} of probes,"
+            f"{WORKLOAD_FAILED}: running and reachable in {_pct(ne.workload_ppm)} of probes,"
             f" SLA target {_pct(p['sla_uptime_target'])}"
         )
     if ne.workload_ppm is not None:
@@ -155,6 +175,9 @@ def _settle(epoch: int, marker: RentalSettlement, *, penalise: bool) -> None:
     rentals = list(Rental.objects.select_for_update().filter(pk__in=[r for r, _ in due]).order_by("node_id", "pk"))
     verdicts = {ne.node_id: ne for ne in NodeEpoch.objects.filter(epoch=epoch, node_id__in=node_ids)}
     leases = {w.rental_id: w for w in Workload.objects.filter(rental_id__in=[r.pk for r in rentals])}
+    # Rentals whose workload checkers found answering in an earlier epoch
+    # (of this rental, or of the one it replaced: it ran there, so it can run).
+    answered_before = _answered_before(rentals, p["sla_uptime_target"])
     failed_before = set(
         RentalCharge.objects.filter(epoch=epoch - 1, node_id__in=node_ids, outcome=ChargeOutcome.FAILED).values_list(
             "node_id", flat=True
@@ -181,7 +204,9 @@ def _settle(epoch: int, marker: RentalSettlement, *, penalise: bool) -> None:
         node = nodes[rental.node_id]
         provider_wallet = wallet_of(node.provider_id)
         renter_wallet = wallet_of(rental.renter_id)
-        outcome, reason = judge(node, verdicts.get(node.pk), p, renters_end(rental, leases.get(rental.pk), epoch))
+        outcome, reason, workload_only = judge(
+            node, verdicts.get(node.pk), p, renters_end(rental, leases.get(rental.pk), epoch)
+        )
         ne = verdicts.get(node.pk)
         charge = RentalCharge(
             rental=rental,
@@ -193,6 +218,7 @@ def _settle(epoch: int, marker: RentalSettlement, *, penalise: bool) -> None:
             reason=reason,
             uptime_ppm=ne.uptime_ppm if ne else None,
             latency_ms=ne.latency_ms if ne else None,
+            workload_ppm=ne.workload_ppm if ne else None,
         )
         charges.append(charge)
         marker.rentals += 1
@@ -218,12 +244,21 @@ def _settle(epoch: int, marker: RentalSettlement, *, penalise: bool) -> None:
         # No SLA credit or slash without evidence, nor in a network incident
         # (docs/rules.md §5 and §7): the renter is refunded either way.
         penalty = penalise and has_evidence(node, ne)
+        # A workload that never answered on this node may be the renter's
+        # own doing (a container that listens on none of the ports it
+        # declared looks exactly like a broken node from outside): refunded,
+        # but the provider pays a credit, a slash and a failover only once
+        # the workload was seen answering here and then stopped.
+        unproven = workload_only and rental.pk not in answered_before
         if not penalty:
             charge.reason += (
                 "; network incident: no SLA credit"
                 if not penalise
                 else "; no evidence against the provider: no SLA credit"
             )
+        elif unproven:
+            penalty = False
+            charge.reason += "; it never answered on this node, which can be the container's own doing: no SLA credit"
         if _refund_failed(
             epoch,
             p,
@@ -244,7 +279,9 @@ def _settle(epoch: int, marker: RentalSettlement, *, penalise: bool) -> None:
             _finish(rental, renter_wallet, epoch, marker)
             fields += ["refunded", "status", "end_reason", "ended_at"]
         rental.save(update_fields=fields)
-        if rental.auto_replace and rental.status == RentalStatus.ACTIVE and rental.end_epoch > epoch + 1:
+        if unproven:
+            pass  # moving a container that does not listen would fail the same way elsewhere
+        elif rental.auto_replace and rental.status == RentalStatus.ACTIVE and rental.end_epoch > epoch + 1:
             if _auto_replace(rental, node, epoch):
                 marker.replacements += 1
     if served:
@@ -266,6 +303,14 @@ def _settle(epoch: int, marker: RentalSettlement, *, penalise: bool) -> None:
         if node.pk in dirty_nodes:
             node.paused = node.collateral < node.required_collateral
             node.save(update_fields=["collateral", "paused"])
+
+
+def _answered_before(rentals: list[Rental], target: int) -> set[int]:
+    ids = {r.pk: r.pk for r in rentals} | {r.replaces_id: r.pk for r in rentals if r.replaces_id}
+    answered = RentalCharge.objects.filter(rental_id__in=list(ids), workload_ppm__gte=target).values_list(
+        "rental_id", flat=True
+    )
+    return {ids[r] for r in answered}
 
 
 def _refund_failed(

@@ -129,6 +129,9 @@ class RentalCharge(models.Model):
     reason = models.CharField(max_length=200, blank=True, default="")
     uptime_ppm = models.PositiveIntegerField(null=True, blank=True)
     latency_ms = models.PositiveIntegerField(null=True, blank=True)
+    workload_ppm = models.PositiveIntegerField(
+        null=True, blank=True, help_text="share of checker probes that found the rental's workload answering"
+    )
     tx_height = models.BigIntegerField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
