@@ -115,6 +115,8 @@ async def test_refused_targets_are_not_connected_to():
 
 def test_the_health_schema():
     assert health_facts(b'{"gpu_name": "NVIDIA H100 80GB", "gpu_count": 8, "extra": [1]}') == ("NVIDIA H100 80GB", 8)
+    for engine in (b'"ok"', b'"none"'):
+        assert health_facts(b'{"gpu_name": "x", "gpu_count": 1, "engine": ' + engine + b"}") == ("x", 1)
     for body in (
         b"[]",
         b"null",
@@ -133,6 +135,7 @@ def test_the_health_schema():
         b"\xff\xfe",
         b"[" * 100_000,
         b'{"gpu_name": "x", "gpu_count": ' + b"9" * 5000 + b"}",
+        b'{"gpu_name": "x", "gpu_count": 1, "engine": "down"}',  # it cannot run what it is rented for
     ):
         with pytest.raises(NotAnswered):
             health_facts(body)

@@ -85,7 +85,12 @@ def health_facts(body: bytes) -> tuple[str, int]:
     ``gpu_name`` a string, ``gpu_count`` an integer (not a boolean, not a
     float) from 0 to MAX_GPU_COUNT. Anything else (not JSON, not an object,
     a field missing or of another type) is no answer at all, for every
-    checker alike, so honest checkers agree about a node that sends it."""
+    checker alike, so honest checkers agree about a node that sends it.
+
+    A node whose agent says its container engine is down (``"engine":
+    "down"``) cannot run the workloads it is rented for: it does not count
+    as answering. A node without an engine (``"none"``, or no field: older
+    agents, simulated nodes) answers on its GPU facts alone."""
     try:
         data = json.loads(body)
     except (ValueError, RecursionError):  # not UTF-8, not JSON, nested too deep, a number too long
@@ -97,6 +102,8 @@ def health_facts(body: bytes) -> tuple[str, int]:
         raise NotAnswered(f"gpu_name is not a string of at most {MAX_GPU_NAME} characters")
     if type(count) is not int or not 0 <= count <= MAX_GPU_COUNT:
         raise NotAnswered(f"gpu_count is not an integer from 0 to {MAX_GPU_COUNT}")
+    if data.get("engine") == "down":
+        raise NotAnswered("the node's container engine is down")
     return name, count
 
 
