@@ -21,6 +21,15 @@ class RentalConsumer(CoalescedFragmentConsumer):
             return False
         return await database_sync_to_async(Rental.objects.filter(pk=self.rental_id, renter_id=user.pk).exists)()
 
+    async def connect(self):
+        await super().connect()
+        if getattr(self, "_groups", None):
+            # The page was rendered before this socket joined its group, and
+            # a node's agent often reports within a second of the rental (it
+            # starts the container at once): a report in between would reach
+            # no one. One render now catches the page up.
+            await self.changed()
+
     def groups_for(self):
         return [rental_group(self.rental_id)]
 

@@ -223,8 +223,22 @@ def _record(node: GpuNode, lease: int, report: dict) -> Workload:
         rental = Rental.objects.select_for_update().get(pk=rental.pk)
         if rental.status == RentalStatus.ACTIVE:
             rentals.end_locked(rental, reason=ending, actor=rental.renter)
-    outbox.write([(rental_group(lease), {"type": "monitoring.changed"})])
+    outbox.write([(group, {"type": "monitoring.changed"}) for group in _groups_showing(rental)])
     return workload
+
+
+def _groups_showing(rental: Rental) -> list[str]:
+    """The live groups of the pages that show this rental's workload: its own
+    and, once it moved (failover), those of the rentals that replaced it,
+    whose timelines tell the whole story (the old node's agent reporting the
+    container it removed, say)."""
+    groups, current = [rental_group(rental.pk)], rental
+    while current.status == RentalStatus.REPLACED and len(groups) < 20:
+        current = Rental.objects.only("pk", "status").filter(replaces_id=current.pk).first()
+        if current is None:
+            break
+        groups.append(rental_group(current.pk))
+    return groups
 
 
 def _renters_end(workload: Workload) -> str | None:
