@@ -5,7 +5,7 @@ RecursionError (a 500) and a few hundred levels still cost every serializer
 that walks the result. No request this application understands nests more
 than a handful of levels, so anything deeper than :data:`MAX_DEPTH` or larger
 than the upload limit is refused with :class:`JSONLimitError`, a ValueError
-whose message can be shown to the client.
+whose message can be shown to the client. So is text holding a NUL.
 """
 
 import json
@@ -73,4 +73,26 @@ def loads(data: bytes | str, *, limit_bytes: int | None = None, max_depth: int =
         raise JSONLimitError(f"The request body is not valid JSON: {exc}") from None
     if not shallow and depth_exceeds(value, max_depth):
         raise JSONLimitError(f"The JSON nests more than {max_depth} levels deep.")
+    # A NUL can only arrive escaped (JSON refuses raw control characters), so
+    # only a body with the escape is walked.
+    if "\\u0000" in data and contains_nul(value):
+        raise JSONLimitError("Text in the request contains a NUL character (\\u0000).")
     return value
+
+
+def contains_nul(value) -> bool:
+    """Whether any string in ``value`` (keys included) holds a NUL: no text
+    field accepts one, and PostgreSQL cannot even look one up (a lookup by a
+    slug holding NUL is a database error, not a miss)."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            if "\x00" in item:
+                return True
+        elif isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return False

@@ -338,3 +338,26 @@ def test_deep_json_is_400_on_public_private_and_agent_routes(world):
     r = agent(world.node_token).post("/api/agent/heartbeats/", DEEP, content_type="application/json")
     assert r.status_code == 400 and "deep" in r.json()["detail"]
     assert height() == h and verify_ledger().ok
+
+
+@pytest.mark.parametrize("body", ['{"name": "a\\u0000b"}', '{"a\\u0000": 1}', '[["x", {"y": "\\u0000"}]]', '"\\u0000"'])
+def test_json_loader_refuses_text_with_a_nul(body):
+    with pytest.raises(jsonlimits.JSONLimitError, match="NUL"):
+        jsonlimits.loads(body)
+    # The escape written out as text (a backslash, then "u0000") is fine.
+    assert jsonlimits.loads('{"a": "\\\\u0000"}') == {"a": "\\u0000"}
+
+
+def test_a_nul_in_a_lookup_is_a_400_not_a_database_error(world):
+    # PostgreSQL cannot even compare text with a NUL: the slug lookup behind a
+    # node's GPU model raised a DataError (a 500) before this was refused.
+    owner = APIClient()
+    owner.force_authenticate(world.owner)
+    nodes = GpuNode.objects.count()
+    r = owner.post(
+        "/api/marketplace/provider/nodes/",
+        json.dumps({**NODE_SPEC, "name": "nul", "gpu_model": "\x00", "region": "eu-west", "price": "2"}),
+        content_type="application/json",
+    )
+    assert r.status_code == 400 and "NUL" in r.json()["detail"]
+    assert GpuNode.objects.count() == nodes
