@@ -4,7 +4,9 @@ some rentals early; the rest run out. Settlement bills them each epoch, so
 providers earn rental fees and the charts move.
 
 Renters act through the scheduler and rental services, exactly as the
-marketplace pages do, with the same escrow and the same refusals.
+marketplace pages do, with the same escrow and the same refusals. They
+leave the demo's nodes on this machine (``local_nodes``) to people: those
+run the image for real, and these renters' images need a registry.
 """
 
 import random
@@ -12,8 +14,11 @@ import random
 from django.contrib.auth import get_user_model
 
 from apps.core.models import GpuModel, GpuNode, NodeStatus, Region
-from apps.marketplace import matching, rentals
+from apps.marketplace import matching, rentals, workload_spec
 from apps.marketplace.models import Rental, RentalMode, RentalStatus
+from apps.marketplace.workload_templates import TEMPLATES
+
+from . import local_nodes
 
 User = get_user_model()
 
@@ -60,19 +65,25 @@ class Renters:
             preference=self.rng.choice(PREFERENCES),
             renter=renter,
         )
-        found = matching.match(req, limit=1)["candidates"]
+        kept_free = local_nodes.ids()
+        found = [c for c in matching.match(req, limit=1 + len(kept_free))["candidates"] if c.node.pk not in kept_free]
         if not found:
             return None
         node = found[0].node
         per_epoch = rentals.price_per_epoch(node.price_per_gpu_hour, node.gpu_count, rentals.epoch_seconds())
-        image = self.rng.choice(IMAGES)
+        # Half launch a template (with its ports, which checkers then probe), half a bare image.
+        templates = [t.slug for t in TEMPLATES if not t.offline]
+        if self.rng.random() < 0.5:
+            workload = workload_spec.from_request(template=self.rng.choice(templates))
+        else:
+            workload = workload_spec.build(image=self.rng.choice(IMAGES))
         try:
             if self.rng.random() < 0.5:
                 return rentals.rent(
                     renter,
                     node.pk,
                     mode=RentalMode.RESERVED,
-                    image=image,
+                    workload=workload,
                     epochs_=self.rng.randint(5, 60),
                     renter_region=req.region,
                     auto_replace=self.rng.random() < 0.7,
@@ -81,7 +92,7 @@ class Renters:
                 renter,
                 node.pk,
                 mode=RentalMode.ON_DEMAND,
-                image=image,
+                workload=workload,
                 escrow=per_epoch * self.rng.randint(5, 40),
                 renter_region=req.region,
                 auto_replace=self.rng.random() < 0.7,

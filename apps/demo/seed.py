@@ -29,6 +29,7 @@ from apps.settlement.models import EpochSettlement
 from apps.staking import services as staking
 from apps.staking.models import Delegation
 
+from . import local_nodes
 from .holders import PROPOSALS, choose, propose
 from .renters import PREFIX, Renters
 
@@ -183,6 +184,32 @@ def providers_and_nodes(n_nodes: int, rng: random.Random, progress) -> None:
         progress(1)
 
 
+def nodes_on_this_machine(n: int) -> list[GpuNode]:
+    """The demo provider's nodes whose agents run on this machine
+    (``local_nodes``): the first ``n`` are registered if missing, through
+    the same onboarding, collateral and all."""
+    provider = User.objects.filter(username=local_nodes.OWNER).first()
+    if provider is None:
+        return []
+    have = set(local_nodes.nodes().values_list("name", flat=True))
+    missing = [f"{local_nodes.PREFIX}{i}" for i in range(1, n + 1) if f"{local_nodes.PREFIX}{i}" not in have]
+    if missing:
+        spec = dict(local_nodes.SPEC)
+        model = GpuModel.objects.get(slug=spec.pop("gpu_model"))
+        region = Region.objects.get(code=spec.pop("region"))
+        wallet = open_wallet(provider)
+        _fund(
+            {wallet.pk: required_collateral(model, spec["gpu_count"]) * len(missing)},
+            "Demo funds for nodes on this machine",
+        )
+        for name in missing:
+            register_node(
+                provider,
+                NodeSpec(name=name, gpu_model=model, region=region, endpoint="http://127.0.0.1:1/health", **spec),
+            )
+    return list(local_nodes.nodes())
+
+
 def checkers(n: int, rng: random.Random, progress) -> list:
     existing = list(CheckerNode.objects.order_by("id"))
     if len(existing) >= n:
@@ -322,7 +349,10 @@ def set_epoch_length(seconds: int) -> None:
         raise SeedError(str(exc)) from None
 
 
-def seed(*, nodes=1000, n_checkers=60, n_delegators=300, history_epochs=8, seed=7, progress=None):
+def seed(*, nodes=1000, n_checkers=60, n_delegators=300, history_epochs=8, seed=7, progress=None, on_this_machine=0):
+    """The demo network (see the module). ``on_this_machine``: that many nodes
+    whose agents run on this machine (``nodes_on_this_machine``), registered
+    before the history so that they are online from the start."""
     progress = progress or (lambda step, n: None)
     rng = random.Random(seed)
     parameters.ensure_defaults()
@@ -336,6 +366,8 @@ def seed(*, nodes=1000, n_checkers=60, n_delegators=300, history_epochs=8, seed=
         # Seed "in epoch 0": history() moves the clock's origin back afterwards.
         ChainHead.objects.filter(pk=1).update(genesis_at=timezone.now())
     providers_and_nodes(nodes, rng, lambda k: progress("GPU nodes", k))
+    if on_this_machine:
+        nodes_on_this_machine(on_this_machine)
     rows = checkers(n_checkers, rng, lambda k: progress("checkers", k))
     delegators(n_delegators, rows, rng, lambda k: progress("delegators", k))
     proposals(rng)

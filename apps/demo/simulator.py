@@ -7,9 +7,18 @@ the dashboard over HTTP and probing real sockets.
 The simulator runs on the dashboard's own machine, so its checkers probe
 only the health endpoints its own node agents listen on (``OwnedEndpoints``),
 on loopback: a node whose provider declared an endpoint of its own is never
-fetched from here, and is reported as not answering, with that reason."""
+fetched from here, and is reported as not answering, with that reason.
+
+Simulated nodes run no container: when one of them is rented, its agent
+reports the lease running with ``SIMULATED`` as the reason, and gives each
+port the lease declares its own listener's address as the endpoint, so
+checkers that probe a rental's endpoints find them answering. The
+simulator tells an agent to read its leases again only when the rentals of
+its node change (``find_leases``), not a thousand agents polling."""
 
 import asyncio
+import fcntl
+import html
 import json
 import logging
 import os
@@ -19,12 +28,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import aiohttp
+from aiohttp import web
 
 from apps.monitoring.agents.addresses import AddressPolicy
 from apps.monitoring.agents.checker import PPM, CheckerAgent
 from apps.monitoring.agents.provider import ProviderAgent
 
 log = logging.getLogger(__name__)
+
+# The reason a simulated node's agent gives for each lease it "runs".
+SIMULATED = "simulated: this demo node runs no container"
+# A lease set that still differs after a read is read again after this long.
+LEASES_RETRY_S = 15.0
 
 
 @dataclass
@@ -42,6 +57,68 @@ class FaultyProvider(ProviderAgent):
     """A provider agent whose node can go down, answer slowly or lie."""
 
     faults: Faults = field(default_factory=Faults)
+
+    def __post_init__(self):
+        super().__post_init__()
+        self.leases_running: dict[int, dict] = {}  # lease -> the report the dashboard took
+        self.leases_wanted: frozenset[int] = frozenset()  # what the simulator said at the last read
+        self.leases_read_at = 0.0
+
+    async def start_workloads(self, stop):
+        """No engine, and no polling: the simulator calls ``sync_leases``
+        when its node's rentals change."""
+        return None
+
+    def add_routes(self, app: web.Application) -> None:
+        super().add_routes(app)
+        app.router.add_get("/", self.simulated_page)  # where a simulated lease's endpoints lead
+
+    async def simulated_page(self, request):
+        if self.faults.slow_ms:
+            await asyncio.sleep(self.faults.slow_ms / 1000)
+        name = html.escape(str(self.node_id))
+        return web.Response(
+            text=(
+                "<!doctype html><html><head><meta charset='utf-8'><title>Simulated node</title></head><body>"
+                f"<h1>Simulated node {name}</h1><p>This node of the demo network is simulated: it runs no "
+                "container. Its agent reports a rental's workload as running and points every port at this "
+                "listener, so checkers' probes find the endpoints answering.</p></body></html>"
+            ),
+            content_type="text/html",
+        )
+
+    async def sync_leases(self) -> None:
+        """Read this node's leases and report each one running (``SIMULATED``),
+        every declared port at this agent's own listener; a lease reported
+        before and no longer listed is reported removed."""
+        if self.faults.down:
+            return  # a down node says nothing
+        leases = await self.fetch_leases()
+        if leases is None:
+            return
+        address = f"{self.host}:{self.port}"
+        listed = {}
+        for item in leases:
+            ports = item.get("ports") if isinstance(item.get("ports"), list) else []
+            listed[item["lease"]] = {
+                "lease": item["lease"],
+                "state": "running",
+                "exit_code": None,
+                "reason": SIMULATED,
+                "endpoints": {str(p): address for p in ports if type(p) is int and 0 < p < 65536},
+                "log_tail": f"{SIMULATED}: {str(item.get('image'))[:200]} is not started here.\n",
+            }
+        reports = [r for lease, r in sorted(listed.items()) if self.leases_running.get(lease) != r]
+        gone = sorted(set(self.leases_running) - set(listed))
+        reports += [{**self.leases_running[lease], "state": "removed", "endpoints": {}} for lease in gone]
+        if not reports:
+            return
+        settled = await self.report_leases(reports)
+        for report in (r for r in reports if r["lease"] in settled):
+            if report["state"] == "removed":
+                self.leases_running.pop(report["lease"], None)
+            else:
+                self.leases_running[report["lease"]] = report
 
     async def health(self, request):
         if self.faults.slow_ms:
@@ -102,7 +179,9 @@ class OwnedEndpoints:
     """The endpoints this simulator's node agents listen on, by node id: the
     only ones its checkers probe. When nodes and checkers run in separate
     processes, the nodes' process writes them to ``path`` (before the
-    dashboard learns them) and the checkers' process reads them from it."""
+    dashboard learns them) and the checkers' process reads them from it.
+    Several processes may run nodes (the simulated ones, the demo's nodes
+    on this machine): each adds its own to what the file holds, under a lock."""
 
     NOT_OURS = "not a node the simulator runs (its endpoint was declared by its provider)"
 
@@ -118,8 +197,16 @@ class OwnedEndpoints:
             # would erase the nodes' process's, and no node would be probed.
             return
         self.known.update(endpoints)
-        if self.path:
-            tmp = self.path.with_name(self.path.name + ".tmp")
+        if not self.path:
+            return
+        with open(self.path.with_name(self.path.name + ".lock"), "a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
+            try:
+                on_file = {int(k): v for k, v in json.loads(self.path.read_text()).items()}
+            except (OSError, ValueError):
+                on_file = {}
+            self.known = {**on_file, **self.known}
+            tmp = self.path.with_name(f"{self.path.name}.{os.getpid()}.tmp")
             tmp.write_text(json.dumps({str(k): v for k, v in self.known.items()}))
             os.replace(tmp, self.path)  # readers see the old map or the new one, never half of it
 
@@ -157,6 +244,8 @@ class Simulator:
         find_new=None,
         adopt_every: float = 3.0,
         owned: OwnedEndpoints | None = None,
+        find_leases=None,
+        leases_every: float = 2.0,
     ):
         self.api_url = api_url
         self.nodes = nodes
@@ -170,6 +259,10 @@ class Simulator:
         self.find_new = find_new
         self.adopt_every = adopt_every
         self.owned = owned or OwnedEndpoints()
+        # Called with no argument; returns {node id: frozenset of lease ids}, the
+        # leases the dashboard lists for each node now (None: leases are never read).
+        self.find_leases = find_leases
+        self.leases_every = leases_every
         self.providers: dict[int, FaultyProvider] = {}
         self.checker_agents: list[CheckerAgent] = []
         self._session: aiohttp.ClientSession | None = None
@@ -260,6 +353,39 @@ class Simulator:
             except Exception:
                 log.exception("could not adopt newly registered nodes; retrying")
 
+    async def _leases(self, stop: asyncio.Event):
+        """Simulated workloads: every ``leases_every`` seconds, one look at
+        which leases each node has (``find_leases``); an agent whose node's
+        leases changed reads them and reports (``FaultyProvider.sync_leases``)."""
+        reading = asyncio.Semaphore(16)
+
+        async def sync(agent: FaultyProvider):
+            async with reading:
+                await agent.sync_leases()
+
+        while not stop.is_set():
+            try:
+                await asyncio.wait_for(stop.wait(), timeout=self.leases_every)
+            except TimeoutError:
+                pass
+            if stop.is_set():
+                break
+            try:
+                wanted = await asyncio.to_thread(self.find_leases)
+            except Exception:
+                log.exception("could not look up the simulated nodes' leases; retrying")
+                continue
+            now, due = time.monotonic(), []
+            for node_id, agent in list(self.providers.items()):
+                want = wanted.get(node_id, frozenset())
+                if agent.faults.down or not agent.port or want == set(agent.leases_running):
+                    continue
+                if want == agent.leases_wanted and now - agent.leases_read_at < LEASES_RETRY_S:
+                    continue  # read for this very set a moment ago: the dashboard may not list them yet
+                agent.leases_wanted, agent.leases_read_at = want, now
+                due.append(sync(agent))
+            await asyncio.gather(*due, return_exceptions=True)
+
     async def _staggered(self, agent, within: float, stop: asyncio.Event):
         """Start ``agent`` at a random moment of the next ``within`` seconds.
 
@@ -283,6 +409,8 @@ class Simulator:
             self._tasks.append(asyncio.create_task(self._churn(stop)))
         if self.find_new:
             self._tasks.append(asyncio.create_task(self._adopt_new(stop)))
+        if self.find_leases:
+            self._tasks.append(asyncio.create_task(self._leases(stop)))
         await stop.wait()
         # Adoption may have added tasks meanwhile: wait for all of them.
         while pending := [t for t in self._tasks if not t.done()]:

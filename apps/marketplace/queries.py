@@ -10,6 +10,10 @@ from .models import Rental, Workload, WorkloadEvent, WorkloadState
 from .workload_spec import public_env
 from .workloads import IMAGE_NOT_FOUND
 
+# How a simulated node's agent (the demo's) starts the reason it reports:
+# nothing runs there, and the rental page says so.
+SIMULATED = "simulated"
+
 
 def my_rental(user, pk) -> Rental:
     """``user``'s rental ``pk``: another person's rental does not exist, as far
@@ -53,6 +57,7 @@ def workload_context(rental: Rental) -> dict:
         "env": public_env(workload.env),
         "command_text": shlex.join(workload.command) if workload.command else "",
         "verdict": _verdict(workload),
+        "simulated": workload.reason.startswith(SIMULATED),
     }
 
 

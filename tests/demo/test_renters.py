@@ -10,7 +10,7 @@ from apps.accounts.services import open_wallet
 from apps.core.models import GpuNode, NodeStatus
 from apps.demo import seed
 from apps.demo.renters import Renters
-from apps.marketplace.models import Rental, RentalStatus
+from apps.marketplace.models import Rental, RentalStatus, Workload
 
 
 def test_renters_rent_towards_the_target_share_and_end_some_early(genesis):
@@ -32,6 +32,9 @@ def test_renters_rent_towards_the_target_share_and_end_some_early(genesis):
         held[rental.renter] = held.get(rental.renter, 0) + rental.escrow_left
     for renter, escrow_left in held.items():
         assert open_wallet(renter).escrowed == escrow_left
+    # Some launch a template, whose ports the simulated nodes then give endpoints.
+    workloads = list(Workload.objects.all())
+    assert len(workloads) == Rental.objects.count() and any(w.template and w.ports for w in workloads)
 
     before = active.count()
     refund = market.end_one()

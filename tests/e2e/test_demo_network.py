@@ -5,8 +5,12 @@ scheduler running. In the browser:
 * a demo holder votes on the proposal the holders keep open, and a second
   browser watching it sees the tally move without reloading;
 * a renter lets the scheduler match a node, rents it with the confirm step,
-  watches its live metrics arrive without a reload, ends early and finds
-  the unserved time refunded;
+  sees its workload reported running, plainly simulated, watches its live
+  metrics arrive without a reload, ends early and finds the unserved time
+  refunded;
+* a renter launches the web page template on one of the demo's nodes on
+  this machine (real agents, a real container engine), opens its endpoint
+  and reads the page, ends the rental, and the container is gone;
 
 and then, at the same time:
 
@@ -30,12 +34,14 @@ import time
 import pytest
 from playwright.sync_api import expect
 
+from ..monitoring import container_engine as engine
 from .conftest import ROOT, Backing, free_port, log_in, no_csp_errors, sign_up, uath, wait_until_live
 
 pytestmark = pytest.mark.browser
 
 EPOCH = 20  # seconds
 NODES, CHECKERS = 40, 6
+LOCAL = "this-machine-"  # the demo's nodes on this machine (apps.demo.local_nodes)
 
 
 @pytest.fixture(scope="module")
@@ -44,7 +50,8 @@ def demo(tmp_path_factory):
     var = tmp_path_factory.mktemp("demo")
     backing = Backing()  # its own database (and Redis prefix) in the PostgreSQL + Redis pass
     env = {k: v for k, v in backing.env(os.environ).items() if k not in {"DEBUG", "DEMO_MODE"}}
-    env.update(AETHIR_VAR_DIR=str(var), PYTHONUNBUFFERED="1")
+    # The tests' container engine: the demo finds it and runs its nodes on this machine there.
+    env.update(AETHIR_VAR_DIR=str(var), PYTHONUNBUFFERED="1", CONTAINER_ENGINE_URL=engine.engine_url())
     port = free_port()
     log_path = var / "demo.log"
     log = open(log_path, "w")
@@ -146,8 +153,11 @@ def test_a_renter_is_matched_rents_watches_live_and_ends_early(demo, new_page, s
     page.get_by_label("For how many hours").fill("2")
     page.get_by_label("I am in").select_option(label="Europe West (Dublin)")
     page.get_by_test_id("match-submit").click()
-    first = page.get_by_test_id("candidate").first
-    expect(first).to_contain_text("#1")
+    # The demo's nodes on this machine run the image for real, and this one
+    # needs a registry: take a simulated node.
+    candidates = page.get_by_test_id("candidate").filter(has_not_text=LOCAL)
+    first = candidates.first
+    expect(first).to_contain_text("Health")
     expect(first).to_contain_text("Health")  # the ranking shows its working
     shot(page, "demo-renter-matched")
     expect(page).to_have_url(re.compile(r"/marketplace/match/\?.*count=1"))  # htmx kept the URL shareable
@@ -156,7 +166,7 @@ def test_a_renter_is_matched_rents_watches_live_and_ends_early(demo, new_page, s
     # quote and the confirmation, do what a person would and take the next.
     for pick in range(3):
         page.goto(match_url)
-        page.get_by_test_id("candidate").nth(pick).get_by_test_id("candidate-rent").click()
+        candidates.nth(pick).get_by_test_id("candidate-rent").click()
         page.get_by_label("Container image").fill("vllm/vllm-openai:latest")
         page.get_by_test_id("rent-continue").click()
         escrow = uath(page.get_by_test_id("confirm-escrow").inner_text())
@@ -170,6 +180,9 @@ def test_a_renter_is_matched_rents_watches_live_and_ends_early(demo, new_page, s
     expect(page).to_have_url(re.compile(r"/marketplace/rentals/\d+/$"))
     expect(page.get_by_test_id("rental-status")).to_have_text("Active")
     expect(page.get_by_test_id("node-status")).to_have_text("Online")
+    # A simulated node runs no container, and the page says so.
+    expect(page.get_by_test_id("workload-state")).to_have_text("Running", timeout=15_000)
+    expect(page.get_by_test_id("workload-simulated")).to_contain_text("simulated: this demo node runs no container")
 
     # The node's telemetry keeps arriving on the open page (the simulator's agent posts it).
     wait_until_live(page)
@@ -203,6 +216,58 @@ def test_a_renter_is_matched_rents_watches_live_and_ends_early(demo, new_page, s
     assert balance == 10_000 * 1_000_000 - served + credited
     assert credited < served  # a credit is a share of what was paid, never more
     no_csp_errors(page)
+
+
+def local_nodes(demo) -> set[str]:
+    """The ids of the demo's nodes on this machine, as ``run_demo`` lists them once all runs."""
+    deadline = time.monotonic() + 60
+    while not (found := re.findall(rf"{LOCAL}\d+: \S+/marketplace/nodes/(\d+)/", demo["log"].read_text())):
+        assert time.monotonic() < deadline, "run_demo listed no nodes on this machine"
+        time.sleep(0.5)
+    return set(found)
+
+
+def test_a_renter_launches_the_web_page_on_a_node_of_this_machine_and_opens_it(demo, new_page, shot):
+    url = demo["url"]
+    ours = local_nodes(demo)
+    assert len(ours) == 3
+    from apps.demo.seed import DEMO_PASSWORD
+
+    page = new_page()
+    log_in(page, url, "renter", DEMO_PASSWORD)  # as the README says (sign-ups per address are limited)
+    # The nodes on this machine list first among Europe West's RTX 4090s.
+    page.goto(url + "/marketplace/?gpu=rtx-4090&region=eu-west")
+    offer = page.get_by_test_id("offer").filter(has_text=f"{LOCAL}1")
+    expect(offer).to_contain_text("Online")
+    offer.get_by_test_id("offer-rent").click()
+    page.get_by_label("What to run").select_option(label="Web page (busybox httpd)")
+    page.get_by_test_id("rent-continue").click()
+    expect(page.locator(".confirm")).to_contain_text("localhost/aethir-web:1")
+    page.get_by_test_id("confirm-rent").click()
+    expect(page).to_have_url(re.compile(r"/marketplace/rentals/\d+/$"))
+    lease = int(re.search(r"/rentals/(\d+)/$", page.url).group(1))
+    try:
+        expect(page.get_by_test_id("workload-state")).to_have_text("Running", timeout=15_000)
+        assert not page.get_by_test_id("workload-simulated").count()
+        with page.context.expect_page() as opened:
+            page.get_by_test_id("endpoint-8080").click()
+        expect(opened.value.get_by_role("heading", name="Aethir workload")).to_be_visible()
+        shot(page, "demo-this-machine-running")
+        page.get_by_test_id("end-rental").click()
+        expect(page.get_by_test_id("rental-status")).to_have_text("Ended")
+        client = engine.client()
+        deadline = time.monotonic() + 20
+        while client.containers.list(all=True, filters={"label": f"aethir.lease={lease}"}):
+            assert time.monotonic() < deadline, "the container is still on the engine"
+            time.sleep(0.3)
+        client.close()
+        no_csp_errors(page)
+    finally:
+        client = engine.client()
+        for container in client.containers.list(all=True, filters={"label": f"aethir.lease={lease}"}):
+            if container.labels.get("aethir.node") in ours:
+                container.remove(force=True)
+        client.close()
 
 
 def test_a_node_registered_in_the_browser_is_verified_settled_and_paid(demo, new_page, shot):

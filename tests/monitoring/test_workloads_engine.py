@@ -13,8 +13,8 @@ import aiohttp
 import pytest
 from aiohttp import web
 
-from apps.monitoring.agents.checker import health_facts
-from apps.monitoring.agents.provider import ProviderAgent
+from apps.monitoring.agents.checker import NotAnswered, health_facts
+from apps.monitoring.agents.provider import NO_ENGINE, ProviderAgent
 from apps.monitoring.agents.workloads import DEFAULT_CAPS, LOG_TAIL_BYTES, EngineSettings, WorkloadReconciler
 
 from . import container_engine as engine
@@ -353,7 +353,8 @@ async def test_an_engine_that_is_down_or_hung_costs_no_crash_and_the_node_says_s
                     await asyncio.wait_for(task, 10)
                     await agent.close()
             assert json.loads(body)["engine"] == "down"
-            assert health_facts(body) == ("NVIDIA H100 80GB", 1)  # the checkers' schema still holds
+            with pytest.raises(NotAnswered, match="engine is down"):  # it cannot run what it is rented for
+                health_facts(body)
             assert board.reports == [] and board.lease_reads == 0
             warnings = [r.getMessage() for r in caplog.records if "not answering" in r.getMessage()]
             assert len(warnings) == 1 and url in warnings[0]
@@ -363,21 +364,29 @@ async def test_an_engine_that_is_down_or_hung_costs_no_crash_and_the_node_says_s
 
 @pytest.mark.asyncio
 async def test_a_node_without_an_engine_runs_no_workloads_and_says_so(node_id):
+    """No engine: the health answer says "none", and each lease is reported
+    failed once, with the reason, so the renter's page says why nothing runs."""
     async with dashboard(node_id) as board:
         board.leases[10] = lease(10)
-        agent = ProviderAgent(api_url=board.url, token=TOKEN, sample_every=0.2)
+        agent = ProviderAgent(api_url=board.url, token=TOKEN, sample_every=0.2, reconcile_every=0.1)
         stop = asyncio.Event()
         task = asyncio.create_task(agent.run(stop))
         try:
             await until(lambda: agent.port and agent.buffer, what="the agent serves")
             async with aiohttp.ClientSession() as session, session.get(agent.endpoint) as r:
                 answer = await r.json()
+            failed = await board.wait_for(10, "failed")
+            board.leases[11] = lease(11)  # a later lease too, while 10 is still listed
+            await board.wait_for(11, "failed")
+            reads = board.lease_reads
+            await until(lambda: board.lease_reads >= reads + 3, what="more passes")
         finally:
             stop.set()
             await asyncio.wait_for(task, 10)
             await agent.close()
         assert answer["engine"] == "none" and agent.workloads is None
-        assert board.lease_reads == 0 and board.reports == []
+        assert failed["reason"] == NO_ENGINE and failed["endpoints"] == {} and failed["exit_code"] is None
+        assert board.states(10) == ["failed"] and board.states(11) == ["failed"]  # each told once
 
 
 class EngineSwitch:

@@ -1,6 +1,8 @@
 """The provider agent: serves the health endpoint checkers probe, posts
 GPU telemetry to the dashboard in batches, and, given a container engine
 (``engine``), runs the node's leases (``workloads.WorkloadReconciler``).
+Without one it still reads the node's leases, and reports each failed with
+``NO_ENGINE`` as its reason, so a renter's page says why nothing runs.
 
 The demo's simulated nodes (``apps.demo.simulator``) build on this class to
 go down, answer slowly or claim another GPU; this one only tells the truth.
@@ -17,10 +19,16 @@ import aiohttp
 from aiohttp import web
 
 from .telemetry import GpuFacts, open_source
-from .workloads import EngineSettings, WorkloadReconciler, host_has_nvidia_gpus
+from .workloads import MAX_LEASES_PER_POST, EngineSettings, WorkloadReconciler, host_has_nvidia_gpus
 
 log = logging.getLogger(__name__)
 MAX_BUFFER = 2_000
+# The reason a node without a container engine reports for each of its leases.
+NO_ENGINE = "this node has no container engine (its agent runs without --engine)"
+
+
+def _failed(lease: int, reason: str) -> dict:
+    return {"lease": lease, "state": "failed", "exit_code": None, "reason": reason, "endpoints": {}, "log_tail": ""}
 
 
 @dataclass
@@ -108,9 +116,13 @@ class ProviderAgent:
             return "none"
         return self.workloads.engine if self.workloads else "down"
 
+    def add_routes(self, app: web.Application) -> None:
+        """The routes the agent's listener answers: the health endpoint."""
+        app.router.add_get("/health", self.health)
+
     async def serve(self) -> int:
         app = web.Application()
-        app.router.add_get("/health", self.health)
+        self.add_routes(app)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
         await self._bind()
@@ -161,9 +173,10 @@ class ProviderAgent:
     # --- workloads -----------------------------------------------------------------
 
     async def start_workloads(self, stop: asyncio.Event) -> asyncio.Task | None:
-        """Reconcile the node's leases on the engine until ``stop`` (None: no engine)."""
+        """Reconcile the node's leases on the engine until ``stop``; without an
+        engine, tell the dashboard that each lease cannot run here."""
         if self.engine is None:
-            return None
+            return asyncio.create_task(self._without_engine(stop))
         if self.workloads is None:
             self.workloads = WorkloadReconciler(
                 self.engine,
@@ -176,6 +189,66 @@ class ProviderAgent:
                 gpus=host_has_nvidia_gpus(self.source),
             )
         return asyncio.create_task(self.workloads.run(stop))
+
+    async def fetch_leases(self) -> list[dict] | None:
+        """The leases the dashboard wants this node to run (``GET
+        /api/agent/leases/``), each with a whole-number ``lease``; None when
+        it did not answer with such a list."""
+        session = await self._session()
+        try:
+            async with session.get(f"{self.api_url}/api/agent/leases/", headers=self.headers) as r:
+                if r.status != 200:
+                    return None
+                body = await r.json(content_type=None)
+        except (TimeoutError, aiohttp.ClientError, ValueError):
+            return None
+        if not isinstance(body, dict) or body.get("node") != self.node_id or not isinstance(body.get("leases"), list):
+            return None
+        return [item for item in body["leases"] if isinstance(item, dict) and type(item.get("lease")) is int]
+
+    async def report_leases(self, reports: list[dict]) -> set[int]:
+        """Post lease reports (``POST /api/agent/leases/status/``), at most
+        MAX_LEASES_PER_POST a request; returns the leases the dashboard
+        settled (accepted, or refused for good with a 4xx)."""
+        session = await self._session()
+        settled: set[int] = set()
+        for start in range(0, len(reports), MAX_LEASES_PER_POST):
+            batch = reports[start : start + MAX_LEASES_PER_POST]
+            try:
+                async with session.post(
+                    f"{self.api_url}/api/agent/leases/status/", json={"leases": batch}, headers=self.headers
+                ) as r:
+                    if r.status != 200:
+                        log.warning("the dashboard refused a lease status report (%s)", r.status)
+                        return settled
+                    answer = await r.json(content_type=None)
+            except (TimeoutError, aiohttp.ClientError, ValueError) as exc:
+                log.warning("lease status report failed (%s); will retry", str(exc) or type(exc).__name__)
+                return settled
+            results = answer.get("results") if isinstance(answer, dict) else None
+            for result in results if isinstance(results, list) else []:
+                code = result.get("status") if isinstance(result, dict) else None
+                if type(code) is int and (code == 200 or 400 <= code < 500):
+                    settled.add(result.get("lease"))
+        return settled
+
+    async def _without_engine(self, stop: asyncio.Event) -> None:
+        """No engine: every lease the dashboard lists is reported failed, once,
+        with NO_ENGINE as the reason (the dashboard then stops listing it)."""
+        told: set[int] = set()
+        while not stop.is_set():
+            leases = await self.fetch_leases()
+            if leases is not None:
+                listed = {item["lease"] for item in leases}
+                told &= listed
+                new = sorted(listed - told)
+                if new:
+                    log.warning("lease(s) %s cannot run: %s", new, NO_ENGINE)
+                    told |= await self.report_leases([_failed(lease, NO_ENGINE) for lease in new])
+            try:
+                await asyncio.wait_for(stop.wait(), timeout=self.reconcile_every)
+            except TimeoutError:
+                pass
 
     async def run(self, stop: asyncio.Event | None = None):
         stop = stop or asyncio.Event()

@@ -1,6 +1,11 @@
 """Everything in one go: migrate, genesis, seed, then the web server, the
 agents' simulator, the simulated renters and token holders and the
-scheduler as child processes. Ctrl-C stops all, the web server last."""
+scheduler as child processes. Ctrl-C stops all, the web server last.
+
+When it finds a container engine (``apps.demo.local_nodes``: never
+installed from here), a few nodes of the demo provider run on this machine
+with real agents (``run_local_nodes``), and a renter's container runs for
+real on them; every other node's workload is simulated."""
 
 import os
 import shutil
@@ -19,7 +24,7 @@ from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 
 from apps.core import epochs
-from apps.demo import seed
+from apps.demo import local_nodes, seed
 from apps.demo.seed import DEMO_ACCOUNTS, DEMO_PASSWORD
 
 
@@ -46,6 +51,19 @@ class Command(BaseCommand):
         )
         parser.add_argument("--no-seed", action="store_true")
         parser.add_argument("--no-simulator", action="store_true")
+        parser.add_argument(
+            "--on-this-machine",
+            type=int,
+            default=local_nodes.COUNT,
+            help="nodes whose real agents run renters' containers on this machine's container engine, when "
+            f"one answers (default {local_nodes.COUNT}; 0: none)",
+        )
+        parser.add_argument(
+            "--engine",
+            default=None,
+            help="the container engine's URL (default: the first of CONTAINER_ENGINE_URL, DOCKER_HOST and "
+            "var/container-engine/engine.sock that answers; scripts/container-engine starts one)",
+        )
 
     def handle(self, *args, **o):
         self._check_port_free(o["host"], o["port"])
@@ -90,8 +108,12 @@ class Command(BaseCommand):
         try:
             self._wait_for(url, children[0][1])
             self.stdout.write(self.style.SUCCESS(f"Serving {url}/"))
+            engine = self._find_engine(o) if settings.DEMO_MODE and not o["no_simulator"] else None
+            on_this_machine = o["on_this_machine"] if engine else 0
             if settings.DEMO_MODE and not o["no_seed"]:
-                call_command("seed_demo", nodes=o["nodes"], checkers=o["checkers"])
+                call_command("seed_demo", nodes=o["nodes"], checkers=o["checkers"], on_this_machine=on_this_machine)
+            elif on_this_machine:
+                seed.nodes_on_this_machine(on_this_machine)
             # Then the scheduler (after the seed, which settles its own history)
             # and the agents.
             children.append(("scheduler", subprocess.Popen([*manage, "run_scheduler"], env=env)))
@@ -135,17 +157,42 @@ class Command(BaseCommand):
                         text=True,
                     )
                     children.append((f"simulator ({role})", child))
-                    running = threading.Event()
-                    threading.Thread(target=self._relay, args=(child.stdout, running), daemon=True).start()
-                    if role == "providers":
-                        while not running.wait(0.5) and child.poll() is None:
-                            pass
+                    self._follow(child, wait=role == "providers")
+                    if role == "providers" and settings.DEMO_MODE and local_nodes.ids():
+                        # The nodes on this machine: real agents, on the engine (or
+                        # with none, when it is gone since they were registered).
+                        child = subprocess.Popen(
+                            [
+                                *manage,
+                                "run_local_nodes",
+                                "--api-url",
+                                url,
+                                "--engine",
+                                engine or "none",
+                                "--post-every",
+                                str(post_every),
+                                "--owned-endpoints",
+                                str(owned),
+                            ],
+                            env=env,
+                            stdout=subprocess.PIPE,
+                            text=True,
+                        )
+                        children.append(("nodes on this machine", child))
+                        self._follow(child)
         except BaseException:
             self._stop(children)
             raise
         self.stdout.write(self.style.SUCCESS(f"\nThe demo network is live at {url}/"))
         if settings.DEMO_MODE:
             self.stdout.write(f"Log in as any of: {', '.join(DEMO_ACCOUNTS)} (password: {DEMO_PASSWORD}), or sign up.")
+            if engine and not o["no_simulator"] and local_nodes.ids():
+                self.stdout.write(
+                    "Rent a node on this machine and pick the template Web page (busybox httpd): its container runs "
+                    "here, and its endpoint opens in the browser:"
+                )
+                for pk, name in local_nodes.nodes().values_list("pk", "name"):
+                    self.stdout.write(f"  {name}: {url}/marketplace/nodes/{pk}/")
         self.stdout.write("Ctrl-C stops everything.\n")
         stopping = []
         signal.signal(signal.SIGINT, lambda *_: stopping.append(True))
@@ -162,6 +209,40 @@ class Command(BaseCommand):
             self.stdout.write("Stopped.")
 
     _cleanup = staticmethod(lambda: None)
+
+    def _follow(self, child: subprocess.Popen, wait: bool = True) -> None:
+        """Pass an agents' process's output on; with ``wait``, until its agents run."""
+        running = threading.Event()
+        threading.Thread(target=self._relay, args=(child.stdout, running), daemon=True).start()
+        while wait and not running.wait(0.5) and child.poll() is None:
+            pass
+
+    def _find_engine(self, o) -> str | None:
+        """The container engine the nodes on this machine use, if one answers; says which."""
+        engine = local_nodes.find_engine(o["engine"])
+        if engine is None:
+            where = o["engine"] or ", ".join(local_nodes.candidates())
+            then = (
+                "the nodes on this machine report every lease failed (no engine)"
+                if local_nodes.ids()
+                else "every node's workload is simulated"
+            )
+            self.stdout.write(
+                f"No container engine answers ({where}): {then}. scripts/container-engine starts one (Podman); "
+                "start the demo again once it runs."
+            )
+            return None
+        if o["on_this_machine"]:
+            self.stdout.write(
+                f"Container engine at {engine}: {o['on_this_machine']} nodes on this machine "
+                f"({local_nodes.PREFIX}1, ...) run renters' containers for real."
+            )
+            if not local_nodes.has_image(engine):
+                self.stdout.write(
+                    f"The engine has no {local_nodes.IMAGE} (the web-demo template's image): "
+                    "scripts/container-engine builds it."
+                )
+        return engine
 
     def _stop(self, children) -> None:
         """Stop in reverse order of start: agents and the scheduler first,

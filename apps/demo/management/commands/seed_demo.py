@@ -15,6 +15,13 @@ class Command(BaseCommand):
         parser.add_argument("--checkers", type=int, default=60)
         parser.add_argument("--delegators", type=int, default=300)
         parser.add_argument("--history", type=int, default=8, help="epochs of settled history")
+        parser.add_argument(
+            "--on-this-machine",
+            type=int,
+            default=0,
+            help="nodes of the demo provider whose agents run renters' containers on this machine "
+            "(run_local_nodes); run_demo asks for them when it finds a container engine",
+        )
 
     def handle(self, *args, **o):
         if not settings.DEMO_MODE:
@@ -46,6 +53,7 @@ class Command(BaseCommand):
             n_delegators=o["delegators"],
             history_epochs=o["history"],
             progress=progress,
+            on_this_machine=o["on_this_machine"],
         )
         for bar in bars.values():
             if bar is not True:

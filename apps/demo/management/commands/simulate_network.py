@@ -125,6 +125,8 @@ class Command(BaseCommand):
                 on_endpoints=simulated_network.set_endpoints,
                 find_new=None if o["no_adopt"] or o["role"] == "checkers" else simulated_network.adopt_new_nodes,
                 owned=OwnedEndpoints(o["owned_endpoints"]),
+                # Rented simulated nodes report their leases running (simulated).
+                find_leases=None if o["role"] == "checkers" else simulated_network.active_leases,
             )
             await sim.start(session)
             self.stdout.write("Agents running; Ctrl-C stops.")

@@ -87,7 +87,10 @@ class Command(BaseCommand):
                 f"Node {me['node']['name']}: health endpoint {agent.endpoint}, posting to {agent.api_url}"
             )
             if settings is None:
-                self.stdout.write("No container engine (--engine or DOCKER_HOST): this node runs no workloads.")
+                self.stdout.write(
+                    "No container engine (--engine or DOCKER_HOST): this node runs no workloads, and reports "
+                    "each lease failed with that reason."
+                )
             else:
                 self.stdout.write(f"Running this node's leases on the container engine at {settings.url}.")
 
