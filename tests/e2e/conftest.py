@@ -270,11 +270,12 @@ def htmx_ready(page, selector: str):
     page.wait_for_function(f"() => window.htmx && document.querySelector({selector!r})['htmx-internal-data']")
 
 
-def start_provider_agent(server, token: str, port: int, log) -> subprocess.Popen:
+def start_provider_agent(server, token: str, port: int, log, extra: tuple = ()) -> subprocess.Popen:
     """A real provider agent for ``server``'s node: health on ``port``,
-    telemetry sampled every second and posted every two, no NVML."""
+    telemetry sampled every second and posted every two, no NVML; ``extra``:
+    more options (a container engine, say)."""
     command = ["run_provider_agent", "--api-url", server.url, "--token", token, "--port", str(port)]
-    command += ["--sample-every", "1", "--post-every", "2", "--no-nvml"]
+    command += ["--sample-every", "1", "--post-every", "2", "--no-nvml", *extra]
     return _manage_process(server, command, log)
 
 
