@@ -257,14 +257,14 @@ def test_a_renter_launches_the_web_page_on_a_node_of_this_machine_and_opens_it(d
         expect(page.get_by_test_id("rental-status")).to_have_text("Ended")
         client = engine.client()
         deadline = time.monotonic() + 20
-        while client.containers.list(all=True, filters={"label": f"aethir.lease={lease}"}):
+        while client.containers.list(all=True, sparse=True, filters={"label": f"aethir.lease={lease}"}):
             assert time.monotonic() < deadline, "the container is still on the engine"
             time.sleep(0.3)
         client.close()
         no_csp_errors(page)
     finally:
         client = engine.client()
-        for container in client.containers.list(all=True, filters={"label": f"aethir.lease={lease}"}):
+        for container in client.containers.list(all=True, sparse=True, filters={"label": f"aethir.lease={lease}"}):
             if container.labels.get("aethir.node") in ours:
                 container.remove(force=True)
         client.close()

@@ -83,7 +83,10 @@ def network(server) -> tuple[dict, dict]:
 def containers(node_id: int, lease: int) -> list:
     client = engine.client()
     try:
-        return client.containers.list(all=True, filters={"label": [f"aethir.node={node_id}", f"aethir.lease={lease}"]})
+        # Sparse: one listing, no inspect of each container, which races a
+        # removal under way (the engine answers 500 for one half gone).
+        labels = [f"aethir.node={node_id}", f"aethir.lease={lease}"]
+        return client.containers.list(all=True, sparse=True, filters={"label": labels})
     finally:
         client.close()
 
