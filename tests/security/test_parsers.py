@@ -8,6 +8,7 @@ nested 50,000 deep raised RecursionError."""
 
 import json
 from decimal import Decimal
+from urllib.parse import urlencode
 
 import pytest
 from django.test import Client
@@ -365,3 +366,22 @@ def test_a_nul_in_a_lookup_is_a_400_not_a_database_error(world):
     )
     assert r.status_code == 400 and "NUL" in r.json()["detail"]
     assert GpuNode.objects.count() == nodes
+
+
+@pytest.mark.parametrize("encode", ["form", "multipart", "query"])
+def test_a_nul_in_a_form_body_or_a_query_is_a_400_too(world, encode):
+    owner = APIClient()
+    owner.force_authenticate(world.owner)
+    body = {**NODE_SPEC, "name": "nul", "gpu_model": "\x00", "region": "eu-west", "price": "2"}
+    if encode == "form":
+        r = owner.post(
+            "/api/marketplace/provider/nodes/", urlencode(body), content_type="application/x-www-form-urlencoded"
+        )
+    elif encode == "multipart":
+        r = owner.post("/api/marketplace/provider/nodes/", body, format="multipart")
+    else:
+        r = owner.get("/api/marketplace/nodes/", {"gpu_model": "\x00"})
+    assert r.status_code == 400 and "NUL" in r.json()["detail"]
+    # A page too, not only the API.
+    page = Client().get("/marketplace/", {"gpu": "\x00"})
+    assert page.status_code == 400 and b"NUL" in page.content
