@@ -49,6 +49,9 @@ class LineKind(models.TextChoices):
     CHECKER_JAIL = "checker_jail", "Checker jailed"
     SLA_BREACH = "sla_breach", "SLA breach"
     NETWORK_INCIDENT = "network_incident", "Network incident"
+    RENTAL_REFUND = "rental_refund", "Rental fee refunded (failed epoch)"
+    SLA_CREDIT = "sla_credit", "SLA credit from collateral"
+    DOWNTIME_SLASH = "downtime_slash", "Downtime collateral slash"
 
 
 class SettlementLine(models.Model):

@@ -27,6 +27,7 @@ from apps.staking import services as staking
 
 from . import emission, penalties
 from .models import EpochSettlement, LineKind, SettlementLine
+from .rental_lines import rental_lines
 
 log = logging.getLogger(__name__)
 
@@ -75,6 +76,7 @@ def settle(epoch: int, progress: Callable[[str], None] | None = None) -> EpochSe
 
             step("rentals")
             _settle_rentals(epoch, report, penalise=not assessment.incident)
+            lines += rental_lines(epoch, p)
 
             step("sla")
             report.collateral_slashed += penalties.slash_false_specs(epoch, p, lines)
