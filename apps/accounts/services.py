@@ -8,6 +8,7 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.utils import timezone
+from django.utils.translation import gettext
 
 from apps.core import ledger
 from apps.core.amounts import ath, format_uath
@@ -83,16 +84,46 @@ def _claim_faucet(user):
     )
 
 
-def send(user, to_address: str, amount: int, memo: str = ""):
-    """Send ``amount`` micro-ATH from ``user``'s available balance."""
-    wallet = open_wallet(user)
+def _recipient(wallet: Account, to_address: str) -> Account:
     to_address = (to_address or "").strip()
     try:
         recipient = Account.objects.get(address=to_address, kind=AccountKind.USER)
     except Account.DoesNotExist:
-        raise WalletError("No wallet has that address.") from None
+        raise WalletError(gettext("No wallet has that address.")) from None
     if recipient.pk == wallet.pk:
-        raise WalletError("You cannot send to your own wallet.")
+        raise WalletError(gettext("You cannot send to your own wallet."))
+    return recipient
+
+
+# A transfer between wallets carries no network fee; the review says so in numbers.
+SEND_FEE = 0
+
+
+def preview_send(user, to_address: str, amount: int) -> dict:
+    """What ``send`` would do, refused for the same reasons, moving nothing:
+    the review step shows it before the person confirms."""
+    wallet = open_wallet(user)
+    recipient = _recipient(wallet, to_address)
+    if amount + SEND_FEE > wallet.available:
+        raise WalletError(
+            gettext("You have %(available)s available; sending %(amount)s needs more.")
+            % {"available": format_uath(wallet.available), "amount": format_uath(amount + SEND_FEE)},
+            field="amount",
+        )
+    return {
+        "to_address": recipient.address,
+        "amount": amount,
+        "fee": SEND_FEE,
+        "total": amount + SEND_FEE,
+        "available": wallet.available,
+        "available_after": wallet.available - amount - SEND_FEE,
+    }
+
+
+def send(user, to_address: str, amount: int, memo: str = ""):
+    """Send ``amount`` micro-ATH from ``user``'s available balance."""
+    wallet = open_wallet(user)
+    recipient = _recipient(wallet, to_address)
     try:
         return ledger.transfer(wallet, recipient, amount, memo=memo, actor=user)
     except ledger.LedgerError as exc:

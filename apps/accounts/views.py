@@ -76,6 +76,18 @@ def faucet(request):
 @require_POST
 def send(request):
     form = SendForm(request.POST)
+    review = None
+    if form.is_valid() and request.POST.get("review"):
+        # The page's form asks for the review step; its confirm button posts without it.
+        try:
+            review = services.preview_send(request.user, form.cleaned_data["to_address"], form.cleaned_data["amount"])
+            review["memo"] = form.cleaned_data["memo"]
+        except services.WalletError as exc:
+            refuse(form, exc)
+        template = "accounts/wallet.html#wallet-panel" if request.htmx else "accounts/wallet.html"
+        context = _wallet_context(request, form)
+        context["send_review"] = review
+        return render(request, template, context, status=200 if review else 400)
     if form.is_valid():
         try:
             tx = services.send(
