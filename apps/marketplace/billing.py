@@ -50,7 +50,7 @@ from apps.core import bulk, epochs, ledger, parameters
 from apps.core.models import Account, Bucket, GpuNode, ModuleAccount, NodeStatus, TxKind
 from apps.monitoring.models import NodeEpoch
 
-from . import matching, workloads
+from . import matching, pauses, workloads
 from . import rentals as rental_services
 from .models import (
     ChargeOutcome,
@@ -301,7 +301,7 @@ def _settle(epoch: int, marker: RentalSettlement, *, penalise: bool) -> None:
     RentalCharge.objects.bulk_create(charges, batch_size=1000)
     for node in nodes.values():
         if node.pk in dirty_nodes:
-            node.paused = node.collateral < node.required_collateral
+            pauses.refresh([node], {node.pk: node.paused}, f"collateral taken in epoch {epoch} settlement", epoch=epoch)
             node.save(update_fields=["collateral", "paused"])
 
 

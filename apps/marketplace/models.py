@@ -246,3 +246,21 @@ class WorkloadEvent(models.Model):
     class Meta:
         ordering = ["at", "id"]
         indexes = [models.Index(fields=["rental", "at"])]
+
+
+class NodePause(models.Model):
+    """A node paused (its collateral fell below the requirement, so it takes
+    no rentals and earns no capacity reward) or resumed (topped up again):
+    kept so the public can tell which epochs a node could earn in."""
+
+    node = models.ForeignKey(GpuNode, on_delete=models.CASCADE, related_name="pauses")
+    epoch = models.BigIntegerField()
+    paused = models.BooleanField(help_text="true: paused; false: resumed")
+    reason = models.CharField(max_length=200)
+    collateral = models.BigIntegerField(help_text="uATH after the change")
+    required_collateral = models.BigIntegerField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["id"]
+        indexes = [models.Index(fields=["node", "epoch"]), models.Index(fields=["epoch"])]

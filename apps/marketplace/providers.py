@@ -20,6 +20,7 @@ from apps.platform.charts import epoch_axis
 # Marketplace reads settlement only through settlement.queries (which imports no marketplace module).
 from apps.settlement import queries as settlement_queries
 
+from . import pauses
 from .models import CollateralSlash, Rental, RentalCharge, RentalStatus
 
 
@@ -59,7 +60,7 @@ def top_up_collateral(user, node_id: int, amount: int) -> GpuNode:
             meta={"node": node.pk},
         )
         node.collateral += amount
-        node.paused = node.collateral < node.required_collateral
+        pauses.refresh([node], {node.pk: node.paused}, "collateral topped up")
         node.save(update_fields=["collateral", "paused"])
         return node
 

@@ -20,6 +20,7 @@ from django.db.models import Sum
 
 from apps.core import bulk, ledger, parameters
 from apps.core.models import Account, Bucket, CheckerNode, CheckerStatus, GpuNode, ModuleAccount, TxKind
+from apps.marketplace import pauses
 from apps.monitoring import consensus
 from apps.monitoring.models import AssignmentRound, CheckerEpoch, NodeEpoch
 from apps.staking import services as staking
@@ -47,8 +48,9 @@ def slash_false_specs(epoch: int, p: dict, lines: list) -> int:
         if not amount:
             continue
         legs.append(ledger.Leg(wallets[node.provider_id], Bucket.COLLATERAL, -amount))
+        was_paused = node.paused
         node.collateral -= amount
-        node.paused = node.collateral < node.required_collateral
+        pauses.refresh([node], {node.pk: was_paused}, f"false-spec slash in epoch {epoch}", epoch=epoch)
         total += amount
         lines.append(
             SettlementLine(
