@@ -100,6 +100,9 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
+    # After sessions, before common: the language comes from the switcher's
+    # cookie, else the browser's Accept-Language; URLs stay the same in every language.
+    "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
     # Before anything reads a form: text holding a NUL is a 400 (see the class).
     "apps.platform.middleware.RefuseNul",
@@ -128,6 +131,7 @@ TEMPLATES = [
             "context_processors": [
                 "django.template.context_processors.request",
                 "django.template.context_processors.csp",
+                "django.template.context_processors.i18n",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "apps.platform.context_processors.site",
@@ -264,6 +268,11 @@ LOGOUT_REDIRECT_URL = "home"
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
 USE_I18N = True
+# English is the source text; Indonesian is the language the network is taught in.
+LANGUAGES = [("en", "English"), ("id", "Bahasa Indonesia")]
+# The compiled catalogue (django.mo) is committed next to its .po: nothing to
+# compile at install or run time.
+LOCALE_PATHS = [BASE_DIR / "locale"]
 USE_TZ = True
 
 # --- Static files -----------------------------------------------------------

@@ -16,6 +16,8 @@ urlpatterns = [
     path("", home, name="home"),
     path("healthz", healthz, name="healthz"),
     path("accounts/", include("apps.accounts.urls")),
+    # The language switcher's POST target (set_language: stores the choice in a cookie).
+    path("i18n/", include("django.conf.urls.i18n")),
     path("explorer/", include("apps.explorer.urls")),
     path("marketplace/", include("apps.marketplace.urls")),
     path("staking/", include("apps.staking.urls")),

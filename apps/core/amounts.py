@@ -72,7 +72,9 @@ def parse_uath(value: str | int, *, allow_zero: bool = False) -> int:
     return micro
 
 
-def format_uath(micro: int, *, unit: bool = True, places: int | None = None) -> str:
+def format_uath(
+    micro: int, *, unit: bool = True, places: int | None = None, decimal: str = ".", thousands: str = ","
+) -> str:
     """Format micro-ATH as ATH with thousands separators, exactly (no rounding
     unless ``places`` asks for it, and then always down)."""
     micro = int(micro)
@@ -82,5 +84,30 @@ def format_uath(micro: int, *, unit: bool = True, places: int | None = None) -> 
     if places is not None:
         frac_text = frac_text[:places]
     frac_text = frac_text.rstrip("0")
-    text = f"{sign}{whole:,}" + (f".{frac_text}" if frac_text else "")
+    text = f"{sign}{whole:,}".replace(",", thousands) + (f"{decimal}{frac_text}" if frac_text else "")
     return f"{text} ATH" if unit else text
+
+
+def localize_separators(text: str) -> str:
+    """A number written the plain way ("1,234.5", "12.5%") with the active
+    language's separators instead, for display only."""
+    from django.utils.formats import get_format
+
+    table = str.maketrans({",": get_format("THOUSAND_SEPARATOR"), ".": get_format("DECIMAL_SEPARATOR")})
+    return text.translate(table)
+
+
+def display_uath(micro: int, *, unit: bool = True, places: int | None = None) -> str:
+    """:func:`format_uath` with the separators of the language being shown
+    (Indonesian writes 1.234,5 ATH), for text people read. Text a program
+    reads back (API fields, chart data, form values) keeps ``format_uath``:
+    the parsers accept only its plain notation."""
+    from django.utils.formats import get_format
+
+    return format_uath(
+        micro,
+        unit=unit,
+        places=places,
+        decimal=get_format("DECIMAL_SEPARATOR"),
+        thousands=get_format("THOUSAND_SEPARATOR"),
+    )

@@ -15,9 +15,16 @@ from .routes import body_for, mutating_routes, url_for
 ROUTES = mutating_routes()
 IDS = [r.name or r.route for r in ROUTES]
 
-# Anyone may post these: logging in, signing up, logging out, and the
+# Anyone may post these: logging in, signing up, logging out, choosing a language, and the
 # (read-only) marketplace matcher.
-PUBLIC = {"accounts:login", "accounts:signup", "accounts:logout", "api:marketplace-match", "explorer:verify"}
+PUBLIC = {
+    "accounts:login",
+    "accounts:signup",
+    "accounts:logout",
+    "api:marketplace-match",
+    "explorer:verify",
+    "set_language",  # only sets the visitor's language cookie
+}
 # The caller acts on their own wallet; a stranger doing so moves only their own things.
 SELF_SERVICE = {"accounts:faucet", "api:faucet", "accounts:password_change"}
 # The URL names an object of the owner's: a stranger must be told 403 or 404.

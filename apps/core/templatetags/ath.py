@@ -1,8 +1,10 @@
-"""Template filters for amounts: ``{{ value|ath }}`` -> "1,234.5 ATH"."""
+"""Template filters for amounts: ``{{ value|ath }}`` -> "1,234.5 ATH" (in
+Indonesian "1.234,5 ATH": the active language's separators, same digits)."""
 
 from django import template
+from django.utils.formats import get_format
 
-from apps.core.amounts import format_uath
+from apps.core.amounts import display_uath as format_uath
 
 register = template.Library()
 
@@ -31,4 +33,4 @@ def ppm_percent(value):
     if value is None or value == "":
         return "—"
     whole, frac = divmod(int(value), 10_000)
-    return f"{whole}.{frac // 100:02d}%"
+    return f"{whole}{get_format('DECIMAL_SEPARATOR')}{frac // 100:02d}%"

@@ -1,6 +1,7 @@
 from django import template
 
 from apps.core import parameters
+from apps.core.amounts import localize_separators
 
 from .. import markdown
 
@@ -17,12 +18,12 @@ def ppm_pct(value):
     """Parts per million as a percentage, exactly ("334000" -> "33.4%")."""
     if value is None or value == "":
         return "—"
-    return parameters.DEFINITIONS["quorum"].format(int(value))
+    return localize_separators(parameters.DEFINITIONS["quorum"].format(int(value)))
 
 
 @register.filter
 def param_format(value, key):
-    return parameters.definition(key).format(int(value))
+    return localize_separators(parameters.definition(key).format(int(value)))
 
 
 @register.filter

@@ -1,6 +1,7 @@
 from django import template
 
 from apps.core import parameters
+from apps.core.amounts import localize_separators
 
 register = template.Library()
 
@@ -10,7 +11,7 @@ def ppm(value):
     """Parts per million as a percentage, exactly: 123457 -> "12.3457%"."""
     if value is None or value == "":
         return "—"
-    return parameters.definition("commission_max_change").format(int(value))
+    return localize_separators(parameters.definition("commission_max_change").format(int(value)))
 
 
 @register.filter
@@ -20,7 +21,7 @@ def ppm_short(value):
         return "—"
     tenths = int(value) // 1_000
     whole, frac = divmod(tenths, 10)
-    return f"{whole:,}.{frac}%" if frac else f"{whole:,}%"
+    return localize_separators(f"{whole:,}.{frac}%" if frac else f"{whole:,}%")
 
 
 @register.simple_tag(takes_context=True)
