@@ -15,6 +15,20 @@ GPU_MODELS = [
     ("t4", "NVIDIA T4 16GB", 16, 1, 1, 40),
 ]
 
+# Dense float32 TFLOPS per GPU (no sparsity), from the vendors' data sheets
+# (SXM parts where a model comes in several forms): what a node declaring
+# the model must reach in its compute challenges.
+FP32_TFLOPS = {
+    "h200": Decimal("67.0"),
+    "h100-80gb": Decimal("67.0"),
+    "a100-80gb": Decimal("19.5"),
+    "l40s": Decimal("91.6"),
+    "a6000": Decimal("38.7"),
+    "rtx-4090": Decimal("82.6"),
+    "rtx-3090": Decimal("35.6"),
+    "t4": Decimal("8.1"),
+}
+
 # code, name, latitude, longitude
 REGIONS = [
     ("us-east", "US East (Virginia)", "38.94", "-77.45"),
@@ -35,17 +49,20 @@ REGIONS = [
 
 
 def load(GpuModel, Region) -> None:
+    # Migrations call this with the model as it was then: the throughput
+    # column is set only once it exists.
+    has_tflops = any(f.name == "fp32_tflops" for f in GpuModel._meta.get_fields())
     for slug, name, vram, stake, capacity, perf in GPU_MODELS:
-        GpuModel.objects.update_or_create(
-            slug=slug,
-            defaults={
-                "name": name,
-                "vram_gb": vram,
-                "stake_weight": stake,
-                "capacity_weight": capacity,
-                "perf_score": perf,
-            },
-        )
+        defaults = {
+            "name": name,
+            "vram_gb": vram,
+            "stake_weight": stake,
+            "capacity_weight": capacity,
+            "perf_score": perf,
+        }
+        if has_tflops:
+            defaults["fp32_tflops"] = FP32_TFLOPS[slug]
+        GpuModel.objects.update_or_create(slug=slug, defaults=defaults)
     for code, name, lat, lon in REGIONS:
         Region.objects.update_or_create(
             code=code, defaults={"name": name, "latitude": Decimal(lat), "longitude": Decimal(lon)}

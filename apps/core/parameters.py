@@ -56,6 +56,8 @@ class Param:
 
 
 DEMO_EPOCH_SECONDS = 60
+# The demo's challenges are small: its simulated nodes share two cores.
+DEMO_CHALLENGE_N = 128
 
 DEFINITIONS: dict[str, Param] = {
     p.key: p
@@ -135,6 +137,14 @@ DEFINITIONS: dict[str, Param] = {
             group="checkers",
         ),
         Param("missed_jail_epochs", "Missed assignments before jail", "epochs", 3, 1, 100, group="checkers"),
+        # Compute challenges (docs/challenges.md): matrix size, rows the
+        # checker opens, and the deadline's slack over the declared GPUs'
+        # catalogue throughput plus a grace for the work that does not grow
+        # with n^3 (generating, hashing, answering).
+        Param("challenge_n", "Compute challenge: matrix size", "count", 1_024, 64, 16_384, group="checkers"),
+        Param("challenge_rows", "Compute challenge: rows checked", "count", 4, 1, 64, group="checkers"),
+        Param("challenge_slack", "Compute challenge: deadline slack (x)", "count", 3, 1, 100, group="checkers"),
+        Param("challenge_grace_ms", "Compute challenge: deadline grace", "ms", 250, 0, 10_000, group="checkers"),
         Param("unbonding_epochs", "Unbonding period", "epochs", 7, 1, 60, group="staking"),
         Param(
             "commission_max_change",
@@ -173,6 +183,8 @@ def default(key: str) -> int:
     param = definition(key)
     if key == "epoch_seconds" and settings.DEMO_MODE:
         return DEMO_EPOCH_SECONDS
+    if key == "challenge_n" and settings.DEMO_MODE:
+        return DEMO_CHALLENGE_N
     return param.default
 
 

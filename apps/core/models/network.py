@@ -39,6 +39,9 @@ class GpuModel(models.Model):
     stake_weight = models.PositiveIntegerField()
     capacity_weight = models.PositiveIntegerField()
     perf_score = models.PositiveIntegerField(default=100)
+    # Dense float32 throughput of one GPU, from the vendor's data sheet: the
+    # compute challenge's deadline is derived from it (docs/challenges.md).
+    fp32_tflops = models.DecimalField(max_digits=7, decimal_places=1, default=0)
 
     class Meta:
         ordering = ["-perf_score", "name"]
