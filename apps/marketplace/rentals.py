@@ -23,11 +23,13 @@ from dataclasses import dataclass
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
+from django.utils.translation import gettext
 
 from apps.accounts.services import lock_funds, open_wallet
 from apps.core import epochs, ledger, parameters
 from apps.core.amounts import format_uath
 from apps.core.models import Bucket, GpuNode, NodeStatus, Region, TxKind
+from apps.core.parameters import PPM
 
 from . import workload_spec
 from .errors import NotYours, RentalError
@@ -234,6 +236,31 @@ def unserved_refund(rental: Rental, now_epoch: int) -> tuple[int, int]:
     end_at = max(min(now_epoch + 1, rental.end_epoch), rental.settled_through + 1)
     keep = (end_at - (rental.settled_through + 1)) * rental.price_per_epoch
     return end_at, rental.escrow_left - keep
+
+
+def preview_end(user, rental_id: int) -> dict:
+    """What ending the rental now would do, in numbers, moving nothing: the
+    review the renter confirms before :func:`end_rental`."""
+    try:
+        rental = Rental.objects.select_related("node__gpu_model").get(pk=rental_id, renter_id=getattr(user, "pk", None))
+    except Rental.DoesNotExist:
+        raise NotYours("No such rental.") from None
+    if rental.status != RentalStatus.ACTIVE:
+        raise RentalError(gettext("This rental has already ended."))
+    now_epoch = current_epoch()
+    end_at, refund = unserved_refund(rental, now_epoch)
+    kept = rental.escrow_left - refund
+    fee = kept * parameters.get("protocol_fee") // PPM
+    return {
+        "rental": rental,
+        "epoch": now_epoch,
+        "end_at": end_at,
+        "refund": max(refund, 0),
+        "kept": kept,
+        "kept_epochs": kept // rental.price_per_epoch if rental.price_per_epoch else 0,
+        "kept_to_provider": kept - fee,
+        "kept_fee": fee,
+    }
 
 
 @ledger.serialised

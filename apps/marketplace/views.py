@@ -260,6 +260,16 @@ def _rental_action(request, pk, action):
 @login_required
 @require_POST
 def rental_end(request, pk):
+    if request.POST.get("review"):
+        # The page's button asks for the review; its confirm button posts without it.
+        rental = _my_rental(request, pk)
+        try:
+            review = rentals.preview_end(request.user, rental.pk)
+        except rentals.RentalError as exc:
+            flash(request, exc)
+            return redirect(rental)
+        return render(request, "marketplace/end_review.html", {"review": review, "rental": rental})
+
     def act(rental):
         refund = rentals.end_rental(request.user, rental.pk)
         return f"Rental ended. {format_uath(refund)} of unserved time is back in your wallet."

@@ -93,10 +93,24 @@ def _refuse(request, checker, status=400, **forms):
     return render(request, "staking/checker.html", _checker_context(request, checker, **forms), status=status)
 
 
-def _stake_action(request, checker, form, form_name: str, act):
+def _stake_action(request, checker, form, form_name: str, act, preview=None):
     """Run ``act(cleaned_data)`` (the service call; it returns the success
     message) when ``form`` is valid, then go to the staking page. A refusal
-    shows the checker page again with the form, the reason on its amount."""
+    shows the checker page again with the form, the reason on its amount.
+    The page's forms ask for a review first (``review``): ``preview`` states
+    in numbers what the action would do, and the review's button posts the
+    same fields without it."""
+    if form.is_valid() and preview is not None and request.POST.get("review"):
+        try:
+            review = preview(form.cleaned_data)
+        except services.StakingError as exc:
+            refuse(form, exc, "amount")
+        else:
+            return render(
+                request,
+                "staking/review.html",
+                {"checker": checker, "review": review, "form": form, "action": form_name.removesuffix("_form")},
+            )
     if form.is_valid():
         try:
             messages.success(request, act(form.cleaned_data))
@@ -115,7 +129,10 @@ def delegate(request):
         services.delegate(request.user, data["checker"], data["amount"])
         return f"Delegated {format_uath(data['amount'])} to {checker.name}."
 
-    return _stake_action(request, checker, DelegateForm(request.POST), "delegate_form", act)
+    def preview(data):
+        return services.preview_delegate(request.user, data["checker"], data["amount"])
+
+    return _stake_action(request, checker, DelegateForm(request.POST), "delegate_form", act, preview)
 
 
 @login_required
@@ -130,7 +147,10 @@ def undelegate(request):
             f"from epoch {entry.maturity_epoch}."
         )
 
-    return _stake_action(request, checker, UndelegateForm(request.POST), "undelegate_form", act)
+    def preview(data):
+        return services.preview_undelegate(request.user, checker, data["amount"])
+
+    return _stake_action(request, checker, UndelegateForm(request.POST), "undelegate_form", act, preview)
 
 
 @login_required

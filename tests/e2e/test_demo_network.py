@@ -193,6 +193,7 @@ def test_a_renter_is_matched_rents_watches_live_and_ends_early(demo, new_page, s
     shot(page, "demo-renter-live")
 
     page.get_by_test_id("end-rental").click()
+    page.get_by_test_id("confirm-end").click()
     expect(page.locator("#messages")).to_contain_text("of unserved time is back in your wallet")
     expect(page.get_by_test_id("rental-status")).to_have_text("Ended")
     refunded = uath(page.get_by_test_id("refunded").inner_text())
@@ -254,6 +255,7 @@ def test_a_renter_launches_the_web_page_on_a_node_of_this_machine_and_opens_it(d
         expect(opened.value.get_by_role("heading", name="Aethir workload")).to_be_visible()
         shot(page, "demo-this-machine-running")
         page.get_by_test_id("end-rental").click()
+        page.get_by_test_id("confirm-end").click()
         expect(page.get_by_test_id("rental-status")).to_have_text("Ended")
         client = engine.client()
         deadline = time.monotonic() + 20
@@ -309,6 +311,8 @@ def test_a_node_registered_in_the_browser_is_verified_settled_and_paid(demo, new
     row.get_by_role("link", name="checker-0003").click()
     delegator.get_by_label("Amount to delegate (ATH)").fill("1000")
     delegator.get_by_test_id("delegate-button").click()
+    expect(delegator.get_by_test_id("slash-warning")).to_be_visible()
+    delegator.get_by_test_id("confirm-stake").click()
     expect(delegator.locator("#messages")).to_contain_text("Delegated 1,000 ATH to checker-0003")
     expect(delegator.get_by_test_id("me-pending")).to_have_text("0 ATH")
     shot(delegator, "demo-delegator-delegated")
@@ -358,6 +362,8 @@ def test_a_node_registered_in_the_browser_is_verified_settled_and_paid(demo, new
     delegator.get_by_role("link", name="manage").click()
     delegator.get_by_label("Amount to undelegate (ATH)").fill("1000")
     delegator.get_by_test_id("undelegate-button").click()
+    expect(delegator.get_by_test_id("slash-warning")).to_be_visible()
+    delegator.get_by_test_id("confirm-stake").click()
     expect(delegator).to_have_url(re.compile(r"/staking/me/$"))
     expect(delegator.get_by_test_id("me-bonded")).to_have_text("0 ATH")
     expect(delegator.get_by_test_id("me-unbonding")).to_have_text("1,000 ATH")

@@ -128,6 +128,7 @@ def test_provider_onboards_and_a_renter_rents_and_ends(private_server, new_page,
         shot(page, "marketplace-rental-active")
 
         page.get_by_test_id("end-rental").click()
+        page.get_by_test_id("confirm-end").click()
         expect(page.locator("#messages")).to_contain_text("of unserved time is back in your wallet")
         refund = uath(page.locator("#messages").inner_text().split("Rental ended. ")[1])
         kept = 3_600_000 - refund

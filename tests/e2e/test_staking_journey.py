@@ -47,6 +47,8 @@ def test_delegate_see_position_undelegate_see_unbonding(private_server, new_page
 
     page.get_by_label("Amount to delegate (ATH)").fill("100")
     page.get_by_test_id("delegate-button").click()
+    expect(page.get_by_test_id("slash-warning")).to_be_visible()
+    page.get_by_test_id("confirm-stake").click()
     expect(page).to_have_url(re.compile(r"/staking/me/$"))
     expect(page.locator("#messages")).to_contain_text("Delegated 100 ATH to Lighthouse")
     position = page.get_by_test_id("position-row").filter(has_text="Lighthouse")
@@ -65,6 +67,8 @@ def test_delegate_see_position_undelegate_see_unbonding(private_server, new_page
     expect(page.get_by_test_id("held")).to_have_text("100 ATH")
     page.get_by_label("Amount to undelegate (ATH)").fill("100")
     page.get_by_test_id("undelegate-button").click()
+    expect(page.get_by_test_id("slash-warning")).to_be_visible()
+    page.get_by_test_id("confirm-stake").click()
     expect(page).to_have_url(re.compile(r"/staking/me/$"))
     message = page.locator("#messages").inner_text()
     maturity = int(re.search(r"available again from epoch (\d+)", message).group(1))

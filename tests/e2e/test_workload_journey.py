@@ -166,6 +166,7 @@ def test_a_renter_launches_a_template_opens_it_watches_its_logs_and_ends_it(priv
         shot(page, "workload-running")
 
         page.get_by_test_id("end-rental").click()
+        page.get_by_test_id("confirm-end").click()
         expect(page.get_by_test_id("rental-status")).to_have_text("Ended")
         gone_from_engine(node["id"], lease)
         page.reload()
@@ -233,6 +234,7 @@ def test_a_failed_nodes_workload_moves_to_a_second_node_and_the_timeline_shows_t
         shot(page, "workload-moved")
 
         page.get_by_test_id("end-rental").click()
+        page.get_by_test_id("confirm-end").click()
         expect(page.get_by_test_id("rental-status")).to_have_text("Ended")
         gone_from_engine(b["id"], second)
         no_csp_errors(page)

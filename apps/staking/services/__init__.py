@@ -38,6 +38,7 @@ from ._common import SCALE, pct
 from .delegations import claim_rewards, delegate, mature_unbonding, redelegate, undelegate
 from .errors import AlreadyDistributed, NotAllowed, StakingError
 from .operators import activate_checker, jail, set_commission, unjail
+from .previews import preview_delegate, preview_undelegate
 from .rewards import distribute, distribute_many
 from .slashing import slash_checker
 
@@ -54,6 +55,8 @@ __all__ = [
     "jail",
     "mature_unbonding",
     "pct",
+    "preview_delegate",
+    "preview_undelegate",
     "redelegate",
     "set_commission",
     "slash_checker",
