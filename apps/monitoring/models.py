@@ -8,6 +8,8 @@
 ``Assignment``     which checkers must check which node in an epoch, fixed
                    when the epoch's assignments are first asked for;
 ``CheckerReport``  one signed report per assignment;
+``ChallengeResult`` the compute challenge a report carries (seed, root,
+                   rows opened and their proofs);
 ``NodeEpoch``      per node and epoch: the consensus, the health score and
                    the telemetry rolled up from heartbeats (kept);
 ``CheckerEpoch``   per checker and epoch: assignments, reports delivered,
@@ -43,6 +45,9 @@ class AssignmentRound(models.Model):
     replication = models.PositiveSmallIntegerField()
     checker_ids = models.JSONField(help_text="active checkers, ascending")
     node_ids = models.JSONField(help_text="checked nodes, ascending")
+    # Which rule drew the rows (apps.monitoring.assignment.RULES): rounds
+    # fixed before the ranked ring keep verifying under rendezvous.
+    rule = models.CharField(max_length=16, default="ranked-ring")
     created_at = models.DateTimeField(auto_now_add=True)
 
 
@@ -86,6 +91,40 @@ class CheckerReport(models.Model):
         indexes = [models.Index(fields=["checker", "epoch"])]
 
 
+class ChallengeResult(models.Model):
+    """The compute challenge a checker ran on a node, as its signed report
+    carries it (docs/challenges.md): enough for anyone to redo the check.
+
+    ``verified`` is the dashboard's own check of the published rows and
+    proofs against the root (None: the checker opened no rows, e.g. the
+    node never committed); a report claiming a pass they do not support
+    contradicts a verifiable fact."""
+
+    report = models.OneToOneField(CheckerReport, on_delete=models.CASCADE, related_name="challenge")
+    epoch = models.BigIntegerField()
+    node = models.ForeignKey(GpuNode, on_delete=models.CASCADE, related_name="challenges", db_index=False)
+    checker = models.ForeignKey(CheckerNode, on_delete=models.CASCADE, related_name="challenges", db_index=False)
+    n = models.PositiveIntegerField()
+    nonce = models.CharField(max_length=32)
+    # Unique: a seed is fresh per challenge, and one answered is never counted twice.
+    seed = models.CharField(max_length=64, unique=True)
+    root = models.CharField(max_length=64, blank=True, default="")
+    passed = models.BooleanField()
+    elapsed_ms = models.PositiveIntegerField(null=True, blank=True)
+    deadline_ms = models.PositiveIntegerField()
+    rows = models.JSONField(default=list, help_text="the row indices opened, in the order asked")
+    proofs = models.JSONField(default=list, help_text="per row, its Merkle proof (hex), leaf level first")
+    reason = models.CharField(max_length=200, blank=True, default="")
+    verified = models.BooleanField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-epoch", "-id"]
+        indexes = [
+            models.Index(fields=["node", "-epoch"], name="challenge_node_history"),
+            models.Index(fields=["checker", "-epoch"], name="challenge_checker_history"),
+        ]
+
+
 class NodeEpoch(models.Model):
     epoch = models.BigIntegerField()
     # Indexed with the epoch below (node_epoch_history).
@@ -100,6 +139,9 @@ class NodeEpoch(models.Model):
     # The consensus of the reports that checked the node's rented workload
     # (None: no workload checked by a quorum).
     workload_ppm = models.PositiveIntegerField(null=True, blank=True)
+    # The majority of the compute challenges' outcomes (None: fewer than a
+    # quorum of reports ran one). A failed majority makes ``spec_ok`` false.
+    challenge_ok = models.BooleanField(null=True, blank=True)
     health_score = models.PositiveIntegerField(null=True, blank=True)
     status_before = models.CharField(max_length=16, blank=True, default="")
     status_after = models.CharField(max_length=16, blank=True, default="")
