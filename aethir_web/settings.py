@@ -90,6 +90,9 @@ INSTALLED_APPS = [
     "apps.monitoring",
     "apps.settlement",
     "apps.overview",
+    # For people who script: API tokens, exports, badges; and notifications.
+    "apps.developer",
+    "apps.notifications",
 ]
 # The demo network (its seed, simulators, `run_demo` and the fault drills'
 # commands) is installed only in demo mode: production has none of it.
@@ -330,6 +333,8 @@ if PRODUCTION:
 # --- REST API ---------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
+        # First: a request carrying a personal token is judged by its scopes.
+        "apps.developer.auth.PersonalTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticatedOrReadOnly"],
@@ -385,6 +390,35 @@ IDEMPOTENCY_KEY_HOURS = env_int("IDEMPOTENCY_KEY_HOURS", 24, minimum=1)
 # raw checker reports and assignments longer, for audits.
 TELEMETRY_RETENTION_EPOCHS = env_int("TELEMETRY_RETENTION_EPOCHS", 60, minimum=1)
 REPORT_RETENTION_EPOCHS = env_int("REPORT_RETENTION_EPOCHS", 2000, minimum=1)
+
+# --- Scripting: API tokens, exports, notifications --------------------------
+# Requests per personal API token, and export downloads per person.
+API_TOKEN_RATE = os.environ.get("API_TOKEN_RATE", "600/minute")
+EXPORTS_RATE = os.environ.get("EXPORTS_RATE", "60/hour")
+# E-mail: SMTP from the environment; the console backend in demo mode.
+MAILERS = {
+    "default": {
+        "BACKEND": os.environ.get(
+            "EMAIL_BACKEND",
+            "django.core.mail.backends.console.EmailBackend"
+            if DEMO_MODE
+            else "django.core.mail.backends.smtp.EmailBackend",
+        ),
+    }
+}
+if MAILERS["default"]["BACKEND"].endswith("smtp.EmailBackend"):
+    MAILERS["default"]["OPTIONS"] = {
+        "host": os.environ.get("EMAIL_HOST", "localhost"),
+        "port": env_int("EMAIL_PORT", 25, minimum=1),
+        "username": os.environ.get("EMAIL_HOST_USER", ""),
+        "password": os.environ.get("EMAIL_HOST_PASSWORD", ""),
+        "use_tls": env_bool("EMAIL_USE_TLS", False),
+    }
+DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "Aethir network <noreply@localhost>")
+# Webhook targets: HTTPS on public addresses only, unless these open plain
+# HTTP (development) or ranges such as 127.0.0.0/8 (tests, a local receiver).
+WEBHOOKS_ALLOW_HTTP = env_bool("WEBHOOKS_ALLOW_HTTP", DEBUG)
+WEBHOOKS_ALLOW_NETS = os.environ.get("WEBHOOKS_ALLOW_NETS", "")
 
 LOGGING = {
     "version": 1,

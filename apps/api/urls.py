@@ -25,6 +25,7 @@ urlpatterns = [
     path("wallet/send/", accounts_api.Send.as_view(), name="send"),
     path("governance/", include("apps.governance.api_urls")),
     path("marketplace/", include("apps.marketplace.api_urls")),
+    path("developer/", include("apps.developer.api_urls")),
     path("settlement/", include("apps.settlement.api_urls")),
     # Agents and the public monitoring data.
     path("", include("apps.monitoring.api_urls")),

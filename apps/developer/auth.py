@@ -1,0 +1,73 @@
+"""``Authorization: Bearer <personal token>`` on every API route, within
+the token's scopes and its own rate limit.
+
+The scope check sits in the authentication itself, not in a permission
+class, so no view's own ``permission_classes`` can leave it out. A bearer
+value that is not a personal token is left to other schemes."""
+
+import logging
+import time
+
+from django.conf import settings
+from django.core.cache import cache
+from django.utils.translation import gettext as _
+from rest_framework import authentication, exceptions
+
+from . import scopes, tokens
+
+log = logging.getLogger(__name__)
+KEYWORD = "Bearer"
+
+
+def _rate() -> tuple[int, int]:
+    """(requests, seconds) from API_TOKEN_RATE, e.g. "600/minute"."""
+    count, _sep, unit = getattr(settings, "API_TOKEN_RATE", "600/minute").partition("/")
+    seconds = {"s": 1, "m": 60, "h": 3600, "d": 86400}[unit[:1] or "m"]
+    return int(count), seconds
+
+
+def _throttle(token) -> None:
+    limit, period = _rate()
+    window = int(time.time() // period)
+    key = f"api-token-rate:{token.pk}:{window}"
+    cache.add(key, 0, period + 1)
+    try:
+        used = cache.incr(key)
+    except ValueError:  # expired between add and incr
+        cache.set(key, 1, period + 1)
+        used = 1
+    if used > limit:
+        raise exceptions.Throttled(
+            wait=period - time.time() % period,
+            detail=_("This token made more than %(limit)d requests in %(period)d seconds.")
+            % {"limit": limit, "period": period},
+        )
+
+
+class PersonalTokenAuthentication(authentication.BaseAuthentication):
+    def authenticate(self, request):
+        header = authentication.get_authorization_header(request).split()
+        if not header or header[0].decode(errors="replace").lower() != KEYWORD.lower():
+            return None
+        if len(header) != 2:
+            raise exceptions.AuthenticationFailed(_("Send 'Authorization: Bearer <token>'."))
+        raw = header[1].decode(errors="replace")
+        if not tokens.looks_like_token(raw):
+            return None
+        token = tokens.check(raw)
+        if token is None:
+            # Never the token itself in a log line: its public prefix names it.
+            log.info("refused API token %s", raw[len(tokens.PREFIX) : len(tokens.PREFIX) + 8])
+            raise exceptions.AuthenticationFailed(_("This token is unknown, revoked or expired."))
+        needed = scopes.required_scope(request.path, request.method)
+        if needed is None:
+            raise exceptions.PermissionDenied(_("Personal API tokens cannot be used on this route."))
+        if needed not in token.scopes:
+            raise exceptions.PermissionDenied(
+                _("This token lacks the '%(scope)s' scope this request needs.") % {"scope": needed}
+            )
+        _throttle(token)
+        return token.user, token
+
+    def authenticate_header(self, request):
+        return KEYWORD
