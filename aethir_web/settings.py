@@ -371,6 +371,8 @@ SPECTACULAR_SETTINGS = {
         "TxKindEnum": "apps.core.models.TxKind",
         "BucketEnum": "apps.core.models.Bucket",
         "ModuleEnum": "apps.core.models.ModuleAccount",
+        "LineKindEnum": "apps.settlement.models.LineKind",
+        "NodeStatusEnum": "apps.core.models.NodeStatus",
     },
 }
 

@@ -8,6 +8,8 @@ app_name = "api"
 
 urlpatterns = [
     path("staking/", include("apps.staking.api_urls")),
+    # Read-only, versioned: what an outside auditor recomputes every amount from.
+    path("v1/public/", include("apps.api.public.urls")),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     path("docs/", SpectacularSwaggerSplitView.as_view(url_name="api:schema"), name="docs"),
     path("redoc/", SpectacularRedocView.as_view(url_name="api:schema"), name="redoc"),

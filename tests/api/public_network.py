@@ -1,0 +1,115 @@
+"""A small network with a few settled epochs and faults, built through the
+real services, whose checker reports are really signed: what the public
+API and the audit script are tested on.
+
+Epochs 6..(5 + n): three nodes, three checkers with Ed25519 keys, a
+delegator who delegates and then redelegates, a rental on a node that
+fails (refund, SLA credit, downtime slash, pause), a checker that lies
+about a node (incorrect reports), and a parameter change half-way."""
+
+from datetime import timedelta
+
+from django.utils import timezone
+
+from apps.accounts.services import open_wallet
+from apps.core import ledger, parameters
+from apps.core.amounts import ath
+from apps.core.models import ChainHead
+from apps.marketplace import rentals
+from apps.marketplace.models import RentalMode
+from apps.monitoring import assignment, consensus, signing
+from apps.monitoring.models import Assignment, CheckerReport
+from apps.settlement import services as settlement
+from apps.staking import services as staking
+
+from ..factories import UserFactory, fund, make_node
+
+FIRST = 6
+
+
+def set_epoch(n: int) -> None:
+    """Move the clock's origin so that epoch ``n`` has just begun."""
+    length = parameters.get("epoch_seconds")
+    ChainHead.objects.filter(pk=1).update(genesis_at=timezone.now() - timedelta(seconds=length * n + 1))
+
+
+def _truth(epoch: int, node_name: str) -> int:
+    """What a node really did: B fails from the second epoch on."""
+    if node_name == "B" and epoch >= FIRST + 1:
+        return 400_000
+    return 1_000_000
+
+
+def _report(epoch, node, checker, key, *, liar: bool):
+    up = _truth(epoch, node.name)
+    if liar and node.name == "A" and epoch >= FIRST + 1:
+        up = 300_000  # far from the others' consensus: incorrect
+    body = {
+        "epoch": epoch,
+        "node": node.pk,
+        "probes": 10,
+        "uptime_ppm": up,
+        "task_ppm": up,
+        "latency_ms": 30 + checker.pk % 3,
+        "spec_ok": True,
+        "gpu_name_seen": node.gpu_model.name,
+        "gpu_count_seen": node.gpu_count,
+        "workload_ppm": None,
+    }
+    fields = {k: v for k, v in body.items() if k not in ("epoch", "node")}
+    return CheckerReport(
+        epoch=epoch,
+        node=node,
+        checker=checker,
+        payload_hash=signing.payload_hash(body),
+        signature=signing.sign(key, body),
+        **fields,
+    )
+
+
+def build(n_epochs: int = 4) -> dict:
+    parameters.ensure_defaults()
+    ledger.genesis()
+    parameters.apply({"emission_per_epoch": ath(1_000)}, effective_epoch=0, source="test")
+    set_epoch(FIRST - 1)
+    nodes = [
+        make_node(gpu="h100-80gb", count=1, name="A")[0],
+        make_node(gpu="a100-80gb", count=2, name="B")[0],
+        make_node(gpu="rtx-4090", count=4, name="C")[0],
+    ]
+    checkers, keys = [], {}
+    for i in range(3):
+        operator = UserFactory(username=f"operator{i}", email=f"operator{i}@example.org")
+        fund(operator.wallet, ath(10_000))
+        c = staking.activate_checker(operator, f"checker-{i}", ath(10_000), commission_rate=50_000)
+        key = signing.new_key()
+        c.public_key = signing.public_hex(key)
+        c.save(update_fields=["public_key"])
+        checkers.append(c)
+        keys[c.pk] = key
+    liar = checkers[2]
+    delegator = UserFactory(username="delegator", email="delegator@example.org")
+    fund(open_wallet(delegator), ath(5_000))
+    renter = UserFactory(username="renter", email="renter@example.org")
+    fund(open_wallet(renter), ath(1_000))
+    by_id = {n.pk: n for n in nodes}
+    for e in range(FIRST, FIRST + n_epochs):
+        set_epoch(e)
+        if e == FIRST:
+            staking.delegate(delegator, checkers[0], ath(2_000), epoch=e)
+        if e == FIRST + 1:
+            staking.redelegate(delegator, checkers[0], checkers[1], ath(1_000), epoch=e)
+            rentals.rent(renter, nodes[1].pk, mode=RentalMode.RESERVED, epochs_=3, image="ollama/ollama:latest")
+            staking.set_commission(checkers[1].operator, checkers[1], 60_000, epoch=e)
+        if e == FIRST + 2:
+            parameters.apply({"emission_per_epoch": ath(1_200)}, effective_epoch=e + 1, source="test change")
+        assignment.fix_round(e)
+        rows = [
+            _report(e, by_id[a.node_id], a.checker, keys[a.checker_id], liar=a.checker_id == liar.pk)
+            for a in Assignment.objects.filter(epoch=e).select_related("checker")
+        ]
+        CheckerReport.objects.bulk_create(rows)
+        set_epoch(e + 1)
+        consensus.finalize(e)
+        settlement.settle(e)
+    return {"nodes": nodes, "checkers": checkers, "delegator": delegator, "renter": renter, "last": e}
