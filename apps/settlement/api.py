@@ -90,7 +90,7 @@ class EpochLines(generics.ListAPIView):
 
 
 class MyLines(generics.ListAPIView):
-    """The logged-in user's lines: their wallet, nodes, checkers and backed checkers."""
+    """The logged-in user's lines: their own wallet, nodes and checkers."""
 
     permission_classes = [permissions.IsAuthenticated]
     serializer_class = LineSerializer

@@ -30,16 +30,14 @@ def chart_data(limit: int = 60) -> dict:
 
 
 def lines_for_user(user):
-    """Lines about this person's wallet, nodes and checkers, and about the
-    checkers they delegate to (their rewards flow through those)."""
+    """Lines about this person's own wallet, nodes and checkers. A checker
+    they only delegate to is left out: its line is the checker's whole reward
+    or slash, not theirs (their own share is in ``statement.statement``)."""
     wallet_id = getattr(getattr(user, "wallet", None), "pk", None)
     node_ids = GpuNode.objects.filter(provider=user).values("pk")
     checker_ids = CheckerNode.objects.filter(operator=user).values("pk")
-    backed = CheckerNode.objects.filter(delegations__delegator_id=wallet_id).values("pk")
     return (
-        SettlementLine.objects.filter(
-            Q(account_id=wallet_id) | Q(node_id__in=node_ids) | Q(checker_id__in=checker_ids) | Q(checker_id__in=backed)
-        )
+        SettlementLine.objects.filter(Q(account_id=wallet_id) | Q(node_id__in=node_ids) | Q(checker_id__in=checker_ids))
         .select_related("node", "checker", "account")
         .order_by("-epoch", "kind", "id")
         .distinct()

@@ -4,7 +4,7 @@ from django.shortcuts import get_object_or_404, render
 
 from apps.core import epochs
 
-from . import queries, services
+from . import queries, services, statement
 from .models import EpochSettlement, LineKind, NetworkIncident, SettlementLine
 
 
@@ -51,4 +51,4 @@ def detail(request, epoch: int):
 @login_required
 def mine(request):
     page = Paginator(queries.lines_for_user(request.user), 50).get_page(request.GET.get("page"))
-    return render(request, "settlement/mine.html", {"page": page})
+    return render(request, "settlement/mine.html", {"page": page, **statement.statement(request.user)})
