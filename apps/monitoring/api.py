@@ -8,7 +8,7 @@ from rest_framework.response import Response
 from rest_framework.throttling import SimpleRateThrottle
 from rest_framework.views import APIView
 
-from apps.core import epochs
+from apps.core import epochs, parameters
 from apps.core.errors import Refused
 from apps.core.models import CheckerNode, GpuNode
 from apps.core.numbers import parse_int
@@ -135,6 +135,8 @@ class AgentAssignments(AgentView):
                 "checker": checker.pk,
                 "checker_status": checker.status,
                 "round_fixed": assignment.round_fixed(number),
+                # The compute challenge each probe of the epoch may run (docs/challenges.md).
+                "challenge": challenge_config(number),
                 "assignments": [
                     {
                         "node": a.node_id,
@@ -142,6 +144,7 @@ class AgentAssignments(AgentView):
                         "gpu_model": a.node.gpu_model.name,
                         "gpu_count": a.node.gpu_count,
                         "vram_gb": a.node.gpu_model.vram_gb,
+                        "gpu_tflops": str(a.node.gpu_model.fp32_tflops),
                         "reported": a.node_id in reported,
                         **({"workload": rented[a.node_id]} if a.node_id in rented else {}),
                     }
@@ -149,6 +152,16 @@ class AgentAssignments(AgentView):
                 ],
             }
         )
+
+
+def challenge_config(epoch: int) -> dict:
+    p = parameters.current(epoch)
+    return {
+        "n": p["challenge_n"],
+        "rows": p["challenge_rows"],
+        "slack": p["challenge_slack"],
+        "grace_ms": p["challenge_grace_ms"],
+    }
 
 
 class AgentReports(AgentView):

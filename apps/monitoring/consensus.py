@@ -12,13 +12,13 @@ from datetime import timedelta
 from statistics import median_low
 
 from django.db import IntegrityError, transaction
-from django.db.models import Avg, Count, Max, Q
+from django.db.models import Avg, Count, F, Max, Q
 from django.utils import timezone
 
 from apps.core import bulk, epochs, parameters
 from apps.core.models import CHECKED_STATUSES, GpuNode, NodeStatus
 
-from . import live
+from . import challenge_reports, live
 from .models import Assignment, CheckerEpoch, CheckerReport, EpochConsensus, Heartbeat, NodeEpoch
 
 PPM = 1_000_000
@@ -42,6 +42,14 @@ class Verdict:
     # Of a rented node: the share of probes that found its workload running
     # and answering (None: no workload checked by a quorum of reports).
     workload_ppm: int | None = None
+    # The majority of the compute challenges' outcomes (a tie fails), if at
+    # least a quorum of reports ran one.
+    challenge_ok: bool | None = None
+
+    @property
+    def spec_verified(self) -> bool | None:
+        """The node's spec: its GPU facts, unless the challenges failed."""
+        return False if self.challenge_ok is False else self.spec_ok
 
 
 def consensus(reports: list[dict], quorum: int) -> Verdict:
@@ -61,6 +69,7 @@ def consensus(reports: list[dict], quorum: int) -> Verdict:
     spec_votes = sum(1 for ok in spec_known if ok)
     # .get: reports from before the field existed do not carry it.
     workloads = [r.get("workload_ppm") for r in reports if r.get("workload_ppm") is not None]
+    challenges = [r["challenge_passed"] for r in reports if r.get("challenge_passed") is not None]
     return Verdict(
         reports=len(reports),
         valid=True,
@@ -71,6 +80,7 @@ def consensus(reports: list[dict], quorum: int) -> Verdict:
         latency_ms=median_low(latencies) if len(latencies) >= quorum else None,
         spec_ok=(spec_votes * 2 > len(spec_known)) if len(spec_known) >= quorum else None,
         workload_ppm=median_low(workloads) if len(workloads) >= quorum else None,
+        challenge_ok=(sum(challenges) * 2 > len(challenges)) if len(challenges) >= quorum else None,
     )
 
 
@@ -109,6 +119,10 @@ def is_correct(
         return False
     if report["spec_ok"] is not None and verdict.spec_ok is not None and report["spec_ok"] != verdict.spec_ok:
         return False
+    # A challenge outcome is judged like the spec: against the majority, when both exist.
+    mine = report.get("challenge_passed")
+    if mine is not None and verdict.challenge_ok is not None and mine != verdict.challenge_ok:
+        return False
     if (report["spec_ok"] is None) != (verdict.spec_ok is None):
         return False
     if verdict.latency_ms is not None and report["latency_ms"] is not None:
@@ -141,7 +155,13 @@ def contradiction(report: dict) -> str | None:
         return "a GPU verdict without an answer" if not answered else "answers without a GPU verdict"
     if not answered and (report.get("gpu_name_seen") or report.get("gpu_count_seen")):
         return "GPU facts seen without an answer"
-    return None
+    # A pass the published rows and proofs do not support (docs/challenges.md).
+    return challenge_reports.contradiction(
+        report.get("challenge_passed"),
+        report.get("challenge_verified"),
+        report.get("challenge_elapsed_ms"),
+        report.get("challenge_deadline_ms"),
+    )
 
 
 def judge(
@@ -185,7 +205,7 @@ def health_score(verdict: Verdict, max_latency_ms: int) -> int:
         "uptime": verdict.uptime_ppm,
         "task": verdict.task_ppm if verdict.workload_ppm is None else min(verdict.task_ppm, verdict.workload_ppm),
         "latency": latency,
-        "spec": PPM if verdict.spec_ok else 0,  # unverified earns nothing
+        "spec": PPM if verdict.spec_verified else 0,  # unverified earns nothing
     }
     return sum(parts[k] * w for k, w in HEALTH_WEIGHTS.items()) // PPM
 
@@ -195,7 +215,7 @@ def next_status(node_status: str, below: int, verdict: Verdict, p: dict) -> tupl
     epoch with ``verdict``."""
     if not verdict.valid:
         return node_status, below  # no valid consensus: no reward, no penalty
-    if verdict.spec_ok is False:
+    if verdict.spec_verified is False:
         return NodeStatus.SUSPENDED, below
     latency_ok = verdict.latency_ms is not None and verdict.latency_ms <= p["sla_max_latency_ms"]
     if verdict.uptime_ppm >= p["sla_uptime_target"] and latency_ok:
@@ -218,6 +238,13 @@ REPORT_FIELDS = (
     "gpu_count_seen",
     "workload_ppm",
 )
+# Each report's compute challenge, if it ran one (None otherwise).
+CHALLENGE_FIELDS = {
+    "challenge_passed": F("challenge__passed"),
+    "challenge_verified": F("challenge__verified"),
+    "challenge_elapsed_ms": F("challenge__elapsed_ms"),
+    "challenge_deadline_ms": F("challenge__deadline_ms"),
+}
 
 
 def finalize(epoch: int) -> EpochConsensus | None:
@@ -241,7 +268,7 @@ def _apply(epoch: int, p: dict, marker: EpochConsensus) -> None:
         checker_assigned[checker_id] += 1
 
     by_node: dict[int, list[dict]] = defaultdict(list)
-    for r in CheckerReport.objects.filter(epoch=epoch).values(*REPORT_FIELDS):
+    for r in CheckerReport.objects.filter(epoch=epoch).values(*REPORT_FIELDS, **CHALLENGE_FIELDS):
         if r["checker_id"] in assigned.get(r["node_id"], ()):
             by_node[r["node_id"]].append(r)
 
@@ -304,7 +331,9 @@ def _apply(epoch: int, p: dict, marker: EpochConsensus) -> None:
                 uptime_ppm=verdict.uptime_ppm,
                 task_ppm=verdict.task_ppm,
                 latency_ms=verdict.latency_ms,
-                spec_ok=verdict.spec_ok,
+                # False when the challenges failed: the false-spec slash reads it.
+                spec_ok=verdict.spec_verified,
+                challenge_ok=verdict.challenge_ok,
                 workload_ppm=verdict.workload_ppm,
                 health_score=score,
                 status_before=before,
@@ -369,7 +398,9 @@ def disagreements(epoch: int) -> dict:
         )
     }
     uptime, latency, latency_rel, workload, spec, presence, contradicting = [], [], [], [], 0, 0, 0
-    for r in CheckerReport.objects.filter(epoch=epoch, correct=False).values(*REPORT_FIELDS).iterator():
+    for r in (
+        CheckerReport.objects.filter(epoch=epoch, correct=False).values(*REPORT_FIELDS, **CHALLENGE_FIELDS).iterator()
+    ):
         if contradiction(r):
             contradicting += 1
             continue

@@ -19,7 +19,7 @@ from django.utils.dateparse import parse_datetime
 from apps.core import epochs, errors
 from apps.core.models import CheckerNode, GpuNode
 
-from . import live, signing
+from . import challenge_reports, live, signing
 from .models import Assignment, CheckerReport, EpochConsensus, Heartbeat
 
 log = logging.getLogger(__name__)
@@ -240,7 +240,14 @@ def _submit_report(checker: CheckerNode, payload) -> tuple[CheckerReport, bool]:
         "workload_ppm": None
         if payload.get("workload_ppm") is None
         else _int(payload.get("workload_ppm"), "workload_ppm", 0, 1_000_000),
+        # The compute challenge the checker ran (challenge_reports); signed when present.
+        "challenge": None,
     }
+    if payload.get("challenge") is not None:
+        try:
+            report["challenge"] = challenge_reports.parse(payload["challenge"], epoch, node_id, checker.pk)
+        except challenge_reports.Malformed as exc:
+            raise IngestError(str(exc)) from None
     if report["spec_ok"] is not None and not isinstance(report["spec_ok"], bool):
         raise IngestError("spec_ok must be true, false or null (no probe answered).")
     if not isinstance(report["gpu_name_seen"], str) or len(report["gpu_name_seen"]) > 80:
@@ -268,12 +275,14 @@ def _submit_report(checker: CheckerNode, payload) -> tuple[CheckerReport, bool]:
         if existing.payload_hash == digest:
             return existing, False
         raise Conflict("A different report for this assignment was already submitted.")
-    fields = {k: v for k, v in report.items() if k not in {"epoch", "node"}}
+    fields = {k: v for k, v in report.items() if k not in {"epoch", "node", "challenge"}}
     try:
         with transaction.atomic():
             row = CheckerReport.objects.create(
                 epoch=epoch, node_id=node_id, checker=checker, payload_hash=digest, signature=signature, **fields
             )
+            if report["challenge"] is not None:
+                challenge_reports.store(row, report["challenge"])
     except IntegrityError:  # the same report raced itself
         row = CheckerReport.objects.get(epoch=epoch, node_id=node_id, checker=checker)
         if row.payload_hash != digest:

@@ -28,6 +28,7 @@ answering, with the reason, and no node can stop the agent's other probes.
 
 import asyncio
 import collections
+import dataclasses
 import hashlib
 import json
 import logging
@@ -37,13 +38,14 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
 import aiohttp
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat, load_pem_private_key
 
-from .. import signing
+from .. import challenge, signing
 from .addresses import AddressPolicy, Refused, Target, parse_endpoint, parse_host_port
 
 log = logging.getLogger(__name__)
@@ -72,6 +74,21 @@ MAX_REASON = 200  # characters of a report's reason
 # nodes listing endpoints that never answer cannot use up its sockets.
 MAX_WORKLOAD_ENDPOINTS = 16
 WORKLOAD_CONNECTS = 256
+
+
+# Compute challenges (docs/challenges.md): a commitment is a hundred bytes;
+# an answer of rows is their base64 and proofs, read no further than that.
+MAX_COMMITMENT_BYTES = 4 * 1024
+MAX_MS = 3_600_000
+# A checker's challenge comes with one of the node's first few answered
+# probes, which one derived from (epoch, node, checker): the node's checkers
+# probe at the same instants, and their challenges should not all queue at once.
+CHALLENGE_SPREAD = 3
+
+
+def rows_answer_limit(n: int, k: int) -> int:
+    per_row = 4 * ((4 * n + 2) // 3) + 100 + challenge.depth(n) * 70
+    return k * per_row + 1024
 
 
 class NotAnswered(Exception):
@@ -122,6 +139,8 @@ class Tally:
     next_k: int | None = None  # the next common probe instant of this node to take
     sampled: int = 0  # probes this agent scheduled for the node this epoch
     failures: collections.Counter = field(default_factory=collections.Counter)  # why probes failed
+    challenge: dict | None = None  # the compute challenge run this epoch, as reported
+    challenging: bool = False
 
     def reason(self) -> str:
         """Why probes failed this epoch, most frequent first ("" if none did)."""
@@ -187,6 +206,10 @@ class CheckerAgent:
         self.rng = random.Random()
         self._probe_session: aiohttp.ClientSession | None = None
         self._connect_slots: asyncio.Semaphore | None = None
+        # The dashboard's challenge parameters for the current epoch (n, rows,
+        # slack, grace_ms), from the assignments answer; None: no challenges.
+        self.challenge_config: dict | None = None
+        self._system_random = random.SystemRandom()
 
     @property
     def headers(self):
@@ -285,6 +308,156 @@ class CheckerAgent:
                     tally.failures[f"workload: {workload_why}"] += 1
                 else:
                     tally.workload_ok += 1
+        if not why and self._challenge_due(epoch, a, tally):
+            tally.challenging = True
+            try:
+                tally.challenge = await self.challenge(epoch, a, tally.latencies[-1])
+            finally:
+                tally.challenging = False
+            if not tally.challenge["passed"]:
+                tally.failures[f"challenge: {tally.challenge['reason']}"] += 1
+
+    def _challenge_due(self, epoch: int, a: dict, tally: Tally) -> bool:
+        if self.challenge_config is None or tally.challenge is not None or tally.challenging:
+            return False
+        if self.target_filter and self.target_filter(a["node"], a["endpoint"]):
+            return False
+        me = getattr(self, "checker_id", 0) or 0
+        digest = hashlib.blake2b(f"{epoch}:{a['node']}:{me}".encode(), digest_size=8).digest()
+        return tally.answered >= 1 + int.from_bytes(digest, "big") % CHALLENGE_SPREAD
+
+    async def challenge(self, epoch: int, a: dict, rtt_ms: int) -> dict:
+        """Run one compute challenge on the node of ``a``: what the report
+        carries (docs/challenges.md), passed or failed with the reason.
+        Whatever the node does, this returns."""
+        cfg = self.challenge_config
+        n, k = cfg["n"], min(cfg["rows"], cfg["n"])
+        nonce = challenge.new_nonce()
+        seed = challenge.derive_seed(epoch, a["node"], getattr(self, "checker_id", 0) or 0, nonce)
+        try:
+            tflops = Decimal(str(a.get("gpu_tflops") or "0"))
+        except InvalidOperation:
+            tflops = Decimal(0)
+        deadline = challenge.deadline_seconds(
+            n, tflops, a.get("gpu_count") or 1, cfg["slack"], rtt_ms / 1000, cfg["grace_ms"]
+        )
+        result = {
+            "n": n,
+            "nonce": nonce.hex(),
+            "seed": seed.hex(),
+            "root": "",
+            "passed": False,
+            "elapsed_ms": None,
+            "deadline_ms": min(math.ceil(deadline * 1000), MAX_MS),
+            "rows": [],
+            "proofs": [],
+            "reason": "",
+        }
+        try:
+            async with asyncio.timeout(min(deadline, MAX_MS / 1000) + 3 * self.timeout + 5):
+                why = await self._challenge(epoch, a, seed, nonce, n, k, result)
+        except TimeoutError:
+            why = "the challenge took too long"
+        except Exception as exc:  # noqa: BLE001 - a node must never stop the agent
+            log.warning("challenge of node %s failed: %r", a["node"], exc)
+            why = f"the challenge failed ({type(exc).__name__})"
+        result["passed"] = why is None
+        result["reason"] = (why or "")[: challenge.MAX_REASON]
+        return result
+
+    async def _challenge(self, epoch, a, seed: bytes, nonce: bytes, n: int, k: int, result: dict) -> str | None:
+        try:
+            target = parse_endpoint(a["endpoint"])
+            ip = await self.policy.resolve(target.host, target.port, self.timeout)
+        except Refused as exc:
+            return f"refused: {exc}"
+        ask = {"epoch": epoch, "node": a["node"], "checker": getattr(self, "checker_id", 0) or 0, "n": n}
+        deadline_s = result["deadline_ms"] / 1000
+        answer = await self._post(
+            dataclasses.replace(target, path="/challenge"),
+            ip,
+            {**ask, "nonce": nonce.hex()},
+            MAX_COMMITMENT_BYTES,
+            deadline_s + self.timeout,
+        )
+        if isinstance(answer, str):
+            return answer
+        elapsed_ms, body = answer
+        result["elapsed_ms"] = min(elapsed_ms, MAX_MS)
+        if not isinstance(body, dict):
+            return "the commitment is not a JSON object"
+        try:
+            if challenge.hex32(body.get("seed"), "the answer's seed") != seed:
+                return "the commitment is for another seed"
+            if body.get("n") != n or type(body.get("n")) is not int:
+                return f"the commitment is not for n = {n}"
+            root = challenge.hex32(body.get("root"), "the root")
+        except challenge.ChallengeFailed as exc:
+            return str(exc)
+        result["root"] = root.hex()
+        if elapsed_ms > result["deadline_ms"]:
+            return f"committed after {elapsed_ms} ms, past the deadline of {result['deadline_ms']} ms"
+        # The rows are chosen only now, after the commitment.
+        rows = self._system_random.sample(range(n), k)
+        answer = await self._post(
+            dataclasses.replace(target, path="/challenge/rows"),
+            ip,
+            {"seed": seed.hex(), "rows": rows},
+            rows_answer_limit(n, k),
+            self.timeout + 1,
+        )
+        if isinstance(answer, str):
+            return f"rows: {answer}"
+        openings = _openings(answer[1], rows, n)
+        if isinstance(openings, str):
+            return openings
+        result["rows"] = rows
+        result["proofs"] = [[h.hex() for h in proof] for _, _, proof in openings]
+        try:
+            await asyncio.to_thread(challenge.verify_openings, seed, n, root, openings)
+        except challenge.ChallengeFailed as exc:
+            return str(exc)
+        return None
+
+    async def _post(self, target: Target, ip, body: dict, limit: int, timeout: float):
+        """(milliseconds from the request on the wire to the answer's last
+        byte, the JSON answer) of a POST to the node, or why it failed."""
+        session = await self._nodes_session()
+        headers = {"Host": target.host_header, "Accept": "application/json", "Accept-Encoding": "identity"}
+        marks: dict[str, float] = {}
+        started = time.monotonic()
+        try:
+            async with asyncio.timeout(timeout):
+                async with session.post(
+                    target.url_for(ip),
+                    json=body,
+                    headers=headers,
+                    allow_redirects=False,
+                    auto_decompress=False,
+                    server_hostname=target.host if target.scheme == "https" else None,
+                    max_headers=100,
+                    trace_request_ctx=marks,
+                    timeout=aiohttp.ClientTimeout(total=timeout),
+                ) as r:
+                    if r.status != 200:
+                        return f"HTTP {r.status}"
+                    if (r.content_length or 0) > limit:
+                        return f"an answer over {limit} bytes"
+                    data = bytearray()
+                    while chunk := await r.content.read(64 * 1024):
+                        data += chunk
+                        if len(data) > limit:
+                            r.close()
+                            return f"an answer over {limit} bytes"
+        except TimeoutError:
+            return f"no complete answer within {timeout:.3g} s"
+        except aiohttp.ClientError as exc:
+            return f"a broken answer ({type(exc).__name__})"
+        elapsed_ms = math.ceil((time.monotonic() - marks.get("sent", started)) * 1000)
+        try:
+            return elapsed_ms, json.loads(data)
+        except (ValueError, RecursionError):
+            return "the answer is not JSON"
 
     @staticmethod
     async def _guarded(check, node: int) -> str | None:
@@ -461,6 +634,8 @@ class CheckerAgent:
             "gpu_count_seen": min(t.gpu_count, 1024),
             # Only a rented node's probes check a workload; signed when present.
             "workload_ppm": t.workload_ok * PPM // t.workload_probes if t.workload_probes else None,
+            # The compute challenge, if one ran; signed when present.
+            "challenge": t.challenge,
         }
 
     def build_report(self, epoch: int, node: int) -> dict:
@@ -509,6 +684,7 @@ class CheckerAgent:
             log.warning("assignments unavailable: %s", data)
             return self.probe_every
         epoch = data["epoch"]
+        self.challenge_config = _challenge_config(data.get("challenge"))
         if not data.get("round_fixed", True):
             # The scheduler fixes the round when the epoch starts; ask again soon.
             return min(2.0, self.probe_every)
@@ -596,3 +772,43 @@ class CheckerAgent:
             await self.session.close()
         if self._probe_session:
             await self._probe_session.close()
+
+
+def _challenge_config(value) -> dict | None:
+    """The dashboard's challenge parameters, or None when it sent none (or
+    something else): no challenge is run then."""
+    if not isinstance(value, dict):
+        return None
+    bounds = {"n": (challenge.MIN_N, challenge.MAX_N), "rows": (1, challenge.MAX_ROWS), "slack": (1, 100)}
+    bounds["grace_ms"] = (0, 60_000)
+    for key, (lo, hi) in bounds.items():
+        if type(value.get(key)) is not int or not lo <= value[key] <= hi:
+            return None
+    return {key: value[key] for key in bounds}
+
+
+def _openings(body, rows: list[int], n: int) -> list[tuple[int, bytes, list[bytes]]] | str:
+    """The rows and proofs of a node's answer, each checked for shape (the
+    rows asked for, in order; rows of 4 n bytes; proofs of depth(n) hashes),
+    or why the answer is refused."""
+    if not isinstance(body, dict) or not isinstance(body.get("rows"), list):
+        return "the rows answer is not an object with a list of rows"
+    items = body["rows"]
+    if len(items) != len(rows):
+        return f"{len(items)} rows answered for {len(rows)} asked"
+    out = []
+    try:
+        for i, item in zip(rows, items, strict=True):
+            if not isinstance(item, dict) or item.get("index") != i or type(item.get("index")) is not int:
+                return f"the answer does not open row {i} where asked"
+            values = challenge.unb64(item.get("values"), 4 * n)
+            if len(values) != 4 * n:
+                return f"row {i} has {len(values)} bytes, not {4 * n}"
+            proof = item.get("proof")
+            if not isinstance(proof, list) or len(proof) != challenge.depth(n):
+                length = len(proof) if isinstance(proof, list) else "no"
+                return f"row {i}'s proof has {length} hashes, not {challenge.depth(n)}"
+            out.append((i, values, [challenge.hex32(h, f"row {i}'s proof") for h in proof]))
+    except challenge.ChallengeFailed as exc:
+        return str(exc)
+    return out

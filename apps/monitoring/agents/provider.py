@@ -9,6 +9,8 @@ go down, answer slowly or claim another GPU; this one only tells the truth.
 """
 
 import asyncio
+import collections
+import json
 import logging
 import random
 import time
@@ -18,6 +20,7 @@ from datetime import UTC, datetime
 import aiohttp
 from aiohttp import web
 
+from .. import challenge
 from .telemetry import GpuFacts, open_source
 from .workloads import MAX_LEASES_PER_POST, EngineSettings, WorkloadReconciler, host_has_nvidia_gpus
 
@@ -25,6 +28,40 @@ log = logging.getLogger(__name__)
 MAX_BUFFER = 2_000
 # The reason a node without a container engine reports for each of its leases.
 NO_ENGINE = "this node has no container engine (its agent runs without --engine)"
+# Compute challenges (docs/challenges.md): a request is a few hundred bytes;
+# products are kept for the checker's row request, the latest few only; a
+# challenge answered once is not computed again (a replay is refused).
+MAX_CHALLENGE_REQUEST = 4 * 1024
+KEEP_COMMITMENTS = 4
+REMEMBER_SEEDS = 4096
+# Challenges waiting for the one being computed, beyond which a node is busy.
+MAX_CHALLENGES_WAITING = 8
+
+
+class BadChallenge(ValueError):
+    """A challenge request the agent refuses (400); the message says why."""
+
+
+async def _bounded_json(request, limit: int) -> dict:
+    if (request.content_length or 0) > limit:
+        raise BadChallenge(f"a request over {limit} bytes")
+    body = await request.content.read(limit + 1)
+    if len(body) > limit:
+        raise BadChallenge(f"a request over {limit} bytes")
+    try:
+        data = json.loads(body)
+    except (ValueError, RecursionError):
+        raise BadChallenge("the request is not JSON") from None
+    if not isinstance(data, dict):
+        raise BadChallenge("the request is not a JSON object")
+    return data
+
+
+def _whole(data: dict, name: str, lo: int, hi: int) -> int:
+    value = data.get(name)
+    if type(value) is not int or not lo <= value <= hi:
+        raise BadChallenge(f"{name} must be an integer from {lo} to {hi}")
+    return value
 
 
 def _failed(lease: int, reason: str) -> dict:
@@ -58,6 +95,10 @@ class ProviderAgent:
         self.posted = 0
         self.post_errors = 0
         self.workloads: WorkloadReconciler | None = None
+        self.commitments: collections.OrderedDict[bytes, challenge.Commitment] = collections.OrderedDict()
+        self.answered_seeds: collections.OrderedDict[bytes, None] = collections.OrderedDict()
+        self.challenges_waiting = 0
+        self._challenge_lock: asyncio.Lock | None = None
 
     @property
     def headers(self):
@@ -117,8 +158,81 @@ class ProviderAgent:
         return self.workloads.engine if self.workloads else "down"
 
     def add_routes(self, app: web.Application) -> None:
-        """The routes the agent's listener answers: the health endpoint."""
+        """The routes the agent's listener answers: the health endpoint and
+        the compute challenge (its commitment, then the rows asked for)."""
         app.router.add_get("/health", self.health)
+        app.router.add_post("/challenge", self.challenge)
+        app.router.add_post("/challenge/rows", self.challenge_rows)
+
+    # --- compute challenges --------------------------------------------------------
+
+    async def challenge(self, request):
+        """``{"epoch", "node", "checker", "nonce", "n"}``: derive the seed,
+        multiply the seed's matrices and answer ``{"seed", "n", "root"}``.
+        One challenge is computed at a time (they share the GPUs)."""
+        try:
+            data = await _bounded_json(request, MAX_CHALLENGE_REQUEST)
+            epoch = _whole(data, "epoch", 0, 2**62)
+            node = _whole(data, "node", 1, 2**62)
+            checker = _whole(data, "checker", 0, 2**62)
+            n = _whole(data, "n", challenge.MIN_N, challenge.MAX_N)
+            nonce = data.get("nonce")
+            if not isinstance(nonce, str) or len(nonce) != 32 or nonce.strip("0123456789abcdef"):
+                raise BadChallenge("nonce must be 32 lowercase hex characters")
+            if node != self.node_id:
+                raise BadChallenge(f"this is node {self.node_id}, not node {node}")
+        except BadChallenge as exc:
+            return web.json_response({"detail": str(exc)}, status=400)
+        seed = challenge.derive_seed(epoch, node, checker, bytes.fromhex(nonce))
+        if seed in self.answered_seeds:
+            return web.json_response({"detail": "this challenge was answered already"}, status=409)
+        if self.challenges_waiting >= MAX_CHALLENGES_WAITING:
+            return web.json_response({"detail": "too many challenges at once"}, status=503)
+        self.answered_seeds[seed] = None
+        while len(self.answered_seeds) > REMEMBER_SEEDS:
+            self.answered_seeds.popitem(last=False)
+        if self._challenge_lock is None:
+            self._challenge_lock = asyncio.Lock()
+        self.challenges_waiting += 1
+        try:
+            async with self._challenge_lock:
+                commitment = await asyncio.to_thread(self.compute_challenge, seed, n)
+        finally:
+            self.challenges_waiting -= 1
+        self.commitments[seed] = commitment
+        while len(self.commitments) > KEEP_COMMITMENTS:
+            self.commitments.popitem(last=False)
+        return web.json_response({"seed": seed.hex(), "n": n, "root": commitment.root.hex()})
+
+    def compute_challenge(self, seed: bytes, n: int) -> challenge.Commitment:
+        """The product of the seed's matrices, on this node's GPUs where
+        torch with CUDA is installed, and its Merkle tree."""
+        return challenge.commit(seed, challenge.product(seed, n))
+
+    async def challenge_rows(self, request):
+        """``{"seed", "rows": [i, ...]}``: each row of the committed product
+        (base64 of its int32 little-endian bytes) with its Merkle proof."""
+        try:
+            data = await _bounded_json(request, MAX_CHALLENGE_REQUEST)
+            seed = data.get("seed")
+            if not isinstance(seed, str) or len(seed) != 64 or seed.strip("0123456789abcdef"):
+                raise BadChallenge("seed must be 64 lowercase hex characters")
+            commitment = self.commitments.get(bytes.fromhex(seed))
+            if commitment is None:
+                return web.json_response({"detail": "no product kept for this seed"}, status=404)
+            rows = data.get("rows")
+            if not isinstance(rows, list) or not 1 <= len(rows) <= challenge.MAX_ROWS:
+                raise BadChallenge(f"rows must list 1 to {challenge.MAX_ROWS} row indices")
+            for i in rows:
+                if type(i) is not int or not 0 <= i < commitment.n:
+                    raise BadChallenge(f"rows must be integers from 0 to {commitment.n - 1}")
+        except BadChallenge as exc:
+            return web.json_response({"detail": str(exc)}, status=400)
+        return web.json_response({"seed": seed, "rows": [self.open_row(commitment, i) for i in rows]})
+
+    def open_row(self, commitment: challenge.Commitment, i: int) -> dict:
+        row, proof = commitment.open(i)
+        return {"index": i, "values": challenge.b64(row), "proof": [h.hex() for h in proof]}
 
     async def serve(self) -> int:
         app = web.Application()
