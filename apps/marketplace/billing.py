@@ -448,6 +448,7 @@ def settled_summary(rental: Rental) -> dict:
     agg = rental.charges.aggregate(
         served=Sum("charge", filter=~Q(outcome=ChargeOutcome.FAILED)),
         fees=Sum("fee"),
+        to_provider=Sum("provider_amount"),
         refunded=Sum("refunded"),
         credits=Sum("sla_credit"),
         failed=Count("pk", filter=Q(outcome=ChargeOutcome.FAILED)),

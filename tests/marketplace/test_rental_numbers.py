@@ -1,0 +1,28 @@
+"""The rental page's "Paid to provider" is what the provider received (the
+charge less the protocol fee), and the renter's own statement lists the
+epoch's charge."""
+
+from django.urls import reverse
+
+from apps.marketplace import rentals
+from apps.marketplace.models import RentalMode
+from apps.marketplace.services import settle_rentals
+
+from .conftest import consensus
+
+IMAGE = "ollama/ollama:latest"
+
+
+def test_paid_to_provider_is_net_of_the_fee_and_the_renter_sees_the_charge(client, clock, node, renter):
+    rental = rentals.rent(renter, node.pk, mode=RentalMode.RESERVED, epochs_=3, image=IMAGE)
+    consensus(node, 10)
+    settle_rentals(10)
+    client.force_login(renter)
+    page = client.get(rental.get_absolute_url()).content.decode()
+    # 33,333 uATH charged: 26,667 to the provider, 6,666 protocol fee.
+    assert 'data-testid="paid-to-provider">0.026667 ATH<' in page
+    assert "of 0.033333 ATH charged; 0.006666 ATH protocol fee" in page
+
+    mine = client.get(reverse("settlement:mine")).content.decode()
+    assert 'data-testid="my-rental-charged">0.033333 ATH<' in mine
+    assert f"#{rental.pk}</a>" in mine
