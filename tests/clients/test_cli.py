@@ -1,0 +1,105 @@
+"""The command-line client against a running test server, with nothing but
+a personal API token: find a GPU, rent it, watch its log as the node's
+agent reports it, end the rental, and read the bill and the wallet."""
+
+import io
+import json
+import threading
+import time
+import urllib.request
+
+import pytest
+from aethir_cli.cli import main
+
+from apps.core import ledger, parameters
+from apps.core.models import GpuNode, NodeStatus
+from apps.developer import tokens
+from apps.marketplace.workload_templates import TEMPLATES
+
+from ..factories import UserFactory, fund, make_node
+
+
+def run(*argv) -> tuple[int, str]:
+    out = io.StringIO()
+    code = main(list(argv), out=out)
+    return code, out.getvalue()
+
+
+def agent_reports(url: str, agent_token: str, rental: int, log: str) -> None:
+    body = json.dumps({"leases": [{"lease": rental, "state": "running", "log_tail": log}]}).encode()
+    request = urllib.request.Request(
+        url + "/api/agent/leases/status/",
+        data=body,
+        method="POST",
+        headers={"Authorization": f"Agent {agent_token}", "Content-Type": "application/json"},
+    )
+    urllib.request.urlopen(request, timeout=10).read()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_rent_watch_and_end_from_the_command_line(live_server, monkeypatch, tmp_path):
+    parameters.ensure_defaults()
+    ledger.genesis()
+    renter = UserFactory()
+    fund(renter.wallet, 10_000_000_000)
+    node, agent_token = make_node(name="cli-h100")
+    GpuNode.objects.filter(pk=node.pk).update(status=NodeStatus.ONLINE)  # verified by the checkers
+    _, raw = tokens.issue(renter, "cli", ["read", "rent"])
+    monkeypatch.setenv("AETHIR_CONFIG", str(tmp_path / "config.json"))
+    monkeypatch.delenv("AETHIR_TOKEN", raising=False)
+
+    code, out = run("--url", live_server.url, "login", "--token", raw)
+    assert code == 0 and renter.wallet.address in out
+    assert (tmp_path / "config.json").stat().st_mode & 0o077 == 0  # the token is private
+
+    code, out = run("--json", "gpus", "search", "--gpu", node.gpu_model.slug)
+    assert code == 0
+    assert node.pk in [n["id"] for n in json.loads(out)]
+    code, out = run("gpus", "search", "--gpu", node.gpu_model.slug)
+    assert "cli-h100" in out and "Price/GPU-h" in out
+
+    code, out = run(
+        "--json", "rent", str(node.pk), "--mode", "on_demand", "--template", TEMPLATES[0].slug, "--escrow", "50"
+    )
+    assert code == 0, out
+    rental = json.loads(out)["id"]
+    code, out = run("rentals")
+    assert code == 0 and "cli-h100" in out and "active" in out
+
+    # Follow the log while the node's agent reports it.
+    follow_out = io.StringIO()
+    follower = threading.Thread(
+        target=main, args=(["logs", str(rental), "--follow", "--interval", "0.2"],), kwargs={"out": follow_out}
+    )
+    follower.start()
+    agent_reports(live_server.url, agent_token, rental, "booting\n")
+    time.sleep(0.6)
+    agent_reports(live_server.url, agent_token, rental, "booting\nlistening on :8080\n")
+    for _ in range(50):
+        if "listening" in follow_out.getvalue():
+            break
+        time.sleep(0.1)
+
+    code, out = run("end", str(rental))
+    assert code == 0 and "ended" in out
+    follower.join(timeout=10)
+    assert not follower.is_alive()
+    assert follow_out.getvalue() == "booting\nlistening on :8080\n"
+
+    code, out = run("--json", "rentals")
+    assert json.loads(out)[0]["status"] == "ended"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_refusal_is_a_message_and_exit_status_one(live_server, monkeypatch, tmp_path, capsys):
+    parameters.ensure_defaults()
+    ledger.genesis()
+    renter = UserFactory()
+    node, _ = make_node()
+    GpuNode.objects.filter(pk=node.pk).update(status=NodeStatus.ONLINE)
+    _, raw = tokens.issue(renter, "read only", ["read"])
+    monkeypatch.setenv("AETHIR_TOKEN", raw)
+    monkeypatch.setenv("AETHIR_URL", live_server.url)
+    code, _ = run("rent", str(node.pk), "--template", TEMPLATES[0].slug, "--escrow", "5")
+    assert code == 1
+    assert "'rent' scope" in capsys.readouterr().err
