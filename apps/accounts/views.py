@@ -35,6 +35,9 @@ def _wallet_context(request, send_form=None):
     wallet = services.open_wallet(request.user)
     entries = Entry.objects.filter(account=wallet).select_related("tx").order_by("-tx__height", "-seq")
     page = Paginator(entries, 20).get_page(request.GET.get("page"))
+    from apps.marketplace.queries import wallet_rental_parts  # marketplace builds on accounts
+
+    wallet_rental_parts(request.user, page.object_list)
     return {
         "wallet": wallet,
         "faucet": services.faucet_status(wallet),

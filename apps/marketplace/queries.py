@@ -91,3 +91,40 @@ def _verdict(workload: Workload) -> str:
     if state == WorkloadState.REMOVED:
         return "Stopped and removed from the node."
     return workload.get_state_display() + "."
+
+
+def wallet_rental_parts(user, entries) -> None:
+    """Give each rental settlement entry of ``user``'s wallet among
+    ``entries`` a ``parts`` list: one line per rental with its own memo. One
+    settlement posting pays every rental of the epoch, so the entry alone
+    merges rentals under a network-wide memo."""
+    from django.utils.translation import gettext
+
+    from apps.core.models import Bucket, TxKind
+
+    from .models import RentalCharge
+
+    settle = [e for e in entries if e.tx.kind == TxKind.RENTAL_SETTLE]
+    if not settle:
+        return
+    heights = {e.tx.height for e in settle}
+    charges = RentalCharge.objects.filter(tx_height__in=heights).select_related("node").order_by("rental_id")
+    as_renter = charges.filter(rental__renter=user)
+    as_provider = charges.filter(provider=user)
+    by_height: dict[tuple[int, bool], list] = {}
+    for c in as_renter:
+        memo = gettext("Rental #%(rental)s on %(node)s, epoch %(epoch)s: charged") % {
+            "rental": c.rental_id,
+            "node": c.node.name,
+            "epoch": c.epoch,
+        }
+        by_height.setdefault((c.tx_height, True), []).append({"amount": -c.charge, "memo": memo})
+    for c in as_provider:
+        memo = gettext("Rental #%(rental)s on %(node)s, epoch %(epoch)s: your share after the protocol fee") % {
+            "rental": c.rental_id,
+            "node": c.node.name,
+            "epoch": c.epoch,
+        }
+        by_height.setdefault((c.tx_height, False), []).append({"amount": c.provider_amount, "memo": memo})
+    for e in settle:
+        e.parts = by_height.get((e.tx.height, e.bucket == Bucket.ESCROWED), [])

@@ -8,7 +8,8 @@ from apps.marketplace import rentals
 from apps.marketplace.models import RentalMode
 from apps.marketplace.services import settle_rentals
 
-from .conftest import consensus
+from ..factories import make_node
+from .conftest import consensus, online
 
 IMAGE = "ollama/ollama:latest"
 
@@ -26,3 +27,18 @@ def test_paid_to_provider_is_net_of_the_fee_and_the_renter_sees_the_charge(clien
     mine = client.get(reverse("settlement:mine")).content.decode()
     assert 'data-testid="my-rental-charged">0.033333 ATH<' in mine
     assert f"#{rental.pk}</a>" in mine
+
+
+def test_wallet_history_gives_each_rental_of_a_settlement_its_own_line(client, clock, node, renter):
+    other = make_node(name="second-h100", gpu="h100-80gb", count=1, region="eu-central", price_ath="2")[0]
+    online(other, 1_000_000)
+    first = rentals.rent(renter, node.pk, mode=RentalMode.RESERVED, epochs_=3, image=IMAGE)
+    second = rentals.rent(renter, other.pk, mode=RentalMode.RESERVED, epochs_=3, image=IMAGE)
+    consensus(node, 10)
+    consensus(other, 10)
+    settle_rentals(10)
+    client.force_login(renter)
+    page = client.get(reverse("accounts:wallet")).content.decode()
+    assert page.count('data-testid="entry-part"') == 2
+    assert f"Rental #{first.pk} on {node.name}, epoch 10: charged" in page
+    assert f"Rental #{second.pk} on second-h100, epoch 10: charged" in page
