@@ -325,7 +325,33 @@ def history(n_epochs: int, rng: random.Random, progress) -> None:
         # Rentals start in epoch e + 1 on the nodes consensus just put online.
         for _ in range(market.target() if e == 0 else 3):
             market.step()
+        if e == 0:
+            demo_renter_rentals()
         progress(1)
+
+
+# The demo "renter" logs in to a rental that keeps running and one that has
+# run its course, so its pages show a renter's view from the first visit.
+DEMO_RENTALS = (("ollama/ollama:latest", 24 * 60), ("pytorch/pytorch:2.4.0-cuda12.4-cudnn9-runtime", 3))
+
+
+def demo_renter_rentals() -> None:
+    from apps.marketplace import matching, rentals
+    from apps.marketplace.models import Rental, RentalMode
+
+    user = User.objects.filter(username="renter").first()
+    if user is None or Rental.objects.filter(renter=user).exists():
+        return
+    kept_free = local_nodes.ids()
+    for image, n_epochs in DEMO_RENTALS:
+        req = matching.Requirements(duration_hours=1, preference=matching.Preference.CHEAPEST, renter=user)
+        found = [c for c in matching.match(req, limit=1 + len(kept_free))["candidates"] if c.node.pk not in kept_free]
+        if not found:
+            return
+        try:
+            rentals.rent(user, found[0].node.pk, mode=RentalMode.RESERVED, image=image, epochs_=n_epochs)
+        except rentals.RentalError:
+            return
 
 
 class SeedError(ValueError):
