@@ -6,6 +6,7 @@ from apps.explorer.consumers import LedgerFeedConsumer
 from apps.governance.consumers import ProposalConsumer
 from apps.marketplace.consumers import RentalConsumer
 from apps.monitoring import consumers as monitoring
+from apps.notifications.consumers import BellConsumer
 from apps.overview.consumers import HomeConsumer
 
 websocket_urlpatterns = [
@@ -16,4 +17,5 @@ websocket_urlpatterns = [
     path("ws/monitoring/nodes/<int:pk>/", monitoring.NodeConsumer.as_asgi()),
     path("ws/monitoring/checkers/<int:pk>/", monitoring.CheckerConsumer.as_asgi()),
     path("ws/rentals/<int:pk>/", RentalConsumer.as_asgi()),
+    path("ws/notifications/", BellConsumer.as_asgi()),
 ]

@@ -25,6 +25,7 @@ urlpatterns = [
     path("monitoring/", include("apps.monitoring.urls")),
     path("settlement/", include("apps.settlement.urls")),
     path("developer/", include("apps.developer.urls")),
+    path("notifications/", include("apps.notifications.urls")),
     path("api/", include("apps.api.urls")),
     # Before the admin's own: its log-in answers 429 when the limits refuse.
     path("admin/login/", admin_login),

@@ -117,6 +117,9 @@ class Command(BaseCommand):
             # Then the scheduler (after the seed, which settles its own history)
             # and the agents.
             children.append(("scheduler", subprocess.Popen([*manage, "run_scheduler"], env=env)))
+            # Notifications: e-mails (printed, in demo mode) and webhooks, sent
+            # outside every request and settlement.
+            children.append(("notifications", subprocess.Popen([*manage, "run_notifications"], env=env)))
             if settings.DEMO_MODE and not o["no_simulator"]:
                 # Renters and token holders: rentals come and go, a proposal is
                 # always open and votes arrive every few seconds.

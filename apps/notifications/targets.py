@@ -1,0 +1,60 @@
+"""Where a webhook may be sent: HTTPS to a public address, unless the
+operator opened plain HTTP (``WEBHOOKS_ALLOW_HTTP``, development) or some
+ranges (``WEBHOOKS_ALLOW_NETS``, e.g. 127.0.0.0/8 for a local receiver).
+
+The same address policy as the checker agents: a person must not be able
+to aim the server at its own loopback, its private network or the cloud's
+metadata service. The host is resolved and checked at every send and the
+connection goes to the address that was checked, so a second DNS answer
+cannot swap in an inner address."""
+
+import ipaddress
+import socket
+
+from django.conf import settings
+from django.utils.translation import gettext as _
+
+from apps.core.errors import Refused
+from apps.monitoring.agents.addresses import AddressPolicy, Target, parse_endpoint, parse_nets
+from apps.monitoring.agents.addresses import Refused as AddressRefused
+
+
+def policy() -> AddressPolicy:
+    return AddressPolicy(allow=parse_nets(settings.WEBHOOKS_ALLOW_NETS))
+
+
+def parse(url: str) -> Target:
+    """The URL as a target, or Refused with the reason."""
+    try:
+        target = parse_endpoint((url or "").strip())
+    except AddressRefused as exc:
+        raise Refused(str(exc).replace("endpoint", "URL"), field="url") from None
+    if target.scheme != "https" and not settings.WEBHOOKS_ALLOW_HTTP:
+        raise Refused(_("Webhook URLs must use HTTPS."), field="url")
+    return target
+
+
+def resolve(target: Target) -> ipaddress.IPv4Address | ipaddress.IPv6Address:
+    """The address to connect to: every address the host has must be allowed."""
+    try:
+        ips = [ipaddress.ip_address(target.host)]
+    except ValueError:
+        try:
+            infos = socket.getaddrinfo(target.host, target.port, type=socket.SOCK_STREAM)
+        except (OSError, UnicodeError) as exc:
+            raise Refused(_("Cannot resolve %(host)s: %(error)s") % {"host": target.host, "error": exc}) from None
+        ips = list(dict.fromkeys(ipaddress.ip_address(i[4][0].split("%", 1)[0]) for i in infos))
+    p = policy()
+    for ip in ips:
+        why = p.refusal(ip)
+        if why:
+            raise Refused(_("Refused target: %(why)s.") % {"why": why}, field="url")
+    if not ips:
+        raise Refused(_("%(host)s resolves to no address.") % {"host": target.host}, field="url")
+    return ips[0]
+
+
+def check(url: str) -> Target:
+    target = parse(url)
+    resolve(target)
+    return target

@@ -1,0 +1,12 @@
+from django.urls import path
+
+from . import views
+
+app_name = "notifications"
+
+urlpatterns = [
+    path("", views.index, name="index"),
+    path("settings/", views.settings_page, name="settings"),
+    path("endpoints/<int:pk>/", views.endpoint, name="endpoint"),
+    path("endpoints/<int:pk>/<str:action>/", views.endpoint_action, name="endpoint-action"),
+]

@@ -1,0 +1,229 @@
+"""Notifications from the network's own records: a degraded node reaches
+its provider in the app, by e-mail and as a signed webhook; deliveries are
+retried with backoff from the database queue, logged, and an endpoint that
+keeps failing is disabled with a notification; targets are validated."""
+
+import json
+import time
+from datetime import timedelta
+
+import pytest
+from django.core import mail
+from django.utils import timezone
+
+from apps.core.errors import Refused
+from apps.core.models import GpuNode, NodeStatus
+from apps.marketplace import rentals, workloads
+from apps.marketplace.workload_spec import from_request
+from apps.monitoring import assignment, consensus
+from apps.monitoring.models import CheckerReport
+from apps.notifications import delivery, detect, services, signing
+from apps.notifications.models import Attempt, Delivery, DeliveryState, Event, Notification, WebhookEndpoint
+
+from ..factories import UserFactory, fund, make_checker, make_node
+from .receiver import Receiver
+
+
+@pytest.fixture
+def loopback_allowed(settings):
+    settings.WEBHOOKS_ALLOW_HTTP = True
+    settings.WEBHOOKS_ALLOW_NETS = "127.0.0.0/8"
+
+
+@pytest.fixture
+def receiver():
+    r = Receiver()
+    yield r
+    r.close()
+
+
+def degrade(node) -> None:
+    """Epoch 0 as the checkers saw it: the node answered 95% of probes."""
+    GpuNode.objects.filter(pk=node.pk).update(status=NodeStatus.ONLINE)
+    assignment.fix_round(0)
+    for checker_id in node.assignments.filter(epoch=0).values_list("checker_id", flat=True):
+        CheckerReport.objects.create(
+            epoch=0,
+            node=node,
+            checker_id=checker_id,
+            probes=10,
+            uptime_ppm=950_000,
+            task_ppm=950_000,
+            latency_ms=30,
+            spec_ok=True,
+            gpu_name_seen=node.gpu_model.name,
+            gpu_count_seen=node.gpu_count,
+            payload_hash="x",
+            signature="y",
+        )
+    assert consensus.finalize(0) is not None
+
+
+def test_a_degraded_node_reaches_its_provider_as_a_signed_webhook(genesis, loopback_allowed, receiver):
+    provider = UserFactory()
+    node, _ = make_node(provider)
+    [make_checker() for _ in range(3)]
+    detect.run_all()  # the worker was already running
+    endpoint = services.add_endpoint(provider, receiver.url, "alerts")
+
+    degrade(node)
+    node.refresh_from_db()
+    assert node.status == NodeStatus.DEGRADED
+    detect.run_all()
+    detect.run_all()  # looking again tells nobody twice
+    note = Notification.objects.get(user=provider)
+    assert note.event == Event.NODE_DEGRADED and node.name in note.title and note.in_app
+    assert services.unread_count(provider) == 1
+
+    [sent] = delivery.run_due()
+    assert sent.state == DeliveryState.DELIVERED and sent.last_status == 200
+    [request] = receiver.received
+    headers = {k.lower(): v for k, v in request["headers"].items()}
+    assert signing.verify(
+        endpoint.secret, headers["x-aethir-timestamp"], request["body"], headers["x-aethir-signature"], time.time()
+    )
+    assert not signing.verify(
+        "another secret", headers["x-aethir-timestamp"], request["body"], headers["x-aethir-signature"], time.time()
+    )
+    # A replay an hour later is refused by the same check.
+    assert not signing.verify(
+        endpoint.secret,
+        headers["x-aethir-timestamp"],
+        request["body"],
+        headers["x-aethir-signature"],
+        time.time() + 3600,
+    )
+    body = json.loads(request["body"])
+    assert body["event"] == "node.degraded" and body["data"]["node"] == node.pk
+    assert body["data"]["status_before"] == "online" and body["data"]["status"] == "degraded"
+    assert Attempt.objects.get(delivery=sent).status_code == 200
+    assert delivery.run_due() == []  # nothing left in the queue
+
+
+def test_email_goes_to_those_who_chose_it(genesis):
+    provider = UserFactory()
+    services.set_email(provider, "ops@example.org")
+    services.set_preferences(provider, {(Event.NODE_DEGRADED, "email")})  # e-mail only
+    node, _ = make_node(provider)
+    [make_checker() for _ in range(3)]
+    detect.run_all()
+    degrade(node)
+    detect.run_all()
+    assert services.unread_count(provider) == 0  # not in the app: they turned that off
+    delivery.run_due()
+    [message] = mail.outbox
+    assert message.to == ["ops@example.org"] and node.name in message.subject
+
+
+def test_failures_are_retried_with_backoff_then_the_endpoint_is_disabled(genesis, loopback_allowed):
+    failing = Receiver(status=500)
+    try:
+        user = UserFactory()
+        endpoint = services.add_endpoint(user, failing.url)
+        for n in range(2):
+            services.notify([user.pk], Event.ESCROW_LOW, f"test:{n}", f"event {n}")
+        now = timezone.now()
+        delivery.run_due(now=now)
+        first = Delivery.objects.order_by("id").first()
+        assert first.attempts == 1 and first.last_status == 500 and first.state == DeliveryState.PENDING
+        assert first.next_attempt_at - now >= delivery.BACKOFF_BASE - timedelta(seconds=1)
+        assert delivery.run_due(now=now) == []  # not due yet
+        later = now
+        for _ in range(12):
+            later += delivery.BACKOFF_MAX
+            delivery.run_due(now=later)
+        endpoint.refresh_from_db()
+        assert not endpoint.active and "failed deliveries in a row" in endpoint.disabled_reason
+        assert Attempt.objects.filter(delivery__endpoint=endpoint, status_code=500).count() == delivery.DISABLE_AFTER
+        # What was still queued for it is given up, not sent.
+        assert set(Delivery.objects.filter(endpoint=endpoint).values_list("state", flat=True)) == {"failed"}
+        told = Notification.objects.get(user=user, event=Event.WEBHOOK_DISABLED)
+        assert failing.url in told.title and told.in_app
+        assert not told.deliveries.filter(channel="webhook").exists()
+        assert len(failing.received) == delivery.DISABLE_AFTER
+    finally:
+        failing.close()
+
+
+def test_backoff_grows_exponentially_to_a_cap():
+    waits = [delivery.backoff(n) for n in range(1, 12)]
+    assert waits[:3] == [timedelta(seconds=15), timedelta(seconds=30), timedelta(seconds=60)]
+    assert waits[-1] == delivery.BACKOFF_MAX and waits == sorted(waits)
+
+
+@pytest.mark.parametrize(
+    "url, why",
+    [
+        ("http://example.org/hook", "HTTPS"),
+        ("https://127.0.0.1/hook", "loopback"),
+        ("https://10.1.2.3/hook", "private"),
+        ("https://169.254.169.254/latest", "metadata"),
+        ("https://[fe80::1]/hook", "link-local"),
+        ("https://user:pw@example.org/hook", "credentials"),
+        ("ftp://example.org/", "scheme"),
+    ],
+)
+def test_webhook_targets_are_validated(user, settings, url, why):
+    settings.WEBHOOKS_ALLOW_HTTP = False
+    settings.WEBHOOKS_ALLOW_NETS = ""
+    with pytest.raises(Refused, match=why):
+        services.add_endpoint(user, url)
+    assert not WebhookEndpoint.objects.exists()
+
+
+def test_a_slow_receiver_is_cut_off(genesis, loopback_allowed, monkeypatch):
+    monkeypatch.setattr(delivery, "TIMEOUT", 0.5)
+    slow = Receiver(delay=3)
+    try:
+        user = UserFactory()
+        services.add_endpoint(user, slow.url)
+        services.notify([user.pk], Event.ESCROW_LOW, "slow", "slow")
+        [d] = delivery.run_due()
+        assert d.state == DeliveryState.PENDING and d.last_status is None and "timed out" in d.last_error
+    finally:
+        slow.close()
+
+
+def test_the_settings_page_adds_an_endpoint_and_shows_its_log(client, genesis, loopback_allowed, receiver):
+    user = UserFactory()
+    client.force_login(user)
+    bad = client.post("/notifications/settings/", {"action": "endpoint", "url": "https://10.0.0.1/x"})
+    assert bad.status_code == 400 and "private" in bad.content.decode()
+    response = client.post("/notifications/settings/", {"action": "endpoint", "url": receiver.url})
+    endpoint = WebhookEndpoint.objects.get(user=user)
+    assert response.status_code == 302
+    services.notify([user.pk], Event.CONTAINER_EXITED, "k", "Rental 1: the container exited")
+    delivery.run_due()
+    page = client.get(f"/notifications/endpoints/{endpoint.pk}/").content.decode()
+    assert endpoint.secret in page and "Rental 1: the container exited" in page and "200" in page
+    # Someone else's endpoint is not theirs to see.
+    client.force_login(UserFactory())
+    assert client.get(f"/notifications/endpoints/{endpoint.pk}/").status_code == 404
+
+
+def test_preferences_are_per_event_and_channel(client, genesis):
+    user = UserFactory()
+    client.force_login(user)
+    client.post("/notifications/settings/", {"action": "preferences", "pref": ["rental.container_exited|in_app"]})
+    services.notify([user.pk], Event.CONTAINER_EXITED, "a", "exited")
+    services.notify([user.pk], Event.ESCROW_LOW, "b", "low")
+    assert [n.in_app for n in Notification.objects.filter(user=user).order_by("id")] == [True, False]
+    assert services.unread_count(user) == 1
+    assert "exited" in client.get("/notifications/").content.decode()
+
+
+def test_a_renter_hears_of_low_escrow_and_a_stopped_container(genesis):
+    renter = UserFactory()
+    fund(renter.wallet, 1_000_000_000)
+    node, _ = make_node()
+    GpuNode.objects.filter(pk=node.pk).update(status=NodeStatus.ONLINE)
+    detect.run_all()
+    rental = rentals.rent(
+        renter, node.pk, mode="on_demand", workload=from_request(template="", image="busybox"), escrow=50_000
+    )
+    detect.run_all()
+    assert Notification.objects.filter(user=renter, event=Event.ESCROW_LOW).exists()
+    workloads.record_status(node, {"lease": rental.pk, "state": "exited", "exit_code": 3, "log_tail": ""})
+    detect.run_all()
+    note = Notification.objects.get(user=renter, event=Event.CONTAINER_EXITED)
+    assert "exited" in note.title and "code 3" in note.body
