@@ -129,6 +129,7 @@ class TxKind(models.TextChoices):
     SLASH = "slash", "Slash"
     DELEGATE = "delegate", "Delegation"
     UNDELEGATE = "undelegate", "Undelegation"
+    REDELEGATE = "redelegate", "Redelegation"
     UNBOND_MATURE = "unbond_mature", "Unbonding matured"
     REWARD = "reward", "Reward"
     EMISSION = "emission", "Emission"

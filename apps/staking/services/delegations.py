@@ -59,7 +59,8 @@ def _bond(pair: _Pair, wallet, amount: int, e: int, *, memo: str, actor):
     """Bond ``amount`` from ``wallet``'s available balance as a new lot of
     ``pair`` (dated by :func:`_bonding_epoch`), posted as a delegation, and
     write the pair. The caller updates the checker's stake."""
-    pair.add(amount, _bonding_epoch(e))
+    start = _bonding_epoch(e)
+    pair.add(amount, start)
     tx = ledger.move(
         wallet,
         Bucket.AVAILABLE,
@@ -67,7 +68,9 @@ def _bond(pair: _Pair, wallet, amount: int, e: int, *, memo: str, actor):
         amount,
         kind=TxKind.DELEGATE,
         memo=memo,
-        meta={"checker": pair.checker.pk, "epoch": e},
+        # start_epoch: the lot earns from distributions for later epochs, so
+        # the ledger alone says which stake shared each epoch's reward.
+        meta={"checker": pair.checker.pk, "epoch": e, "start_epoch": start},
         actor=actor,
     )
     _write([pair])
@@ -189,15 +192,27 @@ def redelegate(user, src: CheckerNode, dst: CheckerNode, amount: int, *, epoch: 
         src_pair.settle({})
         dst_pair.settle({})
         payout = src_pair.take(amount)
-        dst_pair.add(amount, _bonding_epoch(e))
+        start = _bonding_epoch(e)
+        dst_pair.add(amount, start)
         _write([src_pair, dst_pair])
+        maturity = e + parameters.get("unbonding_epochs", e)
+        # The stake stays bonded in the same account, so the legs net to
+        # zero there: the posting is what puts the move on the public chain
+        # (which checker it left, which it backs from when).
+        ledger.post(
+            TxKind.REDELEGATE,
+            [ledger.Leg(wallet.pk, Bucket.BONDED, -amount), ledger.Leg(wallet.pk, Bucket.BONDED, amount)],
+            memo=f"Redelegated from {src.name} to {dst.name}",
+            meta={"src": src.pk, "dst": dst.pk, "epoch": e, "start_epoch": start, "maturity_epoch": maturity},
+            actor=user,
+        )
         red = Redelegation.objects.create(
             delegator=wallet,
             src=src,
             dst=dst,
             amount=amount,
             creation_epoch=e,
-            maturity_epoch=e + parameters.get("unbonding_epochs", e),
+            maturity_epoch=maturity,
         )
         _pay_rewards([(wallet.pk, src, payout)], e, automatic=True, actor=user)
         _sweep_dust([src_state], actor=user)

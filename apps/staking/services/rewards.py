@@ -385,6 +385,9 @@ def distribute_many(
                 "commission": str(sum(legs_commission.values())),
                 "delegators": str(to_pool + to_dust),
             }
+        # Each checker's reward and commission, so the ledger alone rebuilds
+        # every checker's index (docs/auditing.md).
+        meta["split"] = {str(c): [str(p[2]), str(p[3])] for c, p in sorted(paid.items())}
         tx = ledger.post(TxKind.REWARD, legs, memo=tx_memo, meta=meta, actor=actor)
         bulk.update_fields(
             [p[1] for p in paid.values()],

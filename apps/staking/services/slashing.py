@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from django.db import transaction
 
 from apps.core import bulk, ledger
-from apps.core.models import Bucket, CheckerNode, ModuleAccount, TxKind
+from apps.core.models import Account, Bucket, CheckerNode, ModuleAccount, TxKind
 
 from ..models import Redelegation, SlashEvent, SlashImpact, UnbondingEntry
 from ._common import PPM, _epoch, _lock_checkers, _lock_state, _operator_account_id, _refresh_status, _save_states, pct
@@ -126,11 +126,26 @@ def slash_checker(
                 for bucket, amount in sorted(buckets.items())
             ]
             legs.append(ledger.Leg(ledger.module_account(ModuleAccount.BURN), Bucket.AVAILABLE, total))
+            # Which checker's stake each bonded loss came from (a delegator's
+            # redelegated stake is cut where it went): the legs alone sum
+            # them per account, and the ledger must say where stake was.
+            ids = {a for deltas in cuts.stake_delta.values() for a in deltas}
+            addresses = dict(Account.objects.filter(pk__in=ids).values_list("pk", "address"))
+            stake_cuts = {
+                str(c): {addresses[a]: str(-d) for a, d in sorted(deltas.items()) if d}
+                for c, deltas in sorted(cuts.stake_delta.items())
+            }
             tx = ledger.post(
                 TxKind.SLASH,
                 legs,
                 memo=f"Slash of {checker.name}: {pct(fraction_ppm)}, {reason}"[:200],
-                meta={"checker": checker.pk, "fraction_ppm": fraction_ppm, "infraction_epoch": infraction_epoch},
+                meta={
+                    "checker": checker.pk,
+                    "fraction_ppm": fraction_ppm,
+                    "infraction_epoch": infraction_epoch,
+                    "epoch": e,
+                    "stake_cuts": stake_cuts,
+                },
                 actor=actor,
             )
         # A position the slash did not cut has nothing to write.

@@ -1,0 +1,724 @@
+#!/usr/bin/env python3
+"""Recompute every amount of a range of settled epochs from the public API
+alone, with nothing but Python's standard library (docs/auditing.md).
+
+    python3 scripts/audit.py https://DASHBOARD 120 130
+
+It reads /api/v1/public/ over HTTP (no login, no database, nothing from the
+project's code) and checks:
+
+* the ledger: every hash, every previous-hash link, double entry, no
+  balance below zero, the supply constant;
+* every checker report of the range: its payload hash and its Ed25519
+  signature under the checker's published key, and that it was assigned;
+* every consensus: medians, validity, the correct/incorrect marks and each
+  checker's counts, from the reports and the parameters in force;
+* the emission split, each provider's capacity reward and each checker's
+  reward, and that the postings paid exactly those;
+* each checker's reward index (F1): the stake that shared each epoch's
+  reward, rebuilt from delegate, undelegate, redelegate and slash
+  postings, the commission and the index after each distribution;
+* every rental epoch billed (fee split, refund, SLA credit), downtime and
+  false-spec slashes, checker slashes, and the postings behind them;
+* unbonding that matured.
+
+It prints what it checked and every difference, and exits 0 when there is
+none, 1 when there is any, 2 when it cannot read the API.
+"""
+
+import bisect
+import hashlib
+import json
+import sys
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections import defaultdict
+from datetime import UTC, datetime
+from statistics import median_low
+
+PPM = 1_000_000
+SCALE = 10**27
+LATENCY_NOISE_MS = 20
+SETTLEMENT_KINDS = {"emission", "reward", "slash", "rental_refund", "rental_settle", "unbond_mature"}
+
+
+# --- HTTP -------------------------------------------------------------------------
+
+
+class Api:
+    def __init__(self, base: str):
+        self.base = base.rstrip("/") + "/api/v1/public/"
+
+    def get(self, path: str, **params):
+        url = self.base + path + ("?" + urllib.parse.urlencode(params) if params else "")
+        with urllib.request.urlopen(url, timeout=60) as r:
+            return json.load(r)
+
+    def all(self, path: str, **params) -> list:
+        rows, params = [], {"page_size": 500, **params}
+        while True:
+            page = self.get(path, **params)
+            rows += page["results"]
+            if not page["next_cursor"]:
+                return rows
+            params["cursor"] = page["next_cursor"]
+
+
+# --- Ed25519 (RFC 8032, verification only) ------------------------------------------
+
+_P = 2**255 - 19
+_L = 2**252 + 27742317777372353535851937790883648493
+_D = -121665 * pow(121666, _P - 2, _P) % _P
+_I = pow(2, (_P - 1) // 4, _P)
+
+
+def _recover_x(y: int, sign: int):
+    if y >= _P:
+        return None
+    x2 = (y * y - 1) * pow(_D * y * y + 1, _P - 2, _P) % _P
+    if x2 == 0:
+        return None if sign else 0
+    x = pow(x2, (_P + 3) // 8, _P)
+    if (x * x - x2) % _P:
+        x = x * _I % _P
+    if (x * x - x2) % _P:
+        return None
+    return _P - x if (x & 1) != sign else x
+
+
+def _add(p, q):
+    a = (p[1] - p[0]) * (q[1] - q[0]) % _P
+    b = (p[1] + p[0]) * (q[1] + q[0]) % _P
+    c = 2 * p[3] * q[3] * _D % _P
+    d = 2 * p[2] * q[2] % _P
+    e, f, g, h = b - a, d - c, d + c, b + a
+    return (e * f % _P, g * h % _P, f * g % _P, e * h % _P)
+
+
+def _mul(s: int, p):
+    q = (0, 1, 1, 0)
+    while s:
+        if s & 1:
+            q = _add(q, p)
+        p = _add(p, p)
+        s >>= 1
+    return q
+
+
+def _point(b: bytes):
+    if len(b) != 32:
+        return None
+    y = int.from_bytes(b, "little")
+    x = _recover_x(y & ((1 << 255) - 1), y >> 255)
+    if x is None:
+        return None
+    y &= (1 << 255) - 1
+    return (x, y, 1, x * y % _P)
+
+
+_GY = 4 * pow(5, _P - 2, _P) % _P
+_GX = _recover_x(_GY, 0)
+_G = (_GX, _GY, 1, _GX * _GY % _P)
+
+
+def ed25519_verify(public: bytes, message: bytes, signature: bytes) -> bool:
+    if len(public) != 32 or len(signature) != 64:
+        return False
+    a, r = _point(public), _point(signature[:32])
+    s = int.from_bytes(signature[32:], "little")
+    if a is None or r is None or s >= _L:
+        return False
+    h = int.from_bytes(hashlib.sha512(signature[:32] + public + message).digest(), "little") % _L
+    left, right = _mul(s, _G), _add(r, _mul(h, a))
+    return (left[0] * right[2] - right[0] * left[2]) % _P == 0 and (left[1] * right[2] - right[1] * left[2]) % _P == 0
+
+
+# --- The ledger ---------------------------------------------------------------------
+
+
+def canonical_time(text: str) -> str:
+    moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def tx_hash(tx: dict) -> str:
+    body = {
+        "height": tx["height"],
+        "prev": tx["prev_hash"],
+        "kind": tx["kind"],
+        "memo": tx["memo"],
+        "meta": tx["meta"],
+        "time": canonical_time(tx["created_at"]),
+        "legs": [[e["address"], e["bucket"], int(e["amount"])] for e in tx["entries"]],
+    }
+    payload = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+    return hashlib.sha256(payload.encode()).hexdigest()
+
+
+class Ledger:
+    """Replays the chain: balances per address and bucket after each height."""
+
+    def __init__(self, txs: list, report):
+        self.txs = {t["height"]: t for t in txs}
+        self.balances: dict[tuple[str, str], int] = defaultdict(int)
+        # (address, bucket) -> [(height, balance after it)], for balances in the past
+        self.history: dict[tuple[str, str], list] = defaultdict(list)
+        supply, prev = None, "0" * 64
+        for i, tx in enumerate(txs, start=1):
+            h = tx["height"]
+            if h != i:
+                report.diff(f"ledger: height {h} where {i} was expected")
+            if tx["prev_hash"] != prev:
+                report.diff(f"ledger #{h}: previous-hash link broken")
+            if tx_hash(tx) != tx["hash"]:
+                report.diff(f"ledger #{h}: hash does not match its content")
+            prev = tx["hash"]
+            total = sum(int(e["amount"]) for e in tx["entries"])
+            if tx["kind"] == "genesis":
+                supply = total
+            elif total:
+                report.diff(f"ledger #{h}: legs sum to {total}, not zero")
+            for e in tx["entries"]:
+                key = (e["address"], e["bucket"])
+                self.balances[key] += int(e["amount"])
+                self.history[key].append((h, self.balances[key]))
+                if self.balances[key] < 0:
+                    report.diff(f"ledger #{h}: {e['address']} {e['bucket']} below zero")
+            report.checked("ledger postings")
+        if supply is not None and sum(self.balances.values()) != supply:
+            report.diff(f"ledger: balances sum to {sum(self.balances.values())}, supply is {supply}")
+
+    def balance_before(self, height: int, address: str, bucket: str) -> int:
+        rows = self.history[(address, bucket)]
+        i = bisect.bisect_left(rows, (height, -1))
+        return rows[i - 1][1] if i else 0
+
+
+def legs(tx: dict) -> dict[tuple[str, str], int]:
+    out: dict[tuple[str, str], int] = defaultdict(int)
+    for e in tx["entries"]:
+        out[(e["address"], e["bucket"])] += int(e["amount"])
+    return {k: v for k, v in out.items() if v}
+
+
+# --- Stake and the reward index (F1), from the ledger alone --------------------------
+
+
+def _take(lots: list, amount: int) -> None:
+    """Stake leaves newest lots first (they have earned least)."""
+    lots.sort(key=lambda lot: lot[1])
+    while amount and lots:
+        cut = min(lots[-1][0], amount)
+        lots[-1][0] -= cut
+        amount -= cut
+        if not lots[-1][0]:
+            lots.pop()
+
+
+def rebuild_index(txs: list) -> dict[int, list[dict]]:
+    """Each checker's distributions, rebuilt from the ledger's postings:
+    {checker id: [{epoch, reward, commission, eligible_stake,
+    cumulative_ratio}, ...]}. A lot bonded with ``start_epoch`` s shares
+    the rewards of epochs after s."""
+    return replay_stake(txs)[0]
+
+
+def stakes(txs: list) -> dict[int, dict[str, int]]:
+    """Who has how much stake bonded to which checker after ``txs``:
+    {checker id: {address: uATH}}."""
+    out: dict[int, dict[str, int]] = defaultdict(dict)
+    for (address, checker), lots in replay_stake(txs)[1].items():
+        if sum(lot[0] for lot in lots):
+            out[checker][address] = sum(lot[0] for lot in lots)
+    return out
+
+
+def replay_stake(txs: list) -> tuple[dict, dict]:
+    lots: dict[tuple[str, int], list] = defaultdict(list)
+    ratio: dict[int, int] = defaultdict(int)
+    out: dict[int, list[dict]] = defaultdict(list)
+    for tx in txs:
+        kind, meta = tx["kind"], tx["meta"] or {}
+        bonded = [(e["address"], int(e["amount"])) for e in tx["entries"] if e["bucket"] == "bonded"]
+        if kind == "delegate":
+            address, amount = next((a, x) for a, x in bonded if x > 0)
+            # Postings from before start_epoch was recorded: their epoch.
+            lots[(address, meta["checker"])].append([amount, meta.get("start_epoch", meta["epoch"])])
+        elif kind == "undelegate":
+            address, amount = next((a, -x) for a, x in bonded if x < 0)
+            _take(lots[(address, meta["checker"])], amount)
+        elif kind == "redelegate":
+            address, amount = next((a, x) for a, x in bonded if x > 0)
+            _take(lots[(address, meta["src"])], amount)
+            lots[(address, meta["dst"])].append([amount, meta["start_epoch"]])
+        elif kind == "slash" and "stake_cuts" in meta:
+            for checker, cuts in meta["stake_cuts"].items():
+                for address, amount in cuts.items():
+                    _take(lots[(address, int(checker))], int(amount))
+        elif kind == "reward" and "split" in meta:
+            epoch = meta["epoch"]
+            for checker, (reward, commission) in meta["split"].items():
+                c, reward, commission = int(checker), int(reward), int(commission)
+                eligible = sum(lot[0] for (_, cid), ls in lots.items() if cid == c for lot in ls if lot[1] < epoch)
+                share = reward - commission
+                if share:
+                    ratio[c] += share * SCALE // eligible if eligible else 0
+                out[c].append(
+                    {
+                        "epoch": epoch,
+                        "reward": reward,
+                        "commission": commission,
+                        "eligible_stake": eligible,
+                        "cumulative_ratio": ratio[c],
+                    }
+                )
+    return out, lots
+
+
+def rebuild_unbonding(txs: list) -> dict[int, dict[str, int]]:
+    """What each unbonding maturity should pay, per address, from the
+    undelegations and slashes before it: {maturity epoch: {address: uATH}}."""
+    entries: dict[str, list] = defaultdict(list)  # address -> [[amount, maturity]]
+    out: dict[int, dict[str, int]] = {}
+    for tx in txs:
+        meta = tx["meta"] or {}
+        if tx["kind"] == "undelegate":
+            leg = next(e for e in tx["entries"] if e["bucket"] == "unbonding")
+            entries[leg["address"]].append([int(leg["amount"]), meta["maturity_epoch"]])
+        elif tx["kind"] == "slash":
+            for e in tx["entries"]:
+                if e["bucket"] == "unbonding":
+                    # A slash cuts entries that began after the infraction:
+                    # the latest first.
+                    left = -int(e["amount"])
+                    for entry in sorted(entries[e["address"]], key=lambda x: -x[1]):
+                        cut = min(entry[0], left)
+                        entry[0] -= cut
+                        left -= cut
+        elif tx["kind"] == "unbond_mature":
+            m = meta["epoch"]
+            due = {}
+            for address, rows in entries.items():
+                amount = sum(a for a, maturity in rows if maturity <= m)
+                if amount:
+                    due[address] = amount
+                entries[address] = [r for r in rows if r[1] > m]
+            out[m] = due
+    return out
+
+
+# --- Consensus ----------------------------------------------------------------------
+
+
+def contradiction(r: dict) -> bool:
+    answered = r["task_ppm"] > 0
+    if r["task_ppm"] > r["uptime_ppm"]:
+        return True
+    if (r["latency_ms"] is not None) != answered or (r["spec_ok"] is not None) != answered:
+        return True
+    return not answered and bool(r.get("gpu_name_seen") or r.get("gpu_count_seen"))
+
+
+def verdict(reports: list, quorum: int) -> dict | None:
+    if len(reports) < quorum or not reports:
+        return None
+    lat = [r["latency_ms"] for r in reports if r["latency_ms"] is not None]
+    spec = [r["spec_ok"] for r in reports if r["spec_ok"] is not None]
+    work = [r["workload_ppm"] for r in reports if r.get("workload_ppm") is not None]
+    return {
+        "uptime_ppm": median_low(r["uptime_ppm"] for r in reports),
+        "task_ppm": median_low(r["task_ppm"] for r in reports),
+        "latency_ms": median_low(lat) if len(lat) >= quorum else None,
+        "spec_ok": (sum(spec) * 2 > len(spec)) if len(spec) >= quorum else None,
+        "workload_ppm": median_low(work) if len(work) >= quorum else None,
+    }
+
+
+def is_correct(r: dict, v: dict, up_tol: int, lat_tol: int, noise: int) -> bool:
+    if abs(r["uptime_ppm"] - v["uptime_ppm"]) > up_tol:
+        return False
+    mine = r.get("workload_ppm")
+    if mine is not None and v["workload_ppm"] is not None and abs(mine - v["workload_ppm"]) > up_tol:
+        return False
+    if r["spec_ok"] is not None and v["spec_ok"] is not None and r["spec_ok"] != v["spec_ok"]:
+        return False
+    if (r["spec_ok"] is None) != (v["spec_ok"] is None):
+        return False
+    if v["latency_ms"] is not None and r["latency_ms"] is not None:
+        diff = abs(r["latency_ms"] - v["latency_ms"])
+        return not (diff > noise and diff * PPM > lat_tol * v["latency_ms"])
+    return (v["latency_ms"] is None) == (r["latency_ms"] is None)
+
+
+def split(total: int, weights: dict) -> tuple[dict, int]:
+    weight_sum = sum(weights.values())
+    if total <= 0 or weight_sum <= 0:
+        return {}, total
+    amounts = {k: total * w // weight_sum for k, w in weights.items() if w > 0}
+    return amounts, total - sum(amounts.values())
+
+
+# --- The audit ----------------------------------------------------------------------
+
+
+class Report:
+    def __init__(self):
+        self.diffs: list[str] = []
+        self.counts: dict[str, int] = defaultdict(int)
+
+    def diff(self, message: str) -> None:
+        self.diffs.append(message)
+
+    def checked(self, what: str, n: int = 1) -> None:
+        self.counts[what] += n
+
+    def expect(self, what: str, found, expected, where: str) -> None:
+        self.checked(what)
+        if found != expected:
+            self.diff(f"{where}: {what} is {found}, recomputed {expected}")
+
+
+def audit(base: str, first: int, last: int) -> Report:
+    api, rep = Api(base), Report()
+    txs = api.all("transactions/")
+    ledger = Ledger(txs, rep)
+    by_height = ledger.txs
+    settlements = {s["epoch"]: s for s in api.all("settlements/", epoch_from=first, epoch_to=last)}
+    for e in range(first, last + 1):
+        if e not in settlements:
+            rep.diff(f"epoch {e}: not settled")
+    models = {m["id"]: m for m in api.all("gpu-models/")}
+    nodes = {n["id"]: n for n in api.all("nodes/")}
+    checkers = {c["id"]: c for c in api.all("checkers/")}
+    pauses = api.all("node-pauses/")
+    index = rebuild_index(txs)
+    unbonding = rebuild_unbonding(txs)
+    periods = defaultdict(dict)
+    for p in api.all("reward-periods/", epoch_from=first, epoch_to=last):
+        periods[p["checker"]][p["epoch"]] = p
+    pool_address = module_address(api, "community_pool")
+    reserve_address = module_address(api, "emission_reserve")
+    dust_address = module_address(api, "dust")
+    rewards_address = module_address(api, "rewards_pool")
+
+    for epoch in sorted(settlements):
+        s = settlements[epoch]
+        where = f"epoch {epoch}"
+        p = {x["key"]: x["value"] for x in api.get("parameters/", epoch=epoch)}
+        reports = api.all("reports/", epoch=epoch)
+        consensus = {c["node"]: c for c in api.all("consensus/", epoch=epoch)}
+        checker_epochs = {c["checker"]: c for c in api.all("checker-epochs/", epoch=epoch)}
+        noise_rows = api.get("consensus/epochs/", epoch=epoch)["results"]
+        noise = noise_rows[0]["latency_noise_ms"] if noise_rows else LATENCY_NOISE_MS
+        assigned = defaultdict(set)
+        for a in api.all("assignments/", epoch=epoch):
+            assigned[a["node"]].add(a["checker"])
+        lines = api.all("settlement-lines/", epoch=epoch)
+
+        # Reports: as signed, by an assigned checker.
+        by_node = defaultdict(list)
+        for r in reports:
+            payload = r["payload"].encode()
+            rep.expect(
+                "report payload hash", hashlib.sha256(payload).hexdigest(), r["payload_hash"], f"report {r['id']}"
+            )
+            key = checkers[r["checker"]]["public_key"]
+            ok = bool(key) and ed25519_verify(bytes.fromhex(key), payload, bytes.fromhex(r["signature"]))
+            rep.expect("report signature", ok, True, f"report {r['id']}")
+            body = json.loads(payload)
+            fields = {k: r[k] for k in body if k not in ("node", "challenge")}
+            rep.expect("report fields as signed", {k: body[k] for k in fields}, fields, f"report {r['id']}")
+            if r["checker"] in assigned.get(r["node"], ()):
+                by_node[r["node"]].append(r)
+
+        # Consensus and marks.
+        counts = defaultdict(lambda: defaultdict(int))
+        for checker_ids in assigned.values():
+            for c in checker_ids:
+                counts[c]["assigned"] += 1
+        sound = {}
+        marks = {}
+        for node_id, rs in by_node.items():
+            sound[node_id] = []
+            for r in rs:
+                counts[r["checker"]]["delivered"] += 1
+                if contradiction(r):
+                    marks[r["id"]] = False
+                    counts[r["checker"]]["incorrect"] += 1
+                    counts[r["checker"]]["contradicting"] += 1
+                else:
+                    sound[node_id].append(r)
+        for node_id, ne in consensus.items():
+            rs = sound.get(node_id, [])
+            v = verdict(rs, p["report_quorum"])
+            node_marks = [None] * len(rs)
+            if v is not None:
+                node_marks = [is_correct(r, v, p["uptime_tolerance"], p["latency_tolerance"], noise) for r in rs]
+                if sum(node_marks) < p["report_quorum"]:
+                    v, node_marks = None, [None] * len(rs)
+            rep.expect("consensus validity", ne["valid"], v is not None, f"{where} node {node_id}")
+            if v is not None and ne.get("challenge_ok") is None:
+                for k in ("uptime_ppm", "task_ppm", "latency_ms", "spec_ok", "workload_ppm"):
+                    rep.expect(f"consensus {k}", ne[k], v[k], f"{where} node {node_id}")
+            for r, m in zip(rs, node_marks, strict=True):
+                marks[r["id"]] = m
+                if m is not None:
+                    counts[r["checker"]]["correct" if m else "incorrect"] += 1
+        for r in reports:
+            if r["id"] in marks:
+                rep.expect("report mark", r["correct"], marks[r["id"]], f"report {r['id']}")
+        for c, ce in checker_epochs.items():
+            for k in ("assigned", "delivered", "correct", "incorrect", "contradicting"):
+                rep.expect(f"checker {k}", ce[k], counts[c][k], f"{where} checker {c}")
+
+        # Postings of this epoch's settlement.
+        low = settlements[epoch - 1]["ledger_height"] if epoch - 1 in settlements else None
+        mine = [
+            t for t in by_height.values() if (t["meta"] or {}).get("epoch") == epoch and t["kind"] in SETTLEMENT_KINDS
+        ]
+        mine = [t for t in mine if t["height"] <= s["ledger_height"] and (low is None or t["height"] > low)]
+        line_by_kind = defaultdict(list)
+        for line in lines:
+            line_by_kind[line["kind"]].append(line)
+
+        # Emission split.
+        emission_txs = [t for t in mine if t["kind"] == "emission"]
+        first_height = min(
+            (t["height"] for t in emission_txs + [t for t in mine if t["kind"] == "reward"]), default=None
+        )
+        reserve = ledger.balance_before(first_height, reserve_address, "available") if first_height else 0
+        emission = min(p["emission_per_epoch"], reserve) if first_height else int(s["emission"])
+        provider_pool = emission * p["emission_provider_share"] // PPM
+        checker_pool = emission * p["emission_checker_share"] // PPM
+        community = emission - provider_pool - checker_pool
+        rep.expect("community share", int(s["community_emission"]), community if community > 0 else 0, where)
+
+        # Providers: capacity weight x GPUs x uptime, of the nodes that could earn.
+        paused_at = pause_state(pauses, by_height[s["ledger_height"]]["created_at"])
+        weights = {}
+        for node_id, ne in consensus.items():
+            node = nodes[node_id]
+            if not ne["valid"] or not ne["uptime_ppm"] or ne["spec_ok"] is False:
+                continue
+            if ne["status_before"] in ("suspended", "offline") or paused_at.get(node_id, False):
+                continue
+            weights[node_id] = models[node["gpu_model"]]["capacity_weight"] * node["gpu_count"] * ne["uptime_ppm"]
+        amounts, dust = split(provider_pool, weights)
+        found = {line["node"]: int(line["amount"]) for line in line_by_kind["provider_reward"]}
+        rep.expect("provider rewards", found, {k: v for k, v in amounts.items() if v}, where)
+        for line in line_by_kind["provider_reward"]:
+            rep.expect("provider reward address", line["account"], nodes[line["node"]]["provider"], where)
+        prov_tx = [t for t in emission_txs if t["meta"].get("part") == "providers"]
+        if amounts:
+            expected = defaultdict(int)
+            expected[(reserve_address, "available")] -= provider_pool
+            for node_id, a in amounts.items():
+                expected[(nodes[node_id]["provider"], "available")] += a
+            if dust:
+                expected[(dust_address, "available")] += dust
+            rep.expect("provider emission posting", legs(prov_tx[0]) if prov_tx else None, clean(expected), where)
+        rep.expect("provider emission total", int(s["provider_emission"]), sum(amounts.values()), where)
+
+        # Checkers: by correct reports, through the staking index.
+        correct = {c: counts[c]["correct"] for c in counts if counts[c]["correct"] > 0}
+        c_amounts, c_dust = split(checker_pool, correct)
+        found = {line["checker"]: int(line["amount"]) for line in line_by_kind["checker_reward"]}
+        rep.expect("checker rewards", found, {k: v for k, v in c_amounts.items() if v}, where)
+        reward_tx = [t for t in mine if t["kind"] == "reward" and "split" in (t["meta"] or {})]
+        if c_amounts and not reward_tx:
+            rep.diff(f"{where}: checker rewards due but no reward posting")
+        if c_amounts and reward_tx:
+            split_meta = reward_tx[0]["meta"]["split"]
+            rep.expect(
+                "checker reward posting",
+                {int(k): int(v[0]) for k, v in split_meta.items()},
+                {k: v for k, v in c_amounts.items() if v},
+                where,
+            )
+            expected = defaultdict(int)
+            expected[(reserve_address, "available")] -= sum(c_amounts.values())
+            to_pool = 0
+            for cid, (reward, commission) in split_meta.items():
+                c = checkers[int(cid)]
+                rate = commission_rate_at(api, int(cid), reward_tx[0]["created_at"], c)
+                eligible = next((x["eligible_stake"] for x in index[int(cid)] if x["epoch"] == epoch), 0)
+                expect_commission = int(reward) * rate // PPM if eligible else int(reward)
+                rep.expect("commission", int(commission), expect_commission, f"{where} checker {cid}")
+                expected[(c["operator"], "available")] += int(commission)
+                to_pool += int(reward) - int(commission)
+            if reward_tx:
+                got = legs(reward_tx[0])
+                pool_and_dust = got.get((rewards_address, "available"), 0) + got.get((dust_address, "available"), 0)
+                rep.expect("checker reward pool leg", pool_and_dust, to_pool, where)
+                got = {k: v for k, v in got.items() if k[0] not in (rewards_address, dust_address)}
+                rep.expect("checker reward posting legs", got, clean(expected), where)
+            dust_tx = [t for t in emission_txs if t["meta"].get("part") == "dust"]
+            rep.expect(
+                "checker rewards remainder",
+                sum(-legs(t).get((reserve_address, "available"), 0) for t in dust_tx),
+                c_dust,
+                where,
+            )
+        for cid, rows in index.items():
+            for row in rows:
+                if row["epoch"] != epoch:
+                    continue
+                published = periods[cid].get(epoch)
+                if published is None:
+                    rep.diff(f"{where} checker {cid}: a distribution with no reward period")
+                    continue
+                for k in ("reward", "commission", "eligible_stake", "cumulative_ratio"):
+                    rep.expect(f"F1 {k}", int(published[k]), row[k], f"{where} checker {cid}")
+
+        # Rentals: each billed epoch, and its posting.
+        charges = api.all("rental-charges/", epoch=epoch)
+        fees = 0
+        for ch in charges:
+            at = f"{where} rental {ch['rental']}"
+            if ch["outcome"] == "failed":
+                rep.expect("refund", ch["refunded"], ch["charge"], at)
+                rep.expect("sla credit bound", ch["sla_credit"] <= ch["charge"] * p["sla_credit"] // PPM, True, at)
+                tx = by_height.get(ch["tx_height"])
+                renter = next((e["address"] for e in tx["entries"] if e["bucket"] == "escrowed"), None) if tx else None
+                expected = {(renter, "escrowed"): -ch["charge"], (renter, "available"): ch["charge"] + ch["sla_credit"]}
+                if ch["sla_credit"]:
+                    expected[(ch["provider"], "collateral")] = -ch["sla_credit"]
+                rep.expect("refund posting", legs(tx) if tx else None, clean(expected), at)
+                refund_line = [x for x in line_by_kind["rental_refund"] if x["details"]["rental"] == ch["rental"]]
+                rep.expect("refund line", [int(x["amount"]) for x in refund_line], [ch["refunded"]], at)
+                rep.expect("refund line address", [x["account"] for x in refund_line], [renter], at)
+            else:
+                fee = ch["charge"] * p["protocol_fee"] // PPM
+                rep.expect("protocol fee", ch["fee"], fee, at)
+                rep.expect("provider part", ch["provider_amount"], ch["charge"] - fee, at)
+                fees += fee
+        settle_tx = [t for t in mine if t["kind"] == "rental_settle"]
+        rep.expect(
+            "protocol fees posted", sum(legs(t).get((pool_address, "available"), 0) for t in settle_tx), fees, where
+        )
+        rep.expect("protocol fees", int(s["protocol_fees"]), fees, where)
+        for line in line_by_kind["sla_credit"]:
+            d = line["details"]
+            rep.expect(
+                "sla credit",
+                -int(line["amount"]),
+                min(-int(line["amount"]), d["charge"] * p["sla_credit"] // PPM),
+                where,
+            )
+            rep.expect("sla credit parameter", d["sla_credit_ppm"], p["sla_credit"], where)
+            tx = by_height.get(d["tx_height"])
+            rep.expect(
+                "sla credit posting",
+                legs(tx).get((line["account"], "collateral")) if tx else None,
+                int(line["amount"]),
+                where,
+            )
+        for line in line_by_kind["downtime_slash"]:
+            d, node = line["details"], nodes[line["node"]]
+            required = models[node["gpu_model"]]["stake_weight"] * node["gpu_count"] * p["collateral_coefficient"]
+            rep.expect("required collateral", d["required_collateral"], required, where)
+            cap = required * p["downtime_slash"] // PPM
+            rep.expect("downtime slash", -int(line["amount"]), min(cap, -int(line["amount"])), where)
+            tx = by_height.get(d["tx_height"])
+            expected = {
+                (line["account"], "collateral"): int(line["amount"]),
+                (pool_address, "available"): -int(line["amount"]),
+            }
+            rep.expect("downtime slash posting", legs(tx) if tx else None, expected, where)
+        for line in line_by_kind["false_spec_slash"]:
+            node = nodes[line["node"]]
+            required = models[node["gpu_model"]]["stake_weight"] * node["gpu_count"] * p["collateral_coefficient"]
+            rep.expect(
+                "false-spec slash",
+                -int(line["amount"]),
+                min(-int(line["amount"]), required * p["false_spec_slash"] // PPM),
+                where,
+            )
+        slash_txs = [t for t in mine if t["kind"] == "slash" and "stake_cuts" in (t["meta"] or {})]
+        for line in line_by_kind["checker_slash"]:
+            tx = next((t for t in slash_txs if t["meta"]["checker"] == line["checker"]), None)
+            burned = legs(tx).get((module_address(api, "burn"), "available"), 0) if tx else 0
+            rep.expect("checker slash", -int(line["amount"]), burned, f"{where} checker {line['checker']}")
+            if tx:
+                rep.expect("slash fraction", tx["meta"]["fraction_ppm"], p["misreport_slash"], where)
+
+        # Unbonding that matured at this settlement: every undelegation due.
+        due = unbonding.get(epoch + 1, {})
+        matured = [
+            t for t in by_height.values() if t["kind"] == "unbond_mature" and t["meta"].get("epoch") == epoch + 1
+        ]
+        got = {e["address"]: int(e["amount"]) for t in matured for e in t["entries"] if e["bucket"] == "available"}
+        rep.expect("unbonding matured", got, clean(due), where)
+        rep.expect("unbonded total", int(s["unbonded"]), sum(due.values()), where)
+
+        rep.expect(
+            "settled total emission",
+            int(s["emission"]),
+            int(s["provider_emission"])
+            + int(s["emission_dust"])
+            + int(s["checker_emission"])
+            + int(s["community_emission"]),
+            where,
+        )
+        rep.checked("epochs")
+    return rep
+
+
+def clean(d: dict) -> dict:
+    return {k: v for k, v in d.items() if v}
+
+
+_modules: dict[str, str] = {}
+
+
+def module_address(api: Api, module: str) -> str:
+    """The protocol's own accounts, from the ledger summary."""
+    if not _modules:
+        with urllib.request.urlopen(api.base.replace("v1/public/", "ledger/"), timeout=60) as r:
+            _modules.update({m["module"]: m["address"] for m in json.load(r)["modules"]})
+    return _modules[module]
+
+
+def pause_state(pauses: list, until: str) -> dict[int, bool]:
+    """Each node's paused flag as of ``until`` (the settlement's last posting)."""
+    state = {}
+    limit = datetime.fromisoformat(until.replace("Z", "+00:00"))
+    for p in pauses:
+        if datetime.fromisoformat(p["created_at"].replace("Z", "+00:00")) <= limit:
+            state[p["node"]] = p["paused"]
+    return state
+
+
+_rates: dict[int, list] = {}
+
+
+def commission_rate_at(api: Api, checker: int, at: str, row: dict) -> int:
+    """The commission in force when a distribution was posted (at ``at``):
+    the rate the first change made after it replaced, else the current one."""
+    if checker not in _rates:
+        _rates[checker] = api.all("commission-changes/", checker=checker)
+    moment = datetime.fromisoformat(at.replace("Z", "+00:00"))
+    later = [c for c in _rates[checker] if datetime.fromisoformat(c["created_at"].replace("Z", "+00:00")) > moment]
+    return later[0]["old_rate"] if later else row["commission_rate"]
+
+
+def main(argv: list[str]) -> int:
+    if len(argv) != 4:
+        print(__doc__.split("\n\n")[1], file=sys.stderr)
+        return 2
+    try:
+        rep = audit(argv[1], int(argv[2]), int(argv[3]))
+    except (urllib.error.URLError, ValueError, KeyError) as exc:
+        print(f"cannot audit: {exc!r}", file=sys.stderr)
+        return 2
+    for what, n in sorted(rep.counts.items()):
+        print(f"checked {n:>8}  {what}")
+    for d in rep.diffs:
+        print("DIFFERENCE", d)
+    print(f"{len(rep.diffs)} difference(s)")
+    return 1 if rep.diffs else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))
