@@ -36,6 +36,7 @@ LISTS = [
     "redelegations/",
     "slashes/",
     "transactions/",
+    "rental-charges/",
 ]
 
 

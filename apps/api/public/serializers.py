@@ -10,7 +10,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from apps.core.models import CheckerNode, Entry, GpuModel, GpuNode, LedgerTransaction, ParameterChange, Region
-from apps.marketplace.models import NodePause
+from apps.marketplace.models import NodePause, RentalCharge
 from apps.monitoring import signing
 from apps.monitoring.models import Assignment, AssignmentRound, CheckerEpoch, CheckerReport, EpochConsensus, NodeEpoch
 from apps.platform.api_fields import MicroAthField, SignedMicroAthField
@@ -318,3 +318,29 @@ class PublicTransactionSerializer(serializers.ModelSerializer):
     class Meta:
         model = LedgerTransaction
         fields = ["height", "kind", "memo", "meta", "created_at", "prev_hash", "hash", "entries"]
+
+
+class PublicRentalChargeSerializer(serializers.ModelSerializer):
+    provider = extend_schema_field(ADDRESS)(serializers.CharField(source="provider_address", default=None))
+
+    class Meta:
+        model = RentalCharge
+        fields = [
+            "id",
+            "rental",
+            "epoch",
+            "node",
+            "provider",
+            "outcome",
+            "charge",
+            "fee",
+            "provider_amount",
+            "refunded",
+            "sla_credit",
+            "reason",
+            "uptime_ppm",
+            "latency_ms",
+            "workload_ppm",
+            "tx_height",
+            "created_at",
+        ]

@@ -24,5 +24,6 @@ urlpatterns = [
     path("reward-periods/", v.RewardPeriods.as_view(), name="public-reward-periods"),
     path("redelegations/", v.Redelegations.as_view(), name="public-redelegations"),
     path("transactions/", v.Transactions.as_view(), name="public-transactions"),
+    path("rental-charges/", v.RentalCharges.as_view(), name="public-rental-charges"),
     path("slashes/", v.Slashes.as_view(), name="public-slashes"),
 ]

@@ -15,7 +15,7 @@ from rest_framework.views import APIView
 
 from apps.core import epochs, parameters
 from apps.core.models import CheckerNode, Entry, GpuModel, GpuNode, LedgerTransaction, ParameterChange, Region, TxKind
-from apps.marketplace.models import NodePause
+from apps.marketplace.models import NodePause, RentalCharge
 from apps.monitoring.models import Assignment, AssignmentRound, CheckerEpoch, CheckerReport, EpochConsensus, NodeEpoch
 from apps.settlement.models import EpochSettlement, LineKind, NetworkIncident, SettlementLine
 from apps.staking.models import CommissionChange, JailRecord, Redelegation, RewardPeriod, SlashEvent
@@ -242,3 +242,13 @@ class Transactions(PublicList):
     queryset = LedgerTransaction.objects.prefetch_related(
         Prefetch("entries", queryset=Entry.objects.select_related("account").order_by("seq"))
     )
+
+
+class RentalCharges(PublicList):
+    """Each rental epoch billed: the charge at the locked price, the protocol
+    fee, the provider's part, or the refund and SLA credit of a failed epoch,
+    with the consensus it was judged on and its posting's height."""
+
+    serializer_class = s.PublicRentalChargeSerializer
+    int_filters = {"node": "node_id", "rental": "rental_id"}
+    queryset = RentalCharge.objects.annotate(provider_address=F("provider__wallet__address"))
