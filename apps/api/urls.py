@@ -1,8 +1,10 @@
 from django.urls import include, path
-from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerSplitView
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from apps.accounts import api as accounts_api
 from apps.explorer import api as explorer_api
+
+from . import redoc
 
 app_name = "api"
 
@@ -12,7 +14,8 @@ urlpatterns = [
     path("v1/public/", include("apps.api.public.urls")),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     path("docs/", SpectacularSwaggerSplitView.as_view(url_name="api:schema"), name="docs"),
-    path("redoc/", SpectacularRedocView.as_view(url_name="api:schema"), name="redoc"),
+    path("redoc/", redoc.page(url_name="api:schema"), name="redoc"),
+    path("redoc/redoc.standalone.js", redoc.bundle, name="redoc-bundle"),
     path("ledger/", explorer_api.LedgerSummary.as_view(), name="ledger-summary"),
     path("ledger/verify/", explorer_api.LedgerVerify.as_view(), name="ledger-verify"),
     path("ledger/checkpoints/", explorer_api.CheckpointList.as_view(), name="ledger-checkpoints"),
