@@ -317,6 +317,7 @@ def provider_dashboard(request):
     ctx = providers.dashboard(request.user)
     ctx["now"] = epochs.current_number()
     ctx["collateral_form"] = AmountForm()
+    ctx["floor"] = parameters.current()  # the empty state states the hardware floor
     return render(request, "marketplace/provider.html", ctx)
 
 
