@@ -36,6 +36,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 import numpy as np
+from threadpoolctl import ThreadpoolController
 
 SEED_DOMAIN = b"athr-challenge-seed-v1"
 MATRIX_DOMAIN = b"athr-challenge-matrix-v1"
@@ -45,6 +46,18 @@ EMPTY = bytes(32)
 MIN_N, MAX_N = 64, 16_384
 MAX_ROWS = 64
 MAX_REASON = 200
+# Below this size a product runs on one BLAS thread: waking the others costs
+# more than the work, and on a shared CPU a woken thread waits for its slice
+# (a 128 x 128 product took 140 ms instead of 1 ms beside two busy processes).
+ONE_THREAD_UP_TO = 512
+_blas: ThreadpoolController | None = None
+
+
+def _blas_threads(n: int):
+    global _blas
+    if _blas is None:
+        _blas = ThreadpoolController()
+    return _blas.limit(limits=1 if n <= ONE_THREAD_UP_TO else None, user_api="blas")
 
 
 class ChallengeFailed(Exception):
@@ -104,7 +117,8 @@ def product(seed: bytes, n: int, device: str = "auto") -> np.ndarray:
             return c.astype(np.int32)
         if device == "cuda":
             raise RuntimeError("torch with CUDA is not available")
-    return (a @ b).astype(np.int32)
+    with _blas_threads(n):
+        return (a @ b).astype(np.int32)
 
 
 def _torch_cuda():
@@ -209,13 +223,19 @@ def verify_published(seed: bytes, n: int, root: bytes, rows: list[int], proofs: 
     )
 
 
+# The node's host work that grows with n^2 (generating both matrices,
+# converting the product, hashing its rows) is allowed this rate: about half
+# of what one core of a two-core cloud VM manages (docs/challenges.md).
+HOST_ELEMENTS_PER_S = 25_000_000
+
+
 def deadline_seconds(n: int, tflops: Decimal, gpu_count: int, slack: int, rtt_s: float, grace_ms: int) -> float:
-    """The round trip, a grace for the work that does not grow with n^3
-    (generation, hashing, the answer's scheduling) and ``slack`` times the
-    time 2 n^3 operations take at the declared GPUs' catalogue throughput."""
+    """The round trip, a grace (the answer's scheduling on a busy host), the
+    host's n^2 work at HOST_ELEMENTS_PER_S, and ``slack`` times the time
+    2 n^3 operations take at the declared GPUs' catalogue throughput."""
     throughput = float(tflops) * 1e12 * max(gpu_count, 1)
     compute = slack * 2 * n**3 / throughput if throughput > 0 else float("inf")
-    return rtt_s + grace_ms / 1000 + compute
+    return rtt_s + grace_ms / 1000 + n * n / HOST_ELEMENTS_PER_S + compute
 
 
 def b64(data: bytes) -> str:

@@ -381,6 +381,8 @@ class CheckerAgent:
             deadline_s + self.timeout,
         )
         if isinstance(answer, str):
+            if answer.startswith("no complete answer"):
+                return f"no commitment by the deadline of {result['deadline_ms']} ms"
             return answer
         elapsed_ms, body = answer
         result["elapsed_ms"] = min(elapsed_ms, MAX_MS)

@@ -20,7 +20,7 @@ from datetime import UTC, datetime
 import aiohttp
 from aiohttp import web
 
-from .. import challenge
+from .. import challenge as challenges
 from .telemetry import GpuFacts, open_source
 from .workloads import MAX_LEASES_PER_POST, EngineSettings, WorkloadReconciler, host_has_nvidia_gpus
 
@@ -32,7 +32,7 @@ NO_ENGINE = "this node has no container engine (its agent runs without --engine)
 # products are kept for the checker's row request, the latest few only; a
 # challenge answered once is not computed again (a replay is refused).
 MAX_CHALLENGE_REQUEST = 4 * 1024
-KEEP_COMMITMENTS = 4
+KEEP_COMMITMENTS = 3  # a node's checkers, R = 3 by default
 REMEMBER_SEEDS = 4096
 # Challenges waiting for the one being computed, beyond which a node is busy.
 MAX_CHALLENGES_WAITING = 8
@@ -95,7 +95,7 @@ class ProviderAgent:
         self.posted = 0
         self.post_errors = 0
         self.workloads: WorkloadReconciler | None = None
-        self.commitments: collections.OrderedDict[bytes, challenge.Commitment] = collections.OrderedDict()
+        self.commitments: collections.OrderedDict[bytes, challenges.Commitment] = collections.OrderedDict()
         self.answered_seeds: collections.OrderedDict[bytes, None] = collections.OrderedDict()
         self.challenges_waiting = 0
         self._challenge_lock: asyncio.Lock | None = None
@@ -175,7 +175,7 @@ class ProviderAgent:
             epoch = _whole(data, "epoch", 0, 2**62)
             node = _whole(data, "node", 1, 2**62)
             checker = _whole(data, "checker", 0, 2**62)
-            n = _whole(data, "n", challenge.MIN_N, challenge.MAX_N)
+            n = _whole(data, "n", challenges.MIN_N, challenges.MAX_N)
             nonce = data.get("nonce")
             if not isinstance(nonce, str) or len(nonce) != 32 or nonce.strip("0123456789abcdef"):
                 raise BadChallenge("nonce must be 32 lowercase hex characters")
@@ -183,7 +183,7 @@ class ProviderAgent:
                 raise BadChallenge(f"this is node {self.node_id}, not node {node}")
         except BadChallenge as exc:
             return web.json_response({"detail": str(exc)}, status=400)
-        seed = challenge.derive_seed(epoch, node, checker, bytes.fromhex(nonce))
+        seed = challenges.derive_seed(epoch, node, checker, bytes.fromhex(nonce))
         if seed in self.answered_seeds:
             return web.json_response({"detail": "this challenge was answered already"}, status=409)
         if self.challenges_waiting >= MAX_CHALLENGES_WAITING:
@@ -204,10 +204,10 @@ class ProviderAgent:
             self.commitments.popitem(last=False)
         return web.json_response({"seed": seed.hex(), "n": n, "root": commitment.root.hex()})
 
-    def compute_challenge(self, seed: bytes, n: int) -> challenge.Commitment:
+    def compute_challenge(self, seed: bytes, n: int) -> challenges.Commitment:
         """The product of the seed's matrices, on this node's GPUs where
         torch with CUDA is installed, and its Merkle tree."""
-        return challenge.commit(seed, challenge.product(seed, n))
+        return challenges.commit(seed, challenges.product(seed, n))
 
     async def challenge_rows(self, request):
         """``{"seed", "rows": [i, ...]}``: each row of the committed product
@@ -221,8 +221,8 @@ class ProviderAgent:
             if commitment is None:
                 return web.json_response({"detail": "no product kept for this seed"}, status=404)
             rows = data.get("rows")
-            if not isinstance(rows, list) or not 1 <= len(rows) <= challenge.MAX_ROWS:
-                raise BadChallenge(f"rows must list 1 to {challenge.MAX_ROWS} row indices")
+            if not isinstance(rows, list) or not 1 <= len(rows) <= challenges.MAX_ROWS:
+                raise BadChallenge(f"rows must list 1 to {challenges.MAX_ROWS} row indices")
             for i in rows:
                 if type(i) is not int or not 0 <= i < commitment.n:
                     raise BadChallenge(f"rows must be integers from 0 to {commitment.n - 1}")
@@ -230,9 +230,9 @@ class ProviderAgent:
             return web.json_response({"detail": str(exc)}, status=400)
         return web.json_response({"seed": seed, "rows": [self.open_row(commitment, i) for i in rows]})
 
-    def open_row(self, commitment: challenge.Commitment, i: int) -> dict:
+    def open_row(self, commitment: challenges.Commitment, i: int) -> dict:
         row, proof = commitment.open(i)
-        return {"index": i, "values": challenge.b64(row), "proof": [h.hex() for h in proof]}
+        return {"index": i, "values": challenges.b64(row), "proof": [h.hex() for h in proof]}
 
     async def serve(self) -> int:
         app = web.Application()

@@ -1,0 +1,228 @@
+"""Compute challenges between the real agents over real sockets: an honest
+node passes every challenge while the CPU is shared, a node declaring an
+H100 but computing on this CPU misses every deadline at a size where they
+separate, a wrong element or a hostile answer fails the challenge with its
+reason (never an exception), and a challenge is not answered twice."""
+
+import asyncio
+import contextlib
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from aiohttp import web
+
+from apps.core import parameters
+from apps.monitoring import challenge
+from apps.monitoring.agents.addresses import AddressPolicy
+from apps.monitoring.agents.checker import CheckerAgent
+from apps.monitoring.agents.provider import ProviderAgent
+from apps.monitoring.agents.telemetry import GpuFacts
+
+from .fake_dashboard import serve
+
+EPOCH, NODE, CHECKER = 12, 7, 3
+T4, H100 = "8.1", "67.0"  # the catalogue's dense float32 TFLOPS
+
+
+def config(n: int, rows: int = 4) -> dict:
+    """The dashboard's challenge parameters at their defaults, at size ``n``."""
+    d = parameters.DEFINITIONS
+    return {"n": n, "rows": rows, "slack": d["challenge_slack"].default, "grace_ms": d["challenge_grace_ms"].default}
+
+
+@contextlib.contextmanager
+def cpu_hogs(count: int):
+    """``count`` processes that spin on the CPU, beside the test."""
+    hogs = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(count)]
+    try:
+        yield
+    finally:
+        for p in hogs:
+            p.kill()
+            p.wait()
+
+
+class WrongElement(ProviderAgent):
+    """Commits to a product with one wrong element in every row (column 17)."""
+
+    def compute_challenge(self, seed, n):
+        rows = challenge.product(seed, n).copy()
+        rows[:, 17] += 1
+        return challenge.commit(seed, rows)
+
+
+@contextlib.asynccontextmanager
+async def node(agent_class=ProviderAgent):
+    agent = agent_class(api_url="http://127.0.0.1:9", token="agt_node")
+    agent.node_id = NODE
+    agent.facts = GpuFacts("NVIDIA T4 16GB", 1, 16)
+    await agent.serve()
+    try:
+        yield agent
+    finally:
+        await agent.close()
+
+
+@contextlib.asynccontextmanager
+async def checker(n: int, **cfg):
+    agent = CheckerAgent(api_url="http://127.0.0.1:9", token="agt_checker", policy=AddressPolicy.loopback_only())
+    agent.checker_id = CHECKER
+    agent.challenge_config = {**config(n), **cfg}
+    try:
+        yield agent
+    finally:
+        await agent.close()
+
+
+async def challenge_once(agent: CheckerAgent, endpoint: str, tflops: str) -> dict:
+    """One challenge as a probe runs it: the health request's round trip first."""
+    from apps.monitoring.agents.addresses import parse_endpoint
+
+    target = parse_endpoint(endpoint)
+    answer = await agent._timed_get(target, await agent.policy.resolve(target.host, target.port, 1))
+    assert not isinstance(answer, str), answer
+    a = {"node": NODE, "endpoint": endpoint, "gpu_tflops": tflops, "gpu_count": 1}
+    return await agent.challenge(EPOCH, a, answer[0])
+
+
+@pytest.mark.asyncio
+async def test_an_honest_node_passes_every_challenge_while_the_cpu_is_shared():
+    async with node() as provider, checker(128) as agent:
+        with cpu_hogs(os.cpu_count() or 2):  # one spinning process per core: the node gets half of it
+            results = [await challenge_once(agent, provider.endpoint, T4) for _ in range(200)]
+    failed = [r["reason"] for r in results if not r["passed"]]
+    assert failed == []
+    assert len({r["seed"] for r in results}) == 200  # a fresh seed each time
+    assert all(len(r["rows"]) == 4 and len(r["proofs"][0]) == challenge.depth(128) for r in results)
+
+
+@pytest.mark.asyncio
+async def test_a_node_declaring_an_h100_but_computing_on_this_cpu_misses_every_deadline():
+    # At n = 6144 an H100's deadline is the round trip, the grace (0.1 s), the
+    # host's n^2 work (1.5 s) and 20 ms of compute; this CPU's product alone
+    # takes 2 s at its fastest (two idle cores), and the host's work comes on top.
+    async with node() as provider, checker(6144) as agent:
+        results = [await challenge_once(agent, provider.endpoint, H100) for _ in range(2)]
+    assert [r["passed"] for r in results] == [False] * 2
+    # Late, or so late that the checker stopped waiting: no rows were opened.
+    assert all("deadline of" in r["reason"] and r["rows"] == [] for r in results), results
+    assert all(r["elapsed_ms"] is None or r["elapsed_ms"] > r["deadline_ms"] for r in results)
+
+
+@pytest.mark.asyncio
+async def test_one_wrong_element_in_a_checked_row_fails_the_challenge():
+    async with node(WrongElement) as provider, checker(128) as agent:
+        result = await challenge_once(agent, provider.endpoint, T4)
+    assert not result["passed"]
+    assert ", column 17: " in result["reason"] and "where the product has" in result["reason"]
+    # The node's proofs are published with the verdict: anyone can see they do not verify.
+    seed, root = bytes.fromhex(result["seed"]), bytes.fromhex(result["root"])
+    proofs = [[bytes.fromhex(h) for h in p] for p in result["proofs"]]
+    assert not challenge.verify_published(seed, 128, root, result["rows"], proofs)
+
+
+@pytest.mark.asyncio
+async def test_a_challenge_is_computed_once_and_only_for_its_own_node():
+    async with node() as provider, checker(128) as agent:
+        first = await challenge_once(agent, provider.endpoint, T4)
+        session = await agent._nodes_session()
+        ask = {"epoch": EPOCH, "node": NODE, "checker": CHECKER, "n": 128, "nonce": first["nonce"]}
+        url = provider.endpoint.replace("/health", "/challenge")
+        async with session.post(url, json=ask) as r:
+            assert r.status == 409 and "answered already" in (await r.json())["detail"]
+        async with session.post(url, json={**ask, "node": NODE + 1, "nonce": "00" * 16}) as r:
+            assert r.status == 400 and "not node" in (await r.json())["detail"]
+        async with session.post(url, json={**ask, "n": 10**6, "nonce": "11" * 16}) as r:
+            assert r.status == 400 and "n must be" in (await r.json())["detail"]
+        async with session.post(url, data=b"x" * 100_000) as r:
+            assert r.status == 400 and "over" in (await r.json())["detail"]
+    assert first["passed"]
+
+
+def hostile(kind: str):
+    """A node whose health answer is honest and whose challenge answers attack."""
+
+    kept = [None]  # the last commitment
+
+    async def health(request):
+        return web.json_response({"gpu_name": "NVIDIA T4 16GB", "gpu_count": 1})
+
+    async def commit(request):
+        ask = await request.json()
+        seed = challenge.derive_seed(ask["epoch"], ask["node"], ask["checker"], bytes.fromhex(ask["nonce"]))
+        kept[0] = challenge.commit(seed, challenge.product(seed, ask["n"]))
+        if kind == "garbage":
+            return web.Response(body=b"\xff{not json", content_type="application/json")
+        if kind == "other-seed":
+            return web.json_response({"seed": "ab" * 32, "n": ask["n"], "root": kept[0].root.hex()})
+        if kind == "huge-commitment":
+            return web.json_response({"seed": seed.hex(), "n": ask["n"], "root": "0" * 10_000})
+        if kind == "slow":
+            await asyncio.sleep(3)
+        return web.json_response({"seed": seed.hex(), "n": ask["n"], "root": kept[0].root.hex()})
+
+    async def rows(request):
+        ask = await request.json()
+        c = kept[0]
+        opened = []
+        for i in ask["rows"]:
+            row, proof = c.open(i)
+            opened.append({"index": i, "values": challenge.b64(row), "proof": [h.hex() for h in proof]})
+        if kind == "short-proof":
+            opened[0]["proof"] = opened[0]["proof"][:-1]
+        elif kind == "out-of-range":
+            opened[0]["index"] = c.n + 5
+        elif kind == "short-row":
+            opened[0]["values"] = challenge.b64(b"\x00" * 12)
+        elif kind == "huge-rows":
+            return web.Response(body=b"[" + b"1," * 5_000_000 + b"1]", content_type="application/json")
+        elif kind == "another-root":
+            other = challenge.commit(c.seed, c.rows[::-1].copy())
+            opened = [
+                {"index": i, "values": challenge.b64(c.open(i)[0]), "proof": [h.hex() for h in other.open(i)[1]]}
+                for i in ask["rows"]
+            ]
+        elif kind == "not-a-list":
+            return web.json_response({"rows": "all of them"})
+        return web.json_response({"seed": c.seed.hex(), "rows": opened})
+
+    app = web.Application()
+    app.router.add_get("/health", health)
+    app.router.add_post("/challenge", commit)
+    app.router.add_post("/challenge/rows", rows)
+    return app
+
+
+REASONS = {
+    "garbage": "the answer is not JSON",
+    "other-seed": "the commitment is for another seed",
+    "huge-commitment": "an answer over 4096 bytes",
+    "slow": "no commitment by the deadline of",
+    "short-proof": "proof has 6 hashes, not 7",
+    "out-of-range": "does not open row",
+    "short-row": "has 12 bytes, not 512",
+    "huge-rows": "rows: an answer over",
+    "another-root": "does not lead to the committed root",
+    "not-a-list": "not an object with a list of rows",
+}
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("kind", list(REASONS))
+async def test_a_hostile_answer_fails_the_challenge_with_its_reason(kind):
+    async with serve(hostile(kind)) as url, checker(128, grace_ms=500) as agent:
+        result = await challenge_once(agent, f"{url}/health", T4)
+    assert result["passed"] is False
+    assert REASONS[kind] in result["reason"]
+    assert len(result["reason"]) <= challenge.MAX_REASON
+
+
+def test_a_product_computed_by_the_node_is_exact():
+    seed = challenge.derive_seed(EPOCH, NODE, CHECKER, bytes(16))
+    c = challenge.product(seed, 96)
+    a = challenge.matrix(seed, b"A", 96).astype(np.int64)
+    b = challenge.matrix(seed, b"B", 96).astype(np.int64)
+    assert np.array_equal(c, a @ b)
