@@ -9,6 +9,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import permissions
 from rest_framework.exceptions import ValidationError
+from rest_framework.renderers import JSONRenderer
 from rest_framework.throttling import UserRateThrottle
 from rest_framework.views import APIView
 
@@ -30,6 +31,12 @@ class Export(APIView):
 
     permission_classes = [permissions.IsAuthenticated]
     throttle_classes = [ExportThrottle]
+
+    def perform_content_negotiation(self, request, force=False):
+        # ``format`` names the export's format here, not DRF's renderer:
+        # errors still answer in JSON.
+        renderer = JSONRenderer()
+        return renderer, renderer.media_type
 
     @extend_schema(
         parameters=[

@@ -10,6 +10,7 @@ import urllib.request
 
 import pytest
 from aethir_cli.cli import main
+from django.utils import timezone
 
 from apps.core import ledger, parameters
 from apps.core.models import GpuNode, NodeStatus
@@ -88,6 +89,17 @@ def test_rent_watch_and_end_from_the_command_line(live_server, monkeypatch, tmp_
 
     code, out = run("--json", "rentals")
     assert json.loads(out)[0]["status"] == "ended"
+
+    # The wallet statement: funding, the escrow and its refund, as CSV.
+    today = timezone.now().date().isoformat()
+    code, out = run("export", "wallet", "--from", today, "--to", today)
+    assert code == 0
+    lines = out.splitlines()
+    assert lines[0] == "height,time,kind,bucket,amount_uath,memo,tx_hash" and len(lines) >= 4
+    code, out = run(
+        "export", "wallet", "--from", today, "--to", today, "--format", "json", "--output", str(tmp_path / "w.json")
+    )
+    assert code == 0 and json.loads((tmp_path / "w.json").read_text())[0]["amount_uath"] == 10_000_000_000
 
 
 @pytest.mark.django_db(transaction=True)
