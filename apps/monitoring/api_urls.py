@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import api
+from . import api, challenge_api
 
 urlpatterns = [
     path("agent/me/", api.AgentMe.as_view(), name="agent-me"),
@@ -17,4 +17,6 @@ urlpatterns = [
     path("monitoring/nodes/<int:pk>/epochs/", api.NodeEpochs.as_view(), name="monitoring-node-epochs"),
     path("monitoring/checkers/<int:pk>/epochs/", api.CheckerEpochs.as_view(), name="monitoring-checker-epochs"),
     path("monitoring/assignments/<int:epoch>/verify/", api.AssignmentVerify.as_view(), name="assignments-verify"),
+    path("monitoring/challenges/", challenge_api.ChallengeList.as_view(), name="monitoring-challenges"),
+    path("monitoring/challenges/<int:pk>/", challenge_api.ChallengeDetail.as_view(), name="monitoring-challenge"),
 ]
