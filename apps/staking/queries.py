@@ -30,7 +30,15 @@ from .models import (
 from .services._common import PPM, SCALE, _epoch
 from .services.rewards import _is_earning, _lot_scaled
 
-WINDOW = 7  # "recent" epochs for APR, accuracy and delivery
+WINDOW = 7  # "recent" epochs for accuracy and delivery, and the least the APR spans
+# The APR spans a day of epochs at least: seven one-minute epochs say nothing
+# about a year.
+APR_WINDOW_SECONDS = 24 * 3600
+
+
+def apr_window_epochs() -> int:
+    return max(WINDOW, APR_WINDOW_SECONDS // parameters.get("epoch_seconds"))
+
 
 SORTS = {
     "stake": ("Total stake", lambda r: (-r.checker.total_stake, r.checker.name)),
@@ -57,6 +65,12 @@ class CheckerRow:
     slashed_total: int = 0
     last_slash_epoch: int | None = None
     jailings: int = 0
+    share_ppm: int | None = None  # of the stake behind all active checkers
+    per_day: int | None = None  # what an amount delegated now would earn a day at the APR
+
+    @property
+    def takes_delegations(self) -> bool:
+        return self.checker.status == CheckerStatus.ACTIVE
 
 
 def epochs_per_year() -> int:
@@ -117,7 +131,7 @@ def checker_rows(*, sort: str = "stake", status: str = "", q: str = "") -> list[
         rows[cid].delegators = n
     per_year = epochs_per_year()
     for r in (
-        RewardPeriod.objects.filter(checker_id__in=ids, epoch__gte=since)
+        RewardPeriod.objects.filter(checker_id__in=ids, epoch__gte=now - apr_window_epochs())
         .order_by()
         .values("checker_id")
         .annotate(rewards=Sum("delegators_share"), stake=Sum("eligible_stake"))
@@ -141,8 +155,21 @@ def checker_rows(*, sort: str = "stake", status: str = "", q: str = "") -> list[
         .values_list("checker_id", "n")
     ):
         rows[cid].jailings = n
+    active_stake = CheckerNode.objects.filter(status=CheckerStatus.ACTIVE).aggregate(s=Sum("total_stake"))["s"] or 0
+    for row in rows.values():
+        if row.takes_delegations and active_stake:
+            row.share_ppm = row.checker.total_stake * PPM // active_stake
     key = SORTS.get(sort, SORTS["stake"])[1]
     return sorted(rows.values(), key=key)
+
+
+def expected_per_day(rows: list[CheckerRow], amount: int) -> None:
+    """Set each row's ``per_day``: ``amount`` micro-ATH delegated at its
+    recent APR (after commission) earns this much a day, rounded down; none
+    for a checker that takes no delegations or has no APR yet."""
+    for row in rows:
+        if row.takes_delegations and row.apr_ppm is not None:
+            row.per_day = amount * row.apr_ppm // PPM // 365
 
 
 def checker_row(checker: CheckerNode) -> CheckerRow:

@@ -10,7 +10,7 @@ from django.views.decorators.http import require_POST
 
 from apps.accounts.services import open_wallet
 from apps.core import epochs, parameters
-from apps.core.amounts import format_uath
+from apps.core.amounts import ath, format_uath, parse_ath
 from apps.core.models import CheckerNode, CheckerStatus
 from apps.core.numbers import NumberError, parse_int
 from apps.core.refusals import flash, refuse
@@ -34,8 +34,20 @@ def index(request):
     if status not in queries.STATUSES:
         status = ""
     q = (request.GET.get("q") or "").strip()[:80]
+    try:
+        amount = parse_ath(request.GET.get("amount") or "1000")
+    except ValueError:
+        amount = ath(1_000)
+    amount = min(amount, ath(1_000_000_000))
+    rows = queries.checker_rows(sort=sort, status=status, q=q)
+    queries.expected_per_day(rows, amount)
     context = {
-        "rows": queries.checker_rows(sort=sort, status=status, q=q),
+        # Checkers taking no delegations (jailed, inactive) are listed apart and never ranked among the rest.
+        "rows": [r for r in rows if r.takes_delegations],
+        "others": [r for r in rows if not r.takes_delegations],
+        "amount": amount,
+        "apr_window": queries.apr_window_epochs(),
+        "apr_window_hours": queries.apr_window_epochs() * parameters.get("epoch_seconds") // 3600,
         "sort": sort,
         "status": status,
         "q": q,

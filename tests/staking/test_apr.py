@@ -87,7 +87,7 @@ def test_a_slashed_and_emptied_checker_keeps_a_sane_apr(checker, operator, hourl
 
 def test_no_distribution_in_the_window_shows_a_dash(checker, monkeypatch):
     services.distribute(checker, ath(10), 1, reserve())
-    _now(monkeypatch, 1 + queries.WINDOW + 1)  # that reward is older than the window
+    _now(monkeypatch, 1 + queries.apr_window_epochs() + 1)  # that reward is older than the window
     row = _row(checker)
     assert row.apr_ppm is None and ppm_short(row.apr_ppm) == "—"
     assert queries.apr_ppm(0, 0, 8_760) is None
