@@ -1,6 +1,7 @@
 from django import forms
 from django.contrib.admin.forms import AdminAuthenticationForm
 from django.contrib.auth.forms import AuthenticationForm, UserCreationForm
+from django.utils.translation import gettext_lazy as _
 
 from apps.core.forms import AmountField
 
@@ -35,3 +36,12 @@ class SendForm(forms.Form):
     to_address = forms.CharField(label="Recipient address", max_length=64)
     amount = AmountField(label="Amount (ATH)")
     memo = forms.CharField(max_length=200, required=False)
+
+
+class PublicNameForm(forms.Form):
+    public_name = forms.CharField(
+        label=_("Public name"),
+        required=False,
+        max_length=64,
+        help_text=_("Shown on public pages instead of your address. Leave empty to show your address only."),
+    )

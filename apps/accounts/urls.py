@@ -18,4 +18,5 @@ urlpatterns = [
     path("wallet/", views.wallet, name="wallet"),
     path("wallet/faucet/", views.faucet, name="faucet"),
     path("wallet/send/", views.send, name="send"),
+    path("profile/", views.public_profile, name="public_profile"),
 ]

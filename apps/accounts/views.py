@@ -4,14 +4,15 @@ from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.shortcuts import redirect, render
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from apps.core.models import Entry
 from apps.core.refusals import flash, refuse
 from apps.platform.ratelimit import hit
 
-from . import services, throttle
-from .forms import LoginForm, SendForm, SignUpForm
+from . import public_name, services, throttle
+from .forms import LoginForm, PublicNameForm, SendForm, SignUpForm
 
 
 def signup(request):
@@ -130,3 +131,22 @@ def admin_login(request, extra_context=None):
     if getattr(request, "login_refused", None) is not None:
         response.status_code = 429
     return response
+
+
+@login_required
+def public_profile(request):
+    """Choose, change or clear the name public pages show for your wallet."""
+    wallet = services.open_wallet(request.user)
+    form = PublicNameForm(request.POST or None, initial={"public_name": wallet.public_name or ""})
+    if request.method == "POST" and form.is_valid():
+        try:
+            wallet = public_name.set_public_name(request.user, form.cleaned_data["public_name"])
+        except public_name.NameRefused as exc:
+            form.add_error("public_name", str(exc))
+        else:
+            if wallet.public_name:
+                messages.success(request, _("Public pages now show your wallet as %s.") % wallet.public_name)
+            else:
+                messages.success(request, _("Public pages now show your wallet by its address only."))
+            return redirect("accounts:public_profile")
+    return render(request, "accounts/public_profile.html", {"form": form, "wallet": wallet})

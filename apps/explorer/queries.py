@@ -25,7 +25,8 @@ def account_history(account: Account):
 def accounts(query: str = ""):
     qs = Account.objects.select_related("owner").order_by("id")
     if query:
-        qs = qs.filter(Q(address__icontains=query) | Q(owner__username__icontains=query) | Q(label__icontains=query))
+        # Never by login name: searching one would tie it to its address.
+        qs = qs.filter(Q(address__icontains=query) | Q(public_name__icontains=query) | Q(label__icontains=query))
     return qs
 
 

@@ -29,7 +29,7 @@ class OfferSerializer(serializers.ModelSerializer):
     price_per_gpu_hour = MicroAthField()
     collateral = MicroAthField()
     required_collateral = MicroAthField()
-    provider = serializers.CharField(source="provider.username")
+    provider = serializers.CharField(source="provider.wallet.address", help_text="the provider's ledger address")
     # Plain strings: the enum names live with the monitoring API's schema.
     status = serializers.CharField(read_only=True)
 
@@ -76,13 +76,13 @@ class NodeList(generics.ListAPIView):
         if not form.is_valid():
             raise ValidationError({k: [e["message"] for e in v] for k, v in form.errors.get_json_data().items()})
         qs, _, _ = catalogue.nodes(form.values())
-        return qs.select_related("provider")
+        return qs.select_related("provider__wallet")
 
 
 class NodeDetail(generics.RetrieveAPIView):
     serializer_class = OfferSerializer
     permission_classes = [permissions.AllowAny]
-    queryset = GpuNode.objects.select_related("gpu_model", "region", "provider")
+    queryset = GpuNode.objects.select_related("gpu_model", "region", "provider__wallet")
 
 
 class MatchRequest(serializers.Serializer):
@@ -435,7 +435,9 @@ class ProviderNodeList(generics.ListAPIView):
     permission_classes = [permissions.IsAuthenticated]
 
     def get_queryset(self):
-        return GpuNode.objects.filter(provider=self.request.user).select_related("gpu_model", "region", "provider")
+        return GpuNode.objects.filter(provider=self.request.user).select_related(
+            "gpu_model", "region", "provider__wallet"
+        )
 
     @extend_schema(request=RegisterRequest, responses={201: ProviderNodeSerializer})
     def post(self, request):

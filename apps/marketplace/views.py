@@ -93,7 +93,7 @@ def _node_context(request, node, form=None) -> dict:
 
 
 def node_detail(request, pk):
-    node = get_object_or_404(GpuNode.objects.select_related("gpu_model", "region", "provider"), pk=pk)
+    node = get_object_or_404(GpuNode.objects.select_related("gpu_model", "region", "provider__wallet"), pk=pk)
     return render(request, "marketplace/node.html", _node_context(request, node))
 
 

@@ -140,7 +140,7 @@ def node_rows(status: str | None = None, limit: int = 50):
 
 def checker_rows():
     return (
-        CheckerNode.objects.select_related("operator")
+        CheckerNode.objects.select_related("operator__wallet")
         .annotate(reports_total=Count("reports"), reports_incorrect=Count("reports", filter=Q(reports__correct=False)))
         .order_by("-total_stake", "id")
     )

@@ -24,7 +24,7 @@ def node_list(request):
 
 
 def _node(pk: int) -> GpuNode:
-    return get_object_or_404(GpuNode.objects.select_related("gpu_model", "region", "provider"), pk=pk)
+    return get_object_or_404(GpuNode.objects.select_related("gpu_model", "region", "provider__wallet"), pk=pk)
 
 
 def node_detail(request, pk: int):
@@ -38,7 +38,7 @@ def checker_list(request):
 
 
 def checker_detail(request, pk: int):
-    checker = get_object_or_404(CheckerNode.objects.select_related("operator"), pk=pk)
+    checker = get_object_or_404(CheckerNode.objects.select_related("operator__wallet"), pk=pk)
     return render(request, "monitoring/checker.html", queries.checker_context(checker))
 
 

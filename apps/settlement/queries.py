@@ -12,7 +12,7 @@ def chart_data(limit: int = 60) -> dict:
     rows = list(EpochSettlement.objects.order_by("-epoch")[:limit])[::-1]
     top = (
         SettlementLine.objects.filter(kind__in=[LineKind.PROVIDER_REWARD, LineKind.CHECKER_REWARD])
-        .values("account__owner__username")
+        .values("account__address", "account__public_name")
         .annotate(total=Sum("amount"))
         .order_by("-total")[:10]
     )
@@ -24,9 +24,14 @@ def chart_data(limit: int = 60) -> dict:
         "checkers": [r.checker_emission // 1_000_000 for r in rows],
         "community": [r.community_emission // 1_000_000 for r in rows],
         "breaches": [r.breaches for r in rows],
-        "top_names": [t["account__owner__username"] or "—" for t in top],
+        # Public: a chosen name or the address, never a login name.
+        "top_names": [t["account__public_name"] or _short(t["account__address"]) for t in top],
         "top_totals": [t["total"] // 1_000_000 for t in top],
     }
+
+
+def _short(address: str | None) -> str:
+    return f"{address[:10]}…{address[-4:]}" if address else "—"
 
 
 def lines_for_user(user):

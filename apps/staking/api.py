@@ -21,7 +21,9 @@ from .models import RewardPeriod, SlashEvent, SlashImpact, UnbondingEntry
 class CheckerSerializer(serializers.Serializer):
     id = serializers.IntegerField(source="checker.pk")
     name = serializers.CharField(source="checker.name")
-    operator = serializers.CharField(source="checker.operator.username")
+    operator = serializers.CharField(
+        source="checker.operator.wallet.address", help_text="the operator's ledger address"
+    )
     status = serializers.CharField(source="checker.status")
     total_stake = MicroAthField(source="checker.total_stake")
     self_stake = MicroAthField(source="checker.self_stake")

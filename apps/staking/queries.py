@@ -110,7 +110,7 @@ def _report_stats(ids, since: int) -> dict[int, tuple[int | None, int | None]]:
 
 
 def checker_rows(*, sort: str = "stake", status: str = "", q: str = "") -> list[CheckerRow]:
-    checkers = CheckerNode.objects.select_related("operator", "region")
+    checkers = CheckerNode.objects.select_related("operator__wallet", "region")
     if status in CheckerStatus.values:
         checkers = checkers.filter(status=status)
     if q:

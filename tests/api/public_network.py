@@ -72,14 +72,15 @@ def build(n_epochs: int = 4) -> dict:
     ledger.genesis()
     parameters.apply({"emission_per_epoch": ath(1_000)}, effective_epoch=0, source="test")
     set_epoch(FIRST - 1)
+    provider = UserFactory(username="login-provider", email="provider@example.org")
     nodes = [
-        make_node(gpu="h100-80gb", count=1, name="A")[0],
-        make_node(gpu="a100-80gb", count=2, name="B")[0],
-        make_node(gpu="rtx-4090", count=4, name="C")[0],
+        make_node(provider, gpu="h100-80gb", count=1, name="A")[0],
+        make_node(provider, gpu="a100-80gb", count=2, name="B")[0],
+        make_node(provider, gpu="rtx-4090", count=4, name="C")[0],
     ]
     checkers, keys = [], {}
     for i in range(3):
-        operator = UserFactory(username=f"operator{i}", email=f"operator{i}@example.org")
+        operator = UserFactory(username=f"login-operator{i}", email=f"operator{i}@example.org")
         fund(operator.wallet, ath(10_000))
         c = staking.activate_checker(operator, f"checker-{i}", ath(10_000), commission_rate=50_000)
         key = signing.new_key()
@@ -88,9 +89,9 @@ def build(n_epochs: int = 4) -> dict:
         checkers.append(c)
         keys[c.pk] = key
     liar = checkers[2]
-    delegator = UserFactory(username="delegator", email="delegator@example.org")
+    delegator = UserFactory(username="login-delegator", email="delegator@example.org")
     fund(open_wallet(delegator), ath(5_000))
-    renter = UserFactory(username="renter", email="renter@example.org")
+    renter = UserFactory(username="login-renter", email="renter@example.org")
     fund(open_wallet(renter), ath(1_000))
     by_id = {n.pk: n for n in nodes}
     for e in range(FIRST, FIRST + n_epochs):

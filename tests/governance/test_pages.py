@@ -61,7 +61,9 @@ def test_the_proposal_page_shows_tally_voters_and_timeline(client, holder, propo
     services.cast_vote(alice, proposal.pk, "yes")
     page = client.get(proposal.get_absolute_url()).content.decode()
     assert 'data-testid="tally-yes">5,000 ATH' in page
-    assert "alice" in page and "Voting opened" in page and "Created, deposit locked" in page
+    # Voters are shown by address (or a public name they chose), never by login name.
+    assert alice.wallet.short_address in page and "alice" not in page
+    assert "Voting opened" in page and "Created, deposit locked" in page
     assert "25%" in page and "20%" in page  # proposed and current protocol fee
     assert f'ws-connect="/ws/governance/{proposal.pk}/' in page
     assert "vendor/plotly.min.js" in page

@@ -16,6 +16,7 @@ import secrets
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
+from django.db.models.functions import Lower
 
 
 class Bucket(models.TextChoices):
@@ -68,6 +69,9 @@ class Account(models.Model):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="wallet"
     )
     label = models.CharField(max_length=100, blank=True, default="")
+    # The name its owner chose to show on public pages (apps.accounts.public_name);
+    # without one, public pages show the address, never the login name.
+    public_name = models.CharField(max_length=32, null=True, blank=True, default=None)
     available = models.BigIntegerField(default=0)
     escrowed = models.BigIntegerField(default=0)
     collateral = models.BigIntegerField(default=0)
@@ -85,6 +89,7 @@ class Account(models.Model):
                 for b in BUCKETS
             ],
             models.UniqueConstraint(fields=["module"], condition=Q(kind="module"), name="one_account_per_module"),
+            models.UniqueConstraint(Lower("public_name"), name="public_name_unique_ignoring_case"),
         ]
 
     def __str__(self):
@@ -96,8 +101,9 @@ class Account(models.Model):
             return ModuleAccount(self.module).label
         if self.label:
             return self.label
-        if self.owner_id:
-            return self.owner.username
+        # Public pages name people only as they chose to be named.
+        if self.public_name:
+            return self.public_name
         return self.short_address
 
     @property
