@@ -1,0 +1,104 @@
+"""Nothing private in public answers (docs/rules.md §7b): the OpenAPI schema
+of every public endpoint names no private field, and no anonymous answer
+of the API carries a login name, an e-mail, a secret or a rental's
+environment values, on a network whose people have all of them."""
+
+import re
+
+import pytest
+
+from apps.marketplace import rentals, workload_spec
+from apps.marketplace.models import RentalMode
+
+from .public_network import build
+
+PUBLIC = "/api/v1/public/"
+# Field names that are private whatever they hold.
+PRIVATE_NAME = re.compile(r"e-?mail|username|user_name|password|secret|token|key_hash|first_name|last_name|^env$|env_")
+ENV_SECRET, ENV_PLAIN = "s3cr3t-env-value-91", "plain-env-value-77"
+
+
+@pytest.fixture
+def schema(client):
+    return client.get("/api/schema/", {"format": "json"}).json()
+
+
+def resolve(schema, node, seen=()):
+    """Every property name reachable from ``node`` in the schema."""
+    if isinstance(node, dict):
+        if "$ref" in node:
+            name = node["$ref"].rsplit("/", 1)[-1]
+            if name in seen:
+                return set()
+            return resolve(schema, schema["components"]["schemas"][name], (*seen, name))
+        names = set(node.get("properties", {}))
+        for value in node.values():
+            names |= resolve(schema, value, seen)
+        return names
+    if isinstance(node, list):
+        return set().union(*(resolve(schema, v, seen) for v in node)) if node else set()
+    return set()
+
+
+def public_gets(schema) -> list[str]:
+    return [p for p, ops in schema["paths"].items() if p.startswith(PUBLIC) and "get" in ops]
+
+
+def test_the_schema_of_every_public_endpoint_names_no_private_field(db, schema):
+    paths = public_gets(schema)
+    assert len(paths) >= 20
+    for path in paths:
+        op = schema["paths"][path]["get"]
+        assert set(op) >= {"responses"} and "200" in op["responses"], path
+        names = resolve(schema, op["responses"]["200"])
+        assert names, path
+        private = {n for n in names if PRIVATE_NAME.search(n.lower())}
+        assert not private, (path, private)
+        # Read-only: nothing but GET.
+        assert set(schema["paths"][path]) <= {"get", "parameters"}, path
+
+
+def keys_and_strings(value, keys, strings):
+    if isinstance(value, dict):
+        for k, v in value.items():
+            keys.add(k)
+            keys_and_strings(v, keys, strings)
+    elif isinstance(value, list):
+        for v in value:
+            keys_and_strings(v, keys, strings)
+    elif isinstance(value, str):
+        strings.append(value)
+
+
+@pytest.mark.django_db
+def test_no_anonymous_api_answer_carries_personal_data(client, schema):
+    net = build()
+    spec = workload_spec.build(
+        image="ollama/ollama:latest",
+        env=[
+            {"name": "API_KEY", "value": ENV_SECRET, "secret": True},
+            {"name": "MODE", "value": ENV_PLAIN, "secret": False},
+        ],
+    )
+    rentals.rent(net["renter"], net["nodes"][0].pk, mode=RentalMode.RESERVED, epochs_=2, workload=spec)
+    people = [net["delegator"], net["renter"], net["nodes"][0].provider, *(c.operator for c in net["checkers"])]
+    needles = [p.username for p in people] + [p.email for p in people] + [ENV_SECRET, ENV_PLAIN]
+    # Every GET of the whole API without a path parameter that answers an
+    # anonymous client, the public prefix first (those must all answer).
+    paths = [p for p, ops in schema["paths"].items() if "get" in ops and "{" not in p]
+    answered = 0
+    for path in sorted(paths, key=lambda p: not p.startswith(PUBLIC)):
+        r = client.get(path, {"page_size": 500} if path.startswith(PUBLIC) else {})
+        if path.startswith(PUBLIC):
+            assert r.status_code == 200, path
+        if r.status_code != 200 or "json" not in r.get("Content-Type", ""):
+            continue
+        answered += 1
+        keys, strings = set(), []
+        keys_and_strings(r.json(), keys, strings)
+        private = {k for k in keys if PRIVATE_NAME.search(k.lower())}
+        assert not private, (path, private)
+        for text in strings:
+            for needle in needles:
+                assert needle not in text, (path, needle, text[:200])
+    assert answered >= len(public_gets(schema))
