@@ -32,7 +32,7 @@ import sys
 import tempfile
 import time
 import urllib.request
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -149,8 +149,10 @@ async def drive(url: str, path: str, tokens: list[str], batch: int, concurrency:
                 token = queue.get_nowait()
             except asyncio.QueueEmpty:
                 return
-            now = datetime.now(UTC).isoformat()
-            body = {"samples": [dict(sample, at=now) for _ in range(batch)]}
+            # As the agent sends them: one sample every 5 s, the newest now
+            # (the server stores one sample per node and instant).
+            now = datetime.now(UTC)
+            body = {"samples": [dict(sample, at=(now - timedelta(seconds=5 * k)).isoformat()) for k in range(batch)]}
             started = time.perf_counter()
             async with session.post(url + path, json=body, headers={"Authorization": f"Agent {token}"}) as r:
                 await r.read()

@@ -2,7 +2,7 @@
 
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import OpenApiTypes, extend_schema
-from rest_framework import generics, serializers, status
+from rest_framework import exceptions, generics, serializers, status
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.throttling import SimpleRateThrottle
@@ -14,8 +14,8 @@ from apps.core.models import CheckerNode, GpuNode
 from apps.core.numbers import parse_int
 from apps.marketplace import workloads
 
-from . import api_schema, assignment, ingest, queries
-from .auth import AgentTokenAuthentication, IsCheckerAgent, IsNodeAgent
+from . import api_schema, assignment, auth, ingest, queries
+from .auth import AgentTokenAuthentication, CachedAgentTokenAuthentication, IsCheckerAgent, IsNodeAgent
 from .models import Assignment, CheckerReport, NodeEpoch
 
 
@@ -73,10 +73,17 @@ class AgentHeartbeats(AgentView):
     """A provider agent posts a batch of GPU telemetry samples for its node."""
 
     permission_classes = [IsNodeAgent]
+    # The hottest request there is: the token comes from this process's
+    # cache, and the insert itself requires that it still acts for the node.
+    authentication_classes = [CachedAgentTokenAuthentication]
 
     @extend_schema(request=api_schema.HeartbeatBatch, responses={201: OpenApiTypes.OBJECT})
     def post(self, request):
-        stored = ingest.record_heartbeats(request.auth.node_id, request.data)
+        try:
+            stored = ingest.record_heartbeats(request.auth.node_id, request.data, token_id=request.auth.pk)
+        except ingest.TokenRevoked:
+            auth.forget(request.auth.pk)
+            raise exceptions.AuthenticationFailed("Unknown agent token.") from None
         return Response({"stored": stored}, status=status.HTTP_201_CREATED)
 
 

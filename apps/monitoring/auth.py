@@ -82,6 +82,44 @@ def _touch(token_id: int, now) -> None:
         cursor.execute(update, [connection.ops.adapt_datetimefield_value(now), token_id])
 
 
+# Tokens seen recently by this process: raw hash -> (id, node, checker,
+# when this process last looked it up, i.e. touched it). Only for
+# endpoints whose write re-checks the token itself (heartbeats: see
+# ``ingest.record_heartbeats``): everywhere else a revoked token must fail
+# at once, so it is looked up every time.
+_seen: dict[str, tuple[int, int | None, int | None, object]] = {}
+SEEN_MAX = 100_000
+
+
+class CachedAgentTokenAuthentication(AgentTokenAuthentication):
+    """As ``AgentTokenAuthentication``, without a query for a token this
+    process looked up in the last minute. A view using it must make its
+    write conditional on ``request.auth.pk`` still acting for the agent and
+    call ``forget`` when it no longer does."""
+
+    def authenticate(self, request):
+        header = authentication.get_authorization_header(request).decode(errors="replace").split()
+        if not header or header[0] != KEYWORD or len(header) != 2:
+            return super().authenticate(request)
+        key_hash = hash_token(header[1])
+        now = timezone.now()
+        hit = _seen.get(key_hash)
+        if hit is not None and hit[3] >= now - TOUCH_EVERY:
+            return AnonymousUser(), AgentToken.from_db(None, _LOADED, hit[:3])
+        user, token = super().authenticate(request)
+        if len(_seen) >= SEEN_MAX:
+            _seen.clear()
+        _seen[key_hash] = (token.pk, token.node_id, token.checker_id, now)
+        return user, token
+
+
+def forget(token_id: int) -> None:
+    """Drop a token from this process's cache (it was revoked)."""
+    for key, hit in list(_seen.items()):
+        if hit[0] == token_id:
+            del _seen[key]
+
+
 class IsNodeAgent(permissions.BasePermission):
     message = "This endpoint needs a provider agent's token."
 

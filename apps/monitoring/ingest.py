@@ -10,14 +10,14 @@ functions here open their own transactions; the API only calls them.
 
 import logging
 import time
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from django.db import IntegrityError, connections, router, transaction
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from apps.core import epochs, errors
-from apps.core.models import CheckerNode, GpuNode
+from apps.core.models import AgentToken, CheckerNode, GpuNode
 
 from . import challenge_reports, live, signing
 from .models import Assignment, CheckerReport, EpochConsensus, Heartbeat
@@ -74,16 +74,34 @@ def _parse_time(value):
     if not isinstance(value, str):
         return None
     try:
+        # The C parser first (what agents send, ten times faster per
+        # sample), Django's for the ISO forms it does not read.
+        return datetime.fromisoformat(value)
+    except ValueError:
+        pass
+    try:
         return parse_datetime(value)
     except ValueError:  # well formed but impossible, e.g. month 13
         return None
 
 
-def record_heartbeats(node_id: int, payload) -> int:
-    """Store a batch of telemetry samples for node ``node_id``; returns how many.
+class TokenRevoked(Exception):
+    """The agent token a cached authentication vouched for is gone (revoked,
+    re-issued or its node deleted): nothing was written. The API answers
+    401, as for an unknown token."""
+
+
+def record_heartbeats(node_id: int, payload, *, token_id: int | None = None) -> int:
+    """Store a batch of telemetry samples for node ``node_id``; returns how
+    many were accepted.
 
     The batch, the node's last-seen time and the telemetry hint land
-    together or not at all."""
+    together or not at all. A sample is stored once per node and instant:
+    an agent that resends a batch whose answer it lost (same ``at`` times)
+    adds nothing. With ``token_id`` the insert itself requires that token to
+    still exist and act for the node, so a caller may authenticate from a
+    cache (see ``auth.CachedAgentTokenAuthentication``) and a token revoked
+    since writes nothing: ``TokenRevoked``."""
     samples = payload.get("samples") if isinstance(payload, dict) else None
     if not isinstance(samples, list) or not samples:
         raise IngestError('Send {"samples": [...]} with at least one sample.')
@@ -91,7 +109,7 @@ def record_heartbeats(node_id: int, payload) -> int:
         raise IngestError(f"At most {MAX_BATCH} samples per batch.")
     now = timezone.now()
     start0, size = _epoch_clock()
-    rows = []
+    rows = {}
     last = None
     for i, sample in enumerate(samples):
         if not isinstance(sample, dict):
@@ -105,50 +123,72 @@ def record_heartbeats(node_id: int, payload) -> int:
             if at > now + CLOCK_SKEW or at < now - MAX_AGE:
                 raise IngestError(f"samples[{i}].at is too far from the server's clock.")
         epoch = int((at - start0) // size) if start0 and at >= start0 else 0
-        rows.append((node_id, at, epoch, *values))
+        # One sample per instant: the first of a batch's repeats stands,
+        # as the first stored stands against a resent batch.
+        rows.setdefault(at, (node_id, at, epoch, *values))
         if last is None or at > last:
             last = at
     with transaction.atomic():
-        _store(rows, node_id, last)
+        _store(list(rows.values()), node_id, last, token_id)
         live.telemetry_arrived(node_id)
-    return len(rows)
+    return len(samples)
 
 
-def _store(rows: list[tuple], node_id: int, last) -> None:
-    """One multi-row insert for the batch, and one conditional update of the
-    node's last-seen time (the node row is the marketplace's hot row too:
-    touch it at most every few seconds).
+def _store(rows: list[tuple], node_id: int, last, token_id: int | None) -> None:
+    """One multi-row insert for the batch (skipping instants already stored,
+    and everything when ``token_id`` no longer acts for the node), and one
+    conditional update of the node's last-seen time (the node row is the
+    marketplace's hot row too: touch it at most every few seconds).
 
     Plain SQL rather than ``bulk_create``: the ORM spent more time preparing
     these few rows than the database spent storing them. The statements
     are built from the models' own table and column names."""
     connection = connections[router.db_for_write(Heartbeat)]
     adapt = connection.ops.adapt_datetimefield_value
-    insert, touch = _statements(connection)
+    insert, touch, owner = _statements(connection, len(rows))
+    params = [v for r in rows for v in (r[0], adapt(r[1]), *r[2:])]
     with connection.cursor() as cursor:
-        cursor.executemany(insert, [(r[0], adapt(r[1]), *r[2:]) for r in rows])
+        cursor.execute(insert, [*params, token_id, token_id, node_id])
+        if cursor.rowcount < len(rows) and token_id is not None:
+            # Fewer rows than sent: resent samples, or a revoked token.
+            cursor.execute(owner, [token_id, node_id])
+            if cursor.fetchone() is None:
+                raise TokenRevoked("This agent token was revoked.")
         cursor.execute(touch, [adapt(last), node_id, adapt(last - LAST_SEEN_GRANULARITY)])
 
 
-_sql: dict[str, tuple[str, str]] = {}
+_sql: dict[tuple[str, int], tuple[str, str, str]] = {}
 
 
-def _statements(connection) -> tuple[str, str]:
-    if connection.vendor not in _sql:
+def _statements(connection, n: int) -> tuple[str, str, str]:
+    """The insert of ``n`` samples, the node touch and the token check, per
+    database vendor and batch size (a few sizes recur: the agents' own)."""
+    key = (connection.vendor, n)
+    if key not in _sql:
+        if len(_sql) > 64:
+            _sql.clear()
         q = connection.ops.quote_name
-        hb = Heartbeat._meta
+        hb, token = Heartbeat._meta, AgentToken._meta
         columns = [hb.get_field(name).column for name in ("node", "at", "epoch", *(f[0] for f in SAMPLE_FIELDS))]
+        row = f"({', '.join(['%s'] * len(columns))})"
+        token_table = q(token.db_table)
+        token_pk, token_node = q(token.pk.column), q(token.get_field("node").column)
+        # ``%s IS NULL``: no token to check (a trusted caller).
         insert = (
             f"INSERT INTO {q(hb.db_table)} ({', '.join(q(c) for c in columns)}) "
-            f"VALUES ({', '.join(['%s'] * len(columns))})"
+            f"SELECT * FROM (VALUES {', '.join([row] * n)}) AS v "
+            f"WHERE %s IS NULL OR EXISTS (SELECT 1 FROM {token_table} "
+            f"WHERE {token_pk} = %s AND {token_node} = %s) "
+            f"ON CONFLICT ({q(hb.get_field('node').column)}, {q(hb.get_field('at').column)}) DO NOTHING"
         )
         node, seen = GpuNode._meta, q(GpuNode._meta.get_field("last_heartbeat_at").column)
         touch = (
             f"UPDATE {q(node.db_table)} SET {seen} = %s "
             f"WHERE {q(node.pk.column)} = %s AND ({seen} IS NULL OR {seen} < %s)"
         )
-        _sql[connection.vendor] = (insert, touch)
-    return _sql[connection.vendor]
+        owner = f"SELECT 1 FROM {token_table} WHERE {token_pk} = %s AND {token_node} = %s"
+        _sql[key] = (insert, touch, owner)
+    return _sql[key]
 
 
 def register_key(checker: CheckerNode, public_key: str) -> None:

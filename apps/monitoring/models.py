@@ -33,7 +33,12 @@ class Heartbeat(models.Model):
     workloads = models.PositiveSmallIntegerField(default=0)
 
     class Meta:
-        indexes = [models.Index(fields=["node", "at"]), models.Index(fields=["epoch"])]
+        # One sample per node and instant: a resent batch adds nothing (the
+        # ingest's insert skips what this already holds). It also serves a
+        # node's recent samples; ``at`` alone serves the overview's live
+        # window, ``epoch`` the roll-up and retention.
+        constraints = [models.UniqueConstraint(fields=["node", "at"], name="heartbeat_once_per_instant")]
+        indexes = [models.Index(fields=["epoch"]), models.Index(fields=["at"], name="heartbeat_at")]
 
 
 class AssignmentRound(models.Model):

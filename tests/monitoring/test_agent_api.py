@@ -2,7 +2,10 @@
 payloads get a 400 with a message and write nothing; reports are signed and
 idempotent."""
 
+from datetime import timedelta
+
 import pytest
+from django.utils import timezone
 from rest_framework.test import APIClient
 
 from apps.core.models import CheckerNode, OutboxEvent
@@ -61,8 +64,10 @@ def signed(key, **fields):
 
 
 def test_heartbeats_land_for_the_tokens_own_node_only(net):
+    now = timezone.now()
+    samples = [{**SAMPLE, "at": (now - timedelta(seconds=s)).isoformat()} for s in (5, 0)]
     r = agent(net["node_token"]).post(
-        "/api/agent/heartbeats/", {"samples": [SAMPLE, SAMPLE], "node": net["other_node"].pk}, format="json"
+        "/api/agent/heartbeats/", {"samples": samples, "node": net["other_node"].pk}, format="json"
     )
     assert r.status_code == 201 and r.json()["stored"] == 2
     assert Heartbeat.objects.filter(node=net["node"]).count() == 2

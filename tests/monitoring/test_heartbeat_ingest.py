@@ -1,0 +1,117 @@
+"""Heartbeat ingest stores exactly what agents posted: every sample once,
+whatever is resent, and nothing once the agent's token is revoked, even while
+this process still remembers it."""
+
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from rest_framework.test import APIClient
+
+from apps.core.models import AgentToken
+from apps.monitoring.models import Heartbeat
+
+from ..factories import make_node
+
+FIELDS = ("gpu_util", "mem_used_mb", "mem_total_mb", "temperature_c", "power_w", "workloads")
+
+
+def agent(token):
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Agent {token}")
+    return client
+
+
+def sample(at, util=50):
+    return {
+        "at": at.isoformat(),
+        "gpu_util": util,
+        "mem_used_mb": 1000 + util,
+        "mem_total_mb": 81920,
+        "temperature_c": 40 + util % 50,
+        "power_w": 300 + util,
+        "workloads": util % 3,
+    }
+
+
+def stored(node):
+    return sorted(
+        (h.at, *(getattr(h, f) for f in FIELDS)) for h in Heartbeat.objects.filter(node=node).order_by("at", "id")
+    )
+
+
+def expected(samples):
+    seen = {}
+    for s in samples:
+        at = timezone.datetime.fromisoformat(s["at"])
+        seen.setdefault(at, (at, *(s[f] for f in FIELDS)))
+    return sorted(seen.values())
+
+
+@pytest.mark.django_db(transaction=False)
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    batches=st.lists(
+        st.lists(st.tuples(st.integers(0, 600), st.integers(0, 100)), min_size=1, max_size=25), min_size=1, max_size=6
+    ),
+    resend=st.lists(st.integers(0, 5), max_size=4),
+)
+def test_what_is_stored_is_exactly_what_was_posted(genesis, batches, resend):
+    """Batches of samples (some instants repeated within and across
+    batches), some resent as an agent does when an answer is lost: each
+    instant is stored once, with the values first posted for it, and
+    every answer says the whole batch was accepted."""
+    Heartbeat.objects.all().delete()
+    node, token = make_node()
+    client = agent(token)
+    now = timezone.now().replace(microsecond=0)
+    payloads = [[sample(now - timedelta(seconds=s), u) for s, u in batch] for batch in batches]
+    order = list(range(len(payloads))) + [i % len(payloads) for i in resend]
+    for i in order:
+        r = client.post("/api/agent/heartbeats/", {"samples": payloads[i]}, format="json")
+        assert r.status_code == 201 and r.json()["stored"] == len(payloads[i])
+    first_posted = [s for i in order for s in payloads[i]]
+    assert stored(node) == expected(first_posted)
+
+
+def test_a_resent_batch_adds_nothing_and_a_new_one_lands(genesis):
+    node, token = make_node()
+    client = agent(token)
+    now = timezone.now()
+    batch = [sample(now - timedelta(seconds=10), 10), sample(now - timedelta(seconds=5), 20)]
+    for _ in range(3):
+        assert client.post("/api/agent/heartbeats/", {"samples": batch}, format="json").status_code == 201
+    assert Heartbeat.objects.filter(node=node).count() == 2
+    assert client.post("/api/agent/heartbeats/", {"samples": [sample(now, 30)]}, format="json").status_code == 201
+    assert [h.gpu_util for h in Heartbeat.objects.filter(node=node).order_by("at")] == [10, 20, 30]
+
+
+def test_a_revoked_token_writes_nothing_even_when_remembered(genesis):
+    """The first post puts the token in this process's cache; revoking it
+    (a new token issued for the node) must refuse the very next post, and
+    the new token works at once."""
+    node, token = make_node()
+    now = timezone.now()
+    assert agent(token).post("/api/agent/heartbeats/", {"samples": [sample(now)]}, format="json").status_code == 201
+    _, fresh = AgentToken.issue(node=node)
+    r = agent(token).post("/api/agent/heartbeats/", {"samples": [sample(now - timedelta(seconds=5))]}, format="json")
+    assert r.status_code == 401
+    assert Heartbeat.objects.filter(node=node).count() == 1
+    r = agent(fresh).post("/api/agent/heartbeats/", {"samples": [sample(now - timedelta(seconds=5))]}, format="json")
+    assert r.status_code == 201 and Heartbeat.objects.filter(node=node).count() == 2
+    # The old token stays refused (forgotten, then unknown).
+    r = agent(token).post("/api/agent/heartbeats/", {"samples": [sample(now - timedelta(seconds=9))]}, format="json")
+    assert r.status_code == 401
+
+
+def test_a_token_of_a_deleted_node_writes_nothing(genesis):
+    node, token = make_node()
+    keep, _ = make_node()
+    now = timezone.now()
+    assert agent(token).post("/api/agent/heartbeats/", {"samples": [sample(now)]}, format="json").status_code == 201
+    AgentToken.objects.filter(node=node).delete()
+    r = agent(token).post("/api/agent/heartbeats/", {"samples": [sample(now - timedelta(seconds=3))]}, format="json")
+    assert r.status_code == 401 and Heartbeat.objects.filter(node=node).count() == 1
+    assert not Heartbeat.objects.filter(node=keep).exists()
