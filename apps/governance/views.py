@@ -17,7 +17,7 @@ from apps.core import parameters as params
 from apps.core.models import ModuleAccount, ParameterChange
 from apps.core.refusals import flash, refuse
 
-from . import queries, services
+from . import power_help, queries, services
 from .forms import ParameterValuesForm, ProposalForm, SpendProposalForm
 from .models import Proposal, ProposalKind, ProposalStatus
 
@@ -116,6 +116,7 @@ def _proposal_context(request, proposal, vote_error=None):
             "ends_at": services.voting_ends_at(proposal),
             "my_vote": services.vote_of(request.user, proposal),
             "my_power": services.power_of(request.user, proposal),
+            "power_help": power_help.explain(request.user, proposal),
             "voting_open": proposal.is_open and epochs.current_number() < (proposal.voting_end_epoch or 0),
             "vote_error": vote_error,
             "pool": ledger.module_account(ModuleAccount.COMMUNITY_POOL)

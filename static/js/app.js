@@ -13,4 +13,19 @@
   function setLive(state) { document.documentElement.dataset.live = state; }
   document.addEventListener("htmx:wsOpen", function () { setLive("connected"); });
   document.addEventListener("htmx:wsClose", function () { setLive("reconnecting"); });
+  // Count down to a moment ([data-countdown] holds it in ISO 8601), in the
+  // page's language; the server's wording stays until the first tick.
+  function tick() {
+    var lang = document.documentElement.lang || "en";
+    var words = window.Intl && Intl.RelativeTimeFormat ? new Intl.RelativeTimeFormat(lang, { numeric: "auto" }) : null;
+    document.querySelectorAll("[data-countdown]").forEach(function (el) {
+      var left = Math.round((Date.parse(el.dataset.countdown) - Date.now()) / 1000);
+      if (!words || isNaN(left)) return;
+      var h = Math.floor(Math.abs(left) / 3600), m = Math.floor((Math.abs(left) % 3600) / 60), s = Math.abs(left) % 60;
+      var text = h ? words.format(Math.sign(left) * h, "hour") : m ? words.format(Math.sign(left) * m, "minute") : words.format(left, "second");
+      if (h && m) text += " " + m + " min";
+      el.textContent = "⏱ " + text;
+    });
+  }
+  if (document.querySelector("[data-countdown]")) { tick(); setInterval(tick, 1000); }
 })();
