@@ -23,8 +23,8 @@ def test_a_new_sign_up_is_told_why_their_power_is_zero(client, propose):
     body = client.get(proposal.get_absolute_url()).content.decode()
     first = open_wallet(newcomer).entries.order_by("tx__height").first().tx.height
     assert (
-        f"Your first ATH arrived at ledger height #{first}, after this proposal's snapshot at #{proposal.snapshot_height}."
-        in body
+        f"Your first ATH arrived at ledger height #{first}, "
+        f"after this proposal's snapshot at #{proposal.snapshot_height}." in body
     )
     assert "Every proposal submitted from now on counts your 500 ATH." in body
 
