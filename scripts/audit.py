@@ -137,9 +137,12 @@ def ed25519_verify(public: bytes, message: bytes, signature: bytes) -> bool:
 # --- The ledger ---------------------------------------------------------------------
 
 
+def when(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
 def canonical_time(text: str) -> str:
-    moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return when(text).astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def tx_hash(tx: dict) -> str:
@@ -392,6 +395,9 @@ def audit(base: str, first: int, last: int) -> Report:
     nodes = {n["id"]: n for n in api.all("nodes/")}
     checkers = {c["id"]: c for c in api.all("checkers/")}
     pauses = api.all("node-pauses/")
+    keys = defaultdict(list)
+    for k in api.all("checker-keys/"):
+        keys[k["checker"]].append(k)
     index = rebuild_index(txs)
     unbonding = rebuild_unbonding(txs)
     periods = defaultdict(dict)
@@ -423,7 +429,13 @@ def audit(base: str, first: int, last: int) -> Report:
             rep.expect(
                 "report payload hash", hashlib.sha256(payload).hexdigest(), r["payload_hash"], f"report {r['id']}"
             )
-            key = checkers[r["checker"]]["public_key"]
+            key = r["public_key"]
+            # The key must be one this checker published, registered before the report.
+            history = keys.get(r["checker"], [])
+            known = {k["public_key"] for k in history if when(k["registered_at"]) <= when(r["submitted_at"])}
+            if not history:  # a checker from before keys were kept: its one key
+                known.add(checkers[r["checker"]]["public_key"])
+            rep.expect("report key registered", key in known, True, f"report {r['id']}")
             ok = bool(key) and ed25519_verify(bytes.fromhex(key), payload, bytes.fromhex(r["signature"]))
             rep.expect("report signature", ok, True, f"report {r['id']}")
             body = json.loads(payload)
@@ -683,9 +695,9 @@ def module_address(api: Api, module: str) -> str:
 def pause_state(pauses: list, until: str) -> dict[int, bool]:
     """Each node's paused flag as of ``until`` (the settlement's last posting)."""
     state = {}
-    limit = datetime.fromisoformat(until.replace("Z", "+00:00"))
+    limit = when(until)
     for p in pauses:
-        if datetime.fromisoformat(p["created_at"].replace("Z", "+00:00")) <= limit:
+        if when(p["created_at"]) <= limit:
             state[p["node"]] = p["paused"]
     return state
 
@@ -698,8 +710,7 @@ def commission_rate_at(api: Api, checker: int, at: str, row: dict) -> int:
     the rate the first change made after it replaced, else the current one."""
     if checker not in _rates:
         _rates[checker] = api.all("commission-changes/", checker=checker)
-    moment = datetime.fromisoformat(at.replace("Z", "+00:00"))
-    later = [c for c in _rates[checker] if datetime.fromisoformat(c["created_at"].replace("Z", "+00:00")) > moment]
+    later = [c for c in _rates[checker] if when(c["created_at"]) > when(at)]
     return later[0]["old_rate"] if later else row["commission_rate"]
 
 

@@ -20,7 +20,7 @@ from apps.core import epochs, errors
 from apps.core.models import AgentToken, CheckerNode, GpuNode
 
 from . import challenge_reports, live, signing
-from .models import Assignment, CheckerReport, EpochConsensus, Heartbeat
+from .models import Assignment, CheckerReport, EpochConsensus, Heartbeat, record_key
 
 log = logging.getLogger(__name__)
 
@@ -207,6 +207,7 @@ def register_key(checker: CheckerNode, public_key: str) -> None:
         if not checker.public_key:
             checker.public_key = public_key
             checker.save(update_fields=["public_key"])
+            record_key(checker)
 
 
 MAX_REPORTS = 1_000

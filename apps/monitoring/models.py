@@ -198,3 +198,24 @@ class EpochConsensus(models.Model):
     latency_noise_ms = models.PositiveIntegerField(
         default=20, help_text="the epoch's latency noise floor used in judging (consensus.latency_noise_ms)"
     )
+
+
+class CheckerKey(models.Model):
+    """Every key a checker signed with, from when: a new agent brings a new
+    key, and the reports signed with the old one must still verify
+    (docs/rules.md §7b). A report is checked against the key registered
+    last before it was submitted."""
+
+    checker = models.ForeignKey(CheckerNode, on_delete=models.CASCADE, related_name="keys")
+    public_key = models.CharField(max_length=64)
+    registered_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["id"]
+        indexes = [models.Index(fields=["checker", "registered_at"])]
+
+
+def record_key(checker: CheckerNode) -> None:
+    """Note ``checker``'s current key in its history."""
+    if checker.public_key:
+        CheckerKey.objects.create(checker=checker, public_key=checker.public_key)

@@ -5,7 +5,8 @@ API and the audit script are tested on.
 Epochs 6..(5 + n): three nodes, three checkers with Ed25519 keys, a
 delegator who delegates and then redelegates, a rental on a node that
 fails (refund, SLA credit, downtime slash, pause), a checker that lies
-about a node (incorrect reports), and a parameter change half-way."""
+about a node (incorrect reports), a parameter change half-way, and a
+checker whose agent changes its signing key."""
 
 from datetime import timedelta
 
@@ -18,7 +19,7 @@ from apps.core.models import ChainHead
 from apps.marketplace import rentals
 from apps.marketplace.models import RentalMode
 from apps.monitoring import assignment, consensus, signing
-from apps.monitoring.models import Assignment, CheckerReport
+from apps.monitoring.models import Assignment, CheckerReport, record_key
 from apps.settlement import services as settlement
 from apps.staking import services as staking
 
@@ -86,6 +87,7 @@ def build(n_epochs: int = 4) -> dict:
         key = signing.new_key()
         c.public_key = signing.public_hex(key)
         c.save(update_fields=["public_key"])
+        record_key(c)
         checkers.append(c)
         keys[c.pk] = key
     liar = checkers[2]
@@ -103,6 +105,12 @@ def build(n_epochs: int = 4) -> dict:
             rentals.rent(renter, nodes[1].pk, mode=RentalMode.RESERVED, epochs_=3, image="ollama/ollama:latest")
             staking.set_commission(checkers[1].operator, checkers[1], 60_000, epoch=e)
         if e == FIRST + 2:
+            # A new agent for checker 0 brings a new key: older reports still verify.
+            key = signing.new_key()
+            checkers[0].public_key = signing.public_hex(key)
+            checkers[0].save(update_fields=["public_key"])
+            record_key(checkers[0])
+            keys[checkers[0].pk] = key
             parameters.apply({"emission_per_epoch": ath(1_200)}, effective_epoch=e + 1, source="test change")
         assignment.fix_round(e)
         rows = [

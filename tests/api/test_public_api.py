@@ -20,6 +20,7 @@ LISTS = [
     "regions/",
     "nodes/",
     "checkers/",
+    "checker-keys/",
     "assignment-rounds/",
     "assignments/",
     "reports/",

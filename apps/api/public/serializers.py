@@ -12,7 +12,15 @@ from rest_framework import serializers
 from apps.core.models import CheckerNode, Entry, GpuModel, GpuNode, LedgerTransaction, ParameterChange, Region
 from apps.marketplace.models import NodePause, RentalCharge
 from apps.monitoring import signing
-from apps.monitoring.models import Assignment, AssignmentRound, CheckerEpoch, CheckerReport, EpochConsensus, NodeEpoch
+from apps.monitoring.models import (
+    Assignment,
+    AssignmentRound,
+    CheckerEpoch,
+    CheckerKey,
+    CheckerReport,
+    EpochConsensus,
+    NodeEpoch,
+)
 from apps.platform.api_fields import MicroAthField, SignedMicroAthField
 from apps.settlement.models import EpochSettlement, NetworkIncident, SettlementLine
 from apps.staking.models import CommissionChange, JailRecord, Redelegation, RewardPeriod, SlashEvent
@@ -153,8 +161,8 @@ class PublicReportSerializer(serializers.ModelSerializer):
         help_text="the exact bytes the checker signed (canonical JSON: keys sorted, no spaces), as UTF-8 text; "
         "sha256 of it is payload_hash"
     )
-    public_key = serializers.CharField(
-        source="checker.public_key", read_only=True, help_text="the checker's Ed25519 public key, hex"
+    public_key = serializers.SerializerMethodField(
+        help_text="the Ed25519 public key (hex) the checker had registered when it submitted the report"
     )
 
     class Meta:
@@ -167,6 +175,25 @@ class PublicReportSerializer(serializers.ModelSerializer):
 
     def get_payload(self, obj) -> str:
         return signing.message(signed_body(obj)).decode()
+
+    def get_public_key(self, obj) -> str:
+        return key_at(self.context.get("keys", {}).get(obj.checker_id, []), obj.submitted_at, obj.checker.public_key)
+
+
+def key_at(history: list, moment, current: str) -> str:
+    """The key registered last before ``moment`` (history oldest first);
+    reports older than any recorded key were signed with the current one."""
+    key = None
+    for k in history:
+        if k.registered_at <= moment:
+            key = k.public_key
+    return key or current
+
+
+class PublicCheckerKeySerializer(serializers.ModelSerializer):
+    class Meta:
+        model = CheckerKey
+        fields = ["id", "checker", "public_key", "registered_at"]
 
 
 class PublicNodeEpochSerializer(serializers.ModelSerializer):

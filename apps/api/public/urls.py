@@ -9,6 +9,7 @@ urlpatterns = [
     path("regions/", v.Regions.as_view(), name="public-regions"),
     path("nodes/", v.Nodes.as_view(), name="public-nodes"),
     path("checkers/", v.Checkers.as_view(), name="public-checkers"),
+    path("checker-keys/", v.CheckerKeys.as_view(), name="public-checker-keys"),
     path("assignment-rounds/", v.AssignmentRounds.as_view(), name="public-assignment-rounds"),
     path("assignments/", v.Assignments.as_view(), name="public-assignments"),
     path("reports/", v.Reports.as_view(), name="public-reports"),

@@ -16,7 +16,15 @@ from rest_framework.views import APIView
 from apps.core import epochs, parameters
 from apps.core.models import CheckerNode, Entry, GpuModel, GpuNode, LedgerTransaction, ParameterChange, Region, TxKind
 from apps.marketplace.models import NodePause, RentalCharge
-from apps.monitoring.models import Assignment, AssignmentRound, CheckerEpoch, CheckerReport, EpochConsensus, NodeEpoch
+from apps.monitoring.models import (
+    Assignment,
+    AssignmentRound,
+    CheckerEpoch,
+    CheckerKey,
+    CheckerReport,
+    EpochConsensus,
+    NodeEpoch,
+)
 from apps.settlement.models import EpochSettlement, LineKind, NetworkIncident, SettlementLine
 from apps.staking.models import CommissionChange, JailRecord, Redelegation, RewardPeriod, SlashEvent
 
@@ -140,6 +148,26 @@ class Reports(PublicList):
 
     def get_queryset(self):
         return CheckerReport.objects.select_related("checker", *s.signed_relations())
+
+    def paginate_queryset(self, queryset):
+        page = super().paginate_queryset(queryset)
+        # Each report's key from its checker's key history: one query a page.
+        self.keys: dict[int, list] = {}
+        for key in CheckerKey.objects.filter(checker_id__in={r.checker_id for r in page}).order_by("id"):
+            self.keys.setdefault(key.checker_id, []).append(key)
+        return page
+
+    def get_serializer_context(self):
+        return {**super().get_serializer_context(), "keys": getattr(self, "keys", {})}
+
+
+class CheckerKeys(PublicList):
+    """Every key each checker has signed reports with, from when."""
+
+    serializer_class = s.PublicCheckerKeySerializer
+    epoch_field = None
+    int_filters = {"checker": "checker_id"}
+    queryset = CheckerKey.objects.all()
 
 
 class Consensus(PublicList):
