@@ -20,7 +20,9 @@ class ThrottleMessage:
     def get_invalid_login_error(self):
         retry = getattr(self.request, "login_refused", None)
         if retry is not None:
-            return forms.ValidationError(f"Too many log-in attempts. Try again in {minutes(retry)}.", code="throttled")
+            return forms.ValidationError(
+                _("Too many log-in attempts. Try again in %(wait)s.") % {"wait": minutes(retry)}, code="throttled"
+            )
         return super().get_invalid_login_error()
 
 
@@ -33,9 +35,9 @@ class AdminLoginForm(ThrottleMessage, AdminAuthenticationForm):
 
 
 class SendForm(forms.Form):
-    to_address = forms.CharField(label="Recipient address", max_length=64)
-    amount = AmountField(label="Amount (ATH)")
-    memo = forms.CharField(max_length=200, required=False)
+    to_address = forms.CharField(label=_("Recipient address"), max_length=64)
+    amount = AmountField(label=_("Amount (ATH)"))
+    memo = forms.CharField(label=_("Memo"), max_length=200, required=False)
 
 
 class PublicNameForm(forms.Form):

@@ -27,7 +27,7 @@ def signup(request):
             return render(request, "registration/signup.html", {"form": form}, status=429)
         user = form.save()
         login(request, user, backend="apps.accounts.backends.ThrottledModelBackend")
-        messages.success(request, "Welcome! Your wallet is ready.")
+        messages.success(request, _("Welcome! Your wallet is ready."))
         return redirect("accounts:wallet")
     return render(request, "registration/signup.html", {"form": form})
 
@@ -58,14 +58,16 @@ def wallet(request):
 def faucet(request):
     allowed, retry = hit("faucet", str(request.user.pk), *FAUCET_CLICKS)
     if not allowed:
-        messages.error(request, f"Too many faucet requests. Try again in {retry // 60 + 1} minutes.")
+        messages.error(
+            request, _("Too many faucet requests. Try again in %(minutes)s minutes.") % {"minutes": retry // 60 + 1}
+        )
         if request.htmx:
             return render(request, "accounts/wallet.html#wallet-panel", _wallet_context(request), status=429)
         return redirect("accounts:wallet")
     status = 200
     try:
         throttle.claim_faucet(request)
-        messages.success(request, "Faucet funds received.")
+        messages.success(request, _("Faucet funds received."))
     except services.WalletError as exc:
         flash(request, exc)  # the panel itself answers normally, with the message in it
     except throttle.Refused as exc:
@@ -97,7 +99,7 @@ def send(request):
             tx = services.send(
                 request.user, form.cleaned_data["to_address"], form.cleaned_data["amount"], form.cleaned_data["memo"]
             )
-            messages.success(request, f"Sent. Transaction #{tx.height}.")
+            messages.success(request, _("Sent. Transaction #%(height)s.") % {"height": tx.height})
             form = None
         except services.WalletError as exc:
             refuse(form, exc)

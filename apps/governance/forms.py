@@ -2,11 +2,13 @@
 float) into the parameter's integer unit; the services re-check everything."""
 
 from django import forms
+from django.utils.translation import gettext_lazy as _
 
 from apps.core import parameters
-from apps.core.amounts import format_uath
+from apps.core.amounts import display_uath, format_uath
 from apps.core.forms import AmountField
 from apps.core.numbers import NumberError, parse_scaled
+from apps.core.parameter_labels import shown
 
 from .models import Choice
 from .services import DESCRIPTION_MAX, TITLE_MAX
@@ -42,7 +44,7 @@ def parse_param_value(param: parameters.Param, text: str) -> int:
             what="value",
             example="12",
             too_fine=finest,
-            too_large=f"Must be at most {param.format(param.maximum)}.",
+            too_large=_("Must be at most %(maximum)s.") % {"maximum": shown(param, param.maximum)},
         )
     except NumberError as exc:
         message = str(exc)
@@ -50,40 +52,52 @@ def parse_param_value(param: parameters.Param, text: str) -> int:
             message = f"Enter a number {UNIT_HINT.get(param.unit, '')}.".replace("  ", " ")
         raise forms.ValidationError(message) from None
     if not param.minimum <= value <= param.maximum:
-        raise forms.ValidationError(f"Must be between {param.format(param.minimum)} and {param.format(param.maximum)}.")
+        raise forms.ValidationError(
+            _("Must be between %(minimum)s and %(maximum)s.")
+            % {"minimum": shown(param, param.minimum), "maximum": shown(param, param.maximum)}
+        )
     return value
 
 
 class ProposalForm(forms.Form):
-    title = forms.CharField(max_length=TITLE_MAX)
+    title = forms.CharField(label=_("Title"), max_length=TITLE_MAX)
     description = forms.CharField(
+        label=_("Description"),
         max_length=DESCRIPTION_MAX,
         widget=forms.Textarea(attrs={"rows": 8}),
-        help_text="Markdown: **bold**, *italic*, lists, links, `code`. HTML is shown as text.",
+        help_text=_("Markdown: **bold**, *italic*, lists, links, `code`. HTML is shown as text."),
     )
-    deposit = AmountField(label="Deposit (ATH)")
+    deposit = AmountField(label=_("Deposit (ATH)"))
 
     def __init__(self, *args, min_deposit: int, available: int | None = None, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["deposit"].initial = format_uath(min_deposit, unit=False)
-        hint = f"At least {format_uath(min_deposit)}, locked from your available balance"
-        if available is not None:
-            hint += f" (you have {format_uath(available)})"
+        if available is None:
+            hint = _("At least %(minimum)s, locked from your available balance") % {
+                "minimum": display_uath(min_deposit)
+            }
+        else:
+            hint = _("At least %(minimum)s, locked from your available balance (you have %(available)s)") % {
+                "minimum": display_uath(min_deposit),
+                "available": display_uath(available),
+            }
         self.fields["deposit"].help_text = (
-            hint + ". Refunded if the vote reaches quorum and is not vetoed, burned otherwise."
+            hint + ". " + _("Refunded if the vote reaches quorum and is not vetoed, burned otherwise.")
         )
         self.min_deposit = min_deposit
 
     def clean_deposit(self):
         deposit = self.cleaned_data["deposit"]
         if deposit < self.min_deposit:
-            raise forms.ValidationError(f"The minimum deposit is {format_uath(self.min_deposit)}.")
+            raise forms.ValidationError(
+                _("The minimum deposit is %(minimum)s.") % {"minimum": display_uath(self.min_deposit)}
+            )
         return deposit
 
 
 class SpendProposalForm(ProposalForm):
-    recipient = forms.CharField(label="Recipient wallet address", max_length=64)
-    amount = AmountField(label="Amount to pay (ATH)")
+    recipient = forms.CharField(label=_("Recipient wallet address"), max_length=64)
+    amount = AmountField(label=_("Amount to pay (ATH)"))
 
 
 class ParameterValuesForm(forms.Form):
@@ -98,7 +112,7 @@ class ParameterValuesForm(forms.Form):
                 continue
             name = f"param_{param.key}"
             self.fields[name] = forms.CharField(
-                label=param.label,
+                label=_(param.label),
                 required=False,
                 max_length=40,
                 widget=forms.TextInput(attrs={"placeholder": param.format(current[param.key]), "inputmode": "decimal"}),
@@ -111,8 +125,8 @@ class ParameterValuesForm(forms.Form):
             {
                 "param": param,
                 "field": self[name],
-                "now": param.format(self.current[param.key]),
-                "bounds": f"{param.format(param.minimum)} … {param.format(param.maximum)}",
+                "now": shown(param, self.current[param.key]),
+                "bounds": f"{shown(param, param.minimum)} … {shown(param, param.maximum)}",
                 "unit": UNIT_HINT.get(param.unit, ""),
             }
             for param, name in self.rows
@@ -130,10 +144,10 @@ class ParameterValuesForm(forms.Form):
             except forms.ValidationError as exc:
                 self.add_error(name, exc)
         if not changes and not self.errors:
-            raise forms.ValidationError("Fill in the new value of at least one parameter.")
+            raise forms.ValidationError(_("Fill in the new value of at least one parameter."))
         cleaned["changes"] = changes
         return cleaned
 
 
 class VoteForm(forms.Form):
-    choice = forms.ChoiceField(choices=Choice.choices)
+    choice = forms.ChoiceField(label=_("Vote"), choices=Choice.choices)

@@ -12,34 +12,35 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 from django.urls import reverse
+from django.utils.translation import gettext_lazy as _
 
 from apps.core.models import Account
 
 
 class ProposalKind(models.TextChoices):
-    TEXT = "text", "Text (signalling)"
-    PARAMETERS = "parameters", "Parameter change"
-    SPEND = "spend", "Community-pool spend"
+    TEXT = "text", _("Text (signalling)")
+    PARAMETERS = "parameters", _("Parameter change")
+    SPEND = "spend", _("Community-pool spend")
 
 
 class ProposalStatus(models.TextChoices):
-    DEPOSIT = "deposit", "Deposit"
-    VOTING = "voting", "Voting"
-    PASSED = "passed", "Passed"
-    REJECTED = "rejected", "Rejected"
-    VETOED = "vetoed", "Vetoed"
-    EXECUTED = "executed", "Executed"
-    FAILED = "failed", "Failed"
+    DEPOSIT = "deposit", _("Deposit")
+    VOTING = "voting", _("Voting")
+    PASSED = "passed", _("Passed")
+    REJECTED = "rejected", _("Rejected")
+    VETOED = "vetoed", _("Vetoed")
+    EXECUTED = "executed", _("Executed")
+    FAILED = "failed", _("Failed")
 
 
 FINAL_STATUSES = (ProposalStatus.REJECTED, ProposalStatus.VETOED, ProposalStatus.EXECUTED, ProposalStatus.FAILED)
 
 
 class Choice(models.TextChoices):
-    YES = "yes", "Yes"
-    NO = "no", "No"
-    ABSTAIN = "abstain", "Abstain"
-    VETO = "no_with_veto", "No with veto"
+    YES = "yes", _("Yes")
+    NO = "no", _("No")
+    ABSTAIN = "abstain", _("Abstain")
+    VETO = "no_with_veto", _("No with veto")
 
 
 class Proposal(models.Model):
@@ -159,13 +160,13 @@ class ProposalEvent(models.Model):
     """One step of a proposal's timeline."""
 
     class Kind(models.TextChoices):
-        CREATED = "created", "Created, deposit locked"
-        VOTING = "voting", "Voting opened"
-        TALLIED = "tallied", "Tallied"
-        DEPOSIT_REFUNDED = "deposit_refunded", "Deposit refunded"
-        DEPOSIT_BURNED = "deposit_burned", "Deposit burned"
-        EXECUTED = "executed", "Executed"
-        FAILED = "failed", "Execution failed"
+        CREATED = "created", _("Created, deposit locked")
+        VOTING = "voting", _("Voting opened")
+        TALLIED = "tallied", _("Tallied")
+        DEPOSIT_REFUNDED = "deposit_refunded", _("Deposit refunded")
+        DEPOSIT_BURNED = "deposit_burned", _("Deposit burned")
+        EXECUTED = "executed", _("Executed")
+        FAILED = "failed", _("Execution failed")
 
     proposal = models.ForeignKey(Proposal, on_delete=models.CASCADE, related_name="events")
     kind = models.CharField(max_length=20, choices=Kind.choices)

@@ -9,12 +9,14 @@ from django.core.paginator import Paginator
 from django.db.models import Count
 from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from apps.accounts.services import open_wallet
 from apps.core import epochs, ledger
 from apps.core import parameters as params
 from apps.core.models import ModuleAccount, ParameterChange
+from apps.core.parameter_labels import shown
 from apps.core.refusals import flash, refuse
 
 from . import power_help, queries, services
@@ -80,7 +82,7 @@ def create(request, kind):
             except services.GovernanceError as exc:
                 refuse(form, exc)
             else:
-                messages.success(request, f"Proposal #{proposal.pk} is open for voting.")
+                messages.success(request, _("Proposal #%(number)s is open for voting.") % {"number": proposal.pk})
                 return redirect(proposal)
         status = 400
     context = {
@@ -104,9 +106,9 @@ def _proposal_context(request, proposal, vote_error=None):
             changes.append(
                 {
                     "param": p,
-                    "now": p.format(now[change.key]),
-                    "proposed": p.format(change.value),
-                    "bounds": f"{p.format(p.minimum)} … {p.format(p.maximum)}",
+                    "now": shown(p, now[change.key]),
+                    "proposed": shown(p, change.value),
+                    "bounds": f"{shown(p, p.minimum)} … {shown(p, p.maximum)}",
                 }
             )
     context.update(
@@ -147,7 +149,7 @@ def vote(request, pk):
         if error:
             flash(request, error)
         else:
-            messages.success(request, "Your vote is recorded.")
+            messages.success(request, _("Your vote is recorded."))
         return redirect(proposal)
     context = _proposal_context(request, proposal, vote_error=error)
     context["oob"] = True
@@ -164,13 +166,13 @@ def parameters(request):
     rows = [
         {
             "param": p,
-            "value": p.format(values[p.key]),
-            "minimum": p.format(p.minimum),
-            "maximum": p.format(p.maximum),
+            "value": shown(p, values[p.key]),
+            "minimum": shown(p, p.minimum),
+            "maximum": shown(p, p.maximum),
             "history": [
                 {
                     "change": r,
-                    "shown": p.format(r.value),
+                    "shown": shown(p, r.value),
                     "proposal": int(m.group(1)) if (m := SOURCE_PROPOSAL.match(r.source)) else None,
                     "pending": r.effective_epoch > now,
                 }

@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 
 from django.db.models import BigIntegerField, Count, Exists, F, Min, OuterRef
 from django.db.models.expressions import RawSQL
+from django.utils.translation import gettext_lazy as _
 
 from apps.core.amounts import format_uath
 from apps.core.models import GpuModel, GpuNode, NodeStatus, Region
@@ -44,9 +45,9 @@ class Preference:
     BALANCED = "balanced"
 
     choices = [
-        (BALANCED, "Balanced"),
-        (CHEAPEST, "Cheapest"),
-        (EXPERIENCE, "Best experience"),
+        (BALANCED, _("Balanced")),
+        (CHEAPEST, _("Cheapest")),
+        (EXPERIENCE, _("Best experience")),
     ]
 
 

@@ -24,19 +24,20 @@ from django.conf import settings
 from django.db import models
 from django.db.models import F, Q
 from django.urls import reverse
+from django.utils.translation import gettext_lazy as _
 
 from apps.core.models import GpuNode, Region
 
 
 class RentalMode(models.TextChoices):
-    RESERVED = "reserved", "Reserved (prepaid for a fixed time)"
-    ON_DEMAND = "on_demand", "On-demand (top up, stop any time)"
+    RESERVED = "reserved", _("Reserved (prepaid for a fixed time)")
+    ON_DEMAND = "on_demand", _("On-demand (top up, stop any time)")
 
 
 class RentalStatus(models.TextChoices):
-    ACTIVE = "active", "Active"
-    ENDED = "ended", "Ended"
-    REPLACED = "replaced", "Moved to a replacement"
+    ACTIVE = "active", _("Active")
+    ENDED = "ended", _("Ended")
+    REPLACED = "replaced", _("Moved to a replacement")
 
 
 class Rental(models.Model):
@@ -110,9 +111,9 @@ class Rental(models.Model):
 
 
 class ChargeOutcome(models.TextChoices):
-    SERVED = "served", "Served"
-    UNVERIFIED = "unverified", "Served (no checker consensus)"
-    FAILED = "failed", "Node failed: refunded"
+    SERVED = "served", _("Served")
+    UNVERIFIED = "unverified", _("Served (no checker consensus)")
+    FAILED = "failed", _("Node failed: refunded")
 
 
 class RentalCharge(models.Model):
@@ -151,8 +152,8 @@ class RentalCharge(models.Model):
 
 
 class SlashKind(models.TextChoices):
-    DOWNTIME = "downtime", "Downtime while serving a rental"
-    SLA_CREDIT = "sla_credit", "SLA credit to the renter"
+    DOWNTIME = "downtime", _("Downtime while serving a rental")
+    SLA_CREDIT = "sla_credit", _("SLA credit to the renter")
 
 
 class CollateralSlash(models.Model):
@@ -202,14 +203,14 @@ class RentalSettlement(models.Model):
 
 class WorkloadState(models.TextChoices):
     # Before the node's agent has said anything about it.
-    SCHEDULED = "scheduled", "Scheduled"
-    PULLING = "pulling", "Pulling the image"
-    STARTING = "starting", "Starting"
-    RUNNING = "running", "Running"
-    EXITED = "exited", "Exited"
-    FAILED = "failed", "Failed"
+    SCHEDULED = "scheduled", _("Scheduled")
+    PULLING = "pulling", _("Pulling the image")
+    STARTING = "starting", _("Starting")
+    RUNNING = "running", _("Running")
+    EXITED = "exited", _("Exited")
+    FAILED = "failed", _("Failed")
     # The agent stopped and removed it (the rental ended or moved).
-    REMOVED = "removed", "Removed"
+    REMOVED = "removed", _("Removed")
 
 
 class Workload(models.Model):

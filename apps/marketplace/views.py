@@ -10,11 +10,12 @@ from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from apps.accounts.services import open_wallet
 from apps.core import epochs, parameters
-from apps.core.amounts import AmountError, format_uath, parse_uath
+from apps.core.amounts import AmountError, display_uath, format_uath, parse_uath
 from apps.core.errors import NotFound
 from apps.core.models import GpuModel, GpuNode, Region
 from apps.core.numbers import parse_int
@@ -152,7 +153,11 @@ def rent(request, pk):
                 "env": workload_spec.public_env(form.workload.env),
             },
         )
-    messages.success(request, f"You have {node.name}. {format_uath(rental.escrow_total)} is in escrow for it.")
+    messages.success(
+        request,
+        _("You have %(node)s. %(escrow)s is in escrow for it.")
+        % {"node": node.name, "escrow": display_uath(rental.escrow_total)},
+    )
     return redirect(rental)
 
 
@@ -272,7 +277,7 @@ def rental_end(request, pk):
 
     def act(rental):
         refund = rentals.end_rental(request.user, rental.pk)
-        return f"Rental ended. {format_uath(refund)} of unserved time is back in your wallet."
+        return _("Rental ended. %(refund)s of unserved time is back in your wallet.") % {"refund": display_uath(refund)}
 
     return _rental_action(request, pk, act)
 
@@ -286,7 +291,7 @@ def rental_top_up(request, pk):
         if not form.is_valid():
             raise rentals.RentalError("; ".join(form.errors["amount"]))
         rental = rentals.top_up(request.user, rental.pk, form.cleaned_data["amount"])
-        return f"Topped up: the rental now runs until epoch {rental.end_epoch}."
+        return _("Topped up: the rental now runs until epoch %(epoch)s.") % {"epoch": rental.end_epoch}
 
     return _rental_action(request, pk, act)
 
@@ -298,14 +303,16 @@ def rental_replace(request, pk):
     try:
         node_id = parse_int(request.POST.get("node", ""), minimum=1, what="node")
     except ValueError:
-        messages.error(request, "Pick a replacement node.")
+        messages.error(request, _("Pick a replacement node."))
         return redirect(rental)
     try:
         new = rentals.replace(request.user, rental.pk, node_id)
     except rentals.RentalError as exc:
         flash(request, exc)
         return redirect(rental)
-    messages.success(request, f"Moved to {new.node.name} from epoch {new.start_epoch}.")
+    messages.success(
+        request, _("Moved to %(node)s from epoch %(epoch)s.") % {"node": new.node.name, "epoch": new.start_epoch}
+    )
     return redirect(new)
 
 
@@ -431,11 +438,16 @@ def provider_top_up(request, pk):
         if not form.is_valid():
             raise providers.ProviderError("; ".join(form.errors["amount"]))
         node = providers.top_up_collateral(request.user, node.pk, form.cleaned_data["amount"])
-        return f"Collateral of {node.name} is now {format_uath(node.collateral)}" + (
-            " and it is no longer paused."
-            if not node.paused
-            else f"; it stays paused below {format_uath(node.required_collateral)}."
-        )
+        if not node.paused:
+            return _("Collateral of %(node)s is now %(amount)s and it is no longer paused.") % {
+                "node": node.name,
+                "amount": display_uath(node.collateral),
+            }
+        return _("Collateral of %(node)s is now %(amount)s; it stays paused below %(required)s.") % {
+            "node": node.name,
+            "amount": display_uath(node.collateral),
+            "required": display_uath(node.required_collateral),
+        }
 
     return _provider_action(request, pk, act)
 
@@ -445,7 +457,7 @@ def provider_top_up(request, pk):
 def provider_withdraw(request, pk):
     def act(node):
         amount = providers.withdraw_collateral(request.user, node.pk)
-        return f"{format_uath(amount)} of collateral is back in your available balance."
+        return _("%(amount)s of collateral is back in your available balance.") % {"amount": display_uath(amount)}
 
     return _provider_action(request, pk, act)
 

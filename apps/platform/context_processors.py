@@ -1,15 +1,16 @@
 from django.conf import settings
+from django.utils.translation import gettext_lazy as _
 
 
 def site(request):
     return {
         "DEMO_MODE": settings.DEMO_MODE,
         "nav": [
-            ("Marketplace", "marketplace:index"),
-            ("Staking", "staking:index"),
-            ("Governance", "governance:index"),
-            ("Monitoring", "monitoring:index"),
-            ("Settlement", "settlement:index"),
-            ("Explorer", "explorer:index"),
+            (_("Marketplace"), "marketplace:index"),
+            (_("Staking"), "staking:index"),
+            (_("Governance"), "governance:index"),
+            (_("Monitoring"), "monitoring:index"),
+            (_("Settlement"), "settlement:index"),
+            (_("Explorer"), "explorer:index"),
         ],
     }

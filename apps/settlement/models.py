@@ -2,6 +2,7 @@
 amount, so every page and the API show the same number with its reason."""
 
 from django.db import models
+from django.utils.translation import gettext_lazy as _
 
 from apps.core.models import Account, CheckerNode, GpuNode
 
@@ -41,17 +42,17 @@ class EpochSettlement(models.Model):
 
 
 class LineKind(models.TextChoices):
-    PROVIDER_REWARD = "provider_reward", "Provider capacity reward"
-    CHECKER_REWARD = "checker_reward", "Checker reward"
-    COMMUNITY = "community", "Community pool share"
-    FALSE_SPEC_SLASH = "false_spec_slash", "False-spec collateral slash"
-    CHECKER_SLASH = "checker_slash", "Checker misreport slash"
-    CHECKER_JAIL = "checker_jail", "Checker jailed"
-    SLA_BREACH = "sla_breach", "SLA breach"
-    NETWORK_INCIDENT = "network_incident", "Network incident"
-    RENTAL_REFUND = "rental_refund", "Rental fee refunded (failed epoch)"
-    SLA_CREDIT = "sla_credit", "SLA credit from collateral"
-    DOWNTIME_SLASH = "downtime_slash", "Downtime collateral slash"
+    PROVIDER_REWARD = "provider_reward", _("Provider capacity reward")
+    CHECKER_REWARD = "checker_reward", _("Checker reward")
+    COMMUNITY = "community", _("Community pool share")
+    FALSE_SPEC_SLASH = "false_spec_slash", _("False-spec collateral slash")
+    CHECKER_SLASH = "checker_slash", _("Checker misreport slash")
+    CHECKER_JAIL = "checker_jail", _("Checker jailed")
+    SLA_BREACH = "sla_breach", _("SLA breach")
+    NETWORK_INCIDENT = "network_incident", _("Network incident")
+    RENTAL_REFUND = "rental_refund", _("Rental fee refunded (failed epoch)")
+    SLA_CREDIT = "sla_credit", _("SLA credit from collateral")
+    DOWNTIME_SLASH = "downtime_slash", _("Downtime collateral slash")
 
 
 class SettlementLine(models.Model):

@@ -1,5 +1,7 @@
 from django import forms
+from django.utils.translation import gettext_lazy as _
 
+from apps.core.amounts import localize_separators
 from apps.core.forms import AmountField
 from apps.core.models import CheckerNode, CheckerStatus
 from apps.core.numbers import NumberError, parse_scaled
@@ -26,20 +28,24 @@ class PercentField(forms.CharField):
                 suffixes=("%",),
                 what="percentage",
                 example="5 or 2.5",
-                too_fine="Use at most four decimals (1 ppm = 0.0001%).",
-                too_large="Enter a percentage between 0 and 100.",
+                too_fine=_("Use at most four decimals (1 ppm = 0.0001%)."),
+                too_large=_("Enter a percentage between 0 and 100."),
             )
         except NumberError as exc:
             raise forms.ValidationError(str(exc)) from None
         if ppm > PPM:
-            raise forms.ValidationError("Enter a percentage between 0 and 100.")
+            raise forms.ValidationError(_("Enter a percentage between 0 and 100."))
         return ppm
 
 
 class CheckerChoiceField(forms.ModelChoiceField):
     def label_from_instance(self, obj):
-        status = obj.get_status_display().split(" (")[0].lower()
-        return f"{obj.name} ({status}, {obj.commission_rate / 10_000:g}% commission)"
+        status = str(obj.get_status_display()).split(" (")[0].lower()
+        return _("%(name)s (%(status)s, %(rate)s commission)") % {
+            "name": obj.name,
+            "status": status,
+            "rate": localize_separators(f"{obj.commission_rate / 10_000:g}%"),
+        }
 
 
 class _OwnIds:
@@ -56,24 +62,24 @@ class _OwnIds:
 class DelegateForm(_OwnIds, forms.Form):
     id_prefix = "delegate"
     checker = forms.ModelChoiceField(queryset=CheckerNode.objects.all(), widget=forms.HiddenInput)
-    amount = AmountField(label="Amount to delegate (ATH)")
+    amount = AmountField(label=_("Amount to delegate (ATH)"))
 
 
 class UndelegateForm(_OwnIds, forms.Form):
     id_prefix = "undelegate"
     checker = forms.ModelChoiceField(queryset=CheckerNode.objects.all(), widget=forms.HiddenInput)
-    amount = AmountField(label="Amount to undelegate (ATH)")
+    amount = AmountField(label=_("Amount to undelegate (ATH)"))
 
 
 class RedelegateForm(_OwnIds, forms.Form):
     id_prefix = "redelegate"
     src = forms.ModelChoiceField(queryset=CheckerNode.objects.all(), widget=forms.HiddenInput)
     dst = CheckerChoiceField(
-        label="Move to checker",
+        label=_("Move to checker"),
         queryset=CheckerNode.objects.filter(status=CheckerStatus.ACTIVE).order_by("name"),
-        empty_label="Choose an active checker",
+        empty_label=_("Choose an active checker"),
     )
-    amount = AmountField(label="Amount to move (ATH)")
+    amount = AmountField(label=_("Amount to move (ATH)"))
 
     def __init__(self, *args, exclude=None, **kwargs):
         super().__init__(*args, **kwargs)
@@ -86,13 +92,13 @@ class ClaimForm(forms.Form):
 
 
 class ActivateForm(forms.Form):
-    name = forms.CharField(max_length=80, label="Checker name")
-    self_stake = AmountField(label="Self-stake (ATH)")
-    commission_rate = PercentField(label="Commission (%)", initial="5")
+    name = forms.CharField(max_length=80, label=_("Checker name"))
+    self_stake = AmountField(label=_("Self-stake (ATH)"))
+    commission_rate = PercentField(label=_("Commission (%)"), initial="5")
     commission_max_rate = PercentField(
-        label="Maximum commission (%)", initial="20", help_text="Fixed for the checker's lifetime."
+        label=_("Maximum commission (%)"), initial="20", help_text=_("Fixed for the checker's lifetime.")
     )
 
 
 class CommissionForm(forms.Form):
-    rate = PercentField(label="New commission (%)")
+    rate = PercentField(label=_("New commission (%)"))

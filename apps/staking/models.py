@@ -20,6 +20,7 @@ Reward accounting is Cosmos F1 style with epochs:
 
 from django.db import models
 from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
 
 from apps.core.models import Account, CheckerNode, LedgerTransaction
 
@@ -167,9 +168,9 @@ class SlashEvent(models.Model):
 
 class SlashImpact(models.Model):
     class Source(models.TextChoices):
-        BONDED = "bonded", "Bonded stake"
-        UNBONDING = "unbonding", "Unbonding entry"
-        REDELEGATED = "redelegated", "Redelegated stake"
+        BONDED = "bonded", _("Bonded stake")
+        UNBONDING = "unbonding", _("Unbonding entry")
+        REDELEGATED = "redelegated", _("Redelegated stake")
 
     slash = models.ForeignKey(SlashEvent, on_delete=models.CASCADE, related_name="impacts")
     delegator = models.ForeignKey(Account, on_delete=models.PROTECT, related_name="slash_impacts")

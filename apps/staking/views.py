@@ -6,11 +6,12 @@ from django.core.paginator import Paginator
 from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from apps.accounts.services import open_wallet
 from apps.core import epochs, parameters
-from apps.core.amounts import ath, format_uath, parse_ath
+from apps.core.amounts import ath, display_uath, localize_separators, parse_ath
 from apps.core.models import CheckerNode, CheckerStatus
 from apps.core.numbers import NumberError, parse_int
 from apps.core.refusals import flash, refuse
@@ -139,7 +140,10 @@ def delegate(request):
 
     def act(data):
         services.delegate(request.user, data["checker"], data["amount"])
-        return f"Delegated {format_uath(data['amount'])} to {checker.name}."
+        return _("Delegated %(amount)s to %(checker)s.") % {
+            "amount": display_uath(data["amount"]),
+            "checker": checker.name,
+        }
 
     def preview(data):
         return services.preview_delegate(request.user, data["checker"], data["amount"])
@@ -154,10 +158,11 @@ def undelegate(request):
 
     def act(data):
         entry = services.undelegate(request.user, checker, data["amount"])
-        return (
-            f"Undelegating {format_uath(entry.amount)} from {checker.name}: available again "
-            f"from epoch {entry.maturity_epoch}."
-        )
+        return _("Undelegating %(amount)s from %(checker)s: available again from epoch %(epoch)s.") % {
+            "amount": display_uath(entry.amount),
+            "checker": checker.name,
+            "epoch": entry.maturity_epoch,
+        }
 
     def preview(data):
         return services.preview_undelegate(request.user, checker, data["amount"])
@@ -172,7 +177,11 @@ def redelegate(request):
 
     def act(data):
         services.redelegate(request.user, checker, data["dst"], data["amount"])
-        return f"Moved {format_uath(data['amount'])} from {checker.name} to {data['dst'].name}."
+        return _("Moved %(amount)s from %(src)s to %(dst)s.") % {
+            "amount": display_uath(data["amount"]),
+            "src": checker.name,
+            "dst": data["dst"].name,
+        }
 
     return _stake_action(request, checker, RedelegateForm(request.POST, exclude=checker), "redelegate_form", act)
 
@@ -184,7 +193,7 @@ def claim(request):
     checker = form.cleaned_data["checker"] if form.is_valid() else None
     try:
         paid = services.claim_rewards(request.user, checker)
-        messages.success(request, f"Claimed {format_uath(paid)} of rewards.")
+        messages.success(request, _("Claimed %(amount)s of rewards.") % {"amount": display_uath(paid)})
     except services.StakingError as exc:
         flash(request, exc)
     return redirect(request.POST.get("next") if _safe_next(request) else reverse("staking:me"))
@@ -284,7 +293,11 @@ def activate(request):
                 commission_rate=d["commission_rate"],
                 commission_max_rate=d["commission_max_rate"],
             )
-            messages.success(request, f"{checker.name} is {checker.get_status_display().lower()}.")
+            messages.success(
+                request,
+                _("%(checker)s is %(status)s.")
+                % {"checker": checker.name, "status": str(checker.get_status_display()).lower()},
+            )
             return redirect("staking:operator")
         except services.StakingError as exc:
             refuse(form, exc)
@@ -300,7 +313,11 @@ def commission(request, pk: int):
     if form.is_valid():
         try:
             services.set_commission(request.user, checker, form.cleaned_data["rate"])
-            messages.success(request, f"{checker.name}'s commission is now {services.pct(form.cleaned_data['rate'])}.")
+            messages.success(
+                request,
+                _("%(checker)s's commission is now %(rate)s.")
+                % {"checker": checker.name, "rate": localize_separators(services.pct(form.cleaned_data["rate"]))},
+            )
             return redirect("staking:operator")
         except services.StakingError as exc:
             status = refuse(form, exc, "rate")
@@ -317,7 +334,11 @@ def unjail(request, pk: int):
     checker = get_object_or_404(CheckerNode, pk=pk)
     try:
         checker = services.unjail(request.user, checker)
-        messages.success(request, f"{checker.name} is out of jail: {checker.get_status_display().lower()}.")
+        messages.success(
+            request,
+            _("%(checker)s is out of jail: %(status)s.")
+            % {"checker": checker.name, "status": str(checker.get_status_display()).lower()},
+        )
     except services.StakingError as exc:
         if exc.status == 403:
             return render(request, "staking/forbidden.html", {"message": str(exc)}, status=exc.status)

@@ -17,14 +17,15 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 from django.db.models.functions import Lower
+from django.utils.translation import gettext_lazy as _
 
 
 class Bucket(models.TextChoices):
-    AVAILABLE = "available", "Available"
-    ESCROWED = "escrowed", "Escrowed"
-    COLLATERAL = "collateral", "Collateral"
-    BONDED = "bonded", "Bonded"
-    UNBONDING = "unbonding", "Unbonding"
+    AVAILABLE = "available", _("Available")
+    ESCROWED = "escrowed", _("Escrowed")
+    COLLATERAL = "collateral", _("Collateral")
+    BONDED = "bonded", _("Bonded")
+    UNBONDING = "unbonding", _("Unbonding")
 
 
 BUCKETS = tuple(Bucket.values)
@@ -33,20 +34,20 @@ VOTING_BUCKETS = (Bucket.AVAILABLE, Bucket.BONDED, Bucket.UNBONDING)
 
 
 class AccountKind(models.TextChoices):
-    USER = "user", "Wallet"
-    MODULE = "module", "Module account"
+    USER = "user", _("Wallet")
+    MODULE = "module", _("Module account")
 
 
 class ModuleAccount(models.TextChoices):
     """Accounts owned by the protocol itself, created at genesis."""
 
-    EMISSION_RESERVE = "emission_reserve", "Emission reserve"
-    COMMUNITY_POOL = "community_pool", "Community pool"
-    BURN = "burn", "Burn"
-    FAUCET = "faucet", "Faucet"
-    DUST = "dust", "Rounding remainder (dust)"
-    REWARDS_POOL = "rewards_pool", "Staking rewards (unclaimed)"
-    GOV_DEPOSITS = "gov_deposits", "Proposal deposits"
+    EMISSION_RESERVE = "emission_reserve", _("Emission reserve")
+    COMMUNITY_POOL = "community_pool", _("Community pool")
+    BURN = "burn", _("Burn")
+    FAUCET = "faucet", _("Faucet")
+    DUST = "dust", _("Rounding remainder (dust)")
+    REWARDS_POOL = "rewards_pool", _("Staking rewards (unclaimed)")
+    GOV_DEPOSITS = "gov_deposits", _("Proposal deposits")
 
 
 def new_address() -> str:
@@ -123,27 +124,27 @@ class Account(models.Model):
 
 
 class TxKind(models.TextChoices):
-    GENESIS = "genesis", "Genesis"
-    TRANSFER = "transfer", "Transfer"
-    FAUCET = "faucet", "Faucet"
+    GENESIS = "genesis", _("Genesis")
+    TRANSFER = "transfer", _("Transfer")
+    FAUCET = "faucet", _("Faucet")
     # Kinds the feature apps post; declared here so the explorer can name them.
-    COLLATERAL_LOCK = "collateral_lock", "Collateral locked"
-    COLLATERAL_RELEASE = "collateral_release", "Collateral released"
-    RENTAL_ESCROW = "rental_escrow", "Rental escrow"
-    RENTAL_SETTLE = "rental_settle", "Rental settled"
-    RENTAL_REFUND = "rental_refund", "Rental refund"
-    SLASH = "slash", "Slash"
-    DELEGATE = "delegate", "Delegation"
-    UNDELEGATE = "undelegate", "Undelegation"
-    REDELEGATE = "redelegate", "Redelegation"
-    UNBOND_MATURE = "unbond_mature", "Unbonding matured"
-    REWARD = "reward", "Reward"
-    EMISSION = "emission", "Emission"
-    DEPOSIT = "deposit", "Proposal deposit"
-    DEPOSIT_REFUND = "deposit_refund", "Deposit refund"
-    BURN = "burn", "Burn"
-    POOL_SPEND = "pool_spend", "Community-pool spend"
-    DUST_SWEEP = "dust_sweep", "Rounding remainder to dust"
+    COLLATERAL_LOCK = "collateral_lock", _("Collateral locked")
+    COLLATERAL_RELEASE = "collateral_release", _("Collateral released")
+    RENTAL_ESCROW = "rental_escrow", _("Rental escrow")
+    RENTAL_SETTLE = "rental_settle", _("Rental settled")
+    RENTAL_REFUND = "rental_refund", _("Rental refund")
+    SLASH = "slash", _("Slash")
+    DELEGATE = "delegate", _("Delegation")
+    UNDELEGATE = "undelegate", _("Undelegation")
+    REDELEGATE = "redelegate", _("Redelegation")
+    UNBOND_MATURE = "unbond_mature", _("Unbonding matured")
+    REWARD = "reward", _("Reward")
+    EMISSION = "emission", _("Emission")
+    DEPOSIT = "deposit", _("Proposal deposit")
+    DEPOSIT_REFUND = "deposit_refund", _("Deposit refund")
+    BURN = "burn", _("Burn")
+    POOL_SPEND = "pool_spend", _("Community-pool spend")
+    DUST_SWEEP = "dust_sweep", _("Rounding remainder to dust")
 
 
 class ChainHead(models.Model):

@@ -11,6 +11,7 @@ import secrets
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
 
 
 class Region(models.Model):
@@ -51,11 +52,11 @@ class GpuModel(models.Model):
 
 
 class NodeStatus(models.TextChoices):
-    PENDING = "pending", "Pending verification"
-    ONLINE = "online", "Online"
-    DEGRADED = "degraded", "Degraded"
-    SUSPENDED = "suspended", "Suspended"
-    OFFLINE = "offline", "Offline"
+    PENDING = "pending", _("Pending verification")
+    ONLINE = "online", _("Online")
+    DEGRADED = "degraded", _("Degraded")
+    SUSPENDED = "suspended", _("Suspended")
+    OFFLINE = "offline", _("Offline")
 
 
 # Nodes that checkers are assigned to each epoch (docs/rules.md §5).
@@ -63,9 +64,9 @@ CHECKED_STATUSES = (NodeStatus.PENDING, NodeStatus.ONLINE, NodeStatus.DEGRADED)
 
 
 class SlaTier(models.TextChoices):
-    STANDARD = "standard", "Standard"
-    PREMIUM = "premium", "Premium"
-    ENTERPRISE = "enterprise", "Enterprise"
+    STANDARD = "standard", _("Standard")
+    PREMIUM = "premium", _("Premium")
+    ENTERPRISE = "enterprise", _("Enterprise")
 
 
 class GpuNode(models.Model):
@@ -147,9 +148,9 @@ class GpuNode(models.Model):
 
 
 class CheckerStatus(models.TextChoices):
-    ACTIVE = "active", "Active"
-    INACTIVE = "inactive", "Inactive (below minimum self-stake)"
-    JAILED = "jailed", "Jailed"
+    ACTIVE = "active", _("Active")
+    INACTIVE = "inactive", _("Inactive (below minimum self-stake)")
+    JAILED = "jailed", _("Jailed")
 
 
 class CheckerNode(models.Model):

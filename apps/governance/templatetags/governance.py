@@ -1,4 +1,5 @@
 from django import template
+from django.utils.translation import gettext
 
 from apps.core import parameters
 from apps.core.amounts import localize_separators
@@ -28,4 +29,4 @@ def param_format(value, key):
 
 @register.filter
 def param_label(key):
-    return parameters.definition(key).label
+    return gettext(parameters.definition(key).label)
