@@ -5,7 +5,7 @@ from apps.core import epochs
 from apps.core.models import CheckerNode, GpuNode, NodeStatus
 from apps.core.numbers import parse_int
 
-from . import assignment, queries
+from . import assignment, queries, status
 
 
 def index(request):
@@ -31,6 +31,20 @@ def node_detail(request, pk: int):
     # The page's socket brings the epochs the scheduler records, from
     # whichever process (the hint goes through the outbox).
     return render(request, "monitoring/node.html", queries.node_context(_node(pk)))
+
+
+def _unit(request) -> str:
+    unit = request.GET.get("unit") or "day"
+    return unit if unit in status.UNITS else "day"
+
+
+def node_status(request, pk: int):
+    return render(request, "monitoring/status.html", status.node_status(_node(pk), _unit(request)))
+
+
+def checker_status(request, pk: int):
+    checker = get_object_or_404(CheckerNode.objects.select_related("operator__wallet"), pk=pk)
+    return render(request, "monitoring/status.html", status.checker_status(checker, _unit(request)))
 
 
 def checker_list(request):
