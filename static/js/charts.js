@@ -34,16 +34,29 @@
 
   var charts = {
     "region-map": function (d) {
+      // A world map (geometry shipped with the app, see draw()), one bubble a
+      // region sized by its GPUs. Labels alternate above and below by
+      // longitude so neighbours (Europe's three regions) do not overprint.
+      var rows = d.by_region.slice().sort(function (a, b) { return Number(a.lon) - Number(b.lon); });
       return [[{
-        type: "scatter", mode: "markers+text",
-        x: d.by_region.map(function (r) { return Number(r.lon); }),
-        y: d.by_region.map(function (r) { return Number(r.lat); }),
-        text: d.by_region.map(function (r) { return r.code + " · " + r.gpus; }),
-        textposition: "top center",
-        marker: { size: d.by_region.map(function (r) { return 8 + Math.sqrt(r.gpus) * 2; }), color: "#0891b2", opacity: 0.7 },
-        hovertext: d.by_region.map(function (r) { return r.name + ": " + r.gpus + " GPUs on " + r.nodes + " nodes"; }),
+        type: "scattergeo", mode: "markers+text",
+        lon: rows.map(function (r) { return Number(r.lon); }),
+        lat: rows.map(function (r) { return Number(r.lat); }),
+        text: rows.map(function (r) { return r.code + " · " + r.gpus; }),
+        textposition: rows.map(function (r, i) { return i % 2 ? "bottom center" : "top center"; }),
+        textfont: { size: 11, color: "#0f172a" },
+        marker: { size: rows.map(function (r) { return 7 + Math.sqrt(r.gpus) * 1.6; }), color: "#0891b2", opacity: 0.75, line: { color: "#ffffff", width: 1 } },
+        hovertext: rows.map(function (r) { return r.name + ": " + r.gpus + " GPUs on " + r.nodes + " nodes"; }),
         hoverinfo: "text",
-      }], { xaxis: { range: [-180, 180], title: "longitude", zeroline: false }, yaxis: { range: [-60, 75], title: "latitude", zeroline: false } }];
+      }], {
+        margin: { l: 0, r: 0, t: 8, b: 0 },
+        geo: {
+          projection: { type: "natural earth" }, resolution: 110, showframe: false,
+          showland: true, landcolor: "#e2e8f0", showocean: true, oceancolor: "#f8fafc",
+          showcountries: true, countrycolor: "#cbd5e1", coastlinecolor: "#94a3b8",
+          lataxis: { range: [-58, 78] }, bgcolor: "rgba(0,0,0,0)",
+        },
+      }];
     },
     "model-bars": function (d) {
       return [[{ type: "bar", x: d.by_model.map(function (r) { return r.model.replace("NVIDIA ", ""); }), y: d.by_model.map(function (r) { return r.gpus; }), marker: { color: "#22d3ee" } }],
@@ -101,7 +114,9 @@
       var make = charts[el.dataset.chart];
       if (!d || !make) return;
       var spec = make(d);
-      window.Plotly.react(el, spec[0], titled(merge(layoutBase, spec[1])), config);
+      // Map geometry comes from this site (data-topojson), never plotly's CDN.
+      var conf = el.dataset.topojson ? merge(config, { topojsonURL: el.dataset.topojson }) : config;
+      window.Plotly.react(el, spec[0], titled(merge(layoutBase, spec[1])), conf);
     });
   }
   document.addEventListener("DOMContentLoaded", function () { draw(); });
