@@ -11,6 +11,7 @@ are settled for real, so charts and rewards have data on first load.
 import random
 from datetime import timedelta
 
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.utils import timezone
@@ -22,8 +23,8 @@ from apps.core.models import Account, Bucket, ChainHead, CheckerNode, GpuModel, 
 from apps.governance import services as governance
 from apps.governance.models import Proposal
 from apps.marketplace.onboarding import NodeSpec, register_node, required_collateral
-from apps.monitoring import assignment
-from apps.monitoring.models import CheckerReport
+from apps.monitoring import assignment, signing
+from apps.monitoring.models import CheckerReport, record_key
 from apps.settlement import services as settlement
 from apps.settlement.models import EpochSettlement
 from apps.staking import services as staking
@@ -294,6 +295,7 @@ def history(n_epochs: int, rng: random.Random, progress) -> None:
     nodes = {n.pk: n for n in GpuNode.objects.select_related("gpu_model")}
     latency = {pk: rng.randint(18, 80) for pk in nodes}
     market = Renters(rng)
+    keys = _history_keys(rng)
     for e in range(n_epochs):
         # "Now" is the start of epoch e + 1: epoch e is over and can settle.
         ChainHead.objects.filter(pk=1).update(genesis_at=timezone.now() - length * (e + 1) - timedelta(seconds=1))
@@ -304,20 +306,25 @@ def history(n_epochs: int, rng: random.Random, progress) -> None:
         for a in assignment.Assignment.objects.filter(epoch=e).values("node_id", "checker_id"):
             node = nodes[a["node_id"]]
             up = max(0, min(1_000_000, truth[a["node_id"]] - rng.randint(0, 8_000)))
+            body = {
+                "epoch": e,
+                "node": a["node_id"],
+                "probes": 12,
+                "uptime_ppm": up,
+                "task_ppm": up,
+                "latency_ms": latency[a["node_id"]] + rng.randint(0, 6),
+                "spec_ok": True,
+                "gpu_name_seen": node.gpu_model.name,
+                "gpu_count_seen": node.gpu_count,
+            }
+            # Signed like an agent's, so the public history verifies (docs/auditing.md).
             rows.append(
                 CheckerReport(
-                    epoch=e,
                     node_id=a["node_id"],
                     checker_id=a["checker_id"],
-                    probes=12,
-                    uptime_ppm=up,
-                    task_ppm=up,
-                    latency_ms=latency[a["node_id"]] + rng.randint(0, 6),
-                    spec_ok=True,
-                    gpu_name_seen=node.gpu_model.name,
-                    gpu_count_seen=node.gpu_count,
-                    payload_hash="seeded-history",
-                    signature="seeded-history",
+                    payload_hash=signing.payload_hash(body),
+                    signature=signing.sign(keys[a["checker_id"]], body),
+                    **{k: v for k, v in body.items() if k != "node"},
                 )
             )
         CheckerReport.objects.bulk_create(rows, batch_size=2000)
@@ -352,6 +359,19 @@ def demo_renter_rentals() -> None:
             rentals.rent(user, found[0].node.pk, mode=RentalMode.RESERVED, image=image, epochs_=n_epochs)
         except rentals.RentalError:
             return
+
+
+def _history_keys(rng: random.Random) -> dict:
+    """A signing key per checker for the seeded past; the simulator's agents
+    register keys of their own later (the history keeps both)."""
+    keys = {}
+    for checker in CheckerNode.objects.order_by("id"):
+        key = Ed25519PrivateKey.from_private_bytes(rng.randbytes(32))
+        keys[checker.pk] = key
+        checker.public_key = signing.public_hex(key)
+        checker.save(update_fields=["public_key"])
+        record_key(checker)
+    return keys
 
 
 class SeedError(ValueError):
