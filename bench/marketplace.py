@@ -34,9 +34,10 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--nodes", type=int, default=100_000)
     parser.add_argument("--runs", type=int, default=200)
+    parser.add_argument("--sweep-runs", type=int, default=40, help="runs per sort/filter in the sweep (0: none)")
     args = parser.parse_args()
     with temporary_sqlite("marketplace"):
-        run(args.nodes, args.runs)
+        run(args.nodes, args.runs, args.sweep_runs)
 
 
 def pct(samples, q):
@@ -55,7 +56,7 @@ def timed(fn, runs):
     return out
 
 
-def run(n: int, runs: int):
+def run(n: int, runs: int, sweep_runs: int = 0):
     import django
 
     django.setup()
@@ -160,6 +161,32 @@ def run(n: int, runs: int):
     print(f"{'':38} {'p50 ms':>8} {'p95 ms':>8}   ({runs} runs, {timezone.now():%Y-%m-%d})")
     for name, samples in rows:
         print(f"{name:38} {statistics.median(samples):8.1f} {pct(samples, 0.95):8.1f}")
+    if sweep_runs:
+        print(f"every sort and filter the catalogue offers ({sweep_runs} runs each; page 1, and page 40 of each sort):")
+        for query in SWEEP:
+            samples = timed(lambda q=query: client.get("/marketplace/?" + q), sweep_runs)
+            print(f"  {query or '(defaults)':58} {statistics.median(samples):8.1f} {pct(samples, 0.95):8.1f}")
+
+
+SORTS = ("price", "-price", "health", "vram", "proximity&near=eu-central")
+SWEEP = (
+    [f"sort={s}" for s in SORTS]
+    + [f"sort={s}&page=40" for s in SORTS]
+    + [f"availability=all&sort={s}" for s in SORTS]
+    + [
+        "gpu=h100-80gb",
+        "min_vram=40",
+        "count=4",
+        "region=eu-west",
+        "max_price=2",
+        "min_health=95",
+        "gpu=h100-80gb&sort=health",
+        "gpu=rtx-4090&sort=-price&availability=all",
+        "min_vram=40&region=eu-west&sort=health",
+        "count=8&availability=all&sort=-price&page=2",
+        "max_price=1&min_health=90&sort=vram",
+    ]
+)
 
 
 if __name__ == "__main__":

@@ -1,12 +1,15 @@
 """The catalogue's read side: filtered, sorted, paginated nodes with their
 recent uptime, shared by the page and the API so both show the same list."""
 
+import heapq
+from itertools import islice
+
 from django.core.paginator import Paginator
-from django.db.models import Case, Exists, F, IntegerField, OuterRef, Value, When
+from django.db.models import Case, Exists, F, IntegerField, OuterRef, Q, Value, When
 from django.utils.functional import cached_property
 
 from apps.core import epochs
-from apps.core.models import GpuNode, NodeStatus, Region
+from apps.core.models import GpuModel, GpuNode, NodeStatus, Region
 from apps.monitoring.models import NodeEpoch
 
 from .matching import region_table
@@ -100,11 +103,59 @@ class _Pages(Paginator):
         return count(self._filters)
 
 
+# Past this many rows into a grouped sort, one plain sorted query is cheaper
+# than a query per group.
+GROUPED_DEPTH = 4_000
+
+
+class _Grouped:
+    """The ids of ``qs`` in a sort led by a value that few groups of nodes
+    share (a GPU model's VRAM, a region's distance), then price and id.
+
+    Sorting every listed node by a joined or computed column reads them all
+    (100,000 at scale); instead each group is read in the order an index
+    already keeps (price within a GPU model or a region), only as deep as
+    the page needs, and the groups are merged by (group rank, price, id):
+    the same order, from a few hundred index entries."""
+
+    def __init__(self, qs, groups: list[tuple[int, Q]]):
+        self.qs, self.groups = qs, groups
+
+    def __getitem__(self, window: slice) -> list[int]:
+        start, stop = window.start or 0, window.stop
+        if stop is None or stop > GROUPED_DEPTH:
+            return list(self.qs.values_list("pk", flat=True)[window])
+        heads = [
+            [
+                (rank, price, pk)
+                for pk, price in self.qs.filter(cond)
+                .order_by("price_per_gpu_hour", "pk")
+                .values_list("pk", "price_per_gpu_hour")[:stop]
+            ]
+            for rank, cond in self.groups
+        ]
+        return [pk for _, _, pk in islice(heapq.merge(*heads), start, stop)]
+
+
+def _groups(filters: dict, table: dict) -> list[tuple[int, Q]] | None:
+    """The groups a grouped sort walks, each with its rank (ascending), or
+    None when the sort is not one of them."""
+    sort = filters.get("sort")
+    if sort == "vram":
+        return [(-vram, Q(gpu_model_id=pk)) for pk, vram in GpuModel.objects.values_list("pk", "vram_gb")]
+    if sort == "proximity" and table:
+        # Regions missing from the table sort as distance 0, as the query does.
+        return [(km, Q(region_id=rid)) for rid, (km, _, _) in table.items()] + [(0, ~Q(region_id__in=list(table)))]
+    return None
+
+
 def page(filters: dict, number) -> tuple:
     qs, near, table = nodes(filters)
     # The page's ids first (sorting and skipping narrow rows), then those
     # twenty nodes in full.
-    p = _Pages(qs.values_list("pk", flat=True), PER_PAGE, filters).get_page(number)
+    groups = _groups(filters, table)
+    ids_in_order = qs.values_list("pk", flat=True) if groups is None else _Grouped(qs, groups)
+    p = _Pages(ids_in_order, PER_PAGE, filters).get_page(number)
     ids = list(p.object_list)
     by_id = {
         n.pk: n

@@ -132,6 +132,9 @@ class GpuNode(models.Model):
                 ],
                 name="node_offers",
             ),
+            # The catalogue's "best health first": read in order and
+            # filtered, instead of sorting every listed node.
+            models.Index(fields=["-health_score", "price_per_gpu_hour"], name="node_offers_by_health"),
         ]
         constraints = [
             models.CheckConstraint(condition=Q(gpu_count__gte=1), name="node_has_gpus"),
