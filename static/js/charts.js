@@ -114,6 +114,16 @@
       var make = charts[el.dataset.chart];
       if (!d || !make) return;
       var spec = make(d);
+      // A chart with no point at all would draw bare axes (-1 to 6): say why instead.
+      var points = spec[0].reduce(function (n, t) { return n + ((t.x || t.lon || t.values || t.y || []).length); }, 0);
+      if (!points) {
+        if (window.Plotly.purge) window.Plotly.purge(el);
+        var note = document.getElementById("chart-empty-text");
+        el.classList.add("chart-empty");
+        el.textContent = el.dataset.empty || (note ? (note.content || note).textContent : "No data yet.");
+        return;
+      }
+      if (el.classList.contains("chart-empty")) { el.textContent = ""; el.classList.remove("chart-empty"); }
       // Map geometry comes from this site (data-topojson), never plotly's CDN.
       var conf = el.dataset.topojson ? merge(config, { topojsonURL: el.dataset.topojson }) : config;
       window.Plotly.react(el, spec[0], titled(merge(layoutBase, spec[1])), conf);

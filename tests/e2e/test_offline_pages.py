@@ -1,6 +1,7 @@
 """Pages that must work with no internet: the API reference (Redoc) asks
 nothing of any other host, and the site's own CSP lets it run."""
 
+import re
 from urllib.parse import urlsplit
 
 import pytest
@@ -62,4 +63,25 @@ def test_the_region_map_draws_the_world_from_this_server(seeded_server, browser,
     assert hosts == {urlsplit(seeded_server.url).netloc}, hosts
     assert not errors, errors
     assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+    context.close()
+
+
+def test_a_pending_nodes_charts_explain_themselves_instead_of_empty_axes(seeded_server, browser):
+    created = seeded_server.manage(
+        "shell", "-c", "from tests.factories import make_node; print(make_node(name='fresh-pending')[0].pk)"
+    )
+    pk = int(created.stdout.strip().splitlines()[-1])
+    context = browser.new_context(viewport={"width": 1440, "height": 900})
+    page = context.new_page()
+    errors = []
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    page.goto(f"{seeded_server.url}/monitoring/nodes/{pk}/")
+    charts = page.locator("[data-chart]")
+    expect(charts.first).to_have_class(re.compile("chart-empty"))
+    for i in range(charts.count()):
+        expect(charts.nth(i)).to_contain_text("Nothing to draw yet")
+        assert not charts.nth(i).locator(".main-svg").count()  # no bare axes
+    expect(page.get_by_test_id("node-health")).to_contain_text("pending")
+    page.screenshot(path="test-artifacts/monitoring-pending-node.png", full_page=True)
+    assert not errors, errors
     context.close()

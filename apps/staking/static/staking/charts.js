@@ -7,9 +7,19 @@
     if (!node || !window.Plotly) { return; }
     var data = JSON.parse(node.textContent);
     var toAth = function (micro) { return Number(BigInt(micro) / 1000n) / 1000; };
-    var layout = function (title) {
+    // A time axis over one moment (or a few seconds) would tick in
+    // milliseconds: under an hour of data, show the hour around it.
+    var timeAxis = function (times) {
+      var ms = times.map(function (t) { return Date.parse(t); }).filter(isFinite);
+      if (!ms.length) { return { type: "date" }; }
+      var lo = Math.min.apply(null, ms), hi = Math.max.apply(null, ms);
+      if (hi - lo >= 3600e3) { return { type: "date" }; }
+      var mid = (lo + hi) / 2;
+      return { type: "date", tickformat: "%H:%M", range: [new Date(mid - 1800e3).toISOString(), new Date(mid + 1800e3).toISOString()] };
+    };
+    var layout = function (title, times) {
       return { margin: { t: 10, r: 10, b: 40, l: 60 }, yaxis: { title: { text: title }, rangemode: "tozero" },
-               legend: { orientation: "h", y: -0.2 }, height: 280 };
+               xaxis: timeAxis(times || []), legend: { orientation: "h", y: -0.2 }, height: 280 };
     };
     var cfg = { displayModeBar: false, responsive: true };
     var stake = data.stake || [];
@@ -21,7 +31,7 @@
       Plotly.newPlot("stake-chart", [
         { x: t, y: stake.map(function (p) { return toAth(p.bonded); }), name: "Bonded", type: "scatter", mode: "lines", line: { shape: "hv" } },
         { x: t, y: stake.map(function (p) { return toAth(p.unbonding); }), name: "Unbonding", type: "scatter", mode: "lines", line: { shape: "hv" } }
-      ], layout("ATH"), cfg);
+      ], layout("ATH", t), cfg);
     } else {
       document.getElementById("stake-chart").textContent = "No staking history yet.";
     }
@@ -35,7 +45,7 @@
         var now = new Date().toISOString();
         traces.push({ x: [now], y: [(y.length ? y[y.length - 1] : 0) + pending], name: "Received + pending", type: "scatter", mode: "markers" });
       }
-      Plotly.newPlot("rewards-chart", traces, layout("ATH"), cfg);
+      Plotly.newPlot("rewards-chart", traces, layout("ATH", x.concat(traces.length > 1 ? traces[1].x : [])), cfg);
     } else {
       document.getElementById("rewards-chart").textContent = "No rewards yet: they accrue from the epoch after you delegate.";
     }
