@@ -9,6 +9,12 @@ only the health endpoints its own node agents listen on (``OwnedEndpoints``),
 on loopback: a node whose provider declared an endpoint of its own is never
 fetched from here, and is reported as not answering, with that reason.
 
+Simulated nodes compute their compute challenges for real (numpy, at the
+demo's small size); the lying ones claim a faster GPU than they have: their
+agent reports the declared one, but half answer their challenges as late as
+their real hardware would at the network's production size, and half commit
+to a product they never computed, so checkers catch them.
+
 Simulated nodes run no container: when one of them is rented, its agent
 reports the lease running with ``SIMULATED`` as the reason, and gives each
 port the lease declares its own listener's address as the endpoint, so
@@ -28,8 +34,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import aiohttp
+import numpy as np
 from aiohttp import web
 
+from apps.monitoring import challenge
 from apps.monitoring.agents.addresses import AddressPolicy
 from apps.monitoring.agents.checker import PPM, CheckerAgent
 from apps.monitoring.agents.provider import ProviderAgent
@@ -40,12 +48,17 @@ log = logging.getLogger(__name__)
 SIMULATED = "simulated: this demo node runs no container"
 # A lease set that still differs after a read is read again after this long.
 LEASES_RETRY_S = 15.0
+# How late a lying node that computes on slower hardware than it declared
+# answers a challenge: a two-core CPU's time at the production size
+# (bench/challenge.py), past any demo deadline.
+IMPOSTOR_DELAY_S = 3.0
 
 
 @dataclass
 class Faults:
     """``down`` closes the listening socket, ``slow_ms`` delays every answer,
-    ``lie`` reports another GPU than the one declared."""
+    ``lie`` claims a faster GPU than the node has: compute challenges fail
+    (late on odd node ids, wrong rows on even ones)."""
 
     down: bool = False
     slow_ms: int = 0
@@ -125,11 +138,17 @@ class FaultyProvider(ProviderAgent):
             await asyncio.sleep(self.faults.slow_ms / 1000)
         return await super().health(request)
 
-    def health_answer(self) -> dict:
-        answer = super().health_answer()
-        if self.faults.lie:
-            answer.update(gpu_name="NVIDIA GeForce RTX 3090 24GB", gpu_count=max(1, answer["gpu_count"] * 2))
-        return answer
+    async def computed(self, seed: bytes, n: int) -> challenge.Commitment:
+        if self.faults.lie and self.node_id % 2:
+            # Slower hardware than declared: the product comes, but late.
+            await asyncio.sleep(IMPOSTOR_DELAY_S)
+        return await super().computed(seed, n)
+
+    def compute_challenge(self, seed: bytes, n: int) -> challenge.Commitment:
+        if self.faults.lie and not self.node_id % 2:
+            # No product at all: a commitment to zeros, whose rows cannot verify.
+            return challenge.commit(seed, np.zeros((n, n), dtype=np.int32))
+        return super().compute_challenge(seed, n)
 
     async def set_down(self, down: bool):
         """Stop or restart listening (connections are refused)."""
@@ -158,6 +177,11 @@ class FalseChecker(CheckerAgent):
             uptime_ppm=self.rng.randint(0, PPM), latency_ms=self.rng.randint(1, 2000), spec_ok=not report["spec_ok"]
         )
         report["task_ppm"] = self.rng.randint(0, PPM)
+        c = report.get("challenge")
+        if c and c["root"] and c["rows"]:
+            # The opposite verdict on the challenge it ran: a pass its rows do
+            # not support is false on its face, a failure is outvoted.
+            report["challenge"] = {**c, "passed": not c["passed"], "reason": "" if not c["passed"] else "made up"}
         return report
 
 

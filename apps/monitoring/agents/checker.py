@@ -309,22 +309,30 @@ class CheckerAgent:
                 else:
                     tally.workload_ok += 1
         if not why and self._challenge_due(epoch, a, tally):
-            tally.challenging = True
-            try:
-                tally.challenge = await self.challenge(epoch, a, tally.latencies[-1])
-            finally:
-                tally.challenging = False
-            if not tally.challenge["passed"]:
-                tally.failures[f"challenge: {tally.challenge['reason']}"] += 1
+            await self._challenge_into(epoch, a)
 
     def _challenge_due(self, epoch: int, a: dict, tally: Tally) -> bool:
-        if self.challenge_config is None or tally.challenge is not None or tally.challenging:
-            return False
-        if self.target_filter and self.target_filter(a["node"], a["endpoint"]):
+        if not self._challenge_missing(epoch, a):
             return False
         me = getattr(self, "checker_id", 0) or 0
         digest = hashlib.blake2b(f"{epoch}:{a['node']}:{me}".encode(), digest_size=8).digest()
         return tally.answered >= 1 + int.from_bytes(digest, "big") % CHALLENGE_SPREAD
+
+    def _challenge_missing(self, epoch: int, a: dict) -> bool:
+        t = self.tallies.get((epoch, a["node"]))
+        if t is None or not t.answered or self.challenge_config is None or t.challenge or t.challenging:
+            return False
+        return not (self.target_filter and self.target_filter(a["node"], a["endpoint"]))
+
+    async def _challenge_into(self, epoch: int, a: dict) -> None:
+        t = self.tallies[(epoch, a["node"])]
+        t.challenging = True
+        try:
+            t.challenge = await self.challenge(epoch, a, min(t.latencies))
+        finally:
+            t.challenging = False
+        if not t.challenge["passed"]:
+            t.failures[f"challenge: {t.challenge['reason']}"] += 1
 
     async def challenge(self, epoch: int, a: dict, rtt_ms: int) -> dict:
         """Run one compute challenge on the node of ``a``: what the report
@@ -734,6 +742,12 @@ class CheckerAgent:
             unsampled = [a for a in assignments if not self.tallies[(epoch, a["node"])].sampled]
             self._log_errors(
                 await asyncio.gather(*(self.probe(epoch, a, sem) for a in unsampled), return_exceptions=True)
+            )
+            # A node that answered but whose turn for a challenge did not come
+            # (a short epoch): challenged now, before the report.
+            late = [a for a in assignments if self._challenge_missing(epoch, a)]
+            self._log_errors(
+                await asyncio.gather(*(self._challenge_into(epoch, a) for a in late), return_exceptions=True)
             )
             # Last round of this epoch: report now so consensus has us.
             await self.submit(epoch, nodes)

@@ -196,13 +196,17 @@ class ProviderAgent:
         self.challenges_waiting += 1
         try:
             async with self._challenge_lock:
-                commitment = await asyncio.to_thread(self.compute_challenge, seed, n)
+                commitment = await self.computed(seed, n)
         finally:
             self.challenges_waiting -= 1
         self.commitments[seed] = commitment
         while len(self.commitments) > KEEP_COMMITMENTS:
             self.commitments.popitem(last=False)
         return web.json_response({"seed": seed.hex(), "n": n, "root": commitment.root.hex()})
+
+    async def computed(self, seed: bytes, n: int) -> challenges.Commitment:
+        """``compute_challenge`` in a worker thread: the health endpoint keeps answering meanwhile."""
+        return await asyncio.to_thread(self.compute_challenge, seed, n)
 
     def compute_challenge(self, seed: bytes, n: int) -> challenges.Commitment:
         """The product of the seed's matrices, on this node's GPUs where
