@@ -21,6 +21,8 @@ def render_feed() -> str:
 
 
 class LedgerFeedConsumer(CoalescedFragmentConsumer):
+    shared = True  # a public page: the same fragment for everyone
+
     @property
     def min_interval(self):
         return MIN_INTERVAL  # read at call time so tests can shorten it

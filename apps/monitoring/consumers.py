@@ -10,6 +10,8 @@ from . import live, queries
 
 
 class OverviewConsumer(CoalescedFragmentConsumer):
+    shared = True  # a public page: the same fragment for everyone
+
     def groups_for(self):
         return [live.OVERVIEW_GROUP]
 
@@ -18,6 +20,8 @@ class OverviewConsumer(CoalescedFragmentConsumer):
 
 
 class NodeConsumer(CoalescedFragmentConsumer):
+    shared = True  # a public page: the same fragment for everyone
+
     async def accept_or_close(self):
         self.node_id = int(self.scope["url_route"]["kwargs"]["pk"])
         return await database_sync_to_async(GpuNode.objects.filter(pk=self.node_id).exists)()
@@ -36,6 +40,8 @@ class NodeConsumer(CoalescedFragmentConsumer):
 
 
 class CheckerConsumer(CoalescedFragmentConsumer):
+    shared = True  # a public page: the same fragment for everyone
+
     async def accept_or_close(self):
         self.checker_id = int(self.scope["url_route"]["kwargs"]["pk"])
         return await database_sync_to_async(CheckerNode.objects.filter(pk=self.checker_id).exists)()

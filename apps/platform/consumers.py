@@ -15,12 +15,37 @@ import time
 
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
+from django.utils.translation import get_language
 
 from . import relay
+
+# Renders in flight or just finished, per page, shared by every connection
+# of this process that shows the same page: a thousand browsers on the
+# overview cost one render per change, not a thousand.
+_renders: dict[tuple, tuple[float, asyncio.Future]] = {}
+
+
+async def shared_render(key: tuple, not_before: float, render) -> str:
+    """The HTML of ``render`` (a blocking function), from a render of the
+    same ``key`` that started at or after ``not_before`` (so it saw every
+    change hinted before then), or a new one."""
+    entry = _renders.get(key)
+    if entry is None or entry[0] < not_before:
+        started = time.monotonic()
+        entry = (started, asyncio.ensure_future(database_sync_to_async(render)()))
+        _renders[key] = entry
+        if len(_renders) > 10_000:  # keys of pages nobody watches any more
+            for k in [k for k, (t, f) in _renders.items() if f.done() and t < started - 60]:
+                del _renders[k]
+    return await asyncio.shield(entry[1])
 
 
 class CoalescedFragmentConsumer(AsyncWebsocketConsumer):
     min_interval = 1.0
+    # Public pages whose fragment is the same for everyone who opens the
+    # same URL share their renders (see ``shared_render``); never a page
+    # that shows the visitor's own data.
+    shared = False
 
     def groups_for(self) -> list[str]:
         raise NotImplementedError
@@ -35,6 +60,7 @@ class CoalescedFragmentConsumer(AsyncWebsocketConsumer):
 
     async def connect(self):
         self._last_sent = 0.0
+        self._hinted = 0.0
         self._pending: asyncio.Task | None = None
         if not await self.accept_or_close():
             await self.close()
@@ -57,6 +83,7 @@ class CoalescedFragmentConsumer(AsyncWebsocketConsumer):
         return  # one-way feeds
 
     async def changed(self, event=None):
+        self._hinted = time.monotonic()
         if self._pending and not self._pending.done():
             return  # an update is already scheduled and will include this change
         delay = max(0.0, self.min_interval - (time.monotonic() - self._last_sent))
@@ -65,7 +92,11 @@ class CoalescedFragmentConsumer(AsyncWebsocketConsumer):
     async def _send_after(self, delay: float):
         if delay:
             await asyncio.sleep(delay)
-        html = await database_sync_to_async(self.render)()
+        if self.shared:
+            # A render that started after the latest hint arrived saw its change.
+            html = await shared_render((type(self), self.scope.get("path"), get_language()), self._hinted, self.render)
+        else:
+            html = await database_sync_to_async(self.render)()
         self._last_sent = time.monotonic()
         await self.send(text_data=html)
 
