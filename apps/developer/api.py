@@ -44,7 +44,10 @@ class Export(APIView):
             OpenApiParameter("to", OpenApiTypes.DATE, required=True),
             OpenApiParameter("format", str, enum=list(exports.FORMATS), required=False),
         ],
-        responses={(200, "text/csv"): OpenApiTypes.STR, (200, "application/json"): OpenApiTypes.OBJECT},
+        responses={
+            (200, "text/csv"): OpenApiTypes.STR,
+            (200, "application/json"): {"type": "array", "items": {"type": "object"}},
+        },
     )
     def get(self, request, kind):
         if kind not in dict(exports.KINDS):

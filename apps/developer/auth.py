@@ -70,4 +70,9 @@ class PersonalTokenAuthentication(authentication.BaseAuthentication):
         return token.user, token
 
     def authenticate_header(self, request):
-        return KEYWORD
+        # A refused token answers 401 with this challenge; a request without
+        # one keeps the API's usual 403 (DRF asks the first class only).
+        header = authentication.get_authorization_header(request).split()
+        if header and header[0].decode(errors="replace").lower() == KEYWORD.lower():
+            return KEYWORD
+        return None
