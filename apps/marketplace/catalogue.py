@@ -2,13 +2,14 @@
 recent uptime, shared by the page and the API so both show the same list."""
 
 import heapq
+from decimal import Decimal
 from itertools import islice
 
 from django.core.paginator import Paginator
-from django.db.models import Case, Exists, F, IntegerField, OuterRef, Q, Value, When
+from django.db.models import Case, Count, Exists, F, IntegerField, OuterRef, Q, Value, When
 from django.utils.functional import cached_property
 
-from apps.core import epochs
+from apps.core import epochs, parameters
 from apps.core.models import GpuModel, GpuNode, NodeStatus, Region
 from apps.monitoring.models import NodeEpoch
 
@@ -163,18 +164,59 @@ def page(filters: dict, number) -> tuple:
     }
     rows = [by_id[pk] for pk in ids if pk in by_id]
     sparks = sparklines(ids)
+    reliable = reliability(ids)
     for node in rows:
         node.spark = sparks.get(node.pk)
+        node.reliability = reliable.get(node.pk)
         decorate(node)
         if table:
             node.rtt_ms = table[node.region_id][2]
     return p, rows, near
 
 
+RELIABILITY_DAYS = 30
+
+
+def reliability(node_ids: list[int], days: int = RELIABILITY_DAYS) -> dict[int, dict]:
+    """Per node, over the last ``days`` (or its life, if shorter): the share
+    of its epochs in which checkers reached consensus and found it at or
+    above the SLA uptime target. Epochs without consensus count as missed."""
+    if not node_ids:
+        return {}
+    try:
+        last = epochs.current_number()
+    except LookupError:
+        return {}
+    per_day = max(1, 86_400 // parameters.get("epoch_seconds"))
+    target = parameters.get("sla_uptime_target")
+    rows = (
+        NodeEpoch.objects.filter(node_id__in=node_ids, epoch__gte=last - days * per_day, epoch__lt=last)
+        .order_by()
+        .values("node_id")
+        .annotate(n=Count("id"), good=Count("id", filter=Q(valid=True, uptime_ppm__gte=target)))
+    )
+    return {
+        r["node_id"]: {
+            "ppm": r["good"] * 1_000_000 // r["n"],
+            "epochs": r["n"],
+            "days": min(days, -(-r["n"] // per_day)),
+        }
+        for r in rows
+        if r["n"]
+    }
+
+
 def decorate(node) -> None:
     """Display helpers computed in Python with integers (templates would
     round through floats)."""
     node.hourly = node.price_per_gpu_hour * node.gpu_count
+    # Throughput: the model's FP32 TFLOPS times the GPUs, and what an ATH an
+    # hour buys of it (tenths, as an integer, so the template does no float maths).
+    tflops = node.gpu_model.fp32_tflops * node.gpu_count if node.gpu_model.fp32_tflops else None
+    node.tflops = tflops
+    node.tflops_per_ath = (
+        Decimal(int(tflops * 1_000_000 * 10 // node.hourly)) / 10 if tflops is not None and node.hourly else None
+    )
     node.health_pct = node.health_score // 10_000
     node.health_class = "good" if node.health_score >= 950_000 else "fair" if node.health_score >= 800_000 else "poor"
 
