@@ -85,31 +85,31 @@ def row_bytes(seed: bytes, matrix: bytes, i: int, n: int) -> bytes:
     return hashlib.shake_128(MATRIX_DOMAIN + seed + matrix + i.to_bytes(4, "little")).digest((n + 1) // 2)
 
 
-def _unpack(raw: bytes, rows: int, n: int) -> np.ndarray:
+def _unpack(raw: bytes, rows: int, n: int, dtype) -> np.ndarray:
     packed = np.frombuffer(raw, dtype=np.uint8)
-    out = np.empty(packed.size * 2, dtype=np.int8)
+    out = np.empty(packed.size * 2, dtype=dtype)
     out[0::2] = packed & 15
     out[1::2] = packed >> 4
     out -= 8
     return out.reshape(rows, -1)[:, :n]
 
 
-def matrix_rows(seed: bytes, matrix: bytes, rows, n: int) -> np.ndarray:
-    """Rows ``rows`` of ``matrix`` as an int8 array (len(rows) x n)."""
+def matrix_rows(seed: bytes, matrix: bytes, rows, n: int, dtype=np.int8) -> np.ndarray:
+    """Rows ``rows`` of ``matrix`` (len(rows) x n), int8 unless ``dtype`` says."""
     rows = list(rows)
-    return _unpack(b"".join(row_bytes(seed, matrix, i, n) for i in rows), len(rows), n)
+    return _unpack(b"".join(row_bytes(seed, matrix, i, n) for i in rows), len(rows), n, dtype)
 
 
-def matrix(seed: bytes, which: bytes, n: int) -> np.ndarray:
-    return matrix_rows(seed, which, range(n), n)
+def matrix(seed: bytes, which: bytes, n: int, dtype=np.int8) -> np.ndarray:
+    return matrix_rows(seed, which, range(n), n, dtype)
 
 
 def product(seed: bytes, n: int, device: str = "auto") -> np.ndarray:
     """A x B as int32 (n x n), computed in float32: on a CUDA GPU through
     torch when it is installed and ``device`` allows, else with numpy."""
     check_size(n)
-    a = matrix(seed, b"A", n).astype(np.float32)
-    b = matrix(seed, b"B", n).astype(np.float32)
+    a = matrix(seed, b"A", n, np.float32)
+    b = matrix(seed, b"B", n, np.float32)
     if device in ("auto", "cuda"):
         torch = _torch_cuda()
         if torch is not None:
@@ -185,9 +185,12 @@ def root_from_proof(i: int, row: bytes, proof: list[bytes]) -> bytes:
 def expected_rows(seed: bytes, n: int, rows: list[int]) -> np.ndarray:
     """Rows ``rows`` of A x B, from k rows of A and all of B (what a checker
     and an auditor compute: about k n^2 multiply-adds)."""
-    a = matrix_rows(seed, b"A", rows, n).astype(np.float32)
-    b = matrix(seed, b"B", n).astype(np.float32)
-    return (a @ b).astype(np.int32)
+    a = matrix_rows(seed, b"A", rows, n, np.float32)
+    b = matrix(seed, b"B", n, np.float32)
+    # A few rows times B is bound by memory, not arithmetic: one thread
+    # (a second one only contends for it, three times slower on a busy host).
+    with _blas_threads(0):
+        return (a @ b).astype(np.int32)
 
 
 def verify_openings(seed: bytes, n: int, root: bytes, openings: list[tuple[int, bytes, list[bytes]]]) -> None:
