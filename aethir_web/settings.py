@@ -421,6 +421,10 @@ DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "Aethir network <norep
 # HTTP (development) or ranges such as 127.0.0.0/8 (tests, a local receiver).
 WEBHOOKS_ALLOW_HTTP = env_bool("WEBHOOKS_ALLOW_HTTP", DEBUG)
 WEBHOOKS_ALLOW_NETS = os.environ.get("WEBHOOKS_ALLOW_NETS", "")
+# Tell a renter when escrow covers fewer epochs than this; holders when a
+# vote closes within this many epochs.
+NOTIFY_ESCROW_EPOCHS = env_int("NOTIFY_ESCROW_EPOCHS", 3, minimum=1)
+NOTIFY_PROPOSAL_ENDING_EPOCHS = env_int("NOTIFY_PROPOSAL_ENDING_EPOCHS", 2, minimum=0)
 
 LOGGING = {
     "version": 1,

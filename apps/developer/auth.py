@@ -21,7 +21,7 @@ KEYWORD = "Bearer"
 
 def _rate() -> tuple[int, int]:
     """(requests, seconds) from API_TOKEN_RATE, e.g. "600/minute"."""
-    count, _sep, unit = getattr(settings, "API_TOKEN_RATE", "600/minute").partition("/")
+    count, _sep, unit = settings.API_TOKEN_RATE.partition("/")
     seconds = {"s": 1, "m": 60, "h": 3600, "d": 86400}[unit[:1] or "m"]
     return int(count), seconds
 

@@ -241,7 +241,7 @@ def commission() -> None:
 
 
 def proposals() -> None:
-    ending_within = getattr(settings, "NOTIFY_PROPOSAL_ENDING_EPOCHS", 2)
+    ending_within = settings.NOTIFY_PROPOSAL_ENDING_EPOCHS
 
     def snapshot():
         return {str(pk): s for pk, s in Proposal.objects.values_list("pk", "status")}
@@ -299,7 +299,7 @@ def proposals() -> None:
 
 def escrow_low() -> None:
     """On-demand rentals whose escrow covers fewer than N more epochs."""
-    within = getattr(settings, "NOTIFY_ESCROW_EPOCHS", 3)
+    within = settings.NOTIFY_ESCROW_EPOCHS
     rows = Rental.objects.filter(status=RentalStatus.ACTIVE, mode=RentalMode.ON_DEMAND).select_related("node")
     for r in rows.iterator(chunk_size=BATCH):
         left = r.escrow_left
