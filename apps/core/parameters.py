@@ -142,7 +142,7 @@ DEFINITIONS: dict[str, Param] = {
         # Compute challenges (docs/challenges.md): matrix size, rows the
         # checker opens, the deadline's slack over the declared GPUs'
         # catalogue throughput, and a grace for a busy host's scheduling.
-        # 8,192 rather than 1,024: below about 5,000 a two-core CPU's product
+        # 8,192 rather than 1,024: below about 3,000 a two-core CPU's product
         # fits in the deadline's part for the host's n^2 work, and passes for
         # any GPU (bench/challenge.py).
         Param("challenge_n", "Compute challenge: matrix size", "count", 8_192, 64, 16_384, group="checkers"),
