@@ -291,7 +291,7 @@ def rental_top_up(request, pk):
         if not form.is_valid():
             raise rentals.RentalError("; ".join(form.errors["amount"]))
         rental = rentals.top_up(request.user, rental.pk, form.cleaned_data["amount"])
-        return _("Topped up: the rental now runs until epoch %(epoch)s.") % {"epoch": rental.end_epoch}
+        return _("Topped up: the rental now runs through epoch %(epoch)s.") % {"epoch": rental.end_epoch - 1}
 
     return _rental_action(request, pk, act)
 

@@ -42,3 +42,14 @@ def test_wallet_history_gives_each_rental_of_a_settlement_its_own_line(client, c
     assert page.count('data-testid="entry-part"') == 2
     assert f"Rental #{first.pk} on {node.name}, epoch 10: charged" in page
     assert f"Rental #{second.pk} on second-h100, epoch 10: charged" in page
+
+
+def test_a_rental_names_its_last_epoch_the_same_way_everywhere(client, clock, node, renter):
+    rental = rentals.rent(renter, node.pk, mode=RentalMode.RESERVED, epochs_=3, image=IMAGE)
+    last = rental.end_epoch - 1
+    client.force_login(renter)
+    page = client.get(rental.get_absolute_url()).content.decode()
+    assert f"runs through epoch {last}" in page and f"{rental.start_epoch} – {last}" in page
+    client.force_login(node.provider)
+    provider_page = client.get(reverse("marketplace:provider-node", args=[node.pk])).content.decode()
+    assert f"through epoch {last}" in provider_page
