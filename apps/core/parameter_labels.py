@@ -60,6 +60,10 @@ GROUPS = [
 ]
 
 
+# Where a value came from, when no proposal set it (``ParameterChange.source``).
+SOURCES = [gettext_noop("Default at genesis")]
+
+
 def shown(param, value: int) -> str:
     """A parameter's value as people read it in the active language: its
     separators, and its unit word translated (the API keeps ``param.format``)."""

@@ -3,6 +3,8 @@ list lives in ``catalogue``)."""
 
 import shlex
 
+from django.utils.translation import gettext
+
 from apps.core.errors import NotFound
 from apps.core.models import GpuNode
 
@@ -74,23 +76,23 @@ def _verdict(workload: Workload) -> str:
     """One sentence on how the workload stands, and whose doing it is."""
     state = workload.state
     if state == WorkloadState.SCHEDULED:
-        return "Waiting for the node's agent to pick it up."
+        return gettext("Waiting for the node's agent to pick it up.")
     if state == WorkloadState.EXITED:
-        return (
-            f"Your container exited by itself with code {workload.exit_code}. That is your program's doing, "
+        return gettext(
+            "Your container exited by itself with code %(code)s. That is your program's doing, "
             "not the node's: billing stopped and the unserved time was refunded."
-        )
+        ) % {"code": workload.exit_code}
     if state == WorkloadState.FAILED and workload.reason.startswith(IMAGE_NOT_FOUND):
-        return (
-            f"The node could not pull the image ({workload.reason}). Check the image name: this is not the "
+        return gettext(
+            "The node could not pull the image (%(reason)s). Check the image name: this is not the "
             "provider's fault, so no SLA credit applies; the unserved time was refunded."
-        )
+        ) % {"reason": workload.reason}
     if state == WorkloadState.FAILED:
-        why = workload.reason or "no reason given"
-        return f"The node could not run your container: {why}. That counts against the node."
+        why = workload.reason or gettext("no reason given")
+        return gettext("The node could not run your container: %(why)s. That counts against the node.") % {"why": why}
     if state == WorkloadState.REMOVED:
-        return "Stopped and removed from the node."
-    return workload.get_state_display() + "."
+        return gettext("Stopped and removed from the node.")
+    return f"{workload.get_state_display()}."
 
 
 def wallet_rental_parts(user, entries) -> None:

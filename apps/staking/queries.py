@@ -14,6 +14,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 
 from django.db.models import Count, Max, Sum
+from django.utils.translation import gettext_lazy as _
 
 from apps.core import epochs, parameters
 from apps.core.models import Account, CheckerNode, CheckerStatus, Checkpoint, LedgerTransaction
@@ -41,17 +42,17 @@ def apr_window_epochs() -> int:
 
 
 SORTS = {
-    "stake": ("Total stake", lambda r: (-r.checker.total_stake, r.checker.name)),
-    "self": ("Self-stake", lambda r: (-r.checker.self_stake, r.checker.name)),
-    "commission": ("Commission (lowest)", lambda r: (r.checker.commission_rate, r.checker.name)),
-    "apr": ("Recent APR", lambda r: (-(r.apr_ppm or 0), r.checker.name)),
+    "stake": (_("Total stake"), lambda r: (-r.checker.total_stake, r.checker.name)),
+    "self": (_("Self-stake"), lambda r: (-r.checker.self_stake, r.checker.name)),
+    "commission": (_("Commission (lowest)"), lambda r: (r.checker.commission_rate, r.checker.name)),
+    "apr": (_("Recent APR"), lambda r: (-(r.apr_ppm or 0), r.checker.name)),
     "accuracy": (
-        "Report accuracy",
+        _("Report accuracy"),
         lambda r: (-(r.accuracy_ppm if r.accuracy_ppm is not None else -1), r.checker.name),
     ),
-    "name": ("Name", lambda r: (r.checker.name.lower(),)),
+    "name": (_("Name"), lambda r: (r.checker.name.lower(),)),
 }
-STATUSES = {"": "All", **dict(CheckerStatus.choices)}
+STATUSES = {"": _("All"), **dict(CheckerStatus.choices)}
 
 
 @dataclass

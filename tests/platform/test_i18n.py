@@ -1,0 +1,344 @@
+"""The Indonesian site: a complete catalogue, every page read in Indonesian
+with no English left from the catalogue, the language switcher, and amounts
+and dates written the Indonesian way."""
+
+import gettext as gettext_module
+import re
+from html.parser import HTMLParser
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+from django.template import Context, Template
+from django.test import Client
+from django.urls import reverse
+from django.utils import translation
+
+from apps.core.amounts import display_uath, format_uath
+from apps.core.parameter_labels import GROUPS, LABELS
+from apps.core.parameters import DEFINITIONS
+
+from ..security.conftest import world  # noqa: F401  (the fixture)
+from ..security.routes import all_routes, url_for
+
+LOCALE = Path(settings.BASE_DIR) / "locale" / "id" / "LC_MESSAGES"
+ID = {"HTTP_ACCEPT_LANGUAGE": "id"}
+
+
+def po_entries():
+    """(msgid, msgid_plural, [msgstr...], flags) of django.po, read plainly."""
+    entries, current, field, flags = [], None, None, []
+    for line in (LOCALE / "django.po").read_text(encoding="utf-8").splitlines() + [""]:
+        if not line.strip():
+            if current is not None:
+                entries.append(current)
+            current, field, flags = None, None, []
+            continue
+        if line.startswith("#,"):
+            flags = [f.strip() for f in line[2:].split(",")]
+            continue
+        if line.startswith("#"):
+            continue
+        match = re.match(r'^(msgctxt|msgid_plural|msgid|msgstr(?:\[\d+\])?) "(.*)"$', line)
+        if match:
+            if current is None:
+                current = {"msgid": "", "msgid_plural": None, "msgstr": [], "flags": flags}
+            field = match.group(1)
+            value = match.group(2)
+            if field.startswith("msgstr"):
+                current["msgstr"].append(value)
+            elif field in ("msgid", "msgid_plural"):
+                current[field] = value
+            continue
+        assert line.startswith('"'), line
+        value = line[1:-1]
+        if field.startswith("msgstr"):
+            current["msgstr"][-1] += value
+        elif field in ("msgid", "msgid_plural"):
+            current[field] += value
+    return [e for e in entries if e["msgid"]]
+
+
+def unescape(text: str) -> str:
+    """A .po string's escapes (\\", \\n, \\t, \\\\) as the characters they stand for."""
+    return re.sub(r"\\(.)", lambda m: {"n": "\n", "t": "\t"}.get(m.group(1), m.group(1)), text)
+
+
+def compiled_catalogue() -> dict:
+    with open(LOCALE / "django.mo", "rb") as f:
+        return gettext_module.GNUTranslations(f)._catalog
+
+
+def test_every_message_has_an_indonesian_translation_and_the_compiled_catalogue_is_current():
+    entries = po_entries()
+    assert len(entries) > 500
+    untranslated = [e["msgid"] for e in entries if not all(e["msgstr"]) or not e["msgstr"]]
+    fuzzy = [e["msgid"] for e in entries if "fuzzy" in e["flags"]]
+    assert not untranslated, f"no Indonesian for: {untranslated[:10]}"
+    assert not fuzzy, f"fuzzy: {fuzzy[:10]}"
+    compiled = compiled_catalogue()
+    stale = [e["msgid"] for e in entries if e["msgid_plural"] is None and unescape(e["msgid"]) not in compiled]
+    assert not stale, f"django.mo is older than django.po (run msgfmt): {stale[:5]}"
+
+
+def test_every_protocol_parameter_label_and_group_is_listed_for_translation():
+    assert {p.label for p in DEFINITIONS.values()} <= set(LABELS)
+    assert {p.group for p in DEFINITIONS.values()} <= set(GROUPS)
+
+
+# --- The page walk -------------------------------------------------------------
+
+SKIPPED_TAGS = {"script", "style", "code", "pre", "textarea"}
+
+
+class VisibleText(HTMLParser):
+    """Text nodes a person reads (and the titles, labels and placeholders
+    that browsers show), each stripped; code and scripts left out."""
+
+    def __init__(self):
+        super().__init__(convert_charrefs=True)
+        self.nodes, self.skip = [], 0
+
+    def handle_starttag(self, tag, attrs):
+        if tag in SKIPPED_TAGS:
+            self.skip += 1
+        for name, value in attrs:
+            if name in ("title", "placeholder", "aria-label", "alt") and value:
+                self.nodes.append(value.strip())
+
+    def handle_endtag(self, tag):
+        if tag in SKIPPED_TAGS and self.skip:
+            self.skip -= 1
+
+    def handle_data(self, data):
+        if not self.skip and data.strip():
+            self.nodes.append(" ".join(data.split()))
+
+
+def visible_text(html: str) -> list[str]:
+    parser = VisibleText()
+    parser.feed(html)
+    return parser.nodes
+
+
+def indonesian_texts() -> set[str]:
+    """Every Indonesian string and fragment between tags: a text node that
+    is one of them is Indonesian even where it spells like an English
+    message ("Filter" translates "Filters")."""
+    texts = set()
+    for entry in po_entries():
+        translated = unescape(entry["msgstr"][0])
+        texts.update(" ".join(part.split()) for part in re.split(r"<[^>]+>", translated))
+    return texts
+
+
+def english_patterns():
+    """A pattern per English message whose Indonesian differs, matching a
+    whole text node: placeholders match anything, markup splits nodes."""
+    patterns = []
+    for entry in po_entries():
+        for source, translated in ((entry["msgid"], entry["msgstr"][0]),):
+            source = unescape(source)
+            translated = unescape(translated)
+            if source == translated:
+                continue  # the same in both languages ("Status", "Total", "Epoch")
+            # The message's text between its tags, placeholders as wildcards.
+            for part in re.split(r"<[^>]+>", source):
+                part = " ".join(part.split())
+                words = re.sub(r"%\(\w+\)[sd]|%[sd]", "", part)
+                letters = sum(len(w) for w in re.findall(r"[A-Za-z]{3,}", words))
+                # Too little text to tell the languages apart ("%(m)s min", "%(tier)s SLA").
+                if letters < 3 or (words != part and letters < 6):
+                    continue
+                if part.lower() in translated.lower():
+                    continue  # this fragment is kept in Indonesian too (a name, a code)
+                regex = "".join(
+                    r".+?" if re.fullmatch(r"%\(\w+\)[sd]|%[sd]", tok) else re.escape(tok.replace("%%", "%"))
+                    for tok in re.split(r"(%\(\w+\)[sd]|%[sd])", part)
+                    if tok
+                )
+                patterns.append((source, re.compile(rf"^\W*{regex}\W*$")))
+    return patterns
+
+
+ENGLISH_WORDS = {
+    "the",
+    "and",
+    "to",
+    "of",
+    "is",
+    "your",
+    "you",
+    "for",
+    "with",
+    "this",
+    "are",
+    "be",
+    "by",
+    "its",
+    "it",
+    "not",
+    "yet",
+    "once",
+    "in",
+    "on",
+    "from",
+    "has",
+    "have",
+    "at",
+    "an",
+    "no",
+    "or",
+    "will",
+    "can",
+    "was",
+}
+
+
+def looks_english(text: str) -> bool:
+    words = re.findall(r"[a-z]+", text.lower())
+    return len(words) >= 3 and sum(w in ENGLISH_WORDS for w in words) >= 2
+
+
+def stored_texts() -> set[str]:
+    """Every text stored in the project's tables (memos, reasons, names):
+    records are shown as they were written, in whatever language."""
+    from django.db import models
+
+    from ..security.conftest import project_models
+
+    texts = set()
+    for model in project_models():
+        names = [f.attname for f in model._meta.concrete_fields if isinstance(f, (models.CharField, models.TextField))]
+        if names:
+            for row in model.objects.values_list(*names):
+                texts.update(" ".join(v.split()) for v in row if isinstance(v, str) and len(v) >= 8)
+    return texts
+
+
+def page_routes():
+    skip_prefixes = ("api/", "admin/", "i18n/", "healthz", "accounts/logout")
+    return [r for r in all_routes() if not r.route.startswith(skip_prefixes) and "<path" not in r.route]
+
+
+def walk(client, w, routes):
+    """GET every page of ``routes`` in Indonesian and in English: {url: (id html, en html)}."""
+    pages = {}
+    for route in routes:
+        try:
+            url = url_for(route, w)
+        except AssertionError:
+            continue  # a URL this walk cannot fill in
+        response = client.get(url, **ID)
+        if response.status_code != 200 or "text/html" not in response.get("Content-Type", ""):
+            continue
+        pages[url] = (response.content.decode(), client.get(url, HTTP_ACCEPT_LANGUAGE="en").content.decode())
+    return pages
+
+
+@pytest.mark.django_db
+def test_no_page_of_the_indonesian_site_shows_english_from_the_catalogue(world):  # noqa: F811
+    patterns = english_patterns()
+    indonesian = indonesian_texts()
+    owner = Client()
+    owner.force_login(world.owner)
+    routes = page_routes()
+    found = []
+    seen = 0
+    stored = stored_texts()
+    for who, client in (("anonymous", Client()), ("owner", owner)):
+        pages = walk(client, world, routes)
+        seen += len(pages)
+        for url, (html, english_html) in pages.items():
+            assert "<html" not in html or '<html lang="id">' in html, url
+            english_nodes = set(visible_text(english_html))
+            for node in visible_text(html):
+                if node in indonesian:
+                    continue
+                source = next((source for source, pattern in patterns if pattern.match(node)), None)
+                if source is not None:
+                    found.append(f"{who} {url}: {node!r} (msgid {source!r})")
+                elif (
+                    node in english_nodes
+                    and looks_english(node)
+                    and not any(text in node or node in text for text in stored)
+                ):
+                    # The same English sentence in both languages: never marked for translation.
+                    found.append(f"{who} {url}: {node!r} (not marked for translation)")
+    assert seen >= 40, f"only {seen} pages rendered"
+    assert not found, "English on the Indonesian site:\n" + "\n".join(found[:40])
+
+
+def test_the_english_site_is_unchanged_by_the_catalogue(world):  # noqa: F811
+    body = Client().get(reverse("marketplace:index")).content.decode()
+    assert '<html lang="en">' in body
+    assert "Rent verified GPUs from independent providers." in body
+    assert "Browse GPUs" in body
+
+
+# --- The switcher ---------------------------------------------------------------
+
+
+def test_the_switcher_sets_the_language_for_every_page_after_it(genesis):
+    client = Client()
+    page = client.get(reverse("explorer:index")).content.decode()
+    assert 'data-testid="language-switcher"' in page and 'value="id"' in page and "Bahasa Indonesia" in page
+    response = client.post(reverse("set_language"), {"language": "id", "next": reverse("explorer:index")})
+    assert response.status_code == 302 and response["Location"] == reverse("explorer:index")
+    assert client.cookies[settings.LANGUAGE_COOKIE_NAME].value == "id"
+    page = client.get(reverse("marketplace:index")).content.decode()
+    assert '<html lang="id">' in page and "Pasar GPU" in page and "GPU marketplace" not in page
+    # ...and back.
+    client.post(reverse("set_language"), {"language": "en", "next": "/"})
+    assert "GPU marketplace" in client.get(reverse("marketplace:index")).content.decode()
+
+
+def test_the_switcher_never_redirects_off_site(genesis):
+    response = Client().post(reverse("set_language"), {"language": "id", "next": "https://evil.example/"})
+    assert response.status_code == 302 and not response["Location"].startswith("https://evil")
+
+
+def test_the_browser_language_is_used_until_the_person_chooses(genesis):
+    page = Client().get(reverse("governance:index"), HTTP_ACCEPT_LANGUAGE="id-ID,id;q=0.9,en;q=0.5")
+    assert "Tata kelola" in page.content.decode()
+    page = Client().get(reverse("governance:index"), HTTP_ACCEPT_LANGUAGE="fr-FR")
+    assert "Governance" in page.content.decode()
+
+
+# --- Numbers and dates ------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("micro", "english", "indonesian"),
+    [
+        (1_234_567_890, "1,234.56789 ATH", "1.234,56789 ATH"),
+        (-30_000_000, "-30 ATH", "-30 ATH"),
+        (1, "0.000001 ATH", "0,000001 ATH"),
+        (76_048_123_456_789, "76,048,123.456789 ATH", "76.048.123,456789 ATH"),
+    ],
+)
+def test_amounts_use_the_languages_separators_with_the_same_digits(micro, english, indonesian):
+    with translation.override("en"):
+        assert display_uath(micro) == english == format_uath(micro)
+    with translation.override("id"):
+        assert display_uath(micro) == indonesian
+        # Machine-read text keeps one notation whatever the language.
+        assert format_uath(micro) == english
+
+
+def test_template_filters_write_amounts_and_percentages_the_indonesian_way():
+    template = Template("{% load ath %}{{ a|ath }}|{{ a|ath:2 }}|{{ p|ppm_percent }}|{{ s|signed_ath }}")
+    context = Context({"a": 1_234_567_890, "p": 52_500, "s": 2_500_000})
+    with translation.override("en"):
+        assert template.render(context) == "1,234.56789 ATH|1,234.56 ATH|5.25%|+2.5 ATH"
+    with translation.override("id"):
+        assert template.render(context) == "1.234,56789 ATH|1.234,56 ATH|5,25%|+2,5 ATH"
+
+
+def test_dates_on_pages_follow_the_language(world):  # noqa: F811
+    tx_url = reverse("explorer:transaction", args=[1])
+    english = Client().get(tx_url).content.decode()
+    indonesian = Client().get(tx_url, **ID).content.decode()
+    assert re.search(r"\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}\.\d{6} UTC", english)
+    # 6 Des 2026 07.04.20,123456 UTC: day, Indonesian month, dotted time, decimal comma.
+    assert re.search(r"\d{1,2} [A-Z][a-z]{2} \d{4} \d{2}\.\d{2}\.\d{2},\d{6} UTC", indonesian)
