@@ -21,10 +21,11 @@ OVERVIEW_GROUP = "monitoring"
 # changed, so ten thousand agents cost one message a second, not one per
 # node (see ``telemetry_arrived``).
 TELEMETRY_GROUP = "monitoring-telemetry"
-# At most one telemetry hint per second per process: pages redraw at most
-# once a second anyway, and a thousand agents must not cost a thousand
-# outbox rows a second.
-HINT_INTERVAL = 1.0
+# At most four telemetry hints a second per process: a thousand agents must
+# not cost a thousand outbox rows a second, and a change waits at most this
+# long before its pages hear of it (a second was most of the live pages'
+# 500 ms budget; see bench/fanout.py).
+HINT_INTERVAL = 0.25
 # Past this many nodes in one hint, it just says "every node" (None).
 MAX_NODES_PER_HINT = 5_000
 CHANGED = {"type": "monitoring.changed"}
