@@ -311,6 +311,55 @@ def rebuild_unbonding(txs: list) -> dict[int, dict[str, int]]:
     return out
 
 
+# --- Compute challenges (docs/challenges.md): do the opened rows verify? ----------
+
+_MATRIX = b"athr-challenge-matrix-v1"
+
+
+def _matrix_row(seed: bytes, which: bytes, i: int, n: int) -> list[int]:
+    raw = hashlib.shake_128(_MATRIX + seed + which + i.to_bytes(4, "little")).digest((n + 1) // 2)
+    out = []
+    for byte in raw:
+        out += [(byte & 15) - 8, (byte >> 4) - 8]
+    return out[:n]
+
+
+def challenge_verified(c: dict) -> bool | None:
+    """Whether the rows a challenge opened are rows of A x B under its root
+    (None: it opened none), as the dashboard judged it."""
+    if not c.get("root") or not c.get("rows"):
+        return None
+    n, seed, root = c["n"], bytes.fromhex(c["seed"]), bytes.fromhex(c["root"])
+    if len(c["proofs"]) != len(c["rows"]):
+        return False
+    b = [_matrix_row(seed, b"B", j, n) for j in range(n)]
+    for i, proof in zip(c["rows"], c["proofs"], strict=True):
+        acc = [0] * n
+        for aj, bj in zip(_matrix_row(seed, b"A", i, n), b, strict=True):
+            if aj:
+                acc = [x + aj * y for x, y in zip(acc, bj, strict=True)]
+        h = hashlib.sha256(b"\x00" + b"".join(v.to_bytes(4, "little", signed=True) for v in acc)).digest()
+        k = i
+        if len(proof) != max(0, (n - 1).bit_length()):
+            return False
+        for sibling in (bytes.fromhex(x) for x in proof):
+            h = hashlib.sha256(b"\x01" + (sibling + h if k & 1 else h + sibling)).digest()
+            k //= 2
+        if h != root:
+            return False
+    return True
+
+
+def with_challenge(r: dict) -> dict:
+    """The report with its challenge's outcome, as consensus reads it."""
+    c = json.loads(r["payload"]).get("challenge")
+    r = dict(r)
+    r["challenge_passed"] = c["passed"] if c else None
+    r["challenge_verified"] = challenge_verified(c) if c else None
+    r["challenge_late"] = bool(c and c["elapsed_ms"] is not None and c["elapsed_ms"] > c["deadline_ms"])
+    return r
+
+
 # --- Consensus ----------------------------------------------------------------------
 
 
@@ -320,7 +369,10 @@ def contradiction(r: dict) -> bool:
         return True
     if (r["latency_ms"] is not None) != answered or (r["spec_ok"] is not None) != answered:
         return True
-    return not answered and bool(r.get("gpu_name_seen") or r.get("gpu_count_seen"))
+    if not answered and (r.get("gpu_name_seen") or r.get("gpu_count_seen")):
+        return True
+    # A pass its own rows do not support, or claimed after its own deadline.
+    return bool(r.get("challenge_passed") and (r.get("challenge_verified") is not True or r.get("challenge_late")))
 
 
 def verdict(reports: list, quorum: int) -> dict | None:
@@ -329,7 +381,9 @@ def verdict(reports: list, quorum: int) -> dict | None:
     lat = [r["latency_ms"] for r in reports if r["latency_ms"] is not None]
     spec = [r["spec_ok"] for r in reports if r["spec_ok"] is not None]
     work = [r["workload_ppm"] for r in reports if r.get("workload_ppm") is not None]
+    challenges = [r["challenge_passed"] for r in reports if r.get("challenge_passed") is not None]
     return {
+        "challenge_ok": (sum(challenges) * 2 > len(challenges)) if len(challenges) >= quorum else None,
         "uptime_ppm": median_low(r["uptime_ppm"] for r in reports),
         "task_ppm": median_low(r["task_ppm"] for r in reports),
         "latency_ms": median_low(lat) if len(lat) >= quorum else None,
@@ -345,6 +399,9 @@ def is_correct(r: dict, v: dict, up_tol: int, lat_tol: int, noise: int) -> bool:
     if mine is not None and v["workload_ppm"] is not None and abs(mine - v["workload_ppm"]) > up_tol:
         return False
     if r["spec_ok"] is not None and v["spec_ok"] is not None and r["spec_ok"] != v["spec_ok"]:
+        return False
+    mine = r.get("challenge_passed")
+    if mine is not None and v["challenge_ok"] is not None and mine != v["challenge_ok"]:
         return False
     if (r["spec_ok"] is None) != (v["spec_ok"] is None):
         return False
@@ -442,7 +499,7 @@ def audit(base: str, first: int, last: int) -> Report:
             fields = {k: r[k] for k in body if k not in ("node", "challenge")}
             rep.expect("report fields as signed", {k: body[k] for k in fields}, fields, f"report {r['id']}")
             if r["checker"] in assigned.get(r["node"], ()):
-                by_node[r["node"]].append(r)
+                by_node[r["node"]].append(with_challenge(r))
 
         # Consensus and marks.
         counts = defaultdict(lambda: defaultdict(int))
@@ -470,9 +527,11 @@ def audit(base: str, first: int, last: int) -> Report:
                 if sum(node_marks) < p["report_quorum"]:
                     v, node_marks = None, [None] * len(rs)
             rep.expect("consensus validity", ne["valid"], v is not None, f"{where} node {node_id}")
-            if v is not None and ne.get("challenge_ok") is None:
-                for k in ("uptime_ppm", "task_ppm", "latency_ms", "spec_ok", "workload_ppm"):
-                    rep.expect(f"consensus {k}", ne[k], v[k], f"{where} node {node_id}")
+            if v is not None:
+                # A failed majority of challenges makes the spec false.
+                v["spec_ok"] = False if v["challenge_ok"] is False else v["spec_ok"]
+                for k in ("uptime_ppm", "task_ppm", "latency_ms", "spec_ok", "workload_ppm", "challenge_ok"):
+                    rep.expect(f"consensus {k}", ne.get(k), v[k], f"{where} node {node_id}")
             for r, m in zip(rs, node_marks, strict=True):
                 marks[r["id"]] = m
                 if m is not None:
