@@ -227,3 +227,34 @@ def test_a_renter_hears_of_low_escrow_and_a_stopped_container(genesis):
     detect.run_all()
     note = Notification.objects.get(user=renter, event=Event.CONTAINER_EXITED)
     assert "exited" in note.title and "code 3" in note.body
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_slow_receiver_does_not_hold_up_another(loopback_allowed):
+    from apps.core import ledger, parameters
+
+    parameters.ensure_defaults()
+    ledger.genesis()
+    slow, fast = Receiver(delay=3), Receiver()
+    sender = delivery.Sender(threads=4)
+    try:
+        patient, eager = UserFactory(), UserFactory()
+        services.add_endpoint(patient, slow.url)
+        services.add_endpoint(eager, fast.url)
+        services.notify([patient.pk], Event.ESCROW_LOW, "slow", "for the slow receiver")
+        services.notify([eager.pk], Event.ESCROW_LOW, "fast", "for the fast receiver")
+        sender.submit(delivery.claim())
+        quick = Delivery.objects.get(endpoint__user=eager)
+        for _ in range(200):
+            quick.refresh_from_db()
+            if quick.state == DeliveryState.DELIVERED:
+                break
+            time.sleep(0.05)
+        assert quick.state == DeliveryState.DELIVERED
+        # ... while the slow one is still waiting for its answer.
+        assert Delivery.objects.get(endpoint__user=patient).attempts == 0
+    finally:
+        sender.close()
+        slow.close()
+        fast.close()
+    assert Delivery.objects.get(endpoint__user=patient).state == DeliveryState.DELIVERED
