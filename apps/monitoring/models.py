@@ -22,7 +22,8 @@ from apps.core.models import CheckerNode, GpuNode
 
 
 class Heartbeat(models.Model):
-    node = models.ForeignKey(GpuNode, on_delete=models.CASCADE, related_name="heartbeats")
+    # Indexed by the (node, at) constraint below, whose prefix it is.
+    node = models.ForeignKey(GpuNode, on_delete=models.CASCADE, related_name="heartbeats", db_index=False)
     at = models.DateTimeField()
     epoch = models.BigIntegerField()
     gpu_util = models.PositiveSmallIntegerField(help_text="percent, mean over the node's GPUs")
