@@ -214,8 +214,9 @@ def _state(name: str, snapshot: Callable[[], dict], compare: Callable[[dict, dic
         now = snapshot()
         if not created:
             compare(cursor.state, now)
-        cursor.state = now
-        cursor.save(update_fields=["state"])
+        if created or cursor.state != now:
+            cursor.state = now
+            cursor.save(update_fields=["state"])
 
 
 def commission() -> None:

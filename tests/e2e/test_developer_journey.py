@@ -56,7 +56,7 @@ def test_token_webhook_and_a_signed_delivery_when_the_node_degrades(private_serv
     server = private_server(WEBHOOKS_ALLOW_HTTP="1", WEBHOOKS_ALLOW_NETS="127.0.0.0/8").start()
     receiver = Receiver()
     worker = subprocess.Popen(
-        [sys.executable, str(ROOT / "manage.py"), "run_notifications", "--interval", "0.3"],
+        [sys.executable, str(ROOT / "manage.py"), "run_notifications", "--interval", "0.3", "--detect-every", "0.5"],
         env=server.env,
         cwd=ROOT,
         stdout=open(server.var / "worker.log", "w"),  # noqa: SIM115  closed with the process

@@ -16,7 +16,10 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("--once", action="store_true", help="one pass of detection and delivery, then exit")
-        parser.add_argument("--interval", type=float, default=1.0, help="seconds between passes")
+        parser.add_argument("--interval", type=float, default=1.0, help="seconds between delivery passes")
+        parser.add_argument(
+            "--detect-every", type=float, default=5.0, help="seconds between looks for new events (a short write each)"
+        )
         parser.add_argument("--threads", type=int, default=8, help="deliveries sent at once")
 
     def handle(self, *args, **o):
@@ -28,11 +31,14 @@ class Command(BaseCommand):
         signal.signal(signal.SIGTERM, lambda *_: stop.append(1))
         sender = delivery.Sender(threads=o["threads"])
         self.stdout.write("notification worker running")
+        detected = 0.0
         try:
             while not stop:
                 close_old_connections()
                 try:
-                    detect.run_all()
+                    if time.monotonic() - detected >= o["detect_every"]:
+                        detect.run_all()
+                        detected = time.monotonic()
                     if sender.busy() < o["threads"] * 4:
                         sender.submit(delivery.claim(limit=o["threads"] * 4))
                 except Exception as exc:  # noqa: BLE001  one bad pass must not stop the worker
