@@ -11,6 +11,7 @@ from apps.core.amounts import ath
 from apps.monitoring.models import CheckerReport
 from apps.settlement.models import SettlementLine
 
+from ..factories import fund
 from .public_network import FIRST, build
 
 BASE = "/api/v1/public/"
@@ -145,3 +146,21 @@ def test_bad_filters_are_a_400_that_says_why(client, network, params, field):
 def test_existing_routes_still_answer(client, network):
     for path in ("/api/settlement/epochs/", "/api/transactions/", "/api/ledger/", "/api/schema/"):
         assert client.get(path).status_code == 200, path
+
+
+def test_resume_and_unjail_are_published_too(client, network):
+    from apps.marketplace import providers
+    from apps.staking import services as staking
+
+    node = network["nodes"][1]
+    node.refresh_from_db()
+    fund(node.provider.wallet, node.required_collateral)
+    providers.top_up_collateral(node.provider, node.pk, node.required_collateral - node.collateral)
+    pauses = walk(client, "node-pauses/", node=node.pk)
+    assert [p["paused"] for p in pauses] == [True, False] and pauses[1]["collateral"] == str(node.required_collateral)
+
+    checker, last = network["checkers"][2], network["last"]
+    staking.jail(checker, "test: missed assignments", epoch=last, duration=1)
+    staking.unjail(checker.operator, checker, epoch=last + 1)
+    (event,) = walk(client, "jail-events/", checker=checker.pk)
+    assert (event["epoch"], event["until_epoch"], event["released_epoch"]) == (last, last + 1, last + 1)
