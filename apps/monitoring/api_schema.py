@@ -27,6 +27,27 @@ class AgentKeyRequest(serializers.Serializer):
     public_key = serializers.RegexField(r"^[0-9a-fA-F]{64}$", help_text="Ed25519 public key, 64 hex characters")
 
 
+class ChallengeResult(serializers.Serializer):
+    """The compute challenge a checker ran (docs/challenges.md); every field required."""
+
+    n = serializers.IntegerField(min_value=64, max_value=16_384)
+    nonce = serializers.RegexField(r"^[0-9a-f]{32}$")
+    seed = serializers.RegexField(
+        r"^[0-9a-f]{64}$", help_text="SHA-256 of the report's epoch, node, checker and the nonce"
+    )
+    root = serializers.RegexField(r"^([0-9a-f]{64})?$", help_text="the node's Merkle root; empty if it sent none")
+    passed = serializers.BooleanField()
+    elapsed_ms = serializers.IntegerField(min_value=0, max_value=3_600_000, allow_null=True)
+    deadline_ms = serializers.IntegerField(min_value=0, max_value=3_600_000)
+    rows = serializers.ListField(child=serializers.IntegerField(min_value=0), max_length=64)
+    proofs = serializers.ListField(
+        child=serializers.ListField(child=serializers.RegexField(r"^[0-9a-f]{64}$")),
+        max_length=64,
+        help_text="per opened row, its Merkle proof: ceil(log2 n) hashes from the leaf up",
+    )
+    reason = serializers.CharField(max_length=200, allow_blank=True)
+
+
 class SignedReport(serializers.Serializer):
     epoch = serializers.IntegerField(min_value=0, max_value=10**12)
     node = serializers.IntegerField(min_value=1, max_value=2**62)
@@ -44,6 +65,9 @@ class SignedReport(serializers.Serializer):
         required=False,
         help_text="share of probes that found a rented node's workload running and its endpoints open; "
         "null or absent when there was none to check (signed only when present)",
+    )
+    challenge = ChallengeResult(
+        required=False, allow_null=True, help_text="the compute challenge run, if any (signed only when present)"
     )
     reason = serializers.CharField(
         max_length=200,

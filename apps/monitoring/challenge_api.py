@@ -31,7 +31,7 @@ class ChallengeList(APIView):
 
     permission_classes = [AllowAny]
 
-    @extend_schema(responses=OpenApiTypes.OBJECT)
+    @extend_schema(operation_id="monitoring_challenges_list", responses=OpenApiTypes.OBJECT)
     def get(self, request):
         rows = ChallengeResult.objects.select_related("report").order_by("-id")
         for name, lookup in FILTERS.items():
