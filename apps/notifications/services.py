@@ -159,8 +159,8 @@ def set_email(user, email: str) -> None:
 
 
 def mark_read(user) -> None:
-    Notification.objects.filter(user=user, read_at__isnull=True).update(read_at=timezone.now())
-    live.changed([user.pk])
+    if Notification.objects.filter(user=user, read_at__isnull=True).update(read_at=timezone.now()):
+        live.changed([user.pk])
 
 
 def unread_count(user) -> int:

@@ -55,6 +55,9 @@ def settings_page(request):
                     messages.success(request, _("Endpoint added. Its signing secret is on its page."))
                     return redirect("notifications:endpoint", pk=endpoint.pk)
             status = 400
+        if action not in ("preferences", "email", "endpoint"):
+            messages.error(request, _("Unknown action."))
+            status = 400
     prefs = services.preferences(request.user)
     matrix = [(value, label, [(c, prefs[(value, c)]) for c in Channel.values]) for value, label in Event.choices]
     return render(
@@ -92,16 +95,23 @@ def endpoint(request, pk):
 
 @login_required
 @require_POST
-def endpoint_action(request, pk, action):
-    if action not in ("remove", "enable"):
-        return redirect("notifications:endpoint", pk=pk)
+def endpoint_enable(request, pk):
     try:
-        if action == "remove":
-            services.remove_endpoint(request.user, pk)
-            messages.success(request, _("Endpoint removed."))
-            return redirect("notifications:settings")
         services.enable_endpoint(request.user, pk)
-        messages.success(request, _("Endpoint enabled again."))
     except DomainError as exc:
         messages.error(request, str(exc))
-    return redirect("notifications:endpoint", pk=pk)
+    else:
+        messages.success(request, _("Endpoint enabled again."))
+    return redirect("notifications:settings")
+
+
+@login_required
+@require_POST
+def endpoint_remove(request, pk):
+    try:
+        services.remove_endpoint(request.user, pk)
+    except DomainError as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(request, _("Endpoint removed."))
+    return redirect("notifications:settings")

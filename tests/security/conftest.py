@@ -11,8 +11,10 @@ from rest_framework.test import APIClient
 from apps.accounts.services import open_wallet
 from apps.core.amounts import ath
 from apps.core.models import Account, AgentToken, ChainHead, GpuNode, NodeStatus
+from apps.developer import tokens
 from apps.governance import services as governance
 from apps.marketplace import rentals
+from apps.notifications.models import WebhookEndpoint
 from apps.staking import services as staking
 
 from ..factories import UserFactory, fund, make_checker, make_node
@@ -52,6 +54,9 @@ def world(genesis):
     w.proposal = governance.create_proposal(
         w.owner, kind="text", deposit=ath(10_000), title="Signal: more GPUs", description="Say yes."
     )
+    # The owner's API token and webhook endpoint (made directly: no DNS in tests).
+    w.api_token, _ = tokens.issue(w.owner, "owner script", ["read"])
+    w.endpoint = WebhookEndpoint.objects.create(user=w.owner, url="https://hooks.example.org/aethir", secret="s" * 64)
     # Someone else: logged in, but owns nothing and holds nothing.
     w.stranger = UserFactory(username="stranger")
     open_wallet(w.stranger)
@@ -89,6 +94,8 @@ def owned_rows(w):
         "rental": list(Rental.objects.filter(pk=w.rental.pk).values()),
         "checker": list(CheckerNode.objects.filter(pk=w.checker.pk).values()),
         "proposal": list(Proposal.objects.filter(pk=w.proposal.pk).values()),
+        "api_token": list(type(w.api_token).objects.filter(pk=w.api_token.pk).values()),
+        "endpoint": list(type(w.endpoint).objects.filter(pk=w.endpoint.pk).values()),
         "owner": list(type(w.owner).objects.filter(pk=w.owner.pk).values("password", "username", "is_active")),
     }
 

@@ -93,6 +93,10 @@ def url_for(route: Route, w) -> str:
         if name == "epoch":
             return "0"
         if name == "pk":
+            if r.startswith("developer/tokens/"):
+                return str(w.api_token.pk)
+            if r.startswith("notifications/endpoints/"):
+                return str(w.endpoint.pk)
             if "rental" in r:
                 return str(w.rental.pk)
             if "checker" in r or "operator/" in r:
