@@ -25,6 +25,14 @@ LOCALE = Path(settings.BASE_DIR) / "locale" / "id" / "LC_MESSAGES"
 ID = {"HTTP_ACCEPT_LANGUAGE": "id"}
 
 
+@pytest.fixture(autouse=True)
+def _back_to_english():
+    # A request activates its language for the thread and leaves it active:
+    # the tests after these must not run in Indonesian.
+    yield
+    translation.deactivate()
+
+
 def po_entries():
     """(msgid, msgid_plural, [msgstr...], flags) of django.po, read plainly."""
     entries, current, field, flags = [], None, None, []
@@ -42,19 +50,19 @@ def po_entries():
         match = re.match(r'^(msgctxt|msgid_plural|msgid|msgstr(?:\[\d+\])?) "(.*)"$', line)
         if match:
             if current is None:
-                current = {"msgid": "", "msgid_plural": None, "msgstr": [], "flags": flags}
+                current = {"msgctxt": None, "msgid": "", "msgid_plural": None, "msgstr": [], "flags": flags}
             field = match.group(1)
             value = match.group(2)
             if field.startswith("msgstr"):
                 current["msgstr"].append(value)
-            elif field in ("msgid", "msgid_plural"):
+            else:
                 current[field] = value
             continue
         assert line.startswith('"'), line
         value = line[1:-1]
         if field.startswith("msgstr"):
             current["msgstr"][-1] += value
-        elif field in ("msgid", "msgid_plural"):
+        else:
             current[field] += value
     return [e for e in entries if e["msgid"]]
 
@@ -77,7 +85,12 @@ def test_every_message_has_an_indonesian_translation_and_the_compiled_catalogue_
     assert not untranslated, f"no Indonesian for: {untranslated[:10]}"
     assert not fuzzy, f"fuzzy: {fuzzy[:10]}"
     compiled = compiled_catalogue()
-    stale = [e["msgid"] for e in entries if e["msgid_plural"] is None and unescape(e["msgid"]) not in compiled]
+    stale = [
+        e["msgid"]
+        for e in entries
+        if e["msgid_plural"] is None
+        and (unescape(e["msgctxt"]) + "\x04" if e["msgctxt"] else "") + unescape(e["msgid"]) not in compiled
+    ]
     assert not stale, f"django.mo is older than django.po (run msgfmt): {stale[:5]}"
 
 
@@ -342,3 +355,43 @@ def test_dates_on_pages_follow_the_language(world):  # noqa: F811
     assert re.search(r"\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}\.\d{6} UTC", english)
     # 6 Des 2026 07.04.20,123456 UTC: day, Indonesian month, dotted time, decimal comma.
     assert re.search(r"\d{1,2} [A-Z][a-z]{2} \d{4} \d{2}\.\d{2}\.\d{2},\d{6} UTC", indonesian)
+
+
+# --- Typed amounts ----------------------------------------------------------------
+
+
+def test_typed_amounts_keep_one_notation_and_a_dot_grouped_thousand_is_refused_in_indonesian():
+    from apps.core.amounts import AmountError, parse_ath
+
+    with translation.override("en"):
+        assert parse_ath("1.000") == 1_000_000  # one ATH, as always
+        assert parse_ath("1,000.5") == 1_000_500_000
+    with translation.override("id"):
+        # Indonesian pages write one thousand as "1.000 ATH": typed back, it must not become 1 ATH.
+        with pytest.raises(AmountError, match="tanpa titik ribuan"):
+            parse_ath("1.000")
+        with pytest.raises(AmountError):
+            parse_ath("12.345.678")
+        with pytest.raises(AmountError, match="titik untuk desimal"):
+            parse_ath("1.234,5")
+        with pytest.raises(AmountError, match="koma"):
+            parse_ath("12,5")
+        assert parse_ath("1000") == parse_ath("1,000") == 1_000_000_000
+        assert parse_ath("1.5") == 1_500_000
+        assert parse_ath("0.001") == 1_000
+        assert parse_ath("12.3456") == 12_345_600
+
+
+def test_a_refused_amount_is_explained_in_indonesian_and_moves_nothing(world):  # noqa: F811
+    client = Client()
+    client.force_login(world.owner)
+    before = world.wallet.available
+    response = client.post(
+        reverse("accounts:send"),
+        {"to_address": world.provider2.wallet.address, "amount": "1.000", "memo": "", "review": "1"},
+        **ID,
+    )
+    assert response.status_code == 400
+    assert "tanpa titik ribuan" in response.content.decode()
+    world.wallet.refresh_from_db()
+    assert world.wallet.available == before
