@@ -115,3 +115,40 @@ def test_a_refusal_is_a_message_and_exit_status_one(live_server, monkeypatch, tm
     code, _ = run("rent", str(node.pk), "--template", TEMPLATES[0].slug, "--escrow", "5")
     assert code == 1
     assert "'rent' scope" in capsys.readouterr().err
+
+
+@pytest.mark.django_db(transaction=True)
+def test_stake_claim_and_vote_from_the_command_line(live_server, monkeypatch, capsys):
+    from apps.core.amounts import ath
+    from apps.governance import services as governance
+    from apps.staking import services as staking
+
+    from ..factories import rounds_fixed
+
+    parameters.ensure_defaults()
+    ledger.genesis()
+    rounds_fixed()
+    holder, operator = UserFactory(), UserFactory()
+    fund(holder.wallet, ath(20_000))
+    fund(operator.wallet, ath(30_000))
+    checker = staking.activate_checker(operator, "Alpha", ath(10_000), commission_rate=50_000, epoch=0)
+    proposal = governance.create_proposal(
+        operator, kind="text", deposit=ath(10_000), title="Signal", description="Yes."
+    )
+    _, raw = tokens.issue(holder, "staker", ["stake", "vote"])
+    monkeypatch.setenv("AETHIR_TOKEN", raw)
+    monkeypatch.setenv("AETHIR_URL", live_server.url)
+
+    code, out = run("--json", "stake", "delegate", str(checker.pk), "250")
+    assert code == 0, out
+    assert [(p["checker_id"], p["amount"]) for p in json.loads(out)] == [(checker.pk, str(ath(250)))]
+    code, out = run("--json", "stake", "undelegate", str(checker.pk), "50")
+    assert code == 0 and json.loads(out)["amount"] == str(ath(50))
+    capsys.readouterr()
+    code, out = run("stake", "claim", str(checker.pk))
+    assert code == 1 and "no rewards to claim" in capsys.readouterr().err  # nothing distributed yet
+    code, out = run("vote", str(proposal.pk), "yes")
+    assert code == 0 and f"Voted yes on proposal {proposal.pk}" in out
+    assert proposal.votes.get().voter == holder.wallet
+    # Its scopes stop there: no renting, no reading.
+    assert run("rentals")[0] == 1
