@@ -40,7 +40,7 @@ def grace_seconds_default() -> float:
     return max(MIN_GRACE_SECONDS, epochs.length().total_seconds() / 6)
 
 
-STEPS = ("consensus", "rentals", "sla", "emission", "checkers", "unbonding", "governance")
+STEPS = ("consensus", "rentals", "sla", "emission", "checkers", "unbonding", "compound", "governance")
 
 
 class AlreadySettled(Exception):
@@ -123,6 +123,10 @@ def settle(epoch: int, progress: Callable[[str], None] | None = None) -> EpochSe
 
             step("unbonding")
             _, report.unbonded = staking.mature_unbonding(epoch + 1)
+
+            step("compound")
+            # Delegators who chose auto-compound: this epoch's rewards go back into their stake.
+            staking.compound(epoch + 1)
 
             step("governance")
             report.proposals_tallied = len(governance.tally_due() or [])

@@ -223,3 +223,16 @@ class CommissionChange(models.Model):
 
     class Meta:
         ordering = ["-id"]
+
+
+class AutoCompound(models.Model):
+    """A delegator's standing choice: each settled epoch, claim their rewards
+    from this checker and delegate them back to it (once they reach the
+    minimum delegation), so the position grows without a click."""
+
+    delegator = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="auto_compounds")
+    checker = models.ForeignKey(CheckerNode, on_delete=models.CASCADE, related_name="auto_compounds")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["delegator", "checker"], name="one_auto_compound_per_position")]

@@ -11,6 +11,7 @@ urlpatterns = [
     path("undelegate/", views.undelegate, name="undelegate"),
     path("redelegate/", views.redelegate, name="redelegate"),
     path("claim/", views.claim, name="claim"),
+    path("auto-compound/", views.auto_compound, name="auto-compound"),
     path("me/", views.me, name="me"),
     path("operator/", views.operator, name="operator"),
     path("operator/activate/", views.activate, name="activate"),

@@ -20,6 +20,7 @@ from apps.monitoring.models import CheckerEpoch
 from . import queries, services
 from .forms import ActivateForm, ClaimForm, CommissionForm, DelegateForm, RedelegateForm, UndelegateForm
 from .models import CommissionChange, JailRecord, RewardPeriod, SlashEvent, SlashImpact, StakingState, UnbondingEntry
+from .services import compounding
 
 
 def _epoch_context():
@@ -93,6 +94,7 @@ def _checker_context(request, checker, **forms):
             redelegate_form=forms.get("redelegate_form")
             or RedelegateForm(initial={"src": checker.pk}, exclude=checker),
             is_operator=checker.operator_id == request.user.pk,
+            auto_compound=compounding.is_on(request.user, checker),
         )
     return ctx
 
@@ -197,6 +199,27 @@ def claim(request):
     except services.StakingError as exc:
         flash(request, exc)
     return redirect(request.POST.get("next") if _safe_next(request) else reverse("staking:me"))
+
+
+@login_required
+@require_POST
+def auto_compound(request):
+    checker = _posted_checker(request, "checker")
+    on = request.POST.get("on") == "1"
+    try:
+        services.set_auto_compound(request.user, checker, on)
+    except services.StakingError as exc:
+        flash(request, exc)
+    else:
+        if on:
+            messages.success(
+                request,
+                _("Auto-compound is on: each settled epoch, your rewards from %(name)s are delegated back to it.")
+                % {"name": checker.name},
+            )
+        else:
+            messages.success(request, _("Auto-compound is off for %(name)s.") % {"name": checker.name})
+    return redirect("staking:checker", pk=checker.pk)
 
 
 def _safe_next(request) -> bool:

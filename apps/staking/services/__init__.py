@@ -35,6 +35,7 @@ settlement or wallets.
 """
 
 from ._common import SCALE, pct
+from .compounding import compound, set_auto_compound
 from .delegations import claim_rewards, delegate, mature_unbonding, redelegate, undelegate
 from .errors import AlreadyDistributed, NotAllowed, StakingError
 from .operators import activate_checker, jail, set_commission, unjail
@@ -49,6 +50,7 @@ __all__ = [
     "StakingError",
     "activate_checker",
     "claim_rewards",
+    "compound",
     "delegate",
     "distribute",
     "distribute_many",
@@ -58,6 +60,7 @@ __all__ = [
     "preview_delegate",
     "preview_undelegate",
     "redelegate",
+    "set_auto_compound",
     "set_commission",
     "slash_checker",
     "undelegate",
