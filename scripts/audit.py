@@ -669,6 +669,22 @@ def audit(base: str, first: int, last: int) -> Report:
             "protocol fees posted", sum(legs(t).get((pool_address, "available"), 0) for t in settle_tx), fees, where
         )
         rep.expect("protocol fees", int(s["protocol_fees"]), fees, where)
+        # What was left in a finished rental's escrow, back to its renter.
+        for line in line_by_kind["escrow_return"]:
+            tx = by_height.get(line["details"]["tx_height"])
+            expected = {
+                (line["account"], "escrowed"): -int(line["amount"]),
+                (line["account"], "available"): int(line["amount"]),
+            }
+            rep.expect("escrow return posting", legs(tx) if tx else None, expected, where)
+        refunded = sum(int(x["amount"]) for x in line_by_kind["rental_refund"] + line_by_kind["escrow_return"])
+        rep.expect("refunds total", int(s["refunds"]), refunded, where)
+        rep.expect(
+            "sla credits total",
+            int(s["sla_credits"]),
+            -sum(int(x["amount"]) for x in line_by_kind["sla_credit"]),
+            where,
+        )
         for line in line_by_kind["sla_credit"]:
             d = line["details"]
             rep.expect(

@@ -53,6 +53,7 @@ class LineKind(models.TextChoices):
     RENTAL_REFUND = "rental_refund", _("Rental fee refunded (failed epoch)")
     SLA_CREDIT = "sla_credit", _("SLA credit from collateral")
     DOWNTIME_SLASH = "downtime_slash", _("Downtime collateral slash")
+    ESCROW_RETURN = "escrow_return", _("Escrow remainder returned (rental ended)")
 
 
 class SettlementLine(models.Model):

@@ -8,13 +8,13 @@ inputs an auditor needs to recompute each amount (the locked price, the
 parameter in force, the consensus the verdict rests on, the posting's
 height), so a refund's reason is not left in a ledger memo alone."""
 
-from apps.core.models import Account
+from apps.core.models import Account, Bucket, LedgerTransaction, TxKind
 from apps.marketplace.models import ChargeOutcome, CollateralSlash, RentalCharge, SlashKind
 
 from .models import LineKind, SettlementLine
 
 
-def rental_lines(epoch: int, p: dict) -> list[SettlementLine]:
+def rental_lines(epoch: int, p: dict, since_height: int = 0) -> list[SettlementLine]:
     charges = list(
         RentalCharge.objects.filter(epoch=epoch, outcome=ChargeOutcome.FAILED)
         .select_related("rental", "node")
@@ -64,6 +64,26 @@ def rental_lines(epoch: int, p: dict) -> list[SettlementLine]:
                 amount=-s.amount,
                 reason=s.reason[:300],
                 details=details,
+            )
+        )
+    # A rental's last epoch returns what is left of its escrow: posted by
+    # billing in this settlement (after ``since_height``), with no node.
+    returns = (
+        LedgerTransaction.objects.filter(height__gt=since_height, kind=TxKind.RENTAL_REFUND, meta__epoch=epoch)
+        .exclude(meta__has_key="node")
+        .prefetch_related("entries")
+        .order_by("height")
+    )
+    for tx in returns:
+        leg = next(e for e in tx.entries.all() if e.bucket == Bucket.AVAILABLE)
+        lines.append(
+            SettlementLine(
+                epoch=epoch,
+                kind=LineKind.ESCROW_RETURN,
+                account_id=leg.account_id,
+                amount=leg.amount,
+                reason=tx.memo[:300],
+                details={"rental": tx.meta.get("rental"), "tx_height": tx.height},
             )
         )
     return lines

@@ -75,8 +75,9 @@ def settle(epoch: int, progress: Callable[[str], None] | None = None) -> EpochSe
             penalties.record_incident(assessment, lines)
 
             step("rentals")
+            before_rentals = ChainHead.objects.get(pk=1).height
             _settle_rentals(epoch, report, penalise=not assessment.incident)
-            lines += rental_lines(epoch, p)
+            lines += rental_lines(epoch, p, since_height=before_rentals)
 
             step("sla")
             report.collateral_slashed += penalties.slash_false_specs(epoch, p, lines)

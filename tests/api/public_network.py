@@ -103,6 +103,13 @@ def build(n_epochs: int = 4) -> dict:
         if e == FIRST + 1:
             staking.redelegate(delegator, checkers[0], checkers[1], ath(1_000), epoch=e)
             rentals.rent(renter, nodes[1].pk, mode=RentalMode.RESERVED, epochs_=3, image="ollama/ollama:latest")
+            # On demand on a healthy node: two epochs served, then what is
+            # left of the escrow (7 uATH) goes back to the renter.
+            nodes[0].refresh_from_db()
+            per_epoch = rentals.quote(renter, nodes[0], mode=RentalMode.ON_DEMAND, escrow=10**9).price_per_epoch
+            rentals.rent(
+                renter, nodes[0].pk, mode=RentalMode.ON_DEMAND, escrow=2 * per_epoch + 7, image="ollama/ollama:latest"
+            )
             staking.set_commission(checkers[1].operator, checkers[1], 60_000, epoch=e)
         if e == FIRST + 2:
             # A new agent for checker 0 brings a new key: older reports still verify.

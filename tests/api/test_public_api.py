@@ -101,6 +101,10 @@ def test_failed_rental_epochs_have_lines_with_their_inputs(client, network):
     slash = next(line for line in lines if line["kind"] == "downtime_slash")
     d = slash["details"]
     assert int(slash["amount"]) == -(d["required_collateral"] * d["downtime_slash_ppm"] // 1_000_000)
+    (returned,) = [line for line in lines if line["kind"] == "escrow_return"]
+    assert int(returned["amount"]) == 7 and returned["account"] == refund["account"]
+    served = walk(client, "rental-charges/", node=network["nodes"][0].pk)
+    assert len(served) == 2 and all(c["fee"] == c["charge"] * 200_000 // 1_000_000 for c in served)
     pauses = walk(client, "node-pauses/")
     assert [(p["node"], p["paused"]) for p in pauses] == [(network["nodes"][1].pk, True)]
 
