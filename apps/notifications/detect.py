@@ -57,19 +57,29 @@ def _holders() -> list[int]:
 
 
 def _scan(name: str, queryset, handle: Callable, id_field: str = "id") -> int:
-    """Hand rows of ``queryset`` past the cursor to ``handle``, in id order."""
+    """Hand rows of ``queryset`` past the cursor to ``handle``, in id order.
+
+    Only up to the highest id the previous pass saw: an id is taken when a
+    row is inserted but seen when its transaction commits, and concurrent
+    writers (agents reporting workloads, say) commit out of order, so a row
+    just below the newest may still appear. One pass later it has."""
     with transaction.atomic():
         cursor, created = Cursor.objects.select_for_update().get_or_create(name=name)
+        newest = queryset.model._default_manager.aggregate(m=Max(id_field))["m"] or 0
         if created:
-            cursor.position = queryset.aggregate(m=Max(id_field))["m"] or 0
-            cursor.save(update_fields=["position"])
+            cursor.position, cursor.state = newest, {"horizon": newest}
+            cursor.save(update_fields=["position", "state"])
             return 0
-        rows = list(queryset.filter(**{f"{id_field}__gt": cursor.position}).order_by(id_field)[:BATCH])
+        horizon = cursor.state.get("horizon", cursor.position)
+        filters = {f"{id_field}__gt": cursor.position, f"{id_field}__lte": horizon}
+        rows = list(queryset.filter(**filters).order_by(id_field)[:BATCH])
         for row in rows:
             handle(row)
-        if rows:
-            cursor.position = getattr(rows[-1], id_field)
-            cursor.save(update_fields=["position"])
+        was = (cursor.position, cursor.state)
+        cursor.position = getattr(rows[-1], id_field) if len(rows) == BATCH else max(cursor.position, horizon)
+        cursor.state = {"horizon": newest}
+        if (cursor.position, cursor.state) != was:
+            cursor.save(update_fields=["position", "state"])
         return len(rows)
 
 
