@@ -88,6 +88,7 @@ class Client:
     def __init__(self, page: str, path: str):
         self.page, self.path = page, path
         self.received: list[float] = []
+        self.sizes: list[int] = []
 
 
 async def run(args, site: Site, watched: list[tuple[int, str]]) -> dict:
@@ -115,6 +116,7 @@ async def run(args, site: Site, watched: list[tuple[int, str]]) -> dict:
         async for msg in ws:
             if msg.type == aiohttp.WSMsgType.TEXT:
                 client.received.append(time.monotonic())
+                client.sizes.append(len(msg.data))
             else:
                 break
 
@@ -171,7 +173,10 @@ async def run(args, site: Site, watched: list[tuple[int, str]]) -> dict:
     for task in tasks:
         task.cancel()
     await session.close()
-    return {"connected": connected, "latencies": latencies, "missed": missed}
+    sizes: dict[str, list[int]] = {}
+    for c in clients:
+        sizes.setdefault(c.page, []).extend(c.sizes)
+    return {"connected": connected, "latencies": latencies, "missed": missed, "sizes": sizes}
 
 
 def pct(values, p):
@@ -206,11 +211,12 @@ def main():
         site.stop()
     everything = [v for values in result["latencies"].values() for v in values]
     print(f"  write -> client update, ms, over {args.rounds} rounds:")
-    print(f"  {'page':24} {'updates':>8} {'p50':>8} {'p95':>8} {'p99':>8} {'max':>8}")
+    print(f"  {'page':24} {'updates':>8} {'p50':>8} {'p95':>8} {'p99':>8} {'max':>8} {'KiB/update':>11}")
     for page, values in sorted(result["latencies"].items()) + [("all", everything)]:
+        sizes = result["sizes"].get(page) or [v for vs in result["sizes"].values() for v in vs]
         print(
             f"  {page:24} {len(values):8,d} {pct(values, 50):8.0f} {pct(values, 95):8.0f} "
-            f"{pct(values, 99):8.0f} {pct(values, 100):8.0f}"
+            f"{pct(values, 99):8.0f} {pct(values, 100):8.0f} {sum(sizes) / max(1, len(sizes)) / 1024:11.1f}"
         )
     print(f"  updates missed (none within {args.wait:.0f} s): {result['missed']:,}")
 

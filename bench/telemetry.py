@@ -40,6 +40,7 @@ def main():
     os.environ.pop("REDIS_URL", None)
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "aethir_web.settings")
     os.environ.setdefault("LOG_LEVEL", "WARNING")
+    os.environ["DEMO_MODE"] = "0"  # production epochs (an hour), not the demo's minute
     import django
 
     django.setup()
