@@ -140,6 +140,8 @@ class Vote(models.Model):
     # Voting power at the proposal's snapshot (micro-ATH), fixed when first cast.
     power = models.BigIntegerField()
     changes = models.PositiveIntegerField(default=0)
+    # Why, in the voter's words (optional, public with the vote).
+    reason = models.CharField(max_length=280, blank=True, default="")
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

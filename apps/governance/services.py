@@ -382,9 +382,18 @@ def _check_open(proposal: Proposal) -> None:
         raise GovernanceError(f"Voting on proposal #{proposal.pk} has ended; the tally is due.")
 
 
-def cast_vote(user, proposal_id: int, choice: str) -> Vote:
+REASON_MAX = 280
+
+
+def cast_vote(user, proposal_id: int, choice: str, reason: str = "") -> Vote:
     """Record ``user``'s vote, or change it; a holder has one vote per
-    proposal, weighted by their power at the snapshot."""
+    proposal, weighted by their power at the snapshot. ``reason``: why, in
+    their words, shown with the vote (kept when a later change gives none)."""
+    from django.utils.translation import gettext as translated
+
+    reason = (reason or "").strip()
+    if len(reason) > REASON_MAX:
+        raise GovernanceError(translated("Keep the reason to %(n)s characters.") % {"n": REASON_MAX})
     if choice not in Choice.values:
         raise GovernanceError("Vote yes, no, abstain or no with veto.")
     wallet = open_wallet(user)
@@ -403,11 +412,13 @@ def cast_vote(user, proposal_id: int, choice: str) -> Vote:
                         f"You held no ATH at this proposal's snapshot (ledger height #{proposal.snapshot_height}), "
                         "so you have no vote on it; tokens received later do not count."
                     )
-                vote = Vote.objects.create(proposal=proposal, voter=wallet, choice=choice, power=power)
-            elif vote.choice != choice:
-                vote.choice = choice
-                vote.changes += 1
-                vote.save(update_fields=["choice", "changes", "updated_at"])
+                vote = Vote.objects.create(proposal=proposal, voter=wallet, choice=choice, power=power, reason=reason)
+            elif vote.choice != choice or (reason and vote.reason != reason):
+                if vote.choice != choice:
+                    vote.choice = choice
+                    vote.changes += 1
+                vote.reason = reason or vote.reason
+                vote.save(update_fields=["choice", "changes", "reason", "updated_at"])
             else:
                 return vote
             live.proposal_changed(proposal.pk)

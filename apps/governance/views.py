@@ -141,7 +141,9 @@ def vote(request, pk):
     proposal = get_object_or_404(Proposal, pk=pk)
     error = None
     try:
-        services.cast_vote(request.user, proposal.pk, request.POST.get("choice", ""))
+        services.cast_vote(
+            request.user, proposal.pk, request.POST.get("choice", ""), request.POST.get("reason", "")[:1000]
+        )
     except services.GovernanceError as exc:
         error = exc
     proposal.refresh_from_db()
