@@ -66,7 +66,7 @@ def claim_faucet(user):
     """Send the demo faucet amount to ``user``'s wallet, at most
     ``FAUCET_CLAIMS_PER_DAY`` times in any 24 hours."""
     if not settings.DEMO_MODE:
-        raise WalletError("The faucet only runs in demo mode.")
+        raise WalletError(gettext("The faucet only runs in demo mode."))
     return _claim_faucet(user)
 
 
@@ -80,11 +80,12 @@ def _claim_faucet(user):
     wallet = ledger.lock_accounts([wallet.pk])[wallet.pk]
     if faucet_claims_today(wallet) >= settings.FAUCET_CLAIMS_PER_DAY:
         raise WalletError(
-            f"You have used the faucet {settings.FAUCET_CLAIMS_PER_DAY} times in the last 24 hours; try again later."
+            gettext("You have used the faucet %(faucet_claims_per_day)s times in the last 24 hours; try again later.")
+            % {"faucet_claims_per_day": settings.FAUCET_CLAIMS_PER_DAY}
         )
     faucet = ledger.module_account(ModuleAccount.FAUCET)
     if faucet.available < amount:
-        raise WalletError("The faucet is empty.")
+        raise WalletError(gettext("The faucet is empty."))
     return ledger.transfer(
         faucet, wallet, amount, kind=TxKind.FAUCET, memo=f"Faucet: {format_uath(amount)}", actor=user
     )

@@ -7,6 +7,8 @@ ever produces a float.
 
 import re
 
+from django.utils.translation import gettext
+
 from .numbers import NumberError, parse_scaled
 
 UATH_PER_ATH = 1_000_000
@@ -41,8 +43,8 @@ def parse_ath(text: str | int, *, allow_zero: bool = False) -> int:
             maximum=MAX_AMOUNT,
             suffixes=("ATH",),
             what="amount",
-            too_fine="ATH has at most six decimals (1 uATH = 0.000001 ATH).",
-            too_large="That amount is larger than the whole supply.",
+            too_fine=gettext("ATH has at most six decimals (1 uATH = 0.000001 ATH)."),
+            too_large=gettext("That amount is larger than the whole supply."),
         )
     except AmountError:
         raise
@@ -54,21 +56,21 @@ def parse_uath(value: str | int, *, allow_zero: bool = False) -> int:
     """Integer micro-ATH as a client sends it ("1500000" or 1500000): ASCII
     digits only, at most the largest balance, zero only with ``allow_zero``."""
     if isinstance(value, bool) or not isinstance(value, (str, int)):
-        raise AmountError("Send micro-ATH as an integer or a string of digits.")
+        raise AmountError(gettext("Send micro-ATH as an integer or a string of digits."))
     if isinstance(value, int) and value.bit_length() > 256:  # str() of a huge int raises
-        raise AmountError("That amount is larger than the whole supply.")
+        raise AmountError(gettext("That amount is larger than the whole supply."))
     text = str(value).strip()
     if not _DIGITS.fullmatch(text):
-        raise AmountError('Micro-ATH must be a positive whole number, e.g. "1500000".')
+        raise AmountError(gettext('Micro-ATH must be a positive whole number, e.g. "1500000".'))
     # Checked before int(): no 10,000-digit string reaches it.
     digits = text.lstrip("0") or "0"
     if len(digits) > 19:
-        raise AmountError("That amount is larger than the whole supply.")
+        raise AmountError(gettext("That amount is larger than the whole supply."))
     micro = int(digits)
     if micro == 0 and not allow_zero:
-        raise AmountError("The amount must be more than zero.")
+        raise AmountError(gettext("The amount must be more than zero."))
     if micro > MAX_AMOUNT:
-        raise AmountError("That amount is larger than the whole supply.")
+        raise AmountError(gettext("That amount is larger than the whole supply."))
     return micro
 
 

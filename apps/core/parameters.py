@@ -16,6 +16,7 @@ from decimal import Decimal
 
 from django.conf import settings
 from django.db import transaction
+from django.utils.translation import gettext
 
 from .amounts import ath, format_uath
 from .errors import DomainError
@@ -59,7 +60,7 @@ DEMO_EPOCH_SECONDS = 60
 # The demo's challenges are small, and its simulated nodes share two cores:
 # their answers wait for a busy event loop, hence a longer grace.
 DEMO_CHALLENGE_N = 128
-DEMO_CHALLENGE_GRACE_MS = 500
+DEMO_CHALLENGE_GRACE_MS = 2_000
 
 DEFINITIONS: dict[str, Param] = {
     p.key: p
@@ -180,7 +181,7 @@ def definition(key: str) -> Param:
     try:
         return DEFINITIONS[key]
     except KeyError:
-        raise ParameterError(f"Unknown parameter {key!r}.") from None
+        raise ParameterError(gettext("Unknown parameter %(key)s.") % {"key": f"{key!r}"}) from None
 
 
 def default(key: str) -> int:
@@ -221,24 +222,27 @@ def validate(changes: dict[str, int], *, by_governance: bool = True, base: dict[
     """Refuse unknown keys, values outside hard bounds, non-governable keys
     (when proposed by governance) and emission shares that don't sum to 100%."""
     if not changes:
-        raise ParameterError("Name at least one parameter to change.")
+        raise ParameterError(gettext("Name at least one parameter to change."))
     for key, value in changes.items():
         param = definition(key)
         if by_governance and not param.governable:
-            raise ParameterError(f"{param.label} cannot be changed by governance.")
+            raise ParameterError(gettext("%(label)s cannot be changed by governance.") % {"label": param.label})
         if isinstance(value, bool) or not isinstance(value, int):
-            raise ParameterError(f"{param.label} must be a whole number in {param.unit}.")
+            raise ParameterError(
+                gettext("%(label)s must be a whole number in %(unit)s.") % {"label": param.label, "unit": param.unit}
+            )
         if not param.minimum <= value <= param.maximum:
             raise ParameterError(
-                f"{param.label} must be between {param.format(param.minimum)} and {param.format(param.maximum)}."
+                gettext("%(label)s must be between %(format)s and %(format2)s.")
+                % {"label": param.label, "format": param.format(param.minimum), "format2": param.format(param.maximum)}
             )
     merged = {**(base if base is not None else current()), **changes}
     if any(k in changes for k in EMISSION_SHARES) and sum(merged[k] for k in EMISSION_SHARES) != PPM:
         raise ParameterError("The emission shares (providers, checkers, community) must add up to 100%.")
     if merged["report_quorum"] > merged["replication"]:
-        raise ParameterError("The report quorum cannot exceed the replication R.")
+        raise ParameterError(gettext("The report quorum cannot exceed the replication R."))
     if merged["sla_uptime_cutoff"] > merged["sla_uptime_target"]:
-        raise ParameterError("The SLA cut-off cannot be above the uptime target.")
+        raise ParameterError(gettext("The SLA cut-off cannot be above the uptime target."))
 
 
 @transaction.atomic

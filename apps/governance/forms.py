@@ -29,11 +29,11 @@ def parse_param_value(param: parameters.Param, text: str) -> int:
     """What a person typed for ``param`` (ATH, percent or a whole number) as
     an integer in the parameter's unit, or a ValidationError saying why not."""
     if param.unit == "uath":
-        places, suffixes, finest = 6, ("ATH",), "ATH has at most six decimals."
+        places, suffixes, finest = 6, ("ATH",), _("ATH has at most six decimals.")
     elif param.unit == "ppm":
-        places, suffixes, finest = 4, ("%",), "Percentages go down to 0.0001%."
+        places, suffixes, finest = 4, ("%",), _("Percentages go down to 0.0001%.")
     else:
-        places, suffixes, finest = 0, (), "Enter a whole number."
+        places, suffixes, finest = 0, (), _("Enter a whole number.")
     try:
         # Zero is allowed by the parser; the parameter's own bounds decide.
         value = parse_scaled(

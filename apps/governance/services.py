@@ -15,10 +15,11 @@ from dataclasses import dataclass
 from django.db import IntegrityError, transaction
 from django.db.models import Count, F, OuterRef, Subquery, Sum
 from django.utils import timezone
+from django.utils.translation import gettext
 
 from apps.accounts.services import open_wallet
 from apps.core import epochs, ledger, parameters
-from apps.core.amounts import format_uath
+from apps.core.amounts import display_uath, format_uath
 from apps.core.errors import DomainError
 from apps.core.models import Account, AccountKind, Checkpoint, ModuleAccount, TxKind
 
@@ -199,27 +200,30 @@ def _clean_text(title: str, description: str) -> tuple[str, str]:
     title = (title or "").strip()
     description = (description or "").strip()
     if not title:
-        raise GovernanceError("Give the proposal a title.")
+        raise GovernanceError(gettext("Give the proposal a title."))
     if len(title) > TITLE_MAX:
-        raise GovernanceError(f"The title is at most {TITLE_MAX} characters.")
+        raise GovernanceError(gettext("The title is at most %(title_max)s characters.") % {"title_max": TITLE_MAX})
     if not description:
-        raise GovernanceError("Describe the proposal: what it does and why.")
+        raise GovernanceError(gettext("Describe the proposal: what it does and why."))
     if len(description) > DESCRIPTION_MAX:
-        raise GovernanceError(f"The description is at most {DESCRIPTION_MAX:,} characters.")
+        raise GovernanceError(
+            gettext("The description is at most %(description_max)s characters.")
+            % {"description_max": f"{DESCRIPTION_MAX:,}"}
+        )
     return title, description
 
 
 def _check_amount(value, what: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
-        raise GovernanceError(f"The {what} must be a whole number of micro-ATH.")
+        raise GovernanceError(gettext("The %(what)s must be a whole number of micro-ATH.") % {"what": what})
     if value <= 0:
-        raise GovernanceError(f"The {what} must be more than zero.")
+        raise GovernanceError(gettext("The %(what)s must be more than zero.") % {"what": what})
     return value
 
 
 def _clean_changes(changes) -> dict[str, int]:
     if not isinstance(changes, dict) or not changes:
-        raise GovernanceError("Name at least one parameter to change.")
+        raise GovernanceError(gettext("Name at least one parameter to change."))
     try:
         parameters.validate(dict(changes))
     except parameters.ParameterError as exc:
@@ -227,7 +231,7 @@ def _clean_changes(changes) -> dict[str, int]:
     current = parameters.current(epochs.current_number())
     same = [parameters.definition(k).label for k, v in changes.items() if current[k] == v]
     if same:
-        raise GovernanceError(f"{', '.join(same)} already has that value.")
+        raise GovernanceError(gettext("%(join)s already has that value.") % {"join": ", ".join(same)})
     return dict(changes)
 
 
@@ -236,12 +240,15 @@ def _clean_spend(recipient_address, amount) -> tuple[Account, int]:
     address = (recipient_address or "").strip()
     recipient = Account.objects.filter(address=address).first()
     if recipient is None:
-        raise GovernanceError("No wallet has that recipient address.")
+        raise GovernanceError(gettext("No wallet has that recipient address."))
     if recipient.kind != AccountKind.USER:
-        raise GovernanceError("The community pool pays wallets, not module accounts.")
+        raise GovernanceError(gettext("The community pool pays wallets, not module accounts."))
     pool = ledger.module_account(ModuleAccount.COMMUNITY_POOL)
     if amount > pool.available:
-        raise GovernanceError(f"The community pool holds {format_uath(pool.available)}; a spend cannot ask for more.")
+        raise GovernanceError(
+            gettext("The community pool holds %(available)s; a spend cannot ask for more.")
+            % {"available": display_uath(pool.available)}
+        )
     return recipient, amount
 
 
@@ -264,13 +271,15 @@ def create_proposal(
     Parameter values are checked against their hard bounds now, not at the end.
     """
     if kind not in ProposalKind.values:
-        raise GovernanceError("Choose a kind of proposal: text, parameter change or community-pool spend.")
+        raise GovernanceError(gettext("Choose a kind of proposal: text, parameter change or community-pool spend."))
     title, description = _clean_text(title, description)
     deposit = _check_amount(deposit, "deposit")
     now = epochs.current_number()
     values = parameters.current(now)
     if deposit < values["min_deposit"]:
-        raise GovernanceError(f"The minimum deposit is {format_uath(values['min_deposit'])}.")
+        raise GovernanceError(
+            gettext("The minimum deposit is %(min_deposit)s.") % {"min_deposit": display_uath(values["min_deposit"])}
+        )
     clean_changes, recipient = {}, None
     if kind == ProposalKind.PARAMETERS:
         clean_changes = _clean_changes(changes)
@@ -319,7 +328,8 @@ def create_proposal(
             )
     except ledger.InsufficientFunds:
         raise GovernanceError(
-            f"The deposit needs {format_uath(deposit)} of available ATH; you have {format_uath(wallet.available)}."
+            gettext("The deposit needs %(deposit)s of available ATH; you have %(available)s.")
+            % {"deposit": display_uath(deposit), "available": display_uath(wallet.available)}
         ) from None
     except ledger.LedgerError as exc:
         raise GovernanceError(str(exc)) from None
@@ -376,10 +386,11 @@ def voting_ends_at(proposal: Proposal):
 def _check_open(proposal: Proposal) -> None:
     if proposal.status != ProposalStatus.VOTING:
         raise GovernanceError(
-            f"Voting on proposal #{proposal.pk} is not open (it is {proposal.get_status_display().lower()})."
+            gettext("Voting on proposal #%(pk)s is not open (it is %(lower)s).")
+            % {"pk": proposal.pk, "lower": proposal.get_status_display().lower()}
         )
     if epochs.current_number() >= proposal.voting_end_epoch:
-        raise GovernanceError(f"Voting on proposal #{proposal.pk} has ended; the tally is due.")
+        raise GovernanceError(gettext("Voting on proposal #%(pk)s has ended; the tally is due.") % {"pk": proposal.pk})
 
 
 REASON_MAX = 280
@@ -395,22 +406,25 @@ def cast_vote(user, proposal_id: int, choice: str, reason: str = "") -> Vote:
     if len(reason) > REASON_MAX:
         raise GovernanceError(translated("Keep the reason to %(n)s characters.") % {"n": REASON_MAX})
     if choice not in Choice.values:
-        raise GovernanceError("Vote yes, no, abstain or no with veto.")
+        raise GovernanceError(gettext("Vote yes, no, abstain or no with veto."))
     wallet = open_wallet(user)
     try:
         with transaction.atomic():
             # Serialises votes with the tally, so no vote lands after it.
             proposal = Proposal.objects.select_for_update().filter(pk=proposal_id).first()
             if proposal is None:
-                raise GovernanceError("There is no such proposal.")
+                raise GovernanceError(gettext("There is no such proposal."))
             _check_open(proposal)
             vote = Vote.objects.filter(proposal=proposal, voter=wallet).first()
             if vote is None:
                 power = voting_power(wallet, proposal.snapshot_height)
                 if power <= 0:
                     raise GovernanceError(
-                        f"You held no ATH at this proposal's snapshot (ledger height #{proposal.snapshot_height}), "
-                        "so you have no vote on it; tokens received later do not count."
+                        gettext(
+                            "You held no ATH at this proposal's snapshot (ledger height #%(snapshot_height)s), so "
+                            "you have no vote on it; tokens received later do not count."
+                        )
+                        % {"snapshot_height": proposal.snapshot_height}
                     )
                 vote = Vote.objects.create(proposal=proposal, voter=wallet, choice=choice, power=power, reason=reason)
             elif vote.choice != choice or (reason and vote.reason != reason):
@@ -423,7 +437,7 @@ def cast_vote(user, proposal_id: int, choice: str, reason: str = "") -> Vote:
                 return vote
             live.proposal_changed(proposal.pk)
     except IntegrityError:
-        raise GovernanceError("Your vote could not be recorded; please try again.") from None
+        raise GovernanceError(gettext("Your vote could not be recorded; please try again.")) from None
     return vote
 
 

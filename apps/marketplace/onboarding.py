@@ -4,10 +4,11 @@ collateral lock, and the agent token a new node starts with."""
 from dataclasses import dataclass
 
 from django.db import transaction
+from django.utils.translation import gettext
 
 from apps.accounts.services import open_wallet
 from apps.core import ledger, parameters
-from apps.core.amounts import format_uath
+from apps.core.amounts import display_uath
 from apps.core.errors import DomainError
 from apps.core.models import AgentToken, Bucket, GpuModel, GpuNode, Region, SlaTier, TxKind
 
@@ -61,22 +62,29 @@ def check_floor(spec: NodeSpec) -> None:
     p = parameters.current()
     if spec.gpu_model.vram_gb < p["min_vram_gb"]:
         raise OnboardingError(
-            f"{spec.gpu_model.name} has {spec.gpu_model.vram_gb} GB of VRAM; "
-            f"the network's floor is {p['min_vram_gb']} GB."
+            gettext("%(name)s has %(vram_gb)s GB of VRAM; the network's floor is %(min_vram_gb)s GB.")
+            % {"name": spec.gpu_model.name, "vram_gb": spec.gpu_model.vram_gb, "min_vram_gb": p["min_vram_gb"]}
         )
     if spec.bandwidth_mbps < p["min_bandwidth_mbps"]:
         raise OnboardingError(
-            f"{spec.bandwidth_mbps} Mbps is below the network's bandwidth floor of {p['min_bandwidth_mbps']} Mbps."
+            gettext("%(bandwidth_mbps)s Mbps is below the network's bandwidth floor of %(min_bandwidth_mbps)s Mbps.")
+            % {"bandwidth_mbps": spec.bandwidth_mbps, "min_bandwidth_mbps": p["min_bandwidth_mbps"]}
         )
     if spec.gpu_count < 1:
-        raise OnboardingError("A node needs at least one GPU.")
+        raise OnboardingError(gettext("A node needs at least one GPU."))
     if spec.gpu_count > MAX_GPUS:
-        raise OnboardingError(f"A node has at most {MAX_GPUS} GPUs; register larger machines as several nodes.")
+        raise OnboardingError(
+            gettext("A node has at most %(max_gpus)s GPUs; register larger machines as several nodes.")
+            % {"max_gpus": MAX_GPUS}
+        )
     # A node at price 0 would rent for nothing and score as the cheapest.
     if spec.price_per_gpu_hour <= 0:
-        raise OnboardingError("The price must be more than zero.")
+        raise OnboardingError(gettext("The price must be more than zero."))
     if spec.price_per_gpu_hour > MAX_PRICE_PER_GPU_HOUR:
-        raise OnboardingError(f"The price is capped at {format_uath(MAX_PRICE_PER_GPU_HOUR)} per GPU-hour.")
+        raise OnboardingError(
+            gettext("The price is capped at %(max_price_per_gpu_hour)s per GPU-hour.")
+            % {"max_price_per_gpu_hour": display_uath(MAX_PRICE_PER_GPU_HOUR)}
+        )
 
 
 @ledger.serialised
@@ -116,10 +124,17 @@ def register_node(provider, spec: NodeSpec) -> tuple[GpuNode, str]:
                 )
             except ledger.InsufficientFunds:
                 raise OnboardingError(
-                    f"This node needs {format_uath(collateral)} of collateral "
-                    f"({spec.gpu_model.stake_weight} x {spec.gpu_count} GPUs x "
-                    f"{format_uath(parameters.get('collateral_coefficient'))}); your available balance is "
-                    f"{format_uath(wallet.available)}."
+                    gettext(
+                        "This node needs %(collateral)s of collateral (%(stake_weight)s x %(gpu_count)s GPUs x "
+                        "%(get)s); your available balance is %(available)s."
+                    )
+                    % {
+                        "collateral": display_uath(collateral),
+                        "stake_weight": spec.gpu_model.stake_weight,
+                        "gpu_count": spec.gpu_count,
+                        "get": display_uath(parameters.get("collateral_coefficient")),
+                        "available": display_uath(wallet.available),
+                    }
                 ) from None
         _, raw = AgentToken.issue(node=node)
     return node, raw

@@ -9,6 +9,7 @@ rental on it still has epochs to settle (they may owe an SLA credit).
 from django.db import transaction
 from django.db.models import Count, F, Q, Sum
 from django.utils import timezone
+from django.utils.translation import gettext, ngettext
 
 from apps.accounts.services import lock_funds, open_wallet
 from apps.core import epochs, ledger, parameters
@@ -45,11 +46,13 @@ def _locked_node(user, node_id: int) -> GpuNode:
 @ledger.serialised
 def top_up_collateral(user, node_id: int, amount: int) -> GpuNode:
     if not isinstance(amount, int) or amount <= 0:
-        raise ProviderError("Top up by more than zero.")
+        raise ProviderError(gettext("Top up by more than zero."))
     with transaction.atomic():
         node = _locked_node(user, node_id)
         if node.status == NodeStatus.OFFLINE:
-            raise ProviderError(f"{node.name} is offline; its collateral can only be withdrawn.")
+            raise ProviderError(
+                gettext("%(name)s is offline; its collateral can only be withdrawn.") % {"name": node.name}
+            )
         lock_funds(
             user,
             Bucket.COLLATERAL,
@@ -74,12 +77,13 @@ def take_offline(user, node_id: int) -> GpuNode:
     with transaction.atomic():
         node = _locked_node(user, node_id)
         if node.status == NodeStatus.OFFLINE:
-            raise ProviderError(f"{node.name} is already offline.")
+            raise ProviderError(gettext("%(name)s is already offline.") % {"name": node.name})
         now = epochs.current_number()
         busy = Rental.objects.filter(node=node, status=RentalStatus.ACTIVE, end_epoch__gt=now).first()
         if busy is not None:
             raise ProviderError(
-                f"{node.name} is rented until epoch {busy.end_epoch}; it can go offline once the rental ends."
+                gettext("%(name)s is rented until epoch %(end_epoch)s; it can go offline once the rental ends.")
+                % {"name": node.name, "end_epoch": busy.end_epoch}
             )
         node.status = NodeStatus.OFFLINE
         node.status_changed_at = timezone.now()
@@ -100,19 +104,34 @@ def withdraw_collateral(user, node_id: int) -> int:
     with transaction.atomic():
         node = _locked_node(user, node_id)
         if node.status != NodeStatus.OFFLINE:
-            raise ProviderError(f"Take {node.name} offline first; collateral is released after the unbonding period.")
+            raise ProviderError(
+                gettext("Take %(name)s offline first; collateral is released after the unbonding period.")
+                % {"name": node.name}
+            )
         ready = withdraw_available_at(node)
         now = epochs.current_number()
         if now < ready:
             raise ProviderError(
-                f"{node.name}'s collateral unbonds until epoch {ready} (now {now}); "
-                f"{ready - now} epoch{'s' if ready - now != 1 else ''} to go."
+                ngettext(
+                    "%(name)s's collateral unbonds until epoch %(ready)s (now %(now)s); %(left)s epoch to go.",
+                    "%(name)s's collateral unbonds until epoch %(ready)s (now %(now)s); %(left)s epochs to go.",
+                    ready - now,
+                )
+                % {
+                    "name": node.name,
+                    "ready": ready,
+                    "now": now,
+                    "left": ready - now,
+                }
             )
         if unsettled_rentals(node).exists():
-            raise ProviderError(f"A rental on {node.name} still has epochs to settle; try after the next settlement.")
+            raise ProviderError(
+                gettext("A rental on %(name)s still has epochs to settle; try after the next settlement.")
+                % {"name": node.name}
+            )
         amount = node.collateral
         if amount <= 0:
-            raise ProviderError(f"{node.name} has no collateral left to withdraw.")
+            raise ProviderError(gettext("%(name)s has no collateral left to withdraw.") % {"name": node.name})
         ledger.move(
             open_wallet(user),
             Bucket.COLLATERAL,

@@ -27,7 +27,7 @@ from django.utils.translation import gettext
 
 from apps.accounts.services import lock_funds, open_wallet
 from apps.core import epochs, ledger, parameters
-from apps.core.amounts import format_uath
+from apps.core.amounts import display_uath
 from apps.core.models import Bucket, GpuNode, NodeStatus, Region, TxKind
 from apps.core.parameters import PPM
 
@@ -92,18 +92,24 @@ def quote(renter, node: GpuNode, *, mode: str, epochs_: int | None = None, escro
     start = current_epoch()
     if mode == RentalMode.RESERVED:
         if not epochs_ or epochs_ < 1:
-            raise RentalError("A reserved rental needs a duration of at least one epoch.")
+            raise RentalError(gettext("A reserved rental needs a duration of at least one epoch."))
         if epochs_ * seconds > MAX_RENTAL_HOURS * SECONDS_PER_HOUR:
-            raise RentalError(f"Reserve at most {MAX_RENTAL_HOURS} hours at once; extend later with a new rental.")
+            raise RentalError(
+                gettext("Reserve at most %(max_rental_hours)s hours at once; extend later with a new rental.")
+                % {"max_rental_hours": MAX_RENTAL_HOURS}
+            )
         amount = epochs_ * per_epoch
         n = epochs_
     elif mode == RentalMode.ON_DEMAND:
         if not escrow or escrow < per_epoch:
-            raise RentalError(f"An on-demand rental needs escrow for at least one epoch: {format_uath(per_epoch)}.")
+            raise RentalError(
+                gettext("An on-demand rental needs escrow for at least one epoch: %(per_epoch)s.")
+                % {"per_epoch": display_uath(per_epoch)}
+            )
         amount = escrow
         n = escrow // per_epoch
     else:
-        raise RentalError("Choose reserved or on-demand.")
+        raise RentalError(gettext("Choose reserved or on-demand."))
     wallet = open_wallet(renter)
     return Quote(
         node=node,
@@ -120,13 +126,20 @@ def quote(renter, node: GpuNode, *, mode: str, epochs_: int | None = None, escro
 
 def _check_rentable(renter, node: GpuNode, per_epoch: int) -> None:
     if node.provider_id == getattr(renter, "pk", None):
-        raise RentalError("This is your own node: you cannot rent it.")
+        raise RentalError(gettext("This is your own node: you cannot rent it."))
     if node.status != NodeStatus.ONLINE:
-        raise RentalError(f"{node.name} is {node.get_status_display().lower()}; only online nodes can be rented.")
+        raise RentalError(
+            gettext("%(name)s is %(lower)s; only online nodes can be rented.")
+            % {"name": node.name, "lower": node.get_status_display().lower()}
+        )
     if node.paused:
-        raise RentalError(f"{node.name} is paused until its provider tops up its collateral.")
+        raise RentalError(
+            gettext("%(name)s is paused until its provider tops up its collateral.") % {"name": node.name}
+        )
     if per_epoch <= 0:
-        raise RentalError(f"{node.name}'s price rounds to nothing per epoch; it cannot be billed.")
+        raise RentalError(
+            gettext("%(name)s's price rounds to nothing per epoch; it cannot be billed.") % {"name": node.name}
+        )
 
 
 def _expire(node_id: int, now_epoch: int) -> None:
@@ -169,17 +182,23 @@ def rent(
             try:
                 node = GpuNode.objects.select_for_update().get(pk=node_id)
             except GpuNode.DoesNotExist:
-                raise RentalError("No such node.") from None
+                raise RentalError(gettext("No such node.")) from None
             q = quote(renter, node, mode=mode, epochs_=epochs_, escrow=escrow)
             if expected_price_per_epoch is not None and expected_price_per_epoch != q.price_per_epoch:
                 raise RentalError(
-                    f"{node.name}'s price changed to {format_uath(q.price_per_epoch)} per epoch since your quote; "
-                    "check the new cost and confirm again."
+                    gettext(
+                        "%(name)s's price changed to %(price_per_epoch)s per epoch since your quote; check the new "
+                        "cost and confirm again."
+                    )
+                    % {"name": node.name, "price_per_epoch": display_uath(q.price_per_epoch)}
                 )
             _expire(node.pk, q.start_epoch)
             if Rental.objects.filter(node=node, status=RentalStatus.ACTIVE).exists():
                 raise RentalError(
-                    f"{node.name} was just rented by someone else. Pick another node or let the scheduler match one."
+                    gettext(
+                        "%(name)s was just rented by someone else. Pick another node or let the scheduler match one."
+                    )
+                    % {"name": node.name}
                 )
             rental = Rental.objects.create(
                 renter=renter,
@@ -211,13 +230,13 @@ def rent(
             except ledger.InsufficientFunds:
                 wallet.refresh_from_db()
                 raise RentalError(
-                    f"This rental needs {format_uath(q.escrow)} in escrow; your available balance is "
-                    f"{format_uath(wallet.available)}."
+                    gettext("This rental needs %(escrow)s in escrow; your available balance is %(available)s.")
+                    % {"escrow": display_uath(q.escrow), "available": display_uath(wallet.available)}
                 ) from None
             workload_spec.save_for(rental, workload)
             return rental
     except IntegrityError:
-        raise RentalError("That node was just rented by someone else. Pick another node.") from None
+        raise RentalError(gettext("That node was just rented by someone else. Pick another node.")) from None
 
 
 def _locked_rental(user, rental_id: int) -> Rental:
@@ -269,7 +288,7 @@ def end_rental(user, rental_id: int, *, reason: str = "Ended early by the renter
     with transaction.atomic():
         rental = _locked_rental(user, rental_id)
         if rental.status != RentalStatus.ACTIVE:
-            raise RentalError("This rental has already ended.")
+            raise RentalError(gettext("This rental has already ended."))
         return end_locked(rental, reason=reason, actor=user)
 
 
@@ -302,14 +321,16 @@ def end_locked(rental: Rental, *, reason: str, actor) -> int:
 def top_up(user, rental_id: int, amount: int) -> Rental:
     """Add escrow to an on-demand rental; it runs for as many more whole epochs."""
     if not isinstance(amount, int) or amount <= 0:
-        raise RentalError("Top up by more than zero.")
+        raise RentalError(gettext("Top up by more than zero."))
     with transaction.atomic():
         rental = _locked_rental(user, rental_id)
         if rental.mode != RentalMode.ON_DEMAND:
-            raise RentalError("Only on-demand rentals are topped up; a reserved rental is prepaid for its time.")
+            raise RentalError(
+                gettext("Only on-demand rentals are topped up; a reserved rental is prepaid for its time.")
+            )
         now_epoch = current_epoch()
         if rental.status != RentalStatus.ACTIVE or rental.end_epoch <= now_epoch:
-            raise RentalError("This rental has ended; start a new one.")
+            raise RentalError(gettext("This rental has ended; start a new one."))
         lock_funds(
             user,
             Bucket.ESCROWED,
@@ -345,10 +366,10 @@ def move_to(
     per_epoch = price_per_epoch(node.price_per_gpu_hour, node.gpu_count, seconds)
     _check_rentable(rental.renter, node, per_epoch)
     if node.pk == rental.node_id:
-        raise RentalError("That is the node you already have.")
+        raise RentalError(gettext("That is the node you already have."))
     _expire(node.pk, start)
     if Rental.objects.filter(node=node, status=RentalStatus.ACTIVE).exists():
-        raise RentalError(f"{node.name} was just rented by someone else.")
+        raise RentalError(gettext("%(name)s was just rented by someone else.") % {"name": node.name})
     old_end = max(old_end, rental.settled_through + 1)
     keep = (old_end - (rental.settled_through + 1)) * rental.price_per_epoch
     carry = rental.escrow_left - keep
@@ -357,18 +378,20 @@ def move_to(
     if rental.mode == RentalMode.RESERVED:
         remaining = rental.end_epoch - start
         if remaining < 1:
-            raise RentalError("Less than one epoch of this rental is left; nothing to move.")
+            raise RentalError(gettext("Less than one epoch of this rental is left; nothing to move."))
         need = remaining * per_epoch
         end = rental.end_epoch
         if need > carry and not may_charge:
-            raise RentalError(f"{node.name} costs more than the escrow left covers.")
+            raise RentalError(gettext("%(name)s costs more than the escrow left covers.") % {"name": node.name})
         carried = min(carry, need)
         extra = need - carried
         refund = carry - carried
         new_escrow = need
     else:
         if carry < per_epoch:
-            raise RentalError(f"The escrow left does not cover one epoch on {node.name}; top up first.")
+            raise RentalError(
+                gettext("The escrow left does not cover one epoch on %(name)s; top up first.") % {"name": node.name}
+            )
         carried = new_escrow = carry
         end = start + carry // per_epoch
     rental.status = RentalStatus.REPLACED
@@ -425,8 +448,11 @@ def move_to(
             )
         except ledger.InsufficientFunds:
             raise RentalError(
-                f"{node.name} costs {format_uath(extra)} more for the time left than your escrow holds; "
-                f"your available balance is {format_uath(wallet.available)}."
+                gettext(
+                    "%(name)s costs %(extra)s more for the time left than your escrow holds; your available "
+                    "balance is %(available)s."
+                )
+                % {"name": node.name, "extra": display_uath(extra), "available": display_uath(wallet.available)}
             ) from None
     return new
 
@@ -437,7 +463,7 @@ def replace(user, rental_id: int, node_id: int) -> Rental:
     with transaction.atomic():
         rental = _locked_rental(user, rental_id)
         if not can_move(rental):
-            raise RentalError("Your node is healthy; a replacement is offered only after it fails.")
+            raise RentalError(gettext("Your node is healthy; a replacement is offered only after it fails."))
         now_epoch = current_epoch()
         return move_to(
             rental,

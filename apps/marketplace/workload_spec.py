@@ -12,6 +12,8 @@ import re
 import shlex
 from dataclasses import dataclass, field
 
+from django.utils.translation import gettext
+
 from .errors import RentalError
 from .models import Rental, Workload, WorkloadEvent, WorkloadState
 from .workload_templates import BY_SLUG
@@ -48,12 +50,16 @@ def check_image(image: str) -> str:
     image = (image or "").strip()
     if not image:
         raise WorkloadError(
-            "Name the container image to run, e.g. pytorch/pytorch:2.4.0-cuda12.4-cudnn9-runtime.", field="image"
+            gettext("Name the container image to run, e.g. pytorch/pytorch:2.4.0-cuda12.4-cudnn9-runtime."),
+            field="image",
         )
     if len(image) > 255 or not IMAGE_RE.match(image):
         raise WorkloadError(
-            f"“{image[:80]}” is not a container image reference. Use registry/name:tag, e.g. "
-            "pytorch/pytorch:2.4.0-cuda12.4-cudnn9-runtime.",
+            gettext(
+                "“%(value)s” is not a container image reference. Use registry/name:tag, e.g. "
+                "pytorch/pytorch:2.4.0-cuda12.4-cudnn9-runtime."
+            )
+            % {"value": image[:80]},
             field="image",
         )
     return image
@@ -66,21 +72,29 @@ def parse_command(command) -> list[str] | None:
         return None
     if isinstance(command, str):
         if len(command) > MAX_COMMAND_CHARS:
-            raise WorkloadError(f"The command is longer than {MAX_COMMAND_CHARS} characters.", field="command")
+            raise WorkloadError(
+                gettext("The command is longer than %(max_command_chars)s characters.")
+                % {"max_command_chars": MAX_COMMAND_CHARS},
+                field="command",
+            )
         try:
             argv = shlex.split(command)
         except ValueError as exc:
-            raise WorkloadError(f"The command cannot be read: {exc} (check its quotes).", field="command") from None
+            raise WorkloadError(
+                gettext("The command cannot be read: %(exc)s (check its quotes).") % {"exc": exc}, field="command"
+            ) from None
     elif isinstance(command, list) and all(isinstance(a, str) for a in command):
         argv = list(command)
     else:
-        raise WorkloadError("The command is a list of strings or one line of text.", field="command")
+        raise WorkloadError(gettext("The command is a list of strings or one line of text."), field="command")
     if len(argv) > MAX_COMMAND_ARGS or sum(map(len, argv)) > MAX_COMMAND_CHARS:
         raise WorkloadError(
-            f"The command has more than {MAX_COMMAND_ARGS} words or {MAX_COMMAND_CHARS} characters.", field="command"
+            gettext("The command has more than %(max_command_args)s words or %(max_command_chars)s characters.")
+            % {"max_command_args": MAX_COMMAND_ARGS, "max_command_chars": MAX_COMMAND_CHARS},
+            field="command",
         )
     if any("\x00" in a for a in argv):
-        raise WorkloadError("The command contains a NUL character.", field="command")
+        raise WorkloadError(gettext("The command contains a NUL character."), field="command")
     return argv or None
 
 
@@ -92,7 +106,7 @@ def parse_env_lines(text: str, *, secret: bool, field_name: str) -> list[dict]:
             continue
         name, sep, value = line.partition("=")
         if not sep:
-            raise WorkloadError(f"Line {number}: write NAME=value.", field=field_name)
+            raise WorkloadError(gettext("Line %(number)s: write NAME=value.") % {"number": number}, field=field_name)
         out.append({"name": name.strip(), "value": value, "secret": secret})
     return out
 
@@ -103,23 +117,28 @@ def check_env(env) -> list[dict]:
     if isinstance(env, dict):
         env = [{"name": k, "value": v, "secret": False} for k, v in env.items()]
     if not isinstance(env, list):
-        raise WorkloadError("The environment is a list of variables.", field="env")
+        raise WorkloadError(gettext("The environment is a list of variables."), field="env")
     if len(env) > MAX_ENV:
-        raise WorkloadError(f"At most {MAX_ENV} environment variables.", field="env")
+        raise WorkloadError(gettext("At most %(max_env)s environment variables.") % {"max_env": MAX_ENV}, field="env")
     seen, out = set(), []
     for item in env:
         if not isinstance(item, dict):
-            raise WorkloadError("Each environment variable has a name and a value.", field="env")
+            raise WorkloadError(gettext("Each environment variable has a name and a value."), field="env")
         name, value = item.get("name"), item.get("value", "")
         if not isinstance(name, str) or not ENV_NAME_RE.match(name):
             raise WorkloadError(
-                f"“{str(name)[:40]}” is not a variable name: letters, digits and _, not starting with a digit.",
+                gettext("“%(value)s” is not a variable name: letters, digits and _, not starting with a digit.")
+                % {"value": str(name)[:40]},
                 field="env",
             )
         if not isinstance(value, str) or len(value) > MAX_ENV_VALUE or "\x00" in value:
-            raise WorkloadError(f"{name}: the value is text of at most {MAX_ENV_VALUE} characters.", field="env")
+            raise WorkloadError(
+                gettext("%(name)s: the value is text of at most %(max_env_value)s characters.")
+                % {"name": name, "max_env_value": MAX_ENV_VALUE},
+                field="env",
+            )
         if name in seen:
-            raise WorkloadError(f"{name} is set twice.", field="env")
+            raise WorkloadError(gettext("%(name)s is set twice.") % {"name": name}, field="env")
         seen.add(name)
         out.append({"name": name, "value": value, "secret": bool(item.get("secret"))})
     return out
@@ -132,21 +151,21 @@ def parse_ports(ports) -> list[int]:
     if isinstance(ports, str):
         words = [w for w in re.split(r"[\s,]+", ports.strip()) if w]
         if not all(w.isascii() and w.isdigit() and len(w) <= 5 for w in words):
-            raise WorkloadError("Ports are numbers from 1 to 65535, separated by commas.", field="ports")
+            raise WorkloadError(gettext("Ports are numbers from 1 to 65535, separated by commas."), field="ports")
         ports = [int(w) for w in words]
     if not isinstance(ports, list) or not all(type(p) is int for p in ports):
-        raise WorkloadError("Ports are a list of numbers.", field="ports")
+        raise WorkloadError(gettext("Ports are a list of numbers."), field="ports")
     if any(not 1 <= p <= 65535 for p in ports):
-        raise WorkloadError("Ports are numbers from 1 to 65535.", field="ports")
+        raise WorkloadError(gettext("Ports are numbers from 1 to 65535."), field="ports")
     if len(set(ports)) > MAX_PORTS:
-        raise WorkloadError(f"At most {MAX_PORTS} ports.", field="ports")
+        raise WorkloadError(gettext("At most %(max_ports)s ports.") % {"max_ports": MAX_PORTS}, field="ports")
     return sorted(set(ports))
 
 
 def build(*, image: str, command=None, env=None, ports=None, template: str = "") -> WorkloadSpec:
     """The one check of a workload request; raises WorkloadError."""
     if template and template not in BY_SLUG:
-        raise WorkloadError(f"There is no template “{template[:40]}”.", field="template")
+        raise WorkloadError(gettext("There is no template “%(value)s”.") % {"value": template[:40]}, field="template")
     return WorkloadSpec(
         image=check_image(image),
         command=parse_command(command),
@@ -161,9 +180,9 @@ def from_request(*, template: str = "", image: str = "", command=None, env=None,
     ports left empty; the result is checked by ``build``."""
     chosen = BY_SLUG.get(template or "")
     if template and chosen is None:
-        raise WorkloadError(f"There is no template “{template[:40]}”.", field="template")
+        raise WorkloadError(gettext("There is no template “%(value)s”.") % {"value": template[:40]}, field="template")
     if not image and chosen is None:
-        raise WorkloadError("Pick a template or name a container image.", field="image")
+        raise WorkloadError(gettext("Pick a template or name a container image."), field="image")
     return build(
         image=image or chosen.image,
         command=command or (list(chosen.command) if chosen and chosen.command else None),

@@ -6,6 +6,8 @@ Kept apart so operators, delegations, rewards and slashing each import the
 same rules instead of their own copies.
 """
 
+from django.utils.translation import gettext
+
 from apps.accounts.services import open_wallet
 from apps.core import epochs, parameters
 from apps.core.models import CheckerNode, CheckerStatus
@@ -35,7 +37,7 @@ def _lock_checkers(ids) -> dict[int, CheckerNode]:
     ids = sorted(set(ids))
     found = {c.pk: c for c in CheckerNode.objects.select_for_update().filter(pk__in=ids).order_by("pk")}
     if len(found) != len(ids):
-        raise StakingError("No such checker.")
+        raise StakingError(gettext("No such checker."))
     return found
 
 
@@ -65,9 +67,9 @@ def _bonding_epoch(e: int) -> int:
 
 def _check_amount(amount) -> int:
     if isinstance(amount, bool) or not isinstance(amount, int):
-        raise StakingError("Amounts are whole micro-ATH.")
+        raise StakingError(gettext("Amounts are whole micro-ATH."))
     if amount <= 0:
-        raise StakingError("The amount must be more than zero.")
+        raise StakingError(gettext("The amount must be more than zero."))
     return amount
 
 

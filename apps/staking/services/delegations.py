@@ -16,10 +16,11 @@ Each runs in one database transaction that takes the chain head first
 
 from django.db import transaction
 from django.db.models import Sum
+from django.utils.translation import gettext, gettext_noop
 
 from apps.accounts.services import open_wallet
 from apps.core import ledger, parameters
-from apps.core.amounts import format_uath
+from apps.core.amounts import display_uath
 from apps.core.models import Bucket, CheckerNode, CheckerStatus, TxKind
 from apps.core.retry import retry_atomic
 
@@ -37,22 +38,29 @@ from ._common import (
 from .errors import StakingError
 from .rewards import _load_pairs, _Pair, _pay_rewards, _sweep_dust, _write
 
+# The verbs _check_target names, for translation.
+_VERBS = [gettext_noop("delegate to"), gettext_noop("redelegate to")]
+
 
 def _check_target(checker: CheckerNode, wallet_id: int, what: str = "delegate to") -> None:
     """Delegations go to active checkers only; an operator may still top up
     its own inactive checker to bring it back."""
     if checker.status == CheckerStatus.JAILED:
         raise StakingError(
-            f"{checker.name} is jailed (until epoch {checker.jailed_until_epoch}); you cannot {what} it."
+            gettext("%(name)s is jailed (until epoch %(jailed_until_epoch)s); you cannot %(what)s it.")
+            % {"name": checker.name, "jailed_until_epoch": checker.jailed_until_epoch, "what": gettext(what)}
         )
     if checker.status != CheckerStatus.ACTIVE and wallet_id != _operator_account_id(checker):
-        raise StakingError(f"{checker.name} is inactive (its self-stake is below the minimum); you cannot {what} it.")
+        raise StakingError(
+            gettext("%(name)s is inactive (its self-stake is below the minimum); you cannot %(what)s it.")
+            % {"name": checker.name, "what": gettext(what)}
+        )
 
 
 def _check_minimum(amount: int, e: int) -> None:
     minimum = parameters.get("min_delegation", e)
     if amount < minimum:
-        raise StakingError(f"The minimum delegation is {format_uath(minimum)}.")
+        raise StakingError(gettext("The minimum delegation is %(minimum)s.") % {"minimum": display_uath(minimum)})
 
 
 def _bond(pair: _Pair, wallet, amount: int, e: int, *, memo: str, actor):
@@ -92,7 +100,8 @@ def delegate(user, checker: CheckerNode, amount: int, *, epoch: int | None = Non
         _check_target(checker, wallet.pk)
         if wallet.available < amount:
             raise StakingError(
-                f"You have {format_uath(wallet.available)} available; you cannot delegate {format_uath(amount)}."
+                gettext("You have %(available)s available; you cannot delegate %(amount)s.")
+                % {"available": display_uath(wallet.available), "amount": display_uath(amount)}
             )
         state = _lock_state(checker)
         pair = _load_pairs(checker, state, [wallet.pk])[wallet.pk]
@@ -105,10 +114,11 @@ def delegate(user, checker: CheckerNode, amount: int, *, epoch: int | None = Non
 
 def _check_held(pair: _Pair, amount: int, checker: CheckerNode) -> None:
     if pair.total == 0:
-        raise StakingError(f"You have nothing delegated to {checker.name}.")
+        raise StakingError(gettext("You have nothing delegated to %(name)s.") % {"name": checker.name})
     if amount > pair.total:
         raise StakingError(
-            f"You have {format_uath(pair.total)} delegated to {checker.name}; you cannot move {format_uath(amount)}."
+            gettext("You have %(total)s delegated to %(name)s; you cannot move %(amount)s.")
+            % {"total": display_uath(pair.total), "name": checker.name, "amount": display_uath(amount)}
         )
 
 
@@ -165,7 +175,7 @@ def redelegate(user, src: CheckerNode, dst: CheckerNode, amount: int, *, epoch: 
     e = _epoch(epoch)
     _check_amount(amount)
     if src.pk == dst.pk:
-        raise StakingError("Choose a different checker to move to.")
+        raise StakingError(gettext("Choose a different checker to move to."))
     with transaction.atomic():
         ledger.lock_head()
         locked = _lock_checkers([src.pk, dst.pk])
@@ -185,8 +195,11 @@ def redelegate(user, src: CheckerNode, dst: CheckerNode, amount: int, *, epoch: 
         )
         if arriving is not None:
             raise StakingError(
-                f"Stake you redelegated to {src.name} can move on from epoch {arriving}, once that "
-                f"redelegation matures."
+                gettext(
+                    "Stake you redelegated to %(name)s can move on from epoch %(arriving)s, once that redelegation "
+                    "matures."
+                )
+                % {"name": src.name, "arriving": arriving}
             )
         dst_pair = _load_pairs(dst, dst_state, [wallet.pk])[wallet.pk]
         src_pair.settle({})
@@ -236,7 +249,7 @@ def claim_rewards(user, checker: CheckerNode | None = None, *, epoch: int | None
             else list(Delegation.objects.filter(delegator=wallet).values_list("checker_id", flat=True).distinct())
         )
         if not ids:
-            raise StakingError("You have no delegations.")
+            raise StakingError(gettext("You have no delegations."))
         checkers = _lock_checkers(ids)
         payouts, states = [], []
         for checker_id in sorted(checkers):
@@ -249,7 +262,7 @@ def claim_rewards(user, checker: CheckerNode | None = None, *, epoch: int | None
             payouts.append((wallet.pk, c, paid))
         total = sum(p[2] for p in payouts)
         if not total:
-            raise StakingError("You have no rewards to claim yet.")
+            raise StakingError(gettext("You have no rewards to claim yet."))
         _pay_rewards(payouts, e, automatic=False, actor=user)
         _save_states(states)
     return total

@@ -9,10 +9,11 @@ nothing.
 """
 
 from django.db import transaction
+from django.utils.translation import gettext, ngettext
 
 from apps.accounts.services import open_wallet
 from apps.core import ledger, parameters
-from apps.core.amounts import format_uath
+from apps.core.amounts import display_uath
 from apps.core.models import CheckerNode, CheckerStatus
 from apps.core.retry import retry_atomic
 
@@ -56,31 +57,37 @@ def activate_checker(
     if commission_max_change is None:
         commission_max_change = protocol_max_change
     if not name:
-        raise StakingError("Give the checker a name.")
+        raise StakingError(gettext("Give the checker a name."))
     if len(name) > 80:
-        raise StakingError("The name can have at most 80 characters.")
+        raise StakingError(gettext("The name can have at most 80 characters."))
     if CheckerNode.objects.filter(name__iexact=name).exists():
-        raise StakingError(f"A checker called “{name}” already exists; choose another name.")
+        raise StakingError(gettext("A checker called “%(name)s” already exists; choose another name.") % {"name": name})
     for value in (commission_rate, commission_max_rate, commission_max_change):
         if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= PPM:
             raise StakingError("Commission rates are between 0% and 100%.")
     if commission_rate > commission_max_rate:
         raise StakingError(
-            f"The commission ({pct(commission_rate)}) cannot exceed its maximum ({pct(commission_max_rate)})."
+            gettext("The commission (%(pct)s) cannot exceed its maximum (%(pct2)s).")
+            % {"pct": pct(commission_rate), "pct2": pct(commission_max_rate)}
         )
     if commission_max_change > protocol_max_change:
-        raise StakingError(f"The maximum commission change per epoch can be at most {pct(protocol_max_change)}.")
+        raise StakingError(
+            gettext("The maximum commission change per epoch can be at most %(pct)s.")
+            % {"pct": pct(protocol_max_change)}
+        )
     minimum = parameters.get("min_checker_stake", e)
     if self_stake < minimum:
-        raise StakingError(f"A checker needs a self-stake of at least {format_uath(minimum)}.")
+        raise StakingError(
+            gettext("A checker needs a self-stake of at least %(minimum)s.") % {"minimum": display_uath(minimum)}
+        )
     with transaction.atomic():
         ledger.lock_head()
         wallet_id = open_wallet(operator).pk
         wallet = ledger.lock_accounts([wallet_id])[wallet_id]
         if wallet.available < self_stake:
             raise StakingError(
-                f"Your available balance is {format_uath(wallet.available)}; the self-stake needs "
-                f"{format_uath(self_stake)}."
+                gettext("Your available balance is %(available)s; the self-stake needs %(self_stake)s.")
+                % {"available": display_uath(wallet.available), "self_stake": display_uath(self_stake)}
             )
         checker = CheckerNode.objects.create(
             operator=operator,
@@ -115,21 +122,33 @@ def set_commission(user, checker: CheckerNode, rate: int, *, epoch: int | None =
         if isinstance(rate, bool) or not isinstance(rate, int) or not 0 <= rate <= PPM:
             raise StakingError("The commission is between 0% and 100%.")
         if rate == checker.commission_rate:
-            raise StakingError(f"The commission already is {pct(rate)}.")
+            raise StakingError(gettext("The commission already is %(pct)s.") % {"pct": pct(rate)})
         if rate > checker.commission_max_rate:
             raise StakingError(
-                f"The commission cannot exceed this checker's maximum of {pct(checker.commission_max_rate)}."
+                gettext("The commission cannot exceed this checker's maximum of %(pct)s.")
+                % {"pct": pct(checker.commission_max_rate)}
             )
         change = abs(rate - checker.commission_rate)
         if change > checker.commission_max_change:
             low = max(0, checker.commission_rate - checker.commission_max_change)
             high = min(checker.commission_max_rate, checker.commission_rate + checker.commission_max_change)
             raise StakingError(
-                f"The commission can change by at most {pct(checker.commission_max_change)} per epoch "
-                f"(from {pct(checker.commission_rate)}: between {pct(low)} and {pct(high)})."
+                gettext(
+                    "The commission can change by at most %(pct)s per epoch (from %(pct2)s: between %(pct3)s and "
+                    "%(pct4)s)."
+                )
+                % {
+                    "pct": pct(checker.commission_max_change),
+                    "pct2": pct(checker.commission_rate),
+                    "pct3": pct(low),
+                    "pct4": pct(high),
+                }
             )
         if checker.commission_changed_epoch is not None and checker.commission_changed_epoch >= e:
-            raise StakingError(f"The commission was already changed in epoch {e}; change it again from epoch {e + 1}.")
+            raise StakingError(
+                gettext("The commission was already changed in epoch %(e)s; change it again from epoch %(value)s.")
+                % {"e": e, "value": e + 1}
+            )
         CommissionChange.objects.create(checker=checker, epoch=e, old_rate=checker.commission_rate, new_rate=rate)
         checker.commission_rate = rate
         checker.commission_changed_epoch = e
@@ -166,12 +185,16 @@ def unjail(user, checker: CheckerNode, *, epoch: int | None = None) -> CheckerNo
         checker = _lock_checkers([checker.pk])[checker.pk]
         _own_checker(user, checker)
         if checker.status != CheckerStatus.JAILED:
-            raise StakingError(f"{checker.name} is not jailed.")
+            raise StakingError(gettext("%(name)s is not jailed.") % {"name": checker.name})
         if checker.jailed_until_epoch is not None and e < checker.jailed_until_epoch:
             left = checker.jailed_until_epoch - e
             raise StakingError(
-                f"{checker.name} is jailed until epoch {checker.jailed_until_epoch} "
-                f"({left} epoch{'s' if left != 1 else ''} left)."
+                ngettext(
+                    "%(name)s is jailed until epoch %(until)s (%(left)s epoch left).",
+                    "%(name)s is jailed until epoch %(until)s (%(left)s epochs left).",
+                    left,
+                )
+                % {"name": checker.name, "until": checker.jailed_until_epoch, "left": left}
             )
         checker.status = CheckerStatus.INACTIVE
         _refresh_status(checker, e)
