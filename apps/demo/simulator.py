@@ -51,7 +51,7 @@ LEASES_RETRY_S = 15.0
 # How late a lying node that computes on slower hardware than it declared
 # answers a challenge: a two-core CPU's time at the production size
 # (bench/challenge.py), past any demo deadline.
-IMPOSTOR_DELAY_S = 3.0
+IMPOSTOR_DELAY_S = 5.0
 
 
 @dataclass
