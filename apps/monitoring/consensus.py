@@ -394,10 +394,11 @@ def disagreements(epoch: int) -> dict:
     verdicts = {
         ne["node_id"]: ne
         for ne in NodeEpoch.objects.filter(epoch=epoch, valid=True).values(
-            "node_id", "uptime_ppm", "latency_ms", "spec_ok", "workload_ppm"
+            "node_id", "uptime_ppm", "latency_ms", "spec_ok", "workload_ppm", "challenge_ok"
         )
     }
     uptime, latency, latency_rel, workload, spec, presence, contradicting = [], [], [], [], 0, 0, 0
+    challenge = 0
     for r in (
         CheckerReport.objects.filter(epoch=epoch, correct=False).values(*REPORT_FIELDS, **CHALLENGE_FIELDS).iterator()
     ):
@@ -414,8 +415,11 @@ def disagreements(epoch: int) -> dict:
                 workload.append(abs(r["workload_ppm"] - v["workload_ppm"]))
         if (r["spec_ok"] is None) != (v["spec_ok"] is None) or (r["latency_ms"] is None) != (v["latency_ms"] is None):
             presence += 1
-        elif r["spec_ok"] is not None and r["spec_ok"] != v["spec_ok"]:
+        elif r["spec_ok"] is not None and v["challenge_ok"] is not False and r["spec_ok"] != v["spec_ok"]:
+            # (A node's failed challenges make its spec false: its facts' verdict is not stored.)
             spec += 1
+        if r["challenge_passed"] is not None and v["challenge_ok"] is not None:
+            challenge += r["challenge_passed"] != v["challenge_ok"]
         if r["latency_ms"] is not None and v["latency_ms"]:
             diff = abs(r["latency_ms"] - v["latency_ms"])
             if diff > noise_ms and diff * PPM > p["latency_tolerance"] * v["latency_ms"]:
@@ -435,6 +439,7 @@ def disagreements(epoch: int) -> dict:
         "latency_ppm_of_consensus": spread(latency_rel),
         "workload_ppm": spread(workload),
         "spec": {"reports": spec},
+        "challenge": {"reports": challenge},
         "answered_vs_not": {"reports": presence},
         "self_contradicting": {"reports": contradicting},
     }

@@ -11,7 +11,7 @@ import secrets
 import pytest
 
 from apps.core.models import NodeStatus
-from apps.monitoring import challenge, ingest, signing
+from apps.monitoring import challenge, consensus, ingest, signing
 from apps.monitoring.models import ChallengeResult, CheckerEpoch, CheckerReport, NodeEpoch
 from apps.settlement import services
 from apps.settlement.models import LineKind, SettlementLine
@@ -114,9 +114,16 @@ def test_a_checker_claiming_a_pass_its_rows_do_not_support_is_incorrect_and_jail
         submit(keys, 6, b, checker, run_challenge(6, b, checker))
     lie = {**run_challenge(6, a, liar, wrong=True), "passed": True, "reason": ""}
     submit(keys, 6, a, liar, lie)
-    submit(keys, 6, b, liar, run_challenge(6, b, liar))
+    # And a failure made up for an honest node: its rows verify, so it is not
+    # false on its face, but the majority outvotes it.
+    submit(keys, 6, b, liar, {**run_challenge(6, b, liar), "passed": False, "reason": "made up"})
     set_epoch(7)
     services.settle(6)
+
+    assert CheckerReport.objects.get(epoch=6, node=b, checker=liar).correct is False
+    assert NodeEpoch.objects.get(epoch=6, node=b).challenge_ok is True
+    evidence = consensus.disagreements(6)
+    assert (evidence["challenge"], evidence["self_contradicting"]) == ({"reports": 1}, {"reports": 1})
 
     assert CheckerReport.objects.get(epoch=6, node=a, checker=liar).correct is False
     assert CheckerEpoch.objects.get(epoch=6, checker=liar).contradicting == 1
