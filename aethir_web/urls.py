@@ -2,6 +2,7 @@ from django.contrib import admin
 from django.http import HttpResponse
 from django.urls import include, path
 from django.views.decorators.csrf import csrf_exempt
+from django.views.i18n import JavaScriptCatalog
 
 from apps.accounts.views import admin_login
 from apps.overview.views import home
@@ -18,6 +19,8 @@ urlpatterns = [
     path("accounts/", include("apps.accounts.urls")),
     # The language switcher's POST target (set_language: stores the choice in a cookie).
     path("i18n/", include("django.conf.urls.i18n")),
+    # The charts' labels in the page's language (window.gettext).
+    path("jsi18n/", JavaScriptCatalog.as_view(), name="javascript-catalog"),
     path("explorer/", include("apps.explorer.urls")),
     path("marketplace/", include("apps.marketplace.urls")),
     path("staking/", include("apps.staking.urls")),

@@ -5,6 +5,7 @@ import json
 from django.core.paginator import Paginator
 
 from apps.core import parameters as params
+from apps.core.amounts import localize_separators
 
 from . import services
 from .models import Choice, Vote
@@ -20,7 +21,10 @@ def voters_page(proposal, number):
 def tally_context(proposal, voters_page_number=1) -> dict:
     """What the live parts of a proposal page need (also pushed over WebSocket)."""
     result = services.tally(proposal)
-    fmt = params.DEFINITIONS["quorum"].format  # exact ppm -> "33.4%"
+
+    def fmt(ppm):  # exact ppm -> "33.4%" ("33,4%" in Indonesian)
+        return localize_separators(params.DEFINITIONS["quorum"].format(ppm))
+
     chart = {
         "text": {
             "turnout": fmt(result.turnout_ppm),

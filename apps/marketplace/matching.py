@@ -27,9 +27,10 @@ from dataclasses import dataclass, field
 
 from django.db.models import BigIntegerField, Count, Exists, F, Min, OuterRef
 from django.db.models.expressions import RawSQL
+from django.utils.translation import gettext, gettext_noop
 from django.utils.translation import gettext_lazy as _
 
-from apps.core.amounts import format_uath
+from apps.core.amounts import display_uath, localize_separators
 from apps.core.models import GpuModel, GpuNode, NodeStatus, Region
 
 from .models import Rental, RentalStatus
@@ -50,6 +51,10 @@ class Preference:
         (EXPERIENCE, _("Best experience")),
     ]
 
+
+# The score's parts and the preferences as the match page names them.
+PART_NAMES = [gettext_noop("health"), gettext_noop("proximity"), gettext_noop("price")]
+PREFERENCE_NAMES = [gettext_noop("balanced"), gettext_noop("cheapest"), gettext_noop("experience")]
 
 # ppm weights of (health, proximity, price); each row sums to 1,000,000.
 WEIGHTS = {
@@ -131,7 +136,7 @@ class Candidate:
     @property
     def why(self) -> str:
         best = max(self.parts, key=lambda p: p.points)
-        return f"strongest on {best.name} ({best.detail})"
+        return gettext("strongest on %(part)s (%(detail)s)") % {"part": gettext(best.name), "detail": best.detail}
 
 
 def free_q():
@@ -200,15 +205,16 @@ def match(req: Requirements, limit: int = 5) -> dict:
                 "health",
                 node.health_score,
                 w["health"],
-                f"health {node.health_score * 100 // PPM}% from checker consensus",
+                gettext("health %(pct)s%% from checker consensus") % {"pct": node.health_score * 100 // PPM},
             ),
             Part(
                 "proximity",
                 prox_ppm,
                 w["proximity"],
-                f"{km:,} km from {req.region.name}, ~{rtt} ms round trip"
+                gettext("%(km)s km from %(region)s, ~%(rtt)s ms round trip")
+                % {"km": localize_separators(f"{km:,}"), "region": req.region.name, "rtt": rtt}
                 if req.region
-                else "no location given: all equal",
+                else gettext("no location given: all equal"),
             ),
             Part("price", price_ppm, w["price"], _price_detail(node.cost, min_cost)),
         ]
@@ -224,5 +230,8 @@ def match(req: Requirements, limit: int = 5) -> dict:
 
 def _price_detail(cost: int, min_cost: int) -> str:
     if cost == min_cost:
-        return f"{format_uath(cost)}/h, the cheapest match"
-    return f"{format_uath(cost)}/h vs cheapest {format_uath(min_cost)}/h"
+        return gettext("%(cost)s/h, the cheapest match") % {"cost": display_uath(cost)}
+    return gettext("%(cost)s/h vs cheapest %(cheapest)s/h") % {
+        "cost": display_uath(cost),
+        "cheapest": display_uath(min_cost),
+    }

@@ -3,6 +3,10 @@
 // when htmx swaps a JSON island in over the WebSocket, its charts redraw.
 (function () {
   "use strict";
+  // Labels in the page's language (Django's JavaScript catalogue, loaded
+  // before this file); English where it is missing.
+  var gettext = window.gettext || function (s) { return s; };
+  function fmt(s, o) { return s.replace(/%\((\w+)\)s/g, function (_, k) { return o[k]; }); }
   var layoutBase = {
     margin: { l: 52, r: 16, t: 36, b: 44 },
     paper_bgcolor: "rgba(0,0,0,0)",
@@ -30,7 +34,7 @@
   }
   // Epoch axes: whole epochs only; the page sends the tick spacing with the
   // data (apps/core/charts.py), this is the fallback without it.
-  function epochAxis(d) { return merge({ title: { text: "epoch" }, tickformat: "d", dtick: 1 }, d.epoch_axis || {}); }
+  function epochAxis(d) { return merge({ title: { text: gettext("epoch") }, tickformat: "d", dtick: 1 }, d.epoch_axis || {}); }
 
   var charts = {
     "region-map": function (d) {
@@ -46,7 +50,7 @@
         textposition: rows.map(function (r, i) { return i % 2 ? "bottom center" : "top center"; }),
         textfont: { size: 11, color: "#0f172a" },
         marker: { size: rows.map(function (r) { return 7 + Math.sqrt(r.gpus) * 1.6; }), color: "#0891b2", opacity: 0.75, line: { color: "#ffffff", width: 1 } },
-        hovertext: rows.map(function (r) { return r.name + ": " + r.gpus + " GPUs on " + r.nodes + " nodes"; }),
+        hovertext: rows.map(function (r) { return fmt(gettext("%(name)s: %(gpus)s GPUs on %(nodes)s nodes"), r); }),
         hoverinfo: "text",
       }], {
         margin: { l: 0, r: 0, t: 8, b: 0 },
@@ -60,49 +64,49 @@
     },
     "model-bars": function (d) {
       return [[{ type: "bar", x: d.by_model.map(function (r) { return r.model.replace("NVIDIA ", ""); }), y: d.by_model.map(function (r) { return r.gpus; }), marker: { color: "#22d3ee" } }],
-        { yaxis: { title: "GPUs online" } }];
+        { yaxis: { title: gettext("GPUs online") } }];
     },
     "node-uptime": function (d) {
       return [[
-        { x: d.epochs, y: d.uptime, name: "uptime %", mode: "lines+markers", line: { color: "#15803d" } },
-        { x: d.epochs, y: d.health, name: "health %", mode: "lines", line: { color: "#0891b2", dash: "dot" } },
+        { x: d.epochs, y: d.uptime, name: gettext("uptime %"), mode: "lines+markers", line: { color: "#15803d" } },
+        { x: d.epochs, y: d.health, name: gettext("health %"), mode: "lines", line: { color: "#0891b2", dash: "dot" } },
       ], { xaxis: epochAxis(d), yaxis: { range: [0, 105] } }];
     },
     "node-latency": function (d) {
-      return [[{ x: d.epochs, y: d.latency, name: "latency ms", mode: "lines+markers", line: { color: "#b45309" } }], { xaxis: epochAxis(d), yaxis: { title: "ms", rangemode: "tozero" } }];
+      return [[{ x: d.epochs, y: d.latency, name: gettext("latency ms"), mode: "lines+markers", line: { color: "#b45309" } }], { xaxis: epochAxis(d), yaxis: { title: "ms", rangemode: "tozero" } }];
     },
     "node-telemetry": function (d) {
       return [[
-        { x: d.sample_times, y: d.sample_util, name: "GPU util %", mode: "lines", line: { color: "#0891b2" } },
-        { x: d.sample_times, y: d.sample_temp, name: "temperature °C", mode: "lines", yaxis: "y2", line: { color: "#b91c1c" } },
+        { x: d.sample_times, y: d.sample_util, name: gettext("GPU util %"), mode: "lines", line: { color: "#0891b2" } },
+        { x: d.sample_times, y: d.sample_temp, name: gettext("temperature °C"), mode: "lines", yaxis: "y2", line: { color: "#b91c1c" } },
       ], { yaxis: { range: [0, 100], title: "%" }, yaxis2: { overlaying: "y", side: "right", title: "°C", range: [20, 100] }, margin: { l: 52, r: 52, t: 36, b: 44 } }];
     },
     "emission-split": function (d) {
       return [[
-        { type: "bar", x: d.epochs, y: d.providers, name: "providers", marker: { color: "#0891b2" } },
-        { type: "bar", x: d.epochs, y: d.checkers, name: "checkers", marker: { color: "#22d3ee" } },
-        { type: "bar", x: d.epochs, y: d.community, name: "community pool", marker: { color: "#94a3b8" } },
+        { type: "bar", x: d.epochs, y: d.providers, name: gettext("providers"), marker: { color: "#0891b2" } },
+        { type: "bar", x: d.epochs, y: d.checkers, name: gettext("checkers"), marker: { color: "#22d3ee" } },
+        { type: "bar", x: d.epochs, y: d.community, name: gettext("community pool"), marker: { color: "#94a3b8" } },
       ], { barmode: "stack", xaxis: epochAxis(d), yaxis: { title: "ATH" } }];
     },
     "sla-breaches": function (d) {
-      return [[{ type: "bar", x: d.epochs, y: d.breaches, name: "SLA breaches", marker: { color: "#b45309" } }], { xaxis: epochAxis(d), yaxis: { rangemode: "tozero" } }];
+      return [[{ type: "bar", x: d.epochs, y: d.breaches, name: gettext("SLA breaches"), marker: { color: "#b45309" } }], { xaxis: epochAxis(d), yaxis: { rangemode: "tozero" } }];
     },
     "top-earners": function (d) {
-      return [[{ type: "bar", orientation: "h", y: d.top_names.slice().reverse(), x: d.top_totals.slice().reverse(), marker: { color: "#15803d" } }], { xaxis: { title: "ATH earned" }, margin: { l: 120, r: 16, t: 16, b: 44 } }];
+      return [[{ type: "bar", orientation: "h", y: d.top_names.slice().reverse(), x: d.top_totals.slice().reverse(), marker: { color: "#15803d" } }], { xaxis: { title: gettext("ATH earned") }, margin: { l: 120, r: 16, t: 16, b: 44 } }];
     },
     "checker-reports": function (d) {
       return [[
-        { type: "bar", x: d.epochs, y: d.correct, name: "correct", marker: { color: "#15803d" } },
-        { type: "bar", x: d.epochs, y: d.incorrect, name: "incorrect", marker: { color: "#b91c1c" } },
-        { type: "scatter", x: d.epochs, y: d.assigned, name: "assigned", mode: "lines", line: { color: "#64748b" } },
+        { type: "bar", x: d.epochs, y: d.correct, name: gettext("correct"), marker: { color: "#15803d" } },
+        { type: "bar", x: d.epochs, y: d.incorrect, name: gettext("incorrect"), marker: { color: "#b91c1c" } },
+        { type: "scatter", x: d.epochs, y: d.assigned, name: gettext("assigned"), mode: "lines", line: { color: "#64748b" } },
       ], { barmode: "stack", xaxis: epochAxis(d) }];
     },
     // Marketplace: a provider's capacity rewards, rental earnings and SLA credits per epoch (ATH as exact decimal strings).
     "provider-earnings": function (d) {
       return [[
-        { type: "bar", x: d.epochs, y: (d.rewards || []).map(Number), name: "capacity rewards (ATH)", marker: { color: "#2563eb" } },
-        { type: "bar", x: d.epochs, y: d.earned.map(Number), name: "rental earnings (ATH)", marker: { color: "#15803d" } },
-        { type: "bar", x: d.epochs, y: d.credits.map(function (v) { return -Number(v); }), name: "SLA credits paid (ATH)", marker: { color: "#b91c1c" } },
+        { type: "bar", x: d.epochs, y: (d.rewards || []).map(Number), name: gettext("capacity rewards (ATH)"), marker: { color: "#2563eb" } },
+        { type: "bar", x: d.epochs, y: d.earned.map(Number), name: gettext("rental earnings (ATH)"), marker: { color: "#15803d" } },
+        { type: "bar", x: d.epochs, y: d.credits.map(function (v) { return -Number(v); }), name: gettext("SLA credits paid (ATH)"), marker: { color: "#b91c1c" } },
       ], { barmode: "relative", xaxis: epochAxis(d), yaxis: { title: "ATH" } }];
     },
   };
@@ -120,7 +124,7 @@
         if (window.Plotly.purge) window.Plotly.purge(el);
         var note = document.getElementById("chart-empty-text");
         el.classList.add("chart-empty");
-        el.textContent = el.dataset.empty || (note ? (note.content || note).textContent : "No data yet.");
+        el.textContent = el.dataset.empty || (note ? (note.content || note).textContent : gettext("No data yet."));
         return;
       }
       if (el.classList.contains("chart-empty")) { el.textContent = ""; el.classList.remove("chart-empty"); }

@@ -33,10 +33,10 @@ def _back_to_english():
     translation.deactivate()
 
 
-def po_entries():
-    """(msgid, msgid_plural, [msgstr...], flags) of django.po, read plainly."""
+def po_entries(domain="django"):
+    """(msgid, msgid_plural, [msgstr...], flags) of a catalogue, read plainly."""
     entries, current, field, flags = [], None, None, []
-    for line in (LOCALE / "django.po").read_text(encoding="utf-8").splitlines() + [""]:
+    for line in (LOCALE / f"{domain}.po").read_text(encoding="utf-8").splitlines() + [""]:
         if not line.strip():
             if current is not None:
                 entries.append(current)
@@ -72,19 +72,20 @@ def unescape(text: str) -> str:
     return re.sub(r"\\(.)", lambda m: {"n": "\n", "t": "\t"}.get(m.group(1), m.group(1)), text)
 
 
-def compiled_catalogue() -> dict:
-    with open(LOCALE / "django.mo", "rb") as f:
+def compiled_catalogue(domain="django") -> dict:
+    with open(LOCALE / f"{domain}.mo", "rb") as f:
         return gettext_module.GNUTranslations(f)._catalog
 
 
-def test_every_message_has_an_indonesian_translation_and_the_compiled_catalogue_is_current():
-    entries = po_entries()
-    assert len(entries) > 500
+@pytest.mark.parametrize(("domain", "at_least"), [("django", 500), ("djangojs", 20)])
+def test_every_message_has_an_indonesian_translation_and_the_compiled_catalogue_is_current(domain, at_least):
+    entries = po_entries(domain)
+    assert len(entries) > at_least
     untranslated = [e["msgid"] for e in entries if not all(e["msgstr"]) or not e["msgstr"]]
     fuzzy = [e["msgid"] for e in entries if "fuzzy" in e["flags"]]
     assert not untranslated, f"no Indonesian for: {untranslated[:10]}"
     assert not fuzzy, f"fuzzy: {fuzzy[:10]}"
-    compiled = compiled_catalogue()
+    compiled = compiled_catalogue(domain)
     stale = [
         e["msgid"]
         for e in entries
@@ -304,6 +305,16 @@ def test_the_switcher_sets_the_language_for_every_page_after_it(genesis):
     # ...and back.
     client.post(reverse("set_language"), {"language": "en", "next": "/"})
     assert "GPU marketplace" in client.get(reverse("marketplace:index")).content.decode()
+
+
+def test_the_charts_get_their_labels_in_the_pages_language(genesis):
+    page = Client().get(reverse("monitoring:index"), **ID).content.decode()
+    assert reverse("javascript-catalog") in page
+    catalogue = Client().get(reverse("javascript-catalog"), **ID)
+    assert catalogue.status_code == 200 and "javascript" in catalogue["Content-Type"]
+    body = catalogue.content.decode()
+    assert "Belum ada data." in body and "pelanggaran SLA" in body
+    assert "Belum ada data." not in Client().get(reverse("javascript-catalog")).content.decode()
 
 
 def test_the_switcher_never_redirects_off_site(genesis):

@@ -12,10 +12,13 @@
     if (!holder || !island || !island.dataset.chart || !window.Plotly) { return; }
     var d = JSON.parse(island.dataset.chart);
     var t = d.text;
+    // Labels in the page's language (Django's JavaScript catalogue).
+    var gettext = window.gettext || function (s) { return s; };
+    var fmt = function (s, o) { return s.replace(/%\((\w+)\)s/g, function (_, k) { return o[k]; }); };
     var rows = [
-      { name: "Yes · must exceed " + t.threshold, value: d.yes_share, text: t.yes_share + " of non-abstain", bar: d.threshold, ok: d.threshold_reached },
-      { name: "No with veto · vetoes at " + t.veto, value: d.veto_share, text: t.veto_share + " of cast", bar: d.veto, ok: !d.vetoed },
-      { name: "Turnout · quorum " + t.quorum, value: d.turnout, text: t.turnout + " of snapshot", bar: d.quorum, ok: d.quorum_reached }
+      { name: fmt(gettext("Yes · must exceed %(bar)s"), { bar: t.threshold }), value: d.yes_share, text: fmt(gettext("%(share)s of non-abstain"), { share: t.yes_share }), bar: d.threshold, ok: d.threshold_reached },
+      { name: fmt(gettext("No with veto · vetoes at %(bar)s"), { bar: t.veto }), value: d.veto_share, text: fmt(gettext("%(share)s of cast"), { share: t.veto_share }), bar: d.veto, ok: !d.vetoed },
+      { name: fmt(gettext("Turnout · quorum %(bar)s"), { bar: t.quorum }), value: d.turnout, text: fmt(gettext("%(share)s of snapshot"), { share: t.turnout }), bar: d.quorum, ok: d.quorum_reached }
     ];
     var trace = {
       type: "bar",
