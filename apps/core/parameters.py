@@ -143,13 +143,13 @@ DEFINITIONS: dict[str, Param] = {
         # Compute challenges (docs/challenges.md): matrix size, rows the
         # checker opens, the deadline's slack over the declared GPUs'
         # catalogue throughput, and a grace for a busy host's scheduling.
-        # 8,192 rather than 1,024: below about 3,000 a two-core CPU's product
+        # 8,192 rather than 1,024: below about 4,000 a two-core CPU's product
         # fits in the deadline's part for the host's n^2 work, and passes for
         # any GPU (bench/challenge.py).
         Param("challenge_n", "Compute challenge: matrix size", "count", 8_192, 64, 16_384, group="checkers"),
         Param("challenge_rows", "Compute challenge: rows checked", "count", 4, 1, 64, group="checkers"),
         Param("challenge_slack", "Compute challenge: deadline slack (x)", "count", 3, 1, 100, group="checkers"),
-        Param("challenge_grace_ms", "Compute challenge: deadline grace", "ms", 100, 0, 10_000, group="checkers"),
+        Param("challenge_grace_ms", "Compute challenge: deadline grace", "ms", 500, 0, 10_000, group="checkers"),
         Param("unbonding_epochs", "Unbonding period", "epochs", 7, 1, 60, group="staking"),
         Param(
             "commission_max_change",

@@ -101,7 +101,7 @@ async def test_an_honest_node_passes_every_challenge_while_the_cpu_is_shared():
 
 @pytest.mark.asyncio
 async def test_a_node_declaring_an_h100_but_computing_on_this_cpu_misses_every_deadline():
-    # At n = 6144 an H100's deadline is the round trip, the grace (0.1 s), the
+    # At n = 6144 an H100's deadline is the round trip, the grace (0.5 s), the
     # host's n^2 work (1.5 s) and 20 ms of compute; this CPU's product alone
     # takes 2 s at its fastest (two idle cores), and the host's work comes on top.
     async with node() as provider, checker(6144) as agent:
