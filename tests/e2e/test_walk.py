@@ -57,7 +57,7 @@ User = get_user_model()
 print(json.dumps({
     "node": GpuNode.objects.filter(status=NodeStatus.ONLINE).order_by("pk").first().pk,
     "checker": CheckerNode.objects.order_by("-total_stake").first().pk,
-    "proposal": Proposal.objects.order_by("-pk").first().pk,
+    "proposal": Proposal.objects.filter(status="voting").order_by("-pk").first().pk,
     "epoch": EpochSettlement.objects.order_by("-epoch").first().epoch,
     "height": LedgerTransaction.objects.order_by("-height").first().height,
     "rental": Rental.objects.filter(renter__username="renter").order_by("pk").first().pk,
@@ -131,3 +131,38 @@ def test_every_page_as_each_user(network, browser, who, width):
     context.close()
     assert not errors, errors
     assert not problems, problems
+
+
+VOTE = """
+from django.contrib.auth import get_user_model
+from apps.governance import services
+from apps.governance.models import Proposal, Vote
+proposal = Proposal.objects.get(pk={pk})
+for person in get_user_model().objects.filter(username__startswith="delegator-").order_by("pk"):
+    if services.power_of(person, proposal) and not Vote.objects.filter(proposal=proposal, voter__owner=person).exists():
+        services.cast_vote(person, proposal.pk, "yes", "cast from another process")
+        print(person.username)
+        break
+"""
+
+
+@pytest.mark.xfail(
+    reason="a vote cast by another process (the simulated voters) does not yet reach an open proposal page live; "
+    "the live pipeline's relay is to carry it",
+    strict=False,
+)
+def test_a_vote_cast_by_another_process_appears_live(network, browser):
+    from playwright.sync_api import expect
+
+    from .conftest import wait_until_live
+
+    server, facts = network
+    context = browser.new_context(viewport={"width": 1440, "height": 900})
+    page = context.new_page()
+    page.goto(f"{server.url}/governance/{facts['proposal']}/")
+    wait_until_live(page)
+    before = page.get_by_test_id("voter-count").inner_text()
+    voted = server.manage("shell", "-c", VOTE.format(pk=facts["proposal"])).stdout.strip()
+    assert voted, "no holder left to vote"
+    expect(page.get_by_test_id("voter-count")).not_to_have_text(before, timeout=15_000)
+    context.close()
