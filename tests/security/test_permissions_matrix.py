@@ -26,7 +26,7 @@ PUBLIC = {
     "set_language",  # only sets the visitor's language cookie
 }
 # The caller acts on their own wallet; a stranger doing so moves only their own things.
-SELF_SERVICE = {"accounts:faucet", "api:faucet", "accounts:password_change"}
+SELF_SERVICE = {"accounts:faucet", "api:faucet", "accounts:password_change", "accounts:public_profile"}
 # The URL names an object of the owner's: a stranger must be told 403 or 404.
 OWNER_SCOPED_MARKERS = (
     "rentals/<int:pk>/",
