@@ -64,6 +64,17 @@ GROUPS = [
 SOURCES = [gettext_noop("Default at genesis")]
 
 
+# Node statuses as they are stored, where a page shows the stored word
+# (a node's consensus history).
+NODE_STATUS_WORDS = [
+    gettext_noop("pending"),
+    gettext_noop("online"),
+    gettext_noop("degraded"),
+    gettext_noop("suspended"),
+    gettext_noop("offline"),
+]
+
+
 def shown(param, value: int) -> str:
     """A parameter's value as people read it in the active language: its
     separators, and its unit word translated (the API keeps ``param.format``)."""
