@@ -1,6 +1,8 @@
 // Small progressive enhancements; every page works without this file.
 (function () {
   "use strict";
+  // The page's language (Django's JavaScript catalogue, loaded before this file).
+  var gettext = window.gettext || String;
   // Flash rows that a live update just brought in.
   document.addEventListener("htmx:oobAfterSwap", function (event) {
     var target = event.detail && event.detail.target;
@@ -23,7 +25,7 @@
       if (!words || isNaN(left)) return;
       var h = Math.floor(Math.abs(left) / 3600), m = Math.floor((Math.abs(left) % 3600) / 60), s = Math.abs(left) % 60;
       var text = h ? words.format(Math.sign(left) * h, "hour") : m ? words.format(Math.sign(left) * m, "minute") : words.format(left, "second");
-      if (h && m) text += " " + m + " min";
+      if (h && m) text += " " + m + " " + gettext("min");
       el.textContent = "⏱ " + text;
     });
   }
