@@ -111,11 +111,11 @@ GROUPED_DEPTH = 4_000
 
 class _Grouped:
     """The ids of ``qs`` in a sort led by a value that few groups of nodes
-    share (a GPU model's VRAM, a region's distance), then price and id.
+    share (a GPU model's VRAM), then price and id.
 
     Sorting every listed node by a joined or computed column reads them all
     (100,000 at scale); instead each group is read in the order an index
-    already keeps (price within a GPU model or a region), only as deep as
+    already keeps (price within a GPU model), only as deep as
     the page needs, and the groups are merged by (group rank, price, id):
     the same order, from a few hundred index entries."""
 
@@ -140,13 +140,11 @@ class _Grouped:
 
 def _groups(filters: dict, table: dict) -> list[tuple[int, Q]] | None:
     """The groups a grouped sort walks, each with its rank (ascending), or
-    None when the sort is not one of them."""
+    None when the sort is not one of them. Nearest-first is not: measured,
+    fifteen per-region reads cost more than sorting the region column."""
     sort = filters.get("sort")
     if sort == "vram":
         return [(-vram, Q(gpu_model_id=pk)) for pk, vram in GpuModel.objects.values_list("pk", "vram_gb")]
-    if sort == "proximity" and table:
-        # Regions missing from the table sort as distance 0, as the query does.
-        return [(km, Q(region_id=rid)) for rid, (km, _, _) in table.items()] + [(0, ~Q(region_id__in=list(table)))]
     return None
 
 
