@@ -41,6 +41,7 @@ def main():
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "aethir_web.settings")
     os.environ.setdefault("LOG_LEVEL", "WARNING")
     os.environ["DEMO_MODE"] = "0"  # production epochs (an hour), not the demo's minute
+    os.environ.setdefault("SECRET_KEY", "telemetry-bench-" + "k" * 40)
     import django
 
     django.setup()

@@ -57,16 +57,23 @@ def _prune_heartbeats(cut: int) -> int:
     connection = connections[router.db_for_write(Heartbeat)]
     q, meta = connection.ops.quote_name, Heartbeat._meta
     table, pk, epoch = q(meta.db_table), q(meta.pk.column), q(meta.get_field("epoch").column)
-    delete = f"DELETE FROM {table} WHERE {pk} IN (SELECT {pk} FROM {table} WHERE {epoch} = %s LIMIT %s)"
+    if connection.vendor == "postgresql":
+        # Row locks only: one statement per epoch blocks no writer, and ran
+        # eight times faster than batches of ids (bench/telemetry.py).
+        delete, batch = f"DELETE FROM {table} WHERE {epoch} = %s", None
+    else:
+        # One writer at a time: batches keep each write lock short.
+        delete = f"DELETE FROM {table} WHERE {pk} IN (SELECT {pk} FROM {table} WHERE {epoch} = %s LIMIT %s)"
+        batch = HEARTBEAT_BATCH
     total = 0
     for e in list(_epochs_below(Heartbeat, cut)):
         if e not in computed:
             continue
         while True:
             with connection.cursor() as cursor:
-                cursor.execute(delete, [e, HEARTBEAT_BATCH])
+                cursor.execute(delete, [e] if batch is None else [e, batch])
                 total += cursor.rowcount
-                if cursor.rowcount < HEARTBEAT_BATCH:
+                if batch is None or cursor.rowcount < batch:
                     break
     return total
 
