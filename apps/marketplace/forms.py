@@ -222,7 +222,9 @@ class NodeForm(forms.Form):
         label=_("Agent endpoint"),
         max_length=200,
         assume_scheme="https",
-        help_text=_("Where your provider agent's health endpoint answers checkers, e.g. http://203.0.113.7:9100/health."),
+        help_text=_(
+            "Where your provider agent's health endpoint answers checkers, e.g. http://203.0.113.7:9100/health."
+        ),
     )
 
     def __init__(self, *args, **kwargs):
@@ -231,8 +233,6 @@ class NodeForm(forms.Form):
             # The demo's network simulator runs the agent of a node declared
             # without an endpoint (see apps.demo.simulated_network.adopt_new_nodes).
             self.fields["endpoint"].required = False
-            self.fields[
-                "endpoint"
-            ].help_text += " " + _(
+            self.fields["endpoint"].help_text += " " + _(
                 "In this demo you can leave it empty: the network simulator then runs a simulated agent for the node."
             )
