@@ -15,7 +15,7 @@ from apps.core.numbers import parse_int
 from apps.marketplace import workloads
 
 from . import api_schema, assignment, auth, ingest, queries
-from .auth import AgentTokenAuthentication, CachedAgentTokenAuthentication, IsCheckerAgent, IsNodeAgent
+from .auth import AgentTokenAuthentication, IsCheckerAgent, IsNodeAgent
 from .models import Assignment, CheckerReport, NodeEpoch
 
 
@@ -74,8 +74,9 @@ class AgentHeartbeats(AgentView):
 
     permission_classes = [IsNodeAgent]
     # The hottest request there is: the token comes from this process's
-    # cache, and the insert itself requires that it still acts for the node.
-    authentication_classes = [CachedAgentTokenAuthentication]
+    # cache (auth.cached), and the insert itself requires that it still acts
+    # for the node.
+    token_cache = True
 
     @extend_schema(request=api_schema.HeartbeatBatch, responses={201: OpenApiTypes.OBJECT})
     def post(self, request):

@@ -22,6 +22,10 @@ TOUCH_EVERY = timedelta(minutes=1)
 
 class AgentTokenAuthentication(authentication.BaseAuthentication):
     def authenticate(self, request):
+        view = (request.parser_context or {}).get("view")
+        use_cache = getattr(view, "token_cache", False)
+        if use_cache and (hit := cached(request)) is not None:
+            return hit
         header = authentication.get_authorization_header(request).decode(errors="replace").split()
         if not header or header[0] != KEYWORD:
             return None
@@ -34,6 +38,8 @@ class AgentTokenAuthentication(authentication.BaseAuthentication):
         token, stale = found
         if stale:
             _touch(token.pk, now)
+        if use_cache:
+            remember(request, token)
         return AnonymousUser(), token
 
     def authenticate_header(self, request):
@@ -91,26 +97,28 @@ _seen: dict[str, tuple[int, int | None, int | None, object]] = {}
 SEEN_MAX = 100_000
 
 
-class CachedAgentTokenAuthentication(AgentTokenAuthentication):
+def cached(request) -> tuple | None:
     """As ``AgentTokenAuthentication``, without a query for a token this
-    process looked up in the last minute. A view using it must make its
-    write conditional on ``request.auth.pk`` still acting for the agent and
-    call ``forget`` when it no longer does."""
+    process looked up in the last minute: for a view that sets
+    ``token_cache = True`` and makes its write conditional on
+    ``request.auth.pk`` still acting for the agent (calling ``forget`` when
+    it no longer does)."""
+    header = authentication.get_authorization_header(request).decode(errors="replace").split()
+    if not header or header[0] != KEYWORD or len(header) != 2:
+        return None
+    key_hash = hash_token(header[1])
+    now = timezone.now()
+    hit = _seen.get(key_hash)
+    if hit is not None and hit[3] >= now - TOUCH_EVERY:
+        return AnonymousUser(), AgentToken.from_db(None, _LOADED, hit[:3])
+    return None
 
-    def authenticate(self, request):
-        header = authentication.get_authorization_header(request).decode(errors="replace").split()
-        if not header or header[0] != KEYWORD or len(header) != 2:
-            return super().authenticate(request)
-        key_hash = hash_token(header[1])
-        now = timezone.now()
-        hit = _seen.get(key_hash)
-        if hit is not None and hit[3] >= now - TOUCH_EVERY:
-            return AnonymousUser(), AgentToken.from_db(None, _LOADED, hit[:3])
-        user, token = super().authenticate(request)
-        if len(_seen) >= SEEN_MAX:
-            _seen.clear()
-        _seen[key_hash] = (token.pk, token.node_id, token.checker_id, now)
-        return user, token
+
+def remember(request, token: AgentToken) -> None:
+    header = authentication.get_authorization_header(request).decode(errors="replace").split()
+    if len(_seen) >= SEEN_MAX:
+        _seen.clear()
+    _seen[hash_token(header[1])] = (token.pk, token.node_id, token.checker_id, timezone.now())
 
 
 def forget(token_id: int) -> None:

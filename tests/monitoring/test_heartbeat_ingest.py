@@ -115,3 +115,23 @@ def test_a_token_of_a_deleted_node_writes_nothing(genesis):
     r = agent(token).post("/api/agent/heartbeats/", {"samples": [sample(now - timedelta(seconds=3))]}, format="json")
     assert r.status_code == 401 and Heartbeat.objects.filter(node=node).count() == 1
     assert not Heartbeat.objects.filter(node=keep).exists()
+
+
+def test_a_remembered_token_is_not_looked_up_again(genesis):
+    """The second post of an agent within the minute costs no token lookup:
+    its insert alone checks the token."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    node, token = make_node()
+    now = timezone.now()
+    client = agent(token)
+    assert client.post("/api/agent/heartbeats/", {"samples": [sample(now)]}, format="json").status_code == 201
+    with CaptureQueriesContext(connection) as queries:
+        r = client.post("/api/agent/heartbeats/", {"samples": [sample(now - timedelta(seconds=5))]}, format="json")
+    assert r.status_code == 201 and Heartbeat.objects.filter(node=node).count() == 2
+    assert not [q for q in queries.captured_queries if "key_hash" in q["sql"]]
+    # Other agent endpoints still look the token up every time.
+    with CaptureQueriesContext(connection) as queries:
+        assert client.get("/api/agent/me/").status_code == 200
+    assert [q for q in queries.captured_queries if "key_hash" in q["sql"]]
