@@ -226,3 +226,33 @@ def test_a_product_computed_by_the_node_is_exact():
     a = challenge.matrix(seed, b"A", 96).astype(np.int64)
     b = challenge.matrix(seed, b"B", 96).astype(np.int64)
     assert np.array_equal(c, a @ b)
+
+
+@pytest.mark.asyncio
+async def test_a_node_down_when_challenged_gets_no_verdict_and_is_tried_again():
+    """A node that went down after answering its probe has shown nothing
+    about its GPUs: the probes judge its downtime; its spec is not false."""
+    from apps.monitoring.agents.checker import CHALLENGE_TRIES, Tally
+
+    async with checker(128) as agent:
+        async with node() as provider:
+            endpoint = provider.endpoint
+            a = {"node": NODE, "endpoint": endpoint, "gpu_tflops": T4, "gpu_count": 1}
+            tally = agent.tallies[(EPOCH, NODE)] = Tally(answered=1, latencies=[2])
+        # Down now: no connection at all.
+        await agent._challenge_into(EPOCH, a)
+        assert tally.challenge is None
+        assert tally.failures["challenge: no connection"] == 1
+        assert agent._challenge_missing(EPOCH, a)  # tried again with a later answered probe
+        # Back up on the same port: the next try gives a verdict.
+        async with node() as provider:
+            if provider.endpoint != endpoint:
+                a["endpoint"] = provider.endpoint
+            await agent._challenge_into(EPOCH, a)
+        assert tally.challenge is not None and tally.challenge["passed"], tally.challenge
+        # A node that stays down is tried at most CHALLENGE_TRIES times an epoch.
+        tally.challenge, tally.challenge_tries = None, 0
+        a["endpoint"] = "http://127.0.0.1:9/health"  # nothing listens there
+        for _ in range(CHALLENGE_TRIES):
+            await agent._challenge_into(EPOCH, a)
+        assert tally.challenge is None and not agent._challenge_missing(EPOCH, a)

@@ -84,6 +84,14 @@ MAX_MS = 3_600_000
 # probes, which one derived from (epoch, node, checker): the node's checkers
 # probe at the same instants, and their challenges should not all queue at once.
 CHALLENGE_SPREAD = 3
+# A node that cannot be reached when its challenge starts (it went down after
+# the probe) has shown nothing about its GPUs: its downtime is the probes'
+# business, not a false spec. The challenge is tried again with a later
+# answered probe, at most this many times an epoch; after that the report
+# carries no challenge rather than a failure.
+CHALLENGE_TRIES = 3
+# What ``_post`` says when no connection could be opened at all.
+NO_CONNECTION = "no connection"
 
 
 def rows_answer_limit(n: int, k: int) -> int:
@@ -141,6 +149,7 @@ class Tally:
     failures: collections.Counter = field(default_factory=collections.Counter)  # why probes failed
     challenge: dict | None = None  # the compute challenge run this epoch, as reported
     challenging: bool = False
+    challenge_tries: int = 0  # challenges begun this epoch (see CHALLENGE_TRIES)
 
     def reason(self) -> str:
         """Why probes failed this epoch, most frequent first ("" if none did)."""
@@ -322,17 +331,23 @@ class CheckerAgent:
         t = self.tallies.get((epoch, a["node"]))
         if t is None or not t.answered or self.challenge_config is None or t.challenge or t.challenging:
             return False
+        if t.challenge_tries >= CHALLENGE_TRIES:
+            return False
         return not (self.target_filter and self.target_filter(a["node"], a["endpoint"]))
 
     async def _challenge_into(self, epoch: int, a: dict) -> None:
         t = self.tallies[(epoch, a["node"])]
         t.challenging = True
+        t.challenge_tries += 1
         try:
-            t.challenge = await self.challenge(epoch, a, min(t.latencies))
+            result = await self.challenge(epoch, a, min(t.latencies))
         finally:
             t.challenging = False
-        if not t.challenge["passed"]:
-            t.failures[f"challenge: {t.challenge['reason']}"] += 1
+        if not result["passed"]:
+            t.failures[f"challenge: {result['reason']}"] += 1
+            if result["reason"] == NO_CONNECTION and not result["root"]:
+                return  # unreachable before committing: no verdict on the spec (see CHALLENGE_TRIES)
+        t.challenge = result
 
     async def challenge(self, epoch: int, a: dict, rtt_ms: int) -> dict:
         """Run one compute challenge on the node of ``a``: what the report
@@ -461,6 +476,8 @@ class CheckerAgent:
                             return f"an answer over {limit} bytes"
         except TimeoutError:
             return f"no complete answer within {timeout:.3g} s"
+        except aiohttp.ClientConnectorError:
+            return NO_CONNECTION
         except aiohttp.ClientError as exc:
             return f"a broken answer ({type(exc).__name__})"
         elapsed_ms = math.ceil((time.monotonic() - marks.get("sent", started)) * 1000)
