@@ -52,6 +52,19 @@ LEASES_RETRY_S = 15.0
 # answers a challenge: a two-core CPU's time at the production size
 # (bench/challenge.py), past any demo deadline.
 IMPOSTOR_DELAY_S = 5.0
+# What a simulated node reports besides its GPUs, by GPU model (a word of
+# its name): the CUDA driver a host of that card typically runs, and its
+# disk, total GB per GPU. The first match wins; the last is the fallback.
+SIMULATED_HOSTS = (
+    ("H200", "12.6", 2000),
+    ("H100", "12.4", 2000),
+    ("A100", "12.2", 1000),
+    ("L40S", "12.4", 1000),
+    ("A6000", "12.2", 500),
+    ("4090", "12.4", 500),
+    ("3090", "12.1", 250),
+    ("", "11.8", 250),
+)
 
 
 @dataclass
@@ -165,6 +178,15 @@ class FaultyProvider(ProviderAgent):
         if self.faults.down:
             return  # a down node sends nothing
         super().sample()
+
+    def host_facts(self) -> dict:
+        """Plausible for its GPU model, steady per node: the demo's disks are not
+        this machine's."""
+        name = self.facts.name if self.facts else ""
+        cuda, per_gpu = next((c, d) for word, c, d in SIMULATED_HOSTS if word in name)
+        total = per_gpu * (self.facts.count if self.facts else 1)
+        used = total * (20 + (self.node_id or 0) * 37 % 60) // 100
+        return {"cuda_version": cuda, "disk_free_gb": total - used, "disk_total_gb": total}
 
 
 class FalseChecker(CheckerAgent):

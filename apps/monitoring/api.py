@@ -81,11 +81,16 @@ class AgentHeartbeats(AgentView):
     @extend_schema(request=api_schema.HeartbeatBatch, responses={201: OpenApiTypes.OBJECT})
     def post(self, request):
         try:
-            stored = ingest.record_heartbeats(request.auth.node_id, request.data, token_id=request.auth.pk)
+            stored, facts_ignored = ingest.record_heartbeats(
+                request.auth.node_id, request.data, token_id=request.auth.pk
+            )
         except ingest.TokenRevoked:
             auth.forget(request.auth.pk)
             raise exceptions.AuthenticationFailed("Unknown agent token.") from None
-        return Response({"stored": stored}, status=status.HTTP_201_CREATED)
+        answer = {"stored": stored}
+        if facts_ignored:
+            answer["facts_ignored"] = facts_ignored
+        return Response(answer, status=status.HTTP_201_CREATED)
 
 
 class AgentKey(AgentView):

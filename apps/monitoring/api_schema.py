@@ -19,8 +19,20 @@ def _sample_fields():
 HeartbeatSample = type("HeartbeatSample", (serializers.Serializer,), _sample_fields())
 
 
+class NodeFacts(serializers.Serializer):
+    """Optional; a value the dashboard refuses leaves the facts unchanged (the
+    samples are stored) and the answer's ``facts_ignored`` says why."""
+
+    cuda_version = serializers.RegexField(
+        ingest.CUDA_VERSION.pattern, allow_null=True, required=False, help_text='CUDA driver version, e.g. "12.4"'
+    )
+    disk_free_gb = serializers.IntegerField(min_value=0, max_value=ingest.MAX_DISK_GB, allow_null=True, required=False)
+    disk_total_gb = serializers.IntegerField(min_value=0, max_value=ingest.MAX_DISK_GB, allow_null=True, required=False)
+
+
 class HeartbeatBatch(serializers.Serializer):
     samples = HeartbeatSample(many=True, min_length=1, max_length=ingest.MAX_BATCH)
+    facts = NodeFacts(required=False, help_text="the node's CUDA driver version and disk space (GB)")
 
 
 class AgentKeyRequest(serializers.Serializer):

@@ -9,6 +9,7 @@ functions here open their own transactions; the API only calls them.
 """
 
 import logging
+import re
 import time
 from datetime import datetime, timedelta
 
@@ -34,6 +35,9 @@ SAMPLE_FIELDS = (
     ("power_w", 0, 100_000),
     ("workloads", 0, 10_000),
 )
+# The facts a node's agent sends with its samples ("facts": {...}).
+CUDA_VERSION = re.compile(r"\d{1,3}\.\d{1,3}")
+MAX_DISK_GB = 1_000_000_000
 CLOCK_SKEW = timedelta(minutes=5)
 LAST_SEEN_GRANULARITY = timedelta(seconds=5)
 MAX_AGE = timedelta(hours=1)
@@ -91,9 +95,10 @@ class TokenRevoked(Exception):
     401, as for an unknown token."""
 
 
-def record_heartbeats(node_id: int, payload, *, token_id: int | None = None) -> int:
-    """Store a batch of telemetry samples for node ``node_id``; returns how
-    many were accepted.
+def record_heartbeats(node_id: int, payload, *, token_id: int | None = None) -> tuple[int, str]:
+    """Store a batch of telemetry samples for node ``node_id``, and the facts
+    sent with it; returns how many samples were accepted, and why the facts
+    were ignored ("" when they were not).
 
     The batch, the node's last-seen time and the telemetry hint land
     together or not at all. A sample is stored once per node and instant:
@@ -128,10 +133,40 @@ def record_heartbeats(node_id: int, payload, *, token_id: int | None = None) -> 
         rows.setdefault(at, (node_id, at, epoch, *values))
         if last is None or at > last:
             last = at
+    facts, facts_ignored = None, ""
+    if payload.get("facts") is not None:
+        try:
+            facts = parse_facts(payload["facts"])
+        except IngestError as exc:
+            # The samples keep the node online; a fact the dashboard cannot
+            # read is left out, and the answer says why.
+            facts_ignored = str(exc.args[0])
+            log.info("node %s: facts ignored: %s", node_id, facts_ignored)
     with transaction.atomic():
         _store(list(rows.values()), node_id, last, token_id)
+        if facts is not None:
+            # Written only when they changed: the node row is the marketplace's hot row.
+            GpuNode.objects.filter(pk=node_id).exclude(**facts).update(**facts)
         live.telemetry_arrived(node_id)
-    return len(samples)
+    return len(samples), facts_ignored
+
+
+def parse_facts(facts) -> dict:
+    """The node's CUDA driver version and disk space as the dashboard stores
+    them (a version of ``None`` is stored as ""); ``IngestError`` names the
+    first value it refuses."""
+    if not isinstance(facts, dict):
+        raise IngestError("facts must be an object.")
+    cuda = facts.get("cuda_version")
+    if cuda is not None and (not isinstance(cuda, str) or not CUDA_VERSION.fullmatch(cuda)):
+        raise IngestError('facts.cuda_version must be a version such as "12.4", or null.')
+    free, total = facts.get("disk_free_gb"), facts.get("disk_total_gb")
+    if (free is None) != (total is None):
+        raise IngestError("facts.disk_free_gb and facts.disk_total_gb come together, or neither.")
+    if total is not None:
+        total = _int(total, "disk_total_gb", 0, MAX_DISK_GB, "facts.")
+        free = _int(free, "disk_free_gb", 0, total, "facts.")
+    return {"cuda_version": cuda or "", "disk_free_gb": free, "disk_total_gb": total}
 
 
 def _store(rows: list[tuple], node_id: int, last, token_id: int | None) -> None:

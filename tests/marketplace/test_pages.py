@@ -48,6 +48,23 @@ def test_catalogue_lists_filters_and_sorts(client, market):
     assert "tokyo-4090" in r.content.decode() and "fra-h100" not in r.content.decode()
 
 
+def test_cards_and_the_node_page_show_the_reported_cuda_and_disk_or_say_not_reported(client, market):
+    GpuNode.objects.filter(pk=market["h100"].pk).update(cuda_version="12.4", disk_free_gb=1200, disk_total_gb=2000)
+    body = client.get(reverse("marketplace:index")).content.decode()
+    cards = {
+        name: card
+        for card in body.split('data-testid="offer"')[1:]
+        for name in ("fra-h100", "tokyo-4090")
+        if name in card
+    }
+    assert "CUDA 12.4 · 1200 of 2000 GB disk free" in cards["fra-h100"]
+    assert "CUDA not reported · disk not reported" in cards["tokyo-4090"]
+    page = client.get(reverse("marketplace:node", args=[market["h100"].pk])).content.decode()
+    assert "CUDA 12.4 · 1200 of 2000 GB disk free" in page
+    page = client.get(reverse("marketplace:node", args=[market["4090"].pk])).content.decode()
+    assert "CUDA not reported · disk not reported" in page
+
+
 def test_rented_nodes_leave_the_available_list(client, market, renter):
     rentals.rent(renter, market["h100"].pk, mode=RentalMode.RESERVED, epochs_=3, image=IMAGE)
     assert "fra-h100" not in client.get(reverse("marketplace:index")).content.decode()

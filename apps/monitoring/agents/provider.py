@@ -21,7 +21,7 @@ import aiohttp
 from aiohttp import web
 
 from .. import challenge as challenges
-from .telemetry import GpuFacts, open_source
+from .telemetry import GpuFacts, host_facts, open_source
 from .workloads import MAX_LEASES_PER_POST, EngineSettings, WorkloadReconciler, host_has_nvidia_gpus
 
 log = logging.getLogger(__name__)
@@ -84,6 +84,8 @@ class ProviderAgent:
     engine: EngineSettings | None = None
     reconcile_every: float = 2.0
     log_every: float = 5.0
+    # Whose free and total space the node reports: where workloads write.
+    disk_path: str = "."
 
     def __post_init__(self):
         self.buffer: list[dict] = []
@@ -146,6 +148,7 @@ class ProviderAgent:
             "gpu_count": facts.count,
             "vram_gb": facts.vram_gb,
             "gpu_util": latest.get("gpu_util"),
+            **self.host_facts(),
             "engine": self.engine_state,
             "time": datetime.now(UTC).isoformat(),
         }
@@ -258,6 +261,10 @@ class ProviderAgent:
 
     # --- telemetry -----------------------------------------------------------------
 
+    def host_facts(self) -> dict:
+        """CUDA driver version and disk space: sent with every heartbeat batch."""
+        return host_facts(self.source, self.disk_path)
+
     def sample(self):
         s = self.source.sample()
         s["at"] = datetime.now(UTC).isoformat()
@@ -272,9 +279,14 @@ class ProviderAgent:
         session = await self._session()
         try:
             async with session.post(
-                f"{self.api_url}/api/agent/heartbeats/", json={"samples": batch}, headers=self.headers
+                f"{self.api_url}/api/agent/heartbeats/",
+                json={"samples": batch, "facts": self.host_facts()},
+                headers=self.headers,
             ) as r:
                 if r.status == 201:
+                    answer = await r.json(content_type=None)
+                    if isinstance(answer, dict) and answer.get("facts_ignored"):
+                        log.error("dashboard ignored this node's facts: %s", answer["facts_ignored"])
                     del self.buffer[: len(batch)]
                     self.posted += len(batch)
                     return True

@@ -3,6 +3,7 @@
 
 import logging
 import random
+import shutil
 from dataclasses import dataclass
 
 log = logging.getLogger(__name__)
@@ -53,6 +54,10 @@ class NvmlGpus:
         name = name.decode() if isinstance(name, bytes) else name
         vram = pynvml.nvmlDeviceGetMemoryInfo(self.handles[0]).total // (1024**3)
         self.facts = GpuFacts(name=name, count=len(self.handles), vram_gb=int(vram))
+        try:
+            self.cuda_version = cuda_version_text(pynvml.nvmlSystemGetCudaDriverVersion())
+        except pynvml.NVMLError:  # an old driver without the call: the version stays unreported
+            self.cuda_version = None
 
     def sample(self) -> dict:
         n = self.nvml
@@ -79,6 +84,34 @@ class NvmlGpus:
             "power_w": power,
             "workloads": min(procs, 10_000),
         }
+
+
+def cuda_version_text(version: int) -> str:
+    """NVML's integer driver version (1000 * major + 10 * minor) as renters read it: 12040 -> "12.4"."""
+    return f"{version // 1000}.{version % 1000 // 10}"
+
+
+def disk_gb(path) -> tuple[int, int]:
+    """Free and total space, in whole GB (10^9 bytes, as disks are sold), of
+    the file system holding ``path``."""
+    usage = shutil.disk_usage(path)
+    return usage.free // 10**9, usage.total // 10**9
+
+
+def host_facts(source, disk_path) -> dict:
+    """What the node tells renters besides its GPUs: the CUDA driver version
+    (only NVML knows it: none on a machine without an NVIDIA driver) and
+    the disk a workload would write to."""
+    try:
+        free, total = disk_gb(disk_path)
+    except OSError as exc:  # the path went away: the health answer must still come
+        log.warning("disk space of %s unreadable (%s)", disk_path, exc)
+        free = total = None
+    return {
+        "cuda_version": getattr(source, "cuda_version", None),
+        "disk_free_gb": free,
+        "disk_total_gb": total,
+    }
 
 
 def open_source(declared: GpuFacts, seed: int = 0, allow_nvml: bool = True):

@@ -21,6 +21,9 @@ class Command(BaseCommand):
         parser.add_argument("--sample-every", type=float, default=5.0)
         parser.add_argument("--post-every", type=float, default=15.0)
         parser.add_argument("--no-nvml", action="store_true", help="always synthesise telemetry")
+        parser.add_argument(
+            "--disk-path", default=".", help="a path on the disk workloads use: its free and total space are reported"
+        )
         engine = parser.add_argument_group("workloads (renters' containers)")
         engine.add_argument(
             "--engine",
@@ -78,6 +81,7 @@ class Command(BaseCommand):
             engine=settings,
             reconcile_every=o["reconcile_every"],
             log_every=o["log_every"],
+            disk_path=o["disk_path"],
         )
 
         async def start():
