@@ -6,8 +6,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 
 class Receiver:
-    def __init__(self, status: int = 200, delay: float = 0.0):
-        self.status, self.delay = status, delay
+    def __init__(self, status: int = 200, delay: float = 0.0, hold: threading.Event | None = None):
+        """``delay``: seconds before answering; ``hold``: answer only once it is set."""
+        self.status, self.delay, self.hold = status, delay, hold
         self.received: list[dict] = []
         receiver = self
 
@@ -16,6 +17,8 @@ class Receiver:
                 body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
                 if receiver.delay:
                     time.sleep(receiver.delay)
+                if receiver.hold is not None:
+                    receiver.hold.wait(60)
                 receiver.received.append({"path": self.path, "headers": dict(self.headers), "body": body})
                 self.send_response(receiver.status)
                 self.send_header("Content-Length", "2")
