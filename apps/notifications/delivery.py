@@ -11,6 +11,7 @@ hard time and size limits: a slow receiver holds one thread for at most
 
 import http.client
 import json
+import logging
 import socket
 import ssl
 import time
@@ -18,7 +19,7 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
 from django.core.mail import send_mail
-from django.db import close_old_connections, transaction
+from django.db import close_old_connections, connection, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -34,6 +35,8 @@ BACKOFF_BASE = timedelta(seconds=15)
 BACKOFF_MAX = timedelta(hours=2)
 DISABLE_AFTER = 10  # failed attempts in a row
 CLAIM_FOR = timedelta(seconds=TIMEOUT * 6)
+
+log = logging.getLogger(__name__)
 
 
 def backoff(attempts: int) -> timedelta:
@@ -133,9 +136,16 @@ def _send(delivery: Delivery) -> tuple[int | None, str]:
     return status, "" if 200 <= status < 300 else _("answered %(status)d") % {"status": status}
 
 
-def attempt(delivery_id: int) -> Delivery:
-    """One try of one delivery, logged; the queue row updated after it."""
+def attempt(delivery_id: int, release_connection: bool = False) -> Delivery:
+    """One try of one delivery, logged; the queue row updated after it.
+
+    ``release_connection``: give this thread's database connection back
+    before the network send (sender threads). A receiver may take up to
+    ``TIMEOUT`` to answer; holding a pooled connection that long would let
+    a few slow receivers starve every other thread of the process."""
     delivery = Delivery.objects.select_related("notification__user", "endpoint").get(pk=delivery_id)
+    if release_connection and not connection.in_atomic_block:
+        connection.close()
     started = time.monotonic()
     try:
         status, error = _send(delivery)
@@ -199,7 +209,10 @@ class Sender:
 
     def _run(self, pk: int) -> None:
         try:
-            attempt(pk)
+            attempt(pk, release_connection=True)
+        except Exception:
+            # The claim lapses and the delivery is tried again; say why.
+            log.exception("delivery %s: attempt failed before it was recorded", pk)
         finally:
             close_old_connections()
             self.in_flight.discard(pk)

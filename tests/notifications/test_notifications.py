@@ -257,7 +257,7 @@ def test_a_slow_receiver_does_not_hold_up_another(loopback_allowed, monkeypatch)
         services.notify([eager.pk], Event.ESCROW_LOW, "fast", "for the fast receiver")
         sender.submit(delivery.claim())
         quick = Delivery.objects.get(endpoint__user=eager)
-        for _ in range(200):
+        for _ in range(600):  # up to 30 s: longer than a pooled connection is waited for
             quick.refresh_from_db()
             if quick.state == DeliveryState.DELIVERED:
                 break
@@ -272,3 +272,35 @@ def test_a_slow_receiver_does_not_hold_up_another(loopback_allowed, monkeypatch)
         slow.close()
         fast.close()
     assert Delivery.objects.get(endpoint__user=patient).state == DeliveryState.DELIVERED
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_sender_thread_holds_no_database_connection_while_a_receiver_answers(loopback_allowed, monkeypatch):
+    # Otherwise a few slow receivers would hold the process's whole
+    # connection pool and every other delivery would wait for them.
+    from django.db import connection
+
+    from apps.core import ledger, parameters
+
+    parameters.ensure_defaults()
+    ledger.genesis()
+    held = []
+    real_post = delivery.post
+
+    def watching_post(url, body, headers):
+        held.append(connection.connection is not None)
+        return real_post(url, body, headers)
+
+    monkeypatch.setattr(delivery, "post", watching_post)
+    receiver = Receiver()
+    sender = delivery.Sender(threads=1)
+    try:
+        user = UserFactory()
+        services.add_endpoint(user, receiver.url)
+        services.notify([user.pk], Event.ESCROW_LOW, "one", "one")
+        sender.submit(delivery.claim())
+    finally:
+        sender.close()
+        receiver.close()
+    assert held == [False]
+    assert Delivery.objects.get(endpoint__user=user).state == DeliveryState.DELIVERED
