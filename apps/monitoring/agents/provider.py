@@ -36,6 +36,8 @@ KEEP_COMMITMENTS = 3  # a node's checkers, R = 3 by default
 REMEMBER_SEEDS = 4096
 # Challenges waiting for the one being computed, beyond which a node is busy.
 MAX_CHALLENGES_WAITING = 8
+# Seconds a stopping agent gives answers in progress on its health endpoint.
+SHUTDOWN_GRACE_S = 2.0
 
 
 class BadChallenge(ValueError):
@@ -244,7 +246,9 @@ class ProviderAgent:
     async def serve(self) -> int:
         app = web.Application()
         self.add_routes(app)
-        self._runner = web.AppRunner(app, access_log=None)
+        # An agent told to stop waits a moment for answers in progress, not
+        # aiohttp's default minute.
+        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=SHUTDOWN_GRACE_S)
         await self._runner.setup()
         await self._bind()
         return self.port

@@ -34,7 +34,6 @@ import socket
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import aiohttp
@@ -42,6 +41,8 @@ import docker
 import requests
 from docker.errors import APIError, DockerException, NotFound
 from docker.types import DeviceRequest, Ulimit
+
+from .daemon_pool import DaemonThreadPool
 
 log = logging.getLogger(__name__)
 
@@ -269,7 +270,7 @@ class WorkloadReconciler:
         self.engine_calls = 0
         self.passes = 0
         self.posts = 0
-        self._pool = ThreadPoolExecutor(max_workers=settings.threads, thread_name_prefix="engine")
+        self._pool = DaemonThreadPool(max_workers=settings.threads, thread_name_prefix="engine")
         self._client: docker.DockerClient | None = None
         self._pull_client: docker.DockerClient | None = None
         self._wake = asyncio.Event()
