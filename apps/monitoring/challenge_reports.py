@@ -7,8 +7,6 @@ each with its type and range; its seed must derive from the report's epoch,
 node and checker and the challenge's nonce, so a checker cannot pass off
 one challenge as another's or run one it chose in advance."""
 
-from django.db import transaction
-
 from . import challenge
 from .models import ChallengeResult
 
@@ -68,8 +66,8 @@ def parse(value, epoch: int, node: int, checker: int) -> dict:
         raise Malformed(f"challenge.reason must be a string of at most {challenge.MAX_REASON} characters.")
     if value["passed"] and (not root or not rows or elapsed is None):
         raise Malformed("a passed challenge names its root, the rows it opened and the time it took.")
-    if ChallengeResult.objects.filter(seed=seed).exists():
-        raise Malformed("This challenge's seed was already reported: seeds are fresh per challenge.")
+    # That the seed was never reported before is the caller's to check
+    # (ingest), with every report of a batch in one query.
     return {k: value[k] for k in KEYS}
 
 
@@ -87,16 +85,17 @@ def verified(c: dict) -> bool | None:
     )
 
 
-def store(report, c: dict) -> ChallengeResult:
-    with transaction.atomic():
-        return ChallengeResult.objects.create(
-            report=report,
-            epoch=report.epoch,
-            node_id=report.node_id,
-            checker_id=report.checker_id,
-            verified=verified(c),
-            **c,
-        )
+def build(c: dict) -> ChallengeResult:
+    """The row to keep for a parsed challenge, its published rows checked
+    (outside any transaction: it is the costly part); the caller sets its
+    report (``attach``) and saves it."""
+    return ChallengeResult(verified=verified(c), **c)
+
+
+def attach(result: ChallengeResult, report) -> ChallengeResult:
+    result.report = report
+    result.epoch, result.node_id, result.checker_id = report.epoch, report.node_id, report.checker_id
+    return result
 
 
 def contradiction(passed: bool | None, verified_: bool | None, elapsed_ms: int | None, deadline_ms: int | None):

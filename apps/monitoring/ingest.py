@@ -11,6 +11,7 @@ functions here open their own transactions; the API only calls them.
 import logging
 import re
 import time
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.db import IntegrityError, connections, router, transaction
@@ -21,7 +22,7 @@ from apps.core import epochs, errors
 from apps.core.models import AgentToken, CheckerNode, GpuNode
 
 from . import challenge_reports, live, signing
-from .models import Assignment, CheckerReport, EpochConsensus, Heartbeat, record_key
+from .models import Assignment, ChallengeResult, CheckerReport, EpochConsensus, Heartbeat, record_key
 
 log = logging.getLogger(__name__)
 
@@ -248,53 +249,186 @@ def register_key(checker: CheckerNode, public_key: str) -> None:
 MAX_REPORTS = 1_000
 
 
+@dataclass
+class _Report:
+    """A report that passed every check that needs no database: its shape,
+    its challenge's shape, its signature."""
+
+    epoch: int
+    node_id: int
+    fields: dict  # the CheckerReport columns measured and signed
+    challenge: dict | None
+    digest: str
+    signature: str
+    reason: str
+
+
+class _Recorded:
+    """What the database already holds about a set of reports, read in one
+    query per kind (not per report), and the judgement of each against it.
+    Reports judged new are remembered, so a batch that repeats an assignment
+    or a seed is judged as if the first had been stored."""
+
+    def __init__(self, checker: CheckerNode, reports: list[_Report]):
+        epochs_named = {r.epoch for r in reports}
+        nodes_named = {r.node_id for r in reports}
+        seeds = [r.challenge["seed"] for r in reports if r.challenge]
+        self.checker = checker
+        self.current = epochs.current_number()
+        self.closed = set(EpochConsensus.objects.filter(epoch__in=epochs_named).values_list("epoch", flat=True))
+        self.assigned = set(
+            Assignment.objects.filter(checker=checker, epoch__in=epochs_named, node_id__in=nodes_named).values_list(
+                "epoch", "node_id"
+            )
+        )
+        self.stored = {
+            (row.epoch, row.node_id): row
+            for row in CheckerReport.objects.filter(
+                checker=checker, epoch__in=epochs_named, node_id__in=nodes_named
+            ).only("id", "epoch", "node_id", "checker_id", "payload_hash")
+        }
+        self.seeds = set(ChallengeResult.objects.filter(seed__in=seeds).values_list("seed", flat=True))
+
+    def judge(self, r: _Report) -> CheckerReport | None:
+        """The stored report when this one is a resend of it (unchanged), None
+        when it is new; IngestError (Conflict) when it may not be stored."""
+        if r.epoch > self.current:
+            raise IngestError(f"Epoch {r.epoch} has not started (current: {self.current}).")
+        if r.epoch in self.closed:
+            raise Conflict(f"Epoch {r.epoch} is closed: its consensus is already computed.")
+        if (r.epoch, r.node_id) not in self.assigned:
+            raise IngestError(f"This checker is not assigned to node {r.node_id} in epoch {r.epoch}.")
+        # A resend is recognised before the seed is looked at: its seed is
+        # the one stored with it.
+        existing = self.stored.get((r.epoch, r.node_id))
+        if existing is not None:
+            if existing.payload_hash == r.digest:
+                return existing
+            raise Conflict("A different report for this assignment was already submitted.")
+        if r.challenge and r.challenge["seed"] in self.seeds:
+            raise IngestError("This challenge's seed was already reported: seeds are fresh per challenge.")
+        return None
+
+    def will_store(self, r: _Report, row: CheckerReport) -> None:
+        self.stored[(r.epoch, r.node_id)] = row
+        if r.challenge:
+            self.seeds.add(r.challenge["seed"])
+
+
+def _row(checker: CheckerNode, r: _Report) -> CheckerReport:
+    return CheckerReport(
+        epoch=r.epoch, node_id=r.node_id, checker=checker, payload_hash=r.digest, signature=r.signature, **r.fields
+    )
+
+
+def _log_reason(checker: CheckerNode, r: _Report) -> None:
+    if r.reason:
+        log.info(
+            "checker %s, node %s, epoch %s: %s",
+            checker.pk,
+            r.node_id,
+            r.epoch,
+            r.reason.encode("unicode_escape").decode(),
+        )
+
+
 def submit_report(checker: CheckerNode, payload) -> tuple[CheckerReport, bool]:
     """Store one signed report; returns (report, created). Resending the same
     report changes nothing; a different one for the same assignment is a conflict.
     A new report commits with its hint to the overview, checker and node pages."""
-    with transaction.atomic():
-        report, created = _submit_report(checker, payload)
-        if created:
-            live.report_arrived(report.node_id, checker.pk)
-    return report, created
+    r = _parse_report(checker, payload)
+    challenge = challenge_reports.build(r.challenge) if r.challenge else None
+    try:
+        with transaction.atomic():
+            existing = _Recorded(checker, [r]).judge(r)
+            if existing is not None:
+                return existing, False
+            row = _row(checker, r)
+            row.save(force_insert=True)
+            if challenge is not None:
+                challenge_reports.attach(challenge, row).save(force_insert=True)
+            live.report_arrived(row.node_id, checker.pk)
+    except IntegrityError:  # the same report raced itself
+        row = CheckerReport.objects.get(epoch=r.epoch, node_id=r.node_id, checker=checker)
+        if row.payload_hash != r.digest:
+            raise Conflict("A different report for this assignment was already submitted.") from None
+        return row, False
+    _log_reason(checker, r)
+    return row, True
 
 
 def submit_reports(checker: CheckerNode, reports) -> list[dict]:
-    """Several signed reports (a checker's whole epoch), each judged and
-    committed on its own exactly as ``submit_report`` would: one result per
-    report, ``created``/``unchanged`` or the refusal with its status and
-    message. A malformed batch is refused whole and writes nothing."""
+    """Several signed reports (a checker's whole epoch), each judged exactly
+    as ``submit_report`` would: one result per report, ``created`` or
+    ``unchanged``, or the refusal with its status and message. A malformed
+    batch is refused whole and writes nothing.
+
+    The checks that need no database run first, report by report; what the
+    database holds about all of them is then read in a few queries, and the
+    new reports are written in one transaction with their pages' live hint.
+    Per report, that was eight queries and a transaction of its own: a busy
+    network's reports arrived after their epoch closed."""
     if not isinstance(reports, list) or not reports:
         raise errors.Refused('Send {"reports": [...]} with at least one report.')
     if len(reports) > MAX_REPORTS:
         raise errors.Refused(f"At most {MAX_REPORTS} reports per batch.")
-    results, arrived = [], []
+    results: list[dict | None] = [None] * len(reports)
+    parsed: list[tuple[int, _Report]] = []
     for i, payload in enumerate(reports):
         try:
-            with transaction.atomic():
-                report, created = _submit_report(checker, payload)
-                if created:
-                    live.node_reported(report.node_id)
+            parsed.append((i, _parse_report(checker, payload)))
         except IngestError as exc:
-            results.append({"index": i, "status": exc.status, "detail": str(exc)})
-            continue
-        if created:
-            arrived.append(report.node_id)
-        results.append(
-            {
-                "index": i,
-                "status": 201 if created else 200,
-                "node": report.node_id,
-                "epoch": report.epoch,
-                "created": created,
-            }
-        )
-    if arrived:  # each report committed on its own above, with its node's hint
-        live.checker_reported(checker.pk)
+            results[i] = {"index": i, "status": exc.status, "detail": str(exc)}
+    challenges = {i: challenge_reports.build(r.challenge) for i, r in parsed if r.challenge}
+    try:
+        with transaction.atomic():
+            recorded = _Recorded(checker, [r for _, r in parsed])
+            new: list[tuple[int, _Report, CheckerReport]] = []
+            for i, r in parsed:
+                try:
+                    existing = recorded.judge(r)
+                except IngestError as exc:
+                    results[i] = {"index": i, "status": exc.status, "detail": str(exc)}
+                    continue
+                if existing is not None:
+                    results[i] = _result(i, existing, created=False)
+                    continue
+                row = _row(checker, r)
+                recorded.will_store(r, row)
+                new.append((i, r, row))
+            CheckerReport.objects.bulk_create([row for _, _, row in new])
+            ChallengeResult.objects.bulk_create(
+                [challenge_reports.attach(challenges[i], row) for i, _, row in new if i in challenges]
+            )
+            live.reports_arrived([row.node_id for _, _, row in new], checker.pk)
+    except IntegrityError:
+        # Another request stored some of these meanwhile (a resend that raced
+        # the first): judged one by one then, each against what is stored.
+        return _submit_one_by_one(checker, reports)
+    for i, r, row in new:
+        results[i] = _result(i, row, created=True)
+        _log_reason(checker, r)
     return results
 
 
-def _submit_report(checker: CheckerNode, payload) -> tuple[CheckerReport, bool]:
+def _result(i: int, row: CheckerReport, created: bool) -> dict:
+    return {"index": i, "status": 201 if created else 200, "node": row.node_id, "epoch": row.epoch, "created": created}
+
+
+def _submit_one_by_one(checker: CheckerNode, reports: list) -> list[dict]:
+    results = []
+    for i, payload in enumerate(reports):
+        try:
+            row, created = submit_report(checker, payload)
+        except IngestError as exc:
+            results.append({"index": i, "status": exc.status, "detail": str(exc)})
+        else:
+            results.append(_result(i, row, created))
+    return results
+
+
+def _parse_report(checker: CheckerNode, payload) -> _Report:
+    """Everything about a report that needs no database, or IngestError."""
     if not isinstance(payload, dict):
         raise IngestError("Send a JSON object.")
     epoch = _int(payload.get("epoch"), "epoch", 0, 10**12)
@@ -338,34 +472,12 @@ def _submit_report(checker: CheckerNode, payload) -> tuple[CheckerReport, bool]:
         raise IngestError("Register the checker's public key first (POST /api/agent/key/).")
     if not isinstance(signature, str) or not signing.verify(checker.public_key, report, signature):
         raise IngestError("The signature does not match the report.")
-    current = epochs.current_number()
-    if epoch > current:
-        raise IngestError(f"Epoch {epoch} has not started (current: {current}).")
-    if EpochConsensus.objects.filter(epoch=epoch).exists():
-        raise Conflict(f"Epoch {epoch} is closed: its consensus is already computed.")
-    if not Assignment.objects.filter(epoch=epoch, node_id=node_id, checker=checker).exists():
-        raise IngestError(f"This checker is not assigned to node {node_id} in epoch {epoch}.")
-    digest = signing.payload_hash(report)
-    existing = CheckerReport.objects.filter(epoch=epoch, node_id=node_id, checker=checker).first()
-    if existing:
-        if existing.payload_hash == digest:
-            return existing, False
-        raise Conflict("A different report for this assignment was already submitted.")
-    fields = {k: v for k, v in report.items() if k not in {"epoch", "node", "challenge"}}
-    try:
-        with transaction.atomic():
-            row = CheckerReport.objects.create(
-                epoch=epoch, node_id=node_id, checker=checker, payload_hash=digest, signature=signature, **fields
-            )
-            if report["challenge"] is not None:
-                challenge_reports.store(row, report["challenge"])
-    except IntegrityError:  # the same report raced itself
-        row = CheckerReport.objects.get(epoch=epoch, node_id=node_id, checker=checker)
-        if row.payload_hash != digest:
-            raise Conflict("A different report for this assignment was already submitted.") from None
-        return row, False
-    if reason:
-        log.info(
-            "checker %s, node %s, epoch %s: %s", checker.pk, node_id, epoch, reason.encode("unicode_escape").decode()
-        )
-    return row, True
+    return _Report(
+        epoch=epoch,
+        node_id=node_id,
+        fields={k: v for k, v in report.items() if k not in {"epoch", "node", "challenge"}},
+        challenge=report["challenge"],
+        digest=signing.payload_hash(report),
+        signature=signature,
+        reason=reason,
+    )

@@ -62,7 +62,7 @@ def keys(small_network):
     return out
 
 
-def submit(keys, epoch, node, checker, challenge_result, **values):
+def signed(keys, epoch, node, checker, challenge_result, **values) -> dict:
     report = {
         "epoch": epoch,
         "node": node.pk,
@@ -78,7 +78,11 @@ def submit(keys, epoch, node, checker, challenge_result, **values):
         **values,
     }
     report["signature"] = signing.sign(keys[checker.pk], report)
-    return ingest.submit_report(checker, report)
+    return report
+
+
+def submit(keys, epoch, node, checker, challenge_result, **values):
+    return ingest.submit_report(checker, signed(keys, epoch, node, checker, challenge_result, **values))
 
 
 def test_a_node_failing_its_challenges_in_consensus_is_slashed_and_suspended(small_network, keys):
@@ -184,3 +188,49 @@ def test_a_report_without_a_challenge_keeps_its_signed_bytes():
     assert signing.message(old) == signing.message({**old, "challenge": None}) == before
     carrying = {**old, "challenge": {"n": 64, "passed": True}}
     assert signing.message(carrying) != before and b'"challenge":{"n":64,"passed":true}' in signing.message(carrying)
+
+
+def test_a_batch_resent_after_a_timeout_is_unchanged_and_judged_report_by_report(small_network, keys):
+    """A checker whose batch timed out sends it again: every report already
+    stored answers unchanged (not a refusal for its seed), a different
+    report for a stored assignment is a conflict, and a bad one is refused
+    without holding up the rest."""
+    a, b, c = small_network["nodes"]
+    c0 = small_network["checkers"][0]
+    first = [signed(keys, 6, node, c0, run_challenge(6, node, c0)) for node in (a, b)]
+    assert [r["status"] for r in ingest.submit_reports(c0, first)] == [201, 201]
+    forged = {**signed(keys, 6, c, c0, run_challenge(6, c, c0)), "latency_ms": 1}
+    changed = signed(keys, 6, a, c0, run_challenge(6, a, c0), latency_ms=31)
+    results = ingest.submit_reports(c0, [*first, forged, changed])
+    assert [r["status"] for r in results] == [200, 200, 400, 409]
+    assert [r.get("created") for r in results[:2]] == [False, False]
+    assert "signature" in results[2]["detail"] and "different report" in results[3]["detail"]
+    assert CheckerReport.objects.filter(epoch=6, checker=c0).count() == ChallengeResult.objects.count() == 2
+
+
+def test_a_batch_that_repeats_an_assignment_stores_it_once(small_network, keys):
+    a, b, _ = small_network["nodes"]
+    c0 = small_network["checkers"][0]
+    report = signed(keys, 6, a, c0, run_challenge(6, a, c0))
+    other = signed(keys, 6, a, c0, run_challenge(6, a, c0))
+    results = ingest.submit_reports(c0, [report, report, other])
+    assert [r["status"] for r in results] == [201, 200, 409]
+    assert CheckerReport.objects.filter(epoch=6, node=a, checker=c0).count() == 1
+    assert ChallengeResult.objects.get().seed == report["challenge"]["seed"]
+
+
+def test_a_batch_costs_the_same_queries_for_one_report_or_many(small_network, keys):
+    """A checker's whole epoch in one request: the database is read once per
+    kind of fact and written once per table, whatever the batch's size."""
+    import django.db
+    from django.test.utils import CaptureQueriesContext
+
+    a, b, c = small_network["nodes"]
+    c0, c1 = small_network["checkers"][:2]
+    with CaptureQueriesContext(django.db.connection) as one:
+        ingest.submit_reports(c0, [signed(keys, 6, a, c0, run_challenge(6, a, c0))])
+    reports = [signed(keys, 6, node, c1, run_challenge(6, node, c1)) for node in (a, b, c)]
+    with CaptureQueriesContext(django.db.connection) as three:
+        results = ingest.submit_reports(c1, reports)
+    assert [r["status"] for r in results] == [201, 201, 201]
+    assert len(three.captured_queries) == len(one.captured_queries)
