@@ -16,6 +16,7 @@ this machine:
 import json
 import re
 import signal
+import subprocess
 import time
 
 import pytest
@@ -64,6 +65,18 @@ ledger.transfer(faucet, renter.wallet, ath(10_000), kind=TxKind.FAUCET)
 print(json.dumps(out))
 """
 NODE_DOWN = "from apps.core.models import GpuNode; GpuNode.objects.filter(pk=NODE).update(status='offline')"
+
+
+def stopped_or_explain(agent, log_path, timeout: float = 15) -> None:
+    """Wait for an agent told to stop; if it does not, fail with the stacks
+    of its threads (the agent prints them on SIGUSR1) and its log."""
+    try:
+        agent.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        agent.send_signal(signal.SIGUSR1)
+        time.sleep(2)
+        agent.kill()
+        pytest.fail(f"the agent did not stop within {timeout:g} s; its log:\n" + log_path.read_text()[-6000:])
 
 
 def agent_options() -> tuple:
@@ -201,7 +214,7 @@ def test_a_failed_nodes_workload_moves_to_a_second_node_and_the_timeline_shows_t
         # Node A's machine goes away (its agent stops; its container is left
         # as it was), and consensus marks the node offline.
         agents[0].send_signal(signal.SIGINT)
-        agents[0].wait(timeout=15)
+        stopped_or_explain(agents[0], tmp_path / "agent-a.log")
         server.manage("shell", "-c", NODE_DOWN.replace("NODE", str(a["id"])))
         page.reload()
         offer = page.locator("form.offer-mini").filter(has_text="e2e-engine-b")
