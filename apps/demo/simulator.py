@@ -111,13 +111,13 @@ class FaultyProvider(ProviderAgent):
             self.link_mbps = declared * random.Random(f"link:{self.node_id}").uniform(*LINK_SHARE)
         return me
 
-    async def pace(self, sent: int, total: int, started: float) -> None:
+    async def pace(self, upto: int, total: int, started: float) -> None:
         """Send no faster than the simulated link: each chunk leaves when a
-        link of ``link_mbps`` would have carried the bytes before it; a
-        ``slow_ms`` node takes that much longer over the whole download."""
+        link of ``link_mbps`` would have carried it and the bytes before it;
+        a ``slow_ms`` node takes that much longer over the whole download."""
         seconds = total * 8 / (self.link_mbps * 1e6) if self.link_mbps else 0.0
         seconds += self.faults.slow_ms / 1000
-        due = started + seconds * sent / total
+        due = started + seconds * upto / total
         while (ahead := due - time.monotonic()) > 0:
             await asyncio.sleep(ahead - PACE_SLEEP_S / 2 if ahead >= PACE_SLEEP_S else 0)
 

@@ -168,7 +168,7 @@ async def test_a_node_that_sends_a_short_body_has_no_figure():
 @pytest.mark.asyncio
 async def test_a_node_that_never_finishes_its_download_has_no_figure():
     class Stalls(ProviderAgent):
-        async def pace(self, sent, total, started):
+        async def pace(self, upto, total, started):
             await asyncio.sleep(30)
 
     async with node(Stalls) as provider:

@@ -21,7 +21,7 @@ report's ``workload_ppm``.
 Once an epoch, after the node answered a probe, the checker times a download
 of ``speed_test_kib`` KiB from the node's ``/speed`` route (the dashboard's
 parameter, sent with the assignments): the report's ``download_mbps``, from
-the first byte of the body to the last, so the round trip is not counted.
+the answer's head to the body's last byte, so the round trip is not counted.
 
 Everything a node sends is hostile until checked: the endpoint's address
 must pass the agent's address policy (see ``addresses``) and is connected to
@@ -407,13 +407,12 @@ class CheckerAgent:
                         return f"HTTP {r.status}"
                     if r.content_length is not None and r.content_length != size:
                         return f"{r.content_length} bytes announced for {size} asked"
-                    # The first read marks the first byte's arrival: what it
-                    # carries came before the mark and is not counted. The
-                    # clock stops at the last byte, not at the end of the
+                    # The clock starts when the answer's head is in (the
+                    # body follows it at once: the round trip is behind us)
+                    # and stops at the last byte, not at the end of the
                     # stream that may follow it.
-                    first = await r.content.readany()
                     started = last = time.monotonic()
-                    got = len(first)
+                    got = 0
                     while chunk := await r.content.readany():
                         last = time.monotonic()
                         got += len(chunk)
@@ -428,7 +427,7 @@ class CheckerAgent:
             return f"a broken answer ({type(exc).__name__})"
         if got != size:
             return f"{got} of the {size} bytes asked"
-        return mbps(got - len(first), last - started)
+        return mbps(got, last - started)
 
     def _challenge_due(self, epoch: int, a: dict, tally: Tally) -> bool:
         if not self._challenge_missing(epoch, a):

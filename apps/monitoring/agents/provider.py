@@ -212,19 +212,18 @@ class ProviderAgent:
         buffer = memoryview(_SPEED_BUFFER)
         started, sent = time.monotonic(), 0
         while sent < n:
-            if sent:
-                await self.pace(sent, n, started)
             chunk = min(self.speed_chunk, n - sent)
+            await self.pace(sent + chunk, n, started)
             await response.write(buffer[:chunk])
             sent += chunk
         await response.write_eof()
         return response
 
-    async def pace(self, sent: int, total: int, started: float) -> None:
-        """Called before each chunk of a ``/speed`` answer after the first
-        (``sent`` of ``total`` bytes gone, since ``started`` on the monotonic
-        clock): a real node sends as fast as its link goes; the demo's
-        simulated nodes wait here."""
+    async def pace(self, upto: int, total: int, started: float) -> None:
+        """Called before each chunk of a ``/speed`` answer is written (once
+        written, ``upto`` of its ``total`` bytes are out; the answer began at
+        ``started`` on the monotonic clock): a real node sends as fast as its
+        link goes; the demo's simulated nodes wait here."""
 
     # --- compute challenges --------------------------------------------------------
 
