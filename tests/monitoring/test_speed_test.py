@@ -178,6 +178,21 @@ async def test_a_node_that_never_finishes_its_download_has_no_figure():
     assert "no complete answer" in report["reason"]
 
 
+@pytest.mark.asyncio
+async def test_a_node_that_sends_more_than_asked_is_read_no_further_and_has_no_figure():
+    class Endless(ProviderAgent):
+        async def speed(self, request):
+            response = web.StreamResponse()  # chunked: no length announced
+            await response.prepare(request)
+            while True:
+                await response.write(b"\0" * 65536)
+
+    async with node(Endless) as provider:
+        agent, report = await one_epoch(provider, 64)
+    assert report["download_mbps"] is None
+    assert "more than the 65536 bytes asked" in report["reason"]
+
+
 def test_mbps_is_whole_and_bounded():
     assert mbps(1_250_000, 1.0) == 10
     assert mbps(1_250_000, 0.0) == MAX_MBPS  # too quick for the clock
