@@ -173,3 +173,18 @@ def test_finalize_records_the_median_and_the_node_keeps_its_latest_figure(net):
     node.refresh_from_db()
     assert (node.measured_mbps, node.measured_mbps_epoch) == (880, 0)
     assert GpuNode.objects.filter(measured_mbps__isnull=False).count() == 1
+
+
+def test_the_speed_test_is_small_in_the_demo_and_two_mib_on_a_real_network(settings):
+    settings.DEMO_MODE = True
+    assert parameters.default("speed_test_kib") == 32
+    settings.DEMO_MODE = False
+    assert parameters.default("speed_test_kib") == 2048
+    # 0 turns it off; above 16 MiB is refused.
+    parameters.validate({"speed_test_kib": 0}, base=_defaults())
+    with pytest.raises(parameters.ParameterError):
+        parameters.validate({"speed_test_kib": 16_385}, base=_defaults())
+
+
+def _defaults() -> dict:
+    return {key: p.default for key, p in parameters.DEFINITIONS.items()}
