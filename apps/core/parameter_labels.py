@@ -38,6 +38,7 @@ LABELS = [
     gettext_noop("Compute challenge: rows checked"),
     gettext_noop("Compute challenge: deadline slack (x)"),
     gettext_noop("Compute challenge: deadline grace"),
+    gettext_noop("Speed test: download size (KiB)"),
     gettext_noop("Unbonding period"),
     gettext_noop("Commission maximum change per epoch"),
     gettext_noop("Minimum delegation"),

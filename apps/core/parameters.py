@@ -61,6 +61,9 @@ DEMO_EPOCH_SECONDS = 60
 # their answers wait for a busy event loop, hence a longer grace.
 DEMO_CHALLENGE_N = 128
 DEMO_CHALLENGE_GRACE_MS = 2_000
+# The demo's speed tests are small too: a thousand simulated nodes and their
+# checkers download from each other on the same two cores.
+DEMO_SPEED_TEST_KIB = 32
 
 DEFINITIONS: dict[str, Param] = {
     p.key: p
@@ -150,6 +153,9 @@ DEFINITIONS: dict[str, Param] = {
         Param("challenge_rows", "Compute challenge: rows checked", "count", 4, 1, 64, group="checkers"),
         Param("challenge_slack", "Compute challenge: deadline slack (x)", "count", 3, 1, 100, group="checkers"),
         Param("challenge_grace_ms", "Compute challenge: deadline grace", "ms", 500, 0, 10_000, group="checkers"),
+        # The download each checker times once an epoch per node (the node's
+        # measured speed); 0 turns the speed test off.
+        Param("speed_test_kib", "Speed test: download size (KiB)", "count", 2_048, 0, 16_384, group="checkers"),
         Param("unbonding_epochs", "Unbonding period", "epochs", 7, 1, 60, group="staking"),
         Param(
             "commission_max_change",
@@ -192,6 +198,8 @@ def default(key: str) -> int:
         return DEMO_CHALLENGE_N
     if key == "challenge_grace_ms" and settings.DEMO_MODE:
         return DEMO_CHALLENGE_GRACE_MS
+    if key == "speed_test_kib" and settings.DEMO_MODE:
+        return DEMO_SPEED_TEST_KIB
     return param.default
 
 

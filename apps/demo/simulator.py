@@ -52,6 +52,14 @@ LEASES_RETRY_S = 15.0
 # answers a challenge: a two-core CPU's time at the production size
 # (bench/challenge.py), past any demo deadline.
 IMPOSTOR_DELAY_S = 5.0
+# A simulated node's link runs at this share of the bandwidth its provider
+# declared, steady per node (drawn from its id): real links rarely reach
+# their nominal rate, and no two alike.
+LINK_SHARE = (0.80, 0.98)
+# A wait of at least this long sleeps (the event loop's timers are coarser
+# than the gaps between a fast link's chunks); a shorter one yields to the
+# loop until it is over.
+PACE_SLEEP_S = 0.002
 # What a simulated node reports besides its GPUs, by GPU model (a word of
 # its name): the CUDA driver a host of that card typically runs, and its
 # disk, total GB per GPU. The first match wins; the last is the fallback.
@@ -69,9 +77,10 @@ SIMULATED_HOSTS = (
 
 @dataclass
 class Faults:
-    """``down`` closes the listening socket, ``slow_ms`` delays every answer,
-    ``lie`` claims a faster GPU than the node has: compute challenges fail
-    (late on odd node ids, wrong rows on even ones)."""
+    """``down`` closes the listening socket, ``slow_ms`` delays every answer
+    (and stretches a speed test's download by as much), ``lie`` claims a
+    faster GPU than the node has: compute challenges fail (late on odd node
+    ids, wrong rows on even ones)."""
 
     down: bool = False
     slow_ms: int = 0
@@ -83,12 +92,34 @@ class FaultyProvider(ProviderAgent):
     """A provider agent whose node can go down, answer slowly or lie."""
 
     faults: Faults = field(default_factory=Faults)
+    # Small writes, so that a speed test's download can be paced to the link.
+    speed_chunk: int = 8 * 1024
 
     def __post_init__(self):
         super().__post_init__()
+        self.link_mbps: float | None = None  # from the bandwidth the node declared (identify)
         self.leases_running: dict[int, dict] = {}  # lease -> the report the dashboard took
         self.leases_wanted: frozenset[int] = frozenset()  # what the simulator said at the last read
         self.leases_read_at = 0.0
+
+    async def identify(self) -> dict:
+        """As a node's agent does, and learn the bandwidth the node declared:
+        its simulated link runs at a steady share of it (LINK_SHARE)."""
+        me = await super().identify()
+        declared = me["node"].get("bandwidth_mbps")
+        if type(declared) is int and declared > 0:
+            self.link_mbps = declared * random.Random(f"link:{self.node_id}").uniform(*LINK_SHARE)
+        return me
+
+    async def pace(self, upto: int, total: int, started: float) -> None:
+        """Send no faster than the simulated link: each chunk leaves when a
+        link of ``link_mbps`` would have carried it and the bytes before it;
+        a ``slow_ms`` node takes that much longer over the whole download."""
+        seconds = total * 8 / (self.link_mbps * 1e6) if self.link_mbps else 0.0
+        seconds += self.faults.slow_ms / 1000
+        due = started + seconds * upto / total
+        while (ahead := due - time.monotonic()) > 0:
+            await asyncio.sleep(ahead - PACE_SLEEP_S / 2 if ahead >= PACE_SLEEP_S else 0)
 
     async def start_workloads(self, stop):
         """No engine, and no polling: the simulator calls ``sync_leases``

@@ -56,6 +56,7 @@ class AgentMe(AgentView):
                 "gpu_model": node.gpu_model.name,
                 "gpu_count": node.gpu_count,
                 "vram_gb": node.gpu_model.vram_gb,
+                "bandwidth_mbps": node.bandwidth_mbps,
                 "endpoint": node.endpoint,
                 "status": node.status,
             }
@@ -131,6 +132,7 @@ class AgentAssignments(AgentView):
         if number > current or number < 0:
             raise Refused(f"Epoch {number} has not started (current: {current}).")
         e = epochs.epoch(number)
+        p = parameters.current(number)
         rows = (
             Assignment.objects.filter(epoch=number, checker=checker)
             .select_related("node", "node__gpu_model")
@@ -149,7 +151,9 @@ class AgentAssignments(AgentView):
                 "checker_status": checker.status,
                 "round_fixed": assignment.round_fixed(number),
                 # The compute challenge each probe of the epoch may run (docs/challenges.md).
-                "challenge": challenge_config(number),
+                "challenge": challenge_config(number, p),
+                # The download each checker times once per node (0: none).
+                "speed_test_kib": p["speed_test_kib"],
                 "assignments": [
                     {
                         "node": a.node_id,
@@ -167,8 +171,8 @@ class AgentAssignments(AgentView):
         )
 
 
-def challenge_config(epoch: int) -> dict:
-    p = parameters.current(epoch)
+def challenge_config(epoch: int, p: dict | None = None) -> dict:
+    p = p or parameters.current(epoch)
     return {
         "n": p["challenge_n"],
         "rows": p["challenge_rows"],

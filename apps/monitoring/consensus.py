@@ -12,7 +12,7 @@ from datetime import timedelta
 from statistics import median_low
 
 from django.db import IntegrityError, transaction
-from django.db.models import Avg, Count, F, Max, Q
+from django.db.models import Avg, Count, F, Max, OuterRef, Q, Subquery
 from django.utils import timezone
 
 from apps.core import bulk, epochs, parameters
@@ -48,6 +48,9 @@ class Verdict:
     # The majority of the compute challenges' outcomes (a tie fails), if at
     # least a quorum of reports ran one.
     challenge_ok: bool | None = None
+    # The median of the reports' measured download speeds (Mbps), if at
+    # least a quorum of reports measured one. Never judged (see is_correct).
+    download_mbps: int | None = None
 
     @property
     def spec_verified(self) -> bool | None:
@@ -64,7 +67,7 @@ def consensus(reports: list[dict], quorum: int) -> Verdict:
     (a tie is not verified); each is ``None`` unless at least a quorum of
     reports got an answer. The workload's share is the median of the
     reports that checked a workload (a rented node), if at least a quorum
-    did."""
+    did; likewise the download speed, of the reports that measured one."""
     if len(reports) < quorum or not reports:
         return Verdict(reports=len(reports), valid=False)
     latencies = [r["latency_ms"] for r in reports if r["latency_ms"] is not None]
@@ -73,6 +76,7 @@ def consensus(reports: list[dict], quorum: int) -> Verdict:
     # .get: reports from before the field existed do not carry it.
     workloads = [r.get("workload_ppm") for r in reports if r.get("workload_ppm") is not None]
     challenges = [r["challenge_passed"] for r in reports if r.get("challenge_passed") is not None]
+    speeds = [r.get("download_mbps") for r in reports if r.get("download_mbps") is not None]
     return Verdict(
         reports=len(reports),
         valid=True,
@@ -84,6 +88,7 @@ def consensus(reports: list[dict], quorum: int) -> Verdict:
         spec_ok=(spec_votes * 2 > len(spec_known)) if len(spec_known) >= quorum else None,
         workload_ppm=median_low(workloads) if len(workloads) >= quorum else None,
         challenge_ok=(sum(challenges) * 2 > len(challenges)) if len(challenges) >= quorum else None,
+        download_mbps=median_low(speeds) if len(speeds) >= quorum else None,
     )
 
 
@@ -121,7 +126,13 @@ def is_correct(
     on when it last asked for its assignments (a lease that began or ended
     between two checkers' requests), so honest checkers can differ on
     having checked it at all, and reports from agents that predate the
-    check carry none."""
+    check carry none.
+
+    The measured download speed is never judged: throughput between a
+    checker and a node depends on the path between them and on what else
+    both are doing, so honest checkers differ by far more than any
+    tolerance, and a checker must not be slashed for where it sits on the
+    network. Only its median is kept, as the node's measured speed."""
     if abs(report["uptime_ppm"] - verdict.uptime_ppm) > uptime_tol:
         return False
     mine = report.get("workload_ppm")
@@ -247,6 +258,7 @@ REPORT_FIELDS = (
     "gpu_name_seen",
     "gpu_count_seen",
     "workload_ppm",
+    "download_mbps",
 )
 # Each report's compute challenge, if it ran one (None otherwise).
 CHALLENGE_FIELDS = {
@@ -345,6 +357,7 @@ def _apply(epoch: int, p: dict, marker: EpochConsensus) -> None:
                 spec_ok=verdict.spec_verified,
                 challenge_ok=verdict.challenge_ok,
                 workload_ppm=verdict.workload_ppm,
+                download_mbps=verdict.download_mbps,
                 health_score=score,
                 status_before=before,
                 status_after=node.status,
@@ -356,6 +369,7 @@ def _apply(epoch: int, p: dict, marker: EpochConsensus) -> None:
         )
     bulk.update_fields(changed, ["status", "epochs_below_cutoff", "health_score"])
     NodeEpoch.objects.bulk_create(node_epochs, batch_size=1000)
+    _keep_measured_speeds(epoch)
     bulk.update_in(CheckerReport, correct_ids, correct=True)
     bulk.update_in(CheckerReport, incorrect_ids, correct=False)
     CheckerEpoch.objects.bulk_create(
@@ -377,6 +391,21 @@ def _apply(epoch: int, p: dict, marker: EpochConsensus) -> None:
     marker.valid_nodes = sum(1 for ne in node_epochs if ne.valid)
     marker.latency_noise_ms = noise_ms
     marker.save(update_fields=["nodes", "valid_nodes", "latency_noise_ms"])
+
+
+def _keep_measured_speeds(epoch: int) -> None:
+    """Copy the epoch's measured speeds onto their nodes (``measured_mbps``,
+    for the marketplace's pages) in one set-based statement: unlike a
+    status, a measured speed comes with most nodes' consensus every epoch,
+    and a row-by-row update would cost one statement per node. A node
+    measured in a later epoch already keeps that figure."""
+    measured = NodeEpoch.objects.filter(epoch=epoch, download_mbps__isnull=False)
+    GpuNode.objects.filter(pk__in=measured.values("node_id")).filter(
+        Q(measured_mbps_epoch__isnull=True) | Q(measured_mbps_epoch__lt=epoch)
+    ).update(
+        measured_mbps=Subquery(measured.filter(node_id=OuterRef("pk")).values("download_mbps")[:1]),
+        measured_mbps_epoch=epoch,
+    )
 
 
 def close_finished(grace_seconds: float = 5.0, limit: int = 100) -> list[int]:

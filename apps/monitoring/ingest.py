@@ -247,6 +247,8 @@ def register_key(checker: CheckerNode, public_key: str) -> None:
 
 
 MAX_REPORTS = 1_000
+# A report's measured download speed (download_mbps): a terabit at most.
+MAX_MBPS = 1_000_000
 
 
 @dataclass
@@ -452,6 +454,10 @@ def _parse_report(checker: CheckerNode, payload) -> _Report:
         else _int(payload.get("workload_ppm"), "workload_ppm", 0, 1_000_000),
         # The compute challenge the checker ran (challenge_reports); signed when present.
         "challenge": None,
+        # The checker's timed download from the node, in Mbps; signed when present.
+        "download_mbps": None
+        if payload.get("download_mbps") is None
+        else _int(payload.get("download_mbps"), "download_mbps", 0, MAX_MBPS),
     }
     if payload.get("challenge") is not None:
         try:

@@ -86,6 +86,9 @@ class CheckerReport(models.Model):
     # ppm; None when there was no workload to check (and in reports from
     # before the field existed).
     workload_ppm = models.PositiveIntegerField(null=True, blank=True)
+    # The checker's timed download from the node's agent, in whole Mbps;
+    # None when it measured none (the test off, or the download failed).
+    download_mbps = models.PositiveIntegerField(null=True, blank=True)
     payload_hash = models.CharField(max_length=64)
     signature = models.CharField(max_length=128)
     submitted_at = models.DateTimeField(auto_now_add=True)
@@ -148,6 +151,9 @@ class NodeEpoch(models.Model):
     # The majority of the compute challenges' outcomes (None: fewer than a
     # quorum of reports ran one). A failed majority makes ``spec_ok`` false.
     challenge_ok = models.BooleanField(null=True, blank=True)
+    # The median of the reports' measured download speeds, in Mbps (None:
+    # fewer than a quorum of reports measured one). Not judged: see consensus.
+    download_mbps = models.PositiveIntegerField(null=True, blank=True)
     health_score = models.PositiveIntegerField(null=True, blank=True)
     status_before = models.CharField(max_length=16, blank=True, default="")
     status_after = models.CharField(max_length=16, blank=True, default="")

@@ -30,7 +30,7 @@ SIGNED_FIELDS = (
     "gpu_count_seen",
 )
 # Signed when present (not null): see the module's docstring.
-OPTIONAL_SIGNED_FIELDS = ("workload_ppm", "challenge")
+OPTIONAL_SIGNED_FIELDS = ("workload_ppm", "challenge", "download_mbps")
 
 
 def message(report: dict) -> bytes:

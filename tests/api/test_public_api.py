@@ -90,6 +90,20 @@ def test_every_report_is_published_as_signed_and_verifies(client, network):
         )
 
 
+def test_measured_speeds_are_published_signed_with_their_consensus_and_on_the_node(client, network):
+    reports = walk(client, "reports/")
+    measured = [r for r in reports if r["download_mbps"] is not None]
+    assert measured and len(measured) < len(reports)  # the first epoch's reports carry none
+    for r in reports:
+        # Signed when present: a report without a figure keeps the bytes it always had.
+        assert ('"download_mbps":' in r["payload"]) == (r["download_mbps"] is not None)
+    epochs = walk(client, "consensus/")
+    assert {e["download_mbps"] for e in epochs if e["epoch"] > FIRST and e["valid"]} <= {900, 910}
+    assert any(e["download_mbps"] is not None for e in epochs)
+    nodes = walk(client, "nodes/")
+    assert any(n["measured_mbps"] in (900, 910) and n["measured_mbps_epoch"] > FIRST for n in nodes)
+
+
 def test_failed_rental_epochs_have_lines_with_their_inputs(client, network):
     lines = walk(client, "settlement-lines/")
     kinds = {line["kind"] for line in lines}

@@ -79,6 +79,8 @@ class PublicNodeSerializer(serializers.ModelSerializer):
             "ram_gb",
             "region",
             "bandwidth_mbps",
+            "measured_mbps",
+            "measured_mbps_epoch",
             "price_per_gpu_hour",
             "sla_tier",
             "status",

@@ -97,6 +97,11 @@ class GpuNode(models.Model):
     cuda_version = models.CharField(max_length=16, blank=True, default="", help_text="CUDA driver version")
     disk_free_gb = models.PositiveIntegerField(null=True, blank=True)
     disk_total_gb = models.PositiveIntegerField(null=True, blank=True)
+    # The latest download speed checker consensus measured (NodeEpoch's
+    # ``download_mbps``), and in which epoch: kept here so that a page of
+    # offers reads it without a join (None: never measured).
+    measured_mbps = models.PositiveIntegerField(null=True, blank=True)
+    measured_mbps_epoch = models.BigIntegerField(null=True, blank=True)
     registered_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

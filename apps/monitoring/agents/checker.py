@@ -18,6 +18,11 @@ endpoint the node's agent reported for it accepts a TCP connection, at most
 policy as the node's endpoint; the share of probes that passed is the
 report's ``workload_ppm``.
 
+Once an epoch, after the node answered a probe, the checker times a download
+of ``speed_test_kib`` KiB from the node's ``/speed`` route (the dashboard's
+parameter, sent with the assignments): the report's ``download_mbps``, from
+the answer's head to the body's last byte, so the round trip is not counted.
+
 Everything a node sends is hostile until checked: the endpoint's address
 must pass the agent's address policy (see ``addresses``) and is connected to
 as checked; redirects are not followed; a health answer is read up to
@@ -92,6 +97,17 @@ CHALLENGE_SPREAD = 3
 CHALLENGE_TRIES = 3
 # What ``_post`` says when no connection could be opened at all.
 NO_CONNECTION = "no connection"
+# The speed test (``/speed``): like the challenge, it comes with one of the
+# node's first few answered probes, chosen per checker, so the node's
+# checkers do not share its link by downloading at the same moment. At most
+# SPEED_TESTS_AT_ONCE downloads run at once agent-wide, so the checker's own
+# link is not what is measured. A download slower than SPEED_SLOWEST_MBPS
+# runs out of time: no figure rather than a wait without end.
+SPEED_SPREAD = 3
+SPEED_TESTS_AT_ONCE = 4
+SPEED_SLOWEST_MBPS = 10
+MAX_SPEED_TEST_KIB = 16 * 1024
+MAX_MBPS = 1_000_000
 
 
 def rows_answer_limit(n: int, k: int) -> int:
@@ -150,6 +166,8 @@ class Tally:
     challenge: dict | None = None  # the compute challenge run this epoch, as reported
     challenging: bool = False
     challenge_tries: int = 0  # challenges begun this epoch (see CHALLENGE_TRIES)
+    download_mbps: int | None = None  # the speed test's figure, if it ran and succeeded
+    speed_tried: bool = False  # one speed test per node and epoch
 
     def reason(self) -> str:
         """Why probes failed this epoch, most frequent first ("" if none did)."""
@@ -218,6 +236,10 @@ class CheckerAgent:
         # The dashboard's challenge parameters for the current epoch (n, rows,
         # slack, grace_ms), from the assignments answer; None: no challenges.
         self.challenge_config: dict | None = None
+        # The speed test's size in bytes for the current epoch (the
+        # dashboard's ``speed_test_kib``); 0: no speed test.
+        self.speed_test_bytes = 0
+        self._speed_slots: asyncio.Semaphore | None = None
         self._system_random = random.SystemRandom()
 
     @property
@@ -319,6 +341,93 @@ class CheckerAgent:
                     tally.workload_ok += 1
         if not why and self._challenge_due(epoch, a, tally):
             await self._challenge_into(epoch, a)
+        if not why and self._speed_due(epoch, a, tally):
+            await self._speed_into(epoch, a)
+
+    def _speed_due(self, epoch: int, a: dict, tally: Tally) -> bool:
+        if not self._speed_missing(epoch, a):
+            return False
+        me = getattr(self, "checker_id", 0) or 0
+        digest = hashlib.blake2b(f"speed:{epoch}:{a['node']}:{me}".encode(), digest_size=8).digest()
+        return tally.answered >= 1 + int.from_bytes(digest, "big") % SPEED_SPREAD
+
+    def _speed_missing(self, epoch: int, a: dict) -> bool:
+        t = self.tallies.get((epoch, a["node"]))
+        if t is None or not t.answered or not self.speed_test_bytes or t.speed_tried:
+            return False
+        return not (self.target_filter and self.target_filter(a["node"], a["endpoint"]))
+
+    async def _speed_into(self, epoch: int, a: dict) -> None:
+        t = self.tallies[(epoch, a["node"])]
+        t.speed_tried = True
+        try:
+            result = await self.speed_test(a)
+        except Exception as exc:  # noqa: BLE001 - a node must never stop the agent
+            log.warning("speed test of node %s failed: %r", a["node"], exc)
+            result = f"the speed test failed ({type(exc).__name__})"
+        if isinstance(result, str):
+            t.failures[f"speed test: {result}"] += 1
+        else:
+            t.download_mbps = result
+
+    async def speed_test(self, a: dict) -> int | str:
+        """The node's download speed in whole Mbps, timed over a download of
+        ``speed_test_bytes`` from its ``/speed`` route (through the same
+        address checks as a probe), or why there is no figure."""
+        size = self.speed_test_bytes
+        try:
+            target = parse_endpoint(a["endpoint"])
+            if self.target_filter and (why := self.target_filter(a["node"], a["endpoint"])):
+                raise Refused(why)
+            ip = await self.policy.resolve(target.host, target.port, self.timeout)
+        except Refused as exc:
+            return f"refused: {exc}"
+        target = dataclasses.replace(target, path=f"/speed?bytes={size}")
+        if self._speed_slots is None:
+            self._speed_slots = asyncio.Semaphore(SPEED_TESTS_AT_ONCE)
+        async with self._speed_slots:
+            return await self._timed_download(target, ip, size)
+
+    async def _timed_download(self, target: Target, ip, size: int) -> int | str:
+        session = await self._nodes_session()
+        headers = {"Host": target.host_header, "Accept": "application/octet-stream", "Accept-Encoding": "identity"}
+        timeout = self.timeout + size * 8 / (SPEED_SLOWEST_MBPS * 1e6)
+        try:
+            async with asyncio.timeout(timeout):
+                async with session.get(
+                    target.url_for(ip),
+                    headers=headers,
+                    allow_redirects=False,
+                    auto_decompress=False,
+                    server_hostname=target.host if target.scheme == "https" else None,
+                    max_headers=100,
+                    timeout=aiohttp.ClientTimeout(total=timeout),
+                ) as r:
+                    if r.status != 200:
+                        return f"HTTP {r.status}"
+                    if r.content_length is not None and r.content_length != size:
+                        return f"{r.content_length} bytes announced for {size} asked"
+                    # The clock starts when the answer's head is in (the
+                    # body follows it at once: the round trip is behind us)
+                    # and stops at the last byte, not at the end of the
+                    # stream that may follow it.
+                    started = last = time.monotonic()
+                    got = 0
+                    while chunk := await r.content.readany():
+                        last = time.monotonic()
+                        got += len(chunk)
+                        if got > size:
+                            r.close()
+                            return f"more than the {size} bytes asked"
+        except TimeoutError:
+            return f"no complete answer within {timeout:.3g} s"
+        except aiohttp.ClientConnectorError:
+            return NO_CONNECTION
+        except aiohttp.ClientError as exc:
+            return f"a broken answer ({type(exc).__name__})"
+        if got != size:
+            return f"{got} of the {size} bytes asked"
+        return mbps(got, last - started)
 
     def _challenge_due(self, epoch: int, a: dict, tally: Tally) -> bool:
         if not self._challenge_missing(epoch, a):
@@ -663,6 +772,8 @@ class CheckerAgent:
             "workload_ppm": t.workload_ok * PPM // t.workload_probes if t.workload_probes else None,
             # The compute challenge, if one ran; signed when present.
             "challenge": t.challenge,
+            # The speed test's figure (None: not measured); signed when present.
+            "download_mbps": t.download_mbps,
         }
 
     def build_report(self, epoch: int, node: int) -> dict:
@@ -712,6 +823,7 @@ class CheckerAgent:
             return self.probe_every
         epoch = data["epoch"]
         self.challenge_config = _challenge_config(data.get("challenge"))
+        self.speed_test_bytes = _speed_test_bytes(data.get("speed_test_kib"))
         if not data.get("round_fixed", True):
             # The scheduler fixes the round when the epoch starts; ask again soon.
             return min(2.0, self.probe_every)
@@ -766,6 +878,20 @@ class CheckerAgent:
             self._log_errors(
                 await asyncio.gather(*(self._challenge_into(epoch, a) for a in late), return_exceptions=True)
             )
+            # Likewise a speed test whose turn did not come, within half of
+            # what is left of the margin: a late report costs more than a
+            # missing figure (many nodes that hold their downloads to the
+            # timeout, four at a time, must not hold the reports back).
+            untimed = [a for a in assignments if self._speed_missing(epoch, a)]
+            budget = (end - datetime.now(UTC)).total_seconds() - margin / 2
+            if untimed and budget > 0:
+                try:
+                    async with asyncio.timeout(budget):
+                        self._log_errors(
+                            await asyncio.gather(*(self._speed_into(epoch, a) for a in untimed), return_exceptions=True)
+                        )
+                except TimeoutError:
+                    log.warning("epoch %s: speed tests cut short to report in time", epoch)
             # Last round of this epoch: report now so consensus has us.
             await self.submit(epoch, nodes)
             # Into the next epoch at a random moment of its first interval, so
@@ -818,6 +944,22 @@ def _challenge_config(value) -> dict | None:
         if type(value.get(key)) is not int or not lo <= value[key] <= hi:
             return None
     return {key: value[key] for key in bounds}
+
+
+def _speed_test_bytes(value) -> int:
+    """The speed test's size in bytes from the dashboard's ``speed_test_kib``;
+    0 (no speed test) when it sent none, 0, or something else."""
+    if type(value) is not int or not 0 <= value <= MAX_SPEED_TEST_KIB:
+        return 0
+    return value * 1024
+
+
+def mbps(n_bytes: int, seconds: float) -> int:
+    """Whole megabits per second, from 0 to MAX_MBPS; a transfer too quick
+    for the clock to see counts as the maximum."""
+    if seconds <= 0:
+        return MAX_MBPS
+    return max(0, min(MAX_MBPS, int(n_bytes * 8 / seconds / 1e6)))
 
 
 def _openings(body, rows: list[int], n: int) -> list[tuple[int, bytes, list[bytes]]] | str:

@@ -12,6 +12,7 @@ import asyncio
 import collections
 import json
 import logging
+import os
 import random
 import time
 from dataclasses import dataclass
@@ -38,10 +39,17 @@ REMEMBER_SEEDS = 4096
 MAX_CHALLENGES_WAITING = 8
 # Seconds a stopping agent gives answers in progress on its health endpoint.
 SHUTDOWN_GRACE_S = 2.0
+# The download a checker times (``GET /speed?bytes=N``): within these bounds,
+# sent in chunks of one buffer of random bytes drawn once, so no compression
+# on the way can make a node look faster than its link.
+SPEED_MIN_BYTES = 1024
+SPEED_MAX_BYTES = 16 * 1024 * 1024
+SPEED_CHUNK = 64 * 1024
+_SPEED_BUFFER = os.urandom(SPEED_CHUNK)
 
 
 class BadChallenge(ValueError):
-    """A challenge request the agent refuses (400); the message says why."""
+    """A challenge (or ``/speed``) request the agent refuses (400); the message says why."""
 
 
 async def _bounded_json(request, limit: int) -> dict:
@@ -66,6 +74,22 @@ def _whole(data: dict, name: str, lo: int, hi: int) -> int:
     return value
 
 
+def speed_size(query) -> int:
+    """The byte count a ``/speed`` request asks for, or BadChallenge: one
+    ``bytes`` parameter, plain decimal digits, from SPEED_MIN_BYTES to
+    SPEED_MAX_BYTES, and nothing else in the query."""
+    values = query.getall("bytes", [])
+    if len(values) != 1 or len(query) != 1:
+        raise BadChallenge("ask for one size: /speed?bytes=N")
+    raw = values[0]
+    if not raw.isascii() or not raw.isdigit() or len(raw) > 9:
+        raise BadChallenge("bytes must be a whole number in decimal digits")
+    n = int(raw)
+    if not SPEED_MIN_BYTES <= n <= SPEED_MAX_BYTES:
+        raise BadChallenge(f"bytes must be from {SPEED_MIN_BYTES} to {SPEED_MAX_BYTES}")
+    return n
+
+
 def _failed(lease: int, reason: str) -> dict:
     return {"lease": lease, "state": "failed", "exit_code": None, "reason": reason, "endpoints": {}, "log_tail": ""}
 
@@ -88,6 +112,8 @@ class ProviderAgent:
     log_every: float = 5.0
     # Whose free and total space the node reports: where workloads write.
     disk_path: str = "."
+    # Bytes per write of a ``/speed`` answer (at most SPEED_CHUNK).
+    speed_chunk: int = SPEED_CHUNK
 
     def __post_init__(self):
         self.buffer: list[dict] = []
@@ -163,11 +189,41 @@ class ProviderAgent:
         return self.workloads.engine if self.workloads else "down"
 
     def add_routes(self, app: web.Application) -> None:
-        """The routes the agent's listener answers: the health endpoint and
-        the compute challenge (its commitment, then the rows asked for)."""
+        """The routes the agent's listener answers: the health endpoint, the
+        compute challenge (its commitment, then the rows asked for) and the
+        download checkers time (``/speed``)."""
         app.router.add_get("/health", self.health)
         app.router.add_post("/challenge", self.challenge)
         app.router.add_post("/challenge/rows", self.challenge_rows)
+        app.router.add_get("/speed", self.speed, allow_head=False)
+
+    # --- measured network speed ----------------------------------------------------
+
+    async def speed(self, request):
+        """``GET /speed?bytes=N``: N bytes of incompressible data, streamed in
+        chunks, for a checker to time the node's download speed."""
+        try:
+            n = speed_size(request.query)
+        except BadChallenge as exc:
+            return web.json_response({"detail": str(exc)}, status=400)
+        response = web.StreamResponse(headers={"Content-Type": "application/octet-stream", "Cache-Control": "no-store"})
+        response.content_length = n
+        await response.prepare(request)
+        buffer = memoryview(_SPEED_BUFFER)
+        started, sent = time.monotonic(), 0
+        while sent < n:
+            chunk = min(self.speed_chunk, n - sent)
+            await self.pace(sent + chunk, n, started)
+            await response.write(buffer[:chunk])
+            sent += chunk
+        await response.write_eof()
+        return response
+
+    async def pace(self, upto: int, total: int, started: float) -> None:
+        """Called before each chunk of a ``/speed`` answer is written (once
+        written, ``upto`` of its ``total`` bytes are out; the answer began at
+        ``started`` on the monotonic clock): a real node sends as fast as its
+        link goes; the demo's simulated nodes wait here."""
 
     # --- compute challenges --------------------------------------------------------
 
