@@ -26,8 +26,10 @@ during the drill (the seed's settled history is left out):
 
 Then a summary: epochs run, checkers active at the end, jail reasons, and
 ``manage.py verify_ledger``. Exits 1 if a drill epoch paid no provider or no
-checker, fewer than 90% of checkers are active at the end, no epoch settled,
-the demo died, or the ledger does not verify.
+checker, was a network incident, or had checkers deliver under 90% of their
+assignments or under 90% of its assigned nodes reach a consensus; if fewer
+than 90% of checkers are active at the end, no epoch settled, the demo died,
+or the ledger does not verify.
 
     python bench/soak.py [--minutes 30] [--cpu-hog] [--nodes 1000 --checkers 60 --epoch-seconds 60]
     python bench/soak.py --minutes 60 --database-url postgres://postgres@127.0.0.1:5432/aethir_soak \\
@@ -58,6 +60,11 @@ from load import free_port, fresh_postgres  # noqa: E402  (bench/load.py)
 LIVE = "The demo network is live"
 SEEDED = "Demo network ready"
 MIN_ACTIVE = 0.90
+# A judged epoch where checkers delivered fewer of their assignments, or
+# fewer assigned nodes got a verdict, than this is a network in trouble,
+# even when nobody was jailed for it.
+MIN_DELIVERED = 0.90
+MIN_CONSENSUS = 0.90
 
 
 def _interrupt(signum, frame):
@@ -628,6 +635,18 @@ def main() -> int:
                 problems.append(f"epoch {r['epoch']} paid no providers")
             if not r["checkers_paid"]:
                 problems.append(f"epoch {r['epoch']} paid no checkers")
+            if r["assigned"] and r["delivered"] < MIN_DELIVERED * r["assigned"]:
+                problems.append(
+                    f"epoch {r['epoch']}: checkers delivered {100 * r['delivered'] / r['assigned']:.0f}% of their "
+                    f"assignments (< {100 * MIN_DELIVERED:.0f}%)"
+                )
+            if r["nodes"] and r["valid"] < MIN_CONSENSUS * r["nodes"]:
+                problems.append(
+                    f"epoch {r['epoch']}: {r['valid']} of {r['nodes']} assigned nodes got a consensus "
+                    f"(< {100 * MIN_CONSENSUS:.0f}%)"
+                )
+            if r["incident"]:
+                problems.append(f"epoch {r['epoch']} was a network incident")
         if share < MIN_ACTIVE:
             problems.append(f"only {100 * share:.0f}% of checkers active at the end (< {100 * MIN_ACTIVE:.0f}%)")
         if not ok:
