@@ -82,8 +82,12 @@ def take_offline(user, node_id: int) -> GpuNode:
         busy = Rental.objects.filter(node=node, status=RentalStatus.ACTIVE, end_epoch__gt=now).first()
         if busy is not None:
             raise ProviderError(
-                gettext("%(name)s is rented until epoch %(end_epoch)s; it can go offline once the rental ends.")
-                % {"name": node.name, "end_epoch": busy.end_epoch}
+                # end_epoch is exclusive: the rental's last epoch is the one before.
+                gettext(
+                    "%(name)s is rented through epoch %(last)s (the rental ends when epoch %(end_epoch)s begins); "
+                    "it can go offline then."
+                )
+                % {"name": node.name, "last": busy.end_epoch - 1, "end_epoch": busy.end_epoch}
             )
         node.status = NodeStatus.OFFLINE
         node.status_changed_at = timezone.now()

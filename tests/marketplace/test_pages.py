@@ -240,7 +240,8 @@ def test_a_rented_node_cannot_go_offline(client, clock, node, renter):
     rentals.rent(renter, node.pk, mode=RentalMode.RESERVED, epochs_=5, image=IMAGE)
     client.force_login(node.provider)
     r = client.post(reverse("marketplace:provider-offline", args=[node.pk]), follow=True)
-    assert "is rented until epoch 15" in r.content.decode()
+    # Five epochs from epoch 10: 10 to 14; the rental ends as epoch 15 begins.
+    assert "is rented through epoch 14 (the rental ends when epoch 15 begins)" in r.content.decode()
     node.refresh_from_db()
     assert node.status == "online"
 
