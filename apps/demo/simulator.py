@@ -56,10 +56,6 @@ IMPOSTOR_DELAY_S = 5.0
 # declared, steady per node (drawn from its id): real links rarely reach
 # their nominal rate, and no two alike.
 LINK_SHARE = (0.80, 0.98)
-# A wait of at least this long sleeps (the event loop's timers are coarser
-# than the gaps between a fast link's chunks); a shorter one yields to the
-# loop until it is over.
-PACE_SLEEP_S = 0.002
 # What a simulated node reports besides its GPUs, by GPU model (a word of
 # its name): the CUDA driver a host of that card typically runs, and its
 # disk, total GB per GPU. The first match wins; the last is the fallback.
@@ -117,9 +113,13 @@ class FaultyProvider(ProviderAgent):
         a ``slow_ms`` node takes that much longer over the whole download."""
         seconds = total * 8 / (self.link_mbps * 1e6) if self.link_mbps else 0.0
         seconds += self.faults.slow_ms / 1000
-        due = started + seconds * upto / total
-        while (ahead := due - time.monotonic()) > 0:
-            await asyncio.sleep(ahead - PACE_SLEEP_S / 2 if ahead >= PACE_SLEEP_S else 0)
+        ahead = started + seconds * upto / total - time.monotonic()
+        if ahead > 0:
+            # One sleep, never a busy wait: a thousand nodes share this
+            # process's event loop, and their health answers are timed. The
+            # loop's timers may oversleep a fast link's sub-millisecond gaps
+            # (such a link reads a little slower than it is).
+            await asyncio.sleep(ahead)
 
     async def start_workloads(self, stop):
         """No engine, and no polling: the simulator calls ``sync_leases``

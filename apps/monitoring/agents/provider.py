@@ -211,12 +211,15 @@ class ProviderAgent:
         await response.prepare(request)
         buffer = memoryview(_SPEED_BUFFER)
         started, sent = time.monotonic(), 0
-        while sent < n:
-            chunk = min(self.speed_chunk, n - sent)
-            await self.pace(sent + chunk, n, started)
-            await response.write(buffer[:chunk])
-            sent += chunk
-        await response.write_eof()
+        try:
+            while sent < n:
+                chunk = min(self.speed_chunk, n - sent)
+                await self.pace(sent + chunk, n, started)
+                await response.write(buffer[:chunk])
+                sent += chunk
+            await response.write_eof()
+        except ConnectionResetError:
+            pass  # the checker stopped reading (its time ran out): nothing to answer
         return response
 
     async def pace(self, upto: int, total: int, started: float) -> None:
@@ -266,7 +269,13 @@ class ProviderAgent:
         return web.json_response({"seed": seed.hex(), "n": n, "root": commitment.root.hex()})
 
     async def computed(self, seed: bytes, n: int) -> challenges.Commitment:
-        """``compute_challenge`` in a worker thread: the health endpoint keeps answering meanwhile."""
+        """``compute_challenge`` in a worker thread, so the health endpoint
+        keeps answering meanwhile; a small one (a millisecond or two) on the
+        event loop itself, which costs the health answers less than the
+        thread: while a worker thread holds the GIL, the loop waits up to
+        the interpreter's switch interval (5 ms) for it at every turn."""
+        if n <= challenges.INLINE_MAX_N:
+            return self.compute_challenge(seed, n)
         return await asyncio.to_thread(self.compute_challenge, seed, n)
 
     def compute_challenge(self, seed: bytes, n: int) -> challenges.Commitment:
