@@ -46,11 +46,6 @@ EMPTY = bytes(32)
 MIN_N, MAX_N = 64, 16_384
 MAX_ROWS = 64
 MAX_REASON = 200
-# Challenges up to this size are computed and checked on an agent's event
-# loop rather than in a worker thread: at 128 (the demo's size) a product
-# and its tree take about 1.5 ms and a check about 0.4 ms here, less than
-# the loop loses waiting for the GIL while a thread does that work.
-INLINE_MAX_N = 256
 # Below this size a product runs on one BLAS thread: waking the others costs
 # more than the work, and on a shared CPU a woken thread waits for its slice
 # (a 128 x 128 product took 140 ms instead of 1 ms beside two busy processes).

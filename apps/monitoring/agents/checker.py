@@ -548,10 +548,7 @@ class CheckerAgent:
         result["rows"] = rows
         result["proofs"] = [[h.hex() for h in proof] for _, _, proof in openings]
         try:
-            if n <= challenge.INLINE_MAX_N:  # cheaper than the thread (see challenge.INLINE_MAX_N)
-                challenge.verify_openings(seed, n, root, openings)
-            else:
-                await asyncio.to_thread(challenge.verify_openings, seed, n, root, openings)
+            await asyncio.to_thread(challenge.verify_openings, seed, n, root, openings)
         except challenge.ChallengeFailed as exc:
             return str(exc)
         return None

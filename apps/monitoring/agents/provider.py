@@ -269,13 +269,7 @@ class ProviderAgent:
         return web.json_response({"seed": seed.hex(), "n": n, "root": commitment.root.hex()})
 
     async def computed(self, seed: bytes, n: int) -> challenges.Commitment:
-        """``compute_challenge`` in a worker thread, so the health endpoint
-        keeps answering meanwhile; a small one (a millisecond or two) on the
-        event loop itself, which costs the health answers less than the
-        thread: while a worker thread holds the GIL, the loop waits up to
-        the interpreter's switch interval (5 ms) for it at every turn."""
-        if n <= challenges.INLINE_MAX_N:
-            return self.compute_challenge(seed, n)
+        """``compute_challenge`` in a worker thread: the health endpoint keeps answering meanwhile."""
         return await asyncio.to_thread(self.compute_challenge, seed, n)
 
     def compute_challenge(self, seed: bytes, n: int) -> challenges.Commitment:
