@@ -18,6 +18,7 @@ import re
 import signal
 import subprocess
 import time
+import warnings
 
 import pytest
 from playwright.sync_api import expect
@@ -67,16 +68,27 @@ print(json.dumps(out))
 NODE_DOWN = "from apps.core.models import GpuNode; GpuNode.objects.filter(pk=NODE).update(status='offline')"
 
 
-def stopped_or_explain(agent, log_path, timeout: float = 15) -> None:
-    """Wait for an agent told to stop; if it does not, fail with the stacks
-    of its threads (the agent prints them on SIGUSR1) and its log."""
+def stopped_or_explain(agent, log_path, timeout: float = 15, grace: float = 60) -> None:
+    """Wait for an agent told to stop. One still running after ``timeout``
+    prints its threads' stacks (the agent does so on SIGUSR1) into its log;
+    if it then stops within ``grace``, the test goes on and the stacks are
+    reported as a warning (a slow stop to look into); if not, it fails with
+    them."""
     try:
         agent.wait(timeout=timeout)
+        return
     except subprocess.TimeoutExpired:
         agent.send_signal(signal.SIGUSR1)
-        time.sleep(2)
+    try:
+        agent.wait(timeout=grace)
+    except subprocess.TimeoutExpired:
         agent.kill()
-        pytest.fail(f"the agent did not stop within {timeout:g} s; its log:\n" + log_path.read_text()[-6000:])
+        pytest.fail(f"the agent did not stop within {timeout + grace:g} s; its log:\n" + log_path.read_text()[-8000:])
+    warnings.warn(
+        f"the agent took over {timeout:g} s to stop; its log, with its threads' stacks at {timeout:g} s:\n"
+        + log_path.read_text()[-8000:],
+        stacklevel=2,
+    )
 
 
 def agent_options() -> tuple:
