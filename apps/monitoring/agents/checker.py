@@ -347,9 +347,7 @@ class CheckerAgent:
     def _speed_due(self, epoch: int, a: dict, tally: Tally) -> bool:
         if not self._speed_missing(epoch, a):
             return False
-        me = getattr(self, "checker_id", 0) or 0
-        digest = hashlib.blake2b(f"speed:{epoch}:{a['node']}:{me}".encode(), digest_size=8).digest()
-        return tally.answered >= 1 + int.from_bytes(digest, "big") % SPEED_SPREAD
+        return self._turn_came("speed:", epoch, a["node"], tally, SPEED_SPREAD)
 
     def _speed_missing(self, epoch: int, a: dict) -> bool:
         t = self.tallies.get((epoch, a["node"]))
@@ -432,9 +430,16 @@ class CheckerAgent:
     def _challenge_due(self, epoch: int, a: dict, tally: Tally) -> bool:
         if not self._challenge_missing(epoch, a):
             return False
+        return self._turn_came("", epoch, a["node"], tally, CHALLENGE_SPREAD)
+
+    def _turn_came(self, salt: str, epoch: int, node: int, tally: Tally, spread: int) -> bool:
+        """Whether the node's answered probes reached the one (among its first
+        ``spread``) after which this checker runs a once-an-epoch check:
+        drawn per (check, epoch, node, checker), so a node's checkers do not
+        all run it at the same instant."""
         me = getattr(self, "checker_id", 0) or 0
-        digest = hashlib.blake2b(f"{epoch}:{a['node']}:{me}".encode(), digest_size=8).digest()
-        return tally.answered >= 1 + int.from_bytes(digest, "big") % CHALLENGE_SPREAD
+        digest = hashlib.blake2b(f"{salt}{epoch}:{node}:{me}".encode(), digest_size=8).digest()
+        return tally.answered >= 1 + int.from_bytes(digest, "big") % spread
 
     def _challenge_missing(self, epoch: int, a: dict) -> bool:
         t = self.tallies.get((epoch, a["node"]))
