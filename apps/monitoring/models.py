@@ -76,7 +76,9 @@ class CheckerReport(models.Model):
     # answered correctly, in ppm.
     uptime_ppm = models.PositiveIntegerField()
     task_ppm = models.PositiveIntegerField()
-    latency_ms = models.PositiveIntegerField(null=True, blank=True, help_text="the fastest round trip of the epoch's answered probes, in ms")
+    latency_ms = models.PositiveIntegerField(
+        null=True, blank=True, help_text="the fastest round trip of the epoch's answered probes, in ms"
+    )
     # None when no probe was answered: a node that is down is not lying.
     spec_ok = models.BooleanField(null=True, blank=True)
     gpu_name_seen = models.CharField(max_length=80, blank=True, default="")
