@@ -17,7 +17,10 @@ def test_faucet_and_send_say_what_happened(live_server_url, new_page, shot):
 
     page = new_page()
     sign_up(page, live_server_url, "feedback-sender", faucet_claims=0)
-    # A fresh log-in: the wallet page loads with no message of its own.
+    # A fresh log-in: the wallet page loads with no message of its own. The
+    # page leaves the site first: its notification socket, reconnecting
+    # without the cleared session, would be refused (403) in the console.
+    page.goto("about:blank")
     page.context.clear_cookies()
     log_in(page, live_server_url, "feedback-sender", PASSWORD)
     page.goto(live_server_url + "/accounts/wallet/")
