@@ -82,6 +82,22 @@ def is_shared(layer) -> bool:
     return not isinstance(layer, InMemoryChannelLayer)
 
 
+# Who holds the shared lease: this process, whichever of its relays runs.
+# A relay replaced by another in the same process (a loop that was closed
+# and opened again, as a test suite does per test) leaves a lease that is
+# still its process's, so the new relay leads at once instead of standing by
+# until the old lease runs out while the hints written meanwhile wait.
+_holders: dict[int, str] = {}
+
+
+def process_holder() -> str:
+    """This process's lease holder name (a forked child gets its own)."""
+    pid = os.getpid()
+    if pid not in _holders:
+        _holders[pid] = f"{socket.gethostname()}:{pid}:{uuid.uuid4().hex[:8]}"[:120]
+    return _holders[pid]
+
+
 def local_cursor_name() -> str:
     """The cursor of this process on the in-memory layer: one per host and
     worker slot (``manage.py serve`` numbers its workers in
@@ -189,7 +205,7 @@ class Relay:
         self.layer = layer
         self.shared = is_shared(layer) if shared is None else shared
         self.name = name or (SHARED if self.shared else local_cursor_name())
-        self.holder = holder or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self.holder = holder or process_holder()
         self.batch, self.poll = batch, poll
         self.lease_seconds, self.gap_seconds = lease_seconds, gap_seconds
         self.leading = not self.shared  # on the in-memory layer every process publishes

@@ -265,3 +265,18 @@ def test_a_commit_in_this_process_wakes_the_relay_before_its_next_poll():
 
     asyncio.run(scenario())
     assert [g for g, _ in layer.sent] == ["a"]
+
+
+def test_a_relay_that_replaces_another_in_its_process_leads_at_once():
+    # A process's relay whose loop closed without stopping it (a test's loop,
+    # a restarted server loop) still holds the shared lease for a few
+    # seconds; its successor in the same process must not stand by meanwhile.
+    layer = Layer()
+    first = started(layer, shared=True, name=relay.SHARED)
+    assert first.leading
+    second = started(layer, shared=True, name=relay.SHARED)
+    assert second.leading
+    write("a")
+    assert tick(second) == 1 and layer.sent[0][0] == "a"
+    # Another process's relay still stands by.
+    assert not started(layer, shared=True, name=relay.SHARED, holder="elsewhere:1").leading
