@@ -51,6 +51,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat, load_pem_private_key
 
 from .. import challenge, signing
+from . import arrival
 from .addresses import AddressPolicy, Refused, Target, parse_endpoint, parse_host_port
 
 log = logging.getLogger(__name__)
@@ -582,19 +583,23 @@ class CheckerAgent:
                         return f"HTTP {r.status}"
                     if (r.content_length or 0) > limit:
                         return f"an answer over {limit} bytes"
+                    sock = arrival.response_socket(r)
                     data = bytearray()
                     while chunk := await r.content.read(64 * 1024):
                         data += chunk
                         if len(data) > limit:
                             r.close()
                             return f"an answer over {limit} bytes"
+                    # When the last byte arrived, not when this loop got to it (arrival.py).
+                    sent = marks.get("sent", started)
+                    done = arrival.answered_at(sock, sent)
         except TimeoutError:
             return f"no complete answer within {timeout:.3g} s"
         except aiohttp.ClientConnectorError:
             return NO_CONNECTION
         except aiohttp.ClientError as exc:
             return f"a broken answer ({type(exc).__name__})"
-        elapsed_ms = math.ceil((time.monotonic() - marks.get("sent", started)) * 1000)
+        elapsed_ms = math.ceil((done - sent) * 1000)
         try:
             return elapsed_ms, json.loads(data)
         except (ValueError, RecursionError):
@@ -721,17 +726,21 @@ class CheckerAgent:
                         return f"HTTP {r.status}"
                     if (r.content_length or 0) > MAX_HEALTH_BYTES:
                         return f"a health answer over {MAX_HEALTH_BYTES // 1024} KiB"
+                    sock = arrival.response_socket(r)
                     body = bytearray()
                     while chunk := await r.content.read(16 * 1024):
                         body += chunk
                         if len(body) > MAX_HEALTH_BYTES:
                             r.close()
                             return f"a health answer over {MAX_HEALTH_BYTES // 1024} KiB"
+                    # When the last byte arrived, not when this loop got to it (arrival.py).
+                    sent = marks.get("sent", started)
+                    done = arrival.answered_at(sock, sent)
         except TimeoutError:
             return f"no complete answer within {self.timeout:g} s"
         except aiohttp.ClientError as exc:
             return f"a broken answer ({type(exc).__name__})"
-        latency_ms = int((time.monotonic() - marks.get("sent", started)) * 1000)
+        latency_ms = int((done - sent) * 1000)
         try:
             return latency_ms, health_facts(bytes(body))
         except NotAnswered as exc:
