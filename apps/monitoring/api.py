@@ -1,5 +1,8 @@
 """Agent endpoints (token per agent) and the public monitoring API."""
 
+from functools import lru_cache
+
+from django.core.exceptions import ImproperlyConfigured
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import OpenApiTypes, extend_schema
 from rest_framework import exceptions, generics, serializers, status
@@ -8,13 +11,13 @@ from rest_framework.response import Response
 from rest_framework.throttling import SimpleRateThrottle
 from rest_framework.views import APIView
 
-from apps.core import epochs, parameters
+from apps.core import checkpoints, epochs, parameters
 from apps.core.errors import Refused
 from apps.core.models import CheckerNode, GpuNode
 from apps.core.numbers import parse_int
 from apps.marketplace import workloads
 
-from . import api_schema, assignment, auth, ingest, queries
+from . import api_schema, assignment, auth, challenge_tickets, ingest, queries
 from .auth import AgentTokenAuthentication, IsCheckerAgent, IsNodeAgent
 from .models import Assignment, CheckerReport, NodeEpoch
 
@@ -26,6 +29,26 @@ class AgentThrottle(SimpleRateThrottle):
 
     def get_cache_key(self, request, view):
         return self.cache_format % {"scope": self.scope, "ident": request.auth.pk}
+
+
+def network_key_hex() -> str:
+    """The network's public key, which signs challenge tickets (and ledger
+    checkpoints); empty where none is configured, and then nodes compute
+    every challenge as before."""
+    try:
+        return checkpoints.public_key_hex()
+    except ImproperlyConfigured:
+        return ""
+
+
+@lru_cache(maxsize=65_536)
+def challenge_ticket(epoch: int, node: int, checker: int, checker_key: str) -> dict | None:
+    """The ticket that lets ``checker`` challenge ``node`` in ``epoch``
+    (challenge_tickets.py); cached, since checkers ask for their
+    assignments again and again within an epoch."""
+    if not network_key_hex():
+        return None
+    return challenge_tickets.issue(checkpoints.signing_key(), epoch, node, checker, checker_key)
 
 
 class AgentView(APIView):
@@ -50,6 +73,8 @@ class AgentMe(AgentView):
         }
         if token.node_id:
             node = token.node
+            # With it, the node's agent computes only ticketed challenges.
+            data["network_key"] = network_key_hex()
             data["node"] = {
                 "id": node.pk,
                 "name": node.name,
@@ -163,6 +188,10 @@ class AgentAssignments(AgentView):
                         "vram_gb": a.node.gpu_model.vram_gb,
                         "gpu_tflops": str(a.node.gpu_model.fp32_tflops),
                         "reported": a.node_id in reported,
+                        # Lets this checker's compute challenges through to the node.
+                        "ticket": challenge_ticket(number, a.node_id, checker.pk, checker.public_key)
+                        if checker.public_key
+                        else None,
                         **({"workload": rented[a.node_id]} if a.node_id in rented else {}),
                     }
                     for a in rows

@@ -50,7 +50,7 @@ import aiohttp
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat, load_pem_private_key
 
-from .. import challenge, signing
+from .. import challenge, challenge_tickets, signing
 from . import arrival
 from .addresses import AddressPolicy, Refused, Target, parse_endpoint, parse_host_port
 
@@ -510,11 +510,19 @@ class CheckerAgent:
         except Refused as exc:
             return f"refused: {exc}"
         ask = {"epoch": epoch, "node": a["node"], "checker": getattr(self, "checker_id", 0) or 0, "n": n}
+        ask["nonce"] = nonce.hex()
+        # The dashboard's ticket for this assignment and this agent's
+        # signature: the node computes for its assigned checkers only.
+        signed = (
+            {"ticket": a["ticket"], "signature": challenge_tickets.sign_request(self.key, ask)}
+            if a.get("ticket")
+            else {}
+        )
         deadline_s = result["deadline_ms"] / 1000
         answer = await self._post(
             dataclasses.replace(target, path="/challenge"),
             ip,
-            {**ask, "nonce": nonce.hex()},
+            {**ask, **signed},
             MAX_COMMITMENT_BYTES,
             deadline_s + self.timeout,
         )

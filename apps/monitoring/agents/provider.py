@@ -22,6 +22,7 @@ import aiohttp
 from aiohttp import web
 
 from .. import challenge as challenges
+from .. import challenge_tickets
 from .telemetry import GpuFacts, host_facts, open_source
 from .workloads import MAX_LEASES_PER_POST, EngineSettings, WorkloadReconciler, host_has_nvidia_gpus
 
@@ -33,6 +34,9 @@ NO_ENGINE = "this node has no container engine (its agent runs without --engine)
 # products are kept for the checker's row request, the latest few only; a
 # challenge answered once is not computed again (a replay is refused).
 MAX_CHALLENGE_REQUEST = 4 * 1024
+# A challenge whose ticket the node's copy of the network key does not
+# verify makes it ask the dashboard for the key again, this often at most.
+NETWORK_KEY_REFRESH = 60.0
 KEEP_COMMITMENTS = 3  # a node's checkers, R = 3 by default
 REMEMBER_SEEDS = 4096
 # Challenges waiting for the one being computed, beyond which a node is busy.
@@ -120,6 +124,10 @@ class ProviderAgent:
         self.facts: GpuFacts | None = None
         self.source = None
         self.node_id: int | None = None
+        # The network's public key (hex), from the dashboard: with it, only
+        # challenges with a valid ticket are computed (challenge_tickets.py).
+        self.network_key = ""
+        self._network_key_asked = float("-inf")
         self._runner: web.AppRunner | None = None
         self._site: web.TCPSite | None = None
         self.posted = 0
@@ -150,6 +158,7 @@ class ProviderAgent:
                         me = await r.json()
                         node = me["node"]
                         self.node_id = node["id"]
+                        self.network_key = me.get("network_key") or ""
                         declared = GpuFacts(node["gpu_model"], node["gpu_count"], node["vram_gb"])
                         self.source = open_source(declared, seed=self.seed or node["id"], allow_nvml=self.allow_nvml)
                         self.facts = getattr(self.source, "facts", declared)
@@ -160,6 +169,28 @@ class ProviderAgent:
                 log.warning("dashboard unreachable (%s); retrying in %.0fs", exc, delay)
             await asyncio.sleep(delay)
             delay = min(delay * 2, 30)
+
+    async def refresh_network_key(self) -> bool:
+        """Ask the dashboard for the network's key again, at most once per
+        ``NETWORK_KEY_REFRESH`` seconds; True if it changed."""
+        now = time.monotonic()
+        if now - self._network_key_asked < NETWORK_KEY_REFRESH:
+            return False
+        self._network_key_asked = now
+        try:
+            session = await self._session()
+            async with session.get(f"{self.api_url}/api/agent/me/", headers=self.headers) as r:
+                if r.status != 200:
+                    return False
+                key = (await r.json()).get("network_key") or ""
+        except (TimeoutError, aiohttp.ClientError, ValueError) as exc:
+            log.warning("could not ask the dashboard for the network's key: %r", exc)
+            return False
+        changed = bool(key) and key != self.network_key
+        if changed:
+            log.warning("the network's key changed; challenges are checked against the new one")
+            self.network_key = key
+        return changed
 
     # --- the health endpoint -------------------------------------------------------
 
@@ -231,9 +262,11 @@ class ProviderAgent:
     # --- compute challenges --------------------------------------------------------
 
     async def challenge(self, request):
-        """``{"epoch", "node", "checker", "nonce", "n"}``: derive the seed,
-        multiply the seed's matrices and answer ``{"seed", "n", "root"}``.
-        One challenge is computed at a time (they share the GPUs)."""
+        """``{"epoch", "node", "checker", "nonce", "n", "ticket", "signature"}``:
+        check that an assigned checker asks (once the dashboard's key is
+        known), derive the seed, multiply the seed's matrices and answer
+        ``{"seed", "n", "root"}``. One challenge is computed at a time (they
+        share the GPUs)."""
         try:
             data = await _bounded_json(request, MAX_CHALLENGE_REQUEST)
             epoch = _whole(data, "epoch", 0, 2**62)
@@ -247,6 +280,20 @@ class ProviderAgent:
                 raise BadChallenge(f"this is node {self.node_id}, not node {node}")
         except BadChallenge as exc:
             return web.json_response({"detail": str(exc)}, status=400)
+        if self.network_key:
+            # Only a checker assigned to this node may make it compute.
+            ask = {"epoch": epoch, "node": node, "checker": checker, "n": n, "nonce": nonce}
+            try:
+                try:
+                    challenge_tickets.check(self.network_key, ask, data.get("ticket"), data.get("signature"))
+                except challenge_tickets.UnknownIssuer:
+                    # Perhaps the network's key was replaced: ask the dashboard
+                    # (at most once a minute, so forged tickets cost nothing).
+                    if not await self.refresh_network_key():
+                        raise
+                    challenge_tickets.check(self.network_key, ask, data.get("ticket"), data.get("signature"))
+            except challenge_tickets.NotAllowed as exc:
+                return web.json_response({"detail": str(exc)}, status=403)
         seed = challenges.derive_seed(epoch, node, checker, bytes.fromhex(nonce))
         if seed in self.answered_seeds:
             return web.json_response({"detail": "this challenge was answered already"}, status=409)
