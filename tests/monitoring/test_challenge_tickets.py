@@ -128,8 +128,8 @@ async def test_the_assigned_checker_passes_and_a_stranger_gets_no_work_done():
         other_node = await run_challenge(provider, t=ticket(node=NODE + 1))
         assert provider.commitments == {}, "nothing was computed for them"
         honest = await run_challenge(provider)
-    assert not stranger["passed"] and "HTTP 403" in stranger["reason"]
-    assert not no_ticket["passed"] and "HTTP 403" in no_ticket["reason"]
+    assert not stranger["passed"] and "HTTP 403: the challenge's signature does not verify" in stranger["reason"]
+    assert not no_ticket["passed"] and "HTTP 403: a challenge needs the ticket" in no_ticket["reason"]
     assert not other_node["passed"]
     assert honest["passed"], honest["reason"]
 

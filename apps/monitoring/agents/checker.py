@@ -176,6 +176,20 @@ class Tally:
         return text[: MAX_REASON - 1] + "…" if len(text) > MAX_REASON else text
 
 
+async def _refusal_detail(r) -> str:
+    """``": <reason>"`` from a node's JSON refusal (``{"detail": ...}``), read
+    no further than a few KiB and cut to the length a report's reason has;
+    empty if there is none."""
+    try:
+        raw = await r.content.read(4096)
+        detail = json.loads(raw).get("detail")
+    except (ValueError, AttributeError, aiohttp.ClientError, TimeoutError):
+        return ""
+    if not isinstance(detail, str) or not detail:
+        return ""
+    return ": " + "".join(c for c in detail if c.isprintable())[:120]
+
+
 async def _mark_sent(session, context, params) -> None:
     """aiohttp trace hook: note when a probe's request headers went out."""
     if isinstance(context.trace_request_ctx, dict):
@@ -588,7 +602,7 @@ class CheckerAgent:
                     timeout=aiohttp.ClientTimeout(total=timeout),
                 ) as r:
                     if r.status != 200:
-                        return f"HTTP {r.status}"
+                        return f"HTTP {r.status}{await _refusal_detail(r)}"
                     if (r.content_length or 0) > limit:
                         return f"an answer over {limit} bytes"
                     sock = arrival.response_socket(r)
