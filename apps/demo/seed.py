@@ -296,6 +296,11 @@ def history(n_epochs: int, rng: random.Random, progress) -> None:
     latency = {pk: rng.randint(18, 80) for pk in nodes}
     market = Renters(rng)
     keys = _history_keys(rng)
+    # What each node's link delivers (80 to 98% of what it declares, as the
+    # simulated nodes pace their downloads), from a generator of its own so
+    # that the rest of the seed draws what it always drew.
+    link = random.Random("download-speeds")
+    speed = {pk: max(1, n.bandwidth_mbps * link.randint(80, 98) // 100) for pk, n in nodes.items()}
     for e in range(n_epochs):
         # "Now" is the start of epoch e + 1: epoch e is over and can settle.
         ChainHead.objects.filter(pk=1).update(genesis_at=timezone.now() - length * (e + 1) - timedelta(seconds=1))
@@ -316,6 +321,8 @@ def history(n_epochs: int, rng: random.Random, progress) -> None:
                 "spec_ok": True,
                 "gpu_name_seen": node.gpu_model.name,
                 "gpu_count_seen": node.gpu_count,
+                # Each checker's download of the node, a little apart.
+                "download_mbps": max(1, speed[a["node_id"]] * link.randint(97, 103) // 100),
             }
             # Signed like an agent's, so the public history verifies (docs/auditing.md).
             rows.append(

@@ -48,6 +48,13 @@ def test_a_small_seeded_network_is_consistent_and_its_economics_read_sensibly(ge
     assert Rental.objects.filter(renter__username__startswith="renter-").exists()
     assert EpochSettlement.objects.filter(rental_fees__gt=0).exists()
     assert Proposal.objects.filter(status="voting").exists()
+    # The marketplace shows a measured speed from the first visit: the past's
+    # checkers timed downloads a little under what each node declares.
+    online = GpuNode.objects.filter(status="online")
+    assert online.count() >= 20
+    for node in online:
+        assert node.measured_mbps_epoch == 2, node
+        assert node.bandwidth_mbps * 75 // 100 <= node.measured_mbps <= node.bandwidth_mbps, node
     rows = checker_rows()
     aprs = [r.apr_ppm for r in rows if r.apr_ppm is not None]
     assert len(aprs) == 6
