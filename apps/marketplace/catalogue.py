@@ -1,11 +1,19 @@
 """The catalogue's read side: filtered, sorted, paginated nodes with their
-recent uptime, shared by the page and the API so both show the same list."""
+recent uptime, shared by the page and the API so both show the same list.
+
+Pages are read two ways. A numbered page (``?page=N``, what a shared link
+carries) skips N - 1 pages of rows. A cursor continues after the last row of
+the page before it, by that row's sort key and id, so the hundredth page
+costs what the first does and a node listed meanwhile is neither skipped
+nor shown twice; every page hands out the cursor of the next."""
 
 import heapq
+from dataclasses import dataclass
 from decimal import Decimal
 from itertools import islice
 
-from django.core.paginator import Paginator
+from django.core import signing
+from django.core.paginator import Page, Paginator
 from django.db.models import Case, Count, Exists, F, IntegerField, OuterRef, Q, Value, When
 from django.utils.functional import cached_property
 
@@ -20,10 +28,62 @@ PER_PAGE = 20
 SPARK_EPOCHS = 24
 LISTED = (NodeStatus.ONLINE, NodeStatus.DEGRADED)
 
+# Each sort as its keys, (column, descending), ending with the id so that no
+# two nodes tie: the order of a page and the position a cursor holds.
+PRICE, HEALTH, PK = "price_per_gpu_hour", "health_score", "pk"
+SORT_KEYS = {
+    "price": [(PRICE, False), (HEALTH, True), (PK, False)],
+    "-price": [(PRICE, True), (HEALTH, True), (PK, False)],
+    "health": [(HEALTH, True), (PRICE, False), (PK, False)],
+    "vram": [("gpu_model__vram_gb", True), (PRICE, False), (PK, False)],
+    "proximity": [("distance", False), (PRICE, False), (PK, False)],
+}
+# Nearest-first without a place to be near: every node is as near.
+UNPLACED = [(PRICE, False), (PK, False)]
+
+
+@dataclass(frozen=True)
+class Sort:
+    """The order of a catalogue listing. ``shape`` names it for cursors: a
+    cursor taken in one order means nothing in another (nor, for
+    nearest-first, from another place)."""
+
+    keys: list[tuple[str, bool]]
+    shape: str
+
+    def order_by(self) -> list:
+        return [F(col).desc() if desc else F(col).asc() for col, desc in self.keys]
+
+    @property
+    def columns(self) -> list[str]:
+        return [col for col, _ in self.keys]
+
+
+def _sort(filters: dict, table: dict, near) -> Sort:
+    sort = filters.get("sort") or "price"
+    if sort not in SORT_KEYS:
+        sort = "price"
+    if sort == "proximity" and not table:
+        return Sort(UNPLACED, "proximity")
+    return Sort(SORT_KEYS[sort], f"proximity:{near.code}" if sort == "proximity" else sort)
+
+
+def _after(keys: list[tuple[str, bool]], values) -> Q:
+    """The rows strictly after ``values`` in the order of ``keys``: a
+    lexicographic comparison written out (the directions differ, so a row
+    value comparison cannot say it), led by a plain bound on the first key
+    so that an index on it is read from the cursor on, not from the start."""
+    after, tied = Q(), Q()
+    for (col, desc), value in zip(keys, values, strict=True):
+        after |= tied & Q(**{f"{col}__{'lt' if desc else 'gt'}": value})
+        tied &= Q(**{col: value})
+    col, desc = keys[0]
+    return Q(**{f"{col}__{'lte' if desc else 'gte'}": values[0]}) & after
+
 
 def _offers(filters: dict):
     """The listed nodes that pass ``filters``, before the "free to rent now"
-    condition on rentals; with the proximity table and the sort order."""
+    condition on rentals; with the proximity table and the sort."""
     qs = GpuNode.objects.filter(status__in=LISTED)
     if _free_only(filters):
         qs = qs.filter(status=NodeStatus.ONLINE, paused=False)
@@ -49,15 +109,7 @@ def _offers(filters: dict):
                 output_field=IntegerField(),
             )
         )
-    sort = filters.get("sort") or "price"
-    order = {
-        "price": ["price_per_gpu_hour", "-health_score", "pk"],
-        "-price": ["-price_per_gpu_hour", "-health_score", "pk"],
-        "health": ["-health_score", "price_per_gpu_hour", "pk"],
-        "vram": [F("gpu_model__vram_gb").desc(), "price_per_gpu_hour", "pk"],
-        "proximity": ["distance", "price_per_gpu_hour", "pk"] if table else ["price_per_gpu_hour", "pk"],
-    }.get(sort, ["price_per_gpu_hour", "pk"])
-    return qs, near, table, order
+    return qs, near, table, _sort(filters, table, near)
 
 
 def _free_only(filters: dict) -> bool:
@@ -68,13 +120,18 @@ def _rented():
     return Exists(Rental.objects.filter(node=OuterRef("pk"), status=RentalStatus.ACTIVE))
 
 
-def nodes(filters: dict):
-    """``filters`` are cleaned CatalogueForm values (all optional)."""
-    qs, near, table, order = _offers(filters)
-    qs = qs.select_related("gpu_model", "region").annotate(rented=_rented())
+def _listed(filters: dict):
+    qs, near, table, sort = _offers(filters)
+    qs = qs.annotate(rented=_rented())
     if _free_only(filters):
         qs = qs.filter(rented=False)
-    return qs.order_by(*order), near, table
+    return qs.order_by(*sort.order_by()), near, table, sort
+
+
+def nodes(filters: dict):
+    """``filters`` are cleaned CatalogueForm values (all optional)."""
+    qs, near, table, _ = _listed(filters)
+    return qs.select_related("gpu_model", "region"), near, table
 
 
 def count(filters: dict) -> int:
@@ -92,8 +149,55 @@ def count(filters: dict) -> int:
     return total
 
 
+# --- Cursors ------------------------------------------------------------------
+
+CURSOR_SALT = "marketplace.catalogue.cursor"
+CURSOR_VERSION = 1
+MAX_CURSOR_LENGTH = 300
+
+
+class BadCursor(ValueError):
+    """A cursor this catalogue did not give out, or one for another order."""
+
+
+@dataclass(frozen=True)
+class Cursor:
+    """Where a page starts: after the row with sort key ``key`` (id last),
+    and which page that is (shown as "page N", and for "previous")."""
+
+    key: tuple[int, ...]
+    number: int
+
+
+def encode_cursor(sort: Sort, key, number: int) -> str:
+    # Signed, not encrypted: a cursor holds a price, a score and an id the
+    # page already shows. The signature is what makes a cursor the only
+    # way into a keyset read, so that its values need no other checking.
+    return signing.Signer(salt=CURSOR_SALT).sign_object([CURSOR_VERSION, sort.shape, list(key), number])
+
+
+def decode_cursor(raw: str, sort: Sort) -> Cursor:
+    """Raises :class:`BadCursor` for anything but a cursor ``encode_cursor``
+    gave out for this sort."""
+    if not isinstance(raw, str) or not raw or len(raw) > MAX_CURSOR_LENGTH:
+        raise BadCursor
+    try:
+        version, shape, key, number = signing.Signer(salt=CURSOR_SALT).unsign_object(raw)
+    except (signing.BadSignature, ValueError, TypeError):
+        raise BadCursor from None
+    ints = [number, *key] if isinstance(key, list) else [None]
+    if version != CURSOR_VERSION or shape != sort.shape or not all(type(v) is int for v in ints):
+        raise BadCursor
+    if len(key) != len(sort.keys) or number < 2:
+        raise BadCursor
+    return Cursor(tuple(key), number)
+
+
+# --- Pages --------------------------------------------------------------------
+
+
 class _Pages(Paginator):
-    """Pages over node ids; the count is ``count(filters)``."""
+    """Pages of sort keys (id last); the count is ``count(filters)``."""
 
     def __init__(self, object_list, per_page, filters):
         super().__init__(object_list, per_page)
@@ -104,57 +208,116 @@ class _Pages(Paginator):
         return count(self._filters)
 
 
+class CataloguePage(Page):
+    """A page of node ids in order, with the cursor of the page after it
+    (None on the last page)."""
+
+    def __init__(self, keys: list[tuple], number: int, paginator, sort: Sort, more: bool):
+        super().__init__([k[-1] for k in keys], number, paginator)
+        self.next_cursor = encode_cursor(sort, keys[-1], number + 1) if more and keys else None
+
+    def has_next(self):
+        return self.next_cursor is not None
+
+    # Plain arithmetic: a cursor's page number is a label, and the count may
+    # have moved since the cursor was given out.
+    def next_page_number(self):
+        return self.number + 1
+
+    def previous_page_number(self):
+        return self.number - 1
+
+
 # Past this many rows into a grouped sort, one plain sorted query is cheaper
 # than a query per group.
 GROUPED_DEPTH = 4_000
 
 
 class _Grouped:
-    """The ids of ``qs`` in a sort led by a value that few groups of nodes
-    share (a GPU model's VRAM), then price and id.
+    """The sort keys of ``qs`` in a sort led by a value that few groups of
+    nodes share (a GPU model's VRAM), then price and id.
 
     Sorting every listed node by a joined or computed column reads them all
     (100,000 at scale); instead each group is read in the order an index
-    already keeps (price within a GPU model), only as deep as
-    the page needs, and the groups are merged by (group rank, price, id):
-    the same order, from a few hundred index entries."""
+    already keeps (price within a GPU model), only as deep as the page
+    needs, and the groups are merged by (group rank, price, id): the same
+    order, from a few hundred index entries. After a cursor, the groups
+    ahead of it are left out and its own group is read from it on, so a
+    deep page reads what the first does."""
 
-    def __init__(self, qs, groups: list[tuple[int, Q]]):
-        self.qs, self.groups = qs, groups
+    def __init__(self, qs, groups: list[tuple[int, Q]], sort: Sort):
+        (self.lead, self.desc), *self.inner = sort.keys
+        # The merge compares (rank, *inner) tuples: the inner keys must all ascend.
+        assert not any(desc for _, desc in self.inner)
+        self.qs, self.groups, self.sort = qs, groups, sort
 
-    def __getitem__(self, window: slice) -> list[int]:
+    def __getitem__(self, window: slice) -> list[tuple]:
         start, stop = window.start or 0, window.stop
         if stop is None or stop > GROUPED_DEPTH:
-            return list(self.qs.values_list("pk", flat=True)[window])
-        heads = [
-            [
-                (rank, price, pk)
-                for pk, price in self.qs.filter(cond)
-                .order_by("price_per_gpu_hour", "pk")
-                .values_list("pk", "price_per_gpu_hour")[:stop]
-            ]
-            for rank, cond in self.groups
-        ]
-        return [pk for _, _, pk in islice(heapq.merge(*heads), start, stop)]
+            return list(self.qs.values_list(*self.sort.columns)[window])
+        return list(islice(self.walk(stop), start, stop))
+
+    def walk(self, depth: int, after: tuple | None = None):
+        """The first ``depth`` keys (after ``after``, if given), in order."""
+        inner = [col for col, _ in self.inner]
+        heads = []
+        for value, cond in self.groups:
+            part = self.qs.filter(cond)
+            if after is not None:
+                if (value > after[0]) if self.desc else (value < after[0]):
+                    continue  # the whole group is before the cursor
+                if value == after[0]:
+                    part = part.filter(_after(self.inner, after[1:]))
+            rank = -value if self.desc else value
+            rows = part.order_by(*inner).values_list(*inner)[:depth]
+            heads.append([(rank, *row) for row in rows])
+        for rank, *row in islice(heapq.merge(*heads), depth):
+            yield (-rank if self.desc else rank, *row)
 
 
 def _groups(filters: dict, table: dict) -> list[tuple[int, Q]] | None:
-    """The groups a grouped sort walks, each with its rank (ascending), or
-    None when the sort is not one of them. Nearest-first is not: measured,
-    fifteen per-region reads cost more than sorting the region column."""
+    """The groups a grouped sort walks, each with its value of the sort's
+    first key, or None when the sort is not one of them. Nearest-first is
+    not: measured, fifteen per-region reads cost more than sorting the
+    region column."""
     sort = filters.get("sort")
     if sort == "vram":
-        return [(-vram, Q(gpu_model_id=pk)) for pk, vram in GpuModel.objects.values_list("pk", "vram_gb")]
+        return [(vram, Q(gpu_model_id=pk)) for pk, vram in GpuModel.objects.values_list("pk", "vram_gb")]
     return None
 
 
-def page(filters: dict, number) -> tuple:
-    qs, near, table = nodes(filters)
-    # The page's ids first (sorting and skipping narrow rows), then those
-    # twenty nodes in full.
+def window(filters: dict, number=None, cursor: str | None = None, *, per_page: int | None = None, strict=False):
+    """The ids of one page of ``nodes(filters)`` as a :class:`CataloguePage`:
+    the page after ``cursor`` if given (:class:`BadCursor` if it is not one
+    this catalogue gave out for this sort), else page ``number`` (an
+    out-of-range or unreadable number is the nearest page, or with
+    ``strict`` Django's ``InvalidPage``). Also the place nearest-first
+    measures from, and its region table."""
+    per_page = per_page or PER_PAGE
+    qs, near, table, sort = _listed(filters)
     groups = _groups(filters, table)
-    ids_in_order = qs.values_list("pk", flat=True) if groups is None else _Grouped(qs, groups)
-    p = _Pages(ids_in_order, PER_PAGE, filters).get_page(number)
+    grouped = _Grouped(qs, groups, sort) if groups is not None else None
+    pages = _Pages(grouped if grouped else qs.values_list(*sort.columns), per_page, filters)
+    if cursor is not None:
+        at = decode_cursor(cursor, sort)
+        if grouped:
+            keys = list(grouped.walk(per_page + 1, at.key))
+        else:
+            keys = list(qs.filter(_after(sort.keys, at.key)).values_list(*sort.columns)[: per_page + 1])
+        return CataloguePage(keys[:per_page], at.number, pages, sort, len(keys) > per_page), near, table
+    p = pages.page(number) if strict else pages.get_page(number)
+    return CataloguePage(list(p.object_list), p.number, pages, sort, p.has_next()), near, table
+
+
+def page(filters: dict, number, cursor: str | None = None) -> tuple:
+    """The catalogue page a visitor asked for, its nodes decorated for the
+    cards. A cursor that is not one this catalogue gave out (tampered,
+    truncated, from another sort or an older key) opens the first page:
+    a shared link never errors."""
+    try:
+        p, near, table = window(filters, number, cursor or None)
+    except BadCursor:
+        p, near, table = window(filters, 1)
     ids = list(p.object_list)
     by_id = {
         n.pk: n
