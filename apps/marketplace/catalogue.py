@@ -7,13 +7,12 @@ the page before it, by that row's sort key and id, so the hundredth page
 costs what the first does and a node listed meanwhile is neither skipped
 nor shown twice; every page hands out the cursor of the next."""
 
-import heapq
 from dataclasses import dataclass
 from decimal import Decimal
-from itertools import islice
 
 from django.core import signing
 from django.core.paginator import Page, Paginator
+from django.db import connections
 from django.db.models import Case, Count, Exists, F, IntegerField, OuterRef, Q, Value, When
 from django.utils.functional import cached_property
 
@@ -229,60 +228,95 @@ class CataloguePage(Page):
 
 
 # Past this many rows into a grouped sort, one plain sorted query is cheaper
-# than a query per group.
+# than reading that deep into every group.
 GROUPED_DEPTH = 4_000
 
 
 class _Grouped:
-    """The sort keys of ``qs`` in a sort led by a value that few groups of
-    nodes share (a GPU model's VRAM), then price and id.
+    """The sort keys of ``qs``, read group by group where one sorted query
+    over every listed node would sort them all (100,000 at scale) rather
+    than read an index in order.
 
-    Sorting every listed node by a joined or computed column reads them all
-    (100,000 at scale); instead each group is read in the order an index
-    already keeps (price within a GPU model), only as deep as the page
-    needs, and the groups are merged by (group rank, price, id): the same
-    order, from a few hundred index entries. After a cursor, the groups
-    ahead of it are left out and its own group is read from it on, so a
-    deep page reads what the first does."""
+    A group is a GPU model (most VRAM first), a region (nearest first) or,
+    for "all listed", a (status, paused) pair: within one, an index already
+    keeps the nodes in the order of the sort's remaining keys, so each
+    group is read from its index only as deep as the page needs, and the
+    groups are merged by the full sort key: the same order, from a few
+    hundred index entries. After a cursor, the groups wholly before it are
+    left out and the others are read from it on, so a page reached by
+    cursor reads what the first does, at any depth.
 
-    def __init__(self, qs, groups: list[tuple[int, Q]], sort: Sort):
-        (self.lead, self.desc), *self.inner = sort.keys
-        # The merge compares (rank, *inner) tuples: the inner keys must all ascend.
-        assert not any(desc for _, desc in self.inner)
+    The groups are read as one ``UNION ALL`` of index-ordered, limited
+    reads, merged and cut to the page by the database: a query per group
+    measured slower than sorting every node, for its per-query cost."""
+
+    def __init__(self, qs, groups: list[tuple[int | None, Q]], sort: Sort):
         self.qs, self.groups, self.sort = qs, groups, sort
+        # Led: each group holds one value of the sort's first key (a GPU
+        # model's VRAM, a region's distance), read as that constant.
+        self.led = groups[0][0] is not None
+        self.inner = sort.keys[1:] if self.led else sort.keys
 
     def __getitem__(self, window: slice) -> list[tuple]:
         start, stop = window.start or 0, window.stop
         if stop is None or stop > GROUPED_DEPTH:
             return list(self.qs.values_list(*self.sort.columns)[window])
-        return list(islice(self.walk(stop), start, stop))
+        return self.read(stop - start, start)
 
-    def walk(self, depth: int, after: tuple | None = None):
-        """The first ``depth`` keys (after ``after``, if given), in order."""
-        inner = [col for col, _ in self.inner]
-        heads = []
-        for value, cond in self.groups:
+    def read(self, n: int, skip: int = 0, after: tuple | None = None) -> list[tuple]:
+        """``n`` keys in order after the first ``skip`` (after ``after``, if given)."""
+        parts = []
+        for lead, cond in self.groups:
             part = self.qs.filter(cond)
-            if after is not None:
-                if (value > after[0]) if self.desc else (value < after[0]):
+            if after is not None and self.led:
+                _, desc = self.sort.keys[0]
+                if (lead > after[0]) if desc else (lead < after[0]):
                     continue  # the whole group is before the cursor
-                if value == after[0]:
+                if lead == after[0]:
                     part = part.filter(_after(self.inner, after[1:]))
-            rank = -value if self.desc else value
-            rows = part.order_by(*inner).values_list(*inner)[:depth]
-            heads.append([(rank, *row) for row in rows])
-        for rank, *row in islice(heapq.merge(*heads), depth):
-            yield (-rank if self.desc else rank, *row)
+            elif after is not None:
+                part = part.filter(_after(self.inner, after))
+            inner = Sort(self.inner, self.sort.shape)
+            parts.append((lead, part.order_by(*inner.order_by()).values_list(*inner.columns)[: skip + n]))
+        return _union(parts, self.sort, n, skip) if parts else []
 
 
-def _groups(filters: dict, table: dict) -> list[tuple[int, Q]] | None:
-    """The groups a grouped sort walks, each with its value of the sort's
-    first key, or None when the sort is not one of them. Nearest-first is
-    not: measured, fifteen per-region reads cost more than sorting the
-    region column."""
-    sort = filters.get("sort")
+def _union(parts: list[tuple[int | None, object]], sort: Sort, n: int, skip: int) -> list[tuple]:
+    """``parts`` (each a group's lead value, or None, and its sliced
+    values_list of the remaining keys) as one query: ``UNION ALL``, ordered
+    by the sort's keys by position, ``n`` rows after ``skip``. Written out
+    because Django cannot slice the arms of a union on SQLite."""
+    connection = connections[parts[0][1].db]
+    arms, params = [], []
+    for i, (lead, part) in enumerate(parts):
+        sql, arm_params = part.query.get_compiler(connection=connection).as_sql()
+        if lead is None:
+            arms.append(f"SELECT g{i}.* FROM ({sql}) g{i}")
+        else:
+            arms.append(f"SELECT CAST(%s AS bigint), g{i}.* FROM ({sql}) g{i}")
+            params.append(lead)
+        params.extend(arm_params)
+    order = ", ".join(f"{i} {'DESC' if desc else 'ASC'}" for i, (_, desc) in enumerate(sort.keys, 1))
+    with connection.cursor() as cursor:
+        cursor.execute(f"{' UNION ALL '.join(arms)} ORDER BY {order} LIMIT %s OFFSET %s", [*params, n, skip])
+        return [tuple(row) for row in cursor.fetchall()]
+
+
+def _groups(filters: dict, table: dict) -> list[tuple[int | None, Q]] | None:
+    """The groups a sort is read in (see :class:`_Grouped`), each with its
+    value of the sort's first key when the groups lead the order, or None
+    when one sorted query reads an index in order already."""
+    sort = filters.get("sort") or "price"
     if sort == "vram":
+        # Read by (model, price) with status and paused filtered in the index.
         return [(vram, Q(gpu_model_id=pk)) for pk, vram in GpuModel.objects.values_list("pk", "vram_gb")]
+    if sort == "proximity" and table:
+        # Read by (region, price) the same way; every region is in the table.
+        return [(km, Q(region_id=rid)) for rid, (km, _, _) in table.items()]
+    if sort in ("price", "-price") and not _free_only(filters):
+        # Online or degraded, paused or not: four ranges of the offers index,
+        # each in price order (a list of statuses is not, and is sorted whole).
+        return [(None, Q(status=status, paused=paused)) for status in LISTED for paused in (False, True)]
     return None
 
 
@@ -301,7 +335,7 @@ def window(filters: dict, number=None, cursor: str | None = None, *, per_page: i
     if cursor is not None:
         at = decode_cursor(cursor, sort)
         if grouped:
-            keys = list(grouped.walk(per_page + 1, at.key))
+            keys = grouped.read(per_page + 1, after=at.key)
         else:
             keys = list(qs.filter(_after(sort.keys, at.key)).values_list(*sort.columns)[: per_page + 1])
         return CataloguePage(keys[:per_page], at.number, pages, sort, len(keys) > per_page), near, table
