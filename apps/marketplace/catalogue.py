@@ -252,7 +252,7 @@ class _Grouped:
     reads, merged and cut to the page by the database: a query per group
     measured slower than sorting every node, for its per-query cost."""
 
-    def __init__(self, qs, groups: list[tuple[int | None, Q]], sort: Sort):
+    def __init__(self, qs, groups: list[tuple[int | None, dict]], sort: Sort):
         self.qs, self.groups, self.sort = qs, groups, sort
         # Led: each group holds one value of the sort's first key (a GPU
         # model's VRAM, a region's distance), read as that constant.
@@ -267,58 +267,87 @@ class _Grouped:
 
     def read(self, n: int, skip: int = 0, after: tuple | None = None) -> list[tuple]:
         """``n`` keys in order after the first ``skip`` (after ``after``, if given)."""
-        parts = []
-        for lead, cond in self.groups:
-            part = self.qs.filter(cond)
+        arms = []
+        for lead, match in self.groups:
+            where = None
             if after is not None and self.led:
                 _, desc = self.sort.keys[0]
                 if (lead > after[0]) if desc else (lead < after[0]):
                     continue  # the whole group is before the cursor
                 if lead == after[0]:
-                    part = part.filter(_after(self.inner, after[1:]))
+                    where = _after(self.inner, after[1:])
             elif after is not None:
-                part = part.filter(_after(self.inner, after))
-            inner = Sort(self.inner, self.sort.shape)
-            parts.append((lead, part.order_by(*inner.order_by()).values_list(*inner.columns)[: skip + n]))
-        return _union(parts, self.sort, n, skip) if parts else []
+                where = _after(self.inner, after)
+            arms.append((lead, match, where))
+        return self._union(arms, n, skip) if arms else []
+
+    def _arm(self, match: dict, where: Q | None, depth: int):
+        part = self.qs.filter(**match)
+        if where is not None:
+            part = part.filter(where)
+        inner = Sort(self.inner, self.sort.shape)
+        return part.order_by(*inner.order_by()).values_list(*inner.columns)[:depth]
+
+    def _union(self, arms: list[tuple[int | None, dict, Q | None]], n: int, skip: int) -> list[tuple]:
+        """The arms (each a group's lead value or None, its match and the
+        cursor's condition or None) as one query: ``UNION ALL``, ordered by
+        the sort's keys by position, ``n`` rows after ``skip``. Written out
+        because Django cannot slice the arms of a union on SQLite."""
+        connection = connections[self.qs.db]
+        shared = {}
+        sqls, params = [], []
+        for i, (lead, match, where) in enumerate(arms):
+            if where is None and len(match) == 1:
+                # Arms that differ only in their group's id (a model's, a
+                # region's) share one compiled query with that id swapped
+                # in: compiling fifteen costs more than running them.
+                ((column, value),) = match.items()
+                if column not in shared:
+                    sql, arm_params = self._compile(self._arm({column: GROUP_ID}, None, skip + n), connection)
+                    at = [j for j, v in enumerate(arm_params) if v == GROUP_ID]
+                    shared[column] = (sql, list(arm_params), at[0]) if len(at) == 1 else None
+                if shared[column]:
+                    sql, arm_params, at = shared[column]
+                    arm_params = [*arm_params[:at], value, *arm_params[at + 1 :]]
+                else:
+                    sql, arm_params = self._compile(self._arm(match, None, skip + n), connection)
+            else:
+                sql, arm_params = self._compile(self._arm(match, where, skip + n), connection)
+            if lead is None:
+                sqls.append(f"SELECT g{i}.* FROM ({sql}) g{i}")
+            else:
+                sqls.append(f"SELECT CAST(%s AS bigint), g{i}.* FROM ({sql}) g{i}")
+                params.append(lead)
+            params.extend(arm_params)
+        order = ", ".join(f"{i} {'DESC' if desc else 'ASC'}" for i, (_, desc) in enumerate(self.sort.keys, 1))
+        with connection.cursor() as cursor:
+            cursor.execute(f"{' UNION ALL '.join(sqls)} ORDER BY {order} LIMIT %s OFFSET %s", [*params, n, skip])
+            return [tuple(row) for row in cursor.fetchall()]
+
+    @staticmethod
+    def _compile(qs, connection) -> tuple[str, tuple]:
+        return qs.query.get_compiler(connection=connection).as_sql()
 
 
-def _union(parts: list[tuple[int | None, object]], sort: Sort, n: int, skip: int) -> list[tuple]:
-    """``parts`` (each a group's lead value, or None, and its sliced
-    values_list of the remaining keys) as one query: ``UNION ALL``, ordered
-    by the sort's keys by position, ``n`` rows after ``skip``. Written out
-    because Django cannot slice the arms of a union on SQLite."""
-    connection = connections[parts[0][1].db]
-    arms, params = [], []
-    for i, (lead, part) in enumerate(parts):
-        sql, arm_params = part.query.get_compiler(connection=connection).as_sql()
-        if lead is None:
-            arms.append(f"SELECT g{i}.* FROM ({sql}) g{i}")
-        else:
-            arms.append(f"SELECT CAST(%s AS bigint), g{i}.* FROM ({sql}) g{i}")
-            params.append(lead)
-        params.extend(arm_params)
-    order = ", ".join(f"{i} {'DESC' if desc else 'ASC'}" for i, (_, desc) in enumerate(sort.keys, 1))
-    with connection.cursor() as cursor:
-        cursor.execute(f"{' UNION ALL '.join(arms)} ORDER BY {order} LIMIT %s OFFSET %s", [*params, n, skip])
-        return [tuple(row) for row in cursor.fetchall()]
+# Stands for a group's id in a shared arm's compiled query: no id is negative.
+GROUP_ID = -7_319_046_581
 
 
-def _groups(filters: dict, table: dict) -> list[tuple[int | None, Q]] | None:
+def _groups(filters: dict, table: dict) -> list[tuple[int | None, dict]] | None:
     """The groups a sort is read in (see :class:`_Grouped`), each with its
     value of the sort's first key when the groups lead the order, or None
     when one sorted query reads an index in order already."""
     sort = filters.get("sort") or "price"
     if sort == "vram":
         # Read by (model, price) with status and paused filtered in the index.
-        return [(vram, Q(gpu_model_id=pk)) for pk, vram in GpuModel.objects.values_list("pk", "vram_gb")]
+        return [(vram, {"gpu_model_id": pk}) for pk, vram in GpuModel.objects.values_list("pk", "vram_gb")]
     if sort == "proximity" and table:
         # Read by (region, price) the same way; every region is in the table.
-        return [(km, Q(region_id=rid)) for rid, (km, _, _) in table.items()]
+        return [(km, {"region_id": rid}) for rid, (km, _, _) in table.items()]
     if sort in ("price", "-price") and not _free_only(filters):
         # Online or degraded, paused or not: four ranges of the offers index,
         # each in price order (a list of statuses is not, and is sorted whole).
-        return [(None, Q(status=status, paused=paused)) for status in LISTED for paused in (False, True)]
+        return [(None, {"status": status, "paused": paused}) for status in LISTED for paused in (False, True)]
     return None
 
 
