@@ -216,3 +216,15 @@ def test_the_page_follows_next_by_cursor_and_shows_the_first_page_for_a_bad_one(
         assert r.status_code == 200
         want = everything[2 * PER_PAGE : 3 * PER_PAGE] if not bad else everything[:PER_PAGE]
         assert _names(r) == want, bad
+
+
+@pytest.mark.parametrize("sort", ["price", "vram", "proximity"])
+def test_the_api_reads_a_deep_page_with_no_more_queries_than_the_first(market, sort, django_assert_max_num_queries):
+    api = APIClient()
+    params = {"availability": "all", "sort": sort, "near": "eu-central", "page_size": PER_PAGE}
+    with django_assert_max_num_queries(30) as first:
+        body = api.get("/api/marketplace/nodes/", params).json()
+    for _ in range(4):
+        with django_assert_max_num_queries(len(first.captured_queries)):
+            body = api.get(body["next"]).json()
+    assert body["results"]
