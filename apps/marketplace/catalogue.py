@@ -172,8 +172,9 @@ class Cursor:
 
 def encode_cursor(sort: Sort, key, number: int) -> str:
     # Signed, not encrypted: a cursor holds a price, a score and an id the
-    # page already shows. The signature is what makes a cursor the only
-    # way into a keyset read, so that its values need no other checking.
+    # page already shows. Signed so that a keyset read starts only where a
+    # page of this catalogue ended, never at values a client made up; the
+    # sort's shape inside keeps a cursor to the order it was taken in.
     return signing.Signer(salt=CURSOR_SALT).sign_object([CURSOR_VERSION, sort.shape, list(key), number])
 
 
