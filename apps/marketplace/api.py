@@ -15,6 +15,7 @@ from rest_framework.utils.urls import remove_query_param, replace_query_param
 from rest_framework.views import APIView
 
 from apps.core.models import GpuModel, GpuNode, Region, SlaTier
+from apps.core.numbers import NumberError, parse_int
 from apps.platform.api_fields import MicroAthField, validated
 
 from . import catalogue, matching, providers, queries, rentals, workload_spec
@@ -75,24 +76,24 @@ class CataloguePages(BasePagination):
 
     def paginate_queryset(self, queryset, request, view=None):
         self.request = request
-        size = request.query_params.get("page_size") or str(self.page_size)
-        if not size.isdigit() or not 1 <= int(size) <= self.max_page_size:
+        try:
+            size = parse_int(request.query_params.get("page_size") or self.page_size, minimum=1)
+        except NumberError:
+            size = 0
+        if not 1 <= size <= self.max_page_size:
             raise ValidationError(
                 {"page_size": [_("The page size is a whole number from 1 to %d.") % self.max_page_size]}
             )
         try:
+            number = parse_int(request.query_params.get("page") or 1, minimum=1, what="page number")
             self.page = catalogue.window(
-                view.filters,
-                request.query_params.get("page") or 1,
-                request.query_params.get("cursor") or None,
-                per_page=int(size),
-                strict=True,
+                view.filters, number, request.query_params.get("cursor") or None, per_page=size, strict=True
             )[0]
         except catalogue.BadCursor:
             raise ValidationError(
                 {"cursor": [_("This cursor is not one this API gave out for this sort: start again without it.")]}
             ) from None
-        except InvalidPage:
+        except (InvalidPage, NumberError):
             raise NotFound(_("Invalid page.")) from None
         ids = list(self.page.object_list)
         by_id = queryset.order_by().in_bulk(ids)

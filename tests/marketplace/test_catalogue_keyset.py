@@ -180,6 +180,8 @@ def test_the_api_walks_by_the_next_link_and_refuses_a_bad_cursor(market):
     # A numbered page still answers, and its next link carries a cursor.
     r = api.get("/api/marketplace/nodes/", {**filters, "page": 2, "page_size": PER_PAGE}).json()
     assert [n["id"] for n in r["results"]] == everything[PER_PAGE : 2 * PER_PAGE] and "cursor=" in r["next"]
+    for page in ("999", "0", "two", "²"):
+        assert api.get("/api/marketplace/nodes/", {**filters, "page": page}).status_code == 404
     for bad in _bad_cursors(filters):
         if not bad:
             continue  # an empty cursor is no cursor
@@ -188,7 +190,7 @@ def test_the_api_walks_by_the_next_link_and_refuses_a_bad_cursor(market):
         assert "cursor" in r.json() and "not one this API gave out" in r.json()["cursor"][0]
 
 
-@pytest.mark.parametrize("size", ["0", "101", "ten", "-1"])
+@pytest.mark.parametrize("size", ["0", "101", "ten", "-1", "²", "1e2", "5" * 40])
 def test_the_api_page_size_is_bounded(market, size):
     r = APIClient().get("/api/marketplace/nodes/", {"page_size": size})
     assert r.status_code == 400 and "page_size" in r.json()
