@@ -13,9 +13,13 @@ client (server time, no network):
 * ``matching.match`` for 1x H100 near Frankfurt, balanced, 50 ms limit
 * ``/healthz`` (the minimal view baseline)
 
-and prints p50 / p95 in milliseconds.
+and prints p50 / p95 in milliseconds. Then it sweeps every sort and
+filter the catalogue offers: page 1, page 40 by its number (``?page=40``,
+as a shared link opens it) and page 40 by the cursor page 39 handed out
+(as a visitor clicking "Next" reaches it). ``--explain`` prints, after each
+row, the slower node queries with SQLite's query plans.
 
-    .venv/bin/python bench/marketplace.py [--nodes N] [--runs R]
+    .venv/bin/python bench/marketplace.py [--nodes N] [--runs R] [--sweep-runs R] [--explain]
 """
 
 import argparse
@@ -35,9 +39,12 @@ def main():
     parser.add_argument("--nodes", type=int, default=100_000)
     parser.add_argument("--runs", type=int, default=200)
     parser.add_argument("--sweep-runs", type=int, default=40, help="runs per sort/filter in the sweep (0: none)")
+    parser.add_argument(
+        "--explain", action="store_true", help="after each sweep row, its slower node queries and their plans"
+    )
     args = parser.parse_args()
     with temporary_sqlite("marketplace"):
-        run(args.nodes, args.runs, args.sweep_runs)
+        run(args.nodes, args.runs, args.sweep_runs, args.explain)
 
 
 def pct(samples, q):
@@ -56,7 +63,7 @@ def timed(fn, runs):
     return out
 
 
-def run(n: int, runs: int, sweep_runs: int = 0):
+def run(n: int, runs: int, sweep_runs: int = 0, explain: bool = False):
     import django
 
     django.setup()
@@ -162,16 +169,70 @@ def run(n: int, runs: int, sweep_runs: int = 0):
     for name, samples in rows:
         print(f"{name:38} {statistics.median(samples):8.1f} {pct(samples, 0.95):8.1f}")
     if sweep_runs:
-        print(f"every sort and filter the catalogue offers ({sweep_runs} runs each; page 1, and page 40 of each sort):")
-        for query in SWEEP:
-            samples = timed(lambda q=query: client.get("/marketplace/?" + q), sweep_runs)
-            print(f"  {query or '(defaults)':58} {statistics.median(samples):8.1f} {pct(samples, 0.95):8.1f}")
+        sweep(client, sweep_runs, explain)
 
 
+def deep_cursor(query: str, depth: int) -> str | None:
+    """The cursor of page ``depth`` of ``query``, by walking the next
+    cursors from page 1 (None if the list is shorter)."""
+    from django.http import QueryDict
+
+    from apps.marketplace import catalogue
+    from apps.marketplace.forms import CatalogueForm
+
+    filters = CatalogueForm(QueryDict(query)).values()
+    p = catalogue.window(filters, 1)[0]
+    for _ in range(depth - 2):
+        if not p.next_cursor:
+            return None
+        p = catalogue.window(filters, None, p.next_cursor)[0]
+    return p.next_cursor
+
+
+def sweep(client, runs: int, explain: bool = False):
+    """Every sort and filter: page 1, then page ``DEEP`` by its number (rows
+    skipped) and by the cursor the page before it handed out (rows keyed)."""
+    from urllib.parse import urlencode
+
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    def cell(samples):
+        return f"{statistics.median(samples):7.1f} {pct(samples, 0.95):7.1f}" if samples else f"{'-':>7} {'-':>7}"
+
+    print(f"every sort and filter the catalogue offers ({runs} runs each; p50 / p95 ms):")
+    print(f"  {'':46} {'page 1':>15} {f'page {DEEP} by number':>20} {'by cursor':>15}")
+    worst = 0.0
+    for query in SWEEP:
+        cursor = deep_cursor(query, DEEP)
+        urls = [f"/marketplace/?{query}", f"/marketplace/?{query}&page={DEEP}"]
+        urls.append(f"/marketplace/?{query}&{urlencode({'cursor': cursor})}" if cursor else None)
+        cells = []
+        for url in urls:
+            samples = timed(lambda u=url: client.get(u), runs) if url else []
+            worst = max([worst, pct(samples, 0.95)] if samples else [worst])
+            cells.append(cell(samples))
+        print(f"  {query or '(defaults)':46} {cells[0]:>15} {cells[1]:>20} {cells[2]:>15}")
+        if explain:
+            for url in filter(None, urls):
+                with CaptureQueriesContext(connection) as ctx:
+                    client.get(url)
+                print(f"    {url[:100]}: {len(ctx)} queries")
+                for q in ctx.captured_queries:
+                    if "core_gpunode" not in q["sql"] or float(q["time"]) < 0.002:
+                        continue
+                    print(f"      {float(q['time']) * 1000:6.1f} ms  {q['sql'][:160]}")
+                    with connection.cursor() as cur:
+                        cur.execute("EXPLAIN QUERY PLAN " + q["sql"])
+                        for row in cur.fetchall():
+                            print(f"                {row[-1]}")
+    print(f"  slowest p95 of the sweep: {worst:.1f} ms")
+
+
+DEEP = 40
 SORTS = ("price", "-price", "health", "vram", "proximity&near=eu-central")
 SWEEP = (
     [f"sort={s}" for s in SORTS]
-    + [f"sort={s}&page=40" for s in SORTS]
     + [f"availability=all&sort={s}" for s in SORTS]
     + [
         "gpu=h100-80gb",
@@ -183,7 +244,7 @@ SWEEP = (
         "gpu=h100-80gb&sort=health",
         "gpu=rtx-4090&sort=-price&availability=all",
         "min_vram=40&region=eu-west&sort=health",
-        "count=8&availability=all&sort=-price&page=2",
+        "count=8&availability=all&sort=-price",
         "max_price=1&min_health=90&sort=vram",
     ]
 )

@@ -3,14 +3,19 @@ rental actions and provider actions need a logged-in person and always act
 as that person: no field names a renter or a provider, and another
 person's rental or node answers 404. Amounts are micro-ATH strings."""
 
+from django.core.paginator import InvalidPage
 from django.shortcuts import get_object_or_404
+from django.utils.translation import gettext as _
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field
 from rest_framework import generics, permissions, serializers, status
-from rest_framework.exceptions import ValidationError
+from rest_framework.exceptions import NotFound, ValidationError
+from rest_framework.pagination import BasePagination
 from rest_framework.response import Response
+from rest_framework.utils.urls import remove_query_param, replace_query_param
 from rest_framework.views import APIView
 
 from apps.core.models import GpuModel, GpuNode, Region, SlaTier
+from apps.core.numbers import NumberError, parse_int
 from apps.platform.api_fields import MicroAthField, validated
 
 from . import catalogue, matching, providers, queries, rentals, workload_spec
@@ -57,13 +62,108 @@ class OfferSerializer(serializers.ModelSerializer):
         ]
 
 
+class CataloguePages(BasePagination):
+    """The catalogue's pages: ``next`` carries a cursor that continues after
+    the page's last node (by its sort key and id), so a client walking the
+    whole list pays for every page what it pays for the first, and sees each
+    node once even while nodes are listed meanwhile. ``page=N`` (numbered,
+    what ``previous`` links to) still works. A cursor this API did not give
+    out, or gave out for another sort, is a 400; ``page_size`` is 1 to
+    100."""
+
+    page_size = 50
+    max_page_size = 100
+
+    def paginate_queryset(self, queryset, request, view=None):
+        self.request = request
+        try:
+            size = parse_int(request.query_params.get("page_size") or self.page_size, minimum=1)
+        except NumberError:
+            size = 0
+        if not 1 <= size <= self.max_page_size:
+            raise ValidationError(
+                {"page_size": [_("The page size is a whole number from 1 to %d.") % self.max_page_size]}
+            )
+        try:
+            number = parse_int(request.query_params.get("page") or 1, minimum=1, what="page number")
+            self.page = catalogue.window(
+                view.filters, number, request.query_params.get("cursor") or None, per_page=size, strict=True
+            )[0]
+        except catalogue.BadCursor:
+            raise ValidationError(
+                {"cursor": [_("This cursor is not one this API gave out for this sort: start again without it.")]}
+            ) from None
+        except (InvalidPage, NumberError):
+            raise NotFound(_("Invalid page.")) from None
+        ids = list(self.page.object_list)
+        by_id = queryset.order_by().in_bulk(ids)
+        return [by_id[pk] for pk in ids if pk in by_id]
+
+    def get_paginated_response(self, data):
+        url = self.request.build_absolute_uri()
+        p = self.page
+        return Response(
+            {
+                "count": p.paginator.count,
+                "next": replace_query_param(remove_query_param(url, "page"), "cursor", p.next_cursor)
+                if p.next_cursor
+                else None,
+                "next_cursor": p.next_cursor,
+                "previous": replace_query_param(remove_query_param(url, "cursor"), "page", p.number - 1)
+                if p.has_previous()
+                else None,
+                "results": data,
+            }
+        )
+
+    def get_paginated_response_schema(self, schema):
+        return {
+            "type": "object",
+            "required": ["count", "next", "next_cursor", "previous", "results"],
+            "properties": {
+                "count": {"type": "integer", "description": "how many nodes match, on every page"},
+                "next": {"type": "string", "nullable": True, "format": "uri", "description": "null on the last page"},
+                "next_cursor": {"type": "string", "nullable": True},
+                "previous": {"type": "string", "nullable": True, "format": "uri"},
+                "results": schema,
+            },
+        }
+
+    def get_schema_operation_parameters(self, view):
+        return [
+            {
+                "name": "cursor",
+                "in": "query",
+                "required": False,
+                "description": "next_cursor of the previous page (the next link carries it)",
+                "schema": {"type": "string"},
+            },
+            {
+                "name": "page",
+                "in": "query",
+                "required": False,
+                "description": "a page number (skips the pages before it; prefer the next link)",
+                "schema": {"type": "integer", "minimum": 1},
+            },
+            {
+                "name": "page_size",
+                "in": "query",
+                "required": False,
+                "description": f"1 to {self.max_page_size} (default {self.page_size})",
+                "schema": {"type": "integer", "minimum": 1, "maximum": self.max_page_size},
+            },
+        ]
+
+
 class NodeList(generics.ListAPIView):
     """The catalogue: the same filters and sort as /marketplace/ (gpu,
     min_vram, count, region, near, max_price in ATH, min_health in %,
-    availability=free|all, sort=price|-price|health|proximity|vram)."""
+    availability=free|all, sort=price|-price|health|proximity|vram), in
+    pages (see :class:`CataloguePages`)."""
 
     serializer_class = OfferSerializer
     permission_classes = [permissions.AllowAny]
+    pagination_class = CataloguePages
 
     @extend_schema(parameters=[OpenApiParameter(n, str) for n in CatalogueForm.base_fields])
     def get(self, request, *args, **kwargs):
@@ -75,7 +175,8 @@ class NodeList(generics.ListAPIView):
         # API client is told, rather than handed an unfiltered list.
         if not form.is_valid():
             raise ValidationError({k: [e["message"] for e in v] for k, v in form.errors.get_json_data().items()})
-        qs, _, _ = catalogue.nodes(form.values())
+        self.filters = form.values()
+        qs, _, _ = catalogue.nodes(self.filters)
         return qs.select_related("provider__wallet")
 
 

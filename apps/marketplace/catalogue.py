@@ -1,11 +1,18 @@
 """The catalogue's read side: filtered, sorted, paginated nodes with their
-recent uptime, shared by the page and the API so both show the same list."""
+recent uptime, shared by the page and the API so both show the same list.
 
-import heapq
+Pages are read two ways. A numbered page (``?page=N``, what a shared link
+carries) skips N - 1 pages of rows. A cursor continues after the last row of
+the page before it, by that row's sort key and id, so the hundredth page
+costs what the first does and a node listed meanwhile is neither skipped
+nor shown twice; every page hands out the cursor of the next."""
+
+from dataclasses import dataclass
 from decimal import Decimal
-from itertools import islice
 
-from django.core.paginator import Paginator
+from django.core import signing
+from django.core.paginator import Page, Paginator
+from django.db import connections
 from django.db.models import Case, Count, Exists, F, IntegerField, OuterRef, Q, Value, When
 from django.utils.functional import cached_property
 
@@ -20,10 +27,62 @@ PER_PAGE = 20
 SPARK_EPOCHS = 24
 LISTED = (NodeStatus.ONLINE, NodeStatus.DEGRADED)
 
+# Each sort as its keys, (column, descending), ending with the id so that no
+# two nodes tie: the order of a page and the position a cursor holds.
+PRICE, HEALTH, PK = "price_per_gpu_hour", "health_score", "pk"
+SORT_KEYS = {
+    "price": [(PRICE, False), (HEALTH, True), (PK, False)],
+    "-price": [(PRICE, True), (HEALTH, True), (PK, False)],
+    "health": [(HEALTH, True), (PRICE, False), (PK, False)],
+    "vram": [("gpu_model__vram_gb", True), (PRICE, False), (PK, False)],
+    "proximity": [("distance", False), (PRICE, False), (PK, False)],
+}
+# Nearest-first without a place to be near: every node is as near.
+UNPLACED = [(PRICE, False), (PK, False)]
+
+
+@dataclass(frozen=True)
+class Sort:
+    """The order of a catalogue listing. ``shape`` names it for cursors: a
+    cursor taken in one order means nothing in another (nor, for
+    nearest-first, from another place)."""
+
+    keys: list[tuple[str, bool]]
+    shape: str
+
+    def order_by(self) -> list:
+        return [F(col).desc() if desc else F(col).asc() for col, desc in self.keys]
+
+    @property
+    def columns(self) -> list[str]:
+        return [col for col, _ in self.keys]
+
+
+def _sort(filters: dict, table: dict, near) -> Sort:
+    sort = filters.get("sort") or "price"
+    if sort not in SORT_KEYS:
+        sort = "price"
+    if sort == "proximity" and not table:
+        return Sort(UNPLACED, "proximity")
+    return Sort(SORT_KEYS[sort], f"proximity:{near.code}" if sort == "proximity" else sort)
+
+
+def _after(keys: list[tuple[str, bool]], values) -> Q:
+    """The rows strictly after ``values`` in the order of ``keys``: a
+    lexicographic comparison written out (the directions differ, so a row
+    value comparison cannot say it), led by a plain bound on the first key
+    so that an index on it is read from the cursor on, not from the start."""
+    after, tied = Q(), Q()
+    for (col, desc), value in zip(keys, values, strict=True):
+        after |= tied & Q(**{f"{col}__{'lt' if desc else 'gt'}": value})
+        tied &= Q(**{col: value})
+    col, desc = keys[0]
+    return Q(**{f"{col}__{'lte' if desc else 'gte'}": values[0]}) & after
+
 
 def _offers(filters: dict):
     """The listed nodes that pass ``filters``, before the "free to rent now"
-    condition on rentals; with the proximity table and the sort order."""
+    condition on rentals; with the proximity table and the sort."""
     qs = GpuNode.objects.filter(status__in=LISTED)
     if _free_only(filters):
         qs = qs.filter(status=NodeStatus.ONLINE, paused=False)
@@ -49,15 +108,7 @@ def _offers(filters: dict):
                 output_field=IntegerField(),
             )
         )
-    sort = filters.get("sort") or "price"
-    order = {
-        "price": ["price_per_gpu_hour", "-health_score", "pk"],
-        "-price": ["-price_per_gpu_hour", "-health_score", "pk"],
-        "health": ["-health_score", "price_per_gpu_hour", "pk"],
-        "vram": [F("gpu_model__vram_gb").desc(), "price_per_gpu_hour", "pk"],
-        "proximity": ["distance", "price_per_gpu_hour", "pk"] if table else ["price_per_gpu_hour", "pk"],
-    }.get(sort, ["price_per_gpu_hour", "pk"])
-    return qs, near, table, order
+    return qs, near, table, _sort(filters, table, near)
 
 
 def _free_only(filters: dict) -> bool:
@@ -68,13 +119,18 @@ def _rented():
     return Exists(Rental.objects.filter(node=OuterRef("pk"), status=RentalStatus.ACTIVE))
 
 
-def nodes(filters: dict):
-    """``filters`` are cleaned CatalogueForm values (all optional)."""
-    qs, near, table, order = _offers(filters)
-    qs = qs.select_related("gpu_model", "region").annotate(rented=_rented())
+def _listed(filters: dict):
+    qs, near, table, sort = _offers(filters)
+    qs = qs.annotate(rented=_rented())
     if _free_only(filters):
         qs = qs.filter(rented=False)
-    return qs.order_by(*order), near, table
+    return qs.order_by(*sort.order_by()), near, table, sort
+
+
+def nodes(filters: dict):
+    """``filters`` are cleaned CatalogueForm values (all optional)."""
+    qs, near, table, _ = _listed(filters)
+    return qs.select_related("gpu_model", "region"), near, table
 
 
 def count(filters: dict) -> int:
@@ -82,7 +138,9 @@ def count(filters: dict) -> int:
     counted from the node index alone; the rented ones among them either by
     asking each offer (a few) or by looking up the active rentals' nodes
     (many offers: a rental lookup costs a few times an offer probe)."""
-    qs = _offers(filters)[0].order_by()
+    # Without "near": distances neither filter nor count, and placing them
+    # costs two region queries.
+    qs = _offers({k: v for k, v in filters.items() if k != "near"})[0].order_by()
     total = qs.count()
     if _free_only(filters) and total:
         active = Rental.objects.filter(status=RentalStatus.ACTIVE)
@@ -92,8 +150,56 @@ def count(filters: dict) -> int:
     return total
 
 
+# --- Cursors ------------------------------------------------------------------
+
+CURSOR_SALT = "marketplace.catalogue.cursor"
+CURSOR_VERSION = 1
+MAX_CURSOR_LENGTH = 300
+
+
+class BadCursor(ValueError):
+    """A cursor this catalogue did not give out, or one for another order."""
+
+
+@dataclass(frozen=True)
+class Cursor:
+    """Where a page starts: after the row with sort key ``key`` (id last),
+    and which page that is (shown as "page N", and for "previous")."""
+
+    key: tuple[int, ...]
+    number: int
+
+
+def encode_cursor(sort: Sort, key, number: int) -> str:
+    # Signed, not encrypted: a cursor holds a price, a score and an id the
+    # page already shows. Signed so that a keyset read starts only where a
+    # page of this catalogue ended, never at values a client made up; the
+    # sort's shape inside keeps a cursor to the order it was taken in.
+    return signing.Signer(salt=CURSOR_SALT).sign_object([CURSOR_VERSION, sort.shape, list(key), number])
+
+
+def decode_cursor(raw: str, sort: Sort) -> Cursor:
+    """Raises :class:`BadCursor` for anything but a cursor ``encode_cursor``
+    gave out for this sort."""
+    if not isinstance(raw, str) or not raw or len(raw) > MAX_CURSOR_LENGTH:
+        raise BadCursor
+    try:
+        version, shape, key, number = signing.Signer(salt=CURSOR_SALT).unsign_object(raw)
+    except (signing.BadSignature, ValueError, TypeError):
+        raise BadCursor from None
+    ints = [number, *key] if isinstance(key, list) else [None]
+    if version != CURSOR_VERSION or shape != sort.shape or not all(type(v) is int for v in ints):
+        raise BadCursor
+    if len(key) != len(sort.keys) or number < 2:
+        raise BadCursor
+    return Cursor(tuple(key), number)
+
+
+# --- Pages --------------------------------------------------------------------
+
+
 class _Pages(Paginator):
-    """Pages over node ids; the count is ``count(filters)``."""
+    """Pages of sort keys (id last); the count is ``count(filters)``."""
 
     def __init__(self, object_list, per_page, filters):
         super().__init__(object_list, per_page)
@@ -104,57 +210,180 @@ class _Pages(Paginator):
         return count(self._filters)
 
 
+class CataloguePage(Page):
+    """A page of node ids in order, with the cursor of the page after it
+    (None on the last page)."""
+
+    def __init__(self, keys: list[tuple], number: int, paginator, sort: Sort, more: bool):
+        super().__init__([k[-1] for k in keys], number, paginator)
+        self.next_cursor = encode_cursor(sort, keys[-1], number + 1) if more and keys else None
+
+    def has_next(self):
+        return self.next_cursor is not None
+
+    # Plain arithmetic: a cursor's page number is a label, and the count may
+    # have moved since the cursor was given out.
+    def next_page_number(self):
+        return self.number + 1
+
+    def previous_page_number(self):
+        return self.number - 1
+
+
 # Past this many rows into a grouped sort, one plain sorted query is cheaper
-# than a query per group.
+# than reading that deep into every group.
 GROUPED_DEPTH = 4_000
 
 
 class _Grouped:
-    """The ids of ``qs`` in a sort led by a value that few groups of nodes
-    share (a GPU model's VRAM), then price and id.
+    """The sort keys of ``qs``, read group by group where one sorted query
+    over every listed node would sort them all (100,000 at scale) rather
+    than read an index in order.
 
-    Sorting every listed node by a joined or computed column reads them all
-    (100,000 at scale); instead each group is read in the order an index
-    already keeps (price within a GPU model), only as deep as
-    the page needs, and the groups are merged by (group rank, price, id):
-    the same order, from a few hundred index entries."""
+    A group is a GPU model (most VRAM first), a region (nearest first) or,
+    for "all listed", a (status, paused) pair: within one, an index already
+    keeps the nodes in the order of the sort's remaining keys, so each
+    group is read from its index only as deep as the page needs, and the
+    groups are merged by the full sort key: the same order, from a few
+    hundred index entries. After a cursor, the groups wholly before it are
+    left out and the others are read from it on, so a page reached by
+    cursor reads what the first does, at any depth.
 
-    def __init__(self, qs, groups: list[tuple[int, Q]]):
-        self.qs, self.groups = qs, groups
+    The groups are read as one ``UNION ALL`` of index-ordered, limited
+    reads, merged and cut to the page by the database: a query per group
+    measured slower than sorting every node, for its per-query cost."""
 
-    def __getitem__(self, window: slice) -> list[int]:
+    def __init__(self, qs, groups: list[tuple[int | None, dict]], sort: Sort):
+        self.qs, self.groups, self.sort = qs, groups, sort
+        # Led: each group holds one value of the sort's first key (a GPU
+        # model's VRAM, a region's distance), read as that constant.
+        self.led = groups[0][0] is not None
+        self.inner = sort.keys[1:] if self.led else sort.keys
+
+    def __getitem__(self, window: slice) -> list[tuple]:
         start, stop = window.start or 0, window.stop
         if stop is None or stop > GROUPED_DEPTH:
-            return list(self.qs.values_list("pk", flat=True)[window])
-        heads = [
-            [
-                (rank, price, pk)
-                for pk, price in self.qs.filter(cond)
-                .order_by("price_per_gpu_hour", "pk")
-                .values_list("pk", "price_per_gpu_hour")[:stop]
-            ]
-            for rank, cond in self.groups
-        ]
-        return [pk for _, _, pk in islice(heapq.merge(*heads), start, stop)]
+            return list(self.qs.values_list(*self.sort.columns)[window])
+        return self.read(stop - start, start)
+
+    def read(self, n: int, skip: int = 0, after: tuple | None = None) -> list[tuple]:
+        """``n`` keys in order after the first ``skip`` (after ``after``, if given)."""
+        arms = []
+        for lead, match in self.groups:
+            where = None
+            if after is not None and self.led:
+                _, desc = self.sort.keys[0]
+                if (lead > after[0]) if desc else (lead < after[0]):
+                    continue  # the whole group is before the cursor
+                if lead == after[0]:
+                    where = _after(self.inner, after[1:])
+            elif after is not None:
+                where = _after(self.inner, after)
+            arms.append((lead, match, where))
+        return self._union(arms, n, skip) if arms else []
+
+    def _arm(self, match: dict, where: Q | None, depth: int):
+        part = self.qs.filter(**match)
+        if where is not None:
+            part = part.filter(where)
+        inner = Sort(self.inner, self.sort.shape)
+        return part.order_by(*inner.order_by()).values_list(*inner.columns)[:depth]
+
+    def _union(self, arms: list[tuple[int | None, dict, Q | None]], n: int, skip: int) -> list[tuple]:
+        """The arms (each a group's lead value or None, its match and the
+        cursor's condition or None) as one query: ``UNION ALL``, ordered by
+        the sort's keys by position, ``n`` rows after ``skip``. Written out
+        because Django cannot slice the arms of a union on SQLite."""
+        connection = connections[self.qs.db]
+        shared = {}
+        sqls, params = [], []
+        for i, (lead, match, where) in enumerate(arms):
+            if where is None and len(match) == 1:
+                # Arms that differ only in their group's id (a model's, a
+                # region's) share one compiled query with that id swapped
+                # in: compiling fifteen costs more than running them.
+                ((column, value),) = match.items()
+                if column not in shared:
+                    sql, arm_params = self._compile(self._arm({column: GROUP_ID}, None, skip + n), connection)
+                    at = [j for j, v in enumerate(arm_params) if v == GROUP_ID]
+                    shared[column] = (sql, list(arm_params), at[0]) if len(at) == 1 else None
+                if shared[column]:
+                    sql, arm_params, at = shared[column]
+                    arm_params = [*arm_params[:at], value, *arm_params[at + 1 :]]
+                else:
+                    sql, arm_params = self._compile(self._arm(match, None, skip + n), connection)
+            else:
+                sql, arm_params = self._compile(self._arm(match, where, skip + n), connection)
+            if lead is None:
+                sqls.append(f"SELECT g{i}.* FROM ({sql}) g{i}")
+            else:
+                sqls.append(f"SELECT CAST(%s AS bigint), g{i}.* FROM ({sql}) g{i}")
+                params.append(lead)
+            params.extend(arm_params)
+        order = ", ".join(f"{i} {'DESC' if desc else 'ASC'}" for i, (_, desc) in enumerate(self.sort.keys, 1))
+        with connection.cursor() as cursor:
+            cursor.execute(f"{' UNION ALL '.join(sqls)} ORDER BY {order} LIMIT %s OFFSET %s", [*params, n, skip])
+            return [tuple(row) for row in cursor.fetchall()]
+
+    @staticmethod
+    def _compile(qs, connection) -> tuple[str, tuple]:
+        return qs.query.get_compiler(connection=connection).as_sql()
 
 
-def _groups(filters: dict, table: dict) -> list[tuple[int, Q]] | None:
-    """The groups a grouped sort walks, each with its rank (ascending), or
-    None when the sort is not one of them. Nearest-first is not: measured,
-    fifteen per-region reads cost more than sorting the region column."""
-    sort = filters.get("sort")
+# Stands for a group's id in a shared arm's compiled query: no id is negative.
+GROUP_ID = -7_319_046_581
+
+
+def _groups(filters: dict, table: dict) -> list[tuple[int | None, dict]] | None:
+    """The groups a sort is read in (see :class:`_Grouped`), each with its
+    value of the sort's first key when the groups lead the order, or None
+    when one sorted query reads an index in order already."""
+    sort = filters.get("sort") or "price"
     if sort == "vram":
-        return [(-vram, Q(gpu_model_id=pk)) for pk, vram in GpuModel.objects.values_list("pk", "vram_gb")]
+        # Read by (model, price) with status and paused filtered in the index.
+        return [(vram, {"gpu_model_id": pk}) for pk, vram in GpuModel.objects.values_list("pk", "vram_gb")]
+    if sort == "proximity" and table:
+        # Read by (region, price) the same way; every region is in the table.
+        return [(km, {"region_id": rid}) for rid, (km, _, _) in table.items()]
+    if sort in ("price", "-price") and not _free_only(filters):
+        # Online or degraded, paused or not: four ranges of the offers index,
+        # each in price order (a list of statuses is not, and is sorted whole).
+        return [(None, {"status": status, "paused": paused}) for status in LISTED for paused in (False, True)]
     return None
 
 
-def page(filters: dict, number) -> tuple:
-    qs, near, table = nodes(filters)
-    # The page's ids first (sorting and skipping narrow rows), then those
-    # twenty nodes in full.
+def window(filters: dict, number=None, cursor: str | None = None, *, per_page: int | None = None, strict=False):
+    """The ids of one page of ``nodes(filters)`` as a :class:`CataloguePage`:
+    the page after ``cursor`` if given (:class:`BadCursor` if it is not one
+    this catalogue gave out for this sort), else page ``number`` (an
+    out-of-range or unreadable number is the nearest page, or with
+    ``strict`` Django's ``InvalidPage``). Also the place nearest-first
+    measures from, and its region table."""
+    per_page = per_page or PER_PAGE
+    qs, near, table, sort = _listed(filters)
     groups = _groups(filters, table)
-    ids_in_order = qs.values_list("pk", flat=True) if groups is None else _Grouped(qs, groups)
-    p = _Pages(ids_in_order, PER_PAGE, filters).get_page(number)
+    grouped = _Grouped(qs, groups, sort) if groups is not None else None
+    pages = _Pages(grouped if grouped else qs.values_list(*sort.columns), per_page, filters)
+    if cursor is not None:
+        at = decode_cursor(cursor, sort)
+        if grouped:
+            keys = grouped.read(per_page + 1, after=at.key)
+        else:
+            keys = list(qs.filter(_after(sort.keys, at.key)).values_list(*sort.columns)[: per_page + 1])
+        return CataloguePage(keys[:per_page], at.number, pages, sort, len(keys) > per_page), near, table
+    p = pages.page(number) if strict else pages.get_page(number)
+    return CataloguePage(list(p.object_list), p.number, pages, sort, p.has_next()), near, table
+
+
+def page(filters: dict, number, cursor: str | None = None) -> tuple:
+    """The catalogue page a visitor asked for, its nodes decorated for the
+    cards. A cursor that is not one this catalogue gave out (tampered,
+    truncated, from another sort or an older key) opens the first page:
+    a shared link never errors."""
+    try:
+        p, near, table = window(filters, number, cursor or None)
+    except BadCursor:
+        p, near, table = window(filters, 1)
     ids = list(p.object_list)
     by_id = {
         n.pk: n

@@ -43,7 +43,7 @@ def _epoch_seconds():
 def index(request):
     form = CatalogueForm(request.GET or None)
     filters = form.values() if request.GET else {}
-    page, rows, near = catalogue.page(filters, request.GET.get("page"))
+    page, rows, near = catalogue.page(filters, request.GET.get("page"), request.GET.get("cursor"))
     context = {
         "form": form,
         "page": page,

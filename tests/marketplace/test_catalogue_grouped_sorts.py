@@ -1,6 +1,7 @@
-"""The VRAM and proximity sorts walk GPU models and regions group by group
-(see ``catalogue._Grouped``); every page must list exactly the nodes, in
-exactly the order, that sorting the whole catalogue gives."""
+"""The VRAM and proximity sorts walk GPU models and regions group by group,
+and the price sorts of "all listed" walk (status, paused) pairs (see
+``catalogue._Grouped``); every page must list exactly the nodes, in exactly
+the order, that sorting the whole catalogue gives."""
 
 import random
 
@@ -40,7 +41,13 @@ def market(genesis):
 @pytest.mark.parametrize("availability", ["free", "all"])
 @pytest.mark.parametrize(
     "extra",
-    [{"sort": "vram"}, {"sort": "proximity", "near": "eu-central"}, {"sort": "vram", "min_vram": 40, "count": 2}],
+    [
+        {"sort": "vram"},
+        {"sort": "proximity", "near": "eu-central"},
+        {"sort": "vram", "min_vram": 40, "count": 2},
+        {"sort": "price"},
+        {"sort": "-price", "count": 2},
+    ],
 )
 def test_grouped_pages_match_the_full_sort(market, monkeypatch, availability, extra):
     monkeypatch.setattr(catalogue, "PER_PAGE", 7)
@@ -48,7 +55,7 @@ def test_grouped_pages_match_the_full_sort(market, monkeypatch, availability, ex
     everything = list(catalogue.nodes(filters)[0].values_list("pk", flat=True))
     assert len(everything) > 20
     listed = []
-    for number in range(1, len(everything) // 7 + 2):
+    for number in range(1, -(-len(everything) // 7) + 1):
         p, rows, _ = catalogue.page(filters, number)
         listed += [n.pk for n in rows]
     assert listed == everything

@@ -144,6 +144,13 @@ class GpuNode(models.Model):
             # The catalogue's "best health first": read in order and
             # filtered, instead of sorting every listed node.
             models.Index(fields=["-health_score", "price_per_gpu_hour"], name="node_offers_by_health"),
+            # The catalogue's most-VRAM and nearest-first sorts read each GPU
+            # model's or region's nodes in price order, status and pause
+            # filtered in the index, for one status ("available now") or two
+            # ("all listed"); no health score, so an epoch's new scores do
+            # not rewrite them.
+            models.Index(fields=["gpu_model", "price_per_gpu_hour", "status", "paused"], name="node_listed_by_model"),
+            models.Index(fields=["region", "price_per_gpu_hour", "status", "paused"], name="node_listed_by_region"),
         ]
         constraints = [
             models.CheckConstraint(condition=Q(gpu_count__gte=1), name="node_has_gpus"),
