@@ -38,8 +38,8 @@ def temporary_sqlite(name: str, *, keep: bool = False):
 def insert_delegations(cursor, checker_ids: list[int], n: int, amount: int, stamp: str, tag: str = "d") -> None:
     """``n`` delegator accounts holding ``amount`` bonded, each with one
     delegation lot (bonded in epoch 0) to the checkers in turn, written with
-    plain SQL (``COPY`` on PostgreSQL): a million through the ORM would take
-    minutes. They stand in for delegation postings, so the hash chain of
+    plain SQL (``COPY`` on PostgreSQL, seven times faster there than
+    ``executemany``): a million through the ORM would take minutes. They stand in for delegation postings, so the hash chain of
     such a database does not verify; the caller accounts for the ATH they
     hold."""
     cursor.execute("SELECT COALESCE(MAX(id), 0) FROM core_account")
@@ -82,9 +82,9 @@ def _copy_delegations(cursor, checker_ids, n, amount, stamp, tag, first) -> None
 
 def insert_objects(model, objs: list, batch_size: int) -> None:
     """Insert unsaved ``objs`` of ``model`` as ``bulk_create`` does (their
-    primary keys are not set): on PostgreSQL in one ``COPY``, which is several
-    times faster for hundreds of thousands of rows; elsewhere by
-    ``bulk_create`` in batches of ``batch_size``."""
+    primary keys are not set): on PostgreSQL in one ``COPY``, in about half
+    the time of ``bulk_create`` (making the objects is most of the rest);
+    elsewhere by ``bulk_create`` in batches of ``batch_size``."""
     from django.db import connection
 
     if connection.vendor != "postgresql":
