@@ -39,9 +39,9 @@ def insert_delegations(cursor, checker_ids: list[int], n: int, amount: int, stam
     """``n`` delegator accounts holding ``amount`` bonded, each with one
     delegation lot (bonded in epoch 0) to the checkers in turn, written with
     plain SQL (``COPY`` on PostgreSQL, seven times faster there than
-    ``executemany``): a million through the ORM would take minutes. They stand in for delegation postings, so the hash chain of
-    such a database does not verify; the caller accounts for the ATH they
-    hold."""
+    ``executemany``): a million through the ORM would take minutes. They
+    stand in for delegation postings, so the hash chain of such a database
+    does not verify; the caller accounts for the ATH they hold."""
     cursor.execute("SELECT COALESCE(MAX(id), 0) FROM core_account")
     first = cursor.fetchone()[0] + 1
     if cursor.db.vendor == "postgresql":
@@ -82,8 +82,8 @@ def _copy_delegations(cursor, checker_ids, n, amount, stamp, tag, first) -> None
 
 def insert_objects(model, objs: list, batch_size: int) -> None:
     """Insert unsaved ``objs`` of ``model`` as ``bulk_create`` does (their
-    primary keys are not set): on PostgreSQL in one ``COPY``, in about half
-    the time of ``bulk_create`` (making the objects is most of the rest);
+    primary keys are not set): on PostgreSQL in one ``COPY``, in about two
+    thirds of ``bulk_create``'s time (making the objects is most of the rest);
     elsewhere by ``bulk_create`` in batches of ``batch_size``."""
     from django.db import connection
 
