@@ -20,6 +20,22 @@ def test_update_fields_writes_each_rows_own_values_and_nothing_else(db):
     assert bulk.update_fields([], ["available"]) == 0
 
 
+def test_update_fields_writes_text_and_nulls_and_an_object_listed_twice_ends_with_its_last_values(db):
+    first, second = WalletFactory(), WalletFactory()
+    twice = Account.objects.get(pk=first.pk)
+    first.label, first.owner, first.available = 'it\'s "quoted", {braced}', None, 7
+    second.label, second.available = "", 8
+    twice.label, twice.available = "written last", 9
+    assert bulk.update_fields([first, second, twice], ["label", "owner", "available"]) == 3
+    rows = {a.pk: a for a in Account.objects.filter(pk__in=[first.pk, second.pk])}
+    assert (rows[first.pk].label, rows[first.pk].available) == ("written last", 9)
+    assert rows[first.pk].owner_id == twice.owner_id
+    assert (rows[second.pk].label, rows[second.pk].available, rows[second.pk].owner_id) == ("", 8, second.owner_id)
+    first.owner = None
+    bulk.update_fields([first, second], ["owner"])
+    assert Account.objects.get(pk=first.pk).owner_id is None
+
+
 def test_update_in_covers_more_ids_than_one_statement_takes(db, monkeypatch):
     monkeypatch.setattr(bulk, "CHUNK", 3)
     wallets = [WalletFactory() for _ in range(8)]
