@@ -16,7 +16,7 @@ from rest_framework.views import APIView
 
 from apps.core.models import GpuModel, GpuNode, Region, SlaTier
 from apps.core.numbers import NumberError, parse_int
-from apps.platform.api_fields import MicroAthField, validated
+from apps.platform.api_fields import MicroAthField, page_size, validated
 
 from . import catalogue, matching, providers, queries, rentals, workload_spec
 from .billing import settled_summary
@@ -76,14 +76,7 @@ class CataloguePages(BasePagination):
 
     def paginate_queryset(self, queryset, request, view=None):
         self.request = request
-        try:
-            size = parse_int(request.query_params.get("page_size") or self.page_size, minimum=1)
-        except NumberError:
-            size = 0
-        if not 1 <= size <= self.max_page_size:
-            raise ValidationError(
-                {"page_size": [_("The page size is a whole number from 1 to %d.") % self.max_page_size]}
-            )
+        size = page_size(request.query_params.get("page_size"), default=self.page_size, maximum=self.max_page_size)
         try:
             number = parse_int(request.query_params.get("page") or 1, minimum=1, what="page number")
             self.page = catalogue.window(

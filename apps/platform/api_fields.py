@@ -1,8 +1,10 @@
+from django.utils.translation import gettext as _
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from apps.core.amounts import AmountError, parse_ath, parse_uath
+from apps.core.numbers import NumberError, parse_int
 
 
 @extend_schema_field({"type": "string", "pattern": "^[0-9]+$", "example": "1500000"})
@@ -57,3 +59,17 @@ def validated(serializer_class, request) -> dict:
     payload = serializer_class(data=request.data)
     payload.is_valid(raise_exception=True)
     return payload.validated_data
+
+
+def page_size(raw, *, default: int, maximum: int) -> int:
+    """A list endpoint's ``page_size`` query parameter: ``default`` when it
+    is absent or empty, else a whole number in plain digits from 1 to
+    ``maximum``; anything else is a 400 saying so."""
+    if raw in (None, ""):
+        return default
+    try:
+        return parse_int(raw, minimum=1, maximum=maximum, what="page size")
+    except NumberError:
+        raise serializers.ValidationError(
+            {"page_size": [_("The page size is a whole number from 1 to %d.") % maximum]}
+        ) from None

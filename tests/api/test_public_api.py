@@ -147,6 +147,8 @@ def test_staking_history_is_public(client, network):
         ({"page_size": "0"}, "page_size"),
         ({"page_size": "501"}, "page_size"),
         ({"page_size": "ten"}, "page_size"),
+        ({"page_size": "\u0661\u0660"}, "page_size"),  # Arabic-Indic digits: plain digits only
+        ({"page_size": "1e2"}, "page_size"),
         ({"epoch_from": "9", "epoch_to": "8"}, "epoch_to"),
         ({"epoch_from": "0", "epoch_to": "100000"}, "epoch_to"),
         ({"epoch": "-1"}, "epoch"),

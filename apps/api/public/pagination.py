@@ -14,6 +14,8 @@ from rest_framework.pagination import BasePagination
 from rest_framework.response import Response
 from rest_framework.utils.urls import replace_query_param
 
+from apps.platform.api_fields import page_size
+
 DEFAULT_PAGE_SIZE = 100
 MAX_PAGE_SIZE = 500
 CURSOR_PREFIX = "k1:"
@@ -34,18 +36,10 @@ def decode_cursor(raw: str) -> int:
     return int(value)
 
 
-def parse_page_size(raw: str | None) -> int:
-    if raw in (None, ""):
-        return DEFAULT_PAGE_SIZE
-    if not raw.isdigit() or not 1 <= int(raw) <= MAX_PAGE_SIZE:
-        raise ValidationError({"page_size": [_("The page size is a whole number from 1 to %d.") % MAX_PAGE_SIZE]})
-    return int(raw)
-
-
 class KeysetPagination(BasePagination):
     def paginate_queryset(self, queryset, request, view=None):
         self.request = request
-        size = parse_page_size(request.query_params.get("page_size"))
+        size = page_size(request.query_params.get("page_size"), default=DEFAULT_PAGE_SIZE, maximum=MAX_PAGE_SIZE)
         cursor = request.query_params.get("cursor")
         if cursor:
             queryset = queryset.filter(pk__gt=decode_cursor(cursor))
