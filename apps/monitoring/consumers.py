@@ -29,10 +29,12 @@ class NodeConsumer(CoalescedFragmentConsumer):
     def groups_for(self):
         return [live.node_group(self.node_id), live.TELEMETRY_GROUP, live.EPOCH_GROUP]
 
-    async def monitoring_telemetry(self, event):
+    def wants(self, event):
+        # Telemetry hints name the nodes that posted (None: all of them).
+        if event.get("type") != "monitoring.telemetry":
+            return True
         nodes = event.get("nodes")
-        if nodes is None or self.node_id in nodes:
-            await self.changed(event)
+        return nodes is None or self.node_id in nodes
 
     def render(self):
         node = GpuNode.objects.select_related("gpu_model", "region", "provider").get(pk=self.node_id)

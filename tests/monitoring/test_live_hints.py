@@ -56,22 +56,3 @@ def test_without_an_event_loop_the_hint_is_written_at_once(db):
     rows = {r.group: r.message for r in OutboxEvent.objects.all()}
     assert rows[live.TELEMETRY_GROUP] == {"type": "monitoring.telemetry", "nodes": [5]}
     assert rows[live.OVERVIEW_GROUP] == {"type": "monitoring.changed"}
-
-
-@pytest.mark.asyncio
-async def test_a_node_page_refreshes_only_for_its_own_node(monkeypatch):
-    from apps.monitoring.consumers import NodeConsumer
-
-    consumer = NodeConsumer()
-    consumer.node_id = 4
-    calls = []
-
-    async def changed(event=None):
-        calls.append(event)
-
-    monkeypatch.setattr(consumer, "changed", changed)
-    await consumer.monitoring_telemetry({"type": "monitoring.telemetry", "nodes": [1, 2, 3]})
-    assert calls == []
-    await consumer.monitoring_telemetry({"type": "monitoring.telemetry", "nodes": [3, 4]})
-    await consumer.monitoring_telemetry({"type": "monitoring.telemetry", "nodes": None})  # "every node"
-    assert len(calls) == 2
