@@ -8,6 +8,7 @@ from .queries import glance
 
 
 class HomeConsumer(CoalescedFragmentConsumer):
+    shared = True  # a public page: the same fragment for everyone
     min_interval = 2.0  # the landing page is the most visited: redraw at most every 2 s
 
     def groups_for(self):

@@ -21,6 +21,7 @@ from apps.explorer.consumers import LedgerFeedConsumer
 from apps.marketplace.consumers import RentalConsumer
 from apps.monitoring.consumers import CheckerConsumer, NodeConsumer, OverviewConsumer
 from apps.notifications.consumers import BellConsumer
+from apps.overview.consumers import HomeConsumer
 from apps.platform import live_pages
 
 from ..factories import WalletFactory, fund
@@ -164,5 +165,5 @@ def test_a_node_page_refreshes_only_for_its_own_node():
 
 
 def test_only_public_pages_share():
-    assert all(c.shared for c in (OverviewConsumer, NodeConsumer, CheckerConsumer, LedgerFeedConsumer))
+    assert all(c.shared for c in (HomeConsumer, OverviewConsumer, NodeConsumer, CheckerConsumer, LedgerFeedConsumer))
     assert not any(c.shared for c in (BellConsumer, RentalConsumer))
