@@ -185,7 +185,7 @@ def test_a_slow_receiver_is_cut_off(genesis, loopback_allowed, monkeypatch):
         services.add_endpoint(user, slow.url)
         services.notify([user.pk], Event.ESCROW_LOW, "slow", "slow")
         [d] = delivery.run_due()
-        assert d.state == DeliveryState.PENDING and d.last_status is None and "timed out" in d.last_error
+        assert d.state == DeliveryState.PENDING and d.last_status is None and "longer than" in d.last_error
     finally:
         slow.close()
 
@@ -304,3 +304,24 @@ def test_a_sender_thread_holds_no_database_connection_while_a_receiver_answers(l
         receiver.close()
     assert held == [False]
     assert Delivery.objects.get(endpoint__user=user).state == DeliveryState.DELIVERED
+
+
+@pytest.mark.parametrize("where", ["headers", "body"])
+def test_a_receiver_dripping_its_answer_is_cut_off_at_the_time_limit(genesis, loopback_allowed, monkeypatch, where):
+    # Each byte comes well within a socket timeout: only a limit on the whole
+    # attempt stops a receiver that trickles its answer.
+    from .receiver import DrippingReceiver
+
+    monkeypatch.setattr(delivery, "TIMEOUT", 0.5)
+    dripping = DrippingReceiver(where, every=0.05, total=6.0)
+    try:
+        user = UserFactory()
+        services.add_endpoint(user, dripping.url)
+        services.notify([user.pk], Event.ESCROW_LOW, "drip", "drip")
+        started = time.monotonic()
+        [d] = delivery.run_due()
+        took = time.monotonic() - started
+    finally:
+        dripping.close()
+    assert took < 3.0, took
+    assert d.state == DeliveryState.PENDING and d.last_status is None and "longer than" in d.last_error
