@@ -75,6 +75,8 @@ def test_a_degraded_node_reaches_its_provider_as_a_signed_webhook(genesis, loopb
     degrade(node)
     node.refresh_from_db()
     assert node.status == NodeStatus.DEGRADED
+    # The settlement itself queued nothing: the worker finds it afterwards.
+    assert not Notification.objects.exists() and not Delivery.objects.exists()
     look()
     look()  # looking again tells nobody twice
     note = Notification.objects.get(user=provider)
@@ -325,3 +327,87 @@ def test_a_receiver_dripping_its_answer_is_cut_off_at_the_time_limit(genesis, lo
         dripping.close()
     assert took < 3.0, took
     assert d.state == DeliveryState.PENDING and d.last_status is None and "longer than" in d.last_error
+
+
+def test_a_provider_hears_of_suspension_and_return_but_not_of_a_first_verification(genesis):
+    # The verdicts as consensus records them, epoch by epoch.
+    from apps.monitoring.models import NodeEpoch
+
+    provider = UserFactory()
+    node, _ = make_node(provider, name="ups-h100")
+    look()  # the worker was already running
+    for epoch, before, after in (
+        (1, "pending", "online"),  # verified for the first time: not "back"
+        (2, "online", "degraded"),
+        (3, "degraded", "suspended"),
+        (4, "suspended", "suspended"),  # no change: no news
+        (5, "suspended", "online"),
+    ):
+        NodeEpoch.objects.create(
+            node=node, epoch=epoch, assigned=3, reports=3, valid=True, status_before=before, status_after=after
+        )
+    look()
+    look()
+    events = list(Notification.objects.filter(user=provider).order_by("id").values_list("event", "title"))
+    assert [e for e, _ in events] == [Event.NODE_DEGRADED, Event.NODE_SUSPENDED, Event.NODE_ONLINE]
+    assert all("ups-h100" in title for _, title in events)
+
+
+def test_the_readmes_signature_check_accepts_a_real_delivery_and_nothing_else(genesis, loopback_allowed, receiver):
+    # The ten lines a receiver copies from the README, run as they are written there.
+    import re
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    [snippet] = [b for b in re.findall(r"```python\n(.*?)```", readme, re.S) if "def verify(secret" in b]
+    assert len([line for line in snippet.splitlines() if line.strip()]) <= 10
+    namespace: dict = {}
+    exec(compile(snippet, "README.md", "exec"), namespace)  # noqa: S102  our own README
+    verify = namespace["verify"]
+
+    user = UserFactory()
+    endpoint = services.add_endpoint(user, receiver.url)
+    services.notify([user.pk], Event.CONTAINER_EXITED, "readme", "Rental 1: the container exited")
+    [sent] = delivery.run_due()
+    assert sent.state == DeliveryState.DELIVERED
+    [call] = receiver.received
+    assert verify(endpoint.secret, call["headers"], call["body"])
+    assert not verify(endpoint.secret, call["headers"], call["body"] + b" ")
+    assert not verify("another secret", call["headers"], call["body"])
+    stale = {**call["headers"], "X-Aethir-Timestamp": str(int(time.time()) - 3600)}
+    assert not verify(endpoint.secret, stale, call["body"])
+
+
+def test_production_sends_mail_by_smtp_from_the_environment_and_webhooks_only_over_https(tmp_path):
+    import secrets
+
+    from ..platform.test_settings import run_manage
+
+    show = (
+        "from django.conf import settings as s; m = s.MAILERS['default']; "
+        "print(m['BACKEND'], m.get('OPTIONS', {}).get('host'), m.get('OPTIONS', {}).get('port'), "
+        "s.WEBHOOKS_ALLOW_HTTP, repr(s.WEBHOOKS_ALLOW_NETS))"
+    )
+    production = run_manage(
+        "shell",
+        "-c",
+        show,
+        DEBUG="0",
+        DEMO_MODE="0",
+        SECRET_KEY=secrets.token_urlsafe(50),
+        LEDGER_SIGNING_KEY=secrets.token_hex(32),
+        EMAIL_HOST="smtp.example.org",
+        EMAIL_PORT="2525",
+        AETHIR_VAR_DIR=str(tmp_path),
+    )
+    assert production.returncode == 0, production.stderr
+    assert production.stdout.strip().splitlines()[-1].split() == [
+        "django.core.mail.backends.smtp.EmailBackend",
+        "smtp.example.org",
+        "2525",
+        "False",
+        "''",
+    ]
+    demo = run_manage("shell", "-c", show, DEBUG="0", DEMO_MODE="1", AETHIR_VAR_DIR=str(tmp_path))
+    assert demo.returncode == 0, demo.stderr
+    assert demo.stdout.strip().splitlines()[-1].split()[0] == "django.core.mail.backends.console.EmailBackend"
