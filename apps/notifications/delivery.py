@@ -105,16 +105,18 @@ def _cut_off(conn: http.client.HTTPConnection, expired: threading.Event) -> None
 def post(url: str, body: bytes, headers: dict) -> int:
     """POST ``body``; the answer's status. Raises OSError/DomainError on a
     refused target, a network error or a receiver past the limits: at most
-    ``TIMEOUT`` seconds from connecting to the answer's end, however the
-    receiver paces it, and ``MAX_RESPONSE`` bytes of it read."""
+    ``TIMEOUT`` seconds from looking up its name to the answer's end, however
+    the receiver (or its name server) paces it, and ``MAX_RESPONSE`` bytes of
+    the answer read."""
+    started = time.monotonic()
     target = targets.parse(url)
-    ip = str(targets.resolve(target))
+    ip = str(targets.resolve(target, timeout=TIMEOUT))
     if target.scheme == "https":
         conn = _PinnedHTTPSConnection(target.host, ip, target.port, TIMEOUT)
     else:
         conn = http.client.HTTPConnection(ip, target.port, timeout=TIMEOUT)
     expired = threading.Event()
-    timer = threading.Timer(TIMEOUT, _cut_off, args=(conn, expired))
+    timer = threading.Timer(max(0.0, TIMEOUT - (time.monotonic() - started)), _cut_off, args=(conn, expired))
     timer.daemon = True
     timer.start()
     too_slow = _("the receiver took longer than %(s)d seconds") % {"s": TIMEOUT}
@@ -132,8 +134,10 @@ def post(url: str, body: bytes, headers: dict) -> int:
         if expired.is_set():
             raise TimeoutError(too_slow)
         return response.status
-    except (OSError, http.client.HTTPException):
-        if expired.is_set():  # whatever broke, it broke because the time was up
+    except (OSError, http.client.HTTPException) as exc:
+        # Whatever broke once the time was up broke because of it; a socket
+        # timeout (one wait past ``TIMEOUT``) may beat the timer by a moment.
+        if expired.is_set() or isinstance(exc, TimeoutError):
             raise TimeoutError(too_slow) from None
         raise
     finally:

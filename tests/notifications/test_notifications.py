@@ -411,3 +411,30 @@ def test_production_sends_mail_by_smtp_from_the_environment_and_webhooks_only_ov
     demo = run_manage("shell", "-c", show, DEBUG="0", DEMO_MODE="1", AETHIR_VAR_DIR=str(tmp_path))
     assert demo.returncode == 0, demo.stderr
     assert demo.stdout.strip().splitlines()[-1].split()[0] == "django.core.mail.backends.console.EmailBackend"
+
+
+def test_a_slow_name_server_counts_against_the_attempts_time_limit(genesis, settings, monkeypatch):
+    # A receiver's own name server, answering slowly, must not hold a sender
+    # thread (and the delivery's claim) past the limit either.
+    from apps.notifications import targets
+
+    settings.WEBHOOKS_ALLOW_HTTP = False
+    settings.WEBHOOKS_ALLOW_NETS = ""
+    real = targets.socket.getaddrinfo
+
+    def slow_getaddrinfo(host, *args, **kwargs):
+        if host == "slow-dns.example.org":
+            time.sleep(4)
+            return [(2, 1, 6, "", ("93.184.215.14", 443))]
+        return real(host, *args, **kwargs)
+
+    monkeypatch.setattr(targets.socket, "getaddrinfo", slow_getaddrinfo)
+    monkeypatch.setattr(delivery, "TIMEOUT", 0.5)
+    user = UserFactory()
+    endpoint = WebhookEndpoint.objects.create(user=user, url="https://slow-dns.example.org/hook", secret="s")
+    services.notify([user.pk], Event.ESCROW_LOW, "dns", "dns")
+    assert Delivery.objects.filter(endpoint=endpoint).exists()
+    started = time.monotonic()
+    [d] = delivery.run_due()
+    assert time.monotonic() - started < 2.5
+    assert d.state == DeliveryState.PENDING and "resolve" in d.last_error
