@@ -81,3 +81,38 @@ class DrippingReceiver:
     def close(self):
         self.stop.set()
         self.listener.close()
+
+
+class FloodingReceiver:
+    """A receiver whose answer never ends: 200, then data as fast as the
+    connection takes it, until the sender hangs up. ``sent``: bytes it got out."""
+
+    def __init__(self, limit: int = 256 * 1024 * 1024):
+        import socket
+
+        self.limit, self.sent = limit, 0
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.url = f"http://127.0.0.1:{self.listener.getsockname()[1]}/hook"
+        self.finished = threading.Event()
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self):
+        try:
+            conn, _ = self.listener.accept()
+        except OSError:
+            return
+        with conn:
+            try:
+                conn.recv(65536)
+                conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % self.limit)
+                block = b"x" * 65536
+                while self.sent < self.limit:
+                    conn.sendall(block)
+                    self.sent += len(block)
+            except OSError:
+                pass
+            finally:
+                self.finished.set()
+
+    def close(self):
+        self.listener.close()

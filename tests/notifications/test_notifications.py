@@ -438,3 +438,20 @@ def test_a_slow_name_server_counts_against_the_attempts_time_limit(genesis, sett
     [d] = delivery.run_due()
     assert time.monotonic() - started < 2.5
     assert d.state == DeliveryState.PENDING and "resolve" in d.last_error
+
+
+def test_an_endless_answer_is_read_only_up_to_the_size_limit(genesis, loopback_allowed):
+    from .receiver import FloodingReceiver
+
+    flooding = FloodingReceiver()
+    try:
+        user = UserFactory()
+        services.add_endpoint(user, flooding.url)
+        services.notify([user.pk], Event.ESCROW_LOW, "flood", "flood")
+        [d] = delivery.run_due()
+        assert flooding.finished.wait(10)  # the sender hung up on it
+    finally:
+        flooding.close()
+    assert d.state == DeliveryState.DELIVERED and d.last_status == 200
+    # What was read is the limit; what the receiver got out beyond it sat in socket buffers.
+    assert flooding.sent < 32 * 1024 * 1024
