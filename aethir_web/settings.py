@@ -111,6 +111,8 @@ MIDDLEWARE = [
     "apps.platform.middleware.RefuseNul",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # Before the idempotency middleware: a revoked token's repeated key is refused, not replayed.
+    "apps.developer.middleware.RefuseUnusableToken",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django.middleware.csp.ContentSecurityPolicyMiddleware",

@@ -14,6 +14,7 @@ from django.utils.translation import gettext as _
 from rest_framework import authentication, exceptions
 
 from . import scopes, tokens
+from .models import hash_key
 
 log = logging.getLogger(__name__)
 KEYWORD = "Bearer"
@@ -44,21 +45,37 @@ def _throttle(token) -> None:
         )
 
 
+def bearer_token(request) -> str | None:
+    """The personal token ``request`` carries, or None (none, or another
+    scheme's). Raises AuthenticationFailed on a malformed Bearer header."""
+    header = authentication.get_authorization_header(request).split()
+    if not header or header[0].decode(errors="replace").lower() != KEYWORD.lower():
+        return None
+    if len(header) != 2:
+        raise exceptions.AuthenticationFailed(_("Send 'Authorization: Bearer <token>'."))
+    raw = header[1].decode(errors="replace")
+    return raw if tokens.looks_like_token(raw) else None
+
+
+def usable_token(raw: str):
+    """The token ``raw`` is, or AuthenticationFailed when it is unknown, revoked or expired."""
+    token = tokens.check(raw)
+    if token is None:
+        # Never the token itself in a log line: its public prefix names it.
+        log.info("refused API token %s", raw[len(tokens.PREFIX) : len(tokens.PREFIX) + 8])
+        raise exceptions.AuthenticationFailed(_("This token is unknown, revoked or expired."))
+    return token
+
+
 class PersonalTokenAuthentication(authentication.BaseAuthentication):
     def authenticate(self, request):
-        header = authentication.get_authorization_header(request).split()
-        if not header or header[0].decode(errors="replace").lower() != KEYWORD.lower():
+        raw = bearer_token(request)
+        if raw is None:
             return None
-        if len(header) != 2:
-            raise exceptions.AuthenticationFailed(_("Send 'Authorization: Bearer <token>'."))
-        raw = header[1].decode(errors="replace")
-        if not tokens.looks_like_token(raw):
-            return None
-        token = tokens.check(raw)
-        if token is None:
-            # Never the token itself in a log line: its public prefix names it.
-            log.info("refused API token %s", raw[len(tokens.PREFIX) : len(tokens.PREFIX) + 8])
-            raise exceptions.AuthenticationFailed(_("This token is unknown, revoked or expired."))
+        # Already looked up for this request by ``middleware.RefuseUnusableToken``.
+        token = getattr(request._request, "personal_token", None)
+        if token is None or token.key_hash != hash_key(raw):
+            token = usable_token(raw)
         needed = scopes.required_scope(request.path, request.method)
         if needed is None:
             raise exceptions.PermissionDenied(_("Personal API tokens cannot be used on this route."))

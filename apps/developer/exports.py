@@ -242,12 +242,25 @@ def rows(kind: str, user, r: Range) -> Iterator[dict]:
     return _ROWS[kind](user, r)
 
 
+# A text cell starting with one of these is a formula to a spreadsheet.
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _cell(value):
+    """``value`` as a CSV cell a spreadsheet shows as text: memos and names
+    are written by other people (anyone can send you 1 uATH with a memo), so a
+    text starting like a formula gets a leading apostrophe. Numbers are left as they are."""
+    if isinstance(value, str) and value.startswith(FORMULA_START):
+        return "'" + value
+    return value
+
+
 def as_csv(kind: str, items: Iterator[dict]) -> Iterator[str]:
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=COLUMNS[kind], lineterminator="\n")
     writer.writeheader()
     for item in items:
-        writer.writerow(item)
+        writer.writerow({k: _cell(v) for k, v in item.items()})
         if buffer.tell() > 16_384:
             yield buffer.getvalue()
             buffer.seek(0), buffer.truncate()

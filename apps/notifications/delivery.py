@@ -14,6 +14,7 @@ import json
 import logging
 import socket
 import ssl
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
@@ -86,17 +87,43 @@ class _PinnedHTTPSConnection(http.client.HTTPSConnection):
         self.sock = self._context.wrap_socket(sock, server_hostname=self.host)
 
 
+def _cut_off(conn: http.client.HTTPConnection, expired: threading.Event) -> None:
+    """The attempt's time is up: stop whatever it is waiting for. Each read
+    has its own socket timeout, but a receiver sending a byte at a time,
+    each within it, would otherwise hold the attempt for as long as it liked."""
+    expired.set()
+    sock = conn.sock
+    if sock is not None:
+        try:
+            # The socket's own shutdown, not SSLSocket's: no TLS state is touched
+            # from this thread; the reader wakes with an error or the end of data.
+            socket.socket.shutdown(sock, socket.SHUT_RDWR)
+        except OSError:
+            pass
+
+
 def post(url: str, body: bytes, headers: dict) -> int:
     """POST ``body``; the answer's status. Raises OSError/DomainError on a
-    refused target, a network error or a receiver past the limits."""
+    refused target, a network error or a receiver past the limits: at most
+    ``TIMEOUT`` seconds from looking up its name to the answer's end, however
+    the receiver (or its name server) paces it, and ``MAX_RESPONSE`` bytes of
+    the answer read."""
+    started = time.monotonic()
     target = targets.parse(url)
-    ip = str(targets.resolve(target))
-    deadline = time.monotonic() + TIMEOUT
+    ip = str(targets.resolve(target, timeout=TIMEOUT))
     if target.scheme == "https":
         conn = _PinnedHTTPSConnection(target.host, ip, target.port, TIMEOUT)
     else:
         conn = http.client.HTTPConnection(ip, target.port, timeout=TIMEOUT)
+    expired = threading.Event()
+    timer = threading.Timer(max(0.0, TIMEOUT - (time.monotonic() - started)), _cut_off, args=(conn, expired))
+    timer.daemon = True
+    timer.start()
+    too_slow = _("the receiver took longer than %(s)d seconds") % {"s": TIMEOUT}
     try:
+        conn.connect()
+        if expired.is_set():
+            raise TimeoutError(too_slow)
         conn.request("POST", target.path, body=body, headers={"Host": target.host_header, **headers})
         response = conn.getresponse()
         read = 0
@@ -104,10 +131,17 @@ def post(url: str, body: bytes, headers: dict) -> int:
             read += len(chunk)
             if read > MAX_RESPONSE:
                 break  # the status is all we need; the rest is not read
-            if time.monotonic() > deadline:
-                raise TimeoutError(_("the receiver took longer than %(s)d seconds") % {"s": TIMEOUT})
+        if expired.is_set():
+            raise TimeoutError(too_slow)
         return response.status
+    except (OSError, http.client.HTTPException) as exc:
+        # Whatever broke once the time was up broke because of it; a socket
+        # timeout (one wait past ``TIMEOUT``) may beat the timer by a moment.
+        if expired.is_set() or isinstance(exc, TimeoutError):
+            raise TimeoutError(too_slow) from None
+        raise
     finally:
+        timer.cancel()
         conn.close()
 
 

@@ -10,6 +10,7 @@ cannot swap in an inner address."""
 
 import ipaddress
 import socket
+import threading
 
 from django.conf import settings
 from django.utils.translation import gettext as _
@@ -34,13 +35,40 @@ def parse(url: str) -> Target:
     return target
 
 
-def resolve(target: Target) -> ipaddress.IPv4Address | ipaddress.IPv6Address:
-    """The address to connect to: every address the host has must be allowed."""
+def _getaddrinfo(host: str, port: int, timeout: float | None):
+    """``socket.getaddrinfo``, given up after ``timeout`` seconds: the
+    resolver has no timeout of its own to pass, and a name server chosen by
+    whoever registered the endpoint may answer as slowly as it likes. A
+    lookup given up on finishes on its own thread and is dropped."""
+    if timeout is None:
+        return socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    outcome: dict = {}
+    done = threading.Event()
+
+    def look_up():
+        try:
+            outcome["infos"] = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        except (OSError, UnicodeError) as exc:
+            outcome["error"] = exc
+        finally:
+            done.set()
+
+    threading.Thread(target=look_up, name="webhook-resolve", daemon=True).start()
+    if not done.wait(timeout):
+        raise TimeoutError("timed out")
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome["infos"]
+
+
+def resolve(target: Target, timeout: float | None = None) -> ipaddress.IPv4Address | ipaddress.IPv6Address:
+    """The address to connect to: every address the host has must be allowed.
+    ``timeout``: seconds the name lookup may take."""
     try:
         ips = [ipaddress.ip_address(target.host)]
     except ValueError:
         try:
-            infos = socket.getaddrinfo(target.host, target.port, type=socket.SOCK_STREAM)
+            infos = _getaddrinfo(target.host, target.port, timeout)
         except (OSError, UnicodeError) as exc:
             raise Refused(_("Cannot resolve %(host)s: %(error)s") % {"host": target.host, "error": exc}) from None
         ips = list(dict.fromkeys(ipaddress.ip_address(i[4][0].split("%", 1)[0]) for i in infos))

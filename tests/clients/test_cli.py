@@ -58,6 +58,12 @@ def test_rent_watch_and_end_from_the_command_line(live_server, monkeypatch, tmp_
     assert node.pk in [n["id"] for n in json.loads(out)]
     code, out = run("gpus", "search", "--gpu", node.gpu_model.slug)
     assert "cli-h100" in out and "Price/GPU-h" in out
+    code, out = run("--json", "match", "--gpu", node.gpu_model.slug)
+    assert code == 0 and [c["node"]["id"] for c in json.loads(out)["candidates"]] == [node.pk]
+    code, out = run("match", "--gpu", node.gpu_model.slug)
+    assert code == 0 and "cli-h100" in out and "Score ppm" in out
+    code, out = run("wallet")
+    assert code == 0 and renter.wallet.address in out and "10000 ATH" in out
 
     code, out = run(
         "--json", "rent", str(node.pk), "--mode", "on_demand", "--template", TEMPLATES[0].slug, "--escrow", "50"

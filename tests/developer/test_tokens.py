@@ -169,3 +169,29 @@ def test_tokens_never_reach_the_logs(user, caplog):
     # The secret is everything after "ath_<id>_"; it may itself hold "_" (URL-safe base64).
     secret = raw.split("_", 2)[2]
     assert caplog.records and raw not in caplog.text and secret and secret not in caplog.text
+
+
+def test_a_revoked_token_gets_no_replayed_answer_for_an_idempotency_key(user):
+    # The idempotency layer answers a repeated key before the view (and its
+    # authentication) runs: a revoked token must still be refused, not replayed.
+    fund(user.wallet, 5_000_000)
+    token, raw = tokens.issue(user, "t", ["transfer"])
+    to = make_checker()[0].operator
+    from apps.accounts.services import open_wallet
+
+    body = {"to_address": open_wallet(to).address, "amount": "1000000"}
+    client = bearer(raw)
+    first = client.post("/api/wallet/send/", body, format="json", HTTP_IDEMPOTENCY_KEY="k-1")
+    assert first.status_code == 201
+    assert client.post("/api/wallet/send/", body, format="json", HTTP_IDEMPOTENCY_KEY="k-1").status_code == 201
+    tokens.revoke(user, token.pk)
+    again = client.post("/api/wallet/send/", body, format="json", HTTP_IDEMPOTENCY_KEY="k-1")
+    assert again.status_code == 401 and "revoked" in again.json()["detail"]
+    assert "Idempotent-Replayed" not in again
+
+
+def test_a_malformed_bearer_header_is_a_401_with_its_message():
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION="Bearer ath_1 ath_2")
+    response = client.get("/api/wallet/")
+    assert response.status_code == 401 and "Bearer <token>" in response.json()["detail"]

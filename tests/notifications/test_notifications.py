@@ -75,6 +75,8 @@ def test_a_degraded_node_reaches_its_provider_as_a_signed_webhook(genesis, loopb
     degrade(node)
     node.refresh_from_db()
     assert node.status == NodeStatus.DEGRADED
+    # The settlement itself queued nothing: the worker finds it afterwards.
+    assert not Notification.objects.exists() and not Delivery.objects.exists()
     look()
     look()  # looking again tells nobody twice
     note = Notification.objects.get(user=provider)
@@ -185,7 +187,7 @@ def test_a_slow_receiver_is_cut_off(genesis, loopback_allowed, monkeypatch):
         services.add_endpoint(user, slow.url)
         services.notify([user.pk], Event.ESCROW_LOW, "slow", "slow")
         [d] = delivery.run_due()
-        assert d.state == DeliveryState.PENDING and d.last_status is None and "timed out" in d.last_error
+        assert d.state == DeliveryState.PENDING and d.last_status is None and "longer than" in d.last_error
     finally:
         slow.close()
 
@@ -304,3 +306,152 @@ def test_a_sender_thread_holds_no_database_connection_while_a_receiver_answers(l
         receiver.close()
     assert held == [False]
     assert Delivery.objects.get(endpoint__user=user).state == DeliveryState.DELIVERED
+
+
+@pytest.mark.parametrize("where", ["headers", "body"])
+def test_a_receiver_dripping_its_answer_is_cut_off_at_the_time_limit(genesis, loopback_allowed, monkeypatch, where):
+    # Each byte comes well within a socket timeout: only a limit on the whole
+    # attempt stops a receiver that trickles its answer.
+    from .receiver import DrippingReceiver
+
+    monkeypatch.setattr(delivery, "TIMEOUT", 0.5)
+    dripping = DrippingReceiver(where, every=0.05, total=6.0)
+    try:
+        user = UserFactory()
+        services.add_endpoint(user, dripping.url)
+        services.notify([user.pk], Event.ESCROW_LOW, "drip", "drip")
+        started = time.monotonic()
+        [d] = delivery.run_due()
+        took = time.monotonic() - started
+    finally:
+        dripping.close()
+    assert took < 3.0, took
+    assert d.state == DeliveryState.PENDING and d.last_status is None and "longer than" in d.last_error
+
+
+def test_a_provider_hears_of_suspension_and_return_but_not_of_a_first_verification(genesis):
+    # The verdicts as consensus records them, epoch by epoch.
+    from apps.monitoring.models import NodeEpoch
+
+    provider = UserFactory()
+    node, _ = make_node(provider, name="ups-h100")
+    look()  # the worker was already running
+    for epoch, before, after in (
+        (1, "pending", "online"),  # verified for the first time: not "back"
+        (2, "online", "degraded"),
+        (3, "degraded", "suspended"),
+        (4, "suspended", "suspended"),  # no change: no news
+        (5, "suspended", "online"),
+    ):
+        NodeEpoch.objects.create(
+            node=node, epoch=epoch, assigned=3, reports=3, valid=True, status_before=before, status_after=after
+        )
+    look()
+    look()
+    events = list(Notification.objects.filter(user=provider).order_by("id").values_list("event", "title"))
+    assert [e for e, _ in events] == [Event.NODE_DEGRADED, Event.NODE_SUSPENDED, Event.NODE_ONLINE]
+    assert all("ups-h100" in title for _, title in events)
+
+
+def test_the_readmes_signature_check_accepts_a_real_delivery_and_nothing_else(genesis, loopback_allowed, receiver):
+    # The ten lines a receiver copies from the README, run as they are written there.
+    import re
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    [snippet] = [b for b in re.findall(r"```python\n(.*?)```", readme, re.S) if "def verify(secret" in b]
+    assert len([line for line in snippet.splitlines() if line.strip()]) <= 10
+    namespace: dict = {}
+    exec(compile(snippet, "README.md", "exec"), namespace)  # noqa: S102  our own README
+    verify = namespace["verify"]
+
+    user = UserFactory()
+    endpoint = services.add_endpoint(user, receiver.url)
+    services.notify([user.pk], Event.CONTAINER_EXITED, "readme", "Rental 1: the container exited")
+    [sent] = delivery.run_due()
+    assert sent.state == DeliveryState.DELIVERED
+    [call] = receiver.received
+    assert verify(endpoint.secret, call["headers"], call["body"])
+    assert not verify(endpoint.secret, call["headers"], call["body"] + b" ")
+    assert not verify("another secret", call["headers"], call["body"])
+    stale = {**call["headers"], "X-Aethir-Timestamp": str(int(time.time()) - 3600)}
+    assert not verify(endpoint.secret, stale, call["body"])
+
+
+def test_production_sends_mail_by_smtp_from_the_environment_and_webhooks_only_over_https(tmp_path):
+    import secrets
+
+    from ..platform.test_settings import run_manage
+
+    show = (
+        "from django.conf import settings as s; m = s.MAILERS['default']; "
+        "print(m['BACKEND'], m.get('OPTIONS', {}).get('host'), m.get('OPTIONS', {}).get('port'), "
+        "s.WEBHOOKS_ALLOW_HTTP, repr(s.WEBHOOKS_ALLOW_NETS))"
+    )
+    production = run_manage(
+        "shell",
+        "-c",
+        show,
+        DEBUG="0",
+        DEMO_MODE="0",
+        SECRET_KEY=secrets.token_urlsafe(50),
+        LEDGER_SIGNING_KEY=secrets.token_hex(32),
+        EMAIL_HOST="smtp.example.org",
+        EMAIL_PORT="2525",
+        AETHIR_VAR_DIR=str(tmp_path),
+    )
+    assert production.returncode == 0, production.stderr
+    assert production.stdout.strip().splitlines()[-1].split() == [
+        "django.core.mail.backends.smtp.EmailBackend",
+        "smtp.example.org",
+        "2525",
+        "False",
+        "''",
+    ]
+    demo = run_manage("shell", "-c", show, DEBUG="0", DEMO_MODE="1", AETHIR_VAR_DIR=str(tmp_path))
+    assert demo.returncode == 0, demo.stderr
+    assert demo.stdout.strip().splitlines()[-1].split()[0] == "django.core.mail.backends.console.EmailBackend"
+
+
+def test_a_slow_name_server_counts_against_the_attempts_time_limit(genesis, settings, monkeypatch):
+    # A receiver's own name server, answering slowly, must not hold a sender
+    # thread (and the delivery's claim) past the limit either.
+    from apps.notifications import targets
+
+    settings.WEBHOOKS_ALLOW_HTTP = False
+    settings.WEBHOOKS_ALLOW_NETS = ""
+    real = targets.socket.getaddrinfo
+
+    def slow_getaddrinfo(host, *args, **kwargs):
+        if host == "slow-dns.example.org":
+            time.sleep(4)
+            return [(2, 1, 6, "", ("93.184.215.14", 443))]
+        return real(host, *args, **kwargs)
+
+    monkeypatch.setattr(targets.socket, "getaddrinfo", slow_getaddrinfo)
+    monkeypatch.setattr(delivery, "TIMEOUT", 0.5)
+    user = UserFactory()
+    endpoint = WebhookEndpoint.objects.create(user=user, url="https://slow-dns.example.org/hook", secret="s")
+    services.notify([user.pk], Event.ESCROW_LOW, "dns", "dns")
+    assert Delivery.objects.filter(endpoint=endpoint).exists()
+    started = time.monotonic()
+    [d] = delivery.run_due()
+    assert time.monotonic() - started < 2.5
+    assert d.state == DeliveryState.PENDING and "resolve" in d.last_error
+
+
+def test_an_endless_answer_is_read_only_up_to_the_size_limit(genesis, loopback_allowed):
+    from .receiver import FloodingReceiver
+
+    flooding = FloodingReceiver()
+    try:
+        user = UserFactory()
+        services.add_endpoint(user, flooding.url)
+        services.notify([user.pk], Event.ESCROW_LOW, "flood", "flood")
+        [d] = delivery.run_due()
+        assert flooding.finished.wait(10)  # the sender hung up on it
+    finally:
+        flooding.close()
+    assert d.state == DeliveryState.DELIVERED and d.last_status == 200
+    # What was read is the limit; what the receiver got out beyond it sat in socket buffers.
+    assert flooding.sent < 32 * 1024 * 1024
