@@ -155,12 +155,22 @@ def test_staking_history_is_public(client, network):
         ({"epoch": "7", "epoch_from": "1"}, "epoch"),
         ({"kind": "gift"}, "kind"),
         ({"node": "x"}, "node"),
+        # str.isdigit() is true of these, and int() refuses or misreads them.
+        ({"epoch": "\u00b2"}, "epoch"),  # superscript two: int() raised, a 500
+        ({"epoch_from": "\u0661"}, "epoch_from"),  # Arabic-Indic one
+        ({"node": "\uff11"}, "node"),  # fullwidth one
     ],
 )
 def test_bad_filters_are_a_400_that_says_why(client, network, params, field):
     r = client.get(BASE + "settlement-lines/", params)
     assert r.status_code == 400
     assert field in r.json() and r.json()[field][0]
+
+
+@pytest.mark.parametrize("epoch", ["\u00b2", "\u0661", "x", "-1"])
+def test_parameters_at_a_bad_epoch_are_a_400(client, network, epoch):
+    r = client.get(BASE + "parameters/", {"epoch": epoch})
+    assert r.status_code == 400 and r.json()["epoch"][0]
 
 
 def test_existing_routes_still_answer(client, network):
