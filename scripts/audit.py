@@ -281,6 +281,29 @@ def replay_stake(txs: list) -> tuple[dict, dict]:
     return out, lots
 
 
+def check_stake_cuts(rep, txs: list, tx: dict, where: str) -> None:
+    """A checker slash takes ``stake x fraction`` (rounded down) of each
+    holder's stake bonded to the checker (replayed from the ledger before
+    it), as ``meta.stake_cuts`` says, and each holder's bonded leg is the
+    sum of its cuts on every checker."""
+    meta = tx["meta"]
+    checker, fraction = meta["checker"], meta["fraction_ppm"]
+    lots = replay_stake([t for t in txs if t["height"] < tx["height"]])[1]
+    expected = {}
+    for (address, c), held in lots.items():
+        total = sum(lot[0] for lot in held)
+        if c == checker and min(total * fraction // PPM, total):
+            expected[address] = min(total * fraction // PPM, total)
+    cuts = {a: int(x) for a, x in meta["stake_cuts"].get(str(checker), {}).items()}
+    rep.expect("checker slash stake cuts", cuts, expected, where)
+    per_address: dict[str, int] = defaultdict(int)
+    for by_address in meta["stake_cuts"].values():
+        for address, amount in by_address.items():
+            per_address[address] -= int(amount)
+    bonded = {a: v for (a, bucket), v in legs(tx).items() if bucket == "bonded"}
+    rep.expect("checker slash bonded legs", bonded, clean(per_address), where)
+
+
 def rebuild_unbonding(txs: list) -> dict[int, dict[str, int]]:
     """What each unbonding maturity should pay, per address, from the
     undelegations and slashes before it: {maturity epoch: {address: uATH}}."""
@@ -789,6 +812,7 @@ def audit(base: str, first: int, last: int) -> Report:
                 recomputed.add(tx["height"])
             if tx:
                 rep.expect("slash fraction", tx["meta"]["fraction_ppm"], p["misreport_slash"], where)
+                check_stake_cuts(rep, txs, tx, f"{where} checker {line['checker']}")
 
         # Unbonding that matured at this settlement: every undelegation due.
         due = unbonding.get(epoch + 1, {})

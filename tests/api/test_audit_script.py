@@ -13,6 +13,7 @@ import pytest
 from apps.core.hashing import tx_hash
 from apps.core.models import Entry, LedgerTransaction
 from apps.settlement.models import EpochSettlement, SettlementLine
+from apps.staking.models import SlashEvent
 
 from .public_network import FIRST, build
 
@@ -71,12 +72,14 @@ def test_a_bad_address_is_exit_2():
     assert done.returncode == 2
 
 
-def forge(height: int, shift: dict) -> None:
+def forge(height: int, shift: dict, meta: dict | None = None) -> None:
     """Change the legs of the posting at ``height`` (address -> bucket ->
     uATH added) and rehash the chain from there: a ledger whose hashes,
     double entry and balances all still verify, so only recomputing what
     the posting should be finds it."""
     tx = LedgerTransaction.objects.get(height=height)
+    if meta is not None:
+        LedgerTransaction.objects.filter(pk=tx.pk).update(meta=meta)
     for e in tx.entries.select_related("account"):
         delta = shift.get((e.account.address, e.bucket))
         if delta:
@@ -109,3 +112,25 @@ def test_the_audit_recomputes_postings_a_consistent_forged_chain_still_gets_wron
     assert done.returncode == 1, done.stdout
     assert "ledger #" not in done.stdout  # the chain itself verifies
     assert found in done.stdout, done.stdout
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_checker_slash_is_recomputed_holder_by_holder(live_server):
+    net = build(contradicting_checker=1)
+    checker = net["checkers"][1]
+    slash = SlashEvent.objects.select_related("tx").get(checker=checker)
+    cuts = slash.tx.meta["stake_cuts"][str(checker.pk)]
+    assert len(cuts) == 2  # the operator's self-stake and the delegator's redelegated stake
+    done = run_audit(live_server.url, FIRST, net["last"])
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "  checker slash stake cuts\n" in done.stdout
+
+    # One uATH of the cut moved from one holder to the other, in the meta and
+    # the legs alike: the burn, the line and the chain all still agree.
+    a, b = sorted(cuts)
+    meta = {**slash.tx.meta, "stake_cuts": {str(checker.pk): {a: str(int(cuts[a]) - 1), b: str(int(cuts[b]) + 1)}}}
+    forge(slash.tx.height, {(a, "bonded"): 1, (b, "bonded"): -1}, meta=meta)
+    done = run_audit(live_server.url, FIRST, net["last"])
+    assert done.returncode == 1, done.stdout
+    assert "ledger #" not in done.stdout
+    assert "checker slash stake cuts is" in done.stdout, done.stdout
