@@ -131,6 +131,15 @@ def test_parameters_in_force_at_any_epoch_and_their_history(client, network):
     assert [h["effective_epoch"] for h in value["history"]][-1] == FIRST + 3
 
 
+@pytest.mark.parametrize("params", [{}, {"epoch": FIRST + 2}])
+def test_parameters_answer_in_a_fixed_number_of_queries(client, network, params, django_assert_max_num_queries):
+    # Every parameter with its whole history: one query for the history, one
+    # for the values in force (and the clock's two when no epoch is given).
+    with django_assert_max_num_queries(4):
+        r = client.get(BASE + "parameters/", params)
+    assert r.status_code == 200 and len(r.json()) > 20
+
+
 def test_staking_history_is_public(client, network):
     assert [c["new_rate"] for c in walk(client, "commission-changes/")] == [60_000]
     moves = walk(client, "redelegations/")
