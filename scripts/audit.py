@@ -798,6 +798,12 @@ def audit(base: str, first: int, last: int) -> Report:
                 min(-int(line["amount"]), required * p["false_spec_slash"] // PPM),
                 where,
             )
+            d = line.get("details") or {}
+            if "collateral_before" in d:  # lines from before inputs were published have none
+                rep.expect("false-spec required collateral", d["required_collateral"], required, where)
+                rep.expect("false-spec slash parameter", d["false_spec_slash_ppm"], p["false_spec_slash"], where)
+                cut = min(d["collateral_before"], required * p["false_spec_slash"] // PPM)
+                rep.expect("false-spec slash from inputs", -int(line["amount"]), cut, where)
         # The epoch's false-spec slashes: one posting, collateral to the community pool.
         downtime = {line["details"]["tx_height"] for line in line_by_kind["downtime_slash"]}
         for t in mine:
