@@ -20,7 +20,9 @@ project's code) and checks:
   postings, the commission and the index after each distribution;
 * every rental epoch billed (fee split, refund, SLA credit), downtime and
   false-spec slashes, checker slashes, and the postings behind them;
-* unbonding that matured.
+* unbonding that matured;
+* that every posting each settlement made was recomputed (one left over
+  is a difference).
 
 It prints what it checked and every difference, and exits 0 when there is
 none, 1 when there is any, 2 when it cannot read the API.
@@ -277,6 +279,29 @@ def replay_stake(txs: list) -> tuple[dict, dict]:
                     }
                 )
     return out, lots
+
+
+def check_stake_cuts(rep, txs: list, tx: dict, where: str) -> None:
+    """A checker slash takes ``stake x fraction`` (rounded down) of each
+    holder's stake bonded to the checker (replayed from the ledger before
+    it), as ``meta.stake_cuts`` says, and each holder's bonded leg is the
+    sum of its cuts on every checker."""
+    meta = tx["meta"]
+    checker, fraction = meta["checker"], meta["fraction_ppm"]
+    lots = replay_stake([t for t in txs if t["height"] < tx["height"]])[1]
+    expected = {}
+    for (address, c), held in lots.items():
+        total = sum(lot[0] for lot in held)
+        if c == checker and min(total * fraction // PPM, total):
+            expected[address] = min(total * fraction // PPM, total)
+    cuts = {a: int(x) for a, x in meta["stake_cuts"].get(str(checker), {}).items()}
+    rep.expect("checker slash stake cuts", cuts, expected, where)
+    per_address: dict[str, int] = defaultdict(int)
+    for by_address in meta["stake_cuts"].values():
+        for address, amount in by_address.items():
+            per_address[address] -= int(amount)
+    bonded = {a: v for (a, bucket), v in legs(tx).items() if bucket == "bonded"}
+    rep.expect("checker slash bonded legs", bonded, clean(per_address), where)
 
 
 def rebuild_unbonding(txs: list) -> dict[int, dict[str, int]]:
@@ -552,6 +577,23 @@ def audit(base: str, first: int, last: int) -> Report:
         line_by_kind = defaultdict(list)
         for line in lines:
             line_by_kind[line["kind"]].append(line)
+        # Every posting this settlement made, and those recomputed below:
+        # one left over is a difference (nothing is taken on trust).
+        made = [
+            t
+            for t in by_height.values()
+            if t["kind"] in SETTLEMENT_KINDS
+            and (t["meta"] or {}).get("epoch") in (epoch, epoch + 1)
+            and t["height"] <= s["ledger_height"]
+            and (t["height"] > low if low is not None else t["meta"]["epoch"] == epoch or t["kind"] == "unbond_mature")
+        ]
+        recomputed: set[int] = set()
+
+        def posting(what: str, tx: dict | None, expected: dict, at: str = where, done: set = recomputed) -> None:
+            """Compare a posting's legs with what they should be, and count it recomputed."""
+            rep.expect(what, legs(tx) if tx else None, clean(expected), at)
+            if tx:
+                done.add(tx["height"])
 
         # Emission split.
         emission_txs = [t for t in mine if t["kind"] == "emission"]
@@ -588,7 +630,7 @@ def audit(base: str, first: int, last: int) -> Report:
                 expected[(nodes[node_id]["provider"], "available")] += a
             if dust:
                 expected[(dust_address, "available")] += dust
-            rep.expect("provider emission posting", legs(prov_tx[0]) if prov_tx else None, clean(expected), where)
+            posting("provider emission posting", prov_tx[0] if prov_tx else None, expected)
         rep.expect("provider emission total", int(s["provider_emission"]), sum(amounts.values()), where)
 
         # Checkers: by correct reports, through the staking index.
@@ -624,12 +666,26 @@ def audit(base: str, first: int, last: int) -> Report:
                 rep.expect("checker reward pool leg", pool_and_dust, to_pool, where)
                 got = {k: v for k, v in got.items() if k[0] not in (rewards_address, dust_address)}
                 rep.expect("checker reward posting legs", got, clean(expected), where)
+                recomputed.add(reward_tx[0]["height"])
             dust_tx = [t for t in emission_txs if t["meta"].get("part") == "dust"]
             rep.expect(
                 "checker rewards remainder",
                 sum(-legs(t).get((reserve_address, "available"), 0) for t in dust_tx),
                 c_dust,
                 where,
+            )
+            for t in dust_tx:
+                posting(
+                    "checker rewards remainder posting",
+                    t,
+                    {(reserve_address, "available"): -c_dust, (dust_address, "available"): c_dust},
+                )
+        # The community share: from the reserve to the community pool.
+        for t in (t for t in emission_txs if t["meta"].get("part") == "community"):
+            posting(
+                "community share posting",
+                t,
+                {(reserve_address, "available"): -community, (pool_address, "available"): community},
             )
         for cid, rows in index.items():
             for row in rows:
@@ -655,7 +711,7 @@ def audit(base: str, first: int, last: int) -> Report:
                 expected = {(renter, "escrowed"): -ch["charge"], (renter, "available"): ch["charge"] + ch["sla_credit"]}
                 if ch["sla_credit"]:
                     expected[(ch["provider"], "collateral")] = -ch["sla_credit"]
-                rep.expect("refund posting", legs(tx) if tx else None, clean(expected), at)
+                posting("refund posting", tx, expected, at)
                 refund_line = [x for x in line_by_kind["rental_refund"] if x["details"]["rental"] == ch["rental"]]
                 rep.expect("refund line", [int(x["amount"]) for x in refund_line], [ch["refunded"]], at)
                 rep.expect("refund line address", [x["account"] for x in refund_line], [renter], at)
@@ -668,6 +724,23 @@ def audit(base: str, first: int, last: int) -> Report:
         rep.expect(
             "protocol fees posted", sum(legs(t).get((pool_address, "available"), 0) for t in settle_tx), fees, where
         )
+        # The served epochs' posting: out of escrow the charges, to each
+        # provider its part, to the community pool the fees. (Which renter
+        # each escrow leg is, the charges do not say: their total is checked.)
+        for t in settle_tx:
+            served = [ch for ch in charges if ch["outcome"] != "failed" and ch["tx_height"] == t["height"]]
+            expected = defaultdict(int)
+            for ch in served:
+                expected[(ch["provider"], "available")] += ch["provider_amount"]
+                expected[(pool_address, "available")] += ch["fee"]
+            got = legs(t)
+            escrowed = sum(v for (_, bucket), v in got.items() if bucket == "escrowed")
+            rep.expect("rental settle escrow", escrowed, -sum(ch["charge"] for ch in served), where)
+            posting(
+                "rental settle posting",
+                {"entries": [e for e in t["entries"] if e["bucket"] != "escrowed"], "height": t["height"]},
+                expected,
+            )
         rep.expect("protocol fees", int(s["protocol_fees"]), fees, where)
         # What was left in a finished rental's escrow, back to its renter.
         for line in line_by_kind["escrow_return"]:
@@ -676,7 +749,7 @@ def audit(base: str, first: int, last: int) -> Report:
                 (line["account"], "escrowed"): -int(line["amount"]),
                 (line["account"], "available"): int(line["amount"]),
             }
-            rep.expect("escrow return posting", legs(tx) if tx else None, expected, where)
+            posting("escrow return posting", tx, expected)
         refunded = sum(int(x["amount"]) for x in line_by_kind["rental_refund"] + line_by_kind["escrow_return"])
         rep.expect("refunds total", int(s["refunds"]), refunded, where)
         rep.expect(
@@ -712,8 +785,11 @@ def audit(base: str, first: int, last: int) -> Report:
                 (line["account"], "collateral"): int(line["amount"]),
                 (pool_address, "available"): -int(line["amount"]),
             }
-            rep.expect("downtime slash posting", legs(tx) if tx else None, expected, where)
+            posting("downtime slash posting", tx, expected)
+        false_spec = defaultdict(int)
         for line in line_by_kind["false_spec_slash"]:
+            false_spec[(line["account"], "collateral")] += int(line["amount"])
+            false_spec[(pool_address, "available")] -= int(line["amount"])
             node = nodes[line["node"]]
             required = models[node["gpu_model"]]["stake_weight"] * node["gpu_count"] * p["collateral_coefficient"]
             rep.expect(
@@ -722,13 +798,27 @@ def audit(base: str, first: int, last: int) -> Report:
                 min(-int(line["amount"]), required * p["false_spec_slash"] // PPM),
                 where,
             )
+            d = line.get("details") or {}
+            if "collateral_before" in d:  # lines from before inputs were published have none
+                rep.expect("false-spec required collateral", d["required_collateral"], required, where)
+                rep.expect("false-spec slash parameter", d["false_spec_slash_ppm"], p["false_spec_slash"], where)
+                cut = min(d["collateral_before"], required * p["false_spec_slash"] // PPM)
+                rep.expect("false-spec slash from inputs", -int(line["amount"]), cut, where)
+        # The epoch's false-spec slashes: one posting, collateral to the community pool.
+        downtime = {line["details"]["tx_height"] for line in line_by_kind["downtime_slash"]}
+        for t in mine:
+            if t["kind"] == "slash" and "checker" not in t["meta"] and t["height"] not in downtime:
+                posting("false-spec slash posting", t, false_spec)
         slash_txs = [t for t in mine if t["kind"] == "slash" and "stake_cuts" in (t["meta"] or {})]
         for line in line_by_kind["checker_slash"]:
             tx = next((t for t in slash_txs if t["meta"]["checker"] == line["checker"]), None)
             burned = legs(tx).get((module_address(api, "burn"), "available"), 0) if tx else 0
             rep.expect("checker slash", -int(line["amount"]), burned, f"{where} checker {line['checker']}")
+            if tx and burned:
+                recomputed.add(tx["height"])
             if tx:
                 rep.expect("slash fraction", tx["meta"]["fraction_ppm"], p["misreport_slash"], where)
+                check_stake_cuts(rep, txs, tx, f"{where} checker {line['checker']}")
 
         # Unbonding that matured at this settlement: every undelegation due.
         due = unbonding.get(epoch + 1, {})
@@ -737,6 +827,7 @@ def audit(base: str, first: int, last: int) -> Report:
         ]
         got = {e["address"]: int(e["amount"]) for t in matured for e in t["entries"] if e["bucket"] == "available"}
         rep.expect("unbonding matured", got, clean(due), where)
+        recomputed.update(t["height"] for t in matured)
         rep.expect("unbonded total", int(s["unbonded"]), sum(due.values()), where)
 
         rep.expect(
@@ -748,6 +839,11 @@ def audit(base: str, first: int, last: int) -> Report:
             + int(s["community_emission"]),
             where,
         )
+        for t in made:
+            if t["height"] in recomputed:
+                rep.checked("settlement postings recomputed")
+            else:
+                rep.diff(f"{where}: posting #{t['height']} ({t['kind']}) was not recomputed")
         rep.checked("epochs")
     return rep
 

@@ -42,17 +42,23 @@ def slash_false_specs(epoch: int, p: dict, lines: list) -> int:
         return 0
     wallets = dict(Account.objects.filter(owner_id__in={n.provider_id for n in nodes}).values_list("owner_id", "pk"))
     pool = ledger.module_account(ModuleAccount.COMMUNITY_POOL)
-    legs, total = [], 0
+    legs, total, mine = [], 0, []
     for node in nodes:
         amount = min(node.collateral, node.required_collateral * p["false_spec_slash"] // PPM)
         if not amount:
             continue
+        # The line's inputs: what an auditor recomputes it from.
+        details = {
+            "required_collateral": node.required_collateral,
+            "false_spec_slash_ppm": p["false_spec_slash"],
+            "collateral_before": node.collateral,
+        }
         legs.append(ledger.Leg(wallets[node.provider_id], Bucket.COLLATERAL, -amount))
         was_paused = node.paused
         node.collateral -= amount
         pauses.refresh([node], {node.pk: was_paused}, f"false-spec slash in epoch {epoch}", epoch=epoch)
         total += amount
-        lines.append(
+        mine.append(
             SettlementLine(
                 epoch=epoch,
                 kind=LineKind.FALSE_SPEC_SLASH,
@@ -61,11 +67,17 @@ def slash_false_specs(epoch: int, p: dict, lines: list) -> int:
                 amount=-amount,
                 reason=f"{node.name}: checkers found GPUs other than the declared "
                 f"{node.gpu_count}x {node.gpu_model.name}",
+                details=details,
             )
         )
     if total:
         legs.append(ledger.Leg(pool, Bucket.AVAILABLE, total))
-        ledger.post(TxKind.SLASH, legs, memo=f"Epoch {epoch}: false-spec collateral slashes", meta={"epoch": epoch})
+        tx = ledger.post(
+            TxKind.SLASH, legs, memo=f"Epoch {epoch}: false-spec collateral slashes", meta={"epoch": epoch}
+        )
+        for line in mine:
+            line.details["tx_height"] = tx.height
+        lines.extend(mine)
         bulk.update_fields(nodes, ["collateral", "paused"])
     return total
 

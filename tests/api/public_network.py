@@ -41,7 +41,7 @@ def _truth(epoch: int, node_name: str) -> int:
     return 1_000_000
 
 
-def _report(epoch, node, checker, key, *, liar: bool):
+def _report(epoch, node, checker, key, *, liar: bool, contradict: bool = False):
     up = _truth(epoch, node.name)
     if liar and node.name == "A" and epoch >= FIRST + 1:
         up = 300_000  # far from the others' consensus: incorrect
@@ -49,7 +49,8 @@ def _report(epoch, node, checker, key, *, liar: bool):
         "epoch": epoch,
         "node": node.pk,
         "probes": 10,
-        "uptime_ppm": up,
+        # More requests answered than connections made: false on its face.
+        "uptime_ppm": up - 100_000 if contradict else up,
         "task_ppm": up,
         "latency_ms": 30 + checker.pk % 3,
         "spec_ok": True,
@@ -70,7 +71,10 @@ def _report(epoch, node, checker, key, *, liar: bool):
     )
 
 
-def build(n_epochs: int = 4) -> dict:
+def build(n_epochs: int = 4, *, contradicting_checker: int | None = None) -> dict:
+    """``contradicting_checker``: the index of a checker one of whose
+    reports in the last epoch contradicts itself, so that settlement jails
+    and slashes it (its stake: its operator's and the redelegated part)."""
     parameters.ensure_defaults()
     ledger.genesis()
     parameters.apply({"emission_per_epoch": ath(1_000)}, effective_epoch=0, source="test")
@@ -122,10 +126,23 @@ def build(n_epochs: int = 4) -> dict:
             keys[checkers[0].pk] = key
             parameters.apply({"emission_per_epoch": ath(1_200)}, effective_epoch=e + 1, source="test change")
         assignment.fix_round(e)
-        rows = [
-            _report(e, by_id[a.node_id], a.checker, keys[a.checker_id], liar=a.checker_id == liar.pk)
-            for a in Assignment.objects.filter(epoch=e).select_related("checker")
-        ]
+        contradicting = None
+        if contradicting_checker is not None and e == FIRST + n_epochs - 1:
+            contradicting = checkers[contradicting_checker].pk
+        rows, contradicted = [], False
+        for a in Assignment.objects.filter(epoch=e).select_related("checker"):
+            contradict = a.checker_id == contradicting and not contradicted
+            contradicted = contradicted or contradict
+            rows.append(
+                _report(
+                    e,
+                    by_id[a.node_id],
+                    a.checker,
+                    keys[a.checker_id],
+                    liar=a.checker_id == liar.pk,
+                    contradict=contradict,
+                )
+            )
         CheckerReport.objects.bulk_create(rows)
         set_epoch(e + 1)
         consensus.finalize(e)

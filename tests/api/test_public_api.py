@@ -131,6 +131,15 @@ def test_parameters_in_force_at_any_epoch_and_their_history(client, network):
     assert [h["effective_epoch"] for h in value["history"]][-1] == FIRST + 3
 
 
+@pytest.mark.parametrize("params", [{}, {"epoch": FIRST + 2}])
+def test_parameters_answer_in_a_fixed_number_of_queries(client, network, params, django_assert_max_num_queries):
+    # Every parameter with its whole history: one query for the history, one
+    # for the values in force (and the clock's two when no epoch is given).
+    with django_assert_max_num_queries(4):
+        r = client.get(BASE + "parameters/", params)
+    assert r.status_code == 200 and len(r.json()) > 20
+
+
 def test_staking_history_is_public(client, network):
     assert [c["new_rate"] for c in walk(client, "commission-changes/")] == [60_000]
     moves = walk(client, "redelegations/")
@@ -155,12 +164,22 @@ def test_staking_history_is_public(client, network):
         ({"epoch": "7", "epoch_from": "1"}, "epoch"),
         ({"kind": "gift"}, "kind"),
         ({"node": "x"}, "node"),
+        # str.isdigit() is true of these, and int() refuses or misreads them.
+        ({"epoch": "\u00b2"}, "epoch"),  # superscript two: int() raised, a 500
+        ({"epoch_from": "\u0661"}, "epoch_from"),  # Arabic-Indic one
+        ({"node": "\uff11"}, "node"),  # fullwidth one
     ],
 )
 def test_bad_filters_are_a_400_that_says_why(client, network, params, field):
     r = client.get(BASE + "settlement-lines/", params)
     assert r.status_code == 400
     assert field in r.json() and r.json()[field][0]
+
+
+@pytest.mark.parametrize("epoch", ["\u00b2", "\u0661", "x", "-1"])
+def test_parameters_at_a_bad_epoch_are_a_400(client, network, epoch):
+    r = client.get(BASE + "parameters/", {"epoch": epoch})
+    assert r.status_code == 400 and r.json()["epoch"][0]
 
 
 def test_existing_routes_still_answer(client, network):

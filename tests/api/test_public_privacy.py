@@ -6,11 +6,17 @@ environment values, on a network whose people have all of them."""
 import re
 
 import pytest
+from django.urls import get_resolver
 
+from apps.core.amounts import ath
+from apps.core.models import LedgerTransaction
+from apps.governance import services as governance
 from apps.marketplace import rentals, workload_spec
-from apps.marketplace.models import RentalMode
+from apps.marketplace.models import Rental, RentalMode
 
-from .public_network import build
+from ..factories import fund
+from ..security.routes import CONVERTER, _walk
+from .public_network import FIRST, build
 
 PUBLIC = "/api/v1/public/"
 # Field names that are private whatever they hold.
@@ -102,3 +108,74 @@ def test_no_anonymous_api_answer_carries_personal_data(client, schema):
             for needle in needles:
                 assert needle not in text, (path, needle, text[:200])
     assert answered >= len(public_gets(schema))
+
+
+def _filled(route: str, objects: dict) -> str:
+    """``route`` with each path parameter set to an object of the network."""
+
+    def value(m):
+        name = m.group("name")
+        if name == "pk":
+            for part, pk in objects["pk"]:
+                if part in route:
+                    return str(pk)
+        elif name in objects:
+            return str(objects[name])
+        raise AssertionError(f"No object for <{name}> in /{route}: add one to this test")
+
+    return "/" + CONVERTER.sub(value, route)
+
+
+@pytest.mark.django_db
+def test_no_anonymous_answer_of_any_route_names_a_person(client):
+    """Every GET route outside the admin, path parameters filled, pages and
+    API alike: what answers an anonymous client names nobody by login name
+    or e-mail (a proposal with a vote and a reason included)."""
+    net = build()
+    operator = net["checkers"][0].operator
+    fund(operator.wallet, ath(20_000))
+    proposal = governance.create_proposal(
+        operator,
+        kind="spend",
+        title="Pay the renter",
+        description="For testing.",
+        deposit=ath(10_000),
+        recipient_address=net["renter"].wallet.address,
+        amount=ath(1),
+    )
+    governance.open_voting(proposal.pk)
+    governance.cast_vote(net["delegator"], proposal.pk, "yes", "Good for the network.")
+    rental = Rental.objects.filter(renter=net["renter"]).first()
+    node, checker = net["nodes"][1], net["checkers"][0]
+    objects = {
+        # Most specific first: "checker" before "node" would misfill checker-nodes.
+        "pk": [
+            ("rental", rental.pk),
+            ("checker", checker.pk),
+            ("operator/", checker.pk),
+            ("node", node.pk),
+            ("tokens/", 1),
+            ("endpoints/", 1),
+            ("challenges/", 1),
+            ("governance/", proposal.pk),
+        ],
+        "height": LedgerTransaction.objects.latest("height").height,
+        "epoch": FIRST + 1,
+        "address": net["delegator"].wallet.address,
+        "kind": "text",
+    }
+    people = [net["delegator"], net["renter"], node.provider, *(c.operator for c in net["checkers"])]
+    needles = [p.username for p in people] + [p.email for p in people]
+    answered = 0
+    for route, _name, _callback in _walk(get_resolver()):
+        if route.startswith("admin/"):
+            continue
+        url = _filled(route, objects)
+        r = client.get(url)
+        if r.status_code != 200 or getattr(r, "streaming", False):
+            continue
+        answered += 1
+        text = r.content.decode(errors="replace")
+        for needle in needles:
+            assert needle not in text, (url, needle)
+    assert answered >= 80

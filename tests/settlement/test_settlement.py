@@ -4,7 +4,7 @@ import pytest
 
 from apps.core import ledger, parameters
 from apps.core.amounts import ath
-from apps.core.models import Account, ModuleAccount, NodeStatus
+from apps.core.models import Account, LedgerTransaction, ModuleAccount, NodeStatus
 from apps.core.verify import verify_ledger
 from apps.settlement import services
 from apps.settlement.models import EpochSettlement, LineKind, SettlementLine
@@ -107,6 +107,13 @@ def test_a_false_spec_slashes_the_whole_required_collateral(small_network):
     # A lying node earns nothing: B takes the whole provider share.
     assert SettlementLine.objects.get(epoch=6, kind=LineKind.PROVIDER_REWARD, node=b).amount == ath(700)
     assert verify_ledger().ok
+    # The line carries its inputs (docs/auditing.md) and names its posting.
+    line = SettlementLine.objects.get(epoch=6, kind=LineKind.FALSE_SPEC_SLASH, node=a)
+    d = line.details
+    assert (d["required_collateral"], d["collateral_before"]) == (required, required)
+    assert -line.amount == min(d["collateral_before"], d["required_collateral"] * d["false_spec_slash_ppm"] // 10**6)
+    tx = LedgerTransaction.objects.get(height=d["tx_height"])
+    assert (tx.kind, tx.meta["epoch"]) == ("slash", 6)
 
 
 def test_repeated_misreports_slash_and_jail_the_checker(small_network):

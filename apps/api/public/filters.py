@@ -6,6 +6,9 @@ from django.utils.translation import gettext as _
 from rest_framework.exceptions import ValidationError
 from rest_framework.filters import BaseFilterBackend
 
+from apps.core.numbers import NumberError
+from apps.core.numbers import parse_int as parse_number
+
 # One request may ask for at most this many epochs; page through wider ranges.
 MAX_EPOCH_SPAN = 10_000
 MAX_INT = 10**15
@@ -15,9 +18,12 @@ def parse_int(params, name: str) -> int | None:
     raw = params.get(name)
     if raw in (None, ""):
         return None
-    if not raw.isdigit() or int(raw) > MAX_INT:
-        raise ValidationError({name: [_("Expected a whole number from 0 to %d.") % MAX_INT]})
-    return int(raw)
+    # Plain ASCII digits only: str.isdigit() passes "²" (which int() then
+    # refuses: a 500) and "\u0661" or "\uff11" (which int() reads as 1).
+    try:
+        return parse_number(raw, minimum=0, maximum=MAX_INT)
+    except NumberError:
+        raise ValidationError({name: [_("Expected a whole number from 0 to %d.") % MAX_INT]}) from None
 
 
 def epoch_range(params) -> tuple[int | None, int | None]:
