@@ -7,6 +7,7 @@ reward index to find each amount exact; and finds a forged one."""
 import pytest
 
 from apps.core.models import LedgerTransaction, TxKind
+from apps.staking import services as staking
 from apps.staking.models import RewardClaim
 from apps.staking.services._common import SCALE
 
@@ -59,3 +60,16 @@ def test_a_forged_payout_amount_is_found(live_server, automatic):
     assert done.returncode == 1, done.stdout
     assert "ledger #" not in done.stdout
     assert f"reward payout #{tx.height}: reward payout positions is" in done.stdout, done.stdout
+
+
+@pytest.mark.django_db(transaction=True)
+def test_positions_a_slash_closes_are_paid_and_recomputed(live_server):
+    net = build(payouts=True)
+    before = len(payouts())
+    # The whole stake of checker 1: every position on it closes, its reward paid.
+    staking.slash_checker(net["checkers"][1], 1_000_000, net["last"], "test", epoch=net["last"] + 1)
+    closed = payouts()[before:]
+    assert len(closed) == 1 and closed[0].meta["automatic"] and len(closed[0].meta["positions"]) >= 2
+    done = run_audit(live_server.url, FIRST, net["last"])
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert f"checked {before + 1:>8}  reward payout positions\n" in done.stdout, done.stdout
