@@ -18,6 +18,8 @@ project's code) and checks:
 * each checker's reward index (F1): the stake that shared each epoch's
   reward, rebuilt from delegate, undelegate, redelegate and slash
   postings, the commission and the index after each distribution;
+* every reward paid to a delegator (a claim, or the payout when a
+  position closes), position by position, from that replay and the index;
 * every rental epoch billed (fee split, refund, SLA credit), downtime and
   false-spec slashes, checker slashes, and the postings behind them;
 * unbonding that matured;
@@ -210,15 +212,97 @@ def legs(tx: dict) -> dict[tuple[str, str], int]:
 # --- Stake and the reward index (F1), from the ledger alone --------------------------
 
 
-def _take(lots: list, amount: int) -> None:
-    """Stake leaves newest lots first (they have earned least)."""
-    lots.sort(key=lambda lot: lot[1])
-    while amount and lots:
-        cut = min(lots[-1][0], amount)
-        lots[-1][0] -= cut
-        amount -= cut
-        if not lots[-1][0]:
-            lots.pop()
+class Positions:
+    """Each holder's lots on each checker, replayed as the dashboard keeps
+    them (F1, docs/auditing.md): a lot is ``[stake, start epoch, reward so
+    far x SCALE]``; it shares the distributions for epochs after its start.
+    ``settle`` folds the lots that already earn into one based at the latest
+    distribution, which changes no reward: rewards add up over the index's
+    growth."""
+
+    def __init__(self):
+        self.lots: dict[tuple[str, int], list] = defaultdict(list)
+        self.ratio: dict[int, int] = defaultdict(int)
+        self.last: dict[int, int] = {}  # checker -> epoch of its latest distribution
+        self.history: dict[int, list] = defaultdict(list)  # checker -> [(epoch, cumulative ratio)]
+
+    def ratio_at(self, checker: int, epoch: int) -> int:
+        rows = self.history[checker]
+        i = bisect.bisect_right(rows, (epoch, float("inf")))
+        return rows[i - 1][1] if i else 0
+
+    def earning(self, checker: int, start: int) -> bool:
+        return checker in self.last and start <= self.last[checker]
+
+    def settle(self, key: tuple[str, int]) -> list:
+        c, lots = key[1], self.lots[key]
+        earning = [lot for lot in lots if self.earning(c, lot[1])]
+        rest = sorted((lot for lot in lots if not self.earning(c, lot[1])), key=lambda lot: lot[1])
+        if earning:
+            reward = sum(x[2] + x[0] * (self.ratio[c] - self.ratio_at(c, x[1])) for x in earning)
+            rest.insert(0, [sum(x[0] for x in earning), self.last[c], reward])
+        self.lots[key] = rest
+        return rest
+
+    def earning_stake(self, key: tuple[str, int]) -> int:
+        lots = self.lots[key]
+        return lots[0][0] if lots and self.earning(key[1], lots[0][1]) else 0
+
+    def add(self, key: tuple[str, int], amount: int, start: int) -> None:
+        lots = self.settle(key)
+        if key[1] in self.last:  # never based before a distribution that happened
+            start = max(start, self.last[key[1]])
+        lot = next((x for x in lots if x[1] == start), None)
+        if lot:
+            lot[0] += amount
+        else:
+            lots.append([amount, start, 0])
+            lots.sort(key=lambda x: x[1])
+
+    def take(self, key: tuple[str, int], amount: int) -> dict | None:
+        """Stake leaves newest lots first (they have earned least). When the
+        position closes, its reward is paid: what it pays, from what."""
+        lots = self.settle(key)
+        stake, closing = self.earning_stake(key), 0
+        while amount and lots:
+            cut = min(lots[-1][0], amount)
+            lots[-1][0] -= cut
+            amount -= cut
+            if not lots[-1][0]:
+                closing += lots.pop()[2]
+        if lots or not closing // SCALE:
+            return None
+        return self.payout(key, stake, closing)
+
+    def claim(self, key: tuple[str, int]) -> dict | None:
+        """Pay the whole micro-ATH earned; the fraction stays on the lot."""
+        lots = self.settle(key)
+        if not self.earning_stake(key):
+            return None
+        paid = self.payout(key, lots[0][0], lots[0][2])
+        lots[0][2] %= SCALE
+        return paid
+
+    def payout(self, key: tuple[str, int], stake: int, reward_scaled: int) -> dict:
+        return {
+            "address": key[0],
+            "checker": key[1],
+            "amount": str(reward_scaled // SCALE),
+            "stake": str(stake),
+            "reward_scaled": str(reward_scaled),
+            "to_epoch": self.last.get(key[1]),
+        }
+
+    def distribute(self, checker: int, epoch: int, share: int) -> int:
+        """Grow the index by ``share`` over the stake that shared ``epoch``."""
+        eligible = sum(
+            lot[0] for (_, cid), lots in self.lots.items() if cid == checker for lot in lots if lot[1] < epoch
+        )
+        if share and eligible:
+            self.ratio[checker] += share * SCALE // eligible
+        self.last[checker] = epoch
+        self.history[checker].append((epoch, self.ratio[checker]))
+        return eligible
 
 
 def rebuild_index(txs: list) -> dict[int, list[dict]]:
@@ -239,46 +323,98 @@ def stakes(txs: list) -> dict[int, dict[str, int]]:
     return out
 
 
-def replay_stake(txs: list) -> tuple[dict, dict]:
-    lots: dict[tuple[str, int], list] = defaultdict(list)
-    ratio: dict[int, int] = defaultdict(int)
+def replay_stake(txs: list) -> tuple[dict, dict, dict]:
+    """The ledger replayed: each checker's distributions (see
+    :func:`rebuild_index`), each holder's lots per checker, and for each
+    reward payout posting to delegators (a ``reward`` without
+    ``meta.split``) the positions it should pay, recomputed: {height:
+    [position, ...]}, or None where a payout from before positions were
+    published leaves the claims unknown."""
+    pos = Positions()
     out: dict[int, list[dict]] = defaultdict(list)
+    payouts: dict[int, list | None] = {}
+    closing: list[dict] = []  # what the stake moved since the last payout closed
+    unknown: set[str] = set()  # holders with a payout the ledger does not itemise
     for tx in txs:
         kind, meta = tx["kind"], tx["meta"] or {}
         bonded = [(e["address"], int(e["amount"])) for e in tx["entries"] if e["bucket"] == "bonded"]
+        moved = []
         if kind == "delegate":
             address, amount = next((a, x) for a, x in bonded if x > 0)
             # Postings from before start_epoch was recorded: their epoch.
-            lots[(address, meta["checker"])].append([amount, meta.get("start_epoch", meta["epoch"])])
+            pos.add((address, meta["checker"]), amount, meta.get("start_epoch", meta["epoch"]))
         elif kind == "undelegate":
             address, amount = next((a, -x) for a, x in bonded if x < 0)
-            _take(lots[(address, meta["checker"])], amount)
+            moved.append(pos.take((address, meta["checker"]), amount))
         elif kind == "redelegate":
             address, amount = next((a, x) for a, x in bonded if x > 0)
-            _take(lots[(address, meta["src"])], amount)
-            lots[(address, meta["dst"])].append([amount, meta["start_epoch"]])
+            moved.append(pos.take((address, meta["src"]), amount))
+            pos.add((address, meta["dst"]), amount, meta["start_epoch"])
         elif kind == "slash" and "stake_cuts" in meta:
             for checker, cuts in meta["stake_cuts"].items():
                 for address, amount in cuts.items():
-                    _take(lots[(address, int(checker))], int(amount))
+                    moved.append(pos.take((address, int(checker)), int(amount)))
         elif kind == "reward" and "split" in meta:
             epoch = meta["epoch"]
             for checker, (reward, commission) in meta["split"].items():
                 c, reward, commission = int(checker), int(reward), int(commission)
-                eligible = sum(lot[0] for (_, cid), ls in lots.items() if cid == c for lot in ls if lot[1] < epoch)
-                share = reward - commission
-                if share:
-                    ratio[c] += share * SCALE // eligible if eligible else 0
+                eligible = pos.distribute(c, epoch, reward - commission)
                 out[c].append(
                     {
                         "epoch": epoch,
                         "reward": reward,
                         "commission": commission,
                         "eligible_stake": eligible,
-                        "cumulative_ratio": ratio[c],
+                        "cumulative_ratio": pos.ratio[c],
                     }
                 )
-    return out, lots
+        elif kind == "reward":
+            if "positions" not in meta:
+                unknown.update(e["address"] for e in tx["entries"] if int(e["amount"]) > 0)
+                payouts[tx["height"]] = None
+            elif meta.get("automatic"):
+                payouts[tx["height"]] = closing
+            else:
+                claimed = [pos.claim((p["address"], p["checker"])) for p in meta["positions"]]
+                payouts[tx["height"]] = [p for p in claimed if p]
+            if "positions" in meta and unknown & {p["address"] for p in meta["positions"]}:
+                payouts[tx["height"]] = None
+            closing = []
+        if kind in ("undelegate", "redelegate", "slash"):
+            closing = [p for p in moved if p]
+    return out, pos.lots, payouts
+
+
+def check_payouts(rep, txs: list, rewards_address: str) -> None:
+    """Every reward paid to delegators (a claim, or a position's reward paid
+    as it closed), recomputed position by position from the replay: the
+    stake, the reward x SCALE (the index's growth over each lot, plus what
+    was left after earlier claims), the amount (that divided by SCALE,
+    rounded down); and the posting's legs: out of the rewards pool the
+    total, to each holder the sum of its positions."""
+    expected_by_height = replay_stake(txs)[2]
+    itemised = False
+    for tx in txs:
+        meta = tx["meta"] or {}
+        if tx["kind"] != "reward" or "split" in meta:
+            continue
+        where = f"reward payout #{tx['height']}"
+        if "positions" not in meta:
+            if itemised:
+                rep.diff(f"{where}: no positions published")
+            continue
+        itemised = True
+        expected = expected_by_height.get(tx["height"])
+        if expected is None:
+            rep.checked("reward payouts from before itemised claims (legs only)")
+            continue
+        key = lambda p: (p["checker"], p["address"])  # noqa: E731
+        rep.expect("reward payout positions", sorted(meta["positions"], key=key), sorted(expected, key=key), where)
+        want: dict[tuple[str, str], int] = defaultdict(int)
+        for p in expected:
+            want[(p["address"], "available")] += int(p["amount"])
+            want[(rewards_address, "available")] -= int(p["amount"])
+        rep.expect("reward payout posting", legs(tx), clean(want), where)
 
 
 def check_stake_cuts(rep, txs: list, tx: dict, where: str) -> None:
@@ -481,6 +617,7 @@ def audit(base: str, first: int, last: int) -> Report:
     for k in api.all("checker-keys/"):
         keys[k["checker"]].append(k)
     index = rebuild_index(txs)
+    check_payouts(rep, txs, module_address(api, "rewards_pool"))
     unbonding = rebuild_unbonding(txs)
     periods = defaultdict(dict)
     for p in api.all("reward-periods/", epoch_from=first, epoch_to=last):

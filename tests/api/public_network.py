@@ -71,10 +71,14 @@ def _report(epoch, node, checker, key, *, liar: bool, contradict: bool = False):
     )
 
 
-def build(n_epochs: int = 4, *, contradicting_checker: int | None = None) -> dict:
+def build(n_epochs: int = 4, *, contradicting_checker: int | None = None, payouts: bool = False) -> dict:
     """``contradicting_checker``: the index of a checker one of whose
     reports in the last epoch contradicts itself, so that settlement jails
-    and slashes it (its stake: its operator's and the redelegated part)."""
+    and slashes it (its stake: its operator's and the redelegated part).
+    ``payouts``: three more delegators whose rewards are paid out: one
+    claims (from every checker, then from one), one auto-compounds, one
+    shrinks, tops up and then closes its positions (undelegating one,
+    redelegating the other away)."""
     parameters.ensure_defaults()
     ledger.genesis()
     parameters.apply({"emission_per_epoch": ath(1_000)}, effective_epoch=0, source="test")
@@ -101,9 +105,16 @@ def build(n_epochs: int = 4, *, contradicting_checker: int | None = None) -> dic
     fund(open_wallet(delegator), ath(5_000))
     renter = UserFactory(username="login-renter", email="renter@example.org")
     fund(open_wallet(renter), ath(1_000))
+    holders = {}
+    if payouts:
+        for name in ("claimer", "compounder", "closer"):
+            holders[name] = UserFactory(username=f"login-{name}", email=f"{name}@example.org")
+            fund(open_wallet(holders[name]), ath(5_000))
     by_id = {n.pk: n for n in nodes}
     for e in range(FIRST, FIRST + n_epochs):
         set_epoch(e)
+        if payouts:
+            _move_payout_stake(e, checkers, holders)
         if e == FIRST:
             staking.delegate(delegator, checkers[0], ath(2_000), epoch=e)
         if e == FIRST + 1:
@@ -147,4 +158,25 @@ def build(n_epochs: int = 4, *, contradicting_checker: int | None = None) -> dic
         set_epoch(e + 1)
         consensus.finalize(e)
         settlement.settle(e)
-    return {"nodes": nodes, "checkers": checkers, "delegator": delegator, "renter": renter, "last": e}
+    return {"nodes": nodes, "checkers": checkers, "delegator": delegator, "renter": renter, "last": e, **holders}
+
+
+def _move_payout_stake(e: int, checkers: list, holders: dict) -> None:
+    """The ``payouts`` delegators' moves in epoch ``e`` (odd amounts, so
+    that every payout leaves a fraction behind)."""
+    claimer, compounder, closer = holders["claimer"], holders["compounder"], holders["closer"]
+    if e == FIRST:
+        staking.delegate(claimer, checkers[0], 700_123_457, epoch=e)
+        staking.delegate(claimer, checkers[1], 333_333_333, epoch=e)
+        staking.delegate(compounder, checkers[1], ath(1_000), epoch=e)
+        staking.set_auto_compound(compounder, checkers[1], True)
+        staking.delegate(closer, checkers[0], 500_000_001, epoch=e)
+        staking.delegate(closer, checkers[1], ath(300), epoch=e)
+    if e == FIRST + 2:
+        staking.claim_rewards(claimer, epoch=e)
+        staking.undelegate(closer, checkers[0], 200_000_000, epoch=e)
+        staking.delegate(closer, checkers[0], 50_000_007, epoch=e)
+    if e == FIRST + 3:
+        staking.claim_rewards(claimer, checkers[0], epoch=e)
+        staking.undelegate(closer, checkers[0], 350_000_008, epoch=e)
+        staking.redelegate(closer, checkers[1], checkers[2], ath(300), epoch=e)

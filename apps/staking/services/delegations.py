@@ -159,7 +159,7 @@ def undelegate(user, checker: CheckerNode, amount: int, *, epoch: int | None = N
             tx=tx,
         )
         _write([pair])
-        _pay_rewards([(wallet.pk, checker, payout)], e, automatic=True, actor=user)
+        _pay_rewards([(wallet.pk, checker, payout, pair.paid_inputs)], e, automatic=True, actor=user)
         _sweep_dust([state], actor=user)
         state.save()
         _apply_stake_delta(checker, wallet.pk, -amount, e)
@@ -227,7 +227,7 @@ def redelegate(user, src: CheckerNode, dst: CheckerNode, amount: int, *, epoch: 
             creation_epoch=e,
             maturity_epoch=maturity,
         )
-        _pay_rewards([(wallet.pk, src, payout)], e, automatic=True, actor=user)
+        _pay_rewards([(wallet.pk, src, payout, src_pair.paid_inputs)], e, automatic=True, actor=user)
         _sweep_dust([src_state], actor=user)
         _save_states([src_state, dst_state])
         _apply_stake_delta(src, wallet.pk, -amount, e)
@@ -259,7 +259,7 @@ def claim_rewards(user, checker: CheckerNode | None = None, *, epoch: int | None
             paid = pair.claim({})
             _write([pair])
             states.append(state)
-            payouts.append((wallet.pk, c, paid))
+            payouts.append((wallet.pk, c, paid, pair.paid_inputs))
         total = sum(p[2] for p in payouts)
         if not total:
             raise StakingError(gettext("You have no rewards to claim yet."))

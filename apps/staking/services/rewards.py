@@ -89,6 +89,8 @@ class _Pair:
     dirty: dict[int, Delegation] = field(default_factory=dict)
     created: list[Delegation] = field(default_factory=list)
     pending_delta: dict[int, int] = field(default_factory=lambda: defaultdict(int))
+    # What the last claim or close paid from: set by claim and take.
+    paid_inputs: dict | None = None
 
     def __post_init__(self):
         self.lots.sort(key=lambda lot: lot.start_epoch)
@@ -131,6 +133,8 @@ class _Pair:
         least). Call :meth:`settle` first. When the position closes, its
         reward is paid: returns the whole micro-ATH to pay."""
         m = self.state.last_epoch
+        self.paid_inputs = None
+        stake = self._earning_stake()
         remaining = amount
         closing_accrued = 0
         for lot in list(reversed(self.lots)):
@@ -152,6 +156,7 @@ class _Pair:
             # Only the oldest (earning) lot accrues, and it goes last.
             assert closing_accrued == 0
             return 0
+        self.paid_inputs = _inputs(stake, closing_accrued, m)
         payout, fraction = divmod(closing_accrued, SCALE)
         self.state.remainder_scaled += fraction
         self.state.rewards_outstanding -= payout
@@ -176,17 +181,32 @@ class _Pair:
         if not _is_earning(start, m):
             self.pending_delta[start] += amount
 
+    def _earning_stake(self) -> int:
+        """The stake of the settled earning lot (the oldest), 0 if none."""
+        if self.lots and _is_earning(self.lots[0].start_epoch, self.state.last_epoch):
+            return self.lots[0].amount
+        return 0
+
     def claim(self, cache: dict) -> int:
         """Pay out the whole micro-ATH earned; the fraction stays on the lot."""
+        self.paid_inputs = None
         self.settle(cache)
         if not self.lots or not _is_earning(self.lots[0].start_epoch, self.state.last_epoch):
             return 0
         lot = self.lots[0]
+        self.paid_inputs = _inputs(lot.amount, lot.accrued_scaled, self.state.last_epoch)
         payout, lot.accrued_scaled = divmod(lot.accrued_scaled, SCALE)
         if payout:
             self._touch(lot)
             self.state.rewards_outstanding -= payout
         return payout
+
+
+def _inputs(stake: int, reward_scaled: int, epoch: int | None) -> dict:
+    """What a payout is recomputed from (docs/auditing.md): the position's
+    earning stake, its whole reward so far x SCALE (the amount paid is that
+    divided by SCALE, rounded down) and the last distribution it includes."""
+    return {"stake": stake, "reward_scaled": reward_scaled, "to_epoch": epoch}
 
 
 def _load_pairs(checker: CheckerNode, state: StakingState, delegator_ids=None) -> dict[int, _Pair]:
@@ -226,26 +246,46 @@ def _write(pairs) -> None:
         PendingStake.objects.filter(checker_id__in={c for c, _ in pending}, amount=0).delete()
 
 
-def _pay_rewards(payouts: list[tuple[int, CheckerNode, int]], epoch: int, *, automatic: bool, actor=None):
-    """Pay ``(account id, checker, amount)`` from the rewards pool in one
-    posting and record the claims."""
+def _pay_rewards(payouts: list[tuple[int, CheckerNode, int, dict | None]], epoch: int, *, automatic: bool, actor=None):
+    """Pay ``(account id, checker, amount, inputs)`` from the rewards pool in
+    one posting and record the claims. ``inputs`` is the pair's
+    ``paid_inputs`` from the claim or close that computed ``amount``: the
+    posting's ``meta.positions`` publishes it with each position's address
+    and checker, so the public ledger alone recomputes every payout."""
     payouts = [p for p in payouts if p[2] > 0]
     if not payouts:
         return None
     pool = ledger.module_account(ModuleAccount.REWARDS_POOL)
     per_account = defaultdict(int)
-    for account_id, _, amount in payouts:
+    for account_id, _, amount, _ in payouts:
         per_account[account_id] += amount
     legs = [ledger.Leg(pool, Bucket.AVAILABLE, -sum(per_account.values()))]
     legs += [ledger.Leg(a, Bucket.AVAILABLE, amt) for a, amt in sorted(per_account.items())]
-    names = sorted({c.name for _, c, _ in payouts})
+    names = sorted({c.name for _, c, _, _ in payouts})
     memo = ("Rewards paid as the position closed: " if automatic else "Rewards claimed: ") + ", ".join(names)
-    tx = ledger.post(
-        TxKind.REWARD, legs, memo=memo, meta={"checkers": sorted({c.pk for _, c, _ in payouts})}, actor=actor
-    )
+    addresses = dict(Account.objects.filter(pk__in=list(per_account)).values_list("pk", "address"))
+    positions = []
+    for account_id, checker, amount, inputs in payouts:
+        assert inputs is not None and inputs["reward_scaled"] // SCALE == amount, "a payout without its inputs"
+        positions.append(
+            {
+                "address": addresses[account_id],
+                "checker": checker.pk,
+                "amount": str(amount),
+                "stake": str(inputs["stake"]),
+                "reward_scaled": str(inputs["reward_scaled"]),
+                "to_epoch": inputs["to_epoch"],
+            }
+        )
+    meta = {
+        "checkers": sorted({c.pk for _, c, _, _ in payouts}),
+        "automatic": automatic,
+        "positions": positions,
+    }
+    tx = ledger.post(TxKind.REWARD, legs, memo=memo, meta=meta, actor=actor)
     RewardClaim.objects.bulk_create(
         RewardClaim(delegator_id=a, checker=c, amount=amt, epoch=epoch, automatic=automatic, tx=tx)
-        for a, c, amt in payouts
+        for a, c, amt, _ in payouts
     )
     return tx
 

@@ -47,7 +47,8 @@ class _Cuts:
             if not amount:
                 return
             holding.settle(self.cache)
-            self.payouts.append((delegator_id, checker, holding.take(amount)))
+            paid = holding.take(amount)
+            self.payouts.append((delegator_id, checker, paid, holding.paid_inputs))
             self.losses[delegator_id][Bucket.BONDED] += amount
             self.stake_delta[checker.pk][delegator_id] -= amount
         else:
