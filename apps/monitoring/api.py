@@ -27,7 +27,8 @@ from .models import Assignment, CheckerReport, NodeEpoch
 
 class AgentThrottle(SimpleRateThrottle):
     """Per agent token, so one runaway agent cannot starve the others. Reads
-    only ``request.auth`` (the heartbeats' fast path passes just that)."""
+    only ``request.auth`` (the heartbeats' fast path passes just that, as
+    to ``IsNodeAgent``)."""
 
     scope = "agent"
 
@@ -147,8 +148,9 @@ class AgentHeartbeats(AgentView):
         Accept header, a query string (``?format=``), a token that is not a
         node agent's, a throttled agent, a refused batch (each with the
         status and message it always had). The same checks, in the same
-        functions: the token (``auth.agent_token``), the throttle, the JSON
-        limits (``jsonlimits``), the batch (``ingest.parse_heartbeats``).
+        functions: the token (``auth.agent_token``), the permission and
+        throttle classes, the JSON limits (``jsonlimits``), the batch
+        (``ingest.parse_heartbeats``).
         The throttle counts the request only once the batch is known good,
         and nothing is written before, so a request handed on is judged
         afresh, and counted once."""
@@ -163,14 +165,15 @@ class AgentHeartbeats(AgentView):
             return None
         try:
             token = auth.agent_token(request, cached=cls.token_cache)
-            if token is None or token.node_id is None:
+            # What the permission and throttle classes read.
+            agent = SimpleNamespace(auth=token)
+            if token is None or not all(p().has_permission(agent, None) for p in cls.permission_classes):
                 return None
             batch = ingest.parse_heartbeats(token.node_id, jsonlimits.loads(request.body))
         except (exceptions.AuthenticationFailed, jsonlimits.JSONLimitError, ingest.IngestError):
             return None
-        for throttle in cls.throttle_classes:
-            if not throttle().allow_request(SimpleNamespace(auth=token), None):
-                return None
+        if not all(throttle().allow_request(agent, None) for throttle in cls.throttle_classes):
+            return None
         try:
             answer = cls.store(token, batch)
         except exceptions.AuthenticationFailed:
