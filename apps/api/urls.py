@@ -9,6 +9,9 @@ from . import redoc
 app_name = "api"
 
 urlpatterns = [
+    # Agents and the public monitoring data; first, for the agents' heartbeats
+    # (see aethir_web/urls.py).
+    path("", include("apps.monitoring.api_urls")),
     path("staking/", include("apps.staking.api_urls")),
     # Read-only, versioned: what an outside auditor recomputes every amount from.
     path("v1/public/", include("apps.api.public.urls")),
@@ -32,6 +35,4 @@ urlpatterns = [
     path("marketplace/", include("apps.marketplace.api_urls")),
     path("developer/", include("apps.developer.api_urls")),
     path("settlement/", include("apps.settlement.api_urls")),
-    # Agents and the public monitoring data.
-    path("", include("apps.monitoring.api_urls")),
 ]

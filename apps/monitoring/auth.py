@@ -23,27 +23,46 @@ TOUCH_EVERY = timedelta(minutes=1)
 class AgentTokenAuthentication(authentication.BaseAuthentication):
     def authenticate(self, request):
         view = (request.parser_context or {}).get("view")
-        use_cache = getattr(view, "token_cache", False)
-        if use_cache and (hit := cached(request)) is not None:
-            return hit
-        header = authentication.get_authorization_header(request).decode(errors="replace").split()
-        if not header or header[0] != KEYWORD:
-            return None
-        if len(header) != 2:
-            raise exceptions.AuthenticationFailed("Send 'Authorization: Agent <token>'.")
-        now = timezone.now()
-        found = _lookup(hash_token(header[1]), stale_before=now - TOUCH_EVERY)
-        if found is None:
-            raise exceptions.AuthenticationFailed("Unknown agent token.")
-        token, stale = found
-        if stale:
-            _touch(token.pk, now)
-        if use_cache:
-            remember(request, token)
-        return AnonymousUser(), token
+        token = agent_token(request, cached=getattr(view, "token_cache", False))
+        return None if token is None else (AnonymousUser(), token)
 
     def authenticate_header(self, request):
         return KEYWORD
+
+
+def agent_token(request, *, cached: bool = False) -> AgentToken | None:
+    """The agent token the request carries (``Authorization: Agent <token>``),
+    ``None`` when it carries none, ``AuthenticationFailed`` when it is not one.
+
+    ``cached``: for a view (``token_cache = True``) whose write requires the
+    token to still act for the agent (calling ``forget`` when it no longer
+    does) and records the token's use itself, in the write's own transaction
+    (``token.used_at``: when, or ``None`` when recorded less than a minute
+    ago). A token this process looked up in the last minute then costs no
+    query, and one it did not costs one query and no transaction of its own.
+    Everywhere else a revoked token must fail at once, so it is looked up
+    every time and its use recorded here."""
+    header = authentication.get_authorization_header(request).decode(errors="replace").split()
+    if not header or header[0] != KEYWORD:
+        return None
+    if len(header) != 2:
+        raise exceptions.AuthenticationFailed("Send 'Authorization: Agent <token>'.")
+    key_hash = hash_token(header[1])
+    now = timezone.now()
+    if cached and (hit := _seen.get(key_hash)) is not None and hit[3] >= now - TOUCH_EVERY:
+        token = AgentToken.from_db(None, _LOADED, hit[:3])
+        token.used_at = None
+        return token
+    found = _lookup(key_hash, stale_before=now - TOUCH_EVERY)
+    if found is None:
+        raise exceptions.AuthenticationFailed("Unknown agent token.")
+    token, stale = found
+    if cached:
+        token.used_at = now if stale else None
+        _remember(key_hash, token, now)
+    elif stale:
+        _touch(token.pk, now)
+    return token
 
 
 _LOADED = ("id", "node_id", "checker_id")
@@ -89,36 +108,17 @@ def _touch(token_id: int, now) -> None:
 
 
 # Tokens seen recently by this process: raw hash -> (id, node, checker,
-# when this process last looked it up, i.e. touched it). Only for
-# endpoints whose write re-checks the token itself (heartbeats: see
-# ``ingest.record_heartbeats``): everywhere else a revoked token must fail
-# at once, so it is looked up every time.
+# when this process last looked it up). Only for views whose write
+# re-checks the token itself (``token_cache``; heartbeats: see
+# ``ingest.record_heartbeats``).
 _seen: dict[str, tuple[int, int | None, int | None, object]] = {}
 SEEN_MAX = 100_000
 
 
-def cached(request) -> tuple | None:
-    """As ``AgentTokenAuthentication``, without a query for a token this
-    process looked up in the last minute: for a view that sets
-    ``token_cache = True`` and makes its write conditional on
-    ``request.auth.pk`` still acting for the agent (calling ``forget`` when
-    it no longer does)."""
-    header = authentication.get_authorization_header(request).decode(errors="replace").split()
-    if not header or header[0] != KEYWORD or len(header) != 2:
-        return None
-    key_hash = hash_token(header[1])
-    now = timezone.now()
-    hit = _seen.get(key_hash)
-    if hit is not None and hit[3] >= now - TOUCH_EVERY:
-        return AnonymousUser(), AgentToken.from_db(None, _LOADED, hit[:3])
-    return None
-
-
-def remember(request, token: AgentToken) -> None:
-    header = authentication.get_authorization_header(request).decode(errors="replace").split()
+def _remember(key_hash: str, token: AgentToken, now) -> None:
     if len(_seen) >= SEEN_MAX:
         _seen.clear()
-    _seen[hash_token(header[1])] = (token.pk, token.node_id, token.checker_id, timezone.now())
+    _seen[key_hash] = (token.pk, token.node_id, token.checker_id, now)
 
 
 def forget(token_id: int) -> None:

@@ -96,18 +96,35 @@ class TokenRevoked(Exception):
     401, as for an unknown token."""
 
 
-def record_heartbeats(node_id: int, payload, *, token_id: int | None = None) -> tuple[int, str]:
+@dataclass
+class HeartbeatBatch:
+    """A batch of samples that passed every check (``parse_heartbeats``),
+    ready to store (``store_heartbeats``)."""
+
+    node_id: int
+    rows: list[tuple]  # one per instant: node, at, epoch, then SAMPLE_FIELDS
+    last: datetime  # the newest sample's time
+    count: int  # samples sent (repeats of an instant included)
+    facts: dict | None
+    facts_ignored: str  # why the facts sent were left out ("" if they were not)
+
+
+def record_heartbeats(
+    node_id: int, payload, *, token_id: int | None = None, token_used_at: datetime | None = None
+) -> tuple[int, str]:
     """Store a batch of telemetry samples for node ``node_id``, and the facts
     sent with it; returns how many samples were accepted, and why the facts
-    were ignored ("" when they were not).
+    were ignored ("" when they were not). ``parse_heartbeats`` then
+    ``store_heartbeats``, which say the rest."""
+    batch = parse_heartbeats(node_id, payload)
+    store_heartbeats(batch, token_id=token_id, token_used_at=token_used_at)
+    return batch.count, batch.facts_ignored
 
-    The batch, the node's last-seen time and the telemetry hint land
-    together or not at all. A sample is stored once per node and instant:
-    an agent that resends a batch whose answer it lost (same ``at`` times)
-    adds nothing. With ``token_id`` the insert itself requires that token to
-    still exist and act for the node, so a caller may authenticate from a
-    cache (see ``auth.CachedAgentTokenAuthentication``) and a token revoked
-    since writes nothing: ``TokenRevoked``."""
+
+def parse_heartbeats(node_id: int, payload) -> HeartbeatBatch:
+    """Check a batch as an agent posted it (``{"samples": [...], "facts":
+    {...}}``) without touching the database: ``IngestError`` names the first
+    value refused, and a batch is refused whole."""
     samples = payload.get("samples") if isinstance(payload, dict) else None
     if not isinstance(samples, list) or not samples:
         raise IngestError('Send {"samples": [...]} with at least one sample.')
@@ -143,13 +160,26 @@ def record_heartbeats(node_id: int, payload, *, token_id: int | None = None) -> 
             # read is left out, and the answer says why.
             facts_ignored = str(exc.args[0])
             log.info("node %s: facts ignored: %s", node_id, facts_ignored)
+    return HeartbeatBatch(node_id, list(rows.values()), last, len(samples), facts, facts_ignored)
+
+
+def store_heartbeats(
+    batch: HeartbeatBatch, *, token_id: int | None = None, token_used_at: datetime | None = None
+) -> None:
+    """Store a checked batch. The samples, the node's last-seen time (and
+    facts) and the telemetry hint land together or not at all. A sample is
+    stored once per node and instant: an agent that resends a batch whose
+    answer it lost (same ``at`` times) adds nothing. With ``token_id`` the
+    insert itself requires that token to still exist and act for the node,
+    so a caller may authenticate from a cache (see ``auth.agent_token``) and
+    a token revoked since writes nothing: ``TokenRevoked``. ``token_used_at``:
+    that token's last-used time to record, in the same transaction."""
     with transaction.atomic():
-        _store(list(rows.values()), node_id, last, token_id)
-        if facts is not None:
+        _store(batch.rows, batch.node_id, batch.last, token_id, token_used_at)
+        if batch.facts is not None:
             # Written only when they changed: the node row is the marketplace's hot row.
-            GpuNode.objects.filter(pk=node_id).exclude(**facts).update(**facts)
-        live.telemetry_arrived(node_id)
-    return len(samples), facts_ignored
+            GpuNode.objects.filter(pk=batch.node_id).exclude(**batch.facts).update(**batch.facts)
+        live.telemetry_arrived(batch.node_id)
 
 
 def parse_facts(facts) -> dict:
@@ -170,18 +200,19 @@ def parse_facts(facts) -> dict:
     return {"cuda_version": cuda or "", "disk_free_gb": free, "disk_total_gb": total}
 
 
-def _store(rows: list[tuple], node_id: int, last, token_id: int | None) -> None:
+def _store(rows: list[tuple], node_id: int, last, token_id: int | None, token_used_at=None) -> None:
     """One multi-row insert for the batch (skipping instants already stored,
-    and everything when ``token_id`` no longer acts for the node), and one
+    and everything when ``token_id`` no longer acts for the node), one
     conditional update of the node's last-seen time (the node row is the
-    marketplace's hot row too: touch it at most every few seconds).
+    marketplace's hot row too: touch it at most every few seconds) and, when
+    due, the token's last-used time (about once a minute per agent).
 
     Plain SQL rather than ``bulk_create``: the ORM spent more time preparing
     these few rows than the database spent storing them. The statements
     are built from the models' own table and column names."""
     connection = connections[router.db_for_write(Heartbeat)]
     adapt = connection.ops.adapt_datetimefield_value
-    insert, touch, owner = _statements(connection, len(rows))
+    insert, touch, owner, used = _statements(connection, len(rows))
     params = [v for r in rows for v in (r[0], adapt(r[1]), *r[2:])]
     with connection.cursor() as cursor:
         cursor.execute(insert, [*params, token_id, token_id, node_id])
@@ -191,14 +222,17 @@ def _store(rows: list[tuple], node_id: int, last, token_id: int | None) -> None:
             if cursor.fetchone() is None:
                 raise TokenRevoked("This agent token was revoked.")
         cursor.execute(touch, [adapt(last), node_id, adapt(last - LAST_SEEN_GRANULARITY)])
+        if token_used_at is not None and token_id is not None:
+            cursor.execute(used, [adapt(token_used_at), token_id])
 
 
-_sql: dict[tuple[str, int], tuple[str, str, str]] = {}
+_sql: dict[tuple[str, int], tuple[str, str, str, str]] = {}
 
 
-def _statements(connection, n: int) -> tuple[str, str, str]:
-    """The insert of ``n`` samples, the node touch and the token check, per
-    database vendor and batch size (a few sizes recur: the agents' own)."""
+def _statements(connection, n: int) -> tuple[str, str, str, str]:
+    """The insert of ``n`` samples, the node touch, the token check and the
+    token touch, per database vendor and batch size (a few sizes recur: the
+    agents' own)."""
     key = (connection.vendor, n)
     if key not in _sql:
         if len(_sql) > 64:
@@ -223,7 +257,8 @@ def _statements(connection, n: int) -> tuple[str, str, str]:
             f"WHERE {q(node.pk.column)} = %s AND ({seen} IS NULL OR {seen} < %s)"
         )
         owner = f"SELECT 1 FROM {token_table} WHERE {token_pk} = %s AND {token_node} = %s"
-        _sql[key] = (insert, touch, owner)
+        used = f"UPDATE {token_table} SET {q(token.get_field('last_used_at').column)} = %s WHERE {token_pk} = %s"
+        _sql[key] = (insert, touch, owner, used)
     return _sql[key]
 
 

@@ -135,3 +135,66 @@ def test_a_remembered_token_is_not_looked_up_again(genesis):
     with CaptureQueriesContext(connection) as queries:
         assert client.get("/api/agent/me/").status_code == 200
     assert [q for q in queries.captured_queries if "key_hash" in q["sql"]]
+
+
+def test_an_agents_batch_takes_the_fast_path_and_the_rest_the_view(genesis, monkeypatch):
+    """An agent's ordinary post is answered without DRF (the view's ``post``
+    is never called), with the same body and headers; a post the fast path
+    does not read (a browser's Accept, indented JSON, a query string) gets
+    the view's answer, and is stored the same way."""
+    from apps.monitoring.api import AgentHeartbeats
+
+    node, token = make_node()
+    now = timezone.now()
+    view_post = AgentHeartbeats.post
+    monkeypatch.setattr(AgentHeartbeats, "post", lambda *a: pytest.fail("the fast path did not answer"))
+    r = agent(token).post("/api/agent/heartbeats/", {"samples": [sample(now)]}, format="json")
+    assert r.status_code == 201 and r.content == b'{"stored":1}'
+    assert r["Content-Type"] == "application/json" and r["Allow"] == "POST, OPTIONS" and "Accept" in r["Vary"]
+    calls = []
+    monkeypatch.setattr(AgentHeartbeats, "post", lambda self, request: calls.append(1) or view_post(self, request))
+    for i, extra in enumerate(
+        ({"HTTP_ACCEPT": "text/html"}, {"HTTP_ACCEPT": "application/json; indent=4"}, {"QUERY_STRING": "format=json"})
+    ):
+        body = {"samples": [sample(now - timedelta(seconds=5 * (i + 1)))]}
+        r = agent(token).post("/api/agent/heartbeats/", body, format="json", **extra)
+        assert r.status_code == 201, (extra, r.content)
+    assert len(calls) == 3 and Heartbeat.objects.filter(node=node).count() == 4
+
+
+def test_a_throttled_agent_is_refused_and_each_post_counts_once(genesis, monkeypatch):
+    """The fast path counts a post only once its batch is known good; a bad
+    batch, answered by the view, counts there, once: at two a minute, a
+    good, a bad and a good post leave the third refused, as before."""
+    from django.core.cache import cache
+
+    from apps.monitoring.api import AgentThrottle
+
+    cache.clear()
+    monkeypatch.setattr(AgentThrottle, "rate", "2/minute", raising=False)
+    node, token = make_node()
+    client, now = agent(token), timezone.now()
+    assert client.post("/api/agent/heartbeats/", {"samples": [sample(now)]}, format="json").status_code == 201
+    assert client.post("/api/agent/heartbeats/", {"samples": []}, format="json").status_code == 400
+    r = client.post("/api/agent/heartbeats/", {"samples": [sample(now - timedelta(seconds=5))]}, format="json")
+    assert r.status_code == 429 and Heartbeat.objects.filter(node=node).count() == 1
+
+
+def test_a_token_is_touched_with_the_batch_it_brought(genesis):
+    """The token's last-used time is recorded in the batch's own transaction
+    (not a transaction of its own), about once a minute."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from apps.monitoring import auth
+
+    node, token = make_node()
+    auth._seen.clear()
+    with CaptureQueriesContext(connection) as queries:
+        r = agent(token).post("/api/agent/heartbeats/", {"samples": [sample(timezone.now())]}, format="json")
+    assert r.status_code == 201
+    assert AgentToken.objects.get(node=node).last_used_at is not None
+    # One transaction (here, inside the test's: one savepoint): the samples,
+    # the node's last-seen time and the token's last use together.
+    assert len([q for q in queries.captured_queries if q["sql"].startswith("SAVEPOINT")]) == 1
+    assert [q for q in queries.captured_queries if q["sql"].startswith("UPDATE") and "last_used_at" in q["sql"]]
