@@ -14,11 +14,13 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import translation
 
+from apps.accounts.services import open_wallet
 from apps.core.amounts import display_uath, format_uath
 from apps.core.parameter_labels import GROUPS, LABELS
 from apps.core.parameters import DEFINITIONS
 
-from ..security.conftest import world  # noqa: F401  (the fixture)
+from ..factories import make_node
+from ..security.conftest import online, world  # noqa: F401  (the fixture)
 from ..security.routes import all_routes, url_for
 
 LOCALE = Path(settings.BASE_DIR) / "locale" / "id" / "LC_MESSAGES"
@@ -250,6 +252,25 @@ def walk(client, w, routes):
     return pages
 
 
+def english_left(where, html, english_html, patterns, indonesian, stored) -> list[str]:
+    """The English an Indonesian page still shows: a message of the catalogue
+    left in English, or a sentence the English page shows too that was never
+    marked for translation (stored records aside)."""
+    assert "<html" not in html or '<html lang="id">' in html, where
+    found = []
+    english_nodes = set(visible_text(english_html))
+    for node in visible_text(html):
+        if node in indonesian:
+            continue
+        source = next((source for source, pattern in patterns if pattern.match(node)), None)
+        if source is not None:
+            found.append(f"{where}: {node!r} (msgid {source!r})")
+        elif node in english_nodes and looks_english(node) and not any(text in node or node in text for text in stored):
+            # The same English sentence in both languages: never marked for translation.
+            found.append(f"{where}: {node!r} (not marked for translation)")
+    return found
+
+
 @pytest.mark.django_db
 def test_no_page_of_the_indonesian_site_shows_english_from_the_catalogue(world):  # noqa: F811
     patterns = english_patterns()
@@ -264,23 +285,44 @@ def test_no_page_of_the_indonesian_site_shows_english_from_the_catalogue(world):
         pages = walk(client, world, routes)
         seen += len(pages)
         for url, (html, english_html) in pages.items():
-            assert "<html" not in html or '<html lang="id">' in html, url
-            english_nodes = set(visible_text(english_html))
-            for node in visible_text(html):
-                if node in indonesian:
-                    continue
-                source = next((source for source, pattern in patterns if pattern.match(node)), None)
-                if source is not None:
-                    found.append(f"{who} {url}: {node!r} (msgid {source!r})")
-                elif (
-                    node in english_nodes
-                    and looks_english(node)
-                    and not any(text in node or node in text for text in stored)
-                ):
-                    # The same English sentence in both languages: never marked for translation.
-                    found.append(f"{who} {url}: {node!r} (not marked for translation)")
+            found += english_left(f"{who} {url}", html, english_html, patterns, indonesian, stored)
     assert seen >= 40, f"only {seen} pages rendered"
     assert not found, "English on the Indonesian site:\n" + "\n".join(found[:40])
+
+
+def test_the_reviews_before_moving_money_are_indonesian_too(world):  # noqa: F811
+    """Pages that only a form's answer shows (each review before Send,
+    Delegate, Undelegate, Redelegate, renting and ending a rental) are read
+    in Indonesian like the rest."""
+    owner = Client()
+    owner.force_login(world.owner)
+    other = open_wallet(world.stranger).address
+    free_node = online(make_node(name="free-node")[0])
+    posts = [
+        (reverse("accounts:send"), {"to_address": other, "amount": "5", "review": "1"}),
+        (reverse("staking:delegate"), {"checker": world.checker.pk, "amount": "200", "review": "1"}),
+        (reverse("staking:undelegate"), {"checker": world.checker.pk, "amount": "50", "review": "1"}),
+        (
+            reverse("staking:redelegate"),
+            {"src": world.checker.pk, "dst": world.other_checker.pk, "amount": "50", "review": "1"},
+        ),
+        (reverse("marketplace:rental-end", args=[world.rental.pk]), {"review": "1"}),
+        (
+            reverse("marketplace:rent", args=[free_node.pk]),
+            {"mode": "reserved", "hours": "1", "image": "ollama/ollama:latest"},
+        ),
+    ]
+    patterns, indonesian, stored = english_patterns(), indonesian_texts(), stored_texts()
+    found = []
+    for url, data in posts:
+        html = owner.post(url, data, **ID)
+        english = owner.post(url, data, HTTP_ACCEPT_LANGUAGE="en")
+        assert html.status_code == english.status_code == 200, (url, html.status_code)
+        assert re.search(r'data-testid="confirm-(send|stake|end|rent)"', html.content.decode()), (
+            url
+        )  # the review itself
+        found += english_left(url, html.content.decode(), english.content.decode(), patterns, indonesian, stored)
+    assert not found, "English on the Indonesian reviews:\n" + "\n".join(found[:40])
 
 
 def test_the_english_site_is_unchanged_by_the_catalogue(world):  # noqa: F811
