@@ -362,7 +362,7 @@ def open_voting(proposal_id: int) -> Proposal:
             kind=ProposalEvent.Kind.VOTING,
             note=(
                 f"Snapshot at ledger height #{proposal.snapshot_height}: {format_uath(total)} of voting power; "
-                f"open until the start of epoch {proposal.voting_end_epoch}"
+                f"open through epoch {proposal.voting_end_epoch - 1}"
             ),
             height=proposal.snapshot_height,
             epoch=start,

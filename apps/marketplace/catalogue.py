@@ -268,6 +268,8 @@ class _Grouped:
 
     def read(self, n: int, skip: int = 0, after: tuple | None = None) -> list[tuple]:
         """``n`` keys in order after the first ``skip`` (after ``after``, if given)."""
+        if n <= 0:
+            return []  # an empty page (nothing listed): a LIMIT 0 arm does not compile
         arms = []
         for lead, match in self.groups:
             where = None

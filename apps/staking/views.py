@@ -185,7 +185,12 @@ def redelegate(request):
             "dst": data["dst"].name,
         }
 
-    return _stake_action(request, checker, RedelegateForm(request.POST, exclude=checker), "redelegate_form", act)
+    def preview(data):
+        return services.preview_redelegate(request.user, checker, data["dst"], data["amount"])
+
+    return _stake_action(
+        request, checker, RedelegateForm(request.POST, exclude=checker), "redelegate_form", act, preview
+    )
 
 
 @login_required

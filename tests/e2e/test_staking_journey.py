@@ -1,7 +1,8 @@
 """An operator activates a checker through the operator page; a delegator
 delegates 100 ATH to it, sees the position and the wallet change, is refused
 a delegation beyond their balance, undelegates and sees the unbonding entry
-with its maturity."""
+with its maturity. A position with one point of history charts the hour
+around it rather than a millisecond time axis."""
 
 import re
 
@@ -56,6 +57,12 @@ def test_delegate_see_position_undelegate_see_unbonding(private_server, new_page
     expect(page.get_by_test_id("me-available")).to_have_text("9,900 ATH")
     expect(page.get_by_test_id("me-bonded")).to_have_text("100 ATH")
     expect(page.locator("#stake-chart .main-svg").first).to_be_visible()
+    # One point of history: the time axis shows the hour around it, not milliseconds.
+    span_ms = page.evaluate(
+        "() => { const a = document.getElementById('stake-chart')._fullLayout.xaxis;"
+        " return a.r2l(a.range[1]) - a.r2l(a.range[0]); }"
+    )
+    assert span_ms >= 30 * 60 * 1000, span_ms
     shot(page, "staking-position")
 
     page.goto(url + "/accounts/wallet/")

@@ -36,15 +36,44 @@ PUBLIC = [
     "/explorer/tx/{height}/",
     "/explorer/accounts/",
     "/explorer/verify/",
+    "/explorer/checkpoints/",
+    "/explorer/account/{address}/",
+    "/accounts/signup/",
+    "/accounts/login/",
 ]
-SIGNED_IN = ["/accounts/wallet/", "/settlement/mine/", "/staking/me/", "/marketplace/rentals/"]
+SIGNED_IN = [
+    "/accounts/wallet/",
+    "/accounts/profile/",
+    "/accounts/password/",
+    "/settlement/mine/",
+    "/staking/me/",
+    "/marketplace/rentals/",
+    "/developer/",
+    "/notifications/",
+    "/notifications/settings/",
+]
+# Public pages that show a signed-in person something of their own (their
+# balance, position, vote or a form): every signed-in user walks them too.
+PERSONAL_PUBLIC = [
+    "/",
+    "/marketplace/",
+    "/marketplace/nodes/{node}/",
+    "/staking/",
+    "/staking/checker/{checker}/",
+    "/governance/",
+    "/governance/{proposal}/",
+]
+SIGNED_IN += PERSONAL_PUBLIC
 USERS = {
     "anonymous": PUBLIC,
-    "renter": SIGNED_IN + ["/marketplace/rentals/{rental}/", "/marketplace/nodes/{node}/"],
-    "provider": SIGNED_IN + ["/marketplace/provide/", "/marketplace/provide/nodes/{own_node}/"],
+    "renter": SIGNED_IN + ["/marketplace/rentals/{rental}/"],
+    "provider": SIGNED_IN
+    + ["/marketplace/provide/", "/marketplace/provide/new/", "/marketplace/provide/nodes/{own_node}/"],
     "operator": SIGNED_IN + ["/staking/operator/", "/monitoring/checkers/{own_checker}/status/"],
-    "delegator": SIGNED_IN + ["/staking/checker/{checker}/"],
-    "voter": SIGNED_IN + ["/governance/{proposal}/", "/governance/new/"],
+    "delegator": SIGNED_IN + ["/monitoring/checkers/{checker}/status/"],
+    "voter": SIGNED_IN
+    + ["/governance/new/"]
+    + [f"/governance/new/{kind}/" for kind in ("text", "parameters", "spend")],
 }
 FACTS = """
 import json
@@ -60,6 +89,7 @@ print(json.dumps({
     "proposal": Proposal.objects.filter(status="voting").order_by("-pk").first().pk,
     "epoch": EpochSettlement.objects.order_by("-epoch").first().epoch,
     "height": LedgerTransaction.objects.order_by("-height").first().height,
+    "address": User.objects.get(username="renter").wallet.address,
     "rental": Rental.objects.filter(renter__username="renter").order_by("pk").first().pk,
     "own_node": GpuNode.objects.filter(provider__username="provider").first().pk,
     "own_checker": CheckerNode.objects.get(operator__username="operator").pk,

@@ -34,3 +34,20 @@ def test_a_pending_node_reads_pending_not_zero_health_and_its_page_is_live(clien
     GpuNode.objects.filter(pk=node.pk).update(status=NodeStatus.ONLINE, health_score=970_000)
     listing = client.get(reverse("marketplace:provider")).content.decode()
     assert "97%" in listing.split('data-testid="provider-node-health">')[1].split("</td>")[0]
+
+
+def test_no_page_gives_a_pending_node_zero_health(client, genesis):
+    node, _ = make_node(name="new-node")
+    assert node.status == NodeStatus.PENDING and node.health_score == 0
+
+    def cell(body, testid):
+        return body.split(f'data-testid="{testid}"')[1].split("</")[0]
+
+    # (The catalogue lists online and degraded nodes only.)
+    pages = {
+        "node-health": client.get(reverse("marketplace:node", args=[node.pk])),
+        "node-row-health": client.get(reverse("monitoring:nodes")),
+    }
+    for testid, response in pages.items():
+        body = response.content.decode()
+        assert "pending" in cell(body, testid) and "0%" not in cell(body, testid), testid

@@ -39,7 +39,7 @@ from .compounding import compound, set_auto_compound
 from .delegations import claim_rewards, delegate, mature_unbonding, redelegate, undelegate
 from .errors import AlreadyDistributed, NotAllowed, StakingError
 from .operators import activate_checker, jail, set_commission, unjail
-from .previews import preview_delegate, preview_undelegate
+from .previews import preview_delegate, preview_redelegate, preview_undelegate
 from .rewards import distribute, distribute_many
 from .slashing import slash_checker
 
@@ -58,6 +58,7 @@ __all__ = [
     "mature_unbonding",
     "pct",
     "preview_delegate",
+    "preview_redelegate",
     "preview_undelegate",
     "redelegate",
     "set_auto_compound",

@@ -113,12 +113,38 @@ def delegate(user, checker: CheckerNode, amount: int, *, epoch: int | None = Non
 
 
 def _check_held(pair: _Pair, amount: int, checker: CheckerNode) -> None:
-    if pair.total == 0:
+    _check_held_total(pair.total, amount, checker)
+
+
+def _check_held_total(total: int, amount: int, checker: CheckerNode) -> None:
+    if total == 0:
         raise StakingError(gettext("You have nothing delegated to %(name)s.") % {"name": checker.name})
-    if amount > pair.total:
+    if amount > total:
         raise StakingError(
             gettext("You have %(total)s delegated to %(name)s; you cannot move %(amount)s.")
-            % {"total": display_uath(pair.total), "name": checker.name, "amount": display_uath(amount)}
+            % {"total": display_uath(total), "name": checker.name, "amount": display_uath(amount)}
+        )
+
+
+def _check_redelegation(wallet_id: int, src: CheckerNode, dst: CheckerNode, amount: int, held: int, e: int) -> None:
+    """Why moving ``amount`` of the ``held`` stake from ``src`` to ``dst`` is
+    refused, if it is (the move itself and its review ask the same)."""
+    _check_target(dst, wallet_id, "redelegate to")
+    _check_held_total(held, amount, src)
+    if amount != held:
+        _check_minimum(amount, e)
+    arriving = (
+        Redelegation.objects.filter(delegator_id=wallet_id, dst=src, maturity_epoch__gt=e)
+        .order_by("-maturity_epoch")
+        .values_list("maturity_epoch", flat=True)
+        .first()
+    )
+    if arriving is not None:
+        raise StakingError(
+            gettext(
+                "Stake you redelegated to %(name)s can move on from epoch %(arriving)s, once that redelegation matures."
+            )
+            % {"name": src.name, "arriving": arriving}
         )
 
 
@@ -181,26 +207,9 @@ def redelegate(user, src: CheckerNode, dst: CheckerNode, amount: int, *, epoch: 
         locked = _lock_checkers([src.pk, dst.pk])
         src, dst = locked[src.pk], locked[dst.pk]
         wallet = open_wallet(user)
-        _check_target(dst, wallet.pk, "redelegate to")
         src_state, dst_state = _lock_state(src), _lock_state(dst)
         src_pair = _load_pairs(src, src_state, [wallet.pk])[wallet.pk]
-        _check_held(src_pair, amount, src)
-        if amount != src_pair.total:
-            _check_minimum(amount, e)
-        arriving = (
-            Redelegation.objects.filter(delegator=wallet, dst=src, maturity_epoch__gt=e)
-            .order_by("-maturity_epoch")
-            .values_list("maturity_epoch", flat=True)
-            .first()
-        )
-        if arriving is not None:
-            raise StakingError(
-                gettext(
-                    "Stake you redelegated to %(name)s can move on from epoch %(arriving)s, once that redelegation "
-                    "matures."
-                )
-                % {"name": src.name, "arriving": arriving}
-            )
+        _check_redelegation(wallet.pk, src, dst, amount, src_pair.total, e)
         dst_pair = _load_pairs(dst, dst_state, [wallet.pk])[wallet.pk]
         src_pair.settle({})
         dst_pair.settle({})

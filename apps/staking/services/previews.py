@@ -1,4 +1,4 @@
-"""What a delegation or an undelegation would do, in numbers, before the
+"""What a delegation, an undelegation or a redelegation would do, in numbers, before the
 person confirms it: refused for the same reasons as the action itself, and
 moving nothing. The review pages show these figures (docs/rules.md §5, §6)."""
 
@@ -11,7 +11,7 @@ from apps.core.models import CheckerNode
 
 from ..models import Delegation
 from ._common import PPM, _bonding_epoch, _check_amount, _epoch
-from .delegations import _check_minimum, _check_target
+from .delegations import _check_minimum, _check_redelegation, _check_target
 from .errors import StakingError
 
 # Delegating and undelegating are ledger moves inside the delegator's own
@@ -92,6 +92,36 @@ def preview_undelegate(user, checker: CheckerNode, amount: int, *, epoch: int | 
         # Closing or shrinking a position pays its pending rewards.
         "rewards_paid": queries.pending_rewards(wallet, checker),
         "epoch": e,
+        "maturity": maturity,
+        "maturity_at": _epoch_start(maturity),
+        "unbonding_epochs": maturity - e,
+        **_slash_rules(amount, e),
+    }
+
+
+def preview_redelegate(user, src: CheckerNode, dst: CheckerNode, amount: int, *, epoch: int | None = None) -> dict:
+    from .. import queries
+
+    e = _epoch(epoch)
+    _check_amount(amount)
+    if src.pk == dst.pk:
+        raise StakingError(gettext("Choose a different checker to move to."))
+    wallet = open_wallet(user)
+    held = sum(Delegation.objects.filter(delegator=wallet, checker=src).values_list("amount", flat=True))
+    _check_redelegation(wallet.pk, src, dst, amount, held, e)
+    maturity = e + parameters.get("unbonding_epochs", e)
+    return {
+        "checker": src,
+        "dst": dst,
+        "amount": amount,
+        "fee": STAKING_FEE,
+        "held": held,
+        "held_after": held - amount,
+        # Moving stake pays the position's pending rewards at the checker it leaves.
+        "rewards_paid": queries.pending_rewards(wallet, src),
+        "epoch": e,
+        "earns_from": _bonding_epoch(e) + 1,
+        # Until then it answers for the old checker's earlier faults too and cannot move again.
         "maturity": maturity,
         "maturity_at": _epoch_start(maturity),
         "unbonding_epochs": maturity - e,
