@@ -64,13 +64,18 @@ PERSONAL_PUBLIC = [
     "/governance/{proposal}/",
 ]
 SIGNED_IN += PERSONAL_PUBLIC
+# The other public pages differ between signed-in people only in the header,
+# so one of them (the delegator) walks them all for the signed-in layout.
+OTHER_PUBLIC = [
+    p for p in PUBLIC if p not in PERSONAL_PUBLIC and not p.startswith(("/accounts/signup", "/accounts/login"))
+]
 USERS = {
     "anonymous": PUBLIC,
     "renter": SIGNED_IN + ["/marketplace/rentals/{rental}/"],
     "provider": SIGNED_IN
     + ["/marketplace/provide/", "/marketplace/provide/new/", "/marketplace/provide/nodes/{own_node}/"],
     "operator": SIGNED_IN + ["/staking/operator/", "/monitoring/checkers/{own_checker}/status/"],
-    "delegator": SIGNED_IN + ["/monitoring/checkers/{checker}/status/"],
+    "delegator": SIGNED_IN + OTHER_PUBLIC,
     "voter": SIGNED_IN
     + ["/governance/new/"]
     + [f"/governance/new/{kind}/" for kind in ("text", "parameters", "spend")],
