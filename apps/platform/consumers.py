@@ -20,6 +20,7 @@ import time
 
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
+from channels.layers import get_channel_layer
 from django.utils.translation import get_language
 
 from . import live_pages, relay
@@ -32,6 +33,14 @@ class CoalescedFragmentConsumer(AsyncWebsocketConsumer):
     # ``live_pages``); never a page that shows the visitor's own data.
     shared = False
     accepted = False
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        if cls.shared:
+            # A shared page's socket hears through its process's subscription
+            # (``live_pages``): no channel of its own, so no receive pending
+            # on the layer per socket (a thousand of them on Redis).
+            cls.channel_layer_alias = None
 
     def groups_for(self) -> list[str]:
         raise NotImplementedError
@@ -60,7 +69,7 @@ class CoalescedFragmentConsumer(AsyncWebsocketConsumer):
         await relay.ensure_running()
         if self.shared:
             self._page_key = (type(self), self.scope.get("path"), get_language())
-            await live_pages.hub().join(self, self._page_key)
+            await live_pages.hub().join(self, self._page_key, get_channel_layer())
         else:
             self._groups = self.groups_for()
             for group in self._groups:

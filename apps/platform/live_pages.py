@@ -150,14 +150,14 @@ class Hub:
         self.subscriptions: dict[tuple, Subscription] = {}
         self._lock = asyncio.Lock()
 
-    async def join(self, consumer, key: tuple) -> Page:
+    async def join(self, consumer, key: tuple, layer) -> Page:
         """Add ``consumer``'s socket to its page, subscribing the process to
-        the page's groups first if no socket here listens to them yet."""
+        the page's groups on ``layer`` first if no socket here listens to
+        them yet."""
         async with self._lock:  # two first sockets of a page subscribe once
             page = self.pages.get(key)
             if page is None:
                 page = self.pages[key] = Page(self, key, consumer)
-                layer = consumer.channel_layer
                 for group in page.groups:
                     sub_key = (id(layer), group)
                     sub = self.subscriptions.get(sub_key)

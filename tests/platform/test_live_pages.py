@@ -34,7 +34,7 @@ class Socket:
     accepted = True
 
     def __init__(self, layer, renders, gate=None, node=None):
-        self.channel_layer, self.renders, self.gate, self.node = layer, renders, gate, node
+        self.renders, self.gate, self.node = renders, gate, node
         self.frames: list[str] = []
 
     def groups_for(self):
@@ -67,7 +67,7 @@ async def test_many_sockets_share_one_subscription_and_one_render_per_change():
     hub = live_pages.Hub()
     sockets = [Socket(layer, renders) for _ in range(300)]
     for s in sockets:
-        await hub.join(s, ("page", "/x/"))
+        await hub.join(s, ("page", "/x/"), layer)
     # One membership per group for the whole process, not one per socket.
     assert {g: len(m) for g, m in layer.groups.items()} == {"page-a": 1, "page-b": 1}
 
@@ -95,7 +95,7 @@ async def test_a_change_hinted_during_a_render_is_pushed_after_it():
     layer, renders, gate = InMemoryChannelLayer(), [], threading.Event()
     hub = live_pages.Hub()
     socket = Socket(layer, renders, gate=gate)
-    await hub.join(socket, ("page", "/x/"))
+    await hub.join(socket, ("page", "/x/"), layer)
 
     await layer.group_send("page-a", {"type": "x.changed"})
     await settle(lambda: renders)  # the first render is running (held at the gate)
@@ -115,9 +115,9 @@ async def test_pages_of_other_urls_or_languages_render_on_their_own():
     layer, renders = InMemoryChannelLayer(), []
     hub = live_pages.Hub()
     a, b, c = (Socket(layer, renders) for _ in range(3))
-    await hub.join(a, ("page", "/x/", "en"))
-    await hub.join(b, ("page", "/x/", "id"))
-    await hub.join(c, ("page", "/y/", "en"))
+    await hub.join(a, ("page", "/x/", "en"), layer)
+    await hub.join(b, ("page", "/x/", "id"), layer)
+    await hub.join(c, ("page", "/y/", "en"), layer)
     assert len(layer.groups["page-a"]) == 1
     await layer.group_send("page-a", {"type": "x.changed"})
     await settle(lambda: a.frames and b.frames and c.frames)
@@ -167,3 +167,5 @@ def test_a_node_page_refreshes_only_for_its_own_node():
 def test_only_public_pages_share():
     assert all(c.shared for c in (HomeConsumer, OverviewConsumer, NodeConsumer, CheckerConsumer, LedgerFeedConsumer))
     assert not any(c.shared for c in (BellConsumer, RentalConsumer))
+    # A shared page's socket has no channel of its own: it hears through the hub.
+    assert LedgerFeedConsumer.channel_layer_alias is None and BellConsumer.channel_layer_alias == "default"
