@@ -23,6 +23,8 @@ project's code) and checks:
 * every rental epoch billed (fee split, refund, SLA credit), downtime and
   false-spec slashes, checker slashes, and the postings behind them;
 * unbonding that matured;
+* every proposal deposit, the tally from the votes, the deposit's refund
+  or burn from it, and every community-pool spend;
 * that every posting each settlement made was recomputed (one left over
   is a difference).
 
@@ -472,6 +474,127 @@ def rebuild_unbonding(txs: list) -> dict[int, dict[str, int]]:
     return out
 
 
+# --- Governance: proposal deposits and community-pool spends -------------------------
+
+GOVERNANCE_KINDS = ("deposit", "deposit_refund", "burn", "pool_spend")
+
+
+def tally_outcome(p: dict) -> tuple[str, bool]:
+    """(outcome, deposit refunded) of a tallied proposal, from its final
+    tally and the bars it was created with, as governance judges them:
+    quorum (votes cast / snapshot power), veto (no-with-veto / cast), then
+    threshold (yes / non-abstain, strictly above). The deposit is refunded
+    when the quorum was reached and the proposal was not vetoed."""
+    yes, no, abstain, veto = (int(p[k]) for k in ("yes", "no", "abstain", "no_with_veto"))
+    cast, non_abstain = yes + no + abstain + veto, yes + no + veto
+    quorum = cast > 0 and cast * PPM >= p["quorum"] * int(p["snapshot_power"] or 0)
+    vetoed = cast > 0 and veto * PPM >= p["veto"] * cast
+    if not quorum:
+        return "rejected", False
+    if vetoed:
+        return "vetoed", False
+    return ("passed" if yes * PPM > p["threshold"] * non_abstain else "rejected"), True
+
+
+def holder_power(ledger, address: str, height: int) -> int:
+    """A holder's voting power just before ``height``: available, bonded and unbonding."""
+    return sum(ledger.balance_before(height, address, b) for b in ("available", "bonded", "unbonding"))
+
+
+def check_proposals(rep, api, txs: list, ledger) -> None:
+    """Every proposal posting, recomputed from the published proposals and
+    votes: the deposit (the proposer's, at least ``min_deposit`` in force
+    when it was made), the tally (each vote's power from the ledger at the
+    snapshot), the deposit's refund or burn from it, and a passed spend's
+    payment from the community pool to its recipient."""
+    proposals = {p["id"]: p for p in api.all("proposals/")}
+    deposits, burn = module_address(api, "gov_deposits"), module_address(api, "burn")
+    pool = module_address(api, "community_pool")
+    modules = set(_modules.values())
+    posted: dict[int, list] = defaultdict(list)
+    for tx in txs:
+        meta = tx["meta"] or {}
+        if tx["kind"] not in GOVERNANCE_KINDS or "proposal" not in meta:
+            continue
+        where = f"proposal #{meta['proposal']} posting #{tx['height']}"
+        p = proposals.get(meta["proposal"])
+        if p is None:
+            rep.diff(f"{where}: no such proposal published")
+            continue
+        posted[p["id"]].append(tx["kind"])
+        deposit = int(p["deposit"])
+        if tx["kind"] == "deposit":
+            expected = {(p["proposer"], "available"): -deposit, (deposits, "available"): deposit}
+            rep.expect("proposal deposit posting", legs(tx), expected, where)
+            rep.expect("proposal deposit height", p["deposit_height"], tx["height"], where)
+        elif tx["kind"] == "pool_spend":
+            amount = int(p["amount"] or 0)
+            expected = {(pool, "available"): -amount, (p["recipient"], "available"): amount}
+            rep.expect("community-pool spend posting", legs(tx), expected, where)
+            rep.expect("community-pool spend height", p["spend_height"], tx["height"], where)
+        else:
+            refund = tally_outcome(p)[1] if p["tallied_at"] else None
+            to = p["proposer"] if refund else burn
+            rep.expect("proposal deposit fate", tx["kind"], "deposit_refund" if refund else "burn", where)
+            rep.expect(
+                "proposal deposit fate posting",
+                legs(tx),
+                {(deposits, "available"): -deposit, (to, "available"): deposit},
+                where,
+            )
+            rep.expect("proposal deposit fate height", p["deposit_fate_height"], tx["height"], where)
+    votes: dict[int, list] = defaultdict(list)
+    for v in api.all("votes/"):
+        votes[v["proposal"]].append(v)
+    params: dict[int, dict] = {}
+    for p in proposals.values():
+        where = f"proposal #{p['id']}"
+        e = p["created_epoch"]
+        if e not in params:
+            params[e] = {x["key"]: x["value"] for x in api.get("parameters/", epoch=e)}
+        prm = params[e]
+        rep.expect("proposal deposit minimum", int(p["deposit"]) >= prm["min_deposit"], True, where)
+        rep.expect(
+            "proposal bars",
+            [p["quorum"], p["threshold"], p["veto"]],
+            [prm["quorum"], prm["threshold"], prm["veto"]],
+            where,
+        )
+        if p["snapshot_power"] is not None:
+            # Every holder's available, bonded and unbonding ATH right after
+            # the snapshot height; the protocol's own accounts do not vote.
+            h = p["snapshot_height"] + 1
+            addresses = {a for a, _ in ledger.history if a not in modules}
+            power = sum(holder_power(ledger, a, h) for a in addresses)
+            rep.expect("proposal snapshot power", int(p["snapshot_power"]), power, where)
+            # Each vote's power is its voter's at the snapshot; the tally sums them.
+            tally = dict.fromkeys(("yes", "no", "abstain", "no_with_veto"), 0)
+            for v in votes.get(p["id"], []):
+                rep.expect(
+                    "vote power", int(v["power"]), holder_power(ledger, v["voter"], h), f"{where} vote {v['id']}"
+                )
+                tally[v["choice"]] += int(v["power"])
+            if p["tallied_at"]:
+                rep.expect("proposal tally", {k: int(p[k]) for k in tally}, tally, where)
+        want = ["deposit"]
+        if p["tallied_at"]:
+            outcome, refund = tally_outcome(p)
+            want.append("deposit_refund" if refund else "burn")
+            if outcome != "passed":
+                rep.expect("proposal outcome", p["status"], outcome, where)
+            elif p["kind"] == "spend":
+                if p["status"] == "executed":
+                    want.append("pool_spend")
+                else:
+                    # Not paid: only when the pool held less than the spend.
+                    held = ledger.balance_before((p["deposit_fate_height"] or 0) + 1, pool, "available")
+                    rep.expect("unpaid spend", [p["status"], held < int(p["amount"])], ["failed", True], where)
+            else:
+                expected = ("passed",) if p["kind"] == "text" else ("executed", "failed")
+                rep.expect("proposal outcome", p["status"] in expected, True, where)
+        rep.expect("proposal postings", posted.get(p["id"], []), want, where)
+
+
 # --- Compute challenges (docs/challenges.md): do the opened rows verify? ----------
 
 _MATRIX = b"athr-challenge-matrix-v1"
@@ -618,6 +741,7 @@ def audit(base: str, first: int, last: int) -> Report:
         keys[k["checker"]].append(k)
     index = rebuild_index(txs)
     check_payouts(rep, txs, module_address(api, "rewards_pool"))
+    check_proposals(rep, api, txs, ledger)
     unbonding = rebuild_unbonding(txs)
     periods = defaultdict(dict)
     for p in api.all("reward-periods/", epoch_from=first, epoch_to=last):

@@ -27,4 +27,6 @@ urlpatterns = [
     path("transactions/", v.Transactions.as_view(), name="public-transactions"),
     path("rental-charges/", v.RentalCharges.as_view(), name="public-rental-charges"),
     path("slashes/", v.Slashes.as_view(), name="public-slashes"),
+    path("proposals/", v.Proposals.as_view(), name="public-proposals"),
+    path("votes/", v.Votes.as_view(), name="public-votes"),
 ]
