@@ -20,6 +20,8 @@ project's code) and checks:
   postings, the commission and the index after each distribution;
 * every reward paid to a delegator (a claim, or the payout when a
   position closes), position by position, from that replay and the index;
+* each rental's escrow: funding, top-ups, hand-overs to a replacement,
+  early-end refunds and the remainder its last epoch returns;
 * every rental epoch billed (fee split, refund, SLA credit), downtime and
   false-spec slashes, checker slashes, and the postings behind them;
 * unbonding that matured;
@@ -474,6 +476,91 @@ def rebuild_unbonding(txs: list) -> dict[int, dict[str, int]]:
     return out
 
 
+# --- Rental escrow: funding, charges, early ends, moves and remainders --------------
+
+
+def check_rental_escrow(rep, api, txs: list) -> dict[int, int]:
+    """Each rental's escrow replayed from its postings (``meta.rental``) and
+    charges, as billing and the rental services move it: funding and
+    top-ups (``rental_escrow``) plus what a replaced rental handed over make
+    ``escrow_total``; an early end refunds what is left less the epochs
+    still to settle (``(end_epoch - (settled through + 1)) x price``); a
+    move hands over what is left less those epochs (a reserved rental at
+    most what its replacement needs, the surplus refunded); the last epoch
+    returns what is left. Returns the recomputed remainder by posting height."""
+    rentals = {r["id"]: r for r in api.all("rentals/")}
+    charges: dict[int, list] = defaultdict(list)
+    for ch in api.all("rental-charges/"):
+        charges[ch["rental"]].append(ch)
+    charge_heights = {ch["tx_height"] for rows in charges.values() for ch in rows}
+    carried_in = {r["replaces"]: r["id"] for r in rentals.values() if r["replaces"]}
+    funded: dict[int, list] = defaultdict(list)  # rental -> [(height, amount)]
+    refunds: dict[int, list] = defaultdict(list)  # rental -> [(height, amount, tx)], not a charge's
+    for tx in txs:
+        meta = tx["meta"] or {}
+        if tx["kind"] not in ("rental_escrow", "rental_refund") or "rental" not in meta:
+            continue
+        if tx["kind"] == "rental_refund" and tx["height"] in charge_heights:
+            continue  # a failed epoch's refund: checked with its charge
+        r = rentals.get(meta["rental"])
+        where = f"rental {meta['rental']} posting #{tx['height']}"
+        if r is None:
+            rep.diff(f"{where}: no such rental published")
+            continue
+        got = legs(tx)
+        amount = got.get((r["renter"], "escrowed"), 0)
+        sign = 1 if tx["kind"] == "rental_escrow" else -1
+        expected = {(r["renter"], "escrowed"): sign * abs(amount), (r["renter"], "available"): -sign * abs(amount)}
+        rep.expect("rental escrow posting", got, clean(expected), where)
+        if tx["kind"] == "rental_escrow":
+            funded[r["id"]].append((tx["height"], amount))
+        else:
+            refunds[r["id"]].append((tx["height"], -amount, tx))
+    remainders: dict[int, int] = {}
+    for rid, r in rentals.items():
+        where = f"rental {rid}"
+        came = rentals[r["replaces"]]["carried_out"] if r["replaces"] in rentals else 0
+        rep.expect("rental escrow total", int(r["escrow_total"]), sum(a for _, a in funded[rid]) + came, where)
+        price = int(r["price_per_epoch"])
+        mine = charges[rid]
+
+        def left_before(h: int, rid=rid, came=came, mine=mine, r=r) -> tuple[int, int]:
+            """(escrow left, last epoch settled) just before height ``h``."""
+            done = [ch for ch in mine if ch["tx_height"] is not None and ch["tx_height"] < h]
+            left = sum(a for fh, a in funded[rid] if fh < h) + came - sum(int(ch["charge"]) for ch in done)
+            left -= sum(a for rh, a, _ in refunds[rid] if rh < h)
+            return left, max((ch["epoch"] for ch in done), default=r["start_epoch"] - 1)
+
+        for h, amount, tx in refunds[rid]:
+            meta = tx["meta"]
+            left, settled = left_before(h)
+            keep = max(0, r["end_epoch"] - (settled + 1)) * price
+            if "epochs_unserved" in meta:  # ended early: unserved time back
+                rep.expect("early-end refund", amount, left - keep, f"{where} posting #{h}")
+            elif "replacement" in meta:  # moved to a cheaper node: the surplus back
+                rep.expect("replacement surplus refund", amount, left - keep - int(r["carried_out"]), f"{where} #{h}")
+            else:  # its last epoch: what is left of the escrow
+                last = [ch for ch in mine if ch["epoch"] <= meta.get("epoch", -1)]
+                left = sum(a for fh, a in funded[rid] if fh < h) + came - sum(int(ch["charge"]) for ch in last)
+                left -= sum(a for rh, a, _ in refunds[rid] if rh < h)
+                rep.expect("escrow remainder", amount, left, f"{where} posting #{h}")
+                remainders[h] = left
+        new = rentals.get(carried_in.get(rid))
+        if r["status"] == "replaced" and new is not None and r["mode"] == "reserved":
+            # A reserved rental hands over at most what its replacement
+            # needs for its time; with a surplus refunded, exactly that.
+            need = int(new["escrow_total"])  # its time at its price (no top-ups when reserved)
+            surplus = any("replacement" in tx["meta"] for _, _, tx in refunds[rid])
+            carried = int(r["carried_out"])
+            rep.expect("replacement hand-over", carried == need if surplus else carried <= need, True, where)
+        if r["status"] != "active" and len(mine) == r["end_epoch"] - r["start_epoch"]:
+            # Once every billed epoch is charged, nothing stays behind: all
+            # escrow was charged, refunded or handed over.
+            spent = sum(int(ch["charge"]) for ch in mine) + sum(a for _, a, _ in refunds[rid])
+            rep.expect("rental escrow spent", int(r["escrow_total"]), spent + int(r["carried_out"]), where)
+    return remainders
+
+
 # --- Governance: proposal deposits and community-pool spends -------------------------
 
 GOVERNANCE_KINDS = ("deposit", "deposit_refund", "burn", "pool_spend")
@@ -742,6 +829,7 @@ def audit(base: str, first: int, last: int) -> Report:
     index = rebuild_index(txs)
     check_payouts(rep, txs, module_address(api, "rewards_pool"))
     check_proposals(rep, api, txs, ledger)
+    remainders = check_rental_escrow(rep, api, txs)
     unbonding = rebuild_unbonding(txs)
     periods = defaultdict(dict)
     for p in api.all("reward-periods/", epoch_from=first, epoch_to=last):
@@ -968,7 +1056,7 @@ def audit(base: str, first: int, last: int) -> Report:
                 rep.expect("refund", ch["refunded"], ch["charge"], at)
                 rep.expect("sla credit bound", ch["sla_credit"] <= ch["charge"] * p["sla_credit"] // PPM, True, at)
                 tx = by_height.get(ch["tx_height"])
-                renter = next((e["address"] for e in tx["entries"] if e["bucket"] == "escrowed"), None) if tx else None
+                renter = ch["renter"]
                 expected = {(renter, "escrowed"): -ch["charge"], (renter, "available"): ch["charge"] + ch["sla_credit"]}
                 if ch["sla_credit"]:
                     expected[(ch["provider"], "collateral")] = -ch["sla_credit"]
@@ -985,27 +1073,24 @@ def audit(base: str, first: int, last: int) -> Report:
         rep.expect(
             "protocol fees posted", sum(legs(t).get((pool_address, "available"), 0) for t in settle_tx), fees, where
         )
-        # The served epochs' posting: out of escrow the charges, to each
-        # provider its part, to the community pool the fees. (Which renter
-        # each escrow leg is, the charges do not say: their total is checked.)
+        # The served epochs' posting: out of each renter's escrow its
+        # charges, to each provider its part, to the community pool the fees.
         for t in settle_tx:
             served = [ch for ch in charges if ch["outcome"] != "failed" and ch["tx_height"] == t["height"]]
             expected = defaultdict(int)
             for ch in served:
+                expected[(ch["renter"], "escrowed")] -= ch["charge"]
                 expected[(ch["provider"], "available")] += ch["provider_amount"]
                 expected[(pool_address, "available")] += ch["fee"]
-            got = legs(t)
-            escrowed = sum(v for (_, bucket), v in got.items() if bucket == "escrowed")
-            rep.expect("rental settle escrow", escrowed, -sum(ch["charge"] for ch in served), where)
-            posting(
-                "rental settle posting",
-                {"entries": [e for e in t["entries"] if e["bucket"] != "escrowed"], "height": t["height"]},
-                expected,
-            )
+            posting("rental settle posting", t, expected)
         rep.expect("protocol fees", int(s["protocol_fees"]), fees, where)
         # What was left in a finished rental's escrow, back to its renter.
         for line in line_by_kind["escrow_return"]:
             tx = by_height.get(line["details"]["tx_height"])
+            recomputed_left = remainders.get(line["details"]["tx_height"])
+            rep.expect(
+                "escrow return", int(line["amount"]), recomputed_left, f"{where} rental {line['details']['rental']}"
+            )
             expected = {
                 (line["account"], "escrowed"): -int(line["amount"]),
                 (line["account"], "available"): int(line["amount"]),

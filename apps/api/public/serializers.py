@@ -11,7 +11,7 @@ from rest_framework import serializers
 
 from apps.core.models import CheckerNode, Entry, GpuModel, GpuNode, LedgerTransaction, ParameterChange, Region
 from apps.governance.models import Proposal, ProposalEvent, Vote
-from apps.marketplace.models import NodePause, RentalCharge
+from apps.marketplace.models import NodePause, Rental, RentalCharge
 from apps.monitoring import signing
 from apps.monitoring.models import (
     Assignment,
@@ -352,6 +352,9 @@ class PublicTransactionSerializer(serializers.ModelSerializer):
 
 class PublicRentalChargeSerializer(serializers.ModelSerializer):
     provider = extend_schema_field(ADDRESS)(serializers.CharField(source="provider_address", default=None))
+    renter = extend_schema_field(ADDRESS)(
+        serializers.CharField(source="renter_address", default=None, help_text="whose escrow the charge is taken from")
+    )
 
     class Meta:
         model = RentalCharge
@@ -361,6 +364,7 @@ class PublicRentalChargeSerializer(serializers.ModelSerializer):
             "epoch",
             "node",
             "provider",
+            "renter",
             "outcome",
             "charge",
             "fee",
@@ -454,3 +458,32 @@ class PublicVoteSerializer(serializers.ModelSerializer):
     class Meta:
         model = Vote
         fields = ["id", "proposal", "voter", "choice", "power"]
+
+
+class PublicRentalSerializer(serializers.ModelSerializer):
+    """A rental's escrow account: all escrow posted for it (its own funding
+    and top-ups plus what a rental it replaced handed over), what it handed
+    to its replacement, and what it released and refunded so far."""
+
+    renter = extend_schema_field(ADDRESS)(serializers.CharField(source="renter_address", default=None))
+    mode = serializers.CharField(help_text='"reserved" or "on_demand"')
+    status = serializers.CharField(help_text='"active", "ended" or "replaced"')
+
+    class Meta:
+        model = Rental
+        fields = [
+            "id",
+            "renter",
+            "node",
+            "mode",
+            "status",
+            "start_epoch",
+            "end_epoch",
+            "price_per_epoch",
+            "escrow_total",
+            "released",
+            "refunded",
+            "carried_out",
+            "replaces",
+            "created_at",
+        ]

@@ -16,7 +16,7 @@ from rest_framework.views import APIView
 from apps.core import epochs, parameters
 from apps.core.models import CheckerNode, Entry, GpuModel, GpuNode, LedgerTransaction, ParameterChange, Region, TxKind
 from apps.governance.models import Proposal, Vote
-from apps.marketplace.models import NodePause, RentalCharge
+from apps.marketplace.models import NodePause, Rental, RentalCharge
 from apps.monitoring.models import (
     Assignment,
     AssignmentRound,
@@ -280,7 +280,9 @@ class RentalCharges(PublicList):
 
     serializer_class = s.PublicRentalChargeSerializer
     int_filters = {"node": "node_id", "rental": "rental_id"}
-    queryset = RentalCharge.objects.annotate(provider_address=F("provider__wallet__address"))
+    queryset = RentalCharge.objects.annotate(
+        provider_address=F("provider__wallet__address"), renter_address=F("rental__renter__wallet__address")
+    )
 
 
 class Proposals(PublicList):
@@ -301,3 +303,16 @@ class Votes(PublicList):
     epoch_field = None
     int_filters = {"proposal": "proposal_id"}
     queryset = Vote.objects.select_related("voter")
+
+
+class Rentals(PublicList):
+    """Every rental's escrow: funding, top-ups and what a replaced rental
+    handed over (``escrow_total``), what it handed to its replacement
+    (``carried_out``), its price and billed epochs; with its escrow and
+    refund postings (``meta.rental``) and its charges, enough to recompute
+    every early-end refund and the remainder its last epoch returns."""
+
+    serializer_class = s.PublicRentalSerializer
+    epoch_field = None
+    int_filters = {"node": "node_id"}
+    queryset = Rental.objects.annotate(renter_address=F("renter__wallet__address"))
