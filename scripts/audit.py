@@ -23,7 +23,8 @@ project's code) and checks:
 * each rental's escrow: funding, top-ups, hand-overs to a replacement,
   early-end refunds and the remainder its last epoch returns;
 * every rental epoch billed (fee split, refund, SLA credit), downtime and
-  false-spec slashes, checker slashes, and the postings behind them;
+  false-spec slashes, checker slashes (each holding cut, redelegated
+  stake and unbonding entries included), and the postings behind them;
 * unbonding that matured;
 * every proposal deposit, the tally from the votes, the deposit's refund
   or burn from it, and every community-pool spend;
@@ -421,21 +422,79 @@ def check_payouts(rep, txs: list, rewards_address: str) -> None:
         rep.expect("reward payout posting", legs(tx), clean(want), where)
 
 
+def unbonding_entries(txs: list) -> list[dict]:
+    """The unbonding entries not yet matured after ``txs``, replayed from the
+    ledger: each undelegation (its holder, checker, epoch, maturity and
+    amount), less what each checker slash took from it, until the
+    ``unbond_mature`` posting of its maturity epoch returns it."""
+    entries: list[dict] = []
+    for tx in txs:
+        meta = tx["meta"] or {}
+        if tx["kind"] == "undelegate":
+            leg = next(e for e in tx["entries"] if e["bucket"] == "unbonding")
+            entries.append(
+                {
+                    "address": leg["address"],
+                    "checker": meta["checker"],
+                    "epoch": meta["epoch"],
+                    "maturity": meta["maturity_epoch"],
+                    "amount": int(leg["amount"]),
+                }
+            )
+        elif tx["kind"] == "slash" and "infraction_epoch" in meta:
+            for entry in slashed_entries(entries, meta):
+                entry["amount"] -= entry["amount"] * meta["fraction_ppm"] // PPM
+        elif tx["kind"] == "unbond_mature":
+            entries = [x for x in entries if x["maturity"] > meta["epoch"]]
+    return entries
+
+
+def slashed_entries(entries: list[dict], meta: dict) -> list[dict]:
+    """The unbonding entries a checker slash cuts: from the slashed checker,
+    begun at or after the infraction, not yet matured."""
+    return [x for x in entries if x["checker"] == meta["checker"] and x["epoch"] >= meta["infraction_epoch"]]
+
+
 def check_stake_cuts(rep, txs: list, tx: dict, where: str) -> None:
-    """A checker slash takes ``stake x fraction`` (rounded down) of each
-    holder's stake bonded to the checker (replayed from the ledger before
-    it), as ``meta.stake_cuts`` says, and each holder's bonded leg is the
-    sum of its cuts on every checker."""
+    """A checker slash takes ``amount x fraction`` (rounded down) of what
+    backed the checker, replayed from the ledger before it, as the app
+    does: each holder's stake bonded to it; each redelegation away from it
+    since the infraction that has not matured, where it went (at most what
+    that position still holds; several to one checker share it); each
+    unbonding entry from it begun since the infraction. ``meta.stake_cuts``
+    must name exactly the bonded cuts, each holder's bonded leg is minus the
+    sum of its cuts on every checker, and its unbonding leg minus the sum
+    of its entries' cuts."""
     meta = tx["meta"]
     checker, fraction = meta["checker"], meta["fraction_ppm"]
-    lots = replay_stake([t for t in txs if t["height"] < tx["height"]])[1]
-    expected = {}
-    for (address, c), held in lots.items():
-        total = sum(lot[0] for lot in held)
+    before = [t for t in txs if t["height"] < tx["height"]]
+    lots = replay_stake(before)[1]
+    held = {key: sum(lot[0] for lot in rows) for key, rows in lots.items()}
+    expected: dict[int, dict[str, int]] = defaultdict(dict)
+    for (address, c), total in held.items():
         if c == checker and min(total * fraction // PPM, total):
-            expected[address] = min(total * fraction // PPM, total)
-    cuts = {a: int(x) for a, x in meta["stake_cuts"].get(str(checker), {}).items()}
-    rep.expect("checker slash stake cuts", cuts, expected, where)
+            expected[checker][address] = min(total * fraction // PPM, total)
+    unbonding: dict[str, int] = defaultdict(int)
+    if "infraction_epoch" in meta:
+        infraction, e = meta["infraction_epoch"], meta["epoch"]
+        for t in before:
+            m = t["meta"] or {}
+            if t["kind"] != "redelegate" or m["src"] != checker or m["epoch"] < infraction:
+                continue
+            if m["maturity_epoch"] <= e:
+                continue
+            address, amount = next((x["address"], int(x["amount"])) for x in t["entries"] if int(x["amount"]) > 0)
+            dst = m["dst"]
+            left = held.get((address, dst), 0) - expected[dst].get(address, 0)
+            cut = min(amount * fraction // PPM, left)
+            if cut > 0:
+                expected[dst][address] = expected[dst].get(address, 0) + cut
+        for entry in slashed_entries(unbonding_entries(before), meta):
+            unbonding[entry["address"]] -= entry["amount"] * fraction // PPM
+        found = {a: v for (a, bucket), v in legs(tx).items() if bucket == "unbonding"}
+        rep.expect("checker slash unbonding cuts", found, clean(unbonding), where)
+    cuts = {int(c): {a: int(x) for a, x in by.items()} for c, by in meta["stake_cuts"].items()}
+    rep.expect("checker slash stake cuts", cuts, {c: by for c, by in expected.items() if by}, where)
     per_address: dict[str, int] = defaultdict(int)
     for by_address in meta["stake_cuts"].values():
         for address, amount in by_address.items():
@@ -829,6 +888,10 @@ def audit(base: str, first: int, last: int) -> Report:
     index = rebuild_index(txs)
     check_payouts(rep, txs, module_address(api, "rewards_pool"))
     check_proposals(rep, api, txs, ledger)
+    # Every checker slash, holder by holder (a settlement's, or one made by hand).
+    for tx in txs:
+        if tx["kind"] == "slash" and "stake_cuts" in (tx["meta"] or {}):
+            check_stake_cuts(rep, txs, tx, f"slash #{tx['height']} of checker {tx['meta']['checker']}")
     remainders = check_rental_escrow(rep, api, txs)
     unbonding = rebuild_unbonding(txs)
     periods = defaultdict(dict)
@@ -1164,7 +1227,6 @@ def audit(base: str, first: int, last: int) -> Report:
                 recomputed.add(tx["height"])
             if tx:
                 rep.expect("slash fraction", tx["meta"]["fraction_ppm"], p["misreport_slash"], where)
-                check_stake_cuts(rep, txs, tx, f"{where} checker {line['checker']}")
 
         # Unbonding that matured at this settlement: every undelegation due.
         due = unbonding.get(epoch + 1, {})
