@@ -597,7 +597,9 @@ def check_rental_escrow(rep, api, txs: list) -> dict[int, int]:
             if "epochs_unserved" in meta:  # ended early: unserved time back
                 rep.expect("early-end refund", amount, left - keep, f"{where} posting #{h}")
             elif "replacement" in meta:  # moved to a cheaper node: the surplus back
-                rep.expect("replacement surplus refund", amount, left - keep - int(r["carried_out"]), f"{where} #{h}")
+                rep.expect(
+                    "replacement surplus refund", amount, left - keep - int(r["carried_out"]), f"{where} posting #{h}"
+                )
             else:  # its last epoch: what is left of the escrow
                 last = [ch for ch in mine if ch["epoch"] <= meta.get("epoch", -1)]
                 left = sum(a for fh, a in funded[rid] if fh < h) + came - sum(int(ch["charge"]) for ch in last)

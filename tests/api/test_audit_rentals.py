@@ -4,11 +4,12 @@ epoch returns) replayed from its postings and charges, and each served
 charge taken from its own renter's escrow; a forged amount is found."""
 
 import pytest
+from django.db import transaction
 
 from apps.accounts.services import open_wallet
-from apps.core.models import LedgerTransaction, TxKind
+from apps.core.models import GpuNode, LedgerTransaction, TxKind
 from apps.marketplace import rentals
-from apps.marketplace.models import Rental, RentalMode
+from apps.marketplace.models import Rental, RentalMode, RentalStatus
 
 from ..factories import UserFactory, fund
 from .public_network import FIRST, build
@@ -83,3 +84,32 @@ def test_a_served_charge_is_taken_from_its_own_renters_escrow(live_server):
     done = run_audit(live_server.url, FIRST, net["last"])
     assert done.returncode == 1, done.stdout
     assert "rental settle posting is" in done.stdout, done.stdout
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_move_to_a_cheaper_node_is_recomputed(live_server):
+    net = build()
+    renter = UserFactory(username="login-renter3", email="renter3@example.org")
+    fund(open_wallet(renter), 10**12)
+    dear, cheap = net["nodes"][2], net["nodes"][0]
+    GpuNode.objects.filter(pk=cheap.pk).update(price_per_gpu_hour=1_000)
+    rental = rentals.rent(renter, dear.pk, mode=RentalMode.RESERVED, epochs_=4, image="ollama/ollama")
+    now = rentals.current_epoch()
+    with transaction.atomic():
+        old = Rental.objects.select_for_update().get(pk=rental.pk)
+        new = rentals.move_to(old, cheap.pk, old_end=now + 1, start=now + 1, reason="test")
+    old = Rental.objects.get(pk=rental.pk)
+    assert old.status == RentalStatus.REPLACED and 0 < old.carried_out == new.escrow_total
+    surplus = LedgerTransaction.objects.get(kind=TxKind.RENTAL_REFUND, meta__replacement=new.pk)
+    done = run_audit(live_server.url, FIRST, net["last"])
+    assert done.returncode == 0, done.stdout + done.stderr
+    for what in ("replacement surplus refund", "replacement hand-over"):
+        assert f"checked        1  {what}\n" in done.stdout, (what, done.stdout)
+
+    # One uATH more refunded than the move left over.
+    address = open_wallet(renter).address
+    forge(surplus.height, {(address, "escrowed"): -1, (address, "available"): 1})
+    done = run_audit(live_server.url, FIRST, net["last"])
+    assert done.returncode == 1, done.stdout
+    assert "ledger #" not in done.stdout, done.stdout
+    assert f"#{surplus.height}: replacement surplus refund is" in done.stdout, done.stdout
