@@ -102,3 +102,18 @@ def test_a_tally_that_is_not_the_sum_of_the_votes_is_found(live_server):
     done = run_audit(live_server.url, FIRST, net["last"])
     assert done.returncode == 1, done.stdout
     assert f"proposal #{net['spend'].pk}: proposal tally is" in done.stdout, done.stdout
+
+
+@pytest.mark.django_db
+def test_proposals_and_votes_are_public_in_a_fixed_number_of_queries(client, django_assert_max_num_queries):
+    net = govern()
+    with django_assert_max_num_queries(3):
+        proposals = client.get("/api/v1/public/proposals/", {"page_size": 500}).json()["results"]
+    with django_assert_max_num_queries(3):
+        votes = client.get("/api/v1/public/votes/", {"page_size": 500}).json()["results"]
+    by_id = {p["id"]: p for p in proposals}
+    spend, text = by_id[net["spend"].pk], by_id[net["text"].pk]
+    assert (spend["deposit_fate"], text["deposit_fate"]) == ("refunded", "burned")
+    assert spend["spend_height"] == posting(TxKind.POOL_SPEND, net["spend"]).height and text["spend_height"] is None
+    assert spend["recipient"] == open_wallet(net["recipient"]).address and spend["amount"] == ath(50) + 11
+    assert [(v["proposal"], v["choice"]) for v in votes] == [(net["spend"].pk, "yes")]
