@@ -422,30 +422,52 @@ def check_payouts(rep, txs: list, rewards_address: str) -> None:
         rep.expect("reward payout posting", legs(tx), clean(want), where)
 
 
+def unbonding_step(entries: list[dict], tx: dict) -> dict[str, int] | None:
+    """Replay one posting on the unbonding entries not yet matured: an
+    undelegation adds one (its holder, checker, epoch, maturity and
+    amount); a checker slash takes ``amount x fraction`` (rounded down)
+    from each entry it cuts; an ``unbond_mature`` posting returns the
+    entries due, and this returns them per address."""
+    meta = tx["meta"] or {}
+    if tx["kind"] == "undelegate":
+        leg = next(e for e in tx["entries"] if e["bucket"] == "unbonding")
+        entries.append(
+            {
+                "address": leg["address"],
+                "checker": meta["checker"],
+                "epoch": meta["epoch"],
+                "maturity": meta["maturity_epoch"],
+                "amount": int(leg["amount"]),
+            }
+        )
+    elif tx["kind"] == "slash" and "infraction_epoch" in meta:
+        for entry in slashed_entries(entries, meta):
+            entry["amount"] -= entry["amount"] * meta["fraction_ppm"] // PPM
+    elif tx["kind"] == "slash":
+        # A slash from before its infraction was recorded: each address's
+        # cut taken from its latest entries first.
+        for e in tx["entries"]:
+            if e["bucket"] == "unbonding":
+                left = -int(e["amount"])
+                for entry in sorted((x for x in entries if x["address"] == e["address"]), key=lambda x: -x["maturity"]):
+                    cut = min(entry["amount"], left)
+                    entry["amount"] -= cut
+                    left -= cut
+    elif tx["kind"] == "unbond_mature":
+        due: dict[str, int] = defaultdict(int)
+        for x in entries:
+            if x["maturity"] <= meta["epoch"]:
+                due[x["address"]] += x["amount"]
+        entries[:] = [x for x in entries if x["maturity"] > meta["epoch"]]
+        return clean(due)
+    return None
+
+
 def unbonding_entries(txs: list) -> list[dict]:
-    """The unbonding entries not yet matured after ``txs``, replayed from the
-    ledger: each undelegation (its holder, checker, epoch, maturity and
-    amount), less what each checker slash took from it, until the
-    ``unbond_mature`` posting of its maturity epoch returns it."""
+    """The unbonding entries not yet matured after ``txs``, replayed from the ledger."""
     entries: list[dict] = []
     for tx in txs:
-        meta = tx["meta"] or {}
-        if tx["kind"] == "undelegate":
-            leg = next(e for e in tx["entries"] if e["bucket"] == "unbonding")
-            entries.append(
-                {
-                    "address": leg["address"],
-                    "checker": meta["checker"],
-                    "epoch": meta["epoch"],
-                    "maturity": meta["maturity_epoch"],
-                    "amount": int(leg["amount"]),
-                }
-            )
-        elif tx["kind"] == "slash" and "infraction_epoch" in meta:
-            for entry in slashed_entries(entries, meta):
-                entry["amount"] -= entry["amount"] * meta["fraction_ppm"] // PPM
-        elif tx["kind"] == "unbond_mature":
-            entries = [x for x in entries if x["maturity"] > meta["epoch"]]
+        unbonding_step(entries, tx)
     return entries
 
 
@@ -506,32 +528,12 @@ def check_stake_cuts(rep, txs: list, tx: dict, where: str) -> None:
 def rebuild_unbonding(txs: list) -> dict[int, dict[str, int]]:
     """What each unbonding maturity should pay, per address, from the
     undelegations and slashes before it: {maturity epoch: {address: uATH}}."""
-    entries: dict[str, list] = defaultdict(list)  # address -> [[amount, maturity]]
+    entries: list[dict] = []
     out: dict[int, dict[str, int]] = {}
     for tx in txs:
-        meta = tx["meta"] or {}
-        if tx["kind"] == "undelegate":
-            leg = next(e for e in tx["entries"] if e["bucket"] == "unbonding")
-            entries[leg["address"]].append([int(leg["amount"]), meta["maturity_epoch"]])
-        elif tx["kind"] == "slash":
-            for e in tx["entries"]:
-                if e["bucket"] == "unbonding":
-                    # A slash cuts entries that began after the infraction:
-                    # the latest first.
-                    left = -int(e["amount"])
-                    for entry in sorted(entries[e["address"]], key=lambda x: -x[1]):
-                        cut = min(entry[0], left)
-                        entry[0] -= cut
-                        left -= cut
-        elif tx["kind"] == "unbond_mature":
-            m = meta["epoch"]
-            due = {}
-            for address, rows in entries.items():
-                amount = sum(a for a, maturity in rows if maturity <= m)
-                if amount:
-                    due[address] = amount
-                entries[address] = [r for r in rows if r[1] > m]
-            out[m] = due
+        due = unbonding_step(entries, tx)
+        if due is not None:
+            out[tx["meta"]["epoch"]] = due
     return out
 
 
