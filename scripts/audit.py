@@ -20,9 +20,14 @@ project's code) and checks:
   postings, the commission and the index after each distribution;
 * every reward paid to a delegator (a claim, or the payout when a
   position closes), position by position, from that replay and the index;
+* each rental's escrow: funding, top-ups, hand-overs to a replacement,
+  early-end refunds and the remainder its last epoch returns;
 * every rental epoch billed (fee split, refund, SLA credit), downtime and
-  false-spec slashes, checker slashes, and the postings behind them;
+  false-spec slashes, checker slashes (each holding cut, redelegated
+  stake and unbonding entries included), and the postings behind them;
 * unbonding that matured;
+* every proposal deposit, the tally from the votes, the deposit's refund
+  or burn from it, and every community-pool spend;
 * that every posting each settlement made was recomputed (one left over
   is a difference).
 
@@ -417,21 +422,101 @@ def check_payouts(rep, txs: list, rewards_address: str) -> None:
         rep.expect("reward payout posting", legs(tx), clean(want), where)
 
 
+def unbonding_step(entries: list[dict], tx: dict) -> dict[str, int] | None:
+    """Replay one posting on the unbonding entries not yet matured: an
+    undelegation adds one (its holder, checker, epoch, maturity and
+    amount); a checker slash takes ``amount x fraction`` (rounded down)
+    from each entry it cuts; an ``unbond_mature`` posting returns the
+    entries due, and this returns them per address."""
+    meta = tx["meta"] or {}
+    if tx["kind"] == "undelegate":
+        leg = next(e for e in tx["entries"] if e["bucket"] == "unbonding")
+        entries.append(
+            {
+                "address": leg["address"],
+                "checker": meta["checker"],
+                "epoch": meta["epoch"],
+                "maturity": meta["maturity_epoch"],
+                "amount": int(leg["amount"]),
+            }
+        )
+    elif tx["kind"] == "slash" and "infraction_epoch" in meta:
+        for entry in slashed_entries(entries, meta):
+            entry["amount"] -= entry["amount"] * meta["fraction_ppm"] // PPM
+    elif tx["kind"] == "slash":
+        # A slash from before its infraction was recorded: each address's
+        # cut taken from its latest entries first.
+        for e in tx["entries"]:
+            if e["bucket"] == "unbonding":
+                left = -int(e["amount"])
+                for entry in sorted((x for x in entries if x["address"] == e["address"]), key=lambda x: -x["maturity"]):
+                    cut = min(entry["amount"], left)
+                    entry["amount"] -= cut
+                    left -= cut
+    elif tx["kind"] == "unbond_mature":
+        due: dict[str, int] = defaultdict(int)
+        for x in entries:
+            if x["maturity"] <= meta["epoch"]:
+                due[x["address"]] += x["amount"]
+        entries[:] = [x for x in entries if x["maturity"] > meta["epoch"]]
+        return clean(due)
+    return None
+
+
+def unbonding_entries(txs: list) -> list[dict]:
+    """The unbonding entries not yet matured after ``txs``, replayed from the ledger."""
+    entries: list[dict] = []
+    for tx in txs:
+        unbonding_step(entries, tx)
+    return entries
+
+
+def slashed_entries(entries: list[dict], meta: dict) -> list[dict]:
+    """The unbonding entries a checker slash cuts: from the slashed checker,
+    begun at or after the infraction, not yet matured."""
+    return [x for x in entries if x["checker"] == meta["checker"] and x["epoch"] >= meta["infraction_epoch"]]
+
+
 def check_stake_cuts(rep, txs: list, tx: dict, where: str) -> None:
-    """A checker slash takes ``stake x fraction`` (rounded down) of each
-    holder's stake bonded to the checker (replayed from the ledger before
-    it), as ``meta.stake_cuts`` says, and each holder's bonded leg is the
-    sum of its cuts on every checker."""
+    """A checker slash takes ``amount x fraction`` (rounded down) of what
+    backed the checker, replayed from the ledger before it, as the app
+    does: each holder's stake bonded to it; each redelegation away from it
+    since the infraction that has not matured, where it went (at most what
+    that position still holds; several to one checker share it); each
+    unbonding entry from it begun since the infraction. ``meta.stake_cuts``
+    must name exactly the bonded cuts, each holder's bonded leg is minus the
+    sum of its cuts on every checker, and its unbonding leg minus the sum
+    of its entries' cuts."""
     meta = tx["meta"]
     checker, fraction = meta["checker"], meta["fraction_ppm"]
-    lots = replay_stake([t for t in txs if t["height"] < tx["height"]])[1]
-    expected = {}
-    for (address, c), held in lots.items():
-        total = sum(lot[0] for lot in held)
+    before = [t for t in txs if t["height"] < tx["height"]]
+    lots = replay_stake(before)[1]
+    held = {key: sum(lot[0] for lot in rows) for key, rows in lots.items()}
+    expected: dict[int, dict[str, int]] = defaultdict(dict)
+    for (address, c), total in held.items():
         if c == checker and min(total * fraction // PPM, total):
-            expected[address] = min(total * fraction // PPM, total)
-    cuts = {a: int(x) for a, x in meta["stake_cuts"].get(str(checker), {}).items()}
-    rep.expect("checker slash stake cuts", cuts, expected, where)
+            expected[checker][address] = min(total * fraction // PPM, total)
+    unbonding: dict[str, int] = defaultdict(int)
+    if "infraction_epoch" in meta:
+        infraction, e = meta["infraction_epoch"], meta["epoch"]
+        for t in before:
+            m = t["meta"] or {}
+            if t["kind"] != "redelegate" or m["src"] != checker or m["epoch"] < infraction:
+                continue
+            if m["maturity_epoch"] <= e:
+                continue
+            address, amount = next((x["address"], int(x["amount"])) for x in t["entries"] if int(x["amount"]) > 0)
+            dst = m["dst"]
+            left = held.get((address, dst), 0) - expected[dst].get(address, 0)
+            cut = min(amount * fraction // PPM, left)
+            if cut > 0:
+                expected[dst][address] = expected[dst].get(address, 0) + cut
+        for entry in slashed_entries(unbonding_entries(before), meta):
+            unbonding[entry["address"]] -= entry["amount"] * fraction // PPM
+        found = {a: v for (a, bucket), v in legs(tx).items() if bucket == "unbonding"}
+        rep.expect("checker slash unbonding cuts", found, clean(unbonding), where)
+    cuts = {int(c): {a: int(x) for a, x in by.items()} for c, by in meta["stake_cuts"].items()}
+    rep.expect("checker slash stake cuts", cuts, {c: by for c, by in expected.items() if by}, where)
     per_address: dict[str, int] = defaultdict(int)
     for by_address in meta["stake_cuts"].values():
         for address, amount in by_address.items():
@@ -443,33 +528,224 @@ def check_stake_cuts(rep, txs: list, tx: dict, where: str) -> None:
 def rebuild_unbonding(txs: list) -> dict[int, dict[str, int]]:
     """What each unbonding maturity should pay, per address, from the
     undelegations and slashes before it: {maturity epoch: {address: uATH}}."""
-    entries: dict[str, list] = defaultdict(list)  # address -> [[amount, maturity]]
+    entries: list[dict] = []
     out: dict[int, dict[str, int]] = {}
     for tx in txs:
-        meta = tx["meta"] or {}
-        if tx["kind"] == "undelegate":
-            leg = next(e for e in tx["entries"] if e["bucket"] == "unbonding")
-            entries[leg["address"]].append([int(leg["amount"]), meta["maturity_epoch"]])
-        elif tx["kind"] == "slash":
-            for e in tx["entries"]:
-                if e["bucket"] == "unbonding":
-                    # A slash cuts entries that began after the infraction:
-                    # the latest first.
-                    left = -int(e["amount"])
-                    for entry in sorted(entries[e["address"]], key=lambda x: -x[1]):
-                        cut = min(entry[0], left)
-                        entry[0] -= cut
-                        left -= cut
-        elif tx["kind"] == "unbond_mature":
-            m = meta["epoch"]
-            due = {}
-            for address, rows in entries.items():
-                amount = sum(a for a, maturity in rows if maturity <= m)
-                if amount:
-                    due[address] = amount
-                entries[address] = [r for r in rows if r[1] > m]
-            out[m] = due
+        due = unbonding_step(entries, tx)
+        if due is not None:
+            out[tx["meta"]["epoch"]] = due
     return out
+
+
+# --- Rental escrow: funding, charges, early ends, moves and remainders --------------
+
+
+def check_rental_escrow(rep, api, txs: list) -> dict[int, int]:
+    """Each rental's escrow replayed from its postings (``meta.rental``) and
+    charges, as billing and the rental services move it: funding and
+    top-ups (``rental_escrow``) plus what a replaced rental handed over make
+    ``escrow_total``; an early end refunds what is left less the epochs
+    still to settle (``(end_epoch - (settled through + 1)) x price``); a
+    move hands over what is left less those epochs (a reserved rental at
+    most what its replacement needs, the surplus refunded); the last epoch
+    returns what is left. Returns the recomputed remainder by posting height."""
+    rentals = {r["id"]: r for r in api.all("rentals/")}
+    charges: dict[int, list] = defaultdict(list)
+    for ch in api.all("rental-charges/"):
+        charges[ch["rental"]].append(ch)
+    charge_heights = {ch["tx_height"] for rows in charges.values() for ch in rows}
+    carried_in = {r["replaces"]: r["id"] for r in rentals.values() if r["replaces"]}
+    funded: dict[int, list] = defaultdict(list)  # rental -> [(height, amount)]
+    refunds: dict[int, list] = defaultdict(list)  # rental -> [(height, amount, tx)], not a charge's
+    for tx in txs:
+        meta = tx["meta"] or {}
+        if tx["kind"] not in ("rental_escrow", "rental_refund") or "rental" not in meta:
+            continue
+        if tx["kind"] == "rental_refund" and tx["height"] in charge_heights:
+            continue  # a failed epoch's refund: checked with its charge
+        r = rentals.get(meta["rental"])
+        where = f"rental {meta['rental']} posting #{tx['height']}"
+        if r is None:
+            rep.diff(f"{where}: no such rental published")
+            continue
+        got = legs(tx)
+        amount = got.get((r["renter"], "escrowed"), 0)
+        sign = 1 if tx["kind"] == "rental_escrow" else -1
+        expected = {(r["renter"], "escrowed"): sign * abs(amount), (r["renter"], "available"): -sign * abs(amount)}
+        rep.expect("rental escrow posting", got, clean(expected), where)
+        if tx["kind"] == "rental_escrow":
+            funded[r["id"]].append((tx["height"], amount))
+        else:
+            refunds[r["id"]].append((tx["height"], -amount, tx))
+    remainders: dict[int, int] = {}
+    for rid, r in rentals.items():
+        where = f"rental {rid}"
+        came = rentals[r["replaces"]]["carried_out"] if r["replaces"] in rentals else 0
+        rep.expect("rental escrow total", int(r["escrow_total"]), sum(a for _, a in funded[rid]) + came, where)
+        price = int(r["price_per_epoch"])
+        mine = charges[rid]
+
+        def left_before(h: int, rid=rid, came=came, mine=mine, r=r) -> tuple[int, int]:
+            """(escrow left, last epoch settled) just before height ``h``."""
+            done = [ch for ch in mine if ch["tx_height"] is not None and ch["tx_height"] < h]
+            left = sum(a for fh, a in funded[rid] if fh < h) + came - sum(int(ch["charge"]) for ch in done)
+            left -= sum(a for rh, a, _ in refunds[rid] if rh < h)
+            return left, max((ch["epoch"] for ch in done), default=r["start_epoch"] - 1)
+
+        for h, amount, tx in refunds[rid]:
+            meta = tx["meta"]
+            left, settled = left_before(h)
+            keep = max(0, r["end_epoch"] - (settled + 1)) * price
+            if "epochs_unserved" in meta:  # ended early: unserved time back
+                rep.expect("early-end refund", amount, left - keep, f"{where} posting #{h}")
+            elif "replacement" in meta:  # moved to a cheaper node: the surplus back
+                rep.expect(
+                    "replacement surplus refund", amount, left - keep - int(r["carried_out"]), f"{where} posting #{h}"
+                )
+            else:  # its last epoch: what is left of the escrow
+                last = [ch for ch in mine if ch["epoch"] <= meta.get("epoch", -1)]
+                left = sum(a for fh, a in funded[rid] if fh < h) + came - sum(int(ch["charge"]) for ch in last)
+                left -= sum(a for rh, a, _ in refunds[rid] if rh < h)
+                rep.expect("escrow remainder", amount, left, f"{where} posting #{h}")
+                remainders[h] = left
+        new = rentals.get(carried_in.get(rid))
+        if r["status"] == "replaced" and new is not None and r["mode"] == "reserved":
+            # A reserved rental hands over at most what its replacement
+            # needs for its time; with a surplus refunded, exactly that.
+            need = int(new["escrow_total"])  # its time at its price (no top-ups when reserved)
+            surplus = any("replacement" in tx["meta"] for _, _, tx in refunds[rid])
+            carried = int(r["carried_out"])
+            rep.expect("replacement hand-over", carried == need if surplus else carried <= need, True, where)
+        if r["status"] != "active" and len(mine) == r["end_epoch"] - r["start_epoch"]:
+            # Once every billed epoch is charged, nothing stays behind: all
+            # escrow was charged, refunded or handed over.
+            spent = sum(int(ch["charge"]) for ch in mine) + sum(a for _, a, _ in refunds[rid])
+            rep.expect("rental escrow spent", int(r["escrow_total"]), spent + int(r["carried_out"]), where)
+    return remainders
+
+
+# --- Governance: proposal deposits and community-pool spends -------------------------
+
+GOVERNANCE_KINDS = ("deposit", "deposit_refund", "burn", "pool_spend")
+
+
+def tally_outcome(p: dict) -> tuple[str, bool]:
+    """(outcome, deposit refunded) of a tallied proposal, from its final
+    tally and the bars it was created with, as governance judges them:
+    quorum (votes cast / snapshot power), veto (no-with-veto / cast), then
+    threshold (yes / non-abstain, strictly above). The deposit is refunded
+    when the quorum was reached and the proposal was not vetoed."""
+    yes, no, abstain, veto = (int(p[k]) for k in ("yes", "no", "abstain", "no_with_veto"))
+    cast, non_abstain = yes + no + abstain + veto, yes + no + veto
+    quorum = cast > 0 and cast * PPM >= p["quorum"] * int(p["snapshot_power"] or 0)
+    vetoed = cast > 0 and veto * PPM >= p["veto"] * cast
+    if not quorum:
+        return "rejected", False
+    if vetoed:
+        return "vetoed", False
+    return ("passed" if yes * PPM > p["threshold"] * non_abstain else "rejected"), True
+
+
+def holder_power(ledger, address: str, height: int) -> int:
+    """A holder's voting power just before ``height``: available, bonded and unbonding."""
+    return sum(ledger.balance_before(height, address, b) for b in ("available", "bonded", "unbonding"))
+
+
+def check_proposals(rep, api, txs: list, ledger) -> None:
+    """Every proposal posting, recomputed from the published proposals and
+    votes: the deposit (the proposer's, at least ``min_deposit`` in force
+    when it was made), the tally (each vote's power from the ledger at the
+    snapshot), the deposit's refund or burn from it, and a passed spend's
+    payment from the community pool to its recipient."""
+    proposals = {p["id"]: p for p in api.all("proposals/")}
+    deposits, burn = module_address(api, "gov_deposits"), module_address(api, "burn")
+    pool = module_address(api, "community_pool")
+    modules = set(_modules.values())
+    posted: dict[int, list] = defaultdict(list)
+    for tx in txs:
+        meta = tx["meta"] or {}
+        if tx["kind"] not in GOVERNANCE_KINDS or "proposal" not in meta:
+            continue
+        where = f"proposal #{meta['proposal']} posting #{tx['height']}"
+        p = proposals.get(meta["proposal"])
+        if p is None:
+            rep.diff(f"{where}: no such proposal published")
+            continue
+        posted[p["id"]].append(tx["kind"])
+        deposit = int(p["deposit"])
+        if tx["kind"] == "deposit":
+            expected = {(p["proposer"], "available"): -deposit, (deposits, "available"): deposit}
+            rep.expect("proposal deposit posting", legs(tx), expected, where)
+            rep.expect("proposal deposit height", p["deposit_height"], tx["height"], where)
+        elif tx["kind"] == "pool_spend":
+            amount = int(p["amount"] or 0)
+            expected = {(pool, "available"): -amount, (p["recipient"], "available"): amount}
+            rep.expect("community-pool spend posting", legs(tx), expected, where)
+            rep.expect("community-pool spend height", p["spend_height"], tx["height"], where)
+        else:
+            refund = tally_outcome(p)[1] if p["tallied_at"] else None
+            to = p["proposer"] if refund else burn
+            rep.expect("proposal deposit fate", tx["kind"], "deposit_refund" if refund else "burn", where)
+            rep.expect(
+                "proposal deposit fate posting",
+                legs(tx),
+                {(deposits, "available"): -deposit, (to, "available"): deposit},
+                where,
+            )
+            rep.expect("proposal deposit fate height", p["deposit_fate_height"], tx["height"], where)
+    votes: dict[int, list] = defaultdict(list)
+    for v in api.all("votes/"):
+        votes[v["proposal"]].append(v)
+    params: dict[int, dict] = {}
+    for p in proposals.values():
+        where = f"proposal #{p['id']}"
+        e = p["created_epoch"]
+        if e is None:
+            rep.diff(f"{where}: no epoch of creation published")
+        else:
+            if e not in params:
+                params[e] = {x["key"]: x["value"] for x in api.get("parameters/", epoch=e)}
+            prm = params[e]
+            rep.expect("proposal deposit minimum", int(p["deposit"]) >= prm["min_deposit"], True, where)
+            rep.expect(
+                "proposal bars",
+                [p["quorum"], p["threshold"], p["veto"]],
+                [prm["quorum"], prm["threshold"], prm["veto"]],
+                where,
+            )
+        if p["snapshot_power"] is not None:
+            # Every holder's available, bonded and unbonding ATH right after
+            # the snapshot height; the protocol's own accounts do not vote.
+            h = p["snapshot_height"] + 1
+            addresses = {a for a, _ in ledger.history if a not in modules}
+            power = sum(holder_power(ledger, a, h) for a in addresses)
+            rep.expect("proposal snapshot power", int(p["snapshot_power"]), power, where)
+            # Each vote's power is its voter's at the snapshot; the tally sums them.
+            tally = dict.fromkeys(("yes", "no", "abstain", "no_with_veto"), 0)
+            for v in votes.get(p["id"], []):
+                rep.expect(
+                    "vote power", int(v["power"]), holder_power(ledger, v["voter"], h), f"{where} vote {v['id']}"
+                )
+                tally[v["choice"]] += int(v["power"])
+            if p["tallied_at"]:
+                rep.expect("proposal tally", {k: int(p[k]) for k in tally}, tally, where)
+        want = ["deposit"]
+        if p["tallied_at"]:
+            outcome, refund = tally_outcome(p)
+            want.append("deposit_refund" if refund else "burn")
+            if outcome != "passed":
+                rep.expect("proposal outcome", p["status"], outcome, where)
+            elif p["kind"] == "spend":
+                if p["status"] == "executed":
+                    want.append("pool_spend")
+                else:
+                    # Not paid: only when the pool held less than the spend.
+                    held = ledger.balance_before((p["deposit_fate_height"] or 0) + 1, pool, "available")
+                    rep.expect("unpaid spend", [p["status"], held < int(p["amount"])], ["failed", True], where)
+            else:
+                expected = ("passed",) if p["kind"] == "text" else ("executed", "failed")
+                rep.expect("proposal outcome", p["status"] in expected, True, where)
+        rep.expect("proposal postings", posted.get(p["id"], []), want, where)
 
 
 # --- Compute challenges (docs/challenges.md): do the opened rows verify? ----------
@@ -618,6 +894,12 @@ def audit(base: str, first: int, last: int) -> Report:
         keys[k["checker"]].append(k)
     index = rebuild_index(txs)
     check_payouts(rep, txs, module_address(api, "rewards_pool"))
+    check_proposals(rep, api, txs, ledger)
+    # Every checker slash, holder by holder (a settlement's, or one made by hand).
+    for tx in txs:
+        if tx["kind"] == "slash" and "stake_cuts" in (tx["meta"] or {}):
+            check_stake_cuts(rep, txs, tx, f"slash #{tx['height']} of checker {tx['meta']['checker']}")
+    remainders = check_rental_escrow(rep, api, txs)
     unbonding = rebuild_unbonding(txs)
     periods = defaultdict(dict)
     for p in api.all("reward-periods/", epoch_from=first, epoch_to=last):
@@ -844,7 +1126,7 @@ def audit(base: str, first: int, last: int) -> Report:
                 rep.expect("refund", ch["refunded"], ch["charge"], at)
                 rep.expect("sla credit bound", ch["sla_credit"] <= ch["charge"] * p["sla_credit"] // PPM, True, at)
                 tx = by_height.get(ch["tx_height"])
-                renter = next((e["address"] for e in tx["entries"] if e["bucket"] == "escrowed"), None) if tx else None
+                renter = ch["renter"]
                 expected = {(renter, "escrowed"): -ch["charge"], (renter, "available"): ch["charge"] + ch["sla_credit"]}
                 if ch["sla_credit"]:
                     expected[(ch["provider"], "collateral")] = -ch["sla_credit"]
@@ -861,27 +1143,24 @@ def audit(base: str, first: int, last: int) -> Report:
         rep.expect(
             "protocol fees posted", sum(legs(t).get((pool_address, "available"), 0) for t in settle_tx), fees, where
         )
-        # The served epochs' posting: out of escrow the charges, to each
-        # provider its part, to the community pool the fees. (Which renter
-        # each escrow leg is, the charges do not say: their total is checked.)
+        # The served epochs' posting: out of each renter's escrow its
+        # charges, to each provider its part, to the community pool the fees.
         for t in settle_tx:
             served = [ch for ch in charges if ch["outcome"] != "failed" and ch["tx_height"] == t["height"]]
             expected = defaultdict(int)
             for ch in served:
+                expected[(ch["renter"], "escrowed")] -= ch["charge"]
                 expected[(ch["provider"], "available")] += ch["provider_amount"]
                 expected[(pool_address, "available")] += ch["fee"]
-            got = legs(t)
-            escrowed = sum(v for (_, bucket), v in got.items() if bucket == "escrowed")
-            rep.expect("rental settle escrow", escrowed, -sum(ch["charge"] for ch in served), where)
-            posting(
-                "rental settle posting",
-                {"entries": [e for e in t["entries"] if e["bucket"] != "escrowed"], "height": t["height"]},
-                expected,
-            )
+            posting("rental settle posting", t, expected)
         rep.expect("protocol fees", int(s["protocol_fees"]), fees, where)
         # What was left in a finished rental's escrow, back to its renter.
         for line in line_by_kind["escrow_return"]:
             tx = by_height.get(line["details"]["tx_height"])
+            recomputed_left = remainders.get(line["details"]["tx_height"])
+            rep.expect(
+                "escrow return", int(line["amount"]), recomputed_left, f"{where} rental {line['details']['rental']}"
+            )
             expected = {
                 (line["account"], "escrowed"): -int(line["amount"]),
                 (line["account"], "available"): int(line["amount"]),
@@ -955,7 +1234,6 @@ def audit(base: str, first: int, last: int) -> Report:
                 recomputed.add(tx["height"])
             if tx:
                 rep.expect("slash fraction", tx["meta"]["fraction_ppm"], p["misreport_slash"], where)
-                check_stake_cuts(rep, txs, tx, f"{where} checker {line['checker']}")
 
         # Unbonding that matured at this settlement: every undelegation due.
         due = unbonding.get(epoch + 1, {})

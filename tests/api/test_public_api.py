@@ -39,6 +39,9 @@ LISTS = [
     "slashes/",
     "transactions/",
     "rental-charges/",
+    "rentals/",
+    "proposals/",
+    "votes/",
 ]
 
 

@@ -10,7 +10,8 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from apps.core.models import CheckerNode, Entry, GpuModel, GpuNode, LedgerTransaction, ParameterChange, Region
-from apps.marketplace.models import NodePause, RentalCharge
+from apps.governance.models import Proposal, ProposalEvent, Vote
+from apps.marketplace.models import NodePause, Rental, RentalCharge
 from apps.monitoring import signing
 from apps.monitoring.models import (
     Assignment,
@@ -351,6 +352,9 @@ class PublicTransactionSerializer(serializers.ModelSerializer):
 
 class PublicRentalChargeSerializer(serializers.ModelSerializer):
     provider = extend_schema_field(ADDRESS)(serializers.CharField(source="provider_address", default=None))
+    renter = extend_schema_field(ADDRESS)(
+        serializers.CharField(source="renter_address", default=None, help_text="whose escrow the charge is taken from")
+    )
 
     class Meta:
         model = RentalCharge
@@ -360,6 +364,7 @@ class PublicRentalChargeSerializer(serializers.ModelSerializer):
             "epoch",
             "node",
             "provider",
+            "renter",
             "outcome",
             "charge",
             "fee",
@@ -371,5 +376,114 @@ class PublicRentalChargeSerializer(serializers.ModelSerializer):
             "latency_ms",
             "workload_ppm",
             "tx_height",
+            "created_at",
+        ]
+
+
+def _event(proposal: Proposal, *kinds: str) -> ProposalEvent | None:
+    """The proposal's first event of one of ``kinds`` (events prefetched)."""
+    return next((e for e in proposal.events.all() if e.kind in kinds), None)
+
+
+class PublicProposalSerializer(serializers.ModelSerializer):
+    """A proposal as its postings need it: the deposit and the epoch it was
+    made in (whose ``min_deposit``, quorum, threshold and veto bars it was
+    judged by), the final tally, what became of the deposit and, for a
+    community-pool spend, its recipient, amount and posting."""
+
+    kind = serializers.CharField(help_text='"text", "parameters" or "spend"')
+    status = serializers.CharField(help_text="deposit, voting, passed, rejected, vetoed, executed or failed")
+    proposer = extend_schema_field(ADDRESS)(serializers.CharField(source="proposer.address"))
+    recipient = extend_schema_field(ADDRESS)(serializers.CharField(source="recipient.address", default=None))
+    created_epoch = serializers.SerializerMethodField(help_text="the epoch it was created (and its deposit locked) in")
+    deposit_fate = serializers.SerializerMethodField(help_text='"refunded", "burned", or null while voting')
+    deposit_fate_height = serializers.SerializerMethodField(help_text="ledger height of the refund or burn")
+    spend_height = serializers.SerializerMethodField(help_text="ledger height of the community-pool spend, if paid")
+
+    class Meta:
+        model = Proposal
+        fields = [
+            "id",
+            "kind",
+            "status",
+            "proposer",
+            "deposit",
+            "deposit_height",
+            "created_epoch",
+            "recipient",
+            "amount",
+            "quorum",
+            "threshold",
+            "veto",
+            "snapshot_height",
+            "snapshot_power",
+            "voting_start_epoch",
+            "voting_end_epoch",
+            "yes",
+            "no",
+            "abstain",
+            "no_with_veto",
+            "tallied_at",
+            "deposit_fate",
+            "deposit_fate_height",
+            "spend_height",
+        ]
+
+    def get_created_epoch(self, obj) -> int | None:
+        e = _event(obj, ProposalEvent.Kind.CREATED)
+        return e.epoch if e else None
+
+    def get_deposit_fate(self, obj) -> str | None:
+        e = _event(obj, ProposalEvent.Kind.DEPOSIT_REFUNDED, ProposalEvent.Kind.DEPOSIT_BURNED)
+        if e is None:
+            return None
+        return "refunded" if e.kind == ProposalEvent.Kind.DEPOSIT_REFUNDED else "burned"
+
+    def get_deposit_fate_height(self, obj) -> int | None:
+        e = _event(obj, ProposalEvent.Kind.DEPOSIT_REFUNDED, ProposalEvent.Kind.DEPOSIT_BURNED)
+        return e.height if e else None
+
+    def get_spend_height(self, obj) -> int | None:
+        e = _event(obj, ProposalEvent.Kind.EXECUTED)
+        return e.height if e and obj.kind == "spend" else None
+
+
+class PublicVoteSerializer(serializers.ModelSerializer):
+    """A holder's vote on a proposal, with its power: the voter's available,
+    bonded and unbonding ATH at the proposal's snapshot."""
+
+    voter = extend_schema_field(ADDRESS)(serializers.CharField(source="voter.address"))
+    choice = serializers.CharField(help_text='"yes", "no", "abstain" or "no_with_veto"')
+
+    class Meta:
+        model = Vote
+        fields = ["id", "proposal", "voter", "choice", "power"]
+
+
+class PublicRentalSerializer(serializers.ModelSerializer):
+    """A rental's escrow account: all escrow posted for it (its own funding
+    and top-ups plus what a rental it replaced handed over), what it handed
+    to its replacement, and what it released and refunded so far."""
+
+    renter = extend_schema_field(ADDRESS)(serializers.CharField(source="renter_address", default=None))
+    mode = serializers.CharField(help_text='"reserved" or "on_demand"')
+    status = serializers.CharField(help_text='"active", "ended" or "replaced"')
+
+    class Meta:
+        model = Rental
+        fields = [
+            "id",
+            "renter",
+            "node",
+            "mode",
+            "status",
+            "start_epoch",
+            "end_epoch",
+            "price_per_epoch",
+            "escrow_total",
+            "released",
+            "refunded",
+            "carried_out",
+            "replaces",
             "created_at",
         ]

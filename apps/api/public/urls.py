@@ -26,5 +26,8 @@ urlpatterns = [
     path("redelegations/", v.Redelegations.as_view(), name="public-redelegations"),
     path("transactions/", v.Transactions.as_view(), name="public-transactions"),
     path("rental-charges/", v.RentalCharges.as_view(), name="public-rental-charges"),
+    path("rentals/", v.Rentals.as_view(), name="public-rentals"),
     path("slashes/", v.Slashes.as_view(), name="public-slashes"),
+    path("proposals/", v.Proposals.as_view(), name="public-proposals"),
+    path("votes/", v.Votes.as_view(), name="public-votes"),
 ]

@@ -15,7 +15,8 @@ from rest_framework.views import APIView
 
 from apps.core import epochs, parameters
 from apps.core.models import CheckerNode, Entry, GpuModel, GpuNode, LedgerTransaction, ParameterChange, Region, TxKind
-from apps.marketplace.models import NodePause, RentalCharge
+from apps.governance.models import Proposal, Vote
+from apps.marketplace.models import NodePause, Rental, RentalCharge
 from apps.monitoring.models import (
     Assignment,
     AssignmentRound,
@@ -279,4 +280,39 @@ class RentalCharges(PublicList):
 
     serializer_class = s.PublicRentalChargeSerializer
     int_filters = {"node": "node_id", "rental": "rental_id"}
-    queryset = RentalCharge.objects.annotate(provider_address=F("provider__wallet__address"))
+    queryset = RentalCharge.objects.annotate(
+        provider_address=F("provider__wallet__address"), renter_address=F("rental__renter__wallet__address")
+    )
+
+
+class Proposals(PublicList):
+    """Every governance proposal with its deposit, the epoch it was made in,
+    its final tally, what became of the deposit and, for a community-pool
+    spend, its recipient and amount, with the heights of their postings."""
+
+    serializer_class = s.PublicProposalSerializer
+    epoch_field = None
+    queryset = Proposal.objects.select_related("proposer", "recipient").prefetch_related("events")
+
+
+class Votes(PublicList):
+    """Every vote on every proposal, with the voter's power at the snapshot
+    (what the tally sums)."""
+
+    serializer_class = s.PublicVoteSerializer
+    epoch_field = None
+    int_filters = {"proposal": "proposal_id"}
+    queryset = Vote.objects.select_related("voter")
+
+
+class Rentals(PublicList):
+    """Every rental's escrow: funding, top-ups and what a replaced rental
+    handed over (``escrow_total``), what it handed to its replacement
+    (``carried_out``), its price and billed epochs; with its escrow and
+    refund postings (``meta.rental``) and its charges, enough to recompute
+    every early-end refund and the remainder its last epoch returns."""
+
+    serializer_class = s.PublicRentalSerializer
+    epoch_field = None
+    int_filters = {"node": "node_id"}
+    queryset = Rental.objects.annotate(renter_address=F("renter__wallet__address"))
