@@ -96,14 +96,17 @@ def _gaps(lo: int, hi: int, existing) -> list[tuple[int, int]]:
     return gaps
 
 
-def ensure(epoch: int, ahead: int = 1, connection=None) -> list[str]:
+def ensure(epoch: int, ahead: int = 1, connection=None, lock_timeout_ms: int = 5_000) -> list[str]:
     """Create the partitions of ``epoch``'s span and the ``ahead`` spans
     after it, where missing (idempotent; returns the names created).
 
     A new partition is built beside the table and attached (a lock that
     blocks no reader or writer of the table), after taking over any rows
     the DEFAULT partition holds for its epochs: attaching a range the
-    DEFAULT partition has rows of would fail."""
+    DEFAULT partition has rows of would fail. The DEFAULT partition is
+    locked meanwhile (no sample lands there between the move and the
+    attach); a lock not granted within ``lock_timeout_ms`` raises, and
+    nothing is changed."""
     connection = connection or _connection()
     if not enabled(connection):
         return []
@@ -120,6 +123,8 @@ def ensure(epoch: int, ahead: int = 1, connection=None) -> list[str]:
     with transaction.atomic(using=connection.alias), connection.cursor() as cursor:
         cursor.execute("SELECT pg_advisory_xact_lock(%s)", [LOCK])
         existing = partitions(connection)  # as of holding the lock
+        cursor.execute(f"SET LOCAL lock_timeout = {int(lock_timeout_ms)}")
+        cursor.execute(f"LOCK TABLE {q(default_name())} IN ACCESS EXCLUSIVE MODE")
         for a, b in wanted:
             for g_lo, g_hi in _gaps(a, b, existing):
                 part = q(name(g_lo, g_hi))

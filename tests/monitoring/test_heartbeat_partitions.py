@@ -156,6 +156,27 @@ def test_a_span_inside_the_window_or_unsettled_is_kept_whole(genesis, settings):
     assert held() == [9]
 
 
+@postgres_only
+def test_a_drop_kept_waiting_for_the_tables_lock_gives_up_changing_nothing(genesis, settings):
+    """A long read of the table holds a lock the detach must wait for: the
+    prune leaves the partition to the next one rather than queue every
+    insert behind it."""
+    import psycopg
+
+    settings.HEARTBEAT_PARTITION_EPOCHS = 4
+    partitions.ensure(0, ahead=0)
+    db = connection.settings_dict
+    with psycopg.connect(
+        dbname=db["NAME"], user=db["USER"], host=db["HOST"], port=db["PORT"] or None, options="-c lock_timeout=5000"
+    ) as other:
+        # What a read takes on the table, its transaction left open.
+        other.execute(f"LOCK TABLE ONLY {TABLE} IN ACCESS SHARE MODE")
+        assert not partitions.drop(partitions.name(0, 4), 0, 4, lock_timeout_ms=200)
+    assert partitions.name(0, 4) in where_tables()
+    assert partitions.drop(partitions.name(0, 4), 0, 4)
+    assert partitions.name(0, 4) not in where_tables()
+
+
 def test_the_scheduler_creates_the_current_span_and_the_next(genesis, settings):
     from apps.core import epochs
     from apps.settlement import services
