@@ -393,6 +393,9 @@ IDEMPOTENCY_KEY_HOURS = env_int("IDEMPOTENCY_KEY_HOURS", 24, minimum=1)
 # Raw heartbeats are kept this many epochs (per-epoch roll-ups forever);
 # raw checker reports and assignments longer, for audits.
 TELEMETRY_RETENTION_EPOCHS = env_int("TELEMETRY_RETENTION_EPOCHS", 60, minimum=1)
+# On PostgreSQL raw heartbeats are partitioned by this many epochs, and a
+# partition is dropped whole once all of it is past the retention window.
+HEARTBEAT_PARTITION_EPOCHS = env_int("HEARTBEAT_PARTITION_EPOCHS", 6, minimum=1)
 REPORT_RETENTION_EPOCHS = env_int("REPORT_RETENTION_EPOCHS", 2000, minimum=1)
 
 # --- Scripting: API tokens, exports, notifications --------------------------

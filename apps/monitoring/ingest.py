@@ -227,6 +227,8 @@ def _store(rows: list[tuple], node_id: int, last, token_id: int | None, token_us
 
 
 _sql: dict[tuple[str, int], tuple[str, str, str, str]] = {}
+# The constraint a resent sample conflicts with: (node, at, epoch).
+ONCE_PER_INSTANT = next(c for c in Heartbeat._meta.constraints if c.name == "heartbeat_once_per_instant")
 
 
 def _statements(connection, n: int) -> tuple[str, str, str, str]:
@@ -249,7 +251,7 @@ def _statements(connection, n: int) -> tuple[str, str, str, str]:
             f"SELECT * FROM (VALUES {', '.join([row] * n)}) AS v "
             f"WHERE %s IS NULL OR EXISTS (SELECT 1 FROM {token_table} "
             f"WHERE {token_pk} = %s AND {token_node} = %s) "
-            f"ON CONFLICT ({q(hb.get_field('node').column)}, {q(hb.get_field('at').column)}) DO NOTHING"
+            f"ON CONFLICT ({', '.join(q(hb.get_field(f).column) for f in ONCE_PER_INSTANT.fields)}) DO NOTHING"
         )
         node, seen = GpuNode._meta, q(GpuNode._meta.get_field("last_heartbeat_at").column)
         touch = (

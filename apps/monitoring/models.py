@@ -22,7 +22,11 @@ from apps.core.models import CheckerNode, GpuNode
 
 
 class Heartbeat(models.Model):
-    # Indexed by the (node, at) constraint below, whose prefix it is.
+    """On PostgreSQL the table is partitioned by ranges of ``epoch``
+    (apps.monitoring.partitions, migration 0014): its primary key there is
+    (id, epoch), ids still drawn from one sequence, unique on their own."""
+
+    # Indexed by the (node, at, epoch) constraint below, whose prefix it is.
     node = models.ForeignKey(GpuNode, on_delete=models.CASCADE, related_name="heartbeats", db_index=False)
     at = models.DateTimeField()
     epoch = models.BigIntegerField()
@@ -35,10 +39,13 @@ class Heartbeat(models.Model):
 
     class Meta:
         # One sample per node and instant: a resent batch adds nothing (the
-        # ingest's insert skips what this already holds). It also serves a
-        # node's recent samples; ``at`` alone serves the overview's live
-        # window, ``epoch`` the roll-up and retention.
-        constraints = [models.UniqueConstraint(fields=["node", "at"], name="heartbeat_once_per_instant")]
+        # ingest's insert skips what this already holds). An instant always
+        # falls in the same epoch, so with ``epoch`` (which a unique index
+        # of a table partitioned by epoch must include) it still means one
+        # per instant. It also serves a node's recent samples; ``at`` alone
+        # serves the overview's live window, ``epoch`` the roll-up and
+        # retention.
+        constraints = [models.UniqueConstraint(fields=["node", "at", "epoch"], name="heartbeat_once_per_instant")]
         indexes = [models.Index(fields=["epoch"]), models.Index(fields=["at"], name="heartbeat_at")]
 
 

@@ -21,7 +21,7 @@ from apps.governance import services as governance
 
 # Settlement drives the epoch and calls marketplace's billing; never the other way for writes.
 from apps.marketplace.services import settle_rentals
-from apps.monitoring import assignment, consensus
+from apps.monitoring import assignment, consensus, partitions
 from apps.monitoring.models import NodeEpoch
 from apps.staking import services as staking
 
@@ -168,10 +168,14 @@ def due_epochs(now=None, grace_seconds: float | None = None) -> list[int]:
 
 
 def fix_current_round() -> int:
-    """Fix the current epoch's assignment round if nobody has yet."""
+    """Fix the current epoch's assignment round if nobody has yet, then
+    make sure the heartbeat table has its partitions for the current span
+    of epochs and the next (PostgreSQL; see monitoring.partitions)."""
     if epochs.genesis_time() is None:
         return 0
-    return assignment.fix_round(epochs.current_number())
+    rows = assignment.fix_round(epochs.current_number())
+    partitions.ensure_current()
+    return rows
 
 
 def settle_due(progress=None, limit: int | None = None) -> list[EpochSettlement]:
