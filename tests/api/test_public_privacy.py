@@ -179,3 +179,53 @@ def test_no_anonymous_answer_of_any_route_names_a_person(client):
         for needle in needles:
             assert needle not in text, (url, needle)
     assert answered >= 80
+
+
+def _conforms(schema, value, node, where, problems, seen=()):
+    """Where ``value`` has a null (or a key) the schema ``node`` does not
+    allow: what a client generated from the schema would trip over."""
+    if not isinstance(node, dict):
+        return
+    if "$ref" in node:
+        name = node["$ref"].rsplit("/", 1)[-1]
+        if name not in seen:
+            _conforms(schema, value, schema["components"]["schemas"][name], where, problems, (*seen, name))
+        return
+    for key in ("allOf", "oneOf", "anyOf"):
+        for option in node.get(key, []):
+            _conforms(schema, value, option, where, problems, seen)
+    if value is None:
+        if "type" in node and not node.get("nullable"):
+            problems.append(f"{where} is null, its schema says {node['type']}")
+    elif isinstance(value, dict):
+        for k, v in value.items():
+            if k in node.get("properties", {}):
+                _conforms(schema, v, node["properties"][k], f"{where}.{k}", problems, seen)
+    elif isinstance(value, list) and "items" in node:
+        for i, v in enumerate(value[:50]):
+            _conforms(schema, v, node["items"], f"{where}[{i}]", problems, seen)
+
+
+@pytest.mark.django_db
+def test_every_null_a_public_answer_holds_is_nullable_in_its_schema(client, schema):
+    """A text proposal has no recipient, a rental charge of a failed epoch no
+    provider: each such null must be declared, or clients generated from the
+    schema (and the API fuzzer) reject the answer."""
+    net = build()
+    operator = net["checkers"][0].operator
+    fund(operator.wallet, ath(20_000))
+    governance.create_proposal(
+        operator, kind="text", title="A text proposal", description="No spend.", deposit=ath(10_000)
+    )
+    nulls = 0
+    problems: list[str] = []
+    for path in public_gets(schema):
+        if "{" in path:
+            continue
+        r = client.get(path, {"page_size": 500})
+        assert r.status_code == 200, path
+        nulls += r.content.count(b":null")
+        body = schema["paths"][path]["get"]["responses"]["200"]["content"]["application/json"]["schema"]
+        _conforms(schema, r.json(), body, path, problems)
+    assert nulls, "the network has no null to check"
+    assert not problems, problems

@@ -61,7 +61,9 @@ class PublicRegionSerializer(serializers.ModelSerializer):
 
 
 class PublicNodeSerializer(serializers.ModelSerializer):
-    provider = extend_schema_field(ADDRESS)(serializers.CharField(source="provider_address", default=None))
+    provider = extend_schema_field(ADDRESS)(
+        serializers.CharField(source="provider_address", default=None, allow_null=True)
+    )
     required_collateral = MicroAthField()
     collateral = MicroAthField(allow_zero=True)
     price_per_gpu_hour = MicroAthField(allow_zero=True)
@@ -96,7 +98,9 @@ class PublicNodeSerializer(serializers.ModelSerializer):
 
 
 class PublicCheckerSerializer(serializers.ModelSerializer):
-    operator = extend_schema_field(ADDRESS)(serializers.CharField(source="operator_address", default=None))
+    operator = extend_schema_field(ADDRESS)(
+        serializers.CharField(source="operator_address", default=None, allow_null=True)
+    )
     self_stake = MicroAthField(allow_zero=True)
     total_stake = MicroAthField(allow_zero=True)
 
@@ -246,7 +250,9 @@ class PublicSettlementSerializer(serializers.ModelSerializer):
 
 
 class PublicLineSerializer(serializers.ModelSerializer):
-    account = extend_schema_field(ADDRESS)(serializers.CharField(source="account.address", default=None))
+    account = extend_schema_field(ADDRESS)(
+        serializers.CharField(source="account.address", default=None, allow_null=True)
+    )
     amount = SignedMicroAthField(help_text="negative for a penalty")
 
     class Meta:
@@ -283,7 +289,9 @@ class PublicNodePauseSerializer(serializers.ModelSerializer):
 
 
 class PublicRewardPeriodSerializer(serializers.ModelSerializer):
-    tx = serializers.IntegerField(source="tx.height", default=None, help_text="ledger height of its posting")
+    tx = serializers.IntegerField(
+        source="tx.height", default=None, allow_null=True, help_text="ledger height of its posting"
+    )
     cumulative_ratio = serializers.CharField(help_text="reward per uATH of stake x SCALE, a decimal integer")
 
     class Meta:
@@ -313,7 +321,9 @@ class PublicRedelegationSerializer(serializers.ModelSerializer):
 
 
 class PublicSlashSerializer(serializers.ModelSerializer):
-    tx = serializers.IntegerField(source="tx.height", default=None, help_text="ledger height of its posting")
+    tx = serializers.IntegerField(
+        source="tx.height", default=None, allow_null=True, help_text="ledger height of its posting"
+    )
 
     class Meta:
         model = SlashEvent
@@ -351,9 +361,13 @@ class PublicTransactionSerializer(serializers.ModelSerializer):
 
 
 class PublicRentalChargeSerializer(serializers.ModelSerializer):
-    provider = extend_schema_field(ADDRESS)(serializers.CharField(source="provider_address", default=None))
+    provider = extend_schema_field(ADDRESS)(
+        serializers.CharField(source="provider_address", default=None, allow_null=True)
+    )
     renter = extend_schema_field(ADDRESS)(
-        serializers.CharField(source="renter_address", default=None, help_text="whose escrow the charge is taken from")
+        serializers.CharField(
+            source="renter_address", default=None, allow_null=True, help_text="whose escrow the charge is taken from"
+        )
     )
 
     class Meta:
@@ -394,7 +408,9 @@ class PublicProposalSerializer(serializers.ModelSerializer):
     kind = serializers.CharField(help_text='"text", "parameters" or "spend"')
     status = serializers.CharField(help_text="deposit, voting, passed, rejected, vetoed, executed or failed")
     proposer = extend_schema_field(ADDRESS)(serializers.CharField(source="proposer.address"))
-    recipient = extend_schema_field(ADDRESS)(serializers.CharField(source="recipient.address", default=None))
+    recipient = extend_schema_field(ADDRESS)(
+        serializers.CharField(source="recipient.address", default=None, allow_null=True)
+    )
     created_epoch = serializers.SerializerMethodField(help_text="the epoch it was created (and its deposit locked) in")
     deposit_fate = serializers.SerializerMethodField(help_text='"refunded", "burned", or null while voting')
     deposit_fate_height = serializers.SerializerMethodField(help_text="ledger height of the refund or burn")
@@ -465,7 +481,7 @@ class PublicRentalSerializer(serializers.ModelSerializer):
     and top-ups plus what a rental it replaced handed over), what it handed
     to its replacement, and what it released and refunded so far."""
 
-    renter = extend_schema_field(ADDRESS)(serializers.CharField(source="renter_address", default=None))
+    renter = extend_schema_field(ADDRESS)(serializers.CharField(source="renter_address", default=None, allow_null=True))
     mode = serializers.CharField(help_text='"reserved" or "on_demand"')
     status = serializers.CharField(help_text='"active", "ended" or "replaced"')
 

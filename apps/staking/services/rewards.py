@@ -266,7 +266,9 @@ def _pay_rewards(payouts: list[tuple[int, CheckerNode, int, dict | None]], epoch
     addresses = dict(Account.objects.filter(pk__in=list(per_account)).values_list("pk", "address"))
     positions = []
     for account_id, checker, amount, inputs in payouts:
-        assert inputs is not None and inputs["reward_scaled"] // SCALE == amount, "a payout without its inputs"
+        if inputs is None or inputs["reward_scaled"] // SCALE != amount:
+            # An invariant, not input: a payout the public ledger could not recompute is never posted.
+            raise RuntimeError("a reward payout without the inputs it was computed from")
         positions.append(
             {
                 "address": addresses[account_id],
