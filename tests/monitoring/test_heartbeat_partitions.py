@@ -165,9 +165,12 @@ def test_a_drop_kept_waiting_for_the_tables_lock_gives_up_changing_nothing(genes
 
     settings.HEARTBEAT_PARTITION_EPOCHS = 4
     partitions.ensure(0, ahead=0)
-    db = connection.settings_dict
+    # The database this test's connection actually uses (not the settings,
+    # which other tests' servers may point elsewhere).
+    connection.ensure_connection()
+    db = connection.connection.info
     with psycopg.connect(
-        dbname=db["NAME"], user=db["USER"], host=db["HOST"], port=db["PORT"] or None, options="-c lock_timeout=5000"
+        dbname=db.dbname, user=db.user, host=db.host, port=db.port, options="-c lock_timeout=5000"
     ) as other:
         # What a read takes on the table, its transaction left open.
         other.execute(f"LOCK TABLE ONLY {TABLE} IN ACCESS SHARE MODE")
