@@ -2,10 +2,14 @@
 
 import os
 
-from django.core.asgi import get_asgi_application
+import django
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "aethir_web.settings")
-django_asgi_app = get_asgi_application()  # loads apps before the consumers import models
+django.setup(set_prefix=False)  # loads apps before the consumers import models
+
+from apps.platform.asgi_handler import ASGIHandler  # noqa: E402
+
+django_asgi_app = ASGIHandler()
 
 from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402

@@ -6,6 +6,7 @@ way round, and every view reads the node or checker from the token, never
 from the request body.
 """
 
+import threading
 from datetime import timedelta
 
 from django.contrib.auth.models import AnonymousUser
@@ -38,10 +39,12 @@ def agent_token(request, *, cached: bool = False) -> AgentToken | None:
     token to still act for the agent (calling ``forget`` when it no longer
     does) and records the token's use itself, in the write's own transaction
     (``token.used_at``: when, or ``None`` when recorded less than a minute
-    ago). A token this process looked up in the last minute then costs no
-    query, and one it did not costs one query and no transaction of its own.
-    Everywhere else a revoked token must fail at once, so it is looked up
-    every time and its use recorded here."""
+    ago). A token this process has seen before then costs no query, however
+    long ago (an agent posts every 15 s, and behind a load balancer a
+    process sees the same agent far less often than once a minute), and one
+    it has not costs one query and no transaction of its own. Everywhere
+    else a revoked token must fail at once, so it is looked up every time
+    and its use recorded here."""
     header = authentication.get_authorization_header(request).decode(errors="replace").split()
     if not header or header[0] != KEYWORD:
         return None
@@ -49,9 +52,12 @@ def agent_token(request, *, cached: bool = False) -> AgentToken | None:
         raise exceptions.AuthenticationFailed("Send 'Authorization: Agent <token>'.")
     key_hash = hash_token(header[1])
     now = timezone.now()
-    if cached and (hit := _seen.get(key_hash)) is not None and hit[3] >= now - TOUCH_EVERY:
+    if cached and (hit := _seen.get(key_hash)) is not None:
         token = AgentToken.from_db(None, _LOADED, hit[:3])
         token.used_at = None
+        if hit[3] < now - TOUCH_EVERY:
+            token.used_at = now
+            _seen[key_hash] = (*hit[:3], now)
         return token
     found = _lookup(key_hash, stale_before=now - TOUCH_EVERY)
     if found is None:
@@ -107,25 +113,32 @@ def _touch(token_id: int, now) -> None:
         cursor.execute(update, [connection.ops.adapt_datetimefield_value(now), token_id])
 
 
-# Tokens seen recently by this process: raw hash -> (id, node, checker,
-# when this process last looked it up). Only for views whose write
+# Tokens this process has seen: hash -> (id, node, checker, when this
+# process last had the token's use recorded). Only for views whose write
 # re-checks the token itself (``token_cache``; heartbeats: see
-# ``ingest.record_heartbeats``).
+# ``ingest.store_heartbeats``), so an entry may live as long as the process:
+# what it says about a token never changes, and a revoked token's entry
+# writes nothing and is forgotten. About 200 bytes an entry; past the
+# limit the oldest entries go first.
 _seen: dict[str, tuple[int, int | None, int | None, object]] = {}
 SEEN_MAX = 100_000
 
 
+_evicting = threading.Lock()
+
+
 def _remember(key_hash: str, token: AgentToken, now) -> None:
-    if len(_seen) >= SEEN_MAX:
-        _seen.clear()
-    _seen[key_hash] = (token.pk, token.node_id, token.checker_id, now)
+    with _evicting:  # request threads of one process share the cache
+        while len(_seen) >= SEEN_MAX:
+            _seen.pop(next(iter(_seen)), None)
+        _seen[key_hash] = (token.pk, token.node_id, token.checker_id, now)
 
 
 def forget(token_id: int) -> None:
     """Drop a token from this process's cache (it was revoked)."""
     for key, hit in list(_seen.items()):
         if hit[0] == token_id:
-            del _seen[key]
+            _seen.pop(key, None)
 
 
 class IsNodeAgent(permissions.BasePermission):

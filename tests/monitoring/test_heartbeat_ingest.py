@@ -137,6 +137,55 @@ def test_a_remembered_token_is_not_looked_up_again(genesis):
     assert [q for q in queries.captured_queries if "key_hash" in q["sql"]]
 
 
+def test_an_agent_seen_long_ago_is_still_not_looked_up_and_its_use_is_recorded(genesis):
+    """Behind a load balancer a process sees an agent far less often than
+    once a minute: the token stays remembered, and a post more than a minute
+    after the last recorded use records it again, in the batch's transaction."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from apps.core.models import hash_token
+    from apps.monitoring import auth
+
+    node, token = make_node()
+    now = timezone.now()
+    client = agent(token)
+    assert client.post("/api/agent/heartbeats/", {"samples": [sample(now)]}, format="json").status_code == 201
+    first_use = AgentToken.objects.get(node=node).last_used_at
+    key = hash_token(token)
+    # As if this process last saw the agent ten minutes ago.
+    auth._seen[key] = (*auth._seen[key][:3], auth._seen[key][3] - timedelta(minutes=10))
+    AgentToken.objects.filter(node=node).update(last_used_at=first_use - timedelta(minutes=10))
+    with CaptureQueriesContext(connection) as queries:
+        r = client.post("/api/agent/heartbeats/", {"samples": [sample(now - timedelta(seconds=5))]}, format="json")
+    assert r.status_code == 201 and Heartbeat.objects.filter(node=node).count() == 2
+    assert not [q for q in queries.captured_queries if "key_hash" in q["sql"]]
+    assert AgentToken.objects.get(node=node).last_used_at > first_use - timedelta(minutes=10)
+    # Recorded once: the next post within the minute writes no last-used time.
+    with CaptureQueriesContext(connection) as queries:
+        r = client.post("/api/agent/heartbeats/", {"samples": [sample(now - timedelta(seconds=10))]}, format="json")
+    assert r.status_code == 201
+    assert not [q for q in queries.captured_queries if "last_used_at" in q["sql"]]
+
+
+def test_a_full_token_cache_forgets_its_oldest_agents_first(genesis, monkeypatch):
+    from apps.core.models import hash_token
+    from apps.monitoring import auth
+
+    auth._seen.clear()
+    monkeypatch.setattr(auth, "SEEN_MAX", 2)
+    tokens = [make_node()[1] for _ in range(3)]
+    now = timezone.now()
+    for token in tokens:
+        assert agent(token).post("/api/agent/heartbeats/", {"samples": [sample(now)]}, format="json").status_code == 201
+    assert set(auth._seen) == {hash_token(t) for t in tokens[1:]}
+    # The forgotten agent is looked up again, and still accepted.
+    r = agent(tokens[0]).post(
+        "/api/agent/heartbeats/", {"samples": [sample(now - timedelta(seconds=5))]}, format="json"
+    )
+    assert r.status_code == 201 and set(auth._seen) == {hash_token(t) for t in tokens[::2]}
+
+
 def test_an_agents_batch_takes_the_fast_path_and_the_rest_the_view(genesis, monkeypatch):
     """An agent's ordinary post is answered without DRF (the view's ``post``
     is never called), with the same body and headers; a post the fast path

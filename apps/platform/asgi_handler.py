@@ -1,0 +1,76 @@
+"""Django's ASGI handler, run the way a synchronous project needs it.
+
+Every view here is synchronous, yet Django's own ASGI handler:
+
+* builds the middleware chain in async mode, so the chain hops to a request
+  thread at the top and back to the event loop around the view, to hop to
+  the thread again for the view itself (``SynchronousStack`` keeps the hops
+  inside the chain to these);
+* starts a new thread for every request (``ThreadSensitiveContext``) and
+  joins it when the request ends.
+
+Together that cost more CPU than a small view's own work (see
+bench/ingest.py, whose minimal view measures exactly this). Here the chain
+is synchronous, so a request's middleware and view run in one call on one
+thread, and that thread comes from a set kept for the process: a request
+takes one for its whole life (its database connection and transaction stay
+on that thread, as Django requires) and hands it back when it ends.
+
+Everything else is Django's handler unchanged: reading the body, the
+request signals, the disconnect listener, sending the response.
+"""
+
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
+from asgiref.sync import ThreadSensitiveContext, sync_to_async
+from django.core.handlers import asgi
+from django.core.handlers.base import BaseHandler
+
+# Idle request threads kept per process; a burst of more concurrent
+# requests starts more, and those beyond this number end when handed back.
+IDLE_THREADS = 32
+
+
+class _Threads:
+    """Single-thread executors for requests, reused: each runs one call at a
+    time on one thread, as ``ThreadSensitiveContext`` requires."""
+
+    def __init__(self, keep: int):
+        self.keep = keep
+        self.lock = threading.Lock()
+        self.idle: list[ThreadPoolExecutor] = []
+
+    def take(self) -> ThreadPoolExecutor:
+        with self.lock:
+            if self.idle:
+                return self.idle.pop()
+        return ThreadPoolExecutor(max_workers=1, thread_name_prefix="request")
+
+    def give(self, executor: ThreadPoolExecutor) -> None:
+        with self.lock:
+            if len(self.idle) < self.keep:
+                self.idle.append(executor)
+                return
+        # Not waited for: its thread may still be finishing the last call.
+        executor.shutdown(wait=False)
+
+
+class ASGIHandler(asgi.ASGIHandler):
+    def __init__(self):
+        BaseHandler.__init__(self)
+        self.load_middleware(is_async=False)
+        # The whole synchronous chain, view included, in one call on the
+        # request's thread.
+        self._middleware_chain = sync_to_async(self._middleware_chain, thread_sensitive=True)
+        self._threads = _Threads(IDLE_THREADS)
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            raise ValueError(f"Django can only handle ASGI/HTTP connections, not {scope['type']}.")
+        executor = self._threads.take()
+        try:
+            async with ThreadSensitiveContext(executor=executor):
+                await self.handle(scope, receive, send)
+        finally:
+            self._threads.give(executor)
