@@ -10,6 +10,7 @@ functions here open their own transactions; the API only calls them.
 
 import logging
 import re
+import threading
 import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -167,19 +168,123 @@ def store_heartbeats(
     batch: HeartbeatBatch, *, token_id: int | None = None, token_used_at: datetime | None = None
 ) -> None:
     """Store a checked batch. The samples, the node's last-seen time (and
-    facts) and the telemetry hint land together or not at all. A sample is
-    stored once per node and instant: an agent that resends a batch whose
-    answer it lost (same ``at`` times) adds nothing. With ``token_id`` the
-    insert itself requires that token to still exist and act for the node,
-    so a caller may authenticate from a cache (see ``auth.agent_token``) and
-    a token revoked since writes nothing: ``TokenRevoked``. ``token_used_at``:
-    that token's last-used time to record, in the same transaction."""
-    with transaction.atomic():
+    facts) and the telemetry hint land together or not at all, and this
+    returns once they are committed. A sample is stored once per node and
+    instant: an agent that resends a batch whose answer it lost (same ``at``
+    times) adds nothing. With ``token_id`` the insert itself requires that
+    token to still exist and act for the node, so a caller may authenticate
+    from a cache (see ``auth.agent_token``) and a token revoked since writes
+    nothing: ``TokenRevoked``. ``token_used_at``: that token's last-used time
+    to record, in the same transaction.
+
+    Batches that arrive together share a commit (``GroupCommit``); inside a
+    caller's transaction the batch is written in it, as any write is."""
+
+    def write():
         _store(batch.rows, batch.node_id, batch.last, token_id, token_used_at)
         if batch.facts is not None:
             # Written only when they changed: the node row is the marketplace's hot row.
             GpuNode.objects.filter(pk=batch.node_id).exclude(**batch.facts).update(**batch.facts)
         live.telemetry_arrived(batch.node_id)
+
+    alias = router.db_for_write(Heartbeat)
+    if connections[alias].in_atomic_block:
+        with transaction.atomic(using=alias):
+            write()
+    else:
+        _heartbeat_commits.run(write, using=alias)
+
+
+class NotStored(Exception):
+    """The transaction that was to hold a batch ended without committing it
+    (the thread writing it was interrupted): nothing of the batch is stored."""
+
+
+class _Job:
+    __slots__ = ("write", "done", "error")
+
+    def __init__(self, write):
+        self.write = write
+        self.done = False
+        self.error: BaseException | None = None
+
+
+class GroupCommit:
+    """Writes that arrive together commit together.
+
+    A heartbeat batch is a few rows, and on its own its transaction (begin,
+    commit, the write-ahead log) costs more than the rows (see
+    bench/ingest.py). Here the request threads of one process queue their
+    writes; the first to find no writer at work becomes the writer, runs
+    every write queued so far in one transaction, commits, and wakes the
+    others, whose writes are then committed; the next queued thread leads
+    the next group. Each caller still returns only once its own write is
+    committed, or raises what its write raised: if any write of a group
+    fails, the group is rolled back and each of its writes runs again in a
+    transaction of its own, so one bad batch never costs another.
+
+    Writes must use only the database (no thread-local state of their
+    caller): they may run on another request's thread."""
+
+    def __init__(self, max_group: int = 64):
+        self.max_group = max_group
+        self.cond = threading.Condition()
+        self.queue: list[_Job] = []
+        self.writing = False
+        self.groups = 0  # transactions committed, for the tests and benchmarks
+        self.writes = 0
+
+    def run(self, write, *, using: str | None = None) -> None:
+        job = _Job(write)
+        with self.cond:
+            self.queue.append(job)
+            while not job.done:
+                if self.writing:
+                    self.cond.wait()
+                    continue
+                self.writing = True
+                group, self.queue = self.queue[: self.max_group], self.queue[self.max_group :]
+                self.cond.release()
+                try:
+                    self._commit(group, using)
+                finally:
+                    self.cond.acquire()
+                    for j in group:
+                        if not j.done:  # interrupted before it was committed
+                            j.error, j.done = NotStored("The batch was not stored."), True
+                    self.writing = False
+                    self.cond.notify_all()
+        if job.error is not None:
+            raise job.error
+
+    def _commit(self, group: list[_Job], using) -> None:
+        try:
+            with transaction.atomic(using=using):
+                for job in group:
+                    job.write()
+        except Exception as exc:
+            if len(group) == 1:
+                group[0].error, group[0].done = exc, True
+                return
+        else:
+            self.groups += 1
+            self.writes += len(group)
+            for job in group:
+                job.done = True
+            return
+        for job in group:  # one of them failed: each on its own
+            try:
+                with transaction.atomic(using=using):
+                    job.write()
+            except Exception as exc:
+                job.error = exc
+            else:
+                self.groups += 1
+                self.writes += 1
+            job.done = True
+
+
+_heartbeat_commits = GroupCommit()
 
 
 def parse_facts(facts) -> dict:

@@ -1,0 +1,171 @@
+"""Heartbeat batches that arrive together share one commit
+(``ingest.GroupCommit``), and each agent is still answered for its own batch
+only: stored once committed, refused alone when its token was revoked, never
+told "stored" for a batch that was not."""
+
+import threading
+import time
+
+import pytest
+from django.db import OperationalError, connection, transaction
+from django.utils import timezone
+
+from apps.core import ledger
+from apps.core.models import AgentToken
+from apps.core.parameters import ensure_defaults
+from apps.monitoring import ingest
+from apps.monitoring.models import Heartbeat
+
+from ..factories import make_node
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture
+def nodes():
+    ensure_defaults()
+    ledger.genesis()
+    made = [make_node()[0] for _ in range(6)]
+    return [(node, AgentToken.objects.get(node=node).pk) for node in made]
+
+
+@pytest.fixture
+def commits(monkeypatch):
+    group_commit = ingest.GroupCommit()
+    monkeypatch.setattr(ingest, "_heartbeat_commits", group_commit)
+    return group_commit
+
+
+def batch(node, util=50):
+    sample = {
+        "at": timezone.now().isoformat(),
+        "gpu_util": util,
+        "mem_used_mb": 1000,
+        "mem_total_mb": 81920,
+        "temperature_c": 50,
+        "power_w": 300,
+        "workloads": 0,
+    }
+    return ingest.parse_heartbeats(node.pk, {"samples": [sample]})
+
+
+def post_together(commits, monkeypatch, posts, fail_node=None):
+    """Runs ``posts`` ((node, token id) pairs) each on a thread of its own:
+    the first one's write is held until all the others are queued behind
+    it, so they form the second group. Returns each post's outcome."""
+    release, store = threading.Event(), ingest._store
+    first_node = posts[0][0].pk
+
+    def held_store(rows, node_id, *args):
+        if node_id == first_node:
+            assert release.wait(10)
+        if node_id == fail_node:
+            raise OperationalError("disk I/O error")
+        return store(rows, node_id, *args)
+
+    monkeypatch.setattr(ingest, "_store", held_store)
+    outcomes = {}
+
+    def post(node, token_id):
+        try:
+            ingest.store_heartbeats(batch(node), token_id=token_id)
+            outcomes[node.pk] = "stored"
+        except Exception as exc:
+            outcomes[node.pk] = exc
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=post, args=pair) for pair in posts]
+    threads[0].start()
+    while not commits.writing:
+        time.sleep(0.01)
+    for t in threads[1:]:
+        t.start()
+    deadline = time.monotonic() + 10
+    while len(commits.queue) < len(posts) - 1 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    release.set()
+    for t in threads:
+        t.join(10)
+    return [outcomes[node.pk] for node, _ in posts]
+
+
+def test_batches_that_arrive_together_share_a_commit_and_all_land(nodes, commits, monkeypatch):
+    assert post_together(commits, monkeypatch, nodes) == ["stored"] * 6
+    assert commits.groups == 2 and commits.writes == 6
+    assert all(Heartbeat.objects.filter(node=node).count() == 1 for node, _ in nodes)
+
+
+def test_a_revoked_token_in_a_group_is_refused_alone(nodes, commits, monkeypatch):
+    revoked_node, revoked_token = nodes[3]
+    AgentToken.objects.filter(pk=revoked_token).delete()
+    outcomes = post_together(commits, monkeypatch, nodes)
+    assert isinstance(outcomes[3], ingest.TokenRevoked)
+    assert outcomes[:3] + outcomes[4:] == ["stored"] * 5
+    assert not Heartbeat.objects.filter(node=revoked_node).exists()
+    assert Heartbeat.objects.count() == 5
+
+
+def test_a_failed_write_is_reported_to_its_own_caller_only(nodes, commits, monkeypatch):
+    failing = nodes[4][0]
+    outcomes = post_together(commits, monkeypatch, nodes, fail_node=failing.pk)
+    assert isinstance(outcomes[4], OperationalError)
+    assert outcomes[:4] + outcomes[5:] == ["stored"] * 5
+    assert not Heartbeat.objects.filter(node=failing).exists() and Heartbeat.objects.count() == 5
+
+
+def test_a_group_whose_writer_is_interrupted_reports_nothing_stored(nodes, commits, monkeypatch):
+    """A writer killed half-way (here, a BaseException in its transaction):
+    the group rolls back and no agent of it is told its batch was stored."""
+    store = ingest._store
+
+    def interrupted(rows, node_id, *args):
+        if node_id == nodes[2][0].pk:
+            raise KeyboardInterrupt
+        return store(rows, node_id, *args)
+
+    release = threading.Event()
+    first = nodes[0][0].pk
+
+    def held(rows, node_id, *args):
+        if node_id == first:
+            assert release.wait(10)
+        return interrupted(rows, node_id, *args)
+
+    monkeypatch.setattr(ingest, "_store", held)
+    outcomes = {}
+
+    def post(node, token_id):
+        try:
+            ingest.store_heartbeats(batch(node), token_id=token_id)
+            outcomes[node.pk] = "stored"
+        except BaseException as exc:
+            outcomes[node.pk] = exc
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=post, args=pair) for pair in nodes[:4]]
+    threads[0].start()
+    while not commits.writing:
+        time.sleep(0.01)
+    for t in threads[1:]:
+        t.start()
+    while len(commits.queue) < 3:
+        time.sleep(0.01)
+    release.set()
+    for t in threads:
+        t.join(10)
+    assert outcomes[nodes[0][0].pk] == "stored"
+    later = [outcomes[node.pk] for node, _ in nodes[1:4]]
+    assert all(isinstance(o, KeyboardInterrupt | ingest.NotStored) for o in later), later
+    assert sum(isinstance(o, KeyboardInterrupt) for o in later) == 1
+    assert Heartbeat.objects.count() == 1
+
+
+def test_inside_a_transaction_a_batch_is_written_in_it(nodes, commits):
+    node, token_id = nodes[0]
+    with pytest.raises(RuntimeError), transaction.atomic():
+        ingest.store_heartbeats(batch(node), token_id=token_id)
+        assert Heartbeat.objects.filter(node=node).count() == 1
+        raise RuntimeError("roll back")
+    assert not Heartbeat.objects.filter(node=node).exists() and commits.groups == 0
