@@ -119,9 +119,9 @@ MIDDLEWARE = [
     "django_htmx.middleware.HtmxMiddleware",
     # After CSRF and authentication: a retried mutating request with a key runs once.
     "apps.platform.middleware.IdempotencyMiddleware",
-    # Last: one sync/async switch per request instead of one per hook (see the class).
-    "apps.platform.middleware.SynchronousStack",
 ]
+# Under ASGI the whole chain and the view run synchronously, in one call on
+# a request thread: see apps/platform/asgi_handler.py.
 
 ROOT_URLCONF = "aethir_web.urls"
 WSGI_APPLICATION = "aethir_web.wsgi.application"
@@ -207,10 +207,12 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         or str(Path(tempfile.gettempdir()) / f"aethir-test-{os.getpid()}.sqlite3")
     }
 elif DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
-    # Under ASGI every request runs its database work on a thread of its own,
-    # so persistent per-thread connections (CONN_MAX_AGE) pile up until
-    # PostgreSQL refuses clients. A small pool per process reuses a few
-    # instead; a request waits up to `timeout` seconds for a free one.
+    # Under ASGI a request's database work runs on one of the process's
+    # request threads (apps/platform/asgi_handler.py), as many as there were
+    # requests at once at the busiest moment, so persistent per-thread
+    # connections (CONN_MAX_AGE) would grow with every burst until PostgreSQL
+    # refuses clients. A small pool per process reuses a few instead; a
+    # request waits up to `timeout` seconds for a free one.
     DATABASES["default"]["CONN_MAX_AGE"] = 0
     DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
         "min_size": 1,

@@ -2,15 +2,16 @@
 
 Every view here is synchronous, yet Django's own ASGI handler:
 
-* builds the middleware chain in async mode, so the chain hops to a request
-  thread at the top and back to the event loop around the view, to hop to
-  the thread again for the view itself (``SynchronousStack`` keeps the hops
-  inside the chain to these);
+* builds the middleware chain in async mode, so a request hops from the
+  event loop to a thread for the synchronous middleware, back to the loop
+  for the handler's async core, and to the thread again for the view (and a
+  classic middleware's hooks hop too unless a sync-only one sits innermost);
 * starts a new thread for every request (``ThreadSensitiveContext``) and
   joins it when the request ends.
 
-Together that cost more CPU than a small view's own work (see
-bench/ingest.py, whose minimal view measures exactly this). Here the chain
+Together that cost more CPU than a small view's own work: the minimal view
+of bench/ingest.py took 1.7 to 1.9 ms of CPU a request here against 3.5
+with Django's handler. Here the chain
 is synchronous, so a request's middleware and view run in one call on one
 thread, and that thread comes from a set kept for the process: a request
 takes one for its whole life (its database connection and transaction stay

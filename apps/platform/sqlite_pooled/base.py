@@ -1,13 +1,15 @@
 """SQLite with its connections reused across requests, and writers that
 queue in the process instead of polling the database lock.
 
-Under ASGI, Django runs each request's synchronous code in a thread of its
-own, so a connection never outlives its request (``CONN_MAX_AGE`` cannot
-help). For SQLite that is expensive: the first statement on a new
-connection parses the whole schema (about 200 tables and indexes here),
-which costs more than a typical request's queries. This backend keeps the
-closed connections of a database file in a small process-wide pool and
-hands them to the next request instead.
+Under ASGI a request's synchronous code runs on one of the process's
+request threads (``apps/platform/asgi_handler.py``), as many as there were
+requests at once at the busiest moment, and Django closes a request's
+connection when it ends (``CONN_MAX_AGE`` 0, so that a burst does not leave
+a connection open per thread). For SQLite a new connection is expensive:
+its first statement parses the whole schema (about 200 tables and indexes
+here), which costs more than a typical request's queries. This backend
+keeps the closed connections of a database file in a small process-wide
+pool and hands them to the next request instead.
 
 A connection only goes back to the pool outside any transaction, and one is
 only taken from it while the file is still the one it was opened on (a test
