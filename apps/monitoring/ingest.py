@@ -22,7 +22,7 @@ from django.utils.dateparse import parse_datetime
 from apps.core import epochs, errors
 from apps.core.models import AgentToken, CheckerNode, GpuNode
 
-from . import challenge_reports, live, signing
+from . import challenge_reports, live, partitions, signing
 from .models import Assignment, ChallengeResult, CheckerReport, EpochConsensus, Heartbeat, record_key
 
 log = logging.getLogger(__name__)
@@ -224,10 +224,13 @@ class GroupCommit:
     transaction of its own, so one bad batch never costs another.
 
     Writes must use only the database (no thread-local state of their
-    caller): they may run on another request's thread."""
+    caller): they may run on another request's thread. ``retry``: which
+    errors of a write alone are worth one more transaction (a transient
+    conflict the next transaction will not meet)."""
 
-    def __init__(self, max_group: int = 64):
+    def __init__(self, max_group: int = 64, retry=lambda exc: False):
         self.max_group = max_group
+        self.retry = retry
         self.cond = threading.Condition()
         self.queue: list[_Job] = []
         self.writing = False
@@ -263,28 +266,41 @@ class GroupCommit:
                 for job in group:
                     job.write()
         except Exception as exc:
-            if len(group) == 1:
-                group[0].error, group[0].done = exc, True
-                return
+            failed = exc
         else:
             self.groups += 1
             self.writes += len(group)
             for job in group:
                 job.done = True
             return
+        if len(group) == 1:
+            if self.retry(failed):
+                self._alone(group[0], using, retries=0)
+            else:
+                group[0].error, group[0].done = failed, True
+            return
         for job in group:  # one of them failed: each on its own
+            self._alone(job, using, retries=1)
+
+    def _alone(self, job: _Job, using, retries: int) -> None:
+        while True:
             try:
                 with transaction.atomic(using=using):
                     job.write()
             except Exception as exc:
+                if retries and self.retry(exc):
+                    retries -= 1
+                    continue
                 job.error = exc
             else:
                 self.groups += 1
                 self.writes += 1
-            job.done = True
+            break
+        job.done = True
 
 
-_heartbeat_commits = GroupCommit()
+# A write that met a partition being attached is retried (partitions.py).
+_heartbeat_commits = GroupCommit(retry=partitions.moved_under_insert)
 
 
 def parse_facts(facts) -> dict:

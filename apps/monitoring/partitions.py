@@ -6,7 +6,10 @@ epochs, ``[k * span, (k + 1) * span)``, plus a DEFAULT partition that
 catches any epoch no partition covers, so no insert ever fails. The
 scheduler creates the current span's partition and the next one ahead of
 time (``ensure``); retention drops a whole partition once every epoch in it
-is past the window and settled (``retention.prune``). Other databases keep
+is past the window and settled (``retention.prune``). The one insert that
+can fail is one routed to the DEFAULT partition just as ``ensure`` attaches
+the partition its row belongs to (``moved_under_insert``): written again in
+a new transaction, it lands in the new partition. Other databases keep
 one plain table: every function here does nothing there.
 
 A partition is named after its bounds, ``monitoring_heartbeat_<lo>_<hi>``
@@ -17,7 +20,7 @@ import logging
 import re
 
 from django.conf import settings
-from django.db import DatabaseError, connections, router, transaction
+from django.db import DatabaseError, IntegrityError, connections, router, transaction
 
 from .models import Heartbeat
 
@@ -94,6 +97,20 @@ def _gaps(lo: int, hi: int, existing) -> list[tuple[int, int]]:
     if start < hi:
         gaps.append((start, hi))
     return gaps
+
+
+def moved_under_insert(exc: BaseException) -> bool:
+    """Whether a write failed because a partition was attached under it: an
+    insert routed to the DEFAULT partition waited for ``ensure``'s lock on it,
+    and once the partition for its epochs was attached its row no longer
+    fitted the DEFAULT partition (a check violation of the partition
+    constraint). The same write in a new transaction succeeds."""
+    cause = exc.__cause__
+    return (
+        isinstance(exc, IntegrityError)
+        and getattr(cause, "sqlstate", None) == "23514"
+        and "partition constraint" in str(cause)
+    )
 
 
 def ensure(epoch: int, ahead: int = 1, connection=None, lock_timeout_ms: int = 5_000) -> list[str]:

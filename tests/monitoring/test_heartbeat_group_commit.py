@@ -169,3 +169,38 @@ def test_inside_a_transaction_a_batch_is_written_in_it(nodes, commits):
         assert Heartbeat.objects.filter(node=node).count() == 1
         raise RuntimeError("roll back")
     assert not Heartbeat.objects.filter(node=node).exists() and commits.groups == 0
+
+
+class Transient(Exception):
+    pass
+
+
+@pytest.mark.parametrize("group_size", [1, 3])
+def test_a_write_that_meets_a_transient_error_is_written_again_once(nodes, group_size):
+    """What ``retry`` accepts gets one more transaction (a partition attached
+    under an insert: see test_heartbeat_partitions); a second failure, or
+    any other error, is the caller's."""
+    commits = ingest.GroupCommit(retry=lambda exc: isinstance(exc, Transient))
+    tries: dict[str, int] = {}
+
+    def write(name, failures, error=Transient):
+        def run():
+            tries[name] = tries.get(name, 0) + 1
+            if tries[name] <= failures:
+                raise error(name)
+
+        return run
+
+    jobs = [
+        ingest._Job(write("once", 1)),
+        ingest._Job(write("twice", 2)),
+        ingest._Job(write("other", 1, error=ValueError)),
+    ][:group_size]
+    commits._commit(jobs, None)
+    assert all(job.done for job in jobs)
+    assert jobs[0].error is None and tries["once"] == 2
+    if group_size == 3:
+        # The group's transaction stopped at the first; then each alone,
+        # with one more try for a transient error only.
+        assert isinstance(jobs[1].error, Transient) and tries["twice"] == 2
+        assert isinstance(jobs[2].error, ValueError) and tries["other"] == 1

@@ -221,6 +221,71 @@ def test_a_resent_batch_adds_nothing_in_a_partition(genesis, settings):
         assert where(epoch) != {partitions.default_name()}
 
 
+@postgres_only
+@pytest.mark.django_db(transaction=True)
+def test_a_batch_routed_to_the_default_as_its_partition_is_attached_is_stored_in_it(genesis, settings):
+    """An agent's batch for a span with no partition yet goes to the DEFAULT
+    partition; if the scheduler attaches that span's partition meanwhile,
+    the insert (kept waiting by the lock on the DEFAULT partition) no longer
+    fits there. It is written again, into the new partition: the agent is
+    told "stored" and the sample is."""
+    import threading
+
+    from apps.core import epochs
+    from apps.core.models import AgentToken
+    from apps.monitoring import ingest
+
+    node, _token = make_node()
+    epoch = epochs.current_number()
+    for part, lo, hi in partitions.partitions():  # left by earlier tests' commits
+        if lo <= epoch < hi:
+            assert partitions.drop(part, lo, hi)
+    lo, hi = partitions.span_of(epoch)
+    token_id = AgentToken.objects.get(node=node).pk
+    sample = {k: 1 for k in ("gpu_util", "mem_used_mb", "mem_total_mb", "temperature_c", "power_w", "workloads")}
+    batch = ingest.parse_heartbeats(node.pk, {"samples": [dict(sample, at=timezone.now().isoformat())]})
+    at_attach, go, outcome = threading.Event(), threading.Event(), []
+
+    def pause_before_attach(execute, sql, params, many, context):
+        if "ATTACH PARTITION" in sql:
+            at_attach.set()
+            assert go.wait(10)
+        return execute(sql, params, many, context)
+
+    def scheduler():
+        try:
+            with connection.execute_wrapper(pause_before_attach):
+                partitions.ensure(epoch, ahead=0)
+        finally:
+            connection.close()
+
+    def agent():
+        try:
+            ingest.store_heartbeats(batch, token_id=token_id)
+            outcome.append("stored")
+        except Exception as exc:
+            outcome.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=scheduler), threading.Thread(target=agent)]
+    threads[0].start()
+    assert at_attach.wait(10)
+    threads[1].start()
+    with connection.cursor() as cursor:  # until the insert waits for the DEFAULT partition's lock
+        for _ in range(500):
+            cursor.execute("SELECT count(*) FROM pg_locks WHERE NOT granted")
+            if cursor.fetchone()[0]:
+                break
+            threading.Event().wait(0.02)
+    go.set()
+    for t in threads:
+        t.join(10)
+    assert outcome == ["stored"]
+    assert Heartbeat.objects.filter(node=node).count() == 1
+    assert where(batch.rows[0][2]) == {partitions.name(lo, hi)}
+
+
 @pytest.mark.django_db(transaction=True)
 def test_the_migration_runs_backward_and_forward_keeping_rows_and_ids(genesis, settings):
     settings.HEARTBEAT_PARTITION_EPOCHS = 10
