@@ -1,8 +1,10 @@
 #!/usr/bin/env python
 """Time the filtered catalogue page and a scheduler match over 100,000 nodes
-on SQLite, beside a minimal Django view on the same setup.
+on SQLite (or PostgreSQL), beside a minimal Django view on the same setup.
 
-Builds its own data in a temporary SQLite database (never the project's):
+Builds its own data in a temporary SQLite database (never the project's), or
+with ``--database-url`` in the PostgreSQL database it names (dropped and
+created afresh):
 nodes spread over every GPU model and region with random prices and health,
 a few thousand active rentals, and six epochs of consensus per node for the
 sparklines. Then it requests, through the real URL stack with Django's test
@@ -17,12 +19,14 @@ and prints p50 / p95 in milliseconds. Then it sweeps every sort and
 filter the catalogue offers: page 1, page 40 by its number (``?page=40``,
 as a shared link opens it) and page 40 by the cursor page 39 handed out
 (as a visitor clicking "Next" reaches it). ``--explain`` prints, after each
-row, the slower node queries with SQLite's query plans.
+row, the slower node queries with their query plans.
 
     .venv/bin/python bench/marketplace.py [--nodes N] [--runs R] [--sweep-runs R] [--explain]
+        [--database-url postgres://postgres@127.0.0.1:5432/aethir_marketplace]
 """
 
 import argparse
+import os
 import random
 import statistics
 import sys
@@ -42,7 +46,17 @@ def main():
     parser.add_argument(
         "--explain", action="store_true", help="after each sweep row, its slower node queries and their plans"
     )
+    parser.add_argument("--database-url", help="PostgreSQL; its database is dropped and created afresh")
     args = parser.parse_args()
+    if args.database_url:
+        from bench.load import fresh_postgres
+
+        os.environ["DATABASE_URL"] = fresh_postgres(args.database_url)
+        os.environ.pop("REDIS_URL", None)
+        os.environ.setdefault("DJANGO_SETTINGS_MODULE", "aethir_web.settings")
+        os.environ.setdefault("LOG_LEVEL", "WARNING")
+        run(args.nodes, args.runs, args.sweep_runs, args.explain)
+        return
     with temporary_sqlite("marketplace"):
         run(args.nodes, args.runs, args.sweep_runs, args.explain)
 
@@ -143,7 +157,10 @@ def run(n: int, runs: int, sweep_runs: int = 0, explain: bool = False):
         )
     with connection.cursor() as cur:
         cur.execute("ANALYZE")
-    print(f"built {n:,} nodes, {n // 30:,} rentals, {6 * n:,} node-epochs in {time.perf_counter() - t0:.1f} s")
+    print(
+        f"built {n:,} nodes, {n // 30:,} rentals, {6 * n:,} node-epochs in {time.perf_counter() - t0:.1f} s "
+        f"({connection.vendor})"
+    )
 
     client = Client()
     url = "/marketplace/?gpu=h100-80gb&max_price=3&min_health=90&sort=price&page=3"
@@ -223,7 +240,8 @@ def sweep(client, runs: int, explain: bool = False):
                         continue
                     print(f"      {float(q['time']) * 1000:6.1f} ms  {q['sql'][:160]}")
                     with connection.cursor() as cur:
-                        cur.execute("EXPLAIN QUERY PLAN " + q["sql"])
+                        explain_as = "EXPLAIN " if connection.vendor == "postgresql" else "EXPLAIN QUERY PLAN "
+                        cur.execute(explain_as + q["sql"])
                         for row in cur.fetchall():
                             print(f"                {row[-1]}")
     print(f"  slowest p95 of the sweep: {worst:.1f} ms")

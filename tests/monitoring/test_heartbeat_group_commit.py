@@ -49,18 +49,19 @@ def batch(node, util=50):
     return ingest.parse_heartbeats(node.pk, {"samples": [sample]})
 
 
-def post_together(commits, monkeypatch, posts, fail_node=None):
+def post_together(commits, monkeypatch, posts, fail=None):
     """Runs ``posts`` ((node, token id) pairs) each on a thread of its own:
     the first one's write is held until all the others are queued behind
-    it, so they form the second group. Returns each post's outcome."""
-    release, store = threading.Event(), ingest._store
+    it, so they form the second group. ``fail``: {node id: the exception
+    its write raises}. Returns each post's outcome."""
+    release, store, fail = threading.Event(), ingest._store, fail or {}
     first_node = posts[0][0].pk
 
     def held_store(rows, node_id, *args):
         if node_id == first_node:
             assert release.wait(10)
-        if node_id == fail_node:
-            raise OperationalError("disk I/O error")
+        if node_id in fail:
+            raise fail[node_id]
         return store(rows, node_id, *args)
 
     monkeypatch.setattr(ingest, "_store", held_store)
@@ -70,7 +71,7 @@ def post_together(commits, monkeypatch, posts, fail_node=None):
         try:
             ingest.store_heartbeats(batch(node), token_id=token_id)
             outcomes[node.pk] = "stored"
-        except Exception as exc:
+        except BaseException as exc:
             outcomes[node.pk] = exc
         finally:
             connection.close()
@@ -108,7 +109,7 @@ def test_a_revoked_token_in_a_group_is_refused_alone(nodes, commits, monkeypatch
 
 def test_a_failed_write_is_reported_to_its_own_caller_only(nodes, commits, monkeypatch):
     failing = nodes[4][0]
-    outcomes = post_together(commits, monkeypatch, nodes, fail_node=failing.pk)
+    outcomes = post_together(commits, monkeypatch, nodes, fail={failing.pk: OperationalError("disk I/O error")})
     assert isinstance(outcomes[4], OperationalError)
     assert outcomes[:4] + outcomes[5:] == ["stored"] * 5
     assert not Heartbeat.objects.filter(node=failing).exists() and Heartbeat.objects.count() == 5
@@ -117,48 +118,10 @@ def test_a_failed_write_is_reported_to_its_own_caller_only(nodes, commits, monke
 def test_a_group_whose_writer_is_interrupted_reports_nothing_stored(nodes, commits, monkeypatch):
     """A writer killed half-way (here, a BaseException in its transaction):
     the group rolls back and no agent of it is told its batch was stored."""
-    store = ingest._store
-
-    def interrupted(rows, node_id, *args):
-        if node_id == nodes[2][0].pk:
-            raise KeyboardInterrupt
-        return store(rows, node_id, *args)
-
-    release = threading.Event()
-    first = nodes[0][0].pk
-
-    def held(rows, node_id, *args):
-        if node_id == first:
-            assert release.wait(10)
-        return interrupted(rows, node_id, *args)
-
-    monkeypatch.setattr(ingest, "_store", held)
-    outcomes = {}
-
-    def post(node, token_id):
-        try:
-            ingest.store_heartbeats(batch(node), token_id=token_id)
-            outcomes[node.pk] = "stored"
-        except BaseException as exc:
-            outcomes[node.pk] = exc
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=post, args=pair) for pair in nodes[:4]]
-    threads[0].start()
-    while not commits.writing:
-        time.sleep(0.01)
-    for t in threads[1:]:
-        t.start()
-    while len(commits.queue) < 3:
-        time.sleep(0.01)
-    release.set()
-    for t in threads:
-        t.join(10)
-    assert outcomes[nodes[0][0].pk] == "stored"
-    later = [outcomes[node.pk] for node, _ in nodes[1:4]]
-    assert all(isinstance(o, KeyboardInterrupt | ingest.NotStored) for o in later), later
-    assert sum(isinstance(o, KeyboardInterrupt) for o in later) == 1
+    outcomes = post_together(commits, monkeypatch, nodes[:4], fail={nodes[2][0].pk: KeyboardInterrupt()})
+    assert outcomes[0] == "stored"
+    assert all(isinstance(o, KeyboardInterrupt | ingest.NotStored) for o in outcomes[1:]), outcomes
+    assert sum(isinstance(o, KeyboardInterrupt) for o in outcomes[1:]) == 1
     assert Heartbeat.objects.count() == 1
 
 
