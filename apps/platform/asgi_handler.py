@@ -17,6 +17,12 @@ thread, and that thread comes from a set kept for the process: a request
 takes one for its whole life (its database connection and transaction stay
 on that thread, as Django requires) and hands it back when it ends.
 
+A streamed answer produced by a synchronous iterator (the exports, read
+from the database in chunks; static files) is pulled a part at a time on
+the request's thread as it is sent. Django's handler reads such an iterator
+into a list first, so a large export sat whole in memory before its first
+byte went out.
+
 Everything else is Django's handler unchanged: reading the body, the
 request signals, the disconnect listener, sending the response.
 """
@@ -75,3 +81,19 @@ class ASGIHandler(asgi.ASGIHandler):
                 await self.handle(scope, receive, send)
         finally:
             self._threads.give(executor)
+
+    async def send_response(self, response, send):
+        if response.streaming and not response.is_async:
+            response.streaming_content = _pulled_on_request_thread(response.streaming_content)
+        await super().send_response(response, send)
+
+
+_END = object()
+
+
+async def _pulled_on_request_thread(parts):
+    """The parts of a synchronous iterator, each produced on the request's
+    thread (it may hold the request's database cursor) when it is wanted."""
+    take = sync_to_async(next, thread_sensitive=True)
+    while (part := await take(parts, _END)) is not _END:
+        yield part

@@ -180,3 +180,43 @@ def test_delegator_rewards_and_slashes(checker, funded):  # noqa: F811
     api.force_authenticate(checker.operator)
     theirs = rows(api.get(f"/api/developer/exports/delegations/?from={TODAY}&to={TODAY}"))
     assert [(r["type"], r["amount_uath"]) for r in theirs] == [("slash", str(-ath(100)))]
+
+
+@pytest.mark.asyncio
+@pytest.mark.django_db(transaction=True)
+async def test_through_the_asgi_server_an_export_streams_in_parts(genesis):
+    """As a browser or script downloads it from Daphne: a statement larger
+    than a part arrives in several parts, complete and in order."""
+    from asgiref.sync import sync_to_async
+    from channels.testing import HttpCommunicator
+
+    from aethir_web.asgi import application
+
+    @sync_to_async
+    def a_long_statement():
+        person = UserFactory()
+        for i in range(300):  # about 40 KiB of CSV: parts of 16 KiB
+            fund(person.wallet, 1 + i)
+        return tokens.issue(person, "script", ["read"])[1]
+
+    raw = await a_long_statement()
+    communicator = HttpCommunicator(
+        application,
+        "GET",
+        f"/api/developer/exports/wallet/?from={TODAY}&to={TODAY}&format=csv",
+        headers=[(b"host", b"testserver"), (b"authorization", f"Bearer {raw}".encode())],
+    )
+    await communicator.send_input({"type": "http.request", "body": b""})
+    start = await communicator.receive_output(30)
+    assert start["status"] == 200
+    parts = []
+    while True:
+        message = await communicator.receive_output(30)
+        if message.get("body"):
+            parts.append(message["body"])
+        if not message.get("more_body"):
+            break
+    await communicator.wait(30)
+    entries = list(csv.DictReader(io.StringIO(b"".join(parts).decode())))
+    assert len(parts) >= 3
+    assert [e["amount_uath"] for e in entries] == [str(1 + i) for i in range(300)]

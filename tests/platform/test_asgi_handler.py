@@ -51,6 +51,17 @@ def streams(request):
     return StreamingHttpResponse(rows(), content_type="text/plain")
 
 
+first_part_sent = threading.Event()
+
+
+def streams_lazily(request):
+    def parts():
+        yield "first\n"
+        yield "second\n" if first_part_sent.wait(2) else "second, produced before the first was sent\n"
+
+    return StreamingHttpResponse(parts(), content_type="text/plain")
+
+
 def fails(request):
     raise RuntimeError("boom")
 
@@ -60,6 +71,7 @@ urlpatterns = [
     path("waits", waits),
     path("meets", meets),
     path("streams", streams),
+    path("streams-lazily", streams_lazily),
     path("fails", fails),
 ]
 
@@ -70,6 +82,7 @@ MIDDLEWARE = ["django.middleware.common.CommonMiddleware", __name__ + ".RecordTh
 def handler():
     threads.clear()
     met.clear()
+    first_part_sent.clear()
     with override_settings(ROOT_URLCONF=__name__, MIDDLEWARE=MIDDLEWARE, ALLOWED_HOSTS=["testserver"], DEBUG=False):
         yield ASGIHandler()
 
@@ -117,6 +130,20 @@ async def test_a_streamed_answer_is_produced_on_the_requests_thread(handler):
     response = await get(handler, "/streams")
     assert response["status"] == 200 and response["body"] == b"row 0\nrow 1\nrow 2\n"
     assert {ident for kind, ident in threads if kind in ("view", "stream")} == {threads[0][1]}
+
+
+@pytest.mark.asyncio
+async def test_a_streamed_answer_is_produced_as_it_is_sent_not_read_whole_first(handler):
+    """An export is read from the database in chunks: its first part goes
+    out before the next is produced, so it never sits whole in memory."""
+    communicator = HttpCommunicator(handler, "GET", "/streams-lazily", headers=[(b"host", b"testserver")])
+    await communicator.send_input({"type": "http.request", "body": b""})
+    assert (await communicator.receive_output(10))["status"] == 200
+    assert (await communicator.receive_output(10))["body"] == b"first\n"
+    first_part_sent.set()
+    assert (await communicator.receive_output(10))["body"] == b"second\n"
+    assert not (await communicator.receive_output(10)).get("more_body")
+    await communicator.wait(10)
 
 
 @pytest.mark.asyncio
