@@ -10,12 +10,13 @@ Every view here is synchronous, yet Django's own ASGI handler:
   joins it when the request ends.
 
 Together that cost more CPU than a small view's own work: the minimal view
-of bench/ingest.py took 1.7 to 1.9 ms of CPU a request here against 3.5
-with Django's handler. Here the chain
-is synchronous, so a request's middleware and view run in one call on one
-thread, and that thread comes from a set kept for the process: a request
-takes one for its whole life (its database connection and transaction stay
-on that thread, as Django requires) and hands it back when it ends.
+of bench/ingest.py took 1.7 to 1.9 ms of CPU a request here against 3.4 to
+4.5 with Django's handler. Here the chain is synchronous, so a request's
+middleware and view run in one call on one thread, and that thread comes
+from a set kept for the process: a request takes one for its whole life
+(its database connection and transaction stay on that thread, as Django
+requires) and the thread rejoins the set once all the request gave it has
+run.
 
 A streamed answer produced by a synchronous iterator (the exports, read
 from the database in chunks; static files) is pulled a part at a time on
@@ -39,28 +40,56 @@ from django.core.handlers.base import BaseHandler
 IDLE_THREADS = 32
 
 
+class _RequestThread(ThreadPoolExecutor):
+    """One thread that runs one call at a time, as ``ThreadSensitiveContext``
+    requires, counting the calls it has been given and not yet finished."""
+
+    def __init__(self):
+        super().__init__(max_workers=1, thread_name_prefix="request")
+        self.pending = 0
+        self._counting = threading.Lock()
+
+    def submit(self, fn, /, *args, **kwargs):
+        with self._counting:
+            self.pending += 1
+        future = super().submit(fn, *args, **kwargs)
+        future.add_done_callback(self._finished)
+        return future
+
+    def _finished(self, _future) -> None:
+        with self._counting:
+            self.pending -= 1
+
+
 class _Threads:
-    """Single-thread executors for requests, reused: each runs one call at a
-    time on one thread, as ``ThreadSensitiveContext`` requires."""
+    """The request threads a process keeps between requests."""
 
     def __init__(self, keep: int):
         self.keep = keep
         self.lock = threading.Lock()
-        self.idle: list[ThreadPoolExecutor] = []
+        self.idle: list[_RequestThread] = []
 
-    def take(self) -> ThreadPoolExecutor:
+    def take(self) -> _RequestThread:
         with self.lock:
             if self.idle:
                 return self.idle.pop()
-        return ThreadPoolExecutor(max_workers=1, thread_name_prefix="request")
+        return _RequestThread()
 
-    def give(self, executor: ThreadPoolExecutor) -> None:
+    def give(self, thread: _RequestThread) -> None:
+        """Back to the set once everything it was given has run: a request
+        cancelled by the server (its client long gone) may end while its
+        view still runs, and the next request must not queue behind it."""
+        if thread.pending:
+            thread.submit(self._idle, thread)
+        else:
+            self._idle(thread)
+
+    def _idle(self, thread: _RequestThread) -> None:
         with self.lock:
             if len(self.idle) < self.keep:
-                self.idle.append(executor)
+                self.idle.append(thread)
                 return
-        # Not waited for: its thread may still be finishing the last call.
-        executor.shutdown(wait=False)
+        thread.shutdown(wait=False)
 
 
 class ASGIHandler(asgi.ASGIHandler):
@@ -75,12 +104,12 @@ class ASGIHandler(asgi.ASGIHandler):
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
             raise ValueError(f"Django can only handle ASGI/HTTP connections, not {scope['type']}.")
-        executor = self._threads.take()
+        thread = self._threads.take()
         try:
-            async with ThreadSensitiveContext(executor=executor):
+            async with ThreadSensitiveContext(executor=thread):
                 await self.handle(scope, receive, send)
         finally:
-            self._threads.give(executor)
+            self._threads.give(thread)
 
     async def send_response(self, response, send):
         if response.streaming and not response.is_async:

@@ -62,6 +62,14 @@ def streams_lazily(request):
     return StreamingHttpResponse(parts(), content_type="text/plain")
 
 
+view_may_end = threading.Event()
+
+
+def abandoned(request):
+    view_may_end.wait(10)
+    return HttpResponse("too late")
+
+
 def fails(request):
     raise RuntimeError("boom")
 
@@ -72,6 +80,7 @@ urlpatterns = [
     path("meets", meets),
     path("streams", streams),
     path("streams-lazily", streams_lazily),
+    path("abandoned", abandoned),
     path("fails", fails),
 ]
 
@@ -83,6 +92,7 @@ def handler():
     threads.clear()
     met.clear()
     first_part_sent.clear()
+    view_may_end.clear()
     with override_settings(ROOT_URLCONF=__name__, MIDDLEWARE=MIDDLEWARE, ALLOWED_HOSTS=["testserver"], DEBUG=False):
         yield ASGIHandler()
 
@@ -144,6 +154,32 @@ async def test_a_streamed_answer_is_produced_as_it_is_sent_not_read_whole_first(
     assert (await communicator.receive_output(10))["body"] == b"second\n"
     assert not (await communicator.receive_output(10)).get("more_body")
     await communicator.wait(10)
+
+
+@pytest.mark.asyncio
+async def test_a_request_cancelled_while_its_view_runs_holds_up_no_later_request(handler):
+    """The server gives up on a request whose client went away (Daphne
+    cancels it after a while) and its view runs on: the next requests are
+    served at once, on another thread, and the first thread serves again
+    once its view has returned."""
+    gone = HttpCommunicator(handler, "GET", "/abandoned", headers=[(b"host", b"testserver")])
+    await gone.send_input({"type": "http.request", "body": b""})
+    await asyncio.sleep(0.2)
+    await gone.send_input({"type": "http.disconnect"})
+    gone.future.cancel()  # what the server does to an application that outstays it
+    with pytest.raises(asyncio.CancelledError):
+        await gone.future
+    started = asyncio.get_running_loop().time()
+    for _ in range(3):
+        assert (await get(handler, "/where"))["status"] == 200
+    assert asyncio.get_running_loop().time() - started < 5
+    assert len(handler._threads.idle) == 1
+    view_may_end.set()
+    for _ in range(50):
+        if len(handler._threads.idle) == 2:
+            break
+        await asyncio.sleep(0.05)
+    assert len(handler._threads.idle) == 2
 
 
 @pytest.mark.asyncio
