@@ -3,7 +3,7 @@
 On PostgreSQL ``monitoring_heartbeat`` is partitioned by RANGE of
 ``epoch`` (migration 0014), one partition per ``HEARTBEAT_PARTITION_EPOCHS``
 epochs, ``[k * span, (k + 1) * span)``, plus a DEFAULT partition that
-catches any epoch no partition covers, so no insert ever fails. The
+catches any epoch no partition covers, so no insert lacks a partition. The
 scheduler creates the current span's partition and the next one ahead of
 time (``ensure``); retention drops a whole partition once every epoch in it
 is past the window and settled (``retention.prune``). The one insert that
