@@ -3,8 +3,8 @@ penalties for misreports and missed assignments (docs/rules.md §4, §5).
 
 Checker penalties are decided in two parts. ``assess`` reads the epoch's
 consensus and says who the rules would jail (misreports by rate: over the
-share, the minimum count, and twice the network's own error rate in the
-window) and whether the epoch is a
+share, the minimum count, and twice what the other checkers' error rates
+in the same epochs give) and whether the epoch is a
 network incident (more than ``incident_share`` of the round's checkers
 would be jailed, or of its nodes went without consensus): a fault that
 hits that many at once is the network's (a busy host, a partition), not
@@ -15,6 +15,7 @@ later window or streak either.
 """
 
 from dataclasses import dataclass, field
+from fractions import Fraction
 
 from django.db.models import Sum
 
@@ -88,7 +89,11 @@ class Misreport:
     incorrect: int
     judged: int
     window_start: int
-    network: tuple[int, int] = (0, 0)  # the other checkers' (incorrect, judged) in the window
+    # What the other checkers' honest error rates in the same epochs would
+    # give for this checker's judged reports (see ``expected_incorrect``),
+    # and those rates: {epoch: (incorrect, judged)} of the others.
+    expected: Fraction = Fraction(0)
+    network: dict[int, tuple[int, int]] = field(default_factory=dict)
 
 
 @dataclass
@@ -112,55 +117,100 @@ class Assessment:
 
 
 # A checker is only a misreporter if it is wrong well beyond the network's
-# own error rate: this many times the share of the other checkers' reports
-# judged incorrect in the same window. On a quiet network that is far below the
+# own error rate: this many times what the other checkers' rates in the same
+# epochs would give for its reports. On a quiet network that is far below the
 # 5% share and changes nothing; when load makes everyone noisier (the
 # network's fault, docs/rules.md §5), the bar rises with it, while a
 # checker that lies stays far above it.
 NETWORK_RATE_MULTIPLE = 2
 
 
-def rate_exceeded(incorrect: int, judged: int, p: dict, network: tuple[int, int] = (0, 0)) -> bool:
-    """Whether ``incorrect`` of ``judged`` reports exceed the minimum count,
-    the share, and ``NETWORK_RATE_MULTIPLE`` x the network's rate
-    (``network`` = (incorrect, judged) of the other checkers in the window);
-    exact integer comparisons, no rounding."""
-    net_incorrect, net_judged = network
+def expected_incorrect(mine: dict[int, int], network: dict[int, tuple[int, int]]) -> Fraction:
+    """How many of a checker's judged reports (``mine``: epoch -> judged)
+    the other checkers' honest error rates would make incorrect
+    (``network``: epoch -> (incorrect, judged) of the others), exactly.
+
+    Epoch by epoch, not pooled over the window: a latency spike on a loaded
+    host makes one epoch's reports noisy for everyone, and a checker that
+    filed many of its reports in that epoch is expected to have more wrong.
+    Pooled, the quiet epochs diluted the spike's rate and such a checker
+    looked three times worse than the others when it was no worse."""
+    total = Fraction(0)
+    for epoch, judged in mine.items():
+        net_incorrect, net_judged = network.get(epoch, (0, 0))
+        if net_judged:
+            total += Fraction(judged * net_incorrect, net_judged)
+    return total
+
+
+def _tenths(value: Fraction) -> str:
+    """``value`` to one decimal, rounded half up, for a reason line."""
+    tenths = int(value * 10 + Fraction(1, 2))
+    return f"{tenths // 10}.{tenths % 10}"
+
+
+def rate_exceeded(incorrect: int, judged: int, p: dict, expected: Fraction = Fraction(0)) -> bool:
+    """Whether ``incorrect`` of ``judged`` reports reach the minimum count,
+    exceed the share, and reach ``NETWORK_RATE_MULTIPLE`` x ``expected``
+    (what the network's rates give, see ``expected_incorrect``); exact
+    comparisons, no rounding."""
     return (
         incorrect >= p["misreport_jail_min"]
         and incorrect * PPM > p["misreport_jail_share"] * judged
-        and incorrect * net_judged >= NETWORK_RATE_MULTIPLE * net_incorrect * judged
+        and incorrect >= NETWORK_RATE_MULTIPLE * expected
     )
 
 
 def misreports_by_rate(epoch: int, p: dict, exclude_epochs: set[int]) -> list[Misreport]:
-    """Active checkers whose incorrect reports in the window exceed both
-    ``misreport_jail_share`` of their judged reports and
-    ``misreport_jail_min`` (docs/rules.md §5), and who misreported in
+    """Active checkers whose incorrect reports in the window exceed
+    ``misreport_jail_share`` of their judged reports, number at least
+    ``misreport_jail_min`` (docs/rules.md §5) and twice what the other
+    checkers' rates in the same epochs give, and who misreported in
     ``epoch`` itself (one penalty per offence)."""
     window_start = epoch - p["jail_window_epochs"] + 1
     window = CheckerEpoch.objects.filter(epoch__gte=window_start, epoch__lte=epoch).exclude(
         epoch__in=sorted(exclude_epochs)
     )
     sums = {"incorrect": Sum("incorrect"), "correct": Sum("correct"), "contradicting": Sum("contradicting")}
-    totals = {k: v or 0 for k, v in window.aggregate(**sums).items()}
-    rows = (
+    this_epoch = set(CheckerEpoch.objects.filter(epoch=epoch, incorrect__gt=0).values_list("checker_id", flat=True))
+    # Over the share and the minimum first: a few rows, out of one per checker.
+    suspects = []
+    for row in (
         window.filter(checker__status=CheckerStatus.ACTIVE)
         .values("checker_id")
         .annotate(**sums)
         .filter(incorrect__gte=p["misreport_jail_min"])
-    )
-    this_epoch = set(CheckerEpoch.objects.filter(epoch=epoch, incorrect__gt=0).values_list("checker_id", flat=True))
-    found = []
-    for row in rows.order_by("checker_id"):
+        .order_by("checker_id")
+    ):
         judged = row["incorrect"] + row["correct"]
-        # The rest of the network's honest error rate (self-contradicting
-        # reports are lies, not noise; a checker does not raise its own bar).
-        others_incorrect = (totals["incorrect"] - totals["contradicting"]) - (row["incorrect"] - row["contradicting"])
-        network = (others_incorrect, others_incorrect + totals["correct"] - row["correct"])
-        # incorrect / judged > share, in integers.
-        if row["checker_id"] in this_epoch and rate_exceeded(row["incorrect"], judged, p, network):
-            found.append(Misreport(row["checker_id"], row["incorrect"], judged, window_start, network))
+        if row["checker_id"] in this_epoch and rate_exceeded(row["incorrect"], judged, p):
+            suspects.append((row, judged))
+    if not suspects:
+        return []
+    # Each epoch's honest error rate (self-contradicting reports are lies,
+    # not noise), and each suspect's own reports by epoch: a checker does
+    # not raise its own bar.
+    totals = {
+        e: (inc - contra, inc + cor)
+        for e, inc, cor, contra in window.values("epoch")
+        .annotate(**sums)
+        .values_list("epoch", "incorrect", "correct", "contradicting")
+    }
+    own: dict[int, dict[int, tuple[int, int]]] = {}
+    for checker_id, e, inc, cor, contra in window.filter(
+        checker_id__in=[r["checker_id"] for r, _ in suspects]
+    ).values_list("checker_id", "epoch", "incorrect", "correct", "contradicting"):
+        own.setdefault(checker_id, {})[e] = (inc - contra, inc + cor)
+    found = []
+    for row, judged in suspects:
+        mine = own.get(row["checker_id"], {})
+        network = {
+            e: (net_inc - mine.get(e, (0, 0))[0], net_judged - mine.get(e, (0, 0))[1])
+            for e, (net_inc, net_judged) in sorted(totals.items())
+        }
+        expected = expected_incorrect({e: j for e, (_, j) in mine.items()}, network)
+        if rate_exceeded(row["incorrect"], judged, p, expected):
+            found.append(Misreport(row["checker_id"], row["incorrect"], judged, window_start, expected, network))
     return found
 
 
@@ -280,8 +330,8 @@ def checker_penalties(epoch: int, p: dict, lines: list, a: Assessment) -> tuple[
         reason = (
             f"{m.incorrect} incorrect of {m.judged} judged reports in epochs {m.window_start}..{epoch} "
             f"(over {parameters.definition('misreport_jail_share').format(p['misreport_jail_share'])}, "
-            f"at least {p['misreport_jail_min']}, and {NETWORK_RATE_MULTIPLE}x the other checkers' "
-            f"{m.network[0]} of {m.network[1]})"
+            f"at least {p['misreport_jail_min']}, and {NETWORK_RATE_MULTIPLE}x the "
+            f"{_tenths(m.expected)} the other checkers' rates in the same epochs give)"
         )
         punish(
             m.checker_id,
@@ -289,8 +339,10 @@ def checker_penalties(epoch: int, p: dict, lines: list, a: Assessment) -> tuple[
             {
                 "incorrect_in_window": m.incorrect,
                 "judged_in_window": m.judged,
-                "network_incorrect": m.network[0],
-                "network_judged": m.network[1],
+                # Exact, so anyone can recompute the bar: the others'
+                # (incorrect, judged) by epoch, and what they give.
+                "network_by_epoch": {str(e): list(v) for e, v in m.network.items()},
+                "expected_incorrect": f"{m.expected.numerator}/{m.expected.denominator}",
             },
             slash=True,
         )

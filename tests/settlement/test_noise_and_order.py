@@ -67,22 +67,38 @@ def test_misreports_jail_by_share_and_minimum(small_network, correct, incorrect,
     correct=st.integers(0, 20_000),
     share=st.integers(1_000, 500_000),
     minimum=st.integers(1, 1_000),
-    net_incorrect=st.integers(0, 50_000),
-    net_correct=st.integers(1, 500_000),
+    expected=st.fractions(min_value=0, max_value=5_000, max_denominator=10**6),
 )
-def test_rate_rule_matches_its_definition(incorrect, correct, share, minimum, net_incorrect, net_correct):
+def test_rate_rule_matches_its_definition(incorrect, correct, share, minimum, expected):
     """Jailed iff incorrect > share x judged, exactly (no rounding), incorrect
-    >= the minimum, and the checker's rate is at least twice the network's."""
+    >= the minimum, and at least twice what the network's rates give."""
     p = {**P, "misreport_jail_share": share, "misreport_jail_min": minimum}
     judged = incorrect + correct
-    network = (net_incorrect, net_incorrect + net_correct)
-    expected = (
+    want = (
         incorrect >= minimum
         and judged > 0
         and Fraction(incorrect, judged) > Fraction(share, 1_000_000)
-        and Fraction(incorrect, judged) >= 2 * Fraction(*network)
+        and incorrect >= 2 * expected
     )
-    assert penalties.rate_exceeded(incorrect, judged, p, network) == expected
+    assert penalties.rate_exceeded(incorrect, judged, p, expected) == want
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    rows=st.dictionaries(
+        st.integers(0, 20),
+        st.tuples(st.integers(0, 500), st.integers(0, 400), st.integers(0, 5_000)),
+        max_size=8,
+    )
+)
+def test_expected_errors_are_the_others_rate_epoch_by_epoch(rows):
+    """The bar is the sum over epochs of (the checker's judged reports x the
+    others' rate that epoch), exactly; an epoch where nobody else was judged
+    adds nothing."""
+    mine = {e: judged for e, (judged, _, _) in rows.items()}
+    network = {e: (min(inc, judged), judged) for e, (_, inc, judged) in rows.items()}
+    want = sum((Fraction(mine[e] * i, j) for e, (i, j) in network.items() if j), Fraction(0))
+    assert penalties.expected_incorrect(mine, network) == want
 
 
 def test_a_noisy_network_raises_the_bar_but_not_for_a_liar(small_network):
@@ -94,7 +110,32 @@ def test_a_noisy_network_raises_the_bar_but_not_for_a_liar(small_network):
     _window(c2, [(6, 120, 80)])
     found = penalties.misreports_by_rate(6, parameters.current(6), set())
     assert [m.checker_id for m in found] == [c2.pk]
-    assert found[0].network == (24, 400)
+    assert found[0].network == {6: (24, 400)}
+    assert found[0].expected == Fraction(200 * 24, 400)
+
+
+def test_a_latency_spike_in_one_epoch_jails_nobody_who_was_no_worse_than_the_others_in_it(small_network):
+    """Epoch 5 is quiet; in epoch 6 a loaded host makes 10% of everyone's
+    reports wrong. The first checker filed most of its reports in the spike
+    and was as wrong as the rest there: 14 of 250 in the window (5.6%, over
+    the share), three times the others' rate pooled over the window, but no
+    worse than theirs epoch by epoch, so it is not jailed. A checker wrong
+    on 40% in the quiet epoch as well still is."""
+    c0, c1, c2 = small_network["checkers"]
+    _window(c0, [(5, 100, 0), (6, 136, 14)])
+    _window(c1, [(5, 1_500, 0), (6, 180, 20)])
+    _window(c2, [(5, 1_500, 0), (6, 180, 20)])
+    p = parameters.current(6)
+    # Pooled, the others were wrong on 40 of 3,400 (1.2%): 5.6% is more than twice that.
+    assert penalties.rate_exceeded(14, 250, p, Fraction(250 * 40, 3_400))
+    assert penalties.misreports_by_rate(6, p, set()) == []
+
+    CheckerEpoch.objects.filter(checker=c2, epoch=5).update(correct=900, incorrect=600)
+    found = penalties.misreports_by_rate(6, parameters.current(6), set())
+    assert [m.checker_id for m in found] == [c2.pk]
+    # The others: epoch 5 nobody wrong of 1,600; epoch 6 34 of 350.
+    assert found[0].network == {5: (0, 1_600), 6: (34, 350)}
+    assert found[0].expected == Fraction(200 * 34, 350)
 
 
 def test_the_epochs_latency_noise_is_the_spread_nine_nodes_in_ten_stay_within():
