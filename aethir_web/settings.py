@@ -238,8 +238,8 @@ if REDIS_URL:
     }
     CACHES = {
         "default": {
-            # Rate-limit counters only: an outage turns limits off instead of
-            # failing requests (see the module).
+            # Rate-limit counters and catalogue counts only: an outage turns
+            # limits off instead of failing requests (see the module).
             "BACKEND": "apps.platform.cache.ResilientRedisCache",
             "LOCATION": REDIS_URL,
             "KEY_PREFIX": os.environ.get("REDIS_PREFIX", "aethir"),

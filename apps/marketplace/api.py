@@ -114,7 +114,10 @@ class CataloguePages(BasePagination):
             "type": "object",
             "required": ["count", "next", "next_cursor", "previous", "results"],
             "properties": {
-                "count": {"type": "integer", "description": "how many nodes match, on every page"},
+                "count": {
+                    "type": "integer",
+                    "description": "how many nodes match, on every page (counted at most 10 seconds ago)",
+                },
                 "next": {"type": "string", "nullable": True, "format": "uri", "description": "null on the last page"},
                 "next_cursor": {"type": "string", "nullable": True},
                 "previous": {"type": "string", "nullable": True, "format": "uri"},

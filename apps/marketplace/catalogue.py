@@ -7,10 +7,13 @@ the page before it, by that row's sort key and id, so the hundredth page
 costs what the first does and a node listed meanwhile is neither skipped
 nor shown twice; every page hands out the cursor of the next."""
 
+import hashlib
+import json
 from dataclasses import dataclass
 from decimal import Decimal
 
 from django.core import signing
+from django.core.cache import cache
 from django.core.paginator import Page, Paginator
 from django.db import connections
 from django.db.models import Case, Count, Exists, F, IntegerField, OuterRef, Q, Value, When
@@ -133,21 +136,58 @@ def nodes(filters: dict):
     return qs.select_related("gpu_model", "region"), near, table
 
 
+# The filters a count depends on (not the order, the place to be near or the page).
+COUNTED_FILTERS = ("availability", "gpu", "min_vram", "count", "region", "max_price", "min_health")
+# How long a count is kept per filter set. An exact count reads every listed
+# node's index entry: on PostgreSQL at 100,000 nodes the two counts a page of
+# free nodes needs took 25 ms, half the page, however selective the page's
+# own query. A count a few seconds old on a network that changes by the
+# minute misleads nobody; the list itself is always read fresh, and a
+# cursor, not the count, says whether there is a next page.
+COUNT_SECONDS = 10
+
+
+def _count_key(filters: dict) -> str:
+    counted = sorted((k, str(filters[k])) for k in COUNTED_FILTERS if filters.get(k) not in (None, ""))
+    digest = hashlib.sha256(json.dumps(counted).encode()).hexdigest()[:32]
+    return f"marketplace:catalogue-count:{digest}"
+
+
 def count(filters: dict) -> int:
-    """How many nodes ``nodes(filters)`` lists, exactly. The offers are
-    counted from the node index alone; the rented ones among them either by
-    asking each offer (a few) or by looking up the active rentals' nodes
-    (many offers: a rental lookup costs a few times an offer probe)."""
+    """How many nodes ``nodes(filters)`` lists: exact when counted, and
+    kept per filter set for ``COUNT_SECONDS``."""
+    key = _count_key(filters)
+    found = cache.get(key)
+    if found is None:
+        found = exact_count(filters)
+        cache.set(key, found, COUNT_SECONDS)
+    return found
+
+
+def exact_count(filters: dict) -> int:
+    """How many nodes ``nodes(filters)`` lists, exactly: the offers, less
+    the rented ones among them, by the plan each engine runs fastest.
+
+    SQLite counts the offers from the node index alone, then the rented ones
+    among them either by asking each offer (a few) or by looking up the
+    active rentals' nodes (many offers: a rental lookup costs a few times an
+    offer probe). PostgreSQL reads a table row for each, so it reads the
+    offers once, looking each up in the active rentals' nodes read once
+    into a hash (a subplan): 18 ms at 100,000 nodes, where the two counts
+    read the offers twice for 30 ms (and one query costs SQLite 22 ms, not 5)."""
     # Without "near": distances neither filter nor count, and placing them
     # costs two region queries.
     qs = _offers({k: v for k, v in filters.items() if k != "near"})[0].order_by()
+    if not _free_only(filters):
+        return qs.count()
+    active = Rental.objects.filter(status=RentalStatus.ACTIVE)
+    if connections[qs.db].vendor == "postgresql":
+        found = qs.aggregate(offers=Count("pk"), rented=Count("pk", filter=Q(pk__in=active.values("node_id"))))
+        return found["offers"] - found["rented"]
     total = qs.count()
-    if _free_only(filters) and total:
-        active = Rental.objects.filter(status=RentalStatus.ACTIVE)
-        if total <= 4 * active.count():
-            return qs.filter(~_rented()).count()
-        total -= qs.filter(pk__in=active.values("node_id")).count()
-    return total
+    if total and total <= 4 * active.count():
+        return qs.filter(~_rented()).count()
+    return total - (qs.filter(pk__in=active.values("node_id")).count() if total else 0)
 
 
 # --- Cursors ------------------------------------------------------------------
@@ -208,6 +248,18 @@ class _Pages(Paginator):
     @cached_property
     def count(self):
         return count(self._filters)
+
+    def page(self, number):
+        """Page ``number`` with its rows read whole, and whether more follow,
+        by reading one row past it: the count may be a few seconds old
+        (``COUNT_SECONDS``), and Django's paginator would cut the last page
+        it knows of at that count. The count only says which page is last."""
+        number = self.validate_number(number)
+        bottom = (number - 1) * self.per_page
+        rows = list(self.object_list[bottom : bottom + self.per_page + 1])
+        page = self._get_page(rows[: self.per_page], number, self)
+        page.more = len(rows) > self.per_page
+        return page
 
 
 class CataloguePage(Page):
@@ -374,7 +426,7 @@ def window(filters: dict, number=None, cursor: str | None = None, *, per_page: i
             keys = list(qs.filter(_after(sort.keys, at.key)).values_list(*sort.columns)[: per_page + 1])
         return CataloguePage(keys[:per_page], at.number, pages, sort, len(keys) > per_page), near, table
     p = pages.page(number) if strict else pages.get_page(number)
-    return CataloguePage(list(p.object_list), p.number, pages, sort, p.has_next()), near, table
+    return CataloguePage(list(p.object_list), p.number, pages, sort, p.more), near, table
 
 
 def page(filters: dict, number, cursor: str | None = None) -> tuple:

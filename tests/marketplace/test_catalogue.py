@@ -93,3 +93,42 @@ def test_count_is_exact_both_ways(shelf):
     narrow = {"region": "us-east", "max_price": ath("1")}  # n03 (rented), n09 (offline), n15, n21 (rented)
     assert catalogue.count(narrow) == 1
     assert catalogue.count({**narrow, "availability": "all"}) == 3
+
+
+def test_a_count_is_kept_a_few_seconds_per_filter_set_and_the_list_stays_fresh(shelf, renter, monkeypatch):
+    """A page's count is the exact count of at most ``COUNT_SECONDS`` ago,
+    kept per filter set (the order, the place to be near and the page share
+    it); the nodes listed are always read afresh. (On both caches the suite
+    runs with: local memory, and Redis with the PostgreSQL pass.)"""
+    import time
+
+    monkeypatch.setattr(catalogue, "COUNT_SECONDS", 1)
+    assert catalogue.count({}) == 19
+    counted_at = time.monotonic()
+    node = GpuNode.objects.get(name="n01")
+    rentals.rent(renter, node.pk, mode=RentalMode.RESERVED, epochs_=3, image="ubuntu")
+    # Kept: the same filters in another order, near elsewhere, on another page.
+    assert catalogue.count({"sort": "-price", "near": "us-east", "page": 2}) == 19
+    assert catalogue.exact_count({}) == 18
+    assert node.pk not in {n.pk for n in catalogue.nodes({})[0]}
+    # Another filter set is counted on its own.
+    assert catalogue.count({"region": "eu-west"}) == catalogue.exact_count({"region": "eu-west"})
+    time.sleep(max(0.0, counted_at + 1.2 - time.monotonic()))
+    assert catalogue.count({}) == 18
+
+
+def test_a_page_lists_every_row_it_has_when_its_count_is_behind(shelf):
+    """Nodes listed after the count was taken: the count still says 19 (one
+    page of 20), but page 1 shows its whole 20 rows and offers a next page,
+    and that page shows the rest."""
+    assert catalogue.count({}) == 19
+    provider = UserFactory()
+    for i in range(3):
+        node, _ = make_node(provider, name=f"late{i}", price_ath="0.5", region="eu-west")
+        online(node, 950_000)
+    first, rows, _ = catalogue.page({}, 1)
+    assert first.paginator.count == 19
+    assert len(rows) == 20 and first.has_next()
+    assert [n.name for n in rows[:3]] == ["late0", "late1", "late2"]
+    second, more, _ = catalogue.page({}, None, first.next_cursor)
+    assert len(more) == 2 and not second.has_next()
