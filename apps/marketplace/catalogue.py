@@ -334,7 +334,21 @@ class _Grouped:
             elif after is not None:
                 where = _after(self.inner, after)
             arms.append((lead, match, where))
-        return self._union(arms, n, skip) if arms else []
+        if not arms:
+            return []
+        if self.led and len(arms) > 1:
+            # Every row of the groups that lead (the nearest region, the
+            # model with the most VRAM; ties together) comes before any row
+            # of the others: when they alone hold the window, it is theirs,
+            # read from one index rather than as deep from every group.
+            _, desc = self.sort.keys[0]
+            first = (max if desc else min)(lead for lead, _, _ in arms)
+            leading = [arm for arm in arms if arm[0] == first]
+            if len(leading) < len(arms):
+                rows = self._union(leading, n, skip)
+                if len(rows) == n:
+                    return rows
+        return self._union(arms, n, skip)
 
     def _arm(self, match: dict, where: Q | None, depth: int):
         part = self.qs.filter(**match)
