@@ -2,8 +2,8 @@
 
 The cache holds only rate-limit counters (DRF throttles, ``ratelimit``) and
 the catalogue's counts, kept a few seconds, so losing it for a while costs
-nothing that matters (limits are off, counts are counted afresh), while failing every
-request that touches it would: agents' heartbeats would be refused and their
+nothing that matters (limits are off, counts are counted afresh), while
+failing every request that touches it would: agents' heartbeats would be refused and their
 nodes would look offline to settlement. During an outage this cache behaves
 like an empty one that remembers nothing: reads miss, writes are dropped,
 ``add`` reports a new key (so every counter starts again at one) and rate

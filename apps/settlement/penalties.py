@@ -330,8 +330,8 @@ def checker_penalties(epoch: int, p: dict, lines: list, a: Assessment) -> tuple[
         reason = (
             f"{m.incorrect} incorrect of {m.judged} judged reports in epochs {m.window_start}..{epoch} "
             f"(over {parameters.definition('misreport_jail_share').format(p['misreport_jail_share'])}, "
-            f"at least {p['misreport_jail_min']}, and {NETWORK_RATE_MULTIPLE}x the "
-            f"{_tenths(m.expected)} the other checkers' rates in the same epochs give)"
+            f"at least {p['misreport_jail_min']}, and at least {NETWORK_RATE_MULTIPLE}x the "
+            f"{_tenths(m.expected)} expected at the other checkers' rates in the same epochs)"
         )
         punish(
             m.checker_id,

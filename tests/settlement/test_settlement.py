@@ -130,5 +130,11 @@ def test_repeated_misreports_slash_and_jail_the_checker(small_network):
     c2.refresh_from_db()
     assert c2.status == "jailed"
     assert result.jailed == 1 and result.stake_slashed == ath(10_000) // 100  # 1% of its bonded stake
-    assert SettlementLine.objects.get(epoch=6, kind=LineKind.CHECKER_SLASH, checker=c2).amount == -ath(100)
+    line = SettlementLine.objects.get(epoch=6, kind=LineKind.CHECKER_SLASH, checker=c2)
+    assert line.amount == -ath(100)
+    # The bar is recomputable from the line: the others were wrong on none of
+    # their 4 judged reports in epoch 6, so 0 were expected of c2.
+    assert line.details["network_by_epoch"] == {"6": [0, 4]}
+    assert line.details["expected_incorrect"] == "0/1"
+    assert "at least 2x the 0.0 expected at the other checkers' rates" in line.reason
     assert verify_ledger().ok
