@@ -9,6 +9,7 @@ import contextlib
 import os
 import subprocess
 import sys
+from decimal import Decimal
 
 import numpy as np
 import pytest
@@ -99,12 +100,58 @@ async def test_an_honest_node_passes_every_challenge_while_the_cpu_is_shared():
     assert all(len(r["rows"]) == 4 and len(r["proofs"][0]) == challenge.depth(128) for r in results)
 
 
+# The sizes the impostor test may use, and how far past the deadline this
+# CPU's answer must be predicted to land before a size counts as separating.
+IMPOSTOR_SIZES = (6144, 8192, 10240, 12288)
+SEPARATION = 1.3
+
+
+def separating_size(tflops: str) -> tuple[int | None, str]:
+    """The smallest of ``IMPOSTOR_SIZES`` at which this CPU's whole answer
+    (the product, cubic in n, and the host's work, quadratic) is predicted
+    to take ``SEPARATION`` x the deadline of a GPU of ``tflops``, from one
+    answer timed at n = 2,048 here and now; and what was measured.
+
+    The deadline allows the host's n^2 work at 25 M elements/s, so a CPU
+    that multiplies fast enough answers within it at every size below
+    about 2 x its FLOP/s / 25 M: a 165 GFLOPS CPU separates from 6,144 on,
+    a 400 GFLOPS one only from 12,288. A fixed size made this test depend on
+    the CPU it ran on."""
+    import time
+
+    n0, seed = 2048, bytes(32)
+    best_total = best_product = float("inf")
+    for _ in range(2):
+        t = time.perf_counter()
+        a = challenge.matrix(seed, b"A", n0, np.float32)
+        b = challenge.matrix(seed, b"B", n0, np.float32)
+        t_gen = time.perf_counter()
+        rows = (a @ b).astype(np.int32)
+        t_product = time.perf_counter()
+        challenge.commit(seed, rows)
+        best_total = min(best_total, time.perf_counter() - t)
+        best_product = min(best_product, t_product - t_gen)
+    host = max(best_total - best_product, 0.0)
+    measured = (
+        f"this CPU: {2 * n0**3 / best_product / 1e9:.0f} GFLOPS, host work {n0 * n0 / host / 1e6:.0f} M elements/s"
+    )
+    for n in IMPOSTOR_SIZES:
+        predicted = best_product * (n / n0) ** 3 + host * (n / n0) ** 2
+        deadline = challenge.deadline_seconds(n, Decimal(tflops), 1, config(n)["slack"], 0.0, config(n)["grace_ms"])
+        if predicted >= SEPARATION * deadline:
+            return n, measured
+    return None, measured
+
+
 @pytest.mark.asyncio
 async def test_a_node_declaring_an_h100_but_computing_on_this_cpu_misses_every_deadline():
-    # At n = 6144 an H100's deadline is the round trip, the grace (0.5 s), the
-    # host's n^2 work (1.5 s) and 20 ms of compute; this CPU's product alone
-    # takes 2 s at its fastest (two idle cores), and the host's work comes on top.
-    async with node() as provider, checker(6144) as agent:
+    # At the smallest size where this CPU's answer is predicted to land well
+    # past an H100's deadline (the round trip, the grace, the host's n^2
+    # work and a few ms of compute), every answer is late.
+    n, measured = separating_size(H100)
+    if n is None:
+        pytest.skip(f"{measured}: it answers within an H100's deadline at every size up to {IMPOSTOR_SIZES[-1]:,}")
+    async with node() as provider, checker(n) as agent:
         results = [await challenge_once(agent, provider.endpoint, H100) for _ in range(2)]
     assert [r["passed"] for r in results] == [False] * 2
     # Late, or so late that the checker stopped waiting: no rows were opened.
