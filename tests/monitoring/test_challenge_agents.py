@@ -112,11 +112,13 @@ def separating_size(tflops: str) -> tuple[int | None, str]:
     to take ``SEPARATION`` x the deadline of a GPU of ``tflops``, from one
     answer timed at n = 2,048 here and now; and what was measured.
 
-    The deadline allows the host's n^2 work at 25 M elements/s, so a CPU
-    that multiplies fast enough answers within it at every size below
-    about 2 x its FLOP/s / 25 M: a 165 GFLOPS CPU separates from 6,144 on,
-    a 400 GFLOPS one only from 12,288. A fixed size made this test depend on
-    the CPU it ran on."""
+    The deadline allows the host's n^2 work at 25 M elements/s, and the
+    product takes 2 n^3 / (the CPU's FLOP/s), so the product alone fits in
+    that allowance at every n below FLOP/s / 50 M: 8,000 for a 400 GFLOPS
+    CPU (this machine's, AVX-512), which passed an H100's challenge at the
+    old fixed 6,144 and separates from 10,240 on (its own host work
+    counted); a 165 GFLOPS CPU separates from 6,144. A fixed size made this
+    test depend on the CPU it ran on."""
     import time
 
     n0, seed = 2048, bytes(32)
