@@ -67,6 +67,15 @@ CONFIRM_SLOW_MS = 40
 # enough: single-probe reports then carried the host's stall, not the node's
 # latency.
 RETIMES = 2
+# A connect or a health request that timed out is tried once more at once,
+# and the probe fails only if both did: a node that is down or hung fails
+# both, while a stall of the checker's own host longer than the timeout
+# (its event loop starved on a busy machine, so the timer fires before the
+# connection it already has is seen) rarely hits twice in a row. Without
+# this, one stalled probe made an honest checker's uptime or latency
+# disagree with its peers'. A refused connection or a wrong answer is not
+# tried again: it is the node's own answer.
+CONFIRM_TIMEOUTS = 1
 REPORTS_PER_REQUEST = 500  # the dashboard takes at most 1,000 reports per batch request
 # An honest health answer is a few hundred bytes; anything past this is
 # read no further (a node must not fill the checker's memory).
@@ -118,6 +127,11 @@ def rows_answer_limit(n: int, k: int) -> int:
 
 class NotAnswered(Exception):
     """A health request that got no usable answer; the message says why."""
+
+
+class TimedOut(str):
+    """Why a request failed, when the reason is that its time ran out (worth
+    one more try: see ``CONFIRM_TIMEOUTS``)."""
 
 
 def health_facts(body: bytes) -> tuple[str, int]:
@@ -194,6 +208,14 @@ async def _mark_sent(session, context, params) -> None:
     """aiohttp trace hook: note when a probe's request headers went out."""
     if isinstance(context.trace_request_ctx, dict):
         context.trace_request_ctx["sent"] = time.monotonic()
+
+
+def report_margin(probe_every: float, epoch_seconds: float) -> float:
+    """Seconds before the epoch's end at which the agent stops probing and
+    reports: a round can take a while on a busy network, and a report that
+    arrives after the epoch is settled is refused. The epoch's probe
+    instants end where this margin begins."""
+    return max(probe_every * 1.5, epoch_seconds / 3)
 
 
 def probe_instant(epoch_start: float, epoch: int, node: int, k: int, probe_every: float) -> float:
@@ -330,10 +352,11 @@ class CheckerAgent:
         checked = isinstance(lease, dict) and not lease.get("starting")
         async with sem:
             tally.probes += 1
-            # The connect, the request and each re-timing have the timeout;
-            # this bounds the whole probe whatever the node does. The
-            # workload's connections run meanwhile, within the same bound.
-            budget = self.timeout * (2 + RETIMES) + 1
+            # The connect, the request (each tried again after a timeout) and
+            # each re-timing have the timeout; this bounds the whole probe
+            # whatever the node does. The workload's connections run
+            # meanwhile, within the same bound.
+            budget = self.timeout * (2 * (1 + CONFIRM_TIMEOUTS) + RETIMES) + 1
             workload_why = None
             try:
                 async with asyncio.timeout(budget):
@@ -674,12 +697,23 @@ class CheckerAgent:
         if self._connect_slots is None:
             self._connect_slots = asyncio.Semaphore(WORKLOAD_CONNECTS)
         async with self._connect_slots:
+            return None if await self._reach(ip, port) else "no connection"
+
+    async def _reach(self, ip, port: int) -> bool:
+        """Whether ``ip:port`` accepts a TCP connection (closed at once)
+        within the timeout, tried again once after a timeout
+        (``CONFIRM_TIMEOUTS``)."""
+        for attempt in range(1 + CONFIRM_TIMEOUTS):
             try:
                 _, writer = await asyncio.wait_for(asyncio.open_connection(str(ip), port), timeout=self.timeout)
                 writer.close()
-            except (OSError, TimeoutError):
-                return "no connection"
-        return None
+                return True
+            except TimeoutError:
+                if attempt == CONFIRM_TIMEOUTS:
+                    return False
+            except OSError:  # refused, unreachable: the node's own answer
+                return False
+        return False
 
     async def _probe(self, a: dict, tally: Tally) -> str | None:
         """Connect and ask; update ``tally``. Returns why the node did not
@@ -691,13 +725,13 @@ class CheckerAgent:
             ip = await self.policy.resolve(target.host, target.port, self.timeout)
         except Refused as exc:
             return f"refused: {exc}"
-        try:
-            reader, writer = await asyncio.wait_for(asyncio.open_connection(str(ip), target.port), timeout=self.timeout)
-            writer.close()
-        except (OSError, TimeoutError):
+        if not await self._reach(ip, target.port):
             return "no connection"
         tally.connected += 1
-        answer = await self._timed_get(target, ip)
+        for _ in range(1 + CONFIRM_TIMEOUTS):
+            answer = await self._timed_get(target, ip)
+            if not isinstance(answer, TimedOut):
+                break
         if isinstance(answer, str):
             return answer
         latency_ms, (name, count) = answer
@@ -759,7 +793,7 @@ class CheckerAgent:
                     sent = marks.get("sent", started)
                     done = arrival.answered_at(sock, sent)
         except TimeoutError:
-            return f"no complete answer within {self.timeout:g} s"
+            return TimedOut(f"no complete answer within {self.timeout:g} s")
         except aiohttp.ClientError as exc:
             return f"a broken answer ({type(exc).__name__})"
         latency_ms = int((done - sent) * 1000)
@@ -871,10 +905,7 @@ class CheckerAgent:
             await self.submit(e, [n for (pe, n) in pending_prev if pe == e])
         # ISO 8601 from the dashboard's API (the standard library reads its "Z").
         start, end = datetime.fromisoformat(data["epoch_start"]), datetime.fromisoformat(data["epoch_end"])
-        # Report with a margin: a round can take a while on a busy network,
-        # and a report that arrives after the epoch is settled is refused.
-        # The epoch's probe instants end where that margin begins.
-        margin = max(self.probe_every * 1.5, (end - start).total_seconds() / 3)
+        margin = report_margin(self.probe_every, (end - start).total_seconds())
         round_started = time.monotonic()
         last_instant = end.timestamp() - margin
         until = min(last_instant, time.time() + self.probe_every)
