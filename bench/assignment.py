@@ -26,11 +26,11 @@ import random
 import sys
 import time
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.load import fresh_postgres  # noqa: E402
 from bench.sandbox import temporary_sqlite  # noqa: E402
 
 R = 3
@@ -101,18 +101,6 @@ def rules(args, rng) -> None:
     print(f"  {'ranked ring (the rule)':28s} {time.perf_counter() - t:8.2f} s   {balance(got, checkers)}")
 
 
-def fresh_postgres(url: str) -> str:
-    import psycopg
-
-    parts = urlsplit(url)
-    name = parts.path.lstrip("/") or "aethir_assignment"
-    admin = urlunsplit(parts._replace(path="/postgres"))
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{name}"')
-    return urlunsplit(parts._replace(path=f"/{name}"))
-
-
 def round_in_database(args, rng) -> None:
     from django.contrib.auth import get_user_model
     from django.core.management import call_command
@@ -176,7 +164,7 @@ def main():
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "aethir_web.settings")
     os.environ.setdefault("LOG_LEVEL", "WARNING")
     if args.database_url:
-        os.environ["DATABASE_URL"] = fresh_postgres(args.database_url)
+        os.environ["DATABASE_URL"] = fresh_postgres(args.database_url, "aethir_assignment")
         os.environ.pop("REDIS_URL", None)
         rules(args, rng)
         if not args.skip_database:

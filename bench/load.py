@@ -75,12 +75,13 @@ def free_port() -> int:
 # --- the environment and the data --------------------------------------------
 
 
-def fresh_postgres(url: str) -> str:
-    """Drop and create the database named in ``url``; return ``url``."""
+def fresh_postgres(url: str, default_name: str = "aethir_load") -> str:
+    """Drop and create the database named in ``url`` (``default_name`` when it
+    names none); return the URL of that database."""
     import psycopg
 
     parts = urlsplit(url)
-    name = parts.path.lstrip("/") or "aethir_load"
+    name = parts.path.lstrip("/") or default_name
     admin = urlunsplit(parts._replace(path="/postgres"))
     with psycopg.connect(admin, autocommit=True) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

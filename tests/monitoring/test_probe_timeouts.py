@@ -1,10 +1,11 @@
-"""A probe that timed out is tried once more before the node is counted down
-or unanswered. On a starved host the checker's own event loop can stall
-past the timeout, so the timer fires before the connection or answer it
-already has is seen; that made honest checkers' uptime and latency differ
-from their peers' (soaks on one busy core jailed them for it). A node that
-is down or hung fails both tries; a refused connection is the node's own
-answer and is not tried again. The real agent against real loopback sockets."""
+"""A connect that timed out is tried once more before the node counts as
+unreachable. On a starved host the checker's own event loop can stall past
+the timeout, so the timer fires before the connection the kernel already
+made is seen; that made honest checkers' uptime differ from their peers'
+(soaks on one busy core jailed them for it). A node that is down fails both
+tries; a refused connection is the node's own answer and is not tried
+again, and a health request is asked once. The real agent against real
+loopback sockets."""
 
 import asyncio
 import socket
@@ -87,24 +88,9 @@ async def test_a_refused_connection_is_not_tried_again(monkeypatch):
 
 
 @pytest.mark.asyncio
-async def test_an_answer_stalled_once_is_asked_for_again():
-    calls = []
-
-    async def handler(request):
-        calls.append(1)
-        if len(calls) == 1:
-            await asyncio.sleep(TIMEOUT * 3)
-        return web.json_response(HONEST)
-
-    async with _serve(handler) as endpoint:
-        report, tally = await probe_once(endpoint)
-    assert len(calls) == 2
-    assert (report["uptime_ppm"], report["task_ppm"], report["spec_ok"]) == (PPM, PPM, True)
-    assert report["latency_ms"] < TIMEOUT * 1000 and not tally.failures
-
-
-@pytest.mark.asyncio
-async def test_a_hung_node_is_connected_but_unanswered_after_both_tries():
+async def test_a_hung_node_is_connected_but_unanswered_and_asked_only_once():
+    # Asking again would hold every probe of a hung node (and the report
+    # after the epoch's last probes) twice as long.
     calls = []
 
     async def handler(request):
@@ -114,7 +100,7 @@ async def test_a_hung_node_is_connected_but_unanswered_after_both_tries():
 
     async with _serve(handler) as endpoint:
         report, tally = await probe_once(endpoint)
-    assert len(calls) == 1 + CONFIRM_TIMEOUTS
+    assert len(calls) == 1
     assert (report["uptime_ppm"], report["task_ppm"], report["latency_ms"]) == (PPM, 0, None)
     assert tally.failures == {f"no complete answer within {TIMEOUT:g} s": 1}
 

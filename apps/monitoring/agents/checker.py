@@ -67,14 +67,15 @@ CONFIRM_SLOW_MS = 40
 # enough: single-probe reports then carried the host's stall, not the node's
 # latency.
 RETIMES = 2
-# A connect or a health request that timed out is tried once more at once,
-# and the probe fails only if both did: a node that is down or hung fails
-# both, while a stall of the checker's own host longer than the timeout
-# (its event loop starved on a busy machine, so the timer fires before the
-# connection it already has is seen) rarely hits twice in a row. Without
-# this, one stalled probe made an honest checker's uptime or latency
-# disagree with its peers'. A refused connection or a wrong answer is not
-# tried again: it is the node's own answer.
+# A connect that timed out is tried once more at once, and the node counts
+# as unreachable only if both did: a node that is down fails both, while a
+# stall of the checker's own host longer than the timeout (its event loop
+# starved on a busy machine, so the timer fires before the connection the
+# kernel already made is seen) rarely hits twice in a row. Without this, one
+# stalled connect made an honest checker's uptime disagree with its peers'.
+# A refused connection is the node's own answer and is not tried again.
+# (The health request is not asked twice: a hung node would hold every
+# probe, and the report, twice as long.)
 CONFIRM_TIMEOUTS = 1
 REPORTS_PER_REQUEST = 500  # the dashboard takes at most 1,000 reports per batch request
 # An honest health answer is a few hundred bytes; anything past this is
@@ -127,11 +128,6 @@ def rows_answer_limit(n: int, k: int) -> int:
 
 class NotAnswered(Exception):
     """A health request that got no usable answer; the message says why."""
-
-
-class TimedOut(str):
-    """Why a request failed, when the reason is that its time ran out (worth
-    one more try: see ``CONFIRM_TIMEOUTS``)."""
 
 
 def health_facts(body: bytes) -> tuple[str, int]:
@@ -352,11 +348,10 @@ class CheckerAgent:
         checked = isinstance(lease, dict) and not lease.get("starting")
         async with sem:
             tally.probes += 1
-            # The connect, the request (each tried again after a timeout) and
-            # each re-timing have the timeout; this bounds the whole probe
-            # whatever the node does. The workload's connections run
-            # meanwhile, within the same bound.
-            budget = self.timeout * (2 * (1 + CONFIRM_TIMEOUTS) + RETIMES) + 1
+            # Each connect, the request and each re-timing have the timeout;
+            # this bounds the whole probe whatever the node does. The
+            # workload's connections run meanwhile, within the same bound.
+            budget = self.timeout * (2 + CONFIRM_TIMEOUTS + RETIMES) + 1
             workload_why = None
             try:
                 async with asyncio.timeout(budget):
@@ -728,10 +723,7 @@ class CheckerAgent:
         if not await self._reach(ip, target.port):
             return "no connection"
         tally.connected += 1
-        for _ in range(1 + CONFIRM_TIMEOUTS):
-            answer = await self._timed_get(target, ip)
-            if not isinstance(answer, TimedOut):
-                break
+        answer = await self._timed_get(target, ip)
         if isinstance(answer, str):
             return answer
         latency_ms, (name, count) = answer
@@ -793,7 +785,7 @@ class CheckerAgent:
                     sent = marks.get("sent", started)
                     done = arrival.answered_at(sock, sent)
         except TimeoutError:
-            return TimedOut(f"no complete answer within {self.timeout:g} s")
+            return f"no complete answer within {self.timeout:g} s"
         except aiohttp.ClientError as exc:
             return f"a broken answer ({type(exc).__name__})"
         latency_ms = int((done - sent) * 1000)

@@ -26,29 +26,10 @@ from django.core.management.base import BaseCommand, CommandError
 from apps.core import epochs
 from apps.demo import local_nodes, seed
 from apps.demo.seed import DEMO_ACCOUNTS, DEMO_PASSWORD
-from apps.monitoring.agents.checker import report_margin
 
 
 def _interrupt(signum, frame):
     raise KeyboardInterrupt
-
-
-# Probes per report the demo's checkers aim at: what a report rests on. With
-# one or two (a 15 s interval in one-minute epochs, less the reporting
-# margin) a single probe that timed out on a busy host decided a report, and
-# honest checkers were jailed for it in soaks on a starved machine.
-PROBES_PER_REPORT = 5
-
-
-def cadence(epoch_seconds: int) -> tuple[int, int]:
-    """(seconds between a checker's probes of a node, seconds between a
-    provider agent's telemetry posts) for epochs of ``epoch_seconds``:
-    about ``PROBES_PER_REPORT`` probes fit before the checker's reporting
-    margin, and agents post at least twice an epoch, however short the
-    epochs are (at most every 15 s and 30 s on long ones, as real agents)."""
-    probing = epoch_seconds - report_margin(0, epoch_seconds)  # a third is the margin
-    probe_every = min(15, max(2, int(probing // (PROBES_PER_REPORT + 1))))
-    return probe_every, min(30, max(5, epoch_seconds // 2))
 
 
 class Command(BaseCommand):
@@ -96,8 +77,10 @@ class Command(BaseCommand):
                 seed.set_epoch_length(o["epoch_seconds"])
             except seed.SeedError as exc:
                 raise CommandError(str(exc)) from None
+        # Checkers probe a few times per epoch and agents post telemetry at
+        # least once per epoch, however short the epochs are.
         length = int(epochs.length().total_seconds())
-        probe_every, post_every = cadence(length)
+        probe_every, post_every = min(15, max(2, length // 4)), min(30, max(5, length // 2))
         url = f"http://{o['host']}:{o['port']}"
         manage = [sys.executable, str(settings.BASE_DIR / "manage.py")]
         env = dict(os.environ, PYTHONUNBUFFERED="1", REQUEST_LOG_LEVEL="ERROR")
