@@ -67,16 +67,6 @@ CONFIRM_SLOW_MS = 40
 # enough: single-probe reports then carried the host's stall, not the node's
 # latency.
 RETIMES = 2
-# A connect that timed out is tried once more at once, and the node counts
-# as unreachable only if both did: a node that is down fails both, while a
-# stall of the checker's own host longer than the timeout (its event loop
-# starved on a busy machine, so the timer fires before the connection the
-# kernel already made is seen) rarely hits twice in a row. Without this, one
-# stalled connect made an honest checker's uptime disagree with its peers'.
-# A refused connection is the node's own answer and is not tried again.
-# (The health request is not asked twice: a hung node would hold every
-# probe, and the report, twice as long.)
-CONFIRM_TIMEOUTS = 1
 REPORTS_PER_REQUEST = 500  # the dashboard takes at most 1,000 reports per batch request
 # An honest health answer is a few hundred bytes; anything past this is
 # read no further (a node must not fill the checker's memory).
@@ -204,14 +194,6 @@ async def _mark_sent(session, context, params) -> None:
     """aiohttp trace hook: note when a probe's request headers went out."""
     if isinstance(context.trace_request_ctx, dict):
         context.trace_request_ctx["sent"] = time.monotonic()
-
-
-def report_margin(probe_every: float, epoch_seconds: float) -> float:
-    """Seconds before the epoch's end at which the agent stops probing and
-    reports: a round can take a while on a busy network, and a report that
-    arrives after the epoch is settled is refused. The epoch's probe
-    instants end where this margin begins."""
-    return max(probe_every * 1.5, epoch_seconds / 3)
 
 
 def probe_instant(epoch_start: float, epoch: int, node: int, k: int, probe_every: float) -> float:
@@ -348,10 +330,10 @@ class CheckerAgent:
         checked = isinstance(lease, dict) and not lease.get("starting")
         async with sem:
             tally.probes += 1
-            # Each connect, the request and each re-timing have the timeout;
+            # The connect, the request and each re-timing have the timeout;
             # this bounds the whole probe whatever the node does. The
             # workload's connections run meanwhile, within the same bound.
-            budget = self.timeout * (2 + CONFIRM_TIMEOUTS + RETIMES) + 1
+            budget = self.timeout * (2 + RETIMES) + 1
             workload_why = None
             try:
                 async with asyncio.timeout(budget):
@@ -692,23 +674,12 @@ class CheckerAgent:
         if self._connect_slots is None:
             self._connect_slots = asyncio.Semaphore(WORKLOAD_CONNECTS)
         async with self._connect_slots:
-            return None if await self._reach(ip, port) else "no connection"
-
-    async def _reach(self, ip, port: int) -> bool:
-        """Whether ``ip:port`` accepts a TCP connection (closed at once)
-        within the timeout, tried again once after a timeout
-        (``CONFIRM_TIMEOUTS``)."""
-        for attempt in range(1 + CONFIRM_TIMEOUTS):
             try:
                 _, writer = await asyncio.wait_for(asyncio.open_connection(str(ip), port), timeout=self.timeout)
                 writer.close()
-                return True
-            except TimeoutError:
-                if attempt == CONFIRM_TIMEOUTS:
-                    return False
-            except OSError:  # refused, unreachable: the node's own answer
-                return False
-        return False
+            except (OSError, TimeoutError):
+                return "no connection"
+        return None
 
     async def _probe(self, a: dict, tally: Tally) -> str | None:
         """Connect and ask; update ``tally``. Returns why the node did not
@@ -720,7 +691,10 @@ class CheckerAgent:
             ip = await self.policy.resolve(target.host, target.port, self.timeout)
         except Refused as exc:
             return f"refused: {exc}"
-        if not await self._reach(ip, target.port):
+        try:
+            reader, writer = await asyncio.wait_for(asyncio.open_connection(str(ip), target.port), timeout=self.timeout)
+            writer.close()
+        except (OSError, TimeoutError):
             return "no connection"
         tally.connected += 1
         answer = await self._timed_get(target, ip)
@@ -897,7 +871,10 @@ class CheckerAgent:
             await self.submit(e, [n for (pe, n) in pending_prev if pe == e])
         # ISO 8601 from the dashboard's API (the standard library reads its "Z").
         start, end = datetime.fromisoformat(data["epoch_start"]), datetime.fromisoformat(data["epoch_end"])
-        margin = report_margin(self.probe_every, (end - start).total_seconds())
+        # Report with a margin: a round can take a while on a busy network,
+        # and a report that arrives after the epoch is settled is refused.
+        # The epoch's probe instants end where that margin begins.
+        margin = max(self.probe_every * 1.5, (end - start).total_seconds() / 3)
         round_started = time.monotonic()
         last_instant = end.timestamp() - margin
         until = min(last_instant, time.time() + self.probe_every)
