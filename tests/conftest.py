@@ -16,6 +16,42 @@ def pytest_collection_modifyitems(items):
     items.sort(key=lambda item: item.get_closest_marker("browser") is not None)
 
 
+@pytest.fixture(scope="session")
+def django_db_modify_db_settings(django_db_modify_db_settings):
+    # Django builds a PostgreSQL connection pool the first time anything asks
+    # for a cursor, even a cursor pytest-django then refuses (before the test
+    # database exists), and the pool keeps the database name it was built
+    # with: create_test_db does not rebuild it when it switches to test_*. A
+    # pool built that early would run the migrations, every test and every
+    # transactional flush on the database DATABASE_URL names. Drop any such
+    # pool before the test database is set up.
+    from django.db import connections
+
+    for connection in connections.all(initialized_only=True):
+        if hasattr(connection, "close_pool"):
+            connection.close_pool()
+
+
+@pytest.fixture(scope="session")
+def django_db_setup(django_db_setup, django_db_blocker):
+    # And refuse to go on if a connection still reaches another database.
+    from django.db import connections
+
+    with django_db_blocker.unblock():
+        for connection in connections.all():
+            if connection.vendor != "postgresql":
+                continue
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT current_database()")
+                (actual,) = cursor.fetchone()
+            if actual != connection.settings_dict["NAME"]:
+                pytest.exit(
+                    f"tests reached database {actual!r}, not the test database "
+                    f"{connection.settings_dict['NAME']!r}; stopped before any test ran",
+                    returncode=3,
+                )
+
+
 @pytest.fixture
 def db(db):
     # pytest-django's `db`, plus the GPU catalogue and regions its data
