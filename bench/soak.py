@@ -294,11 +294,21 @@ def epoch_rows(after_epoch: int, live_at: datetime | None) -> list[dict]:
             )
         }
         uptime_tol = param("uptime_tolerance", e, 50_000)
+        # Probes per report, per node: an uptime disagreement that rests on
+        # fewer probes than the node's other reports is a checker that
+        # missed some of the node's common instants (a late round).
+        node_probes = defaultdict(list)
+        for node_id, n in reports.values_list("node_id", "probes"):
+            node_probes[node_id].append(n)
         causes = defaultdict(Counter)  # checker -> cause -> n
-        for checker_id, node_id, up, lat, spec in reports.filter(correct=False).values_list(
-            "checker_id", "node_id", "uptime_ppm", "latency_ms", "spec_ok"
+        uptime_short = Counter()  # checker -> uptime disagreements on fewer probes than another report of the node
+        for checker_id, node_id, up, lat, spec, n in reports.filter(correct=False).values_list(
+            "checker_id", "node_id", "uptime_ppm", "latency_ms", "spec_ok", "probes"
         ):
-            causes[checker_id][cause((up, lat, spec), verdicts.get(node_id, (None, None, None)), uptime_tol)] += 1
+            why = cause((up, lat, spec), verdicts.get(node_id, (None, None, None)), uptime_tol)
+            causes[checker_id][why] += 1
+            if why == "uptime" and n < max(node_probes[node_id]):
+                uptime_short[checker_id] += 1
         per_node = defaultdict(list)
         for node_id, ms in reports.filter(latency_ms__isnull=False).values_list("node_id", "latency_ms"):
             per_node[node_id].append(ms)
@@ -324,6 +334,8 @@ def epoch_rows(after_epoch: int, live_at: datetime | None) -> list[dict]:
                 "jailed_ids": jailed,
                 "jail_lines": jail_lines,
                 "causes": causes,
+                "uptime_short": uptime_short,
+                "one_probe": sum(1 for n in probes if n <= 1),
                 "probes": (min(probes) if probes else None, pct(probes, 50)),
                 "valid": s.nodes_valid,
                 "valid_ne": valid_nodes,
@@ -618,6 +630,12 @@ def main() -> int:
                 + (" (disagreeing on " + ", ".join(f"{k} {n}" for k, n in causes.most_common()) + ")" if causes else "")
             )
             print(f"  honest checkers with at least one incorrect report: {len(at_risk)}")
+            short = sum(n for r in rows for c, n in r["uptime_short"].items() if c != liar)
+            print(
+                f"  of their uptime disagreements, {short:,} rest on fewer probes than another "
+                f"report of the node (a checker that missed some of the node's probe instants); reports on one probe: "
+                f"{sum(r['one_probe'] for r in rows):,} of {sum(r['reports'] for r in rows):,}"
+            )
         share = active / total if total else 0
         print(
             f"checkers active at the end: {active}/{total} ({100 * share:.0f}%); "

@@ -102,8 +102,11 @@ async def test_an_honest_node_passes_every_challenge_while_the_cpu_is_shared():
 
 # The sizes the impostor test may use, and how far past the deadline this
 # CPU's answer must be predicted to land before a size counts as separating.
-IMPOSTOR_SIZES = (6144, 8192, 10240, 12288)
-SEPARATION = 1.3
+# The margin covers the calibration's own error: timed while something else
+# briefly held the CPU, it makes the CPU look slower than it then answers
+# (1.3 let one answer in two through once, on a machine running other tests).
+IMPOSTOR_SIZES = (6144, 8192, 10240, 12288, 14336)
+SEPARATION = 1.6
 
 
 def separating_size(tflops: str) -> tuple[int | None, str]:
@@ -123,7 +126,7 @@ def separating_size(tflops: str) -> tuple[int | None, str]:
 
     n0, seed = 2048, bytes(32)
     best_total = best_product = float("inf")
-    for _ in range(2):
+    for _ in range(5):  # the fastest of five: a busy moment only slows one
         t = time.perf_counter()
         a = challenge.matrix(seed, b"A", n0, np.float32)
         b = challenge.matrix(seed, b"B", n0, np.float32)
