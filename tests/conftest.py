@@ -50,6 +50,19 @@ def django_db_setup(django_db_setup, django_db_blocker):
                     f"{connection.settings_dict['NAME']!r}; stopped before any test ran",
                     returncode=3,
                 )
+    yield
+    # Once a whole PostgreSQL run left one session on the test database at
+    # the end (a thread still holding a pooled connection; which one was not
+    # found), so it could not be dropped and stayed behind. The database is
+    # the run's own: end any session on it before pytest-django drops it.
+    with django_db_blocker.unblock():
+        for connection in connections.all():
+            if connection.vendor == "postgresql":
+                with connection.cursor() as cursor:
+                    cursor.execute(
+                        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                        "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+                    )
 
 
 @pytest.fixture
