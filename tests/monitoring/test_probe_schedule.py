@@ -89,34 +89,3 @@ def test_a_round_that_starts_late_takes_every_instant_it_covers():
     probed, agent = _on_a_fake_clock(probe_instant(START, 12, 7, 0, EVERY) + 1.0, one_late_round)
     assert probed == [probe_instant(START, 12, 7, 0, EVERY) + 1.0, probe_instant(START, 12, 7, 1, EVERY)]
     assert agent.tallies[(12, 7)].sampled == 2
-
-
-def test_an_epochs_first_round_that_comes_after_a_nodes_first_instant_takes_it_at_once():
-    # A starved host: the agent ran all the previous epoch, but its first
-    # round of this one comes 4 s after node 7's first instant. It probes the
-    # node at once and at the next instant, as many times as a peer that was
-    # on time, rather than skipping the first instant and reporting on one.
-    first, second = (probe_instant(START, 12, 7, k, EVERY) for k in (0, 1))
-    until = second + 1.0
-
-    async def one_round(agent, now):
-        await agent._probe_later(12, {"node": 7}, asyncio.Semaphore(1), START, until)
-
-    late, _ = _on_a_fake_clock(first + 4.0, one_round)
-    on_time, _ = _on_a_fake_clock(START + 2.0, one_round)
-    assert on_time == [first, second]
-    assert late == [first + 4.0, second]
-
-
-def test_a_first_round_several_instants_late_takes_only_the_latest_past_one_now():
-    # Instants long past are not all taken at once (they would all see the
-    # node as it is now): the latest past one is, and the rest on time.
-    instants = [probe_instant(START, 12, 7, k, EVERY) for k in range(4)]
-    until = instants[3] + 1.0
-
-    async def one_round(agent, now):
-        await agent._probe_later(12, {"node": 7}, asyncio.Semaphore(1), START, until)
-
-    probed, agent = _on_a_fake_clock(instants[1] + 3.0, one_round)
-    assert probed == [instants[1] + 3.0, instants[2], instants[3]]
-    assert agent.tallies[(12, 7)].sampled == 3

@@ -776,16 +776,9 @@ class CheckerAgent:
         all epoch has the same number of probes of the node."""
         tally = self.tallies.setdefault((epoch, a["node"]), Tally())
         if tally.next_k is None:
-            # First round of this epoch for the node: from the latest instant
-            # already past, taken at once, or else from the first. On a busy
-            # host the epoch's first round can come after a node's first
-            # instant; skipping it left this checker a probe short of its
-            # peers, and with two or three instants an epoch, a node that
-            # changed state between them then read 50% apart to it. Taken a
-            # few seconds late, the probe sees what its peers saw unless the
-            # node changed in those seconds.
+            # First round of this epoch for the node: from the next instant on.
             first = probe_instant(epoch_start, epoch, a["node"], 0, self.probe_every)
-            tally.next_k = max(0, math.floor((time.time() - first) / self.probe_every))
+            tally.next_k = max(0, math.ceil((time.time() - first) / self.probe_every))
         # Every instant before ``until``, not just the next one: a round that
         # starts late (a busy host, a slow dashboard) still takes all the
         # instants it covers, so a report rests on as many probes as the
