@@ -23,7 +23,7 @@ def test_the_tests_run_on_the_test_database_not_the_named_one():
         else:
             cursor.execute("PRAGMA database_list")
             reached = next(row[2] for row in cursor.fetchall() if row[1] == "main")
-            assert "aethir-test-" in name
+            assert name == connection.settings_dict["TEST"]["NAME"]  # the settings' file per test process
     assert reached == name
 
 
