@@ -1,13 +1,24 @@
 """Heartbeat ingest benchmark.
 
-Builds its own network in a fresh SQLite database (10,000 GPU nodes, each
-with an agent token), starts one Daphne process on it, then posts batched
+Builds its own network in a fresh database (10,000 GPU nodes per batch
+size and worker count, each with an agent token), starts the web server on
+it (``manage.py serve``: one Daphne process by default), then posts batched
 heartbeats for every node through the real agent API and prints samples
 per second and batch latency percentiles. It then posts the same payloads
 to a minimal Django view on the same server, so the ratio shows the cost
 of the project's own code (auth, validation, the insert).
 
     .venv/bin/python bench/ingest.py [--nodes 10000] [--batch 3,20] [--concurrency 16]
+
+On the production engines, with 1, 2 and 4 web processes one after the
+other (each on agents of its own; the database is dropped and created):
+
+    .venv/bin/python bench/ingest.py --workers 1,2,4 \
+        --database-url postgres://postgres@127.0.0.1:5432/aethir_ingest --redis-url redis://127.0.0.1:6379/9
+
+With several processes the kernel spreads the clients' connections over
+them, so an agent's next post may reach a process that has not seen its
+token yet (one lookup there), as behind any load balancer.
 
 Batch sizes: ``run_provider_agent`` samples every 5 s and posts every 15 s,
 so an agent with its defaults sends 3 samples per request: that is the
@@ -22,32 +33,26 @@ of a running agent is (the token is remembered; see
 ``apps.monitoring.auth.agent_token``). Each batch size has agents of its own.
 
 Beside the rates it prints the CPU time each side spent per request (Linux):
-the server is one Python process, so its CPU per request is its ceiling on
-requests per second whatever else the machine is doing, and the client's
-shows that the load generator is not the bottleneck.
+the server's (all its web processes together), whose inverse is what one
+core serves whatever else the machine is doing, and the client's, which
+shows that the load generator is not the bottleneck. Database and Redis
+servers are not counted in the server's.
 """
 
 import argparse
 import asyncio
 import os
 import resource
-import socket
-import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from bench.load import Site, fresh_postgres  # noqa: E402
 
 
 def build(nodes: int) -> list[str]:
@@ -93,36 +98,26 @@ def build(nodes: int) -> list[str]:
     return tokens
 
 
-def start_server(env: dict) -> tuple[subprocess.Popen, str]:
-    port = free_port()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "aethir_web.asgi:application"],
-        env=env,
-        cwd=ROOT,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    url = f"http://127.0.0.1:{port}"
-    for _ in range(200):
-        try:
-            urllib.request.urlopen(url + "/healthz", timeout=1)
-            return proc, url
-        except OSError:
-            time.sleep(0.2)
-    raise SystemExit("server did not start")
-
-
-def cpu_seconds(pid: int | None = None) -> float | None:
-    """CPU time (user + system) of a process: this one, or ``pid`` (Linux)."""
-    if pid is None:
+def cpu_seconds(group: int | None = None) -> float | None:
+    """CPU time (user + system) of this process, or of every live process
+    in process group ``group`` (Linux): the web server's supervisor and its
+    workers. ``None`` where /proc cannot tell."""
+    if group is None:
         usage = resource.getrusage(resource.RUSAGE_SELF)
         return usage.ru_utime + usage.ru_stime
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            fields = f.read().rsplit(")", 1)[1].split()
-    except OSError:
-        return None
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    ticks, found = 0, False
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit():
+            continue
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # gone meanwhile
+        if int(fields[2]) == group:
+            ticks += int(fields[11]) + int(fields[12])
+            found = True
+    return ticks / os.sysconf("SC_CLK_TCK") if found else None
 
 
 def percentile(sorted_values, p):
@@ -183,10 +178,11 @@ async def drive(url: str, path: str, tokens: list[str], batch: int, concurrency:
     }
 
 
-def measure(proc, url: str, path: str, tokens: list[str], batch: int, concurrency: int) -> dict:
-    server0, client0 = cpu_seconds(proc.pid), cpu_seconds()
-    result = asyncio.run(drive(url, path, tokens, batch, concurrency))
-    server1, client1 = cpu_seconds(proc.pid), cpu_seconds()
+def measure(site, path: str, tokens: list[str], batch: int, concurrency: int) -> dict:
+    # serve's supervisor leads a process group of its own (start_new_session).
+    server0, client0 = cpu_seconds(site.web.pid), cpu_seconds()
+    result = asyncio.run(drive(site.url, path, tokens, batch, concurrency))
+    server1, client1 = cpu_seconds(site.web.pid), cpu_seconds()
     n = max(1, result["requests"])
     result["server_ms"] = None if server0 is None or server1 is None else (server1 - server0) / n * 1000
     result["client_ms"] = (client1 - client0) / n * 1000
@@ -195,11 +191,17 @@ def measure(proc, url: str, path: str, tokens: list[str], batch: int, concurrenc
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--nodes", type=int, default=10_000)
+    parser.add_argument("--nodes", type=int, default=10_000, help="agents per batch size and worker count")
     parser.add_argument("--batch", default="3,20", help="samples per heartbeat batch; several, comma-separated")
+    parser.add_argument(
+        "--workers", default="1", help="web processes; several, comma-separated, run one after the other"
+    )
     parser.add_argument("--concurrency", type=int, default=16)
+    parser.add_argument("--database-url", default="", help="a PostgreSQL URL; the database is dropped and created")
+    parser.add_argument("--redis-url", default="", help="Redis for the cache, rate limits and channel layer")
     args = parser.parse_args()
     batches = [int(b) for b in args.batch.split(",") if b.strip()]
+    worker_counts = [int(w) for w in args.workers.split(",") if w.strip()]
 
     var = Path(tempfile.mkdtemp(prefix="aethir-bench-"))
     env = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "REDIS_URL"}}
@@ -211,28 +213,40 @@ def main():
         ALLOWED_HOSTS="127.0.0.1",
         AGENT_RATE="100000/minute",
         LOG_LEVEL="WARNING",
+        DJANGO_SETTINGS_MODULE="aethir_web.settings",
+        REDIS_PREFIX=f"aethir-ingest-{os.getpid()}",
     )
+    engine = "SQLite"
+    if args.database_url:
+        env["DATABASE_URL"], engine = fresh_postgres(args.database_url, "aethir_ingest"), "PostgreSQL"
+    if args.redis_url:
+        env["REDIS_URL"], engine = args.redis_url, engine + " + Redis"
     os.environ.update(env)
-    os.environ["DJANGO_SETTINGS_MODULE"] = "aethir_web.settings"
     t0 = time.perf_counter()
-    everyone = build(args.nodes * len(batches))
+    size = args.nodes * len(batches)
+    everyone = build(size * len(worker_counts))
     print(
-        f"built {args.nodes * len(batches):,} nodes with agent tokens in {time.perf_counter() - t0:.1f}s "
-        f"(SQLite, {var}): {args.nodes:,} agents per batch size"
+        f"built {len(everyone):,} nodes with agent tokens in {time.perf_counter() - t0:.1f}s "
+        f"({engine}): {args.nodes:,} agents per batch size and worker count"
     )
-    proc, url = start_server(env)
-    runs = []
-    try:
-        for i, batch in enumerate(batches):
-            tokens = everyone[i * args.nodes : (i + 1) * args.nodes]
-            first = measure(proc, url, "/api/agent/heartbeats/", tokens, batch, args.concurrency)
-            again = measure(proc, url, "/api/agent/heartbeats/", tokens, batch, args.concurrency)
-            baseline = measure(proc, url, "/healthz", tokens, batch, args.concurrency)
-            runs.append((batch, first, again, baseline))
-    finally:
-        proc.terminate()
-        proc.wait()
-    print(f"one Daphne process, {args.concurrency} concurrent clients, one batch per node and round")
+    for w, workers in enumerate(worker_counts):
+        site = Site(env, workers, var, scheduler=False).start()
+        runs = []
+        try:
+            for i, batch in enumerate(batches):
+                tokens = everyone[w * size + i * args.nodes : w * size + (i + 1) * args.nodes]
+                first = measure(site, "/api/agent/heartbeats/", tokens, batch, args.concurrency)
+                again = measure(site, "/api/agent/heartbeats/", tokens, batch, args.concurrency)
+                baseline = measure(site, "/healthz", tokens, batch, args.concurrency)
+                runs.append((batch, first, again, baseline))
+        finally:
+            site.stop()
+        report(workers, args.concurrency, runs)
+
+
+def report(workers: int, concurrency: int, runs: list) -> None:
+    processes = "one Daphne process" if workers == 1 else f"{workers} Daphne processes"
+    print(f"{processes}, {concurrency} concurrent clients, one batch per node and round")
     for batch, first, again, baseline in runs:
         print(f"{batch} samples per batch:")
         for name, r in (

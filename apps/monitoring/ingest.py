@@ -15,7 +15,7 @@ import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from django.db import IntegrityError, connections, router, transaction
+from django.db import DEFAULT_DB_ALIAS, IntegrityError, connections, router, transaction
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
@@ -201,12 +201,17 @@ class NotStored(Exception):
 
 
 class _Job:
-    __slots__ = ("write", "done", "error")
+    __slots__ = ("write", "done", "error", "wake")
 
     def __init__(self, write):
         self.write = write
         self.done = False
         self.error: BaseException | None = None
+        # Held from the start; released once, to wake the job's thread:
+        # when its write is committed (or failed), or when it is to lead
+        # the next group.
+        self.wake = threading.Lock()
+        self.wake.acquire()
 
 
 class GroupCommit:
@@ -217,11 +222,19 @@ class GroupCommit:
     bench/ingest.py). Here the request threads of one process queue their
     writes; the first to find no writer at work becomes the writer, runs
     every write queued so far in one transaction, commits, and wakes the
-    others, whose writes are then committed; the next queued thread leads
+    threads of that group, then the first thread queued since, which leads
     the next group. Each caller still returns only once its own write is
     committed, or raises what its write raised: if any write of a group
     fails, the group is rolled back and each of its writes runs again in a
     transaction of its own, so one bad batch never costs another.
+
+    A thread hands its database connection back before it waits (to the
+    pool on PostgreSQL): the writer may need one, and on PostgreSQL's
+    bounded pool, waiters that each held one from earlier in their request
+    (a token looked up) could hold them all, the writer would wait for a
+    connection, and they for the writer, until the pool's timeout failed
+    the whole group. And only the threads with something to do are woken
+    (a lock per write), not every waiter on each commit.
 
     Writes must use only the database (no thread-local state of their
     caller): they may run on another request's thread. ``retry``: which
@@ -231,38 +244,52 @@ class GroupCommit:
     def __init__(self, max_group: int = 64, retry=lambda exc: False):
         self.max_group = max_group
         self.retry = retry
-        self.cond = threading.Condition()
+        self.lock = threading.Lock()
         self.queue: list[_Job] = []
-        self.writing = False
+        self.writing = False  # a thread leads a group, or is woken to
         self.groups = 0  # transactions committed, for the tests and benchmarks
         self.writes = 0
 
     def run(self, write, *, using: str | None = None) -> None:
         job = _Job(write)
-        with self.cond:
+        with self.lock:
             self.queue.append(job)
-            while not job.done:
-                if self.writing:
-                    self.cond.wait()
-                    continue
-                self.writing = True
-                group, self.queue = self.queue[: self.max_group], self.queue[self.max_group :]
-                self.cond.release()
-                try:
-                    self._commit(group, using)
-                finally:
-                    self.cond.acquire()
-                    for j in group:
-                        if not j.done:  # interrupted before it was committed
-                            j.error, j.done = NotStored("The batch was not stored."), True
-                    self.writing = False
-                    self.cond.notify_all()
+            lead, self.writing = not self.writing, True
+        if not lead:
+            connection = connections[using or DEFAULT_DB_ALIAS]
+            if not connection.in_atomic_block:
+                connection.close()  # see the class's docstring
+            job.wake.acquire()
+        if not job.done:  # no writer was at work, or this one was handed the lead
+            self._lead(job, using)
         if job.error is not None:
             raise job.error
 
+    def _lead(self, job: _Job, using) -> None:
+        """Commit the queued writes (``job``'s first among them), wake their
+        threads, and hand the lead to the next queued one."""
+        with self.lock:
+            group, self.queue = self.queue[: self.max_group], self.queue[self.max_group :]
+        try:
+            self._commit(group, using)
+        finally:
+            for j in group:
+                if not j.done:  # interrupted before it was committed
+                    j.error, j.done = NotStored("The batch was not stored."), True
+            with self.lock:
+                following = self.queue[0] if self.queue else None
+                self.writing = following is not None
+            for j in group:
+                if j is not job:
+                    j.wake.release()
+            if following is not None:
+                following.wake.release()
+
     def _commit(self, group: list[_Job], using) -> None:
+        opened = False
         try:
             with transaction.atomic(using=using):
+                opened = True
                 for job in group:
                     job.write()
         except Exception as exc:
@@ -272,6 +299,13 @@ class GroupCommit:
             self.writes += len(group)
             for job in group:
                 job.done = True
+            return
+        if not opened:
+            # No transaction to be had (the database is unreachable, no
+            # connection came within the pool's timeout): each write alone
+            # would wait as long again, one after the other.
+            for job in group:
+                job.error, job.done = failed, True
             return
         if len(group) == 1:
             if self.retry(failed):

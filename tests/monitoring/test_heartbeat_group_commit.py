@@ -167,3 +167,71 @@ def test_a_write_that_meets_a_transient_error_is_written_again_once(nodes, group
         # with one more try for a transient error only.
         assert isinstance(jobs[1].error, Transient) and tries["twice"] == 2
         assert isinstance(jobs[2].error, ValueError) and tries["other"] == 1
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="only PostgreSQL's connection pool is bounded")
+def test_agents_holding_every_pooled_connection_never_starve_the_writer(commits, monkeypatch):
+    """The agents queued behind a writer each hold a pooled connection from
+    earlier in their request (their token looked up), as many as the pool
+    has, and the next writer holds none. Each hands its connection back
+    before it waits, so the writer gets one: every batch is stored at once,
+    where before they waited for the writer and it for a connection until
+    the pool's timeout refused them all."""
+    ensure_defaults()
+    ledger.genesis()
+    size = connection.pool.max_size
+    posts = [(node, AgentToken.objects.get(node=node).pk) for node in (make_node()[0] for _ in range(size + 2))]
+    connection.close()  # the test's own connection back to the pool
+    release, store = threading.Event(), ingest._store
+    first_node = posts[0][0].pk
+
+    def held_store(rows, node_id, *args):
+        if node_id == first_node:
+            assert release.wait(10)
+        return store(rows, node_id, *args)
+
+    monkeypatch.setattr(ingest, "_store", held_store)
+    outcomes = {}
+
+    def post(node, token_id, looked_up):
+        try:
+            if looked_up:  # a query earlier in the request: this thread holds a connection
+                assert AgentToken.objects.filter(pk=token_id).exists()
+            ingest.store_heartbeats(batch(node), token_id=token_id)
+            outcomes[node.pk] = "stored"
+        except BaseException as exc:
+            outcomes[node.pk] = exc
+        finally:
+            connection.close()
+
+    # The first writes (held); behind it one agent that holds no connection
+    # (the next writer), then the others, each holding one.
+    threads = [threading.Thread(target=post, args=(*pair, i > 1)) for i, pair in enumerate(posts)]
+    threads[0].start()
+    while not commits.writing:
+        time.sleep(0.01)
+    threads[1].start()
+    while len(commits.queue) < 1:
+        time.sleep(0.01)
+    for t in threads[2:]:
+        t.start()
+    deadline = time.monotonic() + 10
+    while len(commits.queue) < len(posts) - 2 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    release.set()
+    for t in threads:
+        t.join(60)
+    assert [outcomes.get(node.pk) for node, _ in posts] == ["stored"] * len(posts)
+    assert Heartbeat.objects.count() == len(posts)
+
+
+def test_a_group_that_cannot_open_a_transaction_fails_at_once_not_write_by_write():
+    """No transaction to be had (no database, no connection within the
+    pool's timeout): every write of the group is refused with that error,
+    none run, instead of each waiting as long again on its own."""
+    commits = ingest.GroupCommit()
+    ran = []
+    jobs = [ingest._Job(lambda i=i: ran.append(i)) for i in range(3)]
+    commits._commit(jobs, "no-such-database")
+    assert all(job.done and job.error is not None for job in jobs) and ran == []
+    assert len({id(job.error) for job in jobs}) == 1
