@@ -9,13 +9,23 @@ like an empty one that remembers nothing: reads miss, writes are dropped,
 ``add`` reports a new key (so every counter starts again at one) and rate
 limits are effectively off until Redis is back. Each call still tries Redis
 first, so recovery is immediate.
+
+Its Redis client, and so its connection pool, is one per process and
+location. Django keeps a cache object per request context under ASGI
+(``caches`` is an asgiref ``Local``), and its own backend gives each object
+a client of its own: every request opened a new pool and a new TCP
+connection to Redis for its first cache call, which cost a rate-limited
+agent post more server CPU than the rest of its work (see bench/ingest.py).
+redis-py's pool is thread-safe and starts afresh in a forked child.
 """
 
 import functools
 import logging
+import threading
 import time
 
 from django.core.cache.backends.redis import RedisCache
+from django.utils.functional import cached_property
 from redis.exceptions import RedisError
 
 log = logging.getLogger(__name__)
@@ -44,7 +54,20 @@ def _or_else(method, fallback):
     return call
 
 
+_clients: dict[tuple, object] = {}
+_clients_lock = threading.Lock()
+
+
 class ResilientRedisCache(RedisCache):
+    @cached_property
+    def _cache(self):
+        """The process's client for this location and these options (see the module)."""
+        key = (tuple(self._servers), repr(sorted(self._options.items())))
+        with _clients_lock:
+            if key not in _clients:
+                _clients[key] = self._class(self._servers, **self._options)
+            return _clients[key]
+
     get = _or_else(RedisCache.get, lambda key, default=None, version=None: default)
     get_many = _or_else(RedisCache.get_many, lambda *a, **k: {})
     has_key = _or_else(RedisCache.has_key, lambda *a, **k: False)
