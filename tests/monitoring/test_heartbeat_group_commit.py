@@ -49,11 +49,14 @@ def batch(node, util=50):
     return ingest.parse_heartbeats(node.pk, {"samples": [sample]})
 
 
-def post_together(commits, monkeypatch, posts, fail=None):
+def post_together(commits, monkeypatch, posts, fail=None, holding=0):
     """Runs ``posts`` ((node, token id) pairs) each on a thread of its own:
     the first one's write is held until all the others are queued behind
-    it, so they form the second group. ``fail``: {node id: the exception
-    its write raises}. Returns each post's outcome."""
+    it, so they form the second group, which the second post leads (it is
+    queued first). ``fail``: {node id: the exception its write raises}.
+    ``holding``: how many of the last posts query the database before they
+    post, as a token lookup does, so their thread holds a connection.
+    Returns each post's outcome (``None`` for one that did not end)."""
     release, store, fail = threading.Event(), ingest._store, fail or {}
     first_node = posts[0][0].pk
 
@@ -67,8 +70,10 @@ def post_together(commits, monkeypatch, posts, fail=None):
     monkeypatch.setattr(ingest, "_store", held_store)
     outcomes = {}
 
-    def post(node, token_id):
+    def post(node, token_id, looks_up):
         try:
+            if looks_up:
+                assert AgentToken.objects.filter(pk=token_id).exists()
             ingest.store_heartbeats(batch(node), token_id=token_id)
             outcomes[node.pk] = "stored"
         except BaseException as exc:
@@ -76,19 +81,22 @@ def post_together(commits, monkeypatch, posts, fail=None):
         finally:
             connection.close()
 
-    threads = [threading.Thread(target=post, args=pair) for pair in posts]
+    threads = [threading.Thread(target=post, args=(*pair, i >= len(posts) - holding)) for i, pair in enumerate(posts)]
     threads[0].start()
     while not commits.writing:
         time.sleep(0.01)
-    for t in threads[1:]:
+    threads[1].start()
+    while not commits.queue:
+        time.sleep(0.01)
+    for t in threads[2:]:
         t.start()
     deadline = time.monotonic() + 10
     while len(commits.queue) < len(posts) - 1 and time.monotonic() < deadline:
         time.sleep(0.01)
     release.set()
     for t in threads:
-        t.join(10)
-    return [outcomes[node.pk] for node, _ in posts]
+        t.join(60)
+    return [outcomes.get(node.pk) for node, _ in posts]
 
 
 def test_batches_that_arrive_together_share_a_commit_and_all_land(nodes, commits, monkeypatch):
@@ -182,46 +190,8 @@ def test_agents_holding_every_pooled_connection_never_starve_the_writer(commits,
     size = connection.pool.max_size
     posts = [(node, AgentToken.objects.get(node=node).pk) for node in (make_node()[0] for _ in range(size + 2))]
     connection.close()  # the test's own connection back to the pool
-    release, store = threading.Event(), ingest._store
-    first_node = posts[0][0].pk
-
-    def held_store(rows, node_id, *args):
-        if node_id == first_node:
-            assert release.wait(10)
-        return store(rows, node_id, *args)
-
-    monkeypatch.setattr(ingest, "_store", held_store)
-    outcomes = {}
-
-    def post(node, token_id, looked_up):
-        try:
-            if looked_up:  # a query earlier in the request: this thread holds a connection
-                assert AgentToken.objects.filter(pk=token_id).exists()
-            ingest.store_heartbeats(batch(node), token_id=token_id)
-            outcomes[node.pk] = "stored"
-        except BaseException as exc:
-            outcomes[node.pk] = exc
-        finally:
-            connection.close()
-
-    # The first writes (held); behind it one agent that holds no connection
-    # (the next writer), then the others, each holding one.
-    threads = [threading.Thread(target=post, args=(*pair, i > 1)) for i, pair in enumerate(posts)]
-    threads[0].start()
-    while not commits.writing:
-        time.sleep(0.01)
-    threads[1].start()
-    while len(commits.queue) < 1:
-        time.sleep(0.01)
-    for t in threads[2:]:
-        t.start()
-    deadline = time.monotonic() + 10
-    while len(commits.queue) < len(posts) - 2 and time.monotonic() < deadline:
-        time.sleep(0.01)
-    release.set()
-    for t in threads:
-        t.join(60)
-    assert [outcomes.get(node.pk) for node, _ in posts] == ["stored"] * len(posts)
+    # The first writes (held); the second, holding no connection, leads next.
+    assert post_together(commits, monkeypatch, posts, holding=size) == ["stored"] * len(posts)
     assert Heartbeat.objects.count() == len(posts)
 
 
