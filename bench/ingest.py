@@ -31,6 +31,10 @@ Each agent posts twice per batch size: its first post, when the server has
 not seen its token yet (one lookup), then its next one, as every later post
 of a running agent is (the token is remembered; see
 ``apps.monitoring.auth.agent_token``). Each batch size has agents of its own.
+The next posts and the minimal view alternate in rounds (``--rounds 5``, a
+fifth of the agents each), so each round's ratio is taken under the same
+conditions; the median and range of those ratios are printed with the
+totals.
 
 Beside the rates it prints the CPU time each side spent per request (Linux):
 the server's (all its web processes together), whose inverse is what one
@@ -164,18 +168,7 @@ async def drive(url: str, path: str, tokens: list[str], batch: int, concurrency:
     started = time.perf_counter()
     async with aiohttp.ClientSession(connector=connector) as session:
         await asyncio.gather(*(worker(session) for _ in range(concurrency)))
-    elapsed = time.perf_counter() - started
-    latencies.sort()
-    return {
-        "requests": len(latencies),
-        "errors": errors,
-        "seconds": elapsed,
-        "samples_per_s": len(latencies) * batch / elapsed,
-        "requests_per_s": len(latencies) / elapsed,
-        "p50_ms": percentile(latencies, 50) * 1000,
-        "p95_ms": percentile(latencies, 95) * 1000,
-        "p99_ms": percentile(latencies, 99) * 1000,
-    }
+    return {"latencies": latencies, "errors": errors, "seconds": time.perf_counter() - started, "batch": batch}
 
 
 def measure(site, path: str, tokens: list[str], batch: int, concurrency: int) -> dict:
@@ -183,10 +176,52 @@ def measure(site, path: str, tokens: list[str], batch: int, concurrency: int) ->
     server0, client0 = cpu_seconds(site.web.pid), cpu_seconds()
     result = asyncio.run(drive(site.url, path, tokens, batch, concurrency))
     server1, client1 = cpu_seconds(site.web.pid), cpu_seconds()
-    n = max(1, result["requests"])
-    result["server_ms"] = None if server0 is None or server1 is None else (server1 - server0) / n * 1000
-    result["client_ms"] = (client1 - client0) / n * 1000
-    return result
+    result["server_s"] = None if server0 is None or server1 is None else server1 - server0
+    result["client_s"] = client1 - client0
+    return summary([result])
+
+
+def summary(parts: list[dict]) -> dict:
+    """The figures of one or more measurements of the same kind, together."""
+    latencies = sorted(x for p in parts for x in p["latencies"])
+    n, seconds = max(1, len(latencies)), sum(p["seconds"] for p in parts)
+    server = None if any(p["server_s"] is None for p in parts) else sum(p["server_s"] for p in parts)
+    return {
+        "latencies": latencies,
+        "errors": sum(p["errors"] for p in parts),
+        "seconds": seconds,
+        "batch": parts[0]["batch"],
+        "server_s": server,
+        "client_s": sum(p["client_s"] for p in parts),
+        "requests": len(latencies),
+        "samples_per_s": len(latencies) * parts[0]["batch"] / seconds,
+        "requests_per_s": len(latencies) / seconds,
+        "p50_ms": percentile(latencies, 50) * 1000,
+        "p95_ms": percentile(latencies, 95) * 1000,
+        "p99_ms": percentile(latencies, 99) * 1000,
+        "server_ms": None if server is None else server / n * 1000,
+        "client_ms": sum(p["client_s"] for p in parts) / n * 1000,
+    }
+
+
+def alternate(site, tokens: list[str], batch: int, concurrency: int, rounds: int):
+    """Every agent's next post and the minimal view, in ``rounds`` alternating
+    rounds over slices of the agents (in turn first and second, so a drift
+    in the machine's speed weighs on both alike): returns both, all rounds
+    together, and each round's pair. The ratio of a pair is measured under
+    the same conditions; one after the other over a minute it moved by up to
+    two tenths with whatever else the machine was doing."""
+    pairs = []
+    for k in range(rounds):
+        chunk = tokens[k::rounds]
+        if k % 2 == 0:
+            post = measure(site, "/api/agent/heartbeats/", chunk, batch, concurrency)
+            minimal = measure(site, "/healthz", chunk, batch, concurrency)
+        else:
+            minimal = measure(site, "/healthz", chunk, batch, concurrency)
+            post = measure(site, "/api/agent/heartbeats/", chunk, batch, concurrency)
+        pairs.append((post, minimal))
+    return summary([p for p, _ in pairs]), summary([m for _, m in pairs]), pairs
 
 
 def main():
@@ -197,6 +232,9 @@ def main():
         "--workers", default="1", help="web processes; several, comma-separated, run one after the other"
     )
     parser.add_argument("--concurrency", type=int, default=16)
+    parser.add_argument(
+        "--rounds", type=int, default=5, help="alternating rounds of the next post and the minimal view"
+    )
     parser.add_argument("--database-url", default="", help="a PostgreSQL URL; the database is dropped and created")
     parser.add_argument("--redis-url", default="", help="Redis for the cache, rate limits and channel layer")
     args = parser.parse_args()
@@ -236,9 +274,8 @@ def main():
             for i, batch in enumerate(batches):
                 tokens = everyone[w * size + i * args.nodes : w * size + (i + 1) * args.nodes]
                 first = measure(site, "/api/agent/heartbeats/", tokens, batch, args.concurrency)
-                again = measure(site, "/api/agent/heartbeats/", tokens, batch, args.concurrency)
-                baseline = measure(site, "/healthz", tokens, batch, args.concurrency)
-                runs.append((batch, first, again, baseline))
+                again, baseline, pairs = alternate(site, tokens, batch, args.concurrency, max(1, args.rounds))
+                runs.append((batch, first, again, baseline, pairs))
         finally:
             site.stop()
         report(workers, args.concurrency, runs)
@@ -247,7 +284,7 @@ def main():
 def report(workers: int, concurrency: int, runs: list) -> None:
     processes = "one Daphne process" if workers == 1 else f"{workers} Daphne processes"
     print(f"{processes}, {concurrency} concurrent clients, one batch per node and round")
-    for batch, first, again, baseline in runs:
+    for batch, first, again, baseline, pairs in runs:
         print(f"{batch} samples per batch:")
         for name, r in (
             ("heartbeats, first post", first),
@@ -266,6 +303,19 @@ def report(workers: int, concurrency: int, runs: list) -> None:
             if r["server_ms"] is not None and baseline["server_ms"]:
                 cpu = f", {r['server_ms'] / baseline['server_ms']:.2f}x its server CPU"
             print(f"  {name}: {wall:.2f}x the minimal view's time per request{cpu}")
+        if len(pairs) > 1:
+            by_time = sorted(m["requests_per_s"] / p["requests_per_s"] for p, m in pairs)
+            line = f"  next post, round by round ({len(pairs)} alternating): {spread(by_time)} the minimal view's time"
+            if all(p["server_ms"] and m["server_ms"] for p, m in pairs):
+                line += f", {spread(sorted(p['server_ms'] / m['server_ms'] for p, m in pairs))} its server CPU"
+            print(line)
+
+
+def spread(ratios: list[float]) -> str:
+    """Median and range of sorted ratios: "1.42x (1.35x to 1.50x)"."""
+    n = len(ratios)
+    median = ratios[n // 2] if n % 2 else (ratios[n // 2 - 1] + ratios[n // 2]) / 2
+    return f"median {median:.2f}x ({ratios[0]:.2f}x to {ratios[-1]:.2f}x)"
 
 
 if __name__ == "__main__":

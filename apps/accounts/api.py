@@ -5,12 +5,12 @@ from drf_spectacular.utils import extend_schema
 from rest_framework import permissions, status
 from rest_framework.exceptions import Throttled
 from rest_framework.response import Response
-from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView
 
 from apps.explorer import queries
 from apps.explorer.serializers import TransactionDetailSerializer
 from apps.platform.api_fields import validated
+from apps.platform.throttles import ScopedThrottle
 
 from . import services, throttle
 from .serializers import SendSerializer, WalletSerializer
@@ -31,7 +31,7 @@ class Faucet(APIView):
     """Claim demo ATH into your wallet (limited per day)."""
 
     permission_classes = [permissions.IsAuthenticated]
-    throttle_classes = [ScopedRateThrottle]
+    throttle_classes = [ScopedThrottle]
     throttle_scope = "faucet"
 
     @extend_schema(request=None, responses={201: TransactionDetailSerializer})
@@ -50,7 +50,7 @@ class Send(APIView):
     """Send ATH from your available balance to another wallet."""
 
     permission_classes = [permissions.IsAuthenticated]
-    throttle_classes = [ScopedRateThrottle]
+    throttle_classes = [ScopedThrottle]
     throttle_scope = "transfer"
 
     @extend_schema(request=SendSerializer, responses={201: TransactionDetailSerializer})

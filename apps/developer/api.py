@@ -10,13 +10,14 @@ from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import permissions
 from rest_framework.exceptions import ValidationError
 from rest_framework.renderers import JSONRenderer
-from rest_framework.throttling import UserRateThrottle
 from rest_framework.views import APIView
+
+from apps.platform.throttles import WindowThrottle
 
 from . import exports
 
 
-class ExportThrottle(UserRateThrottle):
+class ExportThrottle(WindowThrottle):
     scope = "export"
 
     def get_rate(self):

@@ -6,12 +6,12 @@ class, so no view's own ``permission_classes`` can leave it out. A bearer
 value that is not a personal token is left to other schemes."""
 
 import logging
-import time
 
 from django.conf import settings
-from django.core.cache import cache
 from django.utils.translation import gettext as _
 from rest_framework import authentication, exceptions
+
+from apps.platform import ratelimit, throttles
 
 from . import scopes, tokens
 from .models import hash_key
@@ -20,26 +20,12 @@ log = logging.getLogger(__name__)
 KEYWORD = "Bearer"
 
 
-def _rate() -> tuple[int, int]:
-    """(requests, seconds) from API_TOKEN_RATE, e.g. "600/minute"."""
-    count, _sep, unit = settings.API_TOKEN_RATE.partition("/")
-    seconds = {"s": 1, "m": 60, "h": 3600, "d": 86400}[unit[:1] or "m"]
-    return int(count), seconds
-
-
 def _throttle(token) -> None:
-    limit, period = _rate()
-    window = int(time.time() // period)
-    key = f"api-token-rate:{token.pk}:{window}"
-    cache.add(key, 0, period + 1)
-    try:
-        used = cache.incr(key)
-    except ValueError:  # expired between add and incr
-        cache.set(key, 1, period + 1)
-        used = 1
-    if used > limit:
+    limit, period = throttles.parse_rate(settings.API_TOKEN_RATE)
+    allowed, retry = ratelimit.hit("api-token", str(token.pk), limit, period)
+    if not allowed:
         raise exceptions.Throttled(
-            wait=period - time.time() % period,
+            wait=retry,
             detail=_("This token made more than %(limit)d requests in %(period)d seconds.")
             % {"limit": limit, "period": period},
         )

@@ -11,7 +11,6 @@ from drf_spectacular.utils import OpenApiTypes, extend_schema
 from rest_framework import exceptions, generics, serializers, status
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
-from rest_framework.throttling import SimpleRateThrottle
 from rest_framework.views import APIView
 
 from apps.core import checkpoints, epochs, jsonlimits, parameters
@@ -19,21 +18,22 @@ from apps.core.errors import Refused
 from apps.core.models import CheckerNode, GpuNode
 from apps.core.numbers import parse_int
 from apps.marketplace import workloads
+from apps.platform.throttles import WindowThrottle
 
 from . import api_schema, assignment, auth, challenge_tickets, ingest, queries
 from .auth import AgentTokenAuthentication, IsCheckerAgent, IsNodeAgent
 from .models import Assignment, CheckerReport, NodeEpoch
 
 
-class AgentThrottle(SimpleRateThrottle):
+class AgentThrottle(WindowThrottle):
     """Per agent token, so one runaway agent cannot starve the others. Reads
     only ``request.auth`` (the heartbeats' fast path passes just that, as
     to ``IsNodeAgent``)."""
 
     scope = "agent"
 
-    def get_cache_key(self, request, view):
-        return self.cache_format % {"scope": self.scope, "ident": request.auth.pk}
+    def ident(self, request, view) -> str:
+        return str(request.auth.pk)
 
 
 def network_key_hex() -> str:

@@ -68,6 +68,21 @@ class ResilientRedisCache(RedisCache):
                 _clients[key] = self._class(self._servers, **self._options)
             return _clients[key]
 
+    def increment(self, key, timeout: int, version=None) -> int:
+        """Add one to the integer counter ``key`` (created at one) and have
+        it expire ``timeout`` seconds from now; the count after. One round
+        trip (INCR and EXPIRE in one MULTI/EXEC), where ``add`` then
+        ``incr`` cost up to three (Django's ``incr`` checks that the key
+        exists first). The counter reads back through ``get`` as an integer
+        (Django stores integers unpickled). Each increment pushes the expiry
+        on: the rate limits name a counter per window, so it still goes a
+        little after its window ends."""
+        key = self.make_and_validate_key(key, version=version)
+        with self._cache.get_client(key, write=True).pipeline() as pipe:
+            count, _ = pipe.incr(key).expire(key, timeout).execute()
+        return count
+
+    increment = _or_else(increment, lambda key, timeout, version=None: 1)  # as ``add``: limits are off
     get = _or_else(RedisCache.get, lambda key, default=None, version=None: default)
     get_many = _or_else(RedisCache.get_many, lambda *a, **k: {})
     has_key = _or_else(RedisCache.has_key, lambda *a, **k: False)

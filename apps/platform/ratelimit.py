@@ -1,8 +1,7 @@
 """A small fixed-window rate limiter on the cache (Redis in production, so
 every web process shares the counts). Used for log-in attempts, sign-ups and
-the faucet; the API uses DRF's throttles, configured in settings, which
-identify a client the same way (``REST_FRAMEWORK["NUM_PROXIES"]`` is
-``TRUSTED_PROXIES``)."""
+the faucet, and by the API's throttles (``throttles.py``), which identify a
+client the same way."""
 
 import ipaddress
 import logging
@@ -21,10 +20,25 @@ def _name(scope: str, key: str, window: int) -> str:
 
 def count(scope: str, key: str, window: int) -> tuple[int, int]:
     """Count one attempt; returns (attempts in this window, seconds until it resets)."""
-    name = _name(scope, key, window)
-    added = cache.add(name, 1, timeout=window + 5)
-    n = 1 if added else cache.incr(name)
+    n = _increment(_name(scope, key, window), timeout=window + 5)
     return n, window - int(time.time()) % window
+
+
+def _increment(name: str, timeout: int) -> int:
+    """Add one to the counter ``name``, created at one and forgotten
+    ``timeout`` seconds later; the count after. Atomic on any cache: on
+    Redis one round trip (``ResilientRedisCache.increment``), elsewhere
+    ``add`` then ``incr``, each atomic in itself."""
+    increment = getattr(cache, "increment", None)
+    if increment is not None:
+        return increment(name, timeout)
+    if cache.add(name, 1, timeout=timeout):
+        return 1
+    try:
+        return cache.incr(name)
+    except ValueError:  # expired between the two
+        cache.set(name, 1, timeout=timeout)
+        return 1
 
 
 def hit(scope: str, key: str, limit: int, window: int) -> tuple[bool, int]:

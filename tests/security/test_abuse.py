@@ -14,10 +14,10 @@ from django.contrib.auth import get_user_model
 from django.test import Client, RequestFactory, override_settings
 from django.urls import reverse
 from rest_framework.test import APIClient
-from rest_framework.throttling import ScopedRateThrottle
 
 from apps.core.amounts import ath
 from apps.platform.ratelimit import client_ip
+from apps.platform.throttles import WindowThrottle
 
 from ..factories import PASSWORD, UserFactory
 
@@ -60,12 +60,12 @@ def test_client_address_is_the_rightmost_untrusted_forwarded_entry(settings, pro
     request = RequestFactory().get("/", **meta)
     assert client_ip(request) == expected
     # The API's throttles count the same client.
-    assert ScopedRateThrottle().get_ident(request) == expected
+    assert WindowThrottle().ident(request, None) == expected
 
 
 def test_api_throttles_ignore_forwarded_for_by_default():
     request = RequestFactory().get("/", REMOTE_ADDR=ATTACKER_IP, HTTP_X_FORWARDED_FOR=VICTIM_IP)
-    assert ScopedRateThrottle().get_ident(request) == ATTACKER_IP == client_ip(request)
+    assert WindowThrottle().ident(request, None) == ATTACKER_IP == client_ip(request)
 
 
 # --- Log-in ---------------------------------------------------------------------
