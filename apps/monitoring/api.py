@@ -378,6 +378,8 @@ class NodeSerializer(serializers.ModelSerializer):
     gpu_model = serializers.CharField(source="gpu_model.name")
     region = serializers.CharField(source="region.code")
     price_per_gpu_hour = serializers.SerializerMethodField()
+    # Annotated by the views (``queries.with_last_heartbeat``).
+    last_heartbeat_at = serializers.DateTimeField(read_only=True, allow_null=True)
 
     class Meta:
         model = GpuNode
@@ -415,13 +417,13 @@ class OverviewView(APIView):
 class NodeList(generics.ListAPIView):
     permission_classes = [AllowAny]
     serializer_class = NodeSerializer
-    queryset = GpuNode.objects.select_related("gpu_model", "region").order_by("id")
+    queryset = queries.with_last_heartbeat(GpuNode.objects.select_related("gpu_model", "region").order_by("id"))
 
 
 class NodeDetail(generics.RetrieveAPIView):
     permission_classes = [AllowAny]
     serializer_class = NodeSerializer
-    queryset = GpuNode.objects.select_related("gpu_model", "region")
+    queryset = queries.with_last_heartbeat(GpuNode.objects.select_related("gpu_model", "region"))
 
 
 class NodeEpochs(generics.ListAPIView):

@@ -3,7 +3,7 @@ view of the network shows the same numbers."""
 
 from datetime import timedelta
 
-from django.db.models import Avg, Count, Max, Q, Sum
+from django.db.models import Avg, Count, Max, OuterRef, Q, Subquery, Sum
 from django.utils import timezone
 
 from apps.core import epochs
@@ -76,6 +76,22 @@ def overview() -> dict:
         "last_consensus_epoch": last,
         "latency_ms": round(latency) if latency is not None else None,
     }
+
+
+def last_heartbeat(node_id: int):
+    """When the node's newest kept sample was taken (``None`` when none is
+    kept: a new node, or one silent for longer than telemetry is kept).
+    Read from the samples, through the (node, at) index, rather than
+    stamped on the node: every agent post would otherwise rewrite the node
+    row, the marketplace's hottest, for a time only these pages show."""
+    return Heartbeat.objects.filter(node_id=node_id).order_by("-at").values_list("at", flat=True).first()
+
+
+def with_last_heartbeat(nodes):
+    """``nodes`` (a GpuNode queryset) with ``last_heartbeat_at`` annotated,
+    as ``last_heartbeat`` reads it."""
+    newest = Heartbeat.objects.filter(node=OuterRef("pk")).order_by("-at").values("at")[:1]
+    return nodes.annotate(last_heartbeat_at=Subquery(newest))
 
 
 def node_series(node: GpuNode, epochs_back: int = 60) -> dict:

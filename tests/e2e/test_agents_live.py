@@ -48,7 +48,7 @@ def test_agents_feed_the_live_node_page(private_server, new_page, shot, tmp_path
     page.goto(f"{server.url}/monitoring/nodes/{ids['node']}/")
     expect(page.get_by_role("heading", name="e2e-h100")).to_be_visible()
     expect(page.locator("#node-reports")).to_contain_text("No reports yet")
-    expect(page.get_by_test_id("last-heartbeat")).to_have_text("never")
+    expect(page.get_by_test_id("last-heartbeat")).to_have_text("none recorded")
     wait_until_live(page)
 
     manage = [sys.executable, str(ROOT / "manage.py")]
@@ -65,7 +65,7 @@ def test_agents_feed_the_live_node_page(private_server, new_page, shot, tmp_path
         # Telemetry arrives first (every 2 s), then the checker's signed report
         # near the end of the first 10 s epoch it saw whole (it sits out the
         # epoch it started in): both appear without a reload.
-        expect(page.get_by_test_id("last-heartbeat")).not_to_have_text("never", timeout=20_000)
+        expect(page.get_by_test_id("last-heartbeat")).not_to_have_text("none recorded", timeout=20_000)
         expect(page.locator("#node-reports")).to_contain_text("e2e-checker", timeout=45_000)
         # The GPU facts the agent serves match the declared spec. (Uptime can be
         # below 100% here: the checker may probe before the agent listens.)

@@ -330,7 +330,7 @@ def test_a_node_registered_in_the_browser_is_verified_settled_and_paid(demo, new
     # half epoch; the node joins the round fixed when the next epoch starts
     # and is judged by that epoch's settlement (a grace after it ends), a
     # round later if a checker of its first round sat that epoch out.
-    expect(watch.get_by_test_id("last-heartbeat")).not_to_have_text("never", timeout=2 * EPOCH * 1_000)
+    expect(watch.get_by_test_id("last-heartbeat")).not_to_have_text("none recorded", timeout=2 * EPOCH * 1_000)
     expect(watch.get_by_test_id("node-status")).to_have_text("Online", timeout=6 * EPOCH * 1_000)
     assert watch.evaluate("window.openedOnce") is True
     expect(watch.locator("#node-reports")).to_contain_text("✔ 1× NVIDIA L40S 48GB")

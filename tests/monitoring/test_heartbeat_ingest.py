@@ -243,7 +243,7 @@ def test_a_token_is_touched_with_the_batch_it_brought(genesis):
         r = agent(token).post("/api/agent/heartbeats/", {"samples": [sample(timezone.now())]}, format="json")
     assert r.status_code == 201
     assert AgentToken.objects.get(node=node).last_used_at is not None
-    # One transaction (here, inside the test's: one savepoint): the samples,
-    # the node's last-seen time and the token's last use together.
+    # One transaction (here, inside the test's: one savepoint): the samples
+    # and the token's last use together.
     assert len([q for q in queries.captured_queries if q["sql"].startswith("SAVEPOINT")]) == 1
     assert [q for q in queries.captured_queries if q["sql"].startswith("UPDATE") and "last_used_at" in q["sql"]]

@@ -92,7 +92,6 @@ class GpuNode(models.Model):
     collateral = models.BigIntegerField(default=0)
     paused = models.BooleanField(default=False, help_text="Collateral below the requirement")
     offline_since_epoch = models.BigIntegerField(null=True, blank=True)
-    last_heartbeat_at = models.DateTimeField(null=True, blank=True)
     # As the node's agent last reported them with its heartbeats ("" / None: never reported).
     cuda_version = models.CharField(max_length=16, blank=True, default="", help_text="CUDA driver version")
     disk_free_gb = models.PositiveIntegerField(null=True, blank=True)
