@@ -33,8 +33,8 @@ def parse_rate(rate: str) -> tuple[int, int]:
 
 class WindowThrottle(BaseThrottle):
     """A limit per client (``ident``) and ``scope``, at ``rate`` or the
-    scope's rate in the settings. A client ``ident`` names ``None`` is not
-    limited."""
+    scope's rate in the settings. A request whose ``ident`` is ``None``, or
+    whose scope has no rate, is not limited."""
 
     scope = ""
     rate: str | None = None
